@@ -1,0 +1,207 @@
+"""The agent: inputs, probe, monitor, journal and outputs wired together.
+
+Everything that touches the world (clock, pin factory, probe driver, journal)
+is handed in, so that the simulator runs this very class on virtual time and
+mock pins. :meth:`Agent.step` consumes what has arrived and does what is due
+at the clock's present; :meth:`Agent.next_wakeup` says when it must be called
+again if nothing arrives before. The journal is written before anything else
+is done with a record; nothing here waits for the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from edge_agent.clock import Clock
+from edge_agent.config import AgentConfig
+from edge_agent.dose.calibrations import calibration_from_config
+from edge_agent.dose.tube import Calibration
+from edge_agent.inputs import InputBank
+from edge_agent.journal import Journal
+from edge_agent.logs import log
+from edge_agent.monitor.monitor import DoseSetup, Monitor
+from edge_agent.monitor.records import (
+    AlarmCleared,
+    AlarmRaised,
+    ExposureClosed,
+    ExposureOpened,
+    Output,
+    ReadingReady,
+)
+from edge_agent.outputs import AlarmOutput, Interlock
+from edge_agent.probe.sample import ProbeSample
+
+ALIVE_EVERY_S = 10.0
+
+
+class ProbeDriver(Protocol):
+    """What the agent asks of a probe driver (serial link or GPIO counter)."""
+
+    def poll(self) -> list[ProbeSample]: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def close(self) -> None: ...
+
+
+class Agent:
+    """One room's agent (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        clock: Clock,
+        *,
+        pin_factory: Any = None,
+        probe: ProbeDriver | None = None,
+        journal: Journal | None = None,
+        on_pins_ready: Callable[[], None] | None = None,
+        on_edge: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.journal = journal or Journal(config.journal.path)
+        run = self.journal.start_run(clock.wall())
+        log("agent_started", run=run.run, interrupted_exposures=run.interrupted_exposures,
+            interrupted_alarms=run.interrupted_alarms, device=config.device.device_id)
+        self.inputs = InputBank(
+            config.pins.inputs(), clock, pin_factory=pin_factory,
+            simultaneity_s=config.rules.simultaneity_s, on_edge=on_edge,
+        )
+        if on_pins_ready is not None:
+            on_pins_ready()
+        self.inputs.resync()
+        self.probe = probe
+        self.calibration: Calibration | None = None
+        dose = None
+        if probe is not None:
+            self.calibration = calibration_from_config(config)
+            dose = DoseSetup(
+                self.calibration, config.probe.background_usv_h, config.probe.position,
+                config.probe.frame_s,
+            )
+        self.monitor = Monitor(
+            config.rules, list(config.pins.door), clock, dose=dose, initial=self.inputs.values()
+        )
+        pins = config.pins
+        self.alarm_output = (
+            AlarmOutput(pins.alarm, pin_factory=pin_factory) if pins.alarm is not None else None
+        )
+        self.interlock = (
+            Interlock(pins.interlock_relay, latched=run.interlock_latched, pin_factory=pin_factory)
+            if pins.interlock_relay.enabled
+            else None
+        )
+        self._held: list[ProbeSample] = []
+        self._last_alive = clock.monotonic()
+        self._handle(self.monitor.start_outputs())
+
+    # -- the loop's two calls ----------------------------------------------------------
+
+    def step(self) -> None:
+        """Consume what has arrived and act on what is due now."""
+        now = self.clock.monotonic()
+        groups, horizon = self.inputs.collect(now)
+        if self.probe is not None:
+            self._held.extend(self.probe.poll())
+        samples, self._held = self._split(horizon)
+        for at, changes, sample in _merge(groups, samples):
+            at = max(at, self.monitor.asof)
+            if changes is not None:
+                self._handle(self.monitor.on_inputs(at, changes))
+            elif sample is not None:
+                if sample.end < at:
+                    sample = dataclasses.replace(sample, end=at)
+                self._handle(self.monitor.on_sample(sample))
+        self._handle(self.monitor.tick(max(horizon, self.monitor.asof)))
+        if now - self._last_alive >= ALIVE_EVERY_S:
+            self._last_alive = now
+            self.journal.alive(self.clock.wall())
+
+    def next_wakeup(self) -> float | None:
+        """When :meth:`step` must run again if nothing arrives first."""
+        now = self.clock.monotonic()
+        monitor = self.monitor.next_deadline()
+        if monitor is not None and monitor <= now:
+            monitor = None  # due already: it waits for an input to settle (the horizon)
+        times = [monitor, self.inputs.next_deadline()]
+        if self.probe is not None:
+            times.append(self.probe.next_deadline())
+        known = [t for t in times if t is not None]
+        return min(known) if known else None
+
+    # -- outputs ---------------------------------------------------------------------
+
+    def to_wall(self, mono: float) -> float:
+        """Monotonic agent time to UTC wall time, at the present offset between them."""
+        return mono + (self.clock.wall() - self.clock.monotonic())
+
+    def _handle(self, outputs: list[Output]) -> None:
+        if not outputs:
+            return
+        for item in outputs:
+            self._journal(item)
+        holding = [a.kind for a in self.monitor.active_alarms()]
+        if self.alarm_output is not None:
+            self.alarm_output.show(bool(holding))
+        if self.interlock is not None and self.interlock.update(holding):
+            self.journal.set_meta("interlock_latched", "1")
+            log("interlock_opened", logging.WARNING, kinds=",".join(sorted(set(holding))))
+
+    def _journal(self, item: Output) -> None:
+        cal = self.calibration.name if self.calibration is not None else None
+        if isinstance(item, ExposureOpened):
+            self.journal.exposure_opened(item.exposure, self.to_wall, cal)
+        elif isinstance(item, ExposureClosed):
+            self.journal.exposure_closed(item.exposure, self.to_wall)
+            e = item.exposure
+            log("exposure", start=round(e.start, 3), duration_s=round(e.duration or 0.0, 3),
+                requested=e.requested, doors_open=",".join(sorted(e.doors_open)))
+        elif isinstance(item, AlarmRaised):
+            self.journal.alarm_raised(item.alarm, self.to_wall)
+            log("alarm_raised", logging.WARNING, kind=item.alarm.kind,
+                subject=item.alarm.subject or "", detail=item.alarm.detail)
+        elif isinstance(item, AlarmCleared):
+            self.journal.alarm_cleared(item.alarm, self.to_wall)
+            log("alarm_cleared", kind=item.alarm.kind, subject=item.alarm.subject or "")
+        elif isinstance(item, ReadingReady):
+            self.journal.reading(item.reading, self.to_wall)
+
+    def reset_interlock(self, by: str) -> bool:
+        """Close the interlock relay again (on the box or by the PCR) if nothing critical holds."""
+        if self.interlock is None or not self.interlock.reset():
+            return False
+        self.journal.set_meta("interlock_latched", "0")
+        log("interlock_reset", by=by)
+        return True
+
+    def _split(self, horizon: float) -> tuple[list[ProbeSample], list[ProbeSample]]:
+        ready = [s for s in self._held if s.end <= horizon]
+        if len(ready) == len(self._held):
+            return ready, []
+        return ready, [s for s in self._held if s.end > horizon]
+
+    def close(self) -> None:
+        self.journal.stop_run(self.clock.wall())
+        self.inputs.close()
+        if self.probe is not None:
+            self.probe.close()
+        if self.alarm_output is not None:
+            self.alarm_output.close()
+        if self.interlock is not None:
+            self.interlock.close()
+        self.journal.close()
+
+
+def _merge(
+    groups: list[tuple[float, dict[str, bool]]], samples: list[ProbeSample]
+) -> list[tuple[float, dict[str, bool] | None, ProbeSample | None]]:
+    """Input groups and samples in time order; at a tie, inputs first."""
+    items: list[tuple[float, int, int, dict[str, bool] | None, ProbeSample | None]] = []
+    items += [(at, 0, i, changes, None) for i, (at, changes) in enumerate(groups)]
+    items += [(s.end, 1, i, None, s) for i, s in enumerate(samples)]
+    items.sort(key=lambda item: (item[0], item[1], item[2]))
+    return [(at, changes, sample) for at, _, _, changes, sample in items]

@@ -1,0 +1,90 @@
+"""``voyant-edge``: the room agent's command line.
+
+    voyant-edge run --config /etc/voyant/agent.toml
+    voyant-edge check-config /etc/voyant/agent.toml
+    voyant-edge journal [--config FILE | --db FILE] [--limit N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from edge_agent.config import load_config
+from edge_agent.errors import ConfigError, JournalError
+from edge_agent.journal import Journal
+from edge_agent.logs import setup_logging
+
+DEFAULT_CONFIG = "/etc/voyant/agent.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voyant-edge", description="Voyant room agent")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the agent (the systemd service's command)")
+    run.add_argument("--config", default=DEFAULT_CONFIG)
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
+    journal = sub.add_parser("journal", help="show recent exposures and alarms")
+    journal.add_argument("--config", default=DEFAULT_CONFIG)
+    journal.add_argument("--db", help="journal file (default: the config's [journal] path)")
+    journal.add_argument("--limit", type=int, default=20)
+    journal.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            config = load_config(args.config)
+            print(f"{args.config}: ok (device {config.device.device_id},"
+                  f" {len(config.pins.door)} door(s), probe {config.probe.kind})")
+            return 0
+        if args.command == "journal":
+            path = args.db or load_config(args.config).journal.path
+            return _show_journal(path, args.limit, args.json)
+        setup_logging(args.log_level)
+        from edge_agent.runner import run
+
+        run(load_config(args.config))
+        return 0
+    except (ConfigError, JournalError) as exc:
+        print(f"voyant-edge: {exc}", file=sys.stderr)
+        return 2
+
+
+def _show_journal(path: str, limit: int, as_json: bool) -> int:
+    journal = Journal(path, durable=False)
+    try:
+        exposures, alarms = journal.exposures(limit), journal.alarms(limit)
+    finally:
+        journal.close()
+    if as_json:
+        json.dump({"exposures": exposures, "alarms": alarms}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"Last {len(exposures)} exposures")
+    print(f"  {'start (UTC)':<28} {'dur_s':>8} {'req':>4} {'max µSv/h':>10} {'state':<12} doors")
+    for e in exposures:
+        print(f"  {e['start']:<28} {_f(e['duration_s']):>8} {'yes' if e['requested'] else 'NO':>4}"
+              f" {_f(e['max_dose_rate_usv_h']):>10} {e['state']:<12}"
+              f" {','.join(json.loads(e['doors_open']))}")
+    print(f"\nLast {len(alarms)} alarms")
+    print(f"  {'raised (UTC)':<28} {'cleared (UTC)':<28} {'state':<12} kind (subject)")
+    for a in alarms:
+        subject = f" ({a['subject']})" if a["subject"] else ""
+        print(f"  {a['at']:<28} {a['cleared'] or '-':<28} {a['state']:<12} {a['kind']}{subject}")
+    return 0
+
+
+def _f(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The agent's TOML configuration, validated at start.
+
+Every key is checked; an unknown key, a pin used twice, a door without a
+name or a negative time is refused with a message that names the key and
+what was expected. Every default is the safe one: the interlock relay is off,
+the dose-rate alarm threshold is the low "outside" one unless the probe is
+declared inside the room.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge_agent.errors import ConfigError
+from edge_agent.monitor.kinds import DEFAULT_CRITICAL_KINDS, AlarmKind
+
+YEAR_S = 365.25 * 86400.0
+
+Seconds = Annotated[float, Field(ge=0.0)]
+PositiveSeconds = Annotated[float, Field(gt=0.0)]
+BcmPin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputPin(_Strict):
+    """One digital input: where it is wired and how it reads.
+
+    ``active = "low"`` suits an opto-coupler output or a dry contact to ground
+    with the pull-up on; ``debounce_ms`` is applied by the agent on its own
+    clock (mock pins do not debounce).
+    """
+
+    pin: BcmPin
+    active: Literal["high", "low"] = "low"
+    pull: Literal["up", "down", "none"] = "up"
+    debounce_ms: Annotated[float, Field(ge=0.0, le=80.0)] = 20.0
+
+
+class OutputPin(_Strict):
+    pin: BcmPin
+    active_high: bool = True
+
+
+class InterlockRelay(_Strict):
+    """Fail-safe relay in series with the generator's interlock chain (off by default).
+
+    Energised only while no critical alarm holds: a crash, a restart or a
+    power loss opens it, which stops X-rays.
+    """
+
+    enabled: bool = False
+    pin: BcmPin = 6
+    active_high: bool = True
+    critical_kinds: tuple[AlarmKind, ...] = DEFAULT_CRITICAL_KINDS
+
+
+class Pins(_Strict):
+    """The ``[pins]`` table (BCM numbers); defaults are the hardware/ pin map."""
+
+    emission: InputPin = InputPin(pin=17)
+    request: InputPin = InputPin(pin=27)
+    generator_powered: InputPin = InputPin(pin=22)
+    light_powered: InputPin = InputPin(pin=23)
+    light_emission: InputPin = InputPin(pin=24)
+    door: dict[str, InputPin] = Field(min_length=1)
+    reset: InputPin | None = None
+    alarm: OutputPin | None = OutputPin(pin=5)
+    interlock_relay: InterlockRelay = InterlockRelay()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _doors_have_names(cls, data: Any) -> Any:
+        doors = data.get("door") if isinstance(data, dict) else None
+        if isinstance(doors, dict):
+            if "pin" in doors:
+                raise ValueError(
+                    "pins.door: each door needs a name: write [pins.door.<name>] with pin = ..."
+                )
+            for name in doors:
+                if not str(name).strip():
+                    raise ValueError("pins.door: a door has an empty name; expected a name")
+        return data
+
+    @model_validator(mode="after")
+    def _pins_used_once(self) -> Pins:
+        seen: dict[int, str] = {}
+        for key, pin in self.assignments():
+            if pin in seen:
+                raise ValueError(f"pins.{key}: GPIO{pin} is already used by pins.{seen[pin]}")
+            seen[pin] = key
+        return self
+
+    def inputs(self) -> dict[str, InputPin]:
+        """Every input by signal name (``door.<name>`` for doors)."""
+        named = {
+            "emission": self.emission,
+            "request": self.request,
+            "generator_powered": self.generator_powered,
+            "light.powered": self.light_powered,
+            "light.emission": self.light_emission,
+        }
+        named.update({f"door.{name}": spec for name, spec in self.door.items()})
+        return named
+
+    def assignments(self) -> list[tuple[str, int]]:
+        out = [(key.replace("light.", "light_"), spec.pin) for key, spec in self.inputs().items()]
+        if self.reset is not None:
+            out.append(("reset", self.reset.pin))
+        if self.alarm is not None:
+            out.append(("alarm", self.alarm.pin))
+        if self.interlock_relay.enabled:
+            out.append(("interlock_relay", self.interlock_relay.pin))
+        return out
+
+
+class TubeSpec(_Strict):
+    description: str = ""
+    sensitivity_cpm_per_usv_h: Annotated[float, Field(gt=0.0)]
+    dead_time_us: Annotated[float, Field(ge=0.0, lt=10_000.0)]
+    reference_quality: str = "Cs-137"
+
+
+class CalibrationSpec(_Strict):
+    """A calibration factor for one tube *and* one beam quality."""
+
+    tube: str
+    beam_quality: str = Field(min_length=1)
+    sensitivity_cpm_per_usv_h: Annotated[float, Field(gt=0.0)]
+    note: str = ""
+
+
+class Probe(_Strict):
+    kind: Literal["serial", "gpio", "none"] = "serial"
+    port: str = "/dev/ttyACM0"
+    pin: BcmPin = 25
+    position: Literal["inside", "outside"] = "outside"
+    background_usv_h: Annotated[float, Field(gt=0.0, le=100.0)] = 0.1
+    tube: str = "sbm20"
+    calibration: str | None = None
+    frame_s: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+
+
+class Rules(_Strict):
+    """Every threshold of the monitor (``[rules]``); names follow spec/scenarios.md."""
+
+    release_grace_s: Seconds = 0.5
+    light_grace_s: Seconds = 0.2
+    max_exposure_s: PositiveSeconds = 600.0
+    procedure_emission_limit_s: PositiveSeconds = 3600.0
+    procedure_gap_s: PositiveSeconds = 1800.0
+    dose_rate_alarm_usv_h: Annotated[float, Field(gt=0.0)] | None = None
+    probe_timeout_s: PositiveSeconds = 5.0
+    probe_silence_s: PositiveSeconds = 300.0
+    max_request_s: PositiveSeconds = 600.0
+    exposure_merge_gap_s: Annotated[float, Field(ge=0.0, le=2.0)] = 0.3
+    emission_holdoff_s: Annotated[float, Field(ge=0.0, le=0.3)] = 0.3
+    reading_interval_s: Annotated[float, Field(ge=1.0, le=3600.0)] = 10.0
+    false_alarm_interval_years: Annotated[float, Field(ge=1.0)] = 10.0
+    simultaneity_s: Annotated[float, Field(ge=0.0, le=0.05)] = 0.002
+
+    def dose_rate_alarm(self, position: str) -> float:
+        """The ``dose_rate_high`` threshold: configured, else the position's default."""
+        if self.dose_rate_alarm_usv_h is not None:
+            return self.dose_rate_alarm_usv_h
+        return 2000.0 if position == "inside" else 2.5
+
+
+class Device(_Strict):
+    site: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    room: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @property
+    def device_id(self) -> str:
+        return self.id or f"{self.site}.{self.room}"
+
+
+class Journal(_Strict):
+    path: str = "/var/lib/voyant/journal.db"
+
+
+class AgentConfig(_Strict):
+    device: Device
+    pins: Pins
+    probe: Probe = Probe()
+    rules: Rules = Rules()
+    tubes: dict[str, TubeSpec] = {}
+    calibrations: dict[str, CalibrationSpec] = {}
+    journal: Journal = Journal()
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> AgentConfig:
+        from edge_agent.dose.tube import BUILTIN_TUBES
+
+        tubes = set(BUILTIN_TUBES) | set(self.tubes)
+        if self.probe.tube not in tubes:
+            raise ValueError(f"probe.tube: unknown tube {self.probe.tube!r}; expected one of {sorted(tubes)}")
+        for name, cal in self.calibrations.items():
+            if cal.tube not in tubes:
+                raise ValueError(f"calibrations.{name}.tube: unknown tube {cal.tube!r}")
+        if self.probe.calibration is not None:
+            cal = self.calibrations.get(self.probe.calibration)
+            if cal is None:
+                raise ValueError(
+                    f"probe.calibration: {self.probe.calibration!r} is not a [calibrations] entry"
+                )
+            if cal.tube != self.probe.tube:
+                raise ValueError(
+                    f"probe.calibration: {self.probe.calibration!r} is for tube {cal.tube!r},"
+                    f" the probe has {self.probe.tube!r}"
+                )
+        return self
+
+
+def describe_errors(exc: ValidationError, source: str) -> str:
+    """One line per mistake: ``source: dotted.key: what was expected``."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in err and err["type"] not in ("value_error",):
+            msg = f"{msg} (got {err['input']!r})"
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> AgentConfig:
+    """Validate a decoded TOML document; raise :class:`ConfigError` naming each bad key."""
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, source)) from None
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    """Read and validate the agent's TOML configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path))
+
+
+def validate_rule_overrides(overrides: dict[str, Any], source: str) -> Rules:
+    """Apply ``[agent]`` overrides of a scenario to the default rules, or raise ConfigError."""
+    try:
+        return Rules.model_validate(overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, source)) from None

@@ -1,0 +1,232 @@
+"""The local journal: every exposure, alarm and reading, on disk before anything else.
+
+SQLite in WAL mode through sqlite-utils. In durable mode (the default) every
+write is committed with ``synchronous=FULL``, so a power cut never loses a
+record that the agent acted on; the simulator opens a throwaway journal with
+``durable=False``. An exposure is written when it opens and updated when it
+closes, so one that was running when the agent died is found at the next
+start and closed as *interrupted* with what is known (its start, and the last
+time the agent was seen alive).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from edge_agent.clock import iso_utc
+from edge_agent.errors import JournalError
+from edge_agent.monitor.records import AlarmRecord, ExposureRecord, Reading
+
+ToWall = Callable[[float], float]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """What a new run of the agent found in the journal."""
+
+    run: int
+    interrupted_exposures: int
+    interrupted_alarms: int
+    interlock_latched: bool
+
+
+class Journal:
+    """The agent's journal (see the module docstring)."""
+
+    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._create()
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot open the journal: {exc}") from exc
+        self.run = 0
+        self._exposure_ids: dict[int, int] = {}
+        self._alarm_ids: dict[int, int] = {}
+
+    def _create(self) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            self.db.execute(
+                """CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started TEXT NOT NULL,
+                started_wall REAL NOT NULL, stopped TEXT, pid INTEGER)"""
+            )
+            self.db.execute(
+                """CREATE TABLE IF NOT EXISTS exposures (id INTEGER PRIMARY KEY, run INTEGER NOT NULL,
+                number INTEGER NOT NULL, state TEXT NOT NULL, start TEXT NOT NULL,
+                start_wall REAL NOT NULL, end TEXT, end_wall REAL, duration_s REAL,
+                requested INTEGER NOT NULL, resumed INTEGER NOT NULL DEFAULT 0,
+                interrupted INTEGER NOT NULL DEFAULT 0, procedure INTEGER, pulses INTEGER,
+                doors_open TEXT NOT NULL DEFAULT '[]', emission_light_ok INTEGER,
+                max_dose_rate_usv_h REAL, dose_usv REAL, saturated INTEGER, alarms TEXT,
+                calibration TEXT, UNIQUE (run, number))"""
+            )
+            self.db.execute(
+                """CREATE TABLE IF NOT EXISTS alarms (id INTEGER PRIMARY KEY, run INTEGER NOT NULL,
+                number INTEGER NOT NULL, state TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT,
+                at TEXT NOT NULL, at_wall REAL NOT NULL, since TEXT NOT NULL, since_wall REAL NOT NULL,
+                cleared TEXT, cleared_wall REAL, detail TEXT, exposure INTEGER,
+                UNIQUE (run, number))"""
+            )
+            self.db.execute(
+                """CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY, run INTEGER NOT NULL,
+                start TEXT NOT NULL, start_wall REAL NOT NULL, end TEXT NOT NULL, end_wall REAL NOT NULL,
+                counts INTEGER NOT NULL, seconds_covered REAL NOT NULL, cpm REAL, dose_usv REAL,
+                mean_usv_h REAL, mean_sigma_usv_h REAL, max_usv_h REAL, max_sigma_usv_h REAL,
+                saturated INTEGER NOT NULL, calibration TEXT NOT NULL, frames INTEGER NOT NULL,
+                frames_lost INTEGER NOT NULL)"""
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+
+    # -- runs ----------------------------------------------------------------------
+
+    def start_run(self, wall: float) -> RunStart:
+        """Open a new run; close what the previous one left open as interrupted."""
+        last_alive = self.get_meta("last_alive_wall")
+        alive = float(last_alive) if last_alive is not None else wall
+        with self.db.conn:
+            exposures = self.db.execute(
+                """UPDATE exposures SET state = 'interrupted', interrupted = 1,
+                end_wall = max(start_wall, ?), end = ?, duration_s = max(start_wall, ?) - start_wall
+                WHERE state = 'open'""",
+                [alive, iso_utc(max(alive, 0.0)), alive],
+            ).rowcount
+            alarms = self.db.execute(
+                "UPDATE alarms SET state = 'interrupted' WHERE state = 'active'"
+            ).rowcount
+            cursor = self.db.execute(
+                "INSERT INTO runs (started, started_wall, pid) VALUES (?, ?, ?)",
+                [iso_utc(wall), wall, os.getpid()],
+            )
+        self.run = int(cursor.lastrowid or 0)
+        self.alive(wall)
+        return RunStart(self.run, exposures, alarms, self.get_meta("interlock_latched") == "1")
+
+    def stop_run(self, wall: float) -> None:
+        with self.db.conn:
+            self.db.execute("UPDATE runs SET stopped = ? WHERE id = ?", [iso_utc(wall), self.run])
+
+    def alive(self, wall: float) -> None:
+        """Remember that the agent was alive at ``wall`` (the end of an interrupted exposure)."""
+        self.set_meta("last_alive_wall", repr(wall))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.conn:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    # -- records -------------------------------------------------------------------
+
+    def exposure_opened(self, e: ExposureRecord, to_wall: ToWall, calibration: str | None) -> int:
+        start = to_wall(e.start)
+        with self.db.conn:
+            cursor = self.db.execute(
+                """INSERT INTO exposures (run, number, state, start, start_wall, requested, resumed,
+                procedure, calibration) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?)""",
+                [self.run, e.number, iso_utc(start), start, int(e.requested), int(e.resumed),
+                 e.procedure, calibration],
+            )
+        row_id = int(cursor.lastrowid or 0)
+        self._exposure_ids[e.number] = row_id
+        return row_id
+
+    def exposure_closed(self, e: ExposureRecord, to_wall: ToWall) -> None:
+        assert e.end is not None
+        end = to_wall(e.end)
+        with self.db.conn:
+            self.db.execute(
+                """UPDATE exposures SET state = 'closed', end = ?, end_wall = ?, duration_s = ?,
+                pulses = ?, doors_open = ?, emission_light_ok = ?, max_dose_rate_usv_h = ?,
+                dose_usv = ?, saturated = ?, alarms = ? WHERE run = ? AND number = ?""",
+                [iso_utc(end), end, e.end - e.start, e.pulses, json.dumps(sorted(e.doors_open)),
+                 int(e.emission_light_ok), e.max_dose_rate_usv_h, e.dose_usv, int(e.saturated),
+                 json.dumps(sorted(e.alarms)), self.run, e.number],
+            )
+
+    def alarm_raised(self, a: AlarmRecord, to_wall: ToWall) -> int:
+        at, since = to_wall(a.at), to_wall(a.since)
+        exposure = self._exposure_ids.get(a.exposure) if a.exposure is not None else None
+        with self.db.conn:
+            cursor = self.db.execute(
+                """INSERT INTO alarms (run, number, state, kind, subject, at, at_wall, since,
+                since_wall, detail, exposure) VALUES (?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [self.run, a.number, a.kind, a.subject, iso_utc(at), at, iso_utc(since), since,
+                 a.detail, exposure],
+            )
+        row_id = int(cursor.lastrowid or 0)
+        self._alarm_ids[a.number] = row_id
+        return row_id
+
+    def alarm_cleared(self, a: AlarmRecord, to_wall: ToWall) -> None:
+        assert a.cleared is not None
+        cleared = to_wall(a.cleared)
+        with self.db.conn:
+            self.db.execute(
+                """UPDATE alarms SET state = 'cleared', cleared = ?, cleared_wall = ?, detail = ?
+                WHERE run = ? AND number = ?""",
+                [iso_utc(cleared), cleared, a.detail, self.run, a.number],
+            )
+
+    def reading(self, r: Reading, to_wall: ToWall) -> int:
+        start, end = to_wall(r.start), to_wall(r.end)
+        row = {
+            "run": self.run, "start": iso_utc(start), "start_wall": start, "end": iso_utc(end),
+            "end_wall": end, "counts": r.counts, "seconds_covered": r.seconds_covered,
+            "cpm": r.cpm, "dose_usv": r.dose_usv, "mean_usv_h": r.mean_usv_h,
+            "mean_sigma_usv_h": r.mean_sigma_usv_h, "max_usv_h": r.max_usv_h,
+            "max_sigma_usv_h": r.max_sigma_usv_h, "saturated": int(r.saturated),
+            "calibration": r.calibration, "frames": r.frames, "frames_lost": r.frames_lost,
+        }
+        with self.db.conn:
+            cursor = self.db.execute(
+                f"INSERT INTO readings ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('last_alive_wall', ?)", [repr(end)]
+            )
+        return int(cursor.lastrowid or 0)
+
+    # -- reading back ----------------------------------------------------------------
+
+    def exposures(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._rows("exposures", limit)
+
+    def alarms(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._rows("alarms", limit)
+
+    def readings_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM readings").fetchone()[0])
+
+    def _rows(self, table: str, limit: int | None) -> list[dict[str, Any]]:
+        sql = f"SELECT * FROM {table} ORDER BY id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = list(self.db.query(sql))
+        rows.reverse()
+        return rows
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,236 @@
+"""The monitor: a pure state machine from timestamped inputs to exposures and alarms.
+
+It is fed, in time order, debounced input changes (all changes of one instant
+together), probe samples and clock ticks, and returns what happened. It does
+no I/O: the clock is injected (alarms are stamped with the time the agent
+raised them) and every threshold comes from :class:`~edge_agent.config.Rules`.
+Conditions are measured from the physical change (the edge time); a condition
+must last strictly longer than its grace, and :meth:`Monitor.next_deadline`
+tells the caller when to come back so that no grace is overshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from edge_agent.clock import Clock
+from edge_agent.config import Rules
+from edge_agent.dose.tube import Calibration
+from edge_agent.monitor.alarms import AlarmBook
+from edge_agent.monitor.exposures import ExposureTracker
+from edge_agent.monitor.kinds import EMISSION_KINDS, AlarmKind
+from edge_agent.monitor.probe_watch import EPS, ProbeWatch
+from edge_agent.monitor.readings import OneSecondMean, ReadingAccumulator
+from edge_agent.monitor.records import (
+    AlarmRecord,
+    ExposureClosed,
+    ExposureOpened,
+    ExposureRecord,
+    Output,
+    ReadingReady,
+)
+from edge_agent.monitor.rules import GRACE_RULES, doors_to_alarm
+from edge_agent.monitor.signals import Signals
+from edge_agent.probe.sample import ProbeSample
+
+
+@dataclass(frozen=True, slots=True)
+class DoseSetup:
+    """What the monitor needs to know of the probe."""
+
+    calibration: Calibration
+    background_usv_h: float
+    position: str
+    frame_s: float = 0.1
+
+
+class Monitor:
+    """The room's rules, fed in time order. See the module docstring."""
+
+    def __init__(
+        self,
+        rules: Rules,
+        doors: Sequence[str],
+        clock: Clock,
+        *,
+        dose: DoseSetup | None = None,
+        initial: Mapping[str, bool] | None = None,
+        first_alarm_number: int = 1,
+    ) -> None:
+        start = clock.monotonic()
+        self.rules = rules
+        self.clock = clock
+        self.asof = start
+        self.signals = Signals(doors, initial or {}, start)
+        self.exposures = ExposureTracker(rules.exposure_merge_gap_s, rules.procedure_gap_s)
+        self.alarms = AlarmBook(clock.monotonic, first_alarm_number)
+        self.probe: ProbeWatch | None = None
+        self.readings: ReadingAccumulator | None = None
+        if dose is not None:
+            self.probe = ProbeWatch(
+                rules, dose.calibration, dose.background_usv_h, dose.position, dose.frame_s, start
+            )
+            self.readings = ReadingAccumulator(
+                dose.calibration, rules.reading_interval_s, start, dose.frame_s
+            )
+            self._one_s = OneSecondMean(dose.calibration)
+        self._startup: list[Output] = []
+        if self.signals["emission"]:
+            self._emission_rises(self._startup, start, resumed=True)
+
+    # -- feeding -----------------------------------------------------------------
+
+    def start_outputs(self) -> list[Output]:
+        """What the start itself produced (an emission already on: a resumed exposure)."""
+        out, self._startup = self._startup, []
+        return out
+
+    def on_inputs(self, at: float, changes: Mapping[str, bool]) -> list[Output]:
+        """Apply every change of one instant together, then evaluate the rules."""
+        out = self._advance(at)
+        changed = {name: value for name, value in changes.items() if self.signals.set(name, value, at)}
+        if "request" in changed:
+            self._request_changed(at, changed["request"])
+        if changed.get("emission") is True:
+            self._emission_rises(out, at)
+        elif changed.get("emission") is False:
+            self.exposures.fall(at)
+        self._doors(out, at)
+        self._evaluate(out, at)
+        return out
+
+    def on_sample(self, sample: ProbeSample) -> list[Output]:
+        """Take one probe sample (counts over ``[end - duration, end]``)."""
+        out = self._advance(sample.end)
+        if self.probe is None or self.readings is None:
+            return out
+        x = self.exposures
+        quiet = (
+            not x.emission_on
+            and sample.end - sample.duration >= x.last_off + self.rules.emission_holdoff_s
+        )
+        self.probe.on_sample(sample, quiet, x.emission_on, self.alarms, out)
+        one_s = self._one_s.add(sample)
+        cal = self.probe.cal
+        dose = cal.usv_h(cal.true_cps(sample.counts / sample.duration)) * sample.duration / 3600
+        self.readings.add(sample, one_s, dose)
+        exposure = x.current
+        if exposure is not None and sample.end > exposure.start and (
+            x.emission_on or sample.end - sample.duration < x.last_off
+        ):
+            exposure.dose_usv += dose
+            exposure.max_dose_rate_usv_h = max(exposure.max_dose_rate_usv_h, one_s[0])
+            exposure.saturated |= cal.is_saturated(sample.counts / sample.duration)
+        self._evaluate(out, sample.end)
+        return out
+
+    def tick(self, asof: float) -> list[Output]:
+        """Let time pass up to ``asof`` with no input change."""
+        return self._advance(asof)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which the monitor would act without any new input."""
+        candidates = [self.exposures.close_deadline(), self.exposures.procedure_end()]
+        for rule in GRACE_RULES:
+            cond = rule.condition(self.signals, self.exposures)
+            if cond is not None and cond.armed and not self.alarms.is_active(rule.kind):
+                candidates.append(cond.since + rule.grace(self.rules) + EPS)
+        candidates.append(self._fluoroscopy_deadline())
+        if self.probe is not None and self.readings is not None:
+            candidates += [self.probe.next_deadline(), self.readings.next_end]
+        times = [t for t in candidates if t is not None]
+        return max(min(times), self.asof) if times else None
+
+    def active_alarms(self) -> list[AlarmRecord]:
+        return list(self.alarms.active())
+
+    # -- time passing --------------------------------------------------------------
+
+    def _advance(self, asof: float) -> list[Output]:
+        if asof < self.asof - 1e-9:
+            raise ValueError(f"monitor fed out of order: {asof} after {self.asof}")
+        self.asof = max(self.asof, asof)
+        out: list[Output] = []
+        if self.exposures.close_due(asof):
+            self._close_exposure(out)
+        end = self.exposures.procedure_end()
+        if end is not None and asof >= end:
+            self.exposures.end_procedure()
+            self.alarms.clear(out, "fluoroscopy_time_exceeded", end)
+        self._evaluate(out, asof)
+        if self.probe is not None:
+            self.probe.tick(asof, self.alarms, out)
+        while self.readings is not None and self.readings.due(asof):
+            out.append(ReadingReady(self.readings.emit()))
+        return out
+
+    def _evaluate(self, out: list[Output], asof: float) -> None:
+        s, x = self.signals, self.exposures
+        for rule in GRACE_RULES:
+            cond = rule.condition(s, x)
+            if cond is None:
+                if rule.clears != "exposure":
+                    self.alarms.clear(out, rule.kind, asof)
+            elif cond.armed and asof - cond.since > rule.grace(self.rules):
+                self._raise(out, rule.kind, cond.since)
+        limit = self.rules.procedure_emission_limit_s
+        if x.emission_on and x.procedure_emission(asof) > limit:
+            assert x.current is not None
+            since = asof - (x.procedure_emission(asof) - limit)
+            self._raise(out, "fluoroscopy_time_exceeded", since)
+
+    def _fluoroscopy_deadline(self) -> float | None:
+        x = self.exposures
+        if not x.emission_on or self.alarms.is_active("fluoroscopy_time_exceeded"):
+            return None
+        remaining = self.rules.procedure_emission_limit_s - x.procedure_emission(self.asof)
+        return self.asof + max(remaining, 0.0) + EPS
+
+    # -- exposures -----------------------------------------------------------------
+
+    def _emission_rises(self, out: list[Output], at: float, resumed: bool = False) -> None:
+        requested = self.signals["request"]
+        exposure = self.exposures.rise(at, requested, resumed)
+        if exposure is None:
+            return
+        out.append(ExposureOpened(exposure))
+        if not requested:
+            self._raise(out, "unsolicited_emission", at)
+
+    def _request_changed(self, at: float, held: bool) -> None:
+        x = self.exposures
+        if x.current is not None:
+            x.released_at = None if held else at
+
+    def _close_exposure(self, out: list[Output]) -> None:
+        exposure = self.exposures.close()
+        assert exposure.end is not None
+        for kind in EMISSION_KINDS:
+            for subject in self.alarms.subjects(kind):
+                self.alarms.clear(out, kind, exposure.end, subject)
+        self.alarms.clear(out, "emission_while_unpowered", exposure.end)
+        out.append(ExposureClosed(exposure))
+
+    def _doors(self, out: list[Output], at: float) -> None:
+        exposure = self.exposures.current
+        for door in doors_to_alarm(self.signals, self.exposures):
+            assert exposure is not None
+            exposure.doors_open.add(door)
+            self._raise(out, "door_open_during_emission", at, subject=door)
+        if not self.signals.open_doors():
+            for subject in self.alarms.subjects("door_open_during_emission"):
+                self.alarms.clear(
+                    out, "door_open_during_emission", self.signals.last_door_closed(), subject
+                )
+
+    def _raise(
+        self, out: list[Output], kind: AlarmKind, since: float, subject: str | None = None
+    ) -> None:
+        exposure: ExposureRecord | None = self.exposures.current
+        number = exposure.number if exposure is not None else None
+        alarm = self.alarms.raise_(out, kind, since, subject, exposure=number)
+        if alarm is not None and exposure is not None:
+            exposure.alarms.add(alarm.kind)
+            if kind == "emission_light_fault":
+                exposure.emission_light_ok = False

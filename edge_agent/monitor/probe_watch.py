@@ -1,0 +1,128 @@
+"""The dose-rate side of the monitor: probe health and the two statistical alarms.
+
+``radiation_without_emission`` is decided only on counting windows that lie
+wholly outside emission and its hold-off, so a window straddling an emission
+edge never raises it. ``probe_fault`` holds while any cause does: no valid
+data, a fault the probe reports (HV, counter overflow), saturation lasting
+with no emission, or a tube that has given no pulse at all for too long.
+"""
+
+from __future__ import annotations
+
+from edge_agent.config import YEAR_S, Rules
+from edge_agent.dose.detector import HighRateDetector, RiseDetector
+from edge_agent.dose.tube import Calibration
+from edge_agent.monitor.alarms import AlarmBook
+from edge_agent.monitor.records import Output
+from edge_agent.probe.sample import ProbeSample
+
+EPS = 1e-3
+
+
+class ProbeWatch:
+    def __init__(
+        self,
+        rules: Rules,
+        calibration: Calibration,
+        background_usv_h: float,
+        position: str,
+        frame_s: float,
+        start: float,
+    ) -> None:
+        self.rules = rules
+        self.cal = calibration
+        self.frame_s = frame_s
+        mtbfa = rules.false_alarm_interval_years * YEAR_S
+        self.rise = RiseDetector(calibration, background_usv_h, frame_s=frame_s, mtbfa_s=mtbfa)
+        self.high = HighRateDetector(
+            calibration, rules.dose_rate_alarm(position), frame_s=frame_s, mtbfa_s=mtbfa
+        )
+        self.last_valid = start
+        self.last_count = start
+        self.saturated_since: float | None = None
+        self.causes: dict[str, float] = {}
+
+    # -- samples -----------------------------------------------------------------
+
+    def on_sample(
+        self,
+        sample: ProbeSample,
+        quiet: bool,
+        emitting: bool,
+        book: AlarmBook,
+        out: list[Output],
+    ) -> None:
+        """Take one valid sample; ``quiet`` says it lies wholly outside emission and hold-off."""
+        self.last_valid = sample.end
+        self.causes.pop("no_data", None)
+        self._flag("hv", not sample.hv_ok, sample.end)
+        self._flag("probe_reported", sample.fault is not None, sample.end)
+        if sample.counts:
+            self.last_count = sample.end
+            self.causes.pop("silence", None)
+        self._saturation(sample, emitting)
+        if sample.hv_ok and sample.fault is None:
+            self._statistics(sample, quiet, book, out)
+        self._settle(book, out, sample.end)
+
+    def _flag(self, cause: str, on: bool, at: float) -> None:
+        if on:
+            self.causes.setdefault(cause, at)
+        else:
+            self.causes.pop(cause, None)
+
+    def _saturation(self, sample: ProbeSample, emitting: bool) -> None:
+        saturated = self.cal.is_saturated(sample.counts / sample.duration)
+        if not saturated or emitting:
+            self.saturated_since = None
+            self.causes.pop("saturation", None)
+        elif self.saturated_since is None:
+            self.saturated_since = sample.end - sample.duration
+
+    def _statistics(
+        self, sample: ProbeSample, quiet: bool, book: AlarmBook, out: list[Output]
+    ) -> None:
+        if quiet:
+            verdict = self.rise.update(sample.counts, sample.duration)
+            if verdict == "raised":
+                book.raise_(out, "radiation_without_emission", sample.end)
+            elif verdict == "cleared":
+                book.clear(out, "radiation_without_emission", sample.end)
+        else:
+            self.rise.pause()
+        verdict = self.high.update(sample.counts, sample.duration)
+        if verdict == "raised":
+            book.raise_(out, "dose_rate_high", sample.end)
+        elif verdict == "cleared":
+            book.clear(out, "dose_rate_high", sample.end)
+
+    # -- time --------------------------------------------------------------------
+
+    def tick(self, asof: float, book: AlarmBook, out: list[Output]) -> None:
+        """Raise the time-out causes that ``asof`` has reached."""
+        if asof > self.last_valid + self.frame_s + self.rules.probe_timeout_s:
+            self.causes.setdefault("no_data", self.last_valid + self.frame_s)
+        if asof > self.last_count + self.rules.probe_silence_s:
+            self.causes.setdefault("silence", self.last_count)
+        if (
+            self.saturated_since is not None
+            and asof > self.saturated_since + self.rules.probe_timeout_s
+        ):
+            self.causes.setdefault("saturation", self.saturated_since)
+        self._settle(book, out, asof)
+
+    def _settle(self, book: AlarmBook, out: list[Output], at: float) -> None:
+        if self.causes and not book.is_active("probe_fault"):
+            since = min(self.causes.values())
+            book.raise_(out, "probe_fault", since, detail=",".join(sorted(self.causes)))
+        elif not self.causes and book.is_active("probe_fault"):
+            book.clear(out, "probe_fault", at)
+
+    def next_deadline(self) -> float:
+        deadlines = [
+            self.last_valid + self.frame_s + self.rules.probe_timeout_s + EPS,
+            self.last_count + self.rules.probe_silence_s + EPS,
+        ]
+        if self.saturated_since is not None:
+            deadlines.append(self.saturated_since + self.rules.probe_timeout_s + EPS)
+        return min(deadlines)

@@ -1,0 +1,105 @@
+"""Dose-rate readings: probe samples summarised every ``reading_interval_s``.
+
+A reading says what was measured and how well: counts, the dead-time
+corrected mean and the highest one-second mean with their Poisson
+uncertainty, the calibration used, the saturation flag, and how much of the
+interval the probe covered (frames lost are never filled in).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from edge_agent.dose.tube import Calibration, rate_with_uncertainty
+from edge_agent.monitor.records import Reading
+from edge_agent.probe.sample import ProbeSample
+
+
+class OneSecondMean:
+    """The mean dose rate over the last second of samples (for maxima)."""
+
+    def __init__(self, calibration: Calibration) -> None:
+        self._cal = calibration
+        self._window: deque[ProbeSample] = deque()
+        self._counts = 0
+        self._seconds = 0.0
+
+    def add(self, sample: ProbeSample) -> tuple[float, float]:
+        """Add a sample; returns (µSv/h, sigma) over the samples of the last second."""
+        self._window.append(sample)
+        self._counts += sample.counts
+        self._seconds += sample.duration
+        while self._window and self._window[0].end <= sample.end - 1.0 + 1e-6:
+            old = self._window.popleft()
+            self._counts -= old.counts
+            self._seconds -= old.duration
+        return rate_with_uncertainty(self._counts, max(self._seconds, 1e-9), self._cal)
+
+
+class ReadingAccumulator:
+    """Collects samples into consecutive readings aligned on the agent's start."""
+
+    def __init__(
+        self, calibration: Calibration, interval_s: float, start: float, frame_s: float
+    ) -> None:
+        self._cal = calibration
+        self.interval_s = interval_s
+        self.frame_s = frame_s
+        self._start = start
+        self._index = 1
+        self._reset()
+
+    @property
+    def next_end(self) -> float:
+        return self._start + self._index * self.interval_s
+
+    def _reset(self) -> None:
+        self._counts = 0
+        self._seconds = 0.0
+        self._dose = 0.0
+        self._frames = 0
+        self._lost = 0
+        self._max = (0.0, 0.0)
+        self._saturated = False
+
+    def add(self, sample: ProbeSample, one_s: tuple[float, float], dose_usv: float) -> None:
+        self._counts += sample.counts
+        self._seconds += sample.duration
+        self._dose += dose_usv
+        self._frames += 1
+        self._lost += sample.lost_before
+        if one_s[0] > self._max[0]:
+            self._max = one_s
+        if self._cal.is_saturated(sample.counts / sample.duration):
+            self._saturated = True
+
+    def due(self, asof: float) -> bool:
+        return asof >= self.next_end
+
+    def emit(self) -> Reading:
+        """The reading of the interval ending at :attr:`next_end`; starts the next one."""
+        end = self.next_end
+        mean, sigma = (
+            rate_with_uncertainty(self._counts, self._seconds, self._cal)
+            if self._seconds > 0
+            else (float("nan"), float("nan"))
+        )
+        reading = Reading(
+            start=end - self.interval_s,
+            end=end,
+            counts=self._counts,
+            seconds_covered=round(self._seconds, 6),
+            cpm=self._counts * 60.0 / self._seconds if self._seconds > 0 else float("nan"),
+            dose_usv=self._dose,
+            mean_usv_h=mean,
+            mean_sigma_usv_h=sigma,
+            max_usv_h=self._max[0] if self._frames else float("nan"),
+            max_sigma_usv_h=self._max[1] if self._frames else float("nan"),
+            saturated=self._saturated,
+            calibration=self._cal.name,
+            frames=self._frames,
+            frames_lost=self._lost,
+        )
+        self._index += 1
+        self._reset()
+        return reading

@@ -1,0 +1,59 @@
+"""The room's signals as the monitor last knew them, with when each last changed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+SIGNALS: tuple[str, ...] = (
+    "generator_powered",
+    "request",
+    "emission",
+    "light.powered",
+    "light.emission",
+)
+
+#: The state of every signal before the agent has read any pin (spec/scenarios.md).
+RESTING: Mapping[str, bool] = {
+    "generator_powered": True,
+    "request": False,
+    "emission": False,
+    "light.powered": True,
+    "light.emission": False,
+}
+
+
+def signal_names(doors: Sequence[str]) -> tuple[str, ...]:
+    return SIGNALS + tuple(f"door.{name}" for name in doors)
+
+
+class Signals:
+    """Current values and change times; ``door.<name>`` is True when that door is open."""
+
+    def __init__(self, doors: Sequence[str], initial: Mapping[str, bool], at: float) -> None:
+        self.doors = tuple(doors)
+        names = signal_names(doors)
+        unknown = set(initial) - set(names)
+        if unknown:
+            raise ValueError(f"unknown signals: {sorted(unknown)}")
+        self.value = {name: initial.get(name, RESTING.get(name, False)) for name in names}
+        self.changed = dict.fromkeys(names, at)
+
+    def set(self, name: str, value: bool, at: float) -> bool:
+        """Record a change; returns False when the value did not change."""
+        if name not in self.value:
+            raise KeyError(f"unknown signal {name!r}")
+        if self.value[name] == value:
+            return False
+        self.value[name] = value
+        self.changed[name] = at
+        return True
+
+    def __getitem__(self, name: str) -> bool:
+        return self.value[name]
+
+    def open_doors(self) -> list[str]:
+        return [door for door in self.doors if self.value[f"door.{door}"]]
+
+    def last_door_closed(self) -> float:
+        """When the last door closed (meaningful when every door is closed)."""
+        return max(self.changed[f"door.{door}"] for door in self.doors)

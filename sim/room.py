@@ -1,0 +1,65 @@
+"""The virtual room: a scenario's signals on gpiozero mock pins, and the agent configured for it.
+
+Pins follow the default pin map of hardware/; doors get the next free GPIOs.
+Generator and lamp inputs are opto-coupled (active low, pull-up); door
+contacts open the circuit when the door opens (active high, pull-up).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
+
+from edge_agent.config import AgentConfig, parse_config
+from sim.scenario import Scenario
+
+DOOR_PINS = (16, 20, 21, 26, 19, 13, 12, 7, 8, 11, 9, 10)
+GPIO_PROBE_PIN = 25
+FRAME_S = 0.1
+
+
+def agent_config(scenario: Scenario, journal_path: Path) -> AgentConfig:
+    """The agent configuration a scenario asks for (its [agent] overrides applied)."""
+    if len(scenario.room.doors) > len(DOOR_PINS):
+        raise ValueError(f"at most {len(DOOR_PINS)} doors can be simulated")
+    doors = {
+        name: {"pin": pin, "active": "high", "pull": "up", "debounce_ms": 20.0}
+        for name, pin in zip(scenario.room.doors, DOOR_PINS, strict=False)
+    }
+    data: dict[str, Any] = {
+        "device": {"site": "sim", "room": "room"},
+        "pins": {"door": doors},
+        "probe": {
+            "kind": scenario.room.probe,
+            "pin": GPIO_PROBE_PIN,
+            "position": scenario.room.probe_position,
+            "background_usv_h": scenario.room.background_usv_h,
+            "frame_s": FRAME_S,
+        },
+        "rules": dict(scenario.agent),
+        "journal": {"path": str(journal_path)},
+    }
+    return parse_config(data, str(scenario.source))
+
+
+class MockRoom:
+    """Drives the agent's mock input pins from signal values."""
+
+    def __init__(self, config: AgentConfig, factory: MockFactory) -> None:
+        self.factory = factory
+        self._pins = {name: (spec.pin, spec.active == "high") for name, spec in config.pins.inputs().items()}
+
+    def set(self, signal: str, value: bool) -> None:
+        pin_number, active_high = self._pins[signal]
+        pin = self.factory.pin(pin_number)
+        if value == active_high:
+            pin.drive_high()
+        else:
+            pin.drive_low()
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="voyant-sim-")

@@ -1,0 +1,152 @@
+"""A scenario as a list of instants: what changes, when, in the order the spec sets.
+
+The simulator plays instants one by one, applying all the changes of one
+instant together before the agent evaluates its rules (spec/scenarios.md), so
+an order within one instant never creates an alarm by itself. Changes come
+from ``[[exposure]]`` entries first, then ``[[event]]`` entries in file
+order, and the latest change of a signal wins: each instant holds the net
+change of every signal that really changes (a release by an exposure and a
+press by an event at the same instant leave the request held, and nothing is
+sent).
+
+Signals are those of ``[[event]]``, except that the radiation field has two
+channels that the simulator adds to the background: ``field.exposure`` (the
+running exposure's dose rate, 0 when none) and ``field.event`` (the last
+``dose_rate_usv_h`` event). Times are rounded to the microsecond, so that
+instants computed two ways (a pulse from its index, an event from the file)
+compare equal; pulse times are computed from their index (``t0 + k/hz``),
+never by adding periods, so that no error accumulates over a long run.
+
+    >>> from sim.scenario import parse_scenario
+    >>> text = '''name = "x"
+    ... duration_s = 10.0
+    ... seed = 1
+    ... [room]
+    ... doors = ["corridor"]
+    ... background_usv_h = 0.1
+    ... probe = "serial"
+    ... probe_position = "inside"
+    ... [[exposure]]
+    ... at = 1.0
+    ... duration_s = 2.0
+    ... dose_rate_usv_h = 40.0
+    ... '''
+    >>> [i.t for i in build_timeline(parse_scenario(text))]
+    [1.0, 1.3, 3.3]
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sim.scenario import ExposureSpec, Room, Scenario
+
+#: Instants are rounded to this many decimals (the microsecond).
+DECIMALS = 6
+FIELD_EXPOSURE = "field.exposure"
+FIELD_EVENT = "field.event"
+#: The ``[[event]]`` signal that sets the ``field.event`` channel.
+EVENT_FIELD_SIGNAL = "dose_rate_usv_h"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One signal taking a new value (bool for the pins and the link, µSv/h for fields)."""
+
+    signal: str
+    value: bool | float
+
+
+@dataclass(frozen=True, slots=True)
+class Instant:
+    """Every change at virtual time ``t``, to be applied together."""
+
+    t: float
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """A change before netting: ``rank`` is its place in the spec's order at its instant."""
+
+    t: float
+    rank: tuple[int, int, int]
+    change: Change
+
+
+def at(t: float) -> float:
+    """A time as an instant: rounded to the microsecond."""
+    return round(t, DECIMALS)
+
+
+def starting_state(room: Room) -> dict[str, bool | float]:
+    """Every timeline signal with its value before the first instant."""
+    state = room.signals()
+    state.pop(EVENT_FIELD_SIGNAL)
+    state[FIELD_EXPOSURE] = 0.0
+    state[FIELD_EVENT] = 0.0
+    return state
+
+
+def build_timeline(scenario: Scenario) -> list[Instant]:
+    """Every instant in [0, duration_s] at which something changes, in time order."""
+    raw = [
+        _Raw(t, (0, index, seq), change)
+        for index, exposure in enumerate(scenario.exposures)
+        for seq, (t, change) in enumerate(exposure_changes(exposure))
+    ]
+    for index, event in enumerate(scenario.events):
+        signal = FIELD_EVENT if event.signal == EVENT_FIELD_SIGNAL else event.signal
+        value = float(event.value) if signal == FIELD_EVENT else event.value
+        raw.append(_Raw(at(event.at), (1, index, 0), Change(signal, value)))
+    raw = sorted((r for r in raw if r.t <= at(scenario.duration_s)), key=lambda r: (r.t, r.rank))
+    return _net(raw, starting_state(scenario.room))
+
+
+def exposure_changes(exposure: ExposureSpec) -> Iterator[tuple[float, Change]]:
+    """What one well-behaved exposure does, in order: request, lamp, emission pulses, release."""
+    start, end = at(exposure.emission_start), at(exposure.end)
+    yield at(exposure.at), Change("request", True)
+    yield start, Change("light.emission", True)
+    for on, off in emission_periods(exposure):
+        yield on, Change("emission", True)
+        yield on, Change(FIELD_EXPOSURE, exposure.dose_rate_usv_h)
+        yield off, Change("emission", False)
+        yield off, Change(FIELD_EXPOSURE, 0.0)
+    yield end, Change("light.emission", False)
+    yield end, Change("request", False)
+
+
+def emission_periods(exposure: ExposureSpec) -> list[tuple[float, float]]:
+    """When the emission signal (and the field) is on: the whole exposure, or each pulse.
+
+    Pulses of ``pulse_width_s`` start every ``1/pulse_hz`` from emission start;
+    the last one is cut at the exposure's end.
+    """
+    start, end = at(exposure.emission_start), at(exposure.end)
+    if exposure.pulse_hz is None or exposure.pulse_width_s is None:
+        return [(start, end)]
+    periods = []
+    for k in itertools.count():
+        on = at(exposure.emission_start + k / exposure.pulse_hz)
+        if on >= end:
+            break
+        periods.append((on, min(at(on + exposure.pulse_width_s), end)))
+    return periods
+
+
+def _net(raw: Sequence[_Raw], state: dict[str, bool | float]) -> list[Instant]:
+    """Group by instant; keep each signal's last value there, if it differs from before."""
+    instants = []
+    for t, group in itertools.groupby(raw, key=lambda r: r.t):
+        latest: dict[str, bool | float] = {}
+        for item in group:
+            latest.pop(item.change.signal, None)
+            latest[item.change.signal] = item.change.value
+        changes = tuple(Change(s, v) for s, v in latest.items() if state[s] != v)
+        state.update(latest)
+        if changes:
+            instants.append(Instant(t, changes))
+    return instants

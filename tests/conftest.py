@@ -1,0 +1,77 @@
+"""Shared fixtures: a virtual clock, mock pins, and a monitor player."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+from edge_agent.clock import ManualClock
+from edge_agent.config import Rules
+from edge_agent.monitor.monitor import Monitor
+from edge_agent.monitor.records import AlarmCleared, AlarmRaised, Output
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(wall_start=1_767_596_400.0, mono_start=0.0)
+
+
+@pytest.fixture
+def mock_factory() -> Iterator[MockFactory]:
+    """gpiozero's own habit: swap in MockFactory, then reset and restore."""
+    saved = Device.pin_factory
+    factory = MockFactory()
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        factory.reset()
+        Device.pin_factory = saved
+
+
+def play(
+    monitor: Monitor,
+    clock: ManualClock,
+    events: Sequence[tuple[float, Mapping[str, bool]]],
+    until: float,
+) -> list[Output]:
+    """Feed ``events`` and let time run to ``until``, waking at every deadline (as the agent)."""
+    out: list[Output] = list(monitor.start_outputs())
+    pending = sorted(events, key=lambda e: e[0])
+    index = 0
+    while True:
+        next_event = pending[index][0] if index < len(pending) else float("inf")
+        deadline = monitor.next_deadline()
+        t = min(next_event, deadline if deadline is not None else float("inf"))
+        if t > until:
+            break
+        clock.advance_to(max(t, clock.monotonic()))
+        if t == next_event:
+            out += monitor.on_inputs(t, dict(pending[index][1]))
+            index += 1
+        else:
+            out += monitor.tick(t)
+    clock.advance_to(max(until, clock.monotonic()))
+    out += monitor.tick(until)
+    return out
+
+
+def alarms(outputs: Sequence[Output]) -> list[dict[str, Any]]:
+    """Alarms raised in ``outputs`` with their final cleared time, in raise order."""
+    seen: dict[int, dict[str, Any]] = {}
+    for item in outputs:
+        if isinstance(item, AlarmRaised):
+            a = item.alarm
+            seen[a.number] = {"kind": a.kind, "subject": a.subject, "at": a.at, "cleared": None}
+        elif isinstance(item, AlarmCleared):
+            seen[item.alarm.number]["cleared"] = item.alarm.cleared
+    return list(seen.values())
+
+
+@pytest.fixture
+def rules() -> Rules:
+    return Rules()
