@@ -201,19 +201,21 @@ class AgentConfig(_Strict):
 
         tubes = set(BUILTIN_TUBES) | set(self.tubes)
         if self.probe.tube not in tubes:
-            raise ValueError(f"probe.tube: unknown tube {self.probe.tube!r}; expected one of {sorted(tubes)}")
+            raise ValueError(
+                f"probe.tube: unknown tube {self.probe.tube!r}; expected one of {sorted(tubes)}"
+            )
         for name, cal in self.calibrations.items():
             if cal.tube not in tubes:
                 raise ValueError(f"calibrations.{name}.tube: unknown tube {cal.tube!r}")
         if self.probe.calibration is not None:
-            cal = self.calibrations.get(self.probe.calibration)
-            if cal is None:
+            chosen = self.calibrations.get(self.probe.calibration)
+            if chosen is None:
                 raise ValueError(
                     f"probe.calibration: {self.probe.calibration!r} is not a [calibrations] entry"
                 )
-            if cal.tube != self.probe.tube:
+            if chosen.tube != self.probe.tube:
                 raise ValueError(
-                    f"probe.calibration: {self.probe.calibration!r} is for tube {cal.tube!r},"
+                    f"probe.calibration: {self.probe.calibration!r} is for tube {chosen.tube!r},"
                     f" the probe has {self.probe.tube!r}"
                 )
         return self

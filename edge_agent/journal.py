@@ -69,8 +69,9 @@ class Journal:
                 started_wall REAL NOT NULL, stopped TEXT, pid INTEGER)"""
             )
             self.db.execute(
-                """CREATE TABLE IF NOT EXISTS exposures (id INTEGER PRIMARY KEY, run INTEGER NOT NULL,
-                number INTEGER NOT NULL, state TEXT NOT NULL, start TEXT NOT NULL,
+                """CREATE TABLE IF NOT EXISTS exposures (
+                id INTEGER PRIMARY KEY, run INTEGER NOT NULL, number INTEGER NOT NULL,
+                state TEXT NOT NULL, start TEXT NOT NULL,
                 start_wall REAL NOT NULL, end TEXT, end_wall REAL, duration_s REAL,
                 requested INTEGER NOT NULL, resumed INTEGER NOT NULL DEFAULT 0,
                 interrupted INTEGER NOT NULL DEFAULT 0, procedure INTEGER, pulses INTEGER,
@@ -79,15 +80,19 @@ class Journal:
                 calibration TEXT, UNIQUE (run, number))"""
             )
             self.db.execute(
-                """CREATE TABLE IF NOT EXISTS alarms (id INTEGER PRIMARY KEY, run INTEGER NOT NULL,
-                number INTEGER NOT NULL, state TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT,
-                at TEXT NOT NULL, at_wall REAL NOT NULL, since TEXT NOT NULL, since_wall REAL NOT NULL,
+                """CREATE TABLE IF NOT EXISTS alarms (
+                id INTEGER PRIMARY KEY, run INTEGER NOT NULL, number INTEGER NOT NULL,
+                state TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT,
+                at TEXT NOT NULL, at_wall REAL NOT NULL,
+                since TEXT NOT NULL, since_wall REAL NOT NULL,
                 cleared TEXT, cleared_wall REAL, detail TEXT, exposure INTEGER,
                 UNIQUE (run, number))"""
             )
             self.db.execute(
-                """CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY, run INTEGER NOT NULL,
-                start TEXT NOT NULL, start_wall REAL NOT NULL, end TEXT NOT NULL, end_wall REAL NOT NULL,
+                """CREATE TABLE IF NOT EXISTS readings (
+                id INTEGER PRIMARY KEY, run INTEGER NOT NULL,
+                start TEXT NOT NULL, start_wall REAL NOT NULL,
+                end TEXT NOT NULL, end_wall REAL NOT NULL,
                 counts INTEGER NOT NULL, seconds_covered REAL NOT NULL, cpm REAL, dose_usv REAL,
                 mean_usv_h REAL, mean_sigma_usv_h REAL, max_usv_h REAL, max_sigma_usv_h REAL,
                 saturated INTEGER NOT NULL, calibration TEXT NOT NULL, frames INTEGER NOT NULL,

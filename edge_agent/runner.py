@@ -8,6 +8,7 @@ the network.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -46,10 +47,8 @@ class Waker:
         os.set_blocking(self._write, False)
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):  # a full pipe is awake already
             os.write(self._write, b"\0")
-        except BlockingIOError:
-            pass  # already awake: the pipe is full of wake-ups
 
     def drain(self) -> None:
         try:

@@ -1,6 +1,7 @@
 """``voyant-sim``: play scenario files against the real agent.
 
     voyant-sim run SCENARIO.toml [--json]
+    voyant-sim demo [--scenario NAME ...]
 
 Exit codes: 0 played (whatever the agent recorded), 2 the file was refused
 (nothing was run), 1 the simulator itself failed.
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import time
 from collections.abc import Sequence
+from importlib.resources import files
 
 from edge_agent.errors import ScenarioError
 from sim.report import format_table
@@ -25,11 +29,48 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="play one scenario file and print what the agent recorded")
     run.add_argument("scenario", help="scenario TOML file (spec/scenarios.md)")
     run.add_argument("--json", action="store_true", help="print the JSON report")
+    run.add_argument("--verbose", action="store_true", help="show the agent's log lines")
+    demo = sub.add_parser("demo", help="play the incident scenarios of the library")
+    demo.add_argument("--scenario", action="append", help="library scenario name (repeatable)")
     return parser
+
+
+DEMO_SCENARIOS = (
+    "normal_procedure",
+    "unsolicited_emission",
+    "radiation_without_emission",
+    "emission_light_fault",
+    "door_open_during_fluoroscopy",
+    "request_stuck",
+)
+
+
+def library_path(name: str) -> str:
+    """The path of a scenario of the installed library."""
+    return str(files("sim") / "scenarios" / f"{name}.toml")
+
+
+def _demo(names: Sequence[str]) -> int:
+    for name in names:
+        try:
+            scenario = load_scenario(library_path(name))
+        except ScenarioError as exc:
+            print(f"voyant-sim: {exc}", file=sys.stderr)
+            return 2
+        started = time.monotonic()
+        report = run_scenario(scenario)
+        print(format_table(report))
+        print(f"(played {scenario.duration_s:g} virtual s in {time.monotonic() - started:.1f} s)\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logging.getLogger("voyant").setLevel(
+        logging.INFO if getattr(args, "verbose", False) else logging.ERROR
+    )
+    if args.command == "demo":
+        return _demo(args.scenario or DEMO_SCENARIOS)
     if args.command == "run":
         try:
             scenario = load_scenario(args.scenario)

@@ -50,7 +50,9 @@ class MockRoom:
 
     def __init__(self, config: AgentConfig, factory: MockFactory) -> None:
         self.factory = factory
-        self._pins = {name: (spec.pin, spec.active == "high") for name, spec in config.pins.inputs().items()}
+        self._pins = {
+            name: (spec.pin, spec.active == "high") for name, spec in config.pins.inputs().items()
+        }
 
     def set(self, signal: str, value: bool) -> None:
         pin_number, active_high = self._pins[signal]

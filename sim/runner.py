@@ -129,7 +129,7 @@ class Simulation:
     def _connect(self, connected: bool, t: float) -> None:
         self.probe.connected = connected
         if self.probe.pty is not None:
-            self.probe.pty.set_connected(connected, int(round(t * 1000)))
+            self.probe.pty.set_connected(connected, round(t * 1000))
 
     def _deliver_frame(self, t: float) -> None:
         counts = self.radiation.take()
@@ -139,7 +139,7 @@ class Simulation:
             self.probe.gpio.add_pulses(counts)
             return
         assert self.probe.pty is not None and self.probe.link is not None
-        target = self.probe.link.bytes_read + self.probe.pty.deliver(counts, int(round(t * 1000)))
+        target = self.probe.link.bytes_read + self.probe.pty.deliver(counts, round(t * 1000))
         self._wait_consumed(target)
 
     def _wait_consumed(self, target: int) -> None:

@@ -55,7 +55,8 @@ def test_minimal_config_has_safe_defaults(tmp_path: Path) -> None:
     ],
 )
 def test_mistakes_name_the_key(tmp_path: Path, extra: str, expected: str) -> None:
-    text = GOOD.replace("[probe]", extra + "\n[probe]") if extra.startswith("[pins") else GOOD + extra
+    pins = extra.startswith("[pins")
+    text = GOOD.replace("[probe]", extra + "\n[probe]") if pins else GOOD + extra
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text))
     assert expected in str(info.value)
@@ -78,7 +79,7 @@ def test_no_door_is_refused() -> None:
 
 def test_unknown_tube_and_calibration_are_refused() -> None:
     base = {"device": {"site": "s", "room": "r"}, "pins": {"door": {"a": {"pin": 16}}}}
-    with pytest.raises(ConfigError, match="probe.tube: unknown tube 'geiger9000'"):
+    with pytest.raises(ConfigError, match=r"probe\.tube: unknown tube 'geiger9000'"):
         parse_config({**base, "probe": {"tube": "geiger9000"}}, "agent.toml")
     with pytest.raises(ConfigError, match="is not a \\[calibrations\\] entry"):
         parse_config({**base, "probe": {"calibration": "nope"}}, "agent.toml")

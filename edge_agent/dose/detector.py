@@ -57,7 +57,7 @@ would also be too fine to compute at start-up.
 
 
 class _Estimate:
-    """Counts and live time since the window was opened: a mean measured rate."""
+    """Counts and counting time since the window opened: a mean measured rate."""
 
     def __init__(self) -> None:
         self.counts, self.seconds = 0, 0.0

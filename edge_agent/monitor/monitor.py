@@ -89,7 +89,9 @@ class Monitor:
     def on_inputs(self, at: float, changes: Mapping[str, bool]) -> list[Output]:
         """Apply every change of one instant together, then evaluate the rules."""
         out = self._advance(at)
-        changed = {name: value for name, value in changes.items() if self.signals.set(name, value, at)}
+        changed = {
+            name: value for name, value in changes.items() if self.signals.set(name, value, at)
+        }
         if "request" in changed:
             self._request_changed(at, changed["request"])
         if changed.get("emission") is True:

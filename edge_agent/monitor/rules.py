@@ -87,9 +87,13 @@ def long_exposure(s: Signals, x: ExposureTracker) -> Condition | None:
 
 
 GRACE_RULES: tuple[GraceRule, ...] = (
-    GraceRule("emission_after_release", lambda r: r.release_grace_s, emission_after_release, "exposure"),
+    GraceRule(
+        "emission_after_release", lambda r: r.release_grace_s, emission_after_release, "exposure"
+    ),
     GraceRule("emission_light_fault", lambda r: r.light_grace_s, emission_light_fault, "exposure"),
-    GraceRule("emission_light_stuck", lambda r: r.light_grace_s, emission_light_stuck, "condition"),
+    GraceRule(
+        "emission_light_stuck", lambda r: r.light_grace_s, emission_light_stuck, "condition"
+    ),
     GraceRule("powered_light_fault", lambda r: r.light_grace_s, powered_light_fault, "condition"),
     GraceRule(
         "emission_while_unpowered", lambda r: r.light_grace_s, emission_while_unpowered, "either"

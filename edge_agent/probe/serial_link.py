@@ -20,7 +20,7 @@ from edge_agent.probe.frames import Frame, FrameDecoder
 from edge_agent.probe.sample import ProbeSample
 from firmware_py.frame import PROBE_MS_MODULO, SEQ_MODULO
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voyant.probe")
 
 READ_CHUNK = 4096
 MAX_READ_PER_POLL = 256 * 1024
