@@ -1,0 +1,48 @@
+"""The docs cannot fall behind the code: every alarm kind, config key and command is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import Probe, Rules
+from edge_agent.monitor.kinds import ALARM_KINDS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def text(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", ALARM_KINDS)
+def test_every_alarm_kind_is_documented(kind: str) -> None:
+    assert f"`{kind}`" in text("docs/monitor.md")
+
+
+@pytest.mark.parametrize("key", sorted(Rules.model_fields))
+def test_every_rule_key_is_documented(key: str) -> None:
+    assert re.search(rf"^{key} = ", text("docs/configuration.md"), re.M) or (
+        f"# {key} = " in text("docs/configuration.md")
+    )
+
+
+@pytest.mark.parametrize("key", sorted(Probe.model_fields))
+def test_every_probe_key_is_documented(key: str) -> None:
+    assert re.search(rf"^#? ?{key} = ", text("docs/configuration.md"), re.M)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["voyant-edge run", "voyant-edge check-config", "voyant-edge journal", "voyant-sim run",
+     "voyant-sim demo", "voyant-hub version"],
+)
+def test_every_command_is_in_the_readme(command: str) -> None:
+    assert command in text("README.md")
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    head = "\n".join(text("README.md").splitlines()[:10])
+    assert "make demo" in head and "make test" in head
