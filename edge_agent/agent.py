@@ -19,6 +19,7 @@ from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.dose.calibrations import calibration_from_config
 from edge_agent.dose.tube import Calibration
+from edge_agent.errors import ConfigError
 from edge_agent.inputs import InputBank
 from edge_agent.journal import Journal
 from edge_agent.logs import log
@@ -83,9 +84,14 @@ class Agent:
                 self.calibration, config.probe.background_usv_h, config.probe.position,
                 config.probe.frame_s,
             )
-        self.monitor = Monitor(
-            config.rules, list(config.pins.door), clock, dose=dose, initial=self.inputs.values()
-        )
+        try:
+            self.monitor = Monitor(
+                config.rules, list(config.pins.door), clock, dose=dose,
+                initial=self.inputs.values(),
+            )
+        except ValueError as exc:  # a detector refused its threshold for this tube
+            self.inputs.close()
+            raise ConfigError(f"rules.dose_rate_alarm_usv_h / [probe]: {exc}") from exc
         pins = config.pins
         self.alarm_output = (
             AlarmOutput(pins.alarm, pin_factory=pin_factory) if pins.alarm is not None else None

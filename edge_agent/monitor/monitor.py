@@ -104,7 +104,7 @@ class Monitor:
 
     def on_sample(self, sample: ProbeSample) -> list[Output]:
         """Take one probe sample (counts over ``[end - duration, end]``)."""
-        out = self._advance(sample.end)
+        out = self._advance(sample.end, readings=False)
         if self.probe is None or self.readings is None:
             return out
         x = self.exposures
@@ -125,6 +125,7 @@ class Monitor:
             exposure.max_dose_rate_usv_h = max(exposure.max_dose_rate_usv_h, one_s[0])
             exposure.saturated |= cal.is_saturated(sample.counts / sample.duration)
         self._evaluate(out, sample.end)
+        self._emit_readings(out, sample.end)
         return out
 
     def tick(self, asof: float) -> list[Output]:
@@ -149,7 +150,7 @@ class Monitor:
 
     # -- time passing --------------------------------------------------------------
 
-    def _advance(self, asof: float) -> list[Output]:
+    def _advance(self, asof: float, readings: bool = True) -> list[Output]:
         if asof < self.asof - 1e-9:
             raise ValueError(f"monitor fed out of order: {asof} after {self.asof}")
         self.asof = max(self.asof, asof)
@@ -163,9 +164,14 @@ class Monitor:
         self._evaluate(out, asof)
         if self.probe is not None:
             self.probe.tick(asof, self.alarms, out)
+        if readings:
+            self._emit_readings(out, asof)
+        return out
+
+    def _emit_readings(self, out: list[Output], asof: float) -> None:
+        """Readings whose interval has ended (a sample ending on the boundary belongs in it)."""
         while self.readings is not None and self.readings.due(asof):
             out.append(ReadingReady(self.readings.emit()))
-        return out
 
     def _evaluate(self, out: list[Output], asof: float) -> None:
         s, x = self.signals, self.exposures

@@ -118,11 +118,13 @@ class ProbeWatch:
         elif not self.causes and book.is_active("probe_fault"):
             book.clear(out, "probe_fault", at)
 
-    def next_deadline(self) -> float:
-        deadlines = [
-            self.last_valid + self.frame_s + self.rules.probe_timeout_s + EPS,
-            self.last_count + self.rules.probe_silence_s + EPS,
-        ]
-        if self.saturated_since is not None:
+    def next_deadline(self) -> float | None:
+        """When the next time-out cause would start, among those not holding yet."""
+        deadlines = []
+        if "no_data" not in self.causes:
+            deadlines.append(self.last_valid + self.frame_s + self.rules.probe_timeout_s + EPS)
+        if "silence" not in self.causes:
+            deadlines.append(self.last_count + self.rules.probe_silence_s + EPS)
+        if self.saturated_since is not None and "saturation" not in self.causes:
             deadlines.append(self.saturated_since + self.rules.probe_timeout_s + EPS)
-        return min(deadlines)
+        return min(deadlines) if deadlines else None
