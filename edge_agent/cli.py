@@ -69,11 +69,12 @@ def _show_journal(path: str, limit: int, as_json: bool) -> int:
         sys.stdout.write("\n")
         return 0
     print(f"Last {len(exposures)} exposures")
-    print(f"  {'start (UTC)':<28} {'dur_s':>8} {'req':>4} {'max µSv/h':>10} {'state':<12} doors")
+    print(f"  {'start (UTC)':<28} {'dur_s':>8} {'req':>4} {'max µSv/h':>10} {'state':<12}"
+          " calibration / doors")
     for e in exposures:
         print(f"  {e['start']:<28} {_f(e['duration_s']):>8} {'yes' if e['requested'] else 'NO':>4}"
               f" {_f(e['max_dose_rate_usv_h']):>10} {e['state']:<12}"
-              f" {','.join(json.loads(e['doors_open']))}")
+              f" {e['calibration'] or '-'} / {','.join(json.loads(e['doors_open']))}")
     print(f"\nLast {len(alarms)} alarms")
     print(f"  {'raised (UTC)':<28} {'cleared (UTC)':<28} {'state':<12} kind (subject)")
     for a in alarms:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 AlarmKind = Literal[
     "unsolicited_emission",
@@ -20,21 +20,7 @@ AlarmKind = Literal[
     "emission_while_unpowered",
 ]
 
-ALARM_KINDS: Final[tuple[AlarmKind, ...]] = (
-    "unsolicited_emission",
-    "emission_after_release",
-    "radiation_without_emission",
-    "door_open_during_emission",
-    "emission_light_fault",
-    "emission_light_stuck",
-    "powered_light_fault",
-    "long_exposure",
-    "fluoroscopy_time_exceeded",
-    "dose_rate_high",
-    "probe_fault",
-    "request_stuck",
-    "emission_while_unpowered",
-)
+ALARM_KINDS: Final[tuple[AlarmKind, ...]] = get_args(AlarmKind)
 
 #: Kinds that open the optional interlock relay unless the config says otherwise.
 DEFAULT_CRITICAL_KINDS: Final[tuple[AlarmKind, ...]] = (
