@@ -64,7 +64,9 @@ class InterlockRelay(_Strict):
 class Pins(_Strict):
     """The ``[pins]`` table (BCM numbers); defaults are the hardware/ pin map."""
 
-    emission: InputPin = InputPin(pin=17)
+    #: The generator's emission output is electronic, not a contact: pulsed fluoroscopy
+    #: pulses last 3–20 ms, so its debounce must stay well below that.
+    emission: InputPin = InputPin(pin=17, debounce_ms=1.0)
     request: InputPin = InputPin(pin=27)
     generator_powered: InputPin = InputPin(pin=22)
     light_powered: InputPin = InputPin(pin=23)

@@ -209,3 +209,23 @@ def test_journal_reopens_existing_file(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.db")
     assert journal.get_meta("schema_version") == "1"
     journal.close()
+
+
+def test_short_fluoroscopy_pulses_are_seen_and_merged(tmp_path: Path, clock: ManualClock) -> None:
+    room = start(tmp_path, clock)
+    room.set(request=True)
+    room.run_to(1.0)
+    room.set(light_emission=True)
+    for k in range(30):  # 15 pulses/s of 5 ms, shorter than any contact debounce
+        t = 1.0 + k / 15
+        room.run_to(t)
+        room.set(emission=True)
+        room.run_to(t + 0.005)
+        room.set(emission=False)
+    room.run_to(3.2)
+    room.set(request=False, light_emission=False)
+    room.run_to(5.0)
+    assert room.agent is not None
+    rows = room.agent.journal.exposures()
+    assert [(r["state"], r["pulses"]) for r in rows] == [("closed", 30)]
+    assert room.agent.journal.alarms() == []
