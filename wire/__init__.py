@@ -1,0 +1,1 @@
+"""The wire contract shared by the agent and the hub (see :mod:`wire.contract`)."""
