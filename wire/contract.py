@@ -16,6 +16,7 @@ not that proof.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -212,7 +213,7 @@ class _Batch(_FromDevice):
             raise ValueError("items: a batch holds at least one record")
         if self.first != items[0].seq or self.last != items[-1].seq:
             raise ValueError(f"first/last ({self.first}, {self.last}) do not match the items")
-        for before, after in zip(items, items[1:], strict=False):
+        for before, after in itertools.pairwise(items):
             if after.seq != before.seq + 1:
                 raise ValueError(f"items: seq {after.seq} does not follow {before.seq}")
         return self
@@ -310,7 +311,9 @@ def decode(topic_text: str, payload: bytes) -> tuple[Topic, Message]:
                 f"unsupported schema version {version!r} (this side reads {SCHEMA_VERSION})"
             ) from None
         raise WireError(_describe(exc)) from None
-    if isinstance(message, _FromDevice) and (message.site, message.room) != (where.site, where.room):
+    if isinstance(message, _FromDevice) and (message.site, message.room) != (
+        where.site, where.room
+    ):
         raise WireError(
             f"payload names {message.site}/{message.room}, topic is {where.site}/{where.room}"
         )
