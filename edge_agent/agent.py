@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, iso_utc
 from edge_agent.config import AgentConfig
 from edge_agent.dose.calibrations import calibration_from_config
 from edge_agent.dose.tube import Calibration
@@ -102,6 +102,7 @@ class Agent:
             else None
         )
         self._held: list[ProbeSample] = []
+        self.dose_rate_usv_h: float | None = None
         self._last_alive = clock.monotonic()
         self._handle(self.monitor.start_outputs())
 
@@ -161,10 +162,12 @@ class Agent:
         cal = self.calibration.name if self.calibration is not None else None
         if isinstance(item, ExposureOpened):
             self.journal.exposure_opened(item.exposure, self.to_wall, cal)
+            log("exposure_opened", number=item.exposure.number,
+                requested=item.exposure.requested, resumed=item.exposure.resumed)
         elif isinstance(item, ExposureClosed):
             self.journal.exposure_closed(item.exposure, self.to_wall)
             e = item.exposure
-            log("exposure", start=round(e.start, 3), duration_s=round(e.duration or 0.0, 3),
+            log("exposure_closed", start=round(e.start, 3), duration_s=round(e.duration or 0.0, 3),
                 requested=e.requested, doors_open=",".join(sorted(e.doors_open)))
         elif isinstance(item, AlarmRaised):
             self.journal.alarm_raised(item.alarm, self.to_wall)
@@ -175,6 +178,21 @@ class Agent:
             log("alarm_cleared", kind=item.alarm.kind, subject=item.alarm.subject or "")
         elif isinstance(item, ReadingReady):
             self.journal.reading(item.reading, self.to_wall)
+            self.dose_rate_usv_h = item.reading.mean_usv_h
+
+    def live_state(self) -> dict[str, Any]:
+        """What the room looks like now, for the live page (no time: it changes only on events)."""
+        to_iso = self.to_wall
+        return {
+            "inputs": self.inputs.values(),
+            "alarms": [
+                {"kind": a.kind, "subject": a.subject, "since": iso_utc(to_iso(a.since))}
+                for a in self.monitor.active_alarms()
+            ],
+            "exposure_open": self.monitor.exposures.current is not None,
+            "calibration": self.calibration.name if self.calibration is not None else None,
+            "interlock_open": self.interlock.latched if self.interlock is not None else None,
+        }
 
     def reset_interlock(self, by: str) -> bool:
         """Close the interlock relay again (on the box or by the PCR) if nothing critical holds."""

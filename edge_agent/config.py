@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edge_agent.errors import ConfigError
 from edge_agent.monitor.kinds import DEFAULT_CRITICAL_KINDS, AlarmKind
+from wire.contract import MAX_BATCH
 
 YEAR_S = 365.25 * 86400.0
 
@@ -188,6 +189,44 @@ class Journal(_Strict):
     path: str = "/var/lib/voyant/journal.db"
 
 
+class Tls(_Strict):
+    """TLS towards the broker: the CA that signed it, and our client certificate if it asks."""
+
+    ca_file: str = Field(min_length=1)
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class Mqtt(_Strict):
+    """The ``[mqtt]`` table: where the hub's broker is and how patient to be with it.
+
+    Absent, the agent publishes nothing and its records wait in the journal's
+    outbox. Times may be fractions of a second (the fault tests use that).
+    The password is read from ``password_file`` so that it never sits in the
+    configuration, a log line or ``ps``.
+    """
+
+    host: str = Field(min_length=1)
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = Field(default=None, min_length=1)
+    password_file: str | None = None
+    client_id: str | None = Field(default=None, min_length=1, max_length=64)
+    tls: Tls | None = None
+    keepalive_s: Annotated[int, Field(ge=2, le=3600)] = 30
+    reconnect_min_s: Annotated[float, Field(gt=0.0, le=600.0)] = 1.0
+    reconnect_max_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 60.0
+    ack_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
+    heartbeat_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
+    batch_max: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 100
+    window: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+
+    @model_validator(mode="after")
+    def _delays(self) -> Mqtt:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s: must not be below reconnect_min_s")
+        return self
+
+
 class AgentConfig(_Strict):
     device: Device
     pins: Pins
@@ -196,6 +235,7 @@ class AgentConfig(_Strict):
     tubes: dict[str, TubeSpec] = {}
     calibrations: dict[str, CalibrationSpec] = {}
     journal: Journal = Journal()
+    mqtt: Mqtt | None = None
 
     @model_validator(mode="after")
     def _names_resolve(self) -> AgentConfig:

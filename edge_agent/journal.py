@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,19 @@ from edge_agent.monitor.records import AlarmRecord, ExposureRecord, Reading
 
 ToWall = Callable[[float], float]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Exposure columns carried by a wire ExposureItem (besides seq, event, run, number).
+_EXPOSURE_FIELDS = (
+    "start", "end", "duration_s", "requested", "resumed", "procedure", "pulses", "doors_open",
+    "emission_light_ok", "max_dose_rate_usv_h", "dose_usv", "saturated", "alarms", "calibration",
+)
+_READING_FIELDS = (
+    "start", "end", "counts", "seconds_covered", "cpm", "dose_usv", "mean_usv_h",
+    "mean_sigma_usv_h", "max_usv_h", "max_sigma_usv_h", "calibration", "frames", "frames_lost",
+)
+_BOOLS = {"requested", "resumed", "emission_light_ok", "saturated"}
+_JSON_LISTS = {"doors_open", "alarms"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +69,20 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"{self.path}: cannot open the journal: {exc}") from exc
         self.run = 0
+        self.journal_id = self._journal_id()
         self._exposure_ids: dict[int, int] = {}
         self._alarm_ids: dict[int, int] = {}
+
+    def _journal_id(self) -> str:
+        """A random id made once per journal: a new journal is a new sequence space."""
+        found = self.get_meta("journal_id")
+        if found is not None:
+            return found
+        with self.db.conn:
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('journal_id', ?)", [uuid.uuid4().hex]
+            )
+        return str(self.get_meta("journal_id"))
 
     def _create(self) -> None:
         with self.db.conn:
@@ -98,8 +123,14 @@ class Journal:
                 saturated INTEGER NOT NULL, calibration TEXT NOT NULL, frames INTEGER NOT NULL,
                 frames_lost INTEGER NOT NULL)"""
             )
+            # The outbox: what still has to reach the hub, in order. AUTOINCREMENT so that a
+            # sequence number is never reused once acknowledged rows are deleted.
             self.db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                """CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL, item TEXT NOT NULL)"""
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
 
     # -- runs ----------------------------------------------------------------------
@@ -109,15 +140,22 @@ class Journal:
         last_alive = self.get_meta("last_alive_wall")
         alive = float(last_alive) if last_alive is not None else wall
         with self.db.conn:
-            exposures = self.db.execute(
+            open_exposures = [r[0] for r in self.db.execute(
+                "SELECT id FROM exposures WHERE state = 'open' ORDER BY id").fetchall()]
+            active_alarms = [r[0] for r in self.db.execute(
+                "SELECT id FROM alarms WHERE state = 'active' ORDER BY id").fetchall()]
+            self.db.execute(
                 """UPDATE exposures SET state = 'interrupted', interrupted = 1,
                 end_wall = max(start_wall, ?), end = ?, duration_s = max(start_wall, ?) - start_wall
                 WHERE state = 'open'""",
                 [alive, iso_utc(max(alive, 0.0)), alive],
-            ).rowcount
-            alarms = self.db.execute(
-                "UPDATE alarms SET state = 'interrupted' WHERE state = 'active'"
-            ).rowcount
+            )
+            self.db.execute("UPDATE alarms SET state = 'interrupted' WHERE state = 'active'")
+            for row_id in open_exposures:
+                self._queue_exposure(row_id, "interrupted")
+            for row_id in active_alarms:
+                self._queue_alarm(row_id, "interrupted")
+            exposures, alarms = len(open_exposures), len(active_alarms)
             cursor = self.db.execute(
                 "INSERT INTO runs (started, started_wall, pid) VALUES (?, ?, ?)",
                 [iso_utc(wall), wall, os.getpid()],
@@ -153,7 +191,8 @@ class Journal:
                 [self.run, e.number, iso_utc(start), start, int(e.requested), int(e.resumed),
                  e.procedure, calibration],
             )
-        row_id = int(cursor.lastrowid or 0)
+            row_id = int(cursor.lastrowid or 0)
+            self._queue_exposure(row_id, "opened")
         self._exposure_ids[e.number] = row_id
         return row_id
 
@@ -169,6 +208,7 @@ class Journal:
                  int(e.emission_light_ok), e.max_dose_rate_usv_h, e.dose_usv, int(e.saturated),
                  json.dumps(sorted(e.alarms)), self.run, e.number],
             )
+            self._queue_exposure(self._exposure_ids[e.number], "closed")
 
     def alarm_raised(self, a: AlarmRecord, to_wall: ToWall) -> int:
         at, since = to_wall(a.at), to_wall(a.since)
@@ -180,7 +220,8 @@ class Journal:
                 [self.run, a.number, a.kind, a.subject, iso_utc(at), at, iso_utc(since), since,
                  a.detail, exposure],
             )
-        row_id = int(cursor.lastrowid or 0)
+            row_id = int(cursor.lastrowid or 0)
+            self._queue_alarm(row_id, "raised")
         self._alarm_ids[a.number] = row_id
         return row_id
 
@@ -193,6 +234,7 @@ class Journal:
                 WHERE run = ? AND number = ?""",
                 [iso_utc(cleared), cleared, a.detail, self.run, a.number],
             )
+            self._queue_alarm(self._alarm_ids[a.number], "cleared")
 
     def reading(self, r: Reading, to_wall: ToWall) -> int:
         start, end = to_wall(r.start), to_wall(r.end)
@@ -212,7 +254,44 @@ class Journal:
             self.db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('last_alive_wall', ?)", [repr(end)]
             )
+            item = {key: row[key] for key in _READING_FIELDS}
+            item.update(run=self.run, saturated=bool(r.saturated))
+            self._queue("readings", item)
         return int(cursor.lastrowid or 0)
+
+    # -- the outbox ------------------------------------------------------------------
+
+    def _queue(self, kind: str, item: dict[str, Any]) -> None:
+        """Add one record to the outbox, inside the caller's transaction."""
+        self.db.execute(
+            "INSERT INTO outbox (kind, item) VALUES (?, ?)",
+            [kind, json.dumps(item, separators=(",", ":"))],
+        )
+
+    def _queue_exposure(self, row_id: int, event: str) -> None:
+        row = self.db.execute("SELECT * FROM exposures WHERE id = ?", [row_id]).fetchone()
+        names = [d[0] for d in self.db.execute("SELECT * FROM exposures LIMIT 0").description]
+        record = dict(zip(names, row, strict=True))
+        item: dict[str, Any] = {"event": event, "run": record["run"], "number": record["number"]}
+        for key in _EXPOSURE_FIELDS:
+            value = record[key]
+            if key in _JSON_LISTS:
+                value = json.loads(value) if value else []
+            elif key in _BOOLS and value is not None:
+                value = bool(value)
+            item[key] = value
+        self._queue("exposures", item)
+
+    def _queue_alarm(self, row_id: int, event: str) -> None:
+        row = self.db.execute(
+            """SELECT a.run, a.number, a.kind, a.subject, a.at, a.since, a.cleared, a.detail,
+            e.number FROM alarms a LEFT JOIN exposures e ON e.id = a.exposure WHERE a.id = ?""",
+            [row_id],
+        ).fetchone()
+        keys = ("run", "number", "kind", "subject", "at", "since", "cleared", "detail", "exposure")
+        item: dict[str, Any] = {"event": event, **dict(zip(keys, row, strict=True))}
+        item["detail"] = item["detail"] or ""
+        self._queue("alarms", item)
 
     # -- reading back ----------------------------------------------------------------
 

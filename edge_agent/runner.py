@@ -9,10 +9,12 @@ the network.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import signal
 import threading
+from importlib.metadata import PackageNotFoundError, version
 from types import FrameType
 from typing import Any
 
@@ -24,6 +26,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.logs import log
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.serial_link import SerialProbeLink
+from edge_agent.publisher import Publisher
 
 #: Longest sleep between steps: the heartbeat of the loop.
 MAX_SLEEP_S = 0.5
@@ -65,6 +68,7 @@ def run(config: AgentConfig, stop: threading.Event | None = None) -> None:
     waker = Waker()
     probe = build_probe(config, clock)
     agent = Agent(config, clock, probe=probe, on_edge=waker.wake)
+    publisher = start_publisher(config)
     reset_requested = threading.Event()
     reset_button = _reset_button(config, reset_requested, waker)
 
@@ -78,6 +82,8 @@ def run(config: AgentConfig, stop: threading.Event | None = None) -> None:
     try:
         while not stop.is_set():
             agent.step()
+            if publisher is not None:
+                publish_step(publisher, agent)
             if reset_requested.is_set():
                 reset_requested.clear()
                 agent.reset_interlock("button")
@@ -86,7 +92,33 @@ def run(config: AgentConfig, stop: threading.Event | None = None) -> None:
         if reset_button is not None:
             reset_button.close()
         agent.close()
+        if publisher is not None:
+            publisher.stop()
         log("agent_stopped")
+
+
+def start_publisher(config: AgentConfig) -> Publisher | None:
+    """The MQTT publisher of the journal's outbox, if ``[mqtt]`` is configured."""
+    if config.mqtt is None:
+        log("mqtt_not_configured", logging.WARNING, note="records stay in the journal's outbox")
+        return None
+    publisher = Publisher(config.mqtt, config.device, config.journal.path,
+                          agent_version=_version())
+    publisher.start()
+    return publisher
+
+
+def publish_step(publisher: Publisher, agent: Agent) -> None:
+    """After a step: new records may wait in the outbox, the live state may have changed."""
+    publisher.set_live(agent.live_state(), agent.dose_rate_usv_h)
+    publisher.notify()
+
+
+def _version() -> str:
+    try:
+        return f"voyant {version('voyant')}"
+    except PackageNotFoundError:
+        return "voyant (not installed)"
 
 
 def _sleep(agent: Agent, clock: Clock, waker: Waker, probe: ProbeDriver | None) -> None:

@@ -2,6 +2,7 @@
 
     voyant-sim run SCENARIO.toml [--json]
     voyant-sim demo [--scenario NAME ...]
+    voyant-sim room SCENARIO.toml --config AGENT.toml --journal PATH [--speed X] [--repeat N]
 
 Exit codes: 0 played (whatever the agent recorded), 2 the file was refused
 (nothing was run), 1 the simulator itself failed.
@@ -16,8 +17,12 @@ import sys
 import time
 from collections.abc import Sequence
 from importlib.resources import files
+from pathlib import Path
 
-from edge_agent.errors import ScenarioError
+from edge_agent.config import load_config
+from edge_agent.errors import ConfigError, ScenarioError
+from edge_agent.logs import setup_logging
+from sim.live_room import RoomSettings, play_room
 from sim.report import format_table
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
@@ -32,6 +37,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="show the agent's log lines")
     demo = sub.add_parser("demo", help="play the incident scenarios of the library")
     demo.add_argument("--scenario", action="append", help="library scenario name (repeatable)")
+    room = sub.add_parser(
+        "room", help="play a scenario against an agent that publishes to a real broker"
+    )
+    room.add_argument("scenario", help="scenario TOML file")
+    room.add_argument("--config", required=True,
+                      help="agent TOML file; its [device] and [mqtt] tables are used")
+    room.add_argument("--journal", required=True, help="journal file (kept between runs)")
+    room.add_argument("--speed", type=float, default=None,
+                      help="virtual seconds per real second (default: as fast as possible)")
+    room.add_argument("--repeat", type=int, default=1, help="play the scenario N times")
+    room.add_argument("--linger", type=float, default=30.0,
+                      help="real seconds to wait for the hub's acknowledgement at the end")
     return parser
 
 
@@ -64,6 +81,26 @@ def _demo(names: Sequence[str]) -> int:
     return 0
 
 
+def _room(args: argparse.Namespace) -> int:
+    setup_logging()
+    try:
+        scenario = load_scenario(args.scenario)
+        config = load_config(args.config)
+    except (ScenarioError, ConfigError) as exc:
+        print(f"voyant-sim: {exc}", file=sys.stderr)
+        return 2
+    if config.mqtt is None:
+        print(f"voyant-sim: {args.config}: an [mqtt] table is needed", file=sys.stderr)
+        return 2
+    settings = RoomSettings(
+        config.device.model_dump(), config.mqtt.model_dump(), Path(args.journal)
+    )
+    publisher = play_room(scenario, settings, speed=args.speed, repeat=args.repeat,
+                          linger_s=args.linger)
+    print(f"outbox: last seq {publisher.last_seq}, acknowledged {publisher.acked}")
+    return 0 if publisher.acked >= publisher.last_seq else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.getLogger("voyant").setLevel(
@@ -71,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "demo":
         return _demo(args.scenario or DEMO_SCENARIOS)
+    if args.command == "room":
+        return _room(args)
     if args.command == "run":
         try:
             scenario = load_scenario(args.scenario)

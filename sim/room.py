@@ -21,8 +21,12 @@ GPIO_PROBE_PIN = 25
 FRAME_S = 0.1
 
 
-def agent_config(scenario: Scenario, journal_path: Path) -> AgentConfig:
-    """The agent configuration a scenario asks for (its [agent] overrides applied)."""
+def agent_config(scenario: Scenario, journal_path: Path, **overrides: Any) -> AgentConfig:
+    """The agent configuration a scenario asks for (its [agent] overrides applied).
+
+    ``overrides`` replace whole top-level tables (``device``, ``mqtt``): a
+    simulated room publishing to a real broker.
+    """
     if len(scenario.room.doors) > len(DOOR_PINS):
         raise ValueError(f"at most {len(DOOR_PINS)} doors can be simulated")
     doors = {
@@ -42,6 +46,7 @@ def agent_config(scenario: Scenario, journal_path: Path) -> AgentConfig:
         "rules": dict(scenario.agent),
         "journal": {"path": str(journal_path)},
     }
+    data.update(overrides)
     return parse_config(data, str(scenario.source))
 
 

@@ -13,8 +13,10 @@ has consumed everything delivered.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 
@@ -56,17 +58,29 @@ class _Probe:
 class Simulation:
     """One scenario played once (see the module docstring)."""
 
-    def __init__(self, scenario: Scenario, workdir: Path) -> None:
+    def __init__(
+        self, scenario: Scenario, workdir: Path, *, wall_start: float = EPOCH,
+        journal_path: Path | None = None, durable: bool = False, speed: float | None = None,
+        on_step: Callable[[Agent], None] | None = None, **config_overrides: Any,
+    ) -> None:
+        """``speed`` paces virtual time at that many times real time (None: as fast as it goes);
+        ``on_step`` runs after every step of the agent (the MQTT publisher's hook)."""
         self.scenario = scenario
-        self.clock = ManualClock(wall_start=EPOCH, mono_start=0.0)
+        self.wall_start = wall_start
+        self.clock = ManualClock(wall_start=wall_start, mono_start=0.0)
         self.factory = MockFactory()
-        self.config = agent_config(scenario, workdir / "journal.db")
+        self.config = agent_config(
+            scenario, journal_path or workdir / "journal.db", **config_overrides
+        )
+        self.speed = speed
+        self.on_step = on_step
+        self._real_start = time.monotonic()
         self.room = MockRoom(self.config, self.factory)
         calibration = calibration_from_config(self.config)
         self.radiation = Radiation(calibration, scenario.room.background_usv_h, scenario.seed)
         self.probe = self._make_probe()
         driver = self.probe.link or self.probe.gpio
-        self.journal = Journal(self.config.journal.path, durable=False)
+        self.journal = Journal(self.config.journal.path, durable=durable)
         self.agent = Agent(
             self.config, self.clock, pin_factory=self.factory, probe=driver,
             journal=self.journal, on_pins_ready=self._rest,
@@ -93,7 +107,7 @@ class Simulation:
         duration = self.scenario.duration_s
         frames = 1
         index = 0
-        self.agent.step()
+        self._step()
         last_t, stalls = -1.0, 0
         while True:
             next_change = timeline[index].t if index < len(timeline) else float("inf")
@@ -106,6 +120,7 @@ class Simulation:
             if stalls > 1000:
                 raise LockstepError(f"virtual time does not advance past {t} s")
             last_t = t
+            self._pace(t)
             self.radiation.advance(t)
             self.clock.advance_to(max(t, self.clock.monotonic()))
             if next_change == t:
@@ -114,8 +129,21 @@ class Simulation:
             if next_frame == t:
                 self._deliver_frame(t)
                 frames += 1
-            self.agent.step()
-        return build_report(self.scenario, self.journal, EPOCH, self.agent)
+            self._step()
+        return build_report(self.scenario, self.journal, self.wall_start, self.agent)
+
+    def _step(self) -> None:
+        self.agent.step()
+        if self.on_step is not None:
+            self.on_step(self.agent)
+
+    def _pace(self, t: float) -> None:
+        """Hold virtual time ``t`` back until its real time comes, when paced."""
+        if self.speed is None:
+            return
+        delay = self._real_start + t / self.speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)  # pacing a real-time demo, not waiting for a result
 
     def _apply(self, instant: Instant) -> None:
         for change in instant.changes:
@@ -151,7 +179,7 @@ class Simulation:
             if time.monotonic() > deadline:
                 raise LockstepError(f"agent read {link.bytes_read} of {target} probe bytes")
             link.wait_readable(0.05)
-            self.agent.step()
+            self._step()
 
     def close(self) -> None:
         self.agent.close()

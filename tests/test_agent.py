@@ -13,7 +13,7 @@ from gpiozero.pins.mock import MockFactory
 from edge_agent.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config import AgentConfig, parse_config
-from edge_agent.journal import Journal
+from edge_agent.journal import SCHEMA_VERSION, Journal
 
 PINS = {"emission": 17, "request": 27, "generator_powered": 22, "light.powered": 23,
         "light.emission": 24, "door.corridor": 16}
@@ -205,9 +205,12 @@ def test_check_config_command(tmp_path: Path) -> None:
 
 
 def test_journal_reopens_existing_file(tmp_path: Path) -> None:
-    Journal(tmp_path / "j.db").close()
+    first = Journal(tmp_path / "j.db")
+    journal_id = first.journal_id
+    first.close()
     journal = Journal(tmp_path / "j.db")
-    assert journal.get_meta("schema_version") == "1"
+    assert journal.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert journal.journal_id == journal_id  # the sequence space survives a restart
     journal.close()
 
 

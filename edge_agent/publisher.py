@@ -1,0 +1,333 @@
+"""The agent's MQTT publisher: the journal's outbox to the hub, with end-to-end acknowledgement.
+
+A broker's PUBACK only says that the broker has a message; a broker can
+crash or drop a queue before the hub reads it. So records leave the outbox
+only when the hub's retained ``ack`` (the highest sequence number below which
+it has stored everything) covers them, and what stays unacknowledged is sent
+again after a reconnect, a restart or a time-out (backing off while the hub
+stays silent). Duplicates are harmless: the hub stores each (device, journal,
+sequence) once.
+
+Everything runs in two threads of its own, paho's network loop and a worker
+that reads the outbox, so the monitor, the journal and the alarm output never
+wait for the network. Paho's own offline queue is memory only; durability is
+the outbox's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_agent.clock import iso_utc
+from edge_agent.config import Device, Mqtt
+from edge_agent.errors import ConfigError
+from edge_agent.logs import log
+from edge_agent.outbox import Outbox, Pending
+from wire import contract as wire
+
+#: Longest time the worker sleeps when nothing wakes it (checks time-outs and heartbeats).
+TICK_S = 0.25
+#: Resend time-outs double while the hub stays silent, up to this many ack time-outs.
+MAX_BACKOFF = 8
+
+
+@dataclass
+class _Link:
+    """What paho's thread tells the worker (guarded by the publisher's lock)."""
+
+    connected: bool = False
+    reconnected: bool = False
+    hub_upto: int | None = None
+
+
+class Publisher:
+    """Publish one device's outbox and live state (see the module docstring)."""
+
+    def __init__(
+        self, settings: Mqtt, device: Device, journal_path: str | Path, *,
+        agent_version: str = "", monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.device = device
+        self.journal_path = str(journal_path)
+        self.agent_version = agent_version
+        self._monotonic, self._wall = monotonic, wall
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._link = _Link()
+        self._live: dict[str, Any] | None = None
+        self._live_dirty = False
+        self._live_at = float("-inf")
+        self._dose_rate: float | None = None
+        self._thread: threading.Thread | None = None
+        self.journal_id = ""
+        self.acked = 0
+        self.sent_upto = 0
+        self.last_seq = 0
+        self.backlog = 0
+        self.client = self._make_client()
+
+    # -- the agent's calls (any thread) ---------------------------------------------
+
+    def start(self) -> None:
+        outbox = Outbox(self.journal_path)  # read once here so that errors show at start
+        self.journal_id = outbox.journal_id
+        outbox.close()
+        self._set_will()
+        self.client.connect_async(self.settings.host, self.settings.port,
+                                  keepalive=self.settings.keepalive_s)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._work, name="voyant-publisher", daemon=True)
+        self._thread.start()
+        log("mqtt_started", host=self.settings.host, port=self.settings.port,
+            client_id=self.client_id, tls=self.settings.tls is not None)
+
+    def notify(self) -> None:
+        """New records may be in the outbox."""
+        self._wake.set()
+
+    def set_live(self, live: dict[str, Any], dose_rate_usv_h: float | None) -> None:
+        """The room's live state changed: publish it (retained, QoS 0) when connected."""
+        with self._lock:
+            if live != self._live:
+                self._live, self._live_dirty = live, True
+            self._dose_rate = dose_rate_usv_h
+        self._wake.set()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Say ``offline`` (a clean disconnect suppresses the will) and stop both threads."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._lock:
+            connected = self._link.connected
+        if connected:
+            info = self.client.publish(self._topic(wire.STATUS), self._status("offline"), qos=1,
+                                       retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        with self._lock:
+            return self._link.connected
+
+    # -- paho ------------------------------------------------------------------------
+
+    @property
+    def client_id(self) -> str:
+        return self.settings.client_id or self.device.device_id
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        client.username_pw_set(s.username or self.device.device_id, _read_password(s))
+        if s.tls is not None:
+            client.tls_set(ca_certs=s.tls.ca_file, certfile=s.tls.cert_file,
+                           keyfile=s.tls.key_file)
+        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _set_will(self) -> None:
+        self.client.will_set(self._topic(wire.STATUS), self._status("offline"), qos=1, retain=True)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            log("mqtt_refused", logging.WARNING, reason=str(reason))
+            return
+        client.subscribe(self._topic(wire.ACK), qos=1)
+        client.publish(self._topic(wire.STATUS), self._status("online"), qos=1, retain=True)
+        with self._lock:
+            self._link.connected = True
+            self._link.reconnected = True
+            self._live_dirty = True
+        log("mqtt_connected", session_present=bool(flags.session_present))
+        self._wake.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        with self._lock:
+            was = self._link.connected
+            self._link.connected = False
+        if was:
+            level = logging.INFO if self._stopping.is_set() else logging.WARNING
+            log("mqtt_disconnected", level, reason=str(reason))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            _, ack = wire.decode(message.topic, bytes(message.payload))
+        except wire.WireError as exc:
+            log("ack_refused", logging.WARNING, topic=message.topic, reason=exc.reason)
+            return
+        if not isinstance(ack, wire.Ack) or ack.journal != self.journal_id:
+            return  # an acknowledgement of an older journal of this device
+        with self._lock:
+            self._link.hub_upto = max(ack.upto, self._link.hub_upto or 0)
+        self._wake.set()
+
+    # -- the worker ------------------------------------------------------------------
+
+    def _work(self) -> None:
+        outbox = Outbox(self.journal_path)
+        state = _SendState(acked=outbox.acked(), timeout=self.settings.ack_timeout_s)
+        self.acked = self.sent_upto = state.acked
+        try:
+            while not self._stopping.is_set():
+                self._wake.wait(TICK_S)
+                self._wake.clear()
+                try:
+                    self._cycle(outbox, state)
+                except Exception as exc:  # never let one bad cycle end publishing
+                    log("publisher_error", logging.ERROR, error=repr(exc))
+                    time.sleep(TICK_S)
+        finally:
+            outbox.close()
+
+    def _cycle(self, outbox: Outbox, state: _SendState) -> None:
+        now = self._monotonic()
+        with self._lock:
+            connected, reconnected = self._link.connected, self._link.reconnected
+            hub_upto = self._link.hub_upto
+            self._link.reconnected = False
+        self.last_seq = outbox.last_seq()
+        if hub_upto is not None and hub_upto > state.acked:
+            state.acknowledged(min(hub_upto, self.last_seq), now, self.settings.ack_timeout_s)
+            outbox.acknowledge(state.acked)
+            self.acked = state.acked
+        self.backlog = self.last_seq - state.acked
+        if not connected:
+            return
+        if reconnected:
+            state.rewind(now, "reconnected")
+        elif state.overdue(now):
+            state.rewind(now, "ack_timeout", backoff=True)
+        self._send(outbox, state, now)
+        self.sent_upto = state.next_seq - 1
+        self._publish_live(now)
+
+    def _send(self, outbox: Outbox, state: _SendState, now: float) -> None:
+        s = self.settings
+        while state.next_seq <= state.acked + s.window:
+            room = state.acked + s.window - state.next_seq + 1
+            rows = outbox.pending(state.next_seq, min(s.batch_max, room))
+            if not rows:
+                return
+            batch = _leading_run(rows)
+            if state.next_seq == state.acked + 1:
+                state.sent_at = now  # the time-out counts from the first unacknowledged send
+            self.client.publish(self._topic(batch[0].kind), self._batch(batch), qos=1)
+            state.next_seq = batch[-1].seq + 1
+
+    def _publish_live(self, now: float) -> None:
+        with self._lock:
+            due = self._live_dirty or now - self._live_at >= self.settings.heartbeat_s
+            live, dose_rate = self._live, self._dose_rate
+            if not due or live is None:
+                return
+            self._live_dirty, self._live_at = False, now
+        payload = {"v": wire.SCHEMA_VERSION, **self._who(), "at": iso_utc(self._wall()),
+                   **live, "outbox": max(self.backlog, 0)}
+        self.client.publish(self._topic(wire.LIVE), json.dumps(payload), qos=0, retain=True)
+        if dose_rate is not None:
+            self.client.publish(self._topic(wire.DOSE_RATE), wire.dose_rate_payload(dose_rate),
+                                qos=0, retain=True)
+
+    # -- payloads --------------------------------------------------------------------
+
+    def _topic(self, kind: str) -> str:
+        return wire.topic(self.device.site, self.device.room, kind)
+
+    def _who(self) -> dict[str, str]:
+        return {"device": self.device.device_id, "site": self.device.site,
+                "room": self.device.room}
+
+    def _status(self, state: str) -> bytes:
+        return json.dumps({
+            "v": wire.SCHEMA_VERSION, **self._who(), "state": state, "at": iso_utc(self._wall()),
+            "journal": self.journal_id, "agent": self.agent_version[:200],
+            "heartbeat_s": self.settings.heartbeat_s,
+        }).encode()
+
+    def _batch(self, rows: list[Pending]) -> bytes:
+        items = [{"seq": row.seq, **json.loads(row.item)} for row in rows]
+        return wire.batch_payload(
+            rows[0].kind, self.device.device_id, self.device.site, self.device.room,
+            self.journal_id, iso_utc(self._wall()), items,
+        )
+
+
+@dataclass
+class _SendState:
+    """Where sending stands: acknowledged, next to send, and the resend time-out."""
+
+    acked: int
+    timeout: float
+    next_seq: int = 0
+    sent_at: float = 0.0
+    backoff: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.next_seq = self.acked + 1
+
+    def acknowledged(self, upto: int, now: float, timeout: float) -> None:
+        self.acked = upto
+        self.next_seq = max(self.next_seq, upto + 1)
+        self.sent_at, self.backoff = now, 1.0
+
+    def overdue(self, now: float) -> bool:
+        outstanding = self.next_seq > self.acked + 1
+        return outstanding and now - self.sent_at >= self.timeout * self.backoff
+
+    def rewind(self, now: float, why: str, backoff: bool = False) -> None:
+        """Send again everything the hub has not acknowledged."""
+        if self.next_seq > self.acked + 1:
+            log("outbox_resend", reason=why, from_seq=self.acked + 1, to_seq=self.next_seq - 1)
+        self.next_seq = self.acked + 1
+        self.sent_at = now
+        if backoff:
+            self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+
+
+def _leading_run(rows: list[Pending]) -> list[Pending]:
+    """The first records of ``rows`` that share a kind and follow each other."""
+    run = [rows[0]]
+    for row in rows[1:]:
+        if row.kind != run[0].kind or row.seq != run[-1].seq + 1:
+            break
+        run.append(row)
+    return run
+
+
+def _read_password(settings: Mqtt) -> str | None:
+    if settings.password_file is None:
+        return None
+    try:
+        return Path(settings.password_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"mqtt.password_file: cannot read {settings.password_file}: {exc.strerror}"
+        ) from None

@@ -1,0 +1,217 @@
+"""A real Mosquitto process for tests, the benchmark and the demo, configured like production.
+
+It runs the files :mod:`hub.broker_files` generates (same ACL, same queue
+limits, same password hashes) on a free loopback port, so what the tests prove
+about the broker holds for the production configuration.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from hub.broker_files import (
+    Account,
+    BrokerSettings,
+    DeviceAccount,
+    HubAccount,
+    write_broker_files,
+)
+
+HOST: Final = "127.0.0.1"
+_SEARCH: Final = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # not on a normal user's PATH
+
+
+class MosquittoMissing(RuntimeError):
+    """Mosquitto is not installed: the message names the Debian package."""
+
+
+class MosquittoFailed(RuntimeError):
+    """Mosquitto exited or did not listen in time; the message ends with its log."""
+
+
+def find_mosquitto(executable: str = "mosquitto") -> str:
+    """The broker's path, or :class:`MosquittoMissing` naming the package to install."""
+    path = shutil.which(executable) or shutil.which(
+        executable, path=os.pathsep.join(_SEARCH)
+    )
+    if path is None:
+        raise MosquittoMissing(
+            f"{executable!r} not found (PATH, {', '.join(_SEARCH)}): install the Debian "
+            "package 'mosquitto' (sudo apt-get install mosquitto)"
+        )
+    return path
+
+
+def free_port(host: str = HOST) -> int:
+    """A port free right now (the OS picks it); :meth:`Mosquitto.start` retries a lost race."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class Mosquitto:
+    """One Mosquitto on ``host:port``, its files and persistence in ``directory``.
+
+    ``accounts`` maps each username to its account (``.password``, and for
+    devices ``.site``/``.room``). ``settings`` overrides :class:`BrokerSettings`
+    fields, e.g. ``{"max_queued_messages": 1000}``.
+    """
+
+    host: Final = HOST
+
+    def __init__(
+        self, directory: Path, hub: HubAccount, devices: Sequence[DeviceAccount] = (), *,
+        port: int | None = None, autosave_interval: int = 60,
+        settings: dict[str, object] | None = None, executable: str = "mosquitto",
+        start_timeout: float = 10.0,
+    ) -> None:
+        self.directory = Path(directory)
+        self.hub, self.devices = hub, tuple(devices)
+        everyone: list[Account] = [hub, *devices]
+        self.accounts: dict[str, Account] = {a.username: a for a in everyone}
+        self._executable = executable
+        self._fixed_port = port
+        self._port = port
+        self._autosave = autosave_interval
+        self._overrides = dict(settings or {})
+        self._start_timeout = start_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("Mosquitto has no port until start()")
+        return self._port
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's id, None when stopped."""
+        if self._process is None or self._process.poll() is not None:
+            return None
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def conf_path(self) -> Path:
+        return self.directory / "mosquitto.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "mosquitto.log"
+
+    def log_text(self) -> str:
+        """Everything Mosquitto logged (all runs), for failure messages."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> Mosquitto:
+        """Write the files and start; return once the port accepts connections."""
+        if self.running:
+            raise RuntimeError(f"Mosquitto already running (pid {self.pid})")
+        executable = find_mosquitto(self._executable)
+        for attempt in range(3):
+            if self._fixed_port is None and (self._port is None or attempt > 0):
+                self._port = free_port()
+            self._write_files()
+            try:
+                self._launch(executable)
+                return self
+            except MosquittoFailed as exc:
+                if self._fixed_port is not None or "in use" not in str(exc) or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (Mosquitto saves its persistence file) and wait; SIGKILL after ``timeout``."""
+        if not self.running:
+            return
+        assert self._process is not None
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash; queued messages since the last autosave are lost."""
+        if self.running:
+            assert self._process is not None
+            self._process.kill()
+            self._process.wait()
+
+    def restart(self) -> None:
+        """Stop if running, start again on the same port with the same persistence folder."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Mosquitto:
+        return self.start() if not self.running else self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _settings(self) -> BrokerSettings:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        base = BrokerSettings(
+            password_file=self.directory / "passwd", acl_file=self.directory / "acl",
+            port=self.port, bind_address=self.host,
+            persistence_location=self.directory / "persistence",
+            autosave_interval=self._autosave,
+            run_as_user=getpass.getuser() if os.geteuid() == 0 else None,
+        )
+        return replace(base, **self._overrides)  # type: ignore[arg-type]
+
+    def _write_files(self) -> None:
+        settings = self._settings()
+        assert settings.persistence_location is not None
+        settings.persistence_location.mkdir(parents=True, exist_ok=True)
+        write_broker_files(self.conf_path, settings, self.hub, self.devices)
+
+    def _launch(self, executable: str) -> None:
+        with self.log_path.open("ab") as log:
+            log.write(f"--- start on port {self.port}\n".encode())
+            log.flush()
+            self._process = subprocess.Popen(
+                [executable, "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        """Poll the port until it accepts a connection, the process dies, or the deadline."""
+        assert self._process is not None
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise MosquittoFailed(self._failure(f"exited with {self._process.returncode}"))
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.005)  # poll interval, bounded by the deadline above
+        self.kill()
+        raise MosquittoFailed(self._failure(f"not listening after {self._start_timeout} s"))
+
+    def _failure(self, what: str) -> str:
+        tail = "\n".join(self.log_text().splitlines()[-15:])
+        return f"mosquitto on {self.host}:{self.port} {what}; log {self.log_path}:\n{tail}"

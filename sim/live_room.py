@@ -1,0 +1,77 @@
+"""A simulated room that publishes for real: the scenario's agent with an MQTT publisher.
+
+The fault tests and the demo run this as a process (``voyant-sim room``):
+the real agent on mock pins and the pty probe, a durable journal on disk,
+and the real publisher sending its outbox to a real broker. Virtual time
+starts at the real wall time and may be paced (``speed``) so that a test can
+kill the process in the middle of an exposure.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_agent.config import Device, Mqtt
+from edge_agent.publisher import Publisher
+from edge_agent.runner import publish_step
+from sim.runner import Simulation
+from sim.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    """The ``[device]`` and ``[mqtt]`` tables of an agent configuration, and where to journal."""
+
+    device: dict[str, Any]
+    mqtt: dict[str, Any]
+    journal: Path
+
+
+def play_room(
+    scenario: Scenario, settings: RoomSettings, *, speed: float | None = None,
+    repeat: int = 1, linger_s: float = 30.0,
+) -> Publisher:
+    """Play ``scenario`` ``repeat`` times (a new agent run each), then wait up to ``linger_s``
+    real seconds for the hub to acknowledge the whole outbox. Returns the stopped publisher."""
+    settings.journal.parent.mkdir(parents=True, exist_ok=True)
+    publisher: Publisher | None = None
+    try:
+        for _ in range(repeat):
+            sim = _simulation(scenario, settings, speed)
+            if publisher is None:
+                publisher = Publisher(Mqtt.model_validate(settings.mqtt),
+                                      Device.model_validate(settings.device), settings.journal,
+                                      agent_version="voyant-sim")
+                publisher.start()
+            sim.on_step = functools.partial(publish_step, publisher)
+            try:
+                sim.run()
+            finally:
+                sim.close()
+        assert publisher is not None
+        _linger(publisher, linger_s)
+        return publisher
+    finally:
+        if publisher is not None:
+            publisher.stop()
+
+
+def _simulation(scenario: Scenario, settings: RoomSettings, speed: float | None) -> Simulation:
+    return Simulation(
+        scenario, settings.journal.parent, wall_start=time.time(), journal_path=settings.journal,
+        durable=True, speed=speed, device=settings.device, mqtt=settings.mqtt,
+    )
+
+
+def _linger(publisher: Publisher, linger_s: float) -> None:
+    """Poll, with a deadline, until every record is acknowledged by the hub."""
+    deadline = time.monotonic() + linger_s
+    while time.monotonic() < deadline:
+        publisher.notify()
+        if publisher.last_seq and publisher.acked >= publisher.last_seq:
+            return
+        time.sleep(0.05)
