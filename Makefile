@@ -28,6 +28,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install
+	@.ci/ensure-packages mosquitto
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

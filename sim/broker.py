@@ -81,7 +81,6 @@ class Mosquitto:
         everyone: list[Account] = [hub, *devices]
         self.accounts: dict[str, Account] = {a.username: a for a in everyone}
         self._executable = executable
-        self._fixed_port = port
         self._port = port
         self._autosave = autosave_interval
         self._overrides = dict(settings or {})
@@ -126,15 +125,16 @@ class Mosquitto:
         if self.running:
             raise RuntimeError(f"Mosquitto already running (pid {self.pid})")
         executable = find_mosquitto(self._executable)
-        for attempt in range(3):
-            if self._fixed_port is None and (self._port is None or attempt > 0):
+        attempts = 3 if self._port is None else 1  # only a port chosen here may change
+        for attempt in range(attempts):
+            if attempts > 1:
                 self._port = free_port()
             self._write_files()
             try:
                 self._launch(executable)
                 return self
-            except MosquittoFailed as exc:
-                if self._fixed_port is not None or "in use" not in str(exc) or attempt == 2:
+            except MosquittoFailed as exc:  # another process took the free port first
+                if attempt == attempts - 1 or "in use" not in str(exc):
                     raise
         raise AssertionError("unreachable")
 
@@ -185,7 +185,7 @@ class Mosquitto:
         settings = self._settings()
         assert settings.persistence_location is not None
         settings.persistence_location.mkdir(parents=True, exist_ok=True)
-        write_broker_files(self.conf_path, settings, self.hub, self.devices)
+        write_broker_files(settings, self.hub, self.devices, conf=self.conf_path)
 
     def _launch(self, executable: str) -> None:
         with self.log_path.open("ab") as log:
@@ -193,7 +193,7 @@ class Mosquitto:
             log.flush()
             self._process = subprocess.Popen(
                 [executable, "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log, stderr=subprocess.STDOUT,
             )
         self._wait_listening()
 

@@ -14,6 +14,8 @@ from edge_agent.config import Rules
 from edge_agent.monitor.monitor import Monitor
 from edge_agent.monitor.records import AlarmCleared, AlarmRaised, Output
 
+pytest_plugins = ["tests.mqtt_fixtures"]
+
 
 @pytest.fixture
 def clock() -> ManualClock:

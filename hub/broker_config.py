@@ -1,0 +1,183 @@
+"""``voyant-hub broker-config``: Mosquitto's files for production, from a devices TOML.
+
+Passwords never sit in the TOML. Each account's password is read from a file:
+``password_file`` if the account names one (relative to the TOML), else
+``<secrets>/<username>.password``, which is generated (random, 0600) when
+missing. Rerunning keeps existing passwords, so adding a room changes no
+other device's login; the generated file is what you copy to the new device.
+
+    [broker]                     # every key optional
+    port = 1883
+    bind_address = "0.0.0.0"
+    password_file = "/etc/mosquitto/voyant.passwd"   # where Mosquitto will read them
+    acl_file = "/etc/mosquitto/voyant.acl"
+    autosave_interval = 60
+    max_queued_bytes = 0
+    [broker.tls]                 # optional second listener
+    port = 8883
+    cafile = "/etc/mosquitto/certs/ca.crt"
+    certfile = "/etc/mosquitto/certs/hub.crt"
+    keyfile = "/etc/mosquitto/certs/hub.key"
+
+    [hub]
+    username = "hub"
+
+    [devices."chu.ir1"]          # the device's MQTT username
+    site = "chu"
+    room = "ir1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.broker_files import (
+    BrokerFilesError,
+    BrokerSettings,
+    DeviceAccount,
+    HubAccount,
+    TlsListener,
+    check_username,
+    write_broker_files,
+    write_file,
+)
+
+CONF_NAME, PASSWD_NAME, ACL_NAME = "voyant.conf", "voyant.passwd", "voyant.acl"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Tls(_Strict):
+    port: int = 8883
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False
+
+
+class _Broker(_Strict):
+    port: int = 1883
+    bind_address: str = "0.0.0.0"
+    password_file: Path = Path("/etc/mosquitto") / PASSWD_NAME
+    acl_file: Path = Path("/etc/mosquitto") / ACL_NAME
+    persistence_location: Path | None = None  # Debian's mosquitto.conf already sets one
+    autosave_interval: int = 60
+    max_queued_bytes: int = 0
+    max_inflight_messages: int = 100
+    tls: _Tls | None = None
+
+
+class _Login(_Strict):
+    password_file: Path | None = None
+
+
+class _Hub(_Login):
+    username: str = "hub"
+
+
+class _Device(_Login):
+    site: str
+    room: str
+
+
+class _File(_Strict):
+    broker: _Broker = _Broker()
+    hub: _Hub = _Hub()
+    devices: dict[str, _Device] = Field(default_factory=dict)
+
+
+def _parse(path: Path) -> _File:
+    """The TOML, validated; a clear-text ``password`` gets its own explanation."""
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BrokerFilesError(f"{path}: {exc}") from None
+    try:
+        return _File.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(map(str, err["loc"]))
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            if key.endswith(".password"):
+                msg = "passwords are not kept in this file: use password_file, or omit it"
+            lines.append(f"{path}: {key}: {msg}")
+        raise BrokerFilesError("\n".join(lines)) from None
+
+
+def _password(username: str, named: Path | None, base: Path, secrets_dir: Path,
+              generated: list[Path]) -> str:
+    """Read the account's password file; generate the default one if missing."""
+    path = (base / named) if named is not None else secrets_dir / f"{username}.password"
+    if not path.exists() and named is None:
+        secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_file(path, secrets.token_urlsafe(24) + "\n", 0o600)
+        generated.append(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BrokerFilesError(f"{username}: cannot read {path}: {exc.strerror}") from None
+    if not lines or not lines[0]:
+        raise BrokerFilesError(f"{username}: {path} is empty")
+    return lines[0]
+
+
+def _settings(b: _Broker) -> BrokerSettings:
+    tls = None if b.tls is None else TlsListener(
+        b.tls.port, b.tls.cafile, b.tls.certfile, b.tls.keyfile, b.tls.require_certificate)
+    return BrokerSettings(
+        password_file=b.password_file, acl_file=b.acl_file, port=b.port,
+        bind_address=b.bind_address, persistence_location=b.persistence_location,
+        autosave_interval=b.autosave_interval, max_queued_bytes=b.max_queued_bytes,
+        max_inflight_messages=b.max_inflight_messages, tls=tls)
+
+
+def generate(devices_toml: Path, out: Path, secrets_dir: Path) -> list[str]:
+    """Write the three files into ``out``; return what was done, one line each."""
+    spec = _parse(devices_toml)
+    base, generated = devices_toml.parent, list[Path]()
+    check_username("hub username", spec.hub.username)
+    for name in spec.devices:  # before a name becomes a file name
+        check_username("device username", name)
+    hub = HubAccount(spec.hub.username, _password(
+        spec.hub.username, spec.hub.password_file, base, secrets_dir, generated))
+    devices = [DeviceAccount(name, _password(name, d.password_file, base, secrets_dir, generated),
+                             d.site, d.room) for name, d in spec.devices.items()]
+    settings = _settings(spec.broker)
+    files = write_broker_files(settings, hub, devices, conf=out / CONF_NAME,
+                               passwd=out / PASSWD_NAME, acl=out / ACL_NAME)
+    report = [f"wrote {files.conf} (install as /etc/mosquitto/conf.d/{CONF_NAME})",
+              f"wrote {files.passwd} (install as {settings.password_file}, mosquitto, 0600)",
+              f"wrote {files.acl} (install as {settings.acl_file}, mosquitto, 0640)"]
+    report += [f"generated a password in {p} (0600): copy it to that account's machine"
+               for p in generated]
+    return report
+
+
+def broker_config_main(argv: Sequence[str] | None = None) -> int:
+    """``voyant-hub broker-config --devices FILE --out DIR [--secrets DIR]``; 0, or 2 on error."""
+    parser = argparse.ArgumentParser(
+        prog="voyant-hub broker-config",
+        description="Write Mosquitto's configuration, password file and ACL for the hub.")
+    parser.add_argument("--devices", type=Path, required=True, help="the devices TOML")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the three files")
+    parser.add_argument("--secrets", type=Path, default=None,
+                        help="password files, read or generated (default: OUT/secrets)")
+    args = parser.parse_args(argv)
+    try:
+        report = generate(args.devices, args.out, args.secrets or args.out / "secrets")
+    except BrokerFilesError as exc:
+        print(f"voyant-hub broker-config: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(report))
+    return 0

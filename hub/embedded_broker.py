@@ -1,0 +1,120 @@
+"""The demo's broker: amqtt inside the hub's process, with production's accounts and ACL.
+
+For the demo and a bare machine without Mosquitto only: amqtt speaks MQTT
+3.1.1 only, does about 2,000 QoS 1 messages/s, and keeps a persistent
+session's queue in memory (a hub restart loses it; the agents' outboxes resend
+what the hub never acknowledged). Production runs Mosquitto with the files of
+:mod:`hub.broker_files`.
+
+Anonymous clients are refused: passwords are checked against the same
+``$7$`` hashes Mosquitto uses, and topics against :func:`acl_rules`, the
+source of Mosquitto's ACL file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.plugins.topic_checking import TopicAccessControlListPlugin
+
+from hub.broker_files import (
+    Account,
+    DeviceAccount,
+    HubAccount,
+    acl_rules,
+    hash_password,
+    verify_password,
+)
+
+_MODULE = __name__
+
+
+class AccountsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt is untyped
+    """Accepts a client only with a known username and its password (no anonymous)."""
+
+    @dataclass
+    class Config:
+        users: dict[str, str] = field(default_factory=dict)  # username -> $7$ hash
+
+    async def authenticate(self, *, session: Any) -> bool:
+        hashed = self.config.users.get(session.username or "")
+        return hashed is not None and verify_password(session.password or "", hashed)
+
+
+class AclPlugin(TopicAccessControlListPlugin):  # type: ignore[misc]
+    """amqtt's ACL plugin, configured for publish, subscribe and receive (not the old ``acl``)."""
+
+    @dataclass
+    class Config:
+        publish_acl: dict[str, list[str]] = field(default_factory=dict)
+        subscribe_acl: dict[str, list[str]] = field(default_factory=dict)
+        receive_acl: dict[str, list[str]] = field(default_factory=dict)
+
+
+def broker_config(hub: HubAccount, devices: Sequence[DeviceAccount], host: str,
+                  port: int) -> dict[str, Any]:
+    """amqtt's configuration: one TCP listener, our two plugins and nothing else."""
+    rules = acl_rules(hub, devices)
+    everyone: list[Account] = [hub, *devices]
+    reads = {user: list(r.read) for user, r in rules.items()}
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "plugins": {
+            f"{_MODULE}.AccountsAuthPlugin": {
+                "users": {a.username: hash_password(a.password) for a in everyone}},
+            f"{_MODULE}.AclPlugin": {
+                "publish_acl": {user: list(r.write) for user, r in rules.items()},
+                "subscribe_acl": reads, "receive_acl": reads},
+        },
+    }
+
+
+class EmbeddedBroker:
+    """amqtt on ``host:port`` (port 0: any free port, read back after :meth:`start`)."""
+
+    def __init__(self, hub: HubAccount, devices: Sequence[DeviceAccount] = (), *,
+                 host: str = "127.0.0.1", port: int = 1883) -> None:
+        self.hub, self.devices = hub, tuple(devices)
+        everyone: list[Account] = [hub, *devices]
+        self.accounts: dict[str, Account] = {a.username: a for a in everyone}
+        self.host, self.port = host, port
+        self._config = broker_config(hub, self.devices, host, port)  # refuses bad accounts now
+        self._broker: Broker | None = None
+
+    async def start(self) -> EmbeddedBroker:
+        """Listen; return once the socket is bound."""
+        if self._broker is not None:
+            raise RuntimeError("embedded broker already started")
+        broker = Broker(self._config, loop=asyncio.get_running_loop())
+        await broker.start()
+        self._broker = broker
+        if self.port == 0:
+            self.port = self._bound_port(broker)
+        return self
+
+    async def stop(self) -> None:
+        """Close the listener and every session."""
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            await broker.shutdown()
+
+    async def __aenter__(self) -> EmbeddedBroker:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    @staticmethod
+    def _bound_port(broker: Broker) -> int:
+        """The port the OS chose (amqtt keeps its asyncio server in ``_servers``)."""
+        try:
+            return int(broker._servers["default"].instance.sockets[0].getsockname()[1])
+        except (AttributeError, KeyError, IndexError) as exc:
+            raise RuntimeError("cannot read the embedded broker's port: give one") from exc
