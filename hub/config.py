@@ -1,0 +1,145 @@
+"""The hub's TOML configuration, validated at start.
+
+Every key is checked; an unknown key or a value out of range is refused with
+a message ``file: dotted.key: what was expected``. Defaults are the safe
+ones: a local broker, a persistent MQTT session, acknowledgements after every
+commit. The MQTT password is never in the file: ``password_file`` names a file
+that holds it, read only when connecting, and never logged.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hub.errors import ConfigError
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+PositiveSeconds = Annotated[float, Field(gt=0.0, le=86400.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tls(_Strict):
+    """Broker TLS: the CA to trust, and a client certificate if the broker asks for one."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> Tls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: give both or neither")
+        return self
+
+
+class Mqtt(_Strict):
+    """How the hub reaches the broker; a fixed ``client_id`` keeps its persistent session."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Port = 1883
+    username: str | None = Field(default=None, min_length=1)
+    password_file: str | None = None
+    client_id: str = Field(default="voyant-hub", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    tls: Tls | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    reconnect_min_s: PositiveSeconds = 1.0
+    reconnect_max_s: PositiveSeconds = 30.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Mqtt:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs a username")
+        return self
+
+    def read_password(self) -> str | None:
+        """The password from ``password_file`` (first line), or None; never logged."""
+        if self.password_file is None:
+            return None
+        try:
+            text = Path(self.password_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"mqtt.password_file: cannot read {self.password_file}: {exc.strerror}"
+            ) from None
+        lines = text.splitlines()
+        if not lines or not lines[0]:
+            raise ConfigError(f"mqtt.password_file: {self.password_file} is empty")
+        return lines[0]
+
+
+class Broker(_Strict):
+    """``external``: Mosquitto run by the system; ``embedded``: amqtt in-process (demo)."""
+
+    mode: Literal["external", "embedded"] = "external"
+    port: Port = 1883
+
+
+class Store(_Strict):
+    path: str = Field(default="/var/lib/voyant/hub.db", min_length=1)
+
+
+class Ingest(_Strict):
+    """Batching, gap and presence timing of the ingest."""
+
+    batch_max: Annotated[int, Field(ge=1, le=10_000)] = 500
+    batch_wait_ms: Annotated[float, Field(ge=0.0, le=5_000.0)] = 20.0
+    gap_timeout_s: PositiveSeconds = 60.0
+    offline_grace: Annotated[float, Field(ge=1.0, le=100.0)] = 3.0
+    ack_every_ms: Annotated[float, Field(ge=0.0, le=60_000.0)] = 0.0
+
+
+class HubConfig(_Strict):
+    mqtt: Mqtt = Mqtt()
+    broker: Broker = Broker()
+    store: Store = Store()
+    ingest: Ingest = Ingest()
+
+
+def describe_errors(exc: ValidationError, source: str) -> str:
+    """One line per mistake: ``source: dotted.key: what was expected``."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in err and err["type"] not in ("value_error",):
+            msg = f"{msg} (got {err['input']!r})"
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> HubConfig:
+    """Validate a decoded TOML document; raise :class:`ConfigError` naming each bad key."""
+    try:
+        return HubConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, source)) from None
+
+
+def load_config(path: str | Path) -> HubConfig:
+    """Read and validate the hub's TOML configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path))

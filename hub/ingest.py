@@ -1,0 +1,270 @@
+"""The ingest service: aiomqtt in, one writer thread for SQLite, acks out after commit.
+
+Three tasks on the event loop and one thread:
+
+* the listener: aiomqtt 2's documented reconnect loop around one ``Client``
+  with a persistent session (``clean_session=False``, fixed identifier), so
+  the broker queues for the hub while it is away; it only enqueues;
+* the writer: takes up to ``batch_max`` messages or waits ``batch_wait_ms``,
+  and runs :meth:`IngestCore.handle_batch` in the store thread (one
+  transaction per batch), then hands the acks to the sender;
+* the sender: publishes the latest ack of each (device, journal), retained
+  QoS 1, keeping the unsent ones for the next connection;
+* the ticker: every second, gap and silence checks in the store thread.
+
+The store thread is a one-worker executor: the sqlite connection is created
+in it and never used elsewhere; parsing and SQL do not block the loop that
+keeps the MQTT connection alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import aiomqtt
+
+from hub.config import HubConfig
+from hub.core import AckOut, IngestCore
+from hub.errors import StoreError
+from hub.logs import log
+from hub.store import Store
+from wire.contract import ACK, HUB_SUBSCRIPTION, QOS
+
+T = TypeVar("T")
+Queued = tuple[str, bytes, float] | None  # (topic, payload, received monotonic); None: stop
+
+
+class Ingest:
+    """Run with ``await Ingest(config).run()``; stop with :meth:`stop` (drains, then returns)."""
+
+    def __init__(
+        self, config: HubConfig, clock: Callable[[], float] = time.time, tick_s: float = 1.0
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.tick_s = tick_s
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._queue: asyncio.Queue[Queued] = asyncio.Queue()
+        self._unsent: dict[tuple[str, str], AckOut] = {}
+        self._ack_ready = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._connected = False
+        self._latency_s: deque[float] = deque(maxlen=20_000)
+        self._core_stats: dict[str, int] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._core: IngestCore | None = None
+
+    # -- public ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Open the store, connect, ingest until :meth:`stop`; then drain and close."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-store")
+        try:
+            await self._in_store(self._open_core)
+            self._client = self._make_client()
+            await self._serve()
+        finally:
+            if self._core is not None:
+                await self._in_store(self._core.store.close)
+            self._executor.shutdown(wait=True)
+            log("ingest_stopped")
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish (safe from a signal handler on the loop)."""
+        self._stop.set()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the last committed batch, queue depth, publish-to-stored latency."""
+        latencies = sorted(self._latency_s)
+        out: dict[str, Any] = dict(self._core_stats)
+        out["queued"] = self._queue.qsize()
+        out["connected"] = self._connected
+        out["unsent_acks"] = len(self._unsent)
+        if latencies:
+            out["latency_p50_ms"] = 1000 * latencies[len(latencies) // 2]
+            out["latency_p99_ms"] = 1000 * latencies[min(len(latencies) - 1,
+                                                          int(len(latencies) * 0.99))]
+        return out
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    async def _in_store(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open_core(self) -> None:
+        store = Store.open(self.config.store.path)
+        self._core = IngestCore(store, self.config.ingest, self.clock())
+        self._core_stats = self._core.stats()
+        log("store_open", path=self.config.store.path, devices=self._core_stats["devices"],
+            journals=self._core_stats["journals"])
+
+    def _make_client(self) -> aiomqtt.Client:
+        mqtt = self.config.mqtt
+        tls = None
+        if mqtt.tls is not None:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=mqtt.tls.ca_file, certfile=mqtt.tls.cert_file, keyfile=mqtt.tls.key_file
+            )
+        client = aiomqtt.Client(
+            mqtt.host, mqtt.port, username=mqtt.username, password=mqtt.read_password(),
+            identifier=mqtt.client_id, clean_session=False, keepalive=mqtt.keepalive_s,
+            tls_params=tls,
+        )
+        client.pending_calls_threshold = 100_000  # one ack per room per batch is expected
+        return client
+
+    async def _serve(self) -> None:
+        writer = asyncio.create_task(self._write(), name="hub-writer")
+        helpers = [
+            asyncio.create_task(self._listen(), name="hub-listener"),
+            asyncio.create_task(self._send_acks(), name="hub-acks"),
+            asyncio.create_task(self._tick(), name="hub-ticker"),
+        ]
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait([stop, writer, *helpers],
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stop}:
+                log("task_ended", logging.ERROR, task=task.get_name(),
+                    error=repr(task.exception()) if not task.cancelled() else "cancelled")
+        finally:
+            stop.cancel()
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            self._queue.put_nowait(None)
+            await asyncio.gather(writer, return_exceptions=True)
+
+    # -- listener ----------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """aiomqtt's reconnect loop: one client, re-entered after every failure."""
+        mqtt, client = self.config.mqtt, self._client
+        assert client is not None
+        backoff = mqtt.reconnect_min_s
+        while True:
+            try:
+                async with client:
+                    await client.subscribe(HUB_SUBSCRIPTION, qos=1)
+                    self._connected, backoff = True, mqtt.reconnect_min_s
+                    log("mqtt_connected", host=mqtt.host, port=mqtt.port,
+                        client_id=mqtt.client_id, username=mqtt.username or "")
+                    self.ready.set()
+                    self._ack_ready.set()
+                    async for message in client.messages:
+                        self._queue.put_nowait(
+                            (message.topic.value, _bytes(message.payload), time.monotonic())
+                        )
+            except aiomqtt.MqttError as exc:
+                self._connected = False
+                log("mqtt_disconnected", logging.WARNING, error=str(exc), retry_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, mqtt.reconnect_max_s)
+
+    # -- writer ------------------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        """Batch, store in the store thread, then queue the acks: until the stop marker."""
+        while True:
+            batch, more = await self._next_batch()
+            if batch:
+                await self._store_batch(batch)
+            if not more:
+                return
+
+    async def _next_batch(self) -> tuple[list[tuple[str, bytes, float]], bool]:
+        settings = self.config.ingest
+        loop = asyncio.get_running_loop()
+        first = await self._queue.get()
+        if first is None:
+            return [], False
+        batch = [first]
+        deadline = loop.time() + settings.batch_wait_ms / 1000.0
+        while len(batch) < settings.batch_max:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if item is None:
+                return batch, False
+            batch.append(item)
+        return batch, True
+
+    async def _store_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
+        assert self._core is not None
+        pairs = [(topic, payload) for topic, payload, _ in batch]
+        try:
+            acks = await self._in_store(self._handle_in_thread, pairs, self.clock())
+        except StoreError as exc:  # nothing acked: the agents will send these again
+            log("batch_lost", logging.ERROR, messages=len(batch), error=str(exc))
+            await asyncio.sleep(1.0)
+            return
+        stored = time.monotonic()
+        self._latency_s.extend(stored - received for _, _, received in batch)
+        self._offer_acks(acks)
+
+    def _handle_in_thread(self, pairs: list[tuple[str, bytes]], now: float) -> list[AckOut]:
+        assert self._core is not None
+        acks = self._core.handle_batch(pairs, now)
+        self._core_stats = self._core.stats()
+        return acks
+
+    # -- acks and ticks ----------------------------------------------------------------------
+
+    def _offer_acks(self, acks: list[AckOut]) -> None:
+        for ack in acks:
+            self._unsent[(ack.device, ack.journal)] = ack
+        if acks:
+            self._ack_ready.set()
+
+    async def _send_acks(self) -> None:
+        """Publish the latest ack of each journal; keep what could not be sent."""
+        while True:
+            await self._ack_ready.wait()
+            self._ack_ready.clear()
+            if not self._connected or not self._unsent or self._client is None:
+                continue
+            sending, self._unsent = self._unsent, {}
+            results = await asyncio.gather(
+                *(self._client.publish(a.topic, a.payload, qos=QOS[ACK], retain=True)
+                  for a in sending.values()),
+                return_exceptions=True,
+            )
+            for (key, ack), result in zip(sending.items(), results, strict=True):
+                if isinstance(result, BaseException):
+                    self._unsent.setdefault(key, ack)
+            if self._unsent:
+                log("acks_unsent", logging.WARNING, count=len(self._unsent))
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            assert self._core is not None
+            try:
+                acks = await self._in_store(self._core.tick, self.clock())
+            except StoreError as exc:
+                log("tick_failed", logging.ERROR, error=str(exc))
+                continue
+            self._offer_acks(acks)
+
+
+def _bytes(payload: object) -> bytes:
+    """aiomqtt types the payload loosely; the broker always hands bytes."""
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()
+

@@ -1,0 +1,106 @@
+"""Status, live state and the ``device_offline`` event of each device.
+
+A device is offline when its status says so (a clean stop, or the broker's
+last will) or when it stays silent too long (``Registry.silent``); the event
+closes when the device comes back: a status ``online``, or any sign of life
+after silence. A retained message delivered again is recognised by its
+unchanged ``at`` and changes nothing (an agent's clock may go backwards at
+boot, so only equality is trusted, not order).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hub.logs import log
+from hub.registry import DeviceState
+from hub.store import OpenEvent
+from wire.contract import Live, Status
+
+if TYPE_CHECKING:
+    from hub.core import IngestCore
+
+
+class Presence:
+    """Presence transitions; writes go through the core's store, in its transaction."""
+
+    def __init__(self, core: IngestCore) -> None:
+        self.core = core
+
+    def status(self, message: Status, now: float, at: str) -> None:
+        registry = self.core.registry
+        known = registry.devices.get(message.device)
+        if known and (known.status_at, known.status_state) == (message.at, message.state):
+            self.core.counters["replays"] += 1
+            return
+        dev = registry.heard(message.device, message.site, message.room, now, at)
+        self.core.journal(dev, message.journal, at)
+        if dev.journal != message.journal:
+            log("journal_switch", device=dev.device, journal=message.journal,
+                previous=dev.journal or "")
+            dev.journal = message.journal
+        dev.status_state, dev.status_at = message.state, message.at
+        dev.heartbeat_s, dev.agent = message.heartbeat_s, message.agent
+        if message.state == "online":
+            dev.online = True
+            self.close_offline(dev, at)
+        else:
+            dev.online = False
+            self.open_offline(dev, at, "status_offline", None)
+
+    def live(self, message: Live, now: float, at: str) -> None:
+        known = self.core.registry.devices.get(message.device)
+        if known is not None and known.live_at == message.at:
+            self.core.counters["replays"] += 1
+            return
+        dev = self.core.registry.heard(message.device, message.site, message.room, now, at)
+        self.came_back(dev, at)
+        dev.live_at = message.at
+        self.core.store.upsert_live(
+            dev.device, dev.site, dev.room, message.model_dump_json(), message.at
+        )
+
+    def came_back(self, dev: DeviceState, at: str) -> None:
+        """Close the offline event of a device called offline for silence."""
+        if self.core.registry.returns(dev):
+            self.close_offline(dev, at)
+
+    def open_offline(self, dev: DeviceState, at: str, reason: str, silent_s: float | None) -> None:
+        if dev.offline_event is not None:
+            return
+        detail: dict[str, Any] = {"reason": reason}
+        if silent_s is not None:
+            detail["silent_s"] = round(silent_s, 3)
+        dev.offline_event = self.core.store.open_event(
+            "device_offline", dev.device, dev.site, dev.room, "", at, detail
+        )
+        self.core.counters["offline_opened"] += 1
+        log("device_offline", logging.WARNING, device=dev.device, site=dev.site, room=dev.room,
+            reason=reason)
+
+    def close_offline(self, dev: DeviceState, at: str) -> None:
+        if dev.offline_event is None:
+            return
+        self.core.store.close_event(dev.offline_event, at)
+        dev.offline_event = None
+        log("device_online", device=dev.device, site=dev.site, room=dev.room)
+
+    def restore(
+        self, rows: Sequence[Mapping[str, Any]], live_times: Mapping[str, str],
+        events: Sequence[OpenEvent], now: float,
+    ) -> None:
+        """Devices from the store; silence is timed from ``now`` (the hub was away)."""
+        offline = {e.device: e.id for e in events if e.kind == "device_offline"}
+        registry = self.core.registry
+        for row in rows:
+            dev = DeviceState(
+                device=row["device"], site=row["site"], room=row["room"], last_heard=now,
+                last_seen=row["last_seen"], journal=row["journal"],
+                status_state=row["status_state"], status_at=row["status_at"],
+                heartbeat_s=row["heartbeat_s"], agent=row["agent"], online=bool(row["online"]),
+                live_at=live_times.get(row["device"]), offline_event=offline.get(row["device"]),
+            )
+            registry.devices[dev.device] = dev
+            registry.by_room[(dev.site, dev.room)] = dev.device

@@ -1,0 +1,60 @@
+"""Rows of the record tables, built from validated batch items.
+
+Pure functions: the store writes what these return. JSON lists (doors,
+alarm kinds) are stored as compact JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hub.schema import READING_FIELDS
+from wire.contract import AlarmItem, ExposureItem, ReadingItem
+
+_EXPOSURE_STATE = {"opened": "open", "closed": "closed", "interrupted": "closed"}
+_ALARM_STATE = {"raised": "active", "cleared": "cleared", "interrupted": "cleared"}
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def reading_row(device: str, site: str, room: str, journal: str, item: ReadingItem) -> list[Any]:
+    """Values in ``readings`` column order (identity first, then ReadingItem fields)."""
+    values = [getattr(item, name) for name in READING_FIELDS]
+    return [device, site, room, journal, *(int(v) if isinstance(v, bool) else v for v in values)]
+
+
+def exposure_row(
+    device: str, site: str, room: str, journal: str, item: ExposureItem, at: str
+) -> dict[str, Any]:
+    """``state`` is open/closed; ``interrupted`` is 1 for an exposure closed at a restart."""
+    return {
+        "device": device, "site": site, "room": room, "journal": journal, "run": item.run,
+        "number": item.number, "last_seq": item.seq, "event": item.event,
+        "state": _EXPOSURE_STATE[item.event], "start": item.start, "end": item.end,
+        "duration_s": item.duration_s, "requested": int(item.requested),
+        "resumed": int(item.resumed), "interrupted": int(item.event == "interrupted"),
+        "procedure": item.procedure, "pulses": item.pulses,
+        "doors_open": json.dumps(item.doors_open),
+        "emission_light_ok": _flag(item.emission_light_ok),
+        "max_dose_rate_usv_h": item.max_dose_rate_usv_h,
+        "dose_usv": item.dose_usv, "saturated": _flag(item.saturated),
+        "alarms": json.dumps(item.alarms), "calibration": item.calibration,
+        "first_seen": at, "updated": at,
+    }
+
+
+def alarm_row(
+    device: str, site: str, room: str, journal: str, item: AlarmItem, at: str
+) -> dict[str, Any]:
+    """``state`` is active/cleared; ``interrupted`` is 1 for an alarm closed at a restart."""
+    return {
+        "device": device, "site": site, "room": room, "journal": journal, "run": item.run,
+        "number": item.number, "last_seq": item.seq, "event": item.event,
+        "state": _ALARM_STATE[item.event], "kind": item.kind, "subject": item.subject,
+        "at": item.at, "since": item.since, "cleared": item.cleared, "detail": item.detail,
+        "exposure": item.exposure, "interrupted": int(item.event == "interrupted"),
+        "first_seen": at, "updated": at,
+    }

@@ -1,0 +1,143 @@
+"""Per-(device, journal) sequence bookkeeping: what is stored, what is missing, since when.
+
+``upto`` is the acknowledgement: every record 1..upto is stored. Records
+above it that arrived early are kept in ``above``; the holes between are
+*gaps*, each with the time it was first seen, so that a resend that fills it
+before ``gap_timeout_s`` raises nothing. A gap keeps its first extent until
+every record in it has arrived, so the event it may have raised is closed
+exactly once.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Gap:
+    """Records ``first..last`` were missing when first seen at ``seen_at``."""
+
+    first: int
+    last: int
+    missing: int
+    seen_at: float
+    event_id: int | None = None
+
+
+class JournalSeqs:
+    """Stored sequence numbers of one device's journal, and the gaps among them."""
+
+    def __init__(self, upto: int = 0) -> None:
+        self.upto = upto
+        self.above: set[int] = set()
+        self.top = upto
+        self._gaps: list[Gap] = []
+        self._starts: list[int] = []
+
+    @property
+    def gaps(self) -> list[Gap]:
+        return list(self._gaps)
+
+    def is_stored(self, seq: int) -> bool:
+        return seq <= self.upto or seq in self.above
+
+    def add(self, seq: int, now: float) -> list[Gap]:
+        """Record ``seq`` as stored (it must be new); return the gaps it completed."""
+        filled: list[Gap] = []
+        if seq > self.top + 1:
+            self._insert_gap(Gap(self.top + 1, seq - 1, seq - 1 - self.top, now))
+        elif seq <= self.top:
+            gap = self._gap_of(seq)
+            if gap is not None:
+                gap.missing -= 1
+                if gap.missing <= 0:
+                    self._remove_gap(gap)
+                    filled.append(gap)
+        self.top = max(self.top, seq)
+        if seq == self.upto + 1:
+            self.upto = seq
+            while self.upto + 1 in self.above:
+                self.above.remove(self.upto + 1)
+                self.upto += 1
+        else:
+            self.above.add(seq)
+        return filled
+
+    def overdue(self, now: float, timeout_s: float) -> list[Gap]:
+        """Gaps without an event that have stayed open ``timeout_s`` or longer."""
+        return [g for g in self._gaps if g.event_id is None and now - g.seen_at >= timeout_s]
+
+    @classmethod
+    def restore(
+        cls, upto: int, above: set[int], open_gaps: list[Gap], now: float
+    ) -> tuple[JournalSeqs, list[Gap]]:
+        """Rebuild from the store; return the journal and the open gaps already filled.
+
+        ``open_gaps`` are the ranges of open ``data_gap`` events (with their
+        ``event_id`` and opening time); holes not covered by one start a new
+        gap seen ``now``.
+        """
+        seqs = cls(upto)
+        seqs.above = {s for s in above if s > upto}
+        seqs.top = max(seqs.above, default=upto)
+        filled: list[Gap] = []
+        covered: list[tuple[int, int]] = []
+        stored = sorted(seqs.above)
+        for gap in open_gaps:
+            lo, hi = max(gap.first, upto + 1), min(gap.last, seqs.top)
+            held = bisect.bisect_right(stored, hi) - bisect.bisect_left(stored, lo)
+            missing = max(0, hi - lo + 1 - held)
+            if missing == 0:
+                filled.append(gap)
+                continue
+            seqs._insert_gap(Gap(gap.first, gap.last, missing, gap.seen_at, gap.event_id))
+            covered.append((gap.first, gap.last))
+        for lo, hi in _holes(upto, seqs.above):
+            for a, b in _subtract((lo, hi), covered):
+                seqs._insert_gap(Gap(a, b, b - a + 1, now))
+        return seqs, filled
+
+    def _gap_of(self, seq: int) -> Gap | None:
+        i = bisect.bisect_right(self._starts, seq) - 1
+        if i >= 0 and self._gaps[i].first <= seq <= self._gaps[i].last:
+            return self._gaps[i]
+        return None
+
+    def _insert_gap(self, gap: Gap) -> None:
+        i = bisect.bisect_left(self._starts, gap.first)
+        self._starts.insert(i, gap.first)
+        self._gaps.insert(i, gap)
+
+    def _remove_gap(self, gap: Gap) -> None:
+        i = bisect.bisect_left(self._starts, gap.first)
+        del self._starts[i]
+        del self._gaps[i]
+
+
+def _holes(upto: int, above: set[int]) -> list[tuple[int, int]]:
+    """Maximal missing ranges between ``upto`` and the highest stored seq."""
+    holes: list[tuple[int, int]] = []
+    prev = upto
+    for seq in sorted(above):
+        if seq > prev + 1:
+            holes.append((prev + 1, seq - 1))
+        prev = seq
+    return holes
+
+
+def _subtract(span: tuple[int, int], ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``span`` minus the (disjoint) ``ranges``."""
+    pieces = [span]
+    for lo, hi in ranges:
+        rest: list[tuple[int, int]] = []
+        for a, b in pieces:
+            if b < lo or hi < a:
+                rest.append((a, b))
+                continue
+            if a < lo:
+                rest.append((a, lo - 1))
+            if hi < b:
+                rest.append((hi + 1, b))
+        pieces = rest
+    return pieces

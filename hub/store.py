@@ -1,0 +1,205 @@
+"""The hub's SQLite store: one writer, WAL, one transaction per ingest batch.
+
+Open it in the thread that will use it (sqlite3 refuses a connection from
+another thread). ``synchronous=FULL``: an acknowledgement lets the agent
+delete its records, so a commit must survive a power cut before the ack
+leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import sqlite_utils
+
+from hub import schema
+from hub.errors import StoreError
+
+#: Refused messages kept (oldest pruned first): a hostile flood must not fill the disk.
+REJECTED_KEEP: Final = 100_000
+TOPIC_MAX: Final = 300
+HEAD_BYTES: Final = 512
+
+_READING_COLS: Final = ("device", "site", "room", "journal", *schema.READING_FIELDS)
+
+
+def _insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    return f"{verb} INTO {table} ({names}) VALUES ({marks})"
+
+
+def _latest_wins_sql(table: str, columns: Sequence[str]) -> str:
+    """Upsert on (device, journal, run, number); a row is replaced only by a later seq."""
+    keep = {"device", "journal", "run", "number", "first_seen"}
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in keep)
+    return (
+        f"{_insert_sql(table, columns)} ON CONFLICT (device, journal, run, number) "
+        f"DO UPDATE SET {sets} WHERE excluded.last_seq > {table}.last_seq"
+    )
+
+
+_SQL: Final = {
+    "received": _insert_sql("received", ("device", "journal", "seq", "kind", "stored_at"),
+                            "INSERT OR IGNORE"),
+    "readings": _insert_sql("readings", _READING_COLS, "INSERT OR IGNORE"),
+    "exposures": _latest_wins_sql("exposures", schema.EXPOSURE_COLUMNS),
+    "alarms": _latest_wins_sql("alarms", schema.ALARM_COLUMNS),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEvent:
+    id: int
+    kind: str
+    device: str
+    ref: str
+    opened_at: str
+    detail: dict[str, Any]
+
+
+class Store:
+    """Every write and start-up read of the ingest, on one connection."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) the store at ``path``; ``:memory:`` for tests."""
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite_utils.Database(str(path))
+            if str(path) != ":memory:":
+                db.enable_wal()
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=5000")
+            schema.create(db)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{path}: cannot open the store: {exc}") from None
+        return cls(db)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction; nested, a savepoint (one message's writes, undone on error)."""
+        with self.db.atomic():
+            yield
+
+    # -- records ---------------------------------------------------------------------------
+
+    def insert_received(self, rows: Iterable[tuple[str, str, int, str, str]]) -> None:
+        self.conn.executemany(_SQL["received"], rows)
+
+    def insert_readings(self, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(_SQL["readings"], rows)
+
+    def upsert_exposure(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(_SQL["exposures"], [row[c] for c in schema.EXPOSURE_COLUMNS])
+
+    def upsert_alarm(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(_SQL["alarms"], [row[c] for c in schema.ALARM_COLUMNS])
+
+    def upsert_live(self, device: str, site: str, room: str, payload: str, at: str) -> None:
+        self.conn.execute(
+            _insert_sql("live", ("device", "site", "room", "payload", "at"), "INSERT OR REPLACE"),
+            (device, site, room, payload, at),
+        )
+
+    def insert_rejected(self, at: str, topic: str, reason: str, payload: bytes) -> None:
+        self.conn.execute(
+            "INSERT INTO rejected (received_at, topic, reason, size, payload_head)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (at, topic[:TOPIC_MAX], reason[:1000], len(payload), bytes(payload[:HEAD_BYTES])),
+        )
+
+    # -- registry --------------------------------------------------------------------------
+
+    def upsert_devices(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        cols = ("device", "site", "room", "journal", "acked_upto", "last_seen", "online",
+                "status_state", "status_at", "heartbeat_s", "agent")
+        self.conn.executemany(
+            _insert_sql("devices", cols, "INSERT OR REPLACE"), [[r[c] for c in cols] for r in rows]
+        )
+
+    def upsert_journals(self, rows: Iterable[tuple[str, str, int, str]]) -> None:
+        """(device, journal, upto, started_at); started_at is kept from the first row."""
+        self.conn.executemany(
+            "INSERT INTO journals (device, journal, upto, started_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (device, journal) DO UPDATE SET upto = excluded.upto",
+            rows,
+        )
+
+    def save_counters(self, counters: Mapping[str, int]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", counters.items()
+        )
+
+    # -- events ----------------------------------------------------------------------------
+
+    def open_event(
+        self, kind: str, device: str, site: str, room: str, ref: str, at: str,
+        detail: Mapping[str, Any],
+    ) -> int:
+        """Open an event, or return the one already open for (kind, device, ref)."""
+        row = self.conn.execute(
+            "SELECT id FROM events WHERE kind = ? AND device = ? AND ref = ? AND state = 'open'",
+            (kind, device, ref),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        cursor = self.conn.execute(
+            "INSERT INTO events (kind, device, site, room, ref, opened_at, state, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
+            (kind, device, site, room, ref, at, json.dumps(detail, separators=(",", ":"))),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def close_event(self, event_id: int, at: str) -> None:
+        self.conn.execute(
+            "UPDATE events SET state = 'closed', closed_at = ? WHERE id = ? AND state = 'open'",
+            (at, event_id),
+        )
+
+    def prune_rejected(self, keep: int = REJECTED_KEEP) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?", (keep,)
+            )
+
+    # -- start-up reads --------------------------------------------------------------------
+
+    def devices(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM devices"))
+
+    def journals(self) -> list[tuple[str, str, int]]:
+        return [tuple(r) for r in self.conn.execute("SELECT device, journal, upto FROM journals")]
+
+    def stored_above(self, device: str, journal: str, upto: int) -> set[int]:
+        rows = self.conn.execute(
+            "SELECT seq FROM received WHERE device = ? AND journal = ? AND seq > ?",
+            (device, journal, upto),
+        )
+        return {int(r[0]) for r in rows}
+
+    def open_events(self) -> list[OpenEvent]:
+        rows = self.conn.execute(
+            "SELECT id, kind, device, ref, opened_at, detail FROM events WHERE state = 'open'"
+        )
+        return [OpenEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def live_times(self) -> dict[str, str]:
+        return {str(r[0]): str(r[1]) for r in self.conn.execute("SELECT device, at FROM live")}
+
+    def counters(self) -> dict[str, int]:
+        return {str(r[0]): int(r[1]) for r in self.conn.execute("SELECT name, value FROM counters")}
