@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import Device, Mqtt
+from edge_agent.logs import log
 from edge_agent.publisher import Publisher
 from edge_agent.runner import publish_step
 from sim.runner import Simulation
@@ -52,6 +53,7 @@ def play_room(
                 sim.run()
             finally:
                 sim.close()
+            log("scenario_played", run=sim.agent.journal.run, outbox_last=publisher.last_seq)
         assert publisher is not None
         _linger(publisher, linger_s)
         return publisher

@@ -1,0 +1,214 @@
+"""The fault tests' rig: a hub and simulated rooms as real processes around a real Mosquitto.
+
+Every wait polls with a deadline; nothing sleeps a fixed time to let
+something happen. The rooms are ``voyant-sim room`` processes (the real agent
+on mock pins, its probe on a pseudo-terminal, a durable journal, the real
+publisher); the hub is ``voyant-hub run``. What the hub stored is compared
+with the rooms' journals, the source of truth.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.broker_files import DeviceAccount
+from sim.broker import Mosquitto
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+DEADLINE_S = 60.0
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Proc:
+    """A child process whose output goes to a file the test can search."""
+
+    def __init__(self, args: Sequence[str], log: Path) -> None:
+        self.args, self.log = list(args), log
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        out = self.log.open("ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                      env=env)
+        out.close()
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def wait_log(self, needle: str, after: int = 0, timeout: float = DEADLINE_S) -> int:
+        """Wait until ``needle`` appears in the output past offset ``after``; return its end."""
+        def found() -> bool:
+            self._check_alive(needle)
+            return needle in self.text()[after:]
+        wait_until(found, f"{needle!r} in {self.log.name}", timeout)
+        return self.text().index(needle, after) + len(needle)
+
+    def _check_alive(self, needle: str) -> None:
+        if self.popen is not None and self.popen.poll() is not None and needle not in self.text():
+            raise AssertionError(f"{self.log.name} exited ({self.popen.returncode}):\n"
+                                 f"{self.text()[-3000:]}")
+
+    def kill(self) -> None:
+        assert self.popen is not None
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self) -> int:
+        assert self.popen is not None
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(30)
+
+    def wait(self, timeout: float = DEADLINE_S) -> int:
+        assert self.popen is not None
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.log.name} still running:\n{self.text()[-3000:]}") from None
+
+    def close(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+@dataclass
+class Rig:
+    """A broker, a hub configuration and room configurations in one directory."""
+
+    directory: Path
+    broker: Mosquitto
+
+    def secret(self, username: str) -> Path:
+        path = self.directory / f"{username}.password"
+        path.write_text(self.broker.accounts[username].password + "\n", encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+    def hub_config(self, **ingest: Any) -> Path:
+        path = self.directory / "hub.toml"
+        settings = {"gap_timeout_s": 5.0, **ingest}
+        lines = ["[mqtt]", 'host = "127.0.0.1"', f"port = {self.broker.port}",
+                 'username = "hub"', f'password_file = "{self.secret("hub")}"',
+                 "reconnect_min_s = 0.05", "reconnect_max_s = 0.5", "",
+                 "[store]", f'path = "{self.directory / "hub.db"}"', "", "[ingest]"]
+        lines += [f"{key} = {value}" for key, value in settings.items()]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def room_config(self, device: DeviceAccount) -> Path:
+        path = self.directory / f"{device.username}.toml"
+        path.write_text("\n".join([
+            "[device]", f'site = "{device.site}"', f'room = "{device.room}"',
+            f'id = "{device.username}"', "", "[pins.door.corridor]", "pin = 16", "",
+            "[mqtt]", 'host = "127.0.0.1"', f"port = {self.broker.port}",
+            f'username = "{device.username}"',
+            f'password_file = "{self.secret(device.username)}"',
+            "keepalive_s = 5", "reconnect_min_s = 0.05", "reconnect_max_s = 0.5",
+            "ack_timeout_s = 1.0", "heartbeat_s = 1.0", "",
+        ]), encoding="utf-8")
+        return path
+
+    @property
+    def hub_db(self) -> Path:
+        return self.directory / "hub.db"
+
+    def journal(self, device: DeviceAccount) -> Path:
+        return self.directory / f"{device.username}.journal.db"
+
+    def hub(self, name: str = "hub") -> Proc:
+        config = self.hub_config() if not (self.directory / "hub.toml").exists() else (
+            self.directory / "hub.toml")
+        return Proc([sys.executable, "-m", "hub.cli", "run", "--config", str(config)],
+                    self.directory / f"{name}.log").start()
+
+    def room(self, device: DeviceAccount, scenario: str, *, speed: float | None = None,
+             repeat: int = 1, linger: float = DEADLINE_S, log: str | None = None) -> Proc:
+        args = [sys.executable, "-m", "sim.cli", "room", str(SCENARIOS / f"{scenario}.toml"),
+                "--config", str(self.room_config(device)), "--journal", str(self.journal(device)),
+                "--repeat", str(repeat), "--linger", str(linger)]
+        if speed is not None:
+            args += ["--speed", str(speed)]
+        return Proc(args, self.directory / f"{log or device.username}.log").start()
+
+
+# -- what was recorded -------------------------------------------------------------------
+
+def rows(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def journal_id(journal: Path) -> str:
+    return str(rows(journal, "SELECT value FROM meta WHERE key = 'journal_id'")[0][0])
+
+
+def last_seq(journal: Path) -> int:
+    found = rows(journal, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")
+    return int(found[0][0]) if found else 0
+
+
+def hub_upto(hub_db: Path, device: str, journal: str) -> int:
+    if not hub_db.exists():
+        return 0
+    try:
+        found = rows(hub_db, "SELECT upto FROM journals WHERE device = ? AND journal = ?",
+                     [device, journal])
+    except sqlite3.OperationalError:
+        return 0
+    return int(found[0][0]) if found else 0
+
+
+def assert_hub_holds_the_journal(hub_db: Path, device: str, journal: Path) -> None:
+    """Every reading, exposure and alarm of the journal is at the hub, once, as journaled."""
+    jid = journal_id(journal)
+    last = last_seq(journal)
+    seqs = [r[0] for r in rows(hub_db, "SELECT seq FROM received WHERE device = ? AND journal = ?"
+                               " ORDER BY seq", [device, jid])]
+    assert seqs == list(range(1, last + 1)), "the hub's sequence is not exactly 1..last"
+    mine = rows(journal, "SELECT run, start, end, counts FROM readings ORDER BY id")
+    theirs = rows(hub_db, "SELECT run, start, end, counts FROM readings WHERE device = ? AND"
+                  " journal = ? ORDER BY seq", [device, jid])
+    assert theirs == mine, f"readings differ: hub {len(theirs)}, journal {len(mine)}"
+    mine = rows(journal, "SELECT run, number, state, start, end, requested FROM exposures"
+                " ORDER BY run, number")
+    theirs = rows(hub_db, "SELECT run, number, CASE event WHEN 'opened' THEN 'open' ELSE event"
+                  " END, start, end, requested FROM exposures WHERE device = ? AND journal = ?"
+                  " ORDER BY run, number", [device, jid])
+    assert theirs == mine
+    mine = rows(journal, "SELECT run, number, kind, at, cleared, state FROM alarms"
+                " ORDER BY run, number")
+    theirs = rows(hub_db, "SELECT run, number, kind, at, cleared, CASE event WHEN 'raised' THEN"
+                  " 'active' ELSE event END FROM alarms WHERE device = ? AND journal = ?"
+                  " ORDER BY run, number", [device, jid])
+    assert theirs == mine
+
+
+def first_arrival_in_order(hub_db: Path, device: str, journal: Path) -> bool:
+    """Records were first stored in sequence order (stored_at never goes back)."""
+    stamps = [r[0] for r in rows(hub_db, "SELECT stored_at FROM received WHERE device = ? AND"
+                                 " journal = ? ORDER BY seq", [device, journal_id(journal)])]
+    return all(a <= b for a, b in itertools.pairwise(stamps))
