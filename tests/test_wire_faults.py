@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from sim.broker import Mosquitto
-from tests.mqtt_fixtures import DEVICES
+from tests.hub_factory import alarm, alarms, exposure, exposures, readings
+from tests.mqtt_fixtures import DEVICES, MqttProbe
+from tests.test_hub_ingest import _hostile_payloads
 from tests.wire_rig import (
     Rig,
     assert_hub_holds_the_journal,
@@ -132,3 +135,46 @@ def test_agent_killed_in_the_middle_of_exposures_20_times(rig: Rig) -> None:
         assert closed == 5  # the last run's, played to the end
     finally:
         hub.close()
+
+
+def test_ten_thousand_hostile_payloads_through_the_broker(
+    rig: Rig, mqtt_probe: Callable[..., MqttProbe]
+) -> None:
+    """The hub process keeps running, stores none of them as data, and counts them all."""
+    who = {"device": ROOM.username, "site": ROOM.site, "room": ROOM.room}
+    bases = [readings(1, 3, **who), exposures(exposure(1, 1, "opened"), **who),
+             alarms(alarm(1, 1, "raised"), **who)]
+    messages: list[tuple[str, bytes]] = []
+    while len(messages) < 10_000:
+        for base_topic, base in bases:
+            messages += [(base_topic, p) for p in _hostile_payloads(base)]
+    messages = messages[:10_000]
+    hub = rig.hub()
+    try:
+        hub.wait_log("mqtt_connected")
+        device = mqtt_probe(rig.broker, ROOM.username, protocol=mqtt.MQTTv311, clean=True)
+        device.publish_wait(*readings(1, 3, **who))
+        wait_until(lambda: counter(rig, "readings_stored") == 3, "the first valid batch")
+        before = counter(rig, "messages_ok") + counter(rig, "rejected_total")
+        for topic_text, payload in messages:
+            device.publish(topic_text, payload, qos=1)
+        wait_until(lambda: counter(rig, "messages_ok") + counter(rig, "rejected_total")
+                   == before + 10_000, "10,000 messages handled")
+        assert hub.popen is not None and hub.popen.poll() is None  # still running
+        assert counter(rig, "records_stored") == 3  # accepted ones were replays of seqs 1..3
+        assert counter(rig, "rejected_total") > 9_000 and counter(rig, "handler_errors") == 0
+        assert rows(rig.hub_db, "SELECT count(*) FROM rejected")[0][0] == counter(
+            rig, "rejected_total")
+        for table, expected in (("readings", 3), ("exposures", 0), ("alarms", 0)):
+            assert rows(rig.hub_db, f"SELECT count(*) FROM {table}")[0][0] == expected, table
+        device.publish_wait(*readings(4, 6, **who))
+        wait_until(lambda: counter(rig, "readings_stored") == 6, "a valid batch after them")
+    finally:
+        hub.close()
+
+
+def counter(rig: Rig, name: str) -> int:
+    if not rig.hub_db.exists():
+        return 0
+    found = rows(rig.hub_db, "SELECT value FROM counters WHERE name = ?", [name])
+    return int(found[0][0]) if found else 0
