@@ -163,7 +163,12 @@ def rows(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ..
 
 
 def journal_id(journal: Path) -> str:
-    return str(rows(journal, "SELECT value FROM meta WHERE key = 'journal_id'")[0][0])
+    """The journal's id ('' while the room is still creating its journal)."""
+    try:
+        found = rows(journal, "SELECT value FROM meta WHERE key = 'journal_id'")
+    except sqlite3.OperationalError:
+        return ""
+    return str(found[0][0]) if found else ""
 
 
 def last_seq(journal: Path) -> int:
