@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import Probe, Rules
+from edge_agent.config import Mqtt, Probe, Rules, Tls
 from edge_agent.monitor.kinds import ALARM_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,16 @@ def test_every_rule_key_is_documented(key: str) -> None:
 @pytest.mark.parametrize("key", sorted(Probe.model_fields))
 def test_every_probe_key_is_documented(key: str) -> None:
     assert re.search(rf"^#? ?{key} = ", text("docs/configuration.md"), re.M)
+
+
+MQTT_KEYS = sorted(set(Mqtt.model_fields) - {"tls"}) + sorted(f"tls.{k}" for k in Tls.model_fields)
+
+
+@pytest.mark.parametrize("key", MQTT_KEYS)
+def test_every_mqtt_key_is_documented(key: str) -> None:
+    doc, leaf = text("docs/configuration.md"), key.split(".")[-1]
+    assert re.search(rf"^#? ?{leaf} = ", doc, re.M), f"{key} is not in the example"
+    assert f"`mqtt.{key}`" in doc or f"`{leaf}`" in doc, f"{key} is not in the table"
 
 
 @pytest.mark.parametrize(
