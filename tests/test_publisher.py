@@ -1,0 +1,158 @@
+"""The agent's publisher against a real Mosquitto, with a test client playing the hub.
+
+A broker's PUBACK is not an acknowledgement: records leave the outbox only
+when the hub's ``ack`` covers them; what stays unacknowledged is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import Device, Mqtt
+from edge_agent.journal import Journal
+from edge_agent.monitor.records import Reading
+from edge_agent.outbox import Outbox
+from edge_agent.publisher import Publisher
+from sim.broker import Mosquitto
+from tests.mqtt_fixtures import DEVICES, MqttProbe
+from tests.wire_rig import wait_until
+from wire import contract as wire
+
+ROOM = DEVICES[0]
+DEVICE = Device(site=ROOM.site, room=ROOM.room, id=ROOM.username)
+
+
+def reading(k: int) -> Reading:
+    return Reading(10.0 * k, 10.0 * (k + 1), 3, 10.0, 18.0, 0.0003, 0.1, 0.06, 0.8, 0.5, False,
+                   "sbm20/Cs-137", 100, 0)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    journal = Journal(tmp_path / "journal.db", durable=False)
+    journal.start_run(1_767_596_400.0)
+    yield journal
+    journal.close()
+
+
+def write(journal: Journal, first: int, last: int) -> None:
+    for k in range(first, last + 1):
+        journal.reading(reading(k), lambda t: 1_767_596_400.0 + t)
+
+
+@pytest.fixture
+def broker(make_mosquitto: Callable[..., Mosquitto]) -> Mosquitto:
+    return make_mosquitto()
+
+
+@pytest.fixture
+def hub(broker: Mosquitto, mqtt_probe: Callable[..., MqttProbe]) -> MqttProbe:
+    probe = mqtt_probe(broker, "hub")
+    probe.subscribe(wire.HUB_SUBSCRIPTION)
+    return probe
+
+
+@pytest.fixture
+def start(
+    broker: Mosquitto, journal: Journal, tmp_path: Path
+) -> Iterator[Callable[..., Publisher]]:
+    started: list[Publisher] = []
+    secret = tmp_path / "password"
+    secret.write_text(ROOM.password)
+
+    def make(**settings: object) -> Publisher:
+        mqtt = Mqtt.model_validate({
+            "host": broker.host, "port": broker.port, "username": ROOM.username,
+            "password_file": str(secret), "reconnect_min_s": 0.05, "reconnect_max_s": 0.2,
+            "ack_timeout_s": 0.5, "heartbeat_s": 0.5, **settings})
+        publisher = Publisher(mqtt, DEVICE, journal.path)
+        publisher.start()
+        started.append(publisher)
+        return publisher
+    yield make
+    for publisher in started:
+        publisher.stop()
+
+
+def seqs(hub: MqttProbe) -> list[int]:
+    out = []
+    for payload in hub.received(wire.topic(ROOM.site, ROOM.room, wire.READINGS)):
+        out += [item["seq"] for item in json.loads(payload)["items"]]
+    return out
+
+
+def ack(hub: MqttProbe, journal_id: str, upto: int) -> None:
+    message = wire.Ack(v=1, device=ROOM.username, journal=journal_id, upto=upto,
+                       at="2026-01-05T08:00:00Z")
+    hub.publish_wait(wire.topic(ROOM.site, ROOM.room, wire.ACK), message.to_bytes(), retain=True)
+
+
+def test_a_puback_is_not_enough_to_forget_a_record(
+    journal: Journal, hub: MqttProbe, start: Callable[..., Publisher]
+) -> None:
+    write(journal, 1, 30)
+    publisher = start(ack_timeout_s=60.0)
+    hub.wait_for(lambda: len(set(seqs(hub))) == 30, "30 readings at the hub")
+    assert Outbox(journal.path).backlog() == 30  # the broker has them; the hub said nothing
+    ack(hub, journal.journal_id, 20)
+    wait_until(lambda: Outbox(journal.path).backlog() == 10, "records 1..20 forgotten")
+    assert publisher.acked == 20
+
+
+def test_unacknowledged_records_are_sent_again_after_the_time_out(
+    journal: Journal, hub: MqttProbe, start: Callable[..., Publisher]
+) -> None:
+    write(journal, 1, 5)
+    start()
+    hub.wait_for(lambda: seqs(hub).count(1) >= 2, "a resend of the silent hub's records")
+    assert seqs(hub)[:10] == [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]  # in order, again from the start
+
+
+def test_an_acknowledgement_of_another_journal_is_ignored(
+    journal: Journal, hub: MqttProbe, start: Callable[..., Publisher]
+) -> None:
+    write(journal, 1, 5)
+    publisher = start(ack_timeout_s=60.0)
+    hub.wait_for(lambda: len(seqs(hub)) == 5, "5 readings")
+    ack(hub, "f" * 32, 5)
+    ack(hub, journal.journal_id, 2)
+    wait_until(lambda: publisher.acked == 2, "the right journal's ack")
+    assert Outbox(journal.path).backlog() == 3
+
+
+def test_new_records_flow_and_a_retained_ack_is_read_at_restart(
+    journal: Journal, hub: MqttProbe, start: Callable[..., Publisher]
+) -> None:
+    write(journal, 1, 3)
+    first = start(ack_timeout_s=60.0)
+    hub.wait_for(lambda: len(seqs(hub)) == 3, "3 readings")
+    ack(hub, journal.journal_id, 3)
+    wait_until(lambda: first.acked == 3, "ack")
+    first.stop()
+    write(journal, 4, 6)
+    second = start(ack_timeout_s=60.0)
+    hub.wait_for(lambda: 6 in seqs(hub), "the new readings")
+    assert sorted(seqs(hub)) == [1, 2, 3, 4, 5, 6]  # nothing acknowledged was sent again
+    assert second.acked == 3
+
+
+def test_status_live_state_and_plain_dose_rate_are_retained(
+    journal: Journal, hub: MqttProbe, start: Callable[..., Publisher]
+) -> None:
+    publisher = start()
+    publisher.set_live({"inputs": {"emission": False}, "alarms": [], "exposure_open": False,
+                        "calibration": "sbm20/Cs-137", "interlock_open": None}, 0.1234)
+    where = {k: wire.topic(ROOM.site, ROOM.room, k) for k in (wire.STATUS, wire.LIVE,
+                                                               wire.DOSE_RATE)}
+    hub.wait_for(lambda: all(hub.received(t) for t in where.values()), "status, live, dose")
+    status = wire.decode(where[wire.STATUS], hub.received(where[wire.STATUS])[0])[1]
+    live = wire.decode(where[wire.LIVE], hub.received(where[wire.LIVE])[0])[1]
+    assert isinstance(status, wire.Status) and status.state == "online"
+    assert isinstance(live, wire.Live) and live.calibration == "sbm20/Cs-137"
+    assert hub.received(where[wire.DOSE_RATE])[0] == b"0.1234"
+    publisher.stop()
+    hub.wait_for(lambda: b'"offline"' in hub.received(where[wire.STATUS])[-1], "offline")
