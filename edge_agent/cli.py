@@ -17,6 +17,7 @@ from edge_agent.config import load_config
 from edge_agent.errors import ConfigError, JournalError
 from edge_agent.journal import Journal
 from edge_agent.logs import setup_logging
+from edge_agent.publisher import read_password
 
 DEFAULT_CONFIG = "/etc/voyant/agent.toml"
 
@@ -42,8 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             config = load_config(args.config)
+            if config.mqtt is not None:
+                read_password(config.mqtt)  # a missing password file shows now, not at 3 a.m.
+            mqtt = "no [mqtt]" if config.mqtt is None else (
+                f"mqtt {config.mqtt.host}:{config.mqtt.port}")
             print(f"{args.config}: ok (device {config.device.device_id},"
-                  f" {len(config.pins.door)} door(s), probe {config.probe.kind})")
+                  f" {len(config.pins.door)} door(s), probe {config.probe.kind}, {mqtt})")
             return 0
         if args.command == "journal":
             path = args.db or load_config(args.config).journal.path
@@ -62,12 +67,16 @@ def _show_journal(path: str, limit: int, as_json: bool) -> int:
     journal = Journal(path, durable=False)
     try:
         exposures, alarms = journal.exposures(limit), journal.alarms(limit)
+        outbox = journal.outbox_state()
     finally:
         journal.close()
     if as_json:
-        json.dump({"exposures": exposures, "alarms": alarms}, sys.stdout, indent=2)
+        json.dump({"exposures": exposures, "alarms": alarms, "outbox": outbox}, sys.stdout,
+                  indent=2)
         sys.stdout.write("\n")
         return 0
+    print(f"Journal {outbox['journal_id']}: {outbox['waiting']} record(s) waiting for the hub's"
+          f" acknowledgement (last sequence number {outbox['last_seq']})\n")
     print(f"Last {len(exposures)} exposures")
     print(f"  {'start (UTC)':<28} {'dur_s':>8} {'req':>4} {'max µSv/h':>10} {'state':<12}"
           " calibration / doors")

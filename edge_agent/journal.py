@@ -301,6 +301,15 @@ class Journal:
     def alarms(self, limit: int | None = None) -> list[dict[str, Any]]:
         return self._rows("alarms", limit)
 
+    def outbox_state(self) -> dict[str, Any]:
+        """The journal id, the last sequence number and how many records wait for the hub."""
+        last = self.db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
+        ).fetchone()
+        waiting = self.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        return {"journal_id": self.journal_id, "last_seq": int(last[0]) if last else 0,
+                "waiting": int(waiting)}
+
     def readings_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM readings").fetchone()[0])
 

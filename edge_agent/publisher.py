@@ -140,7 +140,7 @@ class Publisher:
             CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False,
             protocol=mqtt.MQTTv311,
         )
-        client.username_pw_set(s.username or self.device.device_id, _read_password(s))
+        client.username_pw_set(s.username or self.device.device_id, read_password(s))
         if s.tls is not None:
             client.tls_set(ca_certs=s.tls.ca_file, certfile=s.tls.cert_file,
                            keyfile=s.tls.key_file)
@@ -322,7 +322,7 @@ def _leading_run(rows: list[Pending]) -> list[Pending]:
     return run
 
 
-def _read_password(settings: Mqtt) -> str | None:
+def read_password(settings: Mqtt) -> str | None:
     if settings.password_file is None:
         return None
     try:

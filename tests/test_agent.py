@@ -192,6 +192,7 @@ def test_journal_command_shows_recent_records(tmp_path: Path, clock: ManualClock
     data = json.loads(subprocess.run([*cmd, "--json"], capture_output=True, text=True,
                                      timeout=60, check=True).stdout)
     assert data["alarms"][0]["kind"] == "unsolicited_emission"
+    assert data["outbox"]["waiting"] == data["outbox"]["last_seq"] > 0  # no hub: all waiting
 
 
 def test_check_config_command(tmp_path: Path) -> None:
@@ -202,6 +203,21 @@ def test_check_config_command(tmp_path: Path) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "rules.light_grace_s" in result.stderr and str(path) in result.stderr
+
+
+def test_check_config_reads_the_mqtt_password_file(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('[device]\nsite = "chu"\nroom = "ir1"\n[pins.door.main]\npin = 16\n'
+                    '[mqtt]\nhost = "hub"\npassword_file = "/nonexistent/secret"\n')
+    cmd = [sys.executable, "-m", "edge_agent.cli", "check-config", str(path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "mqtt.password_file" in result.stderr and "/nonexistent/secret" in result.stderr
+    (tmp_path / "secret").write_text("s3cret\n")
+    path.write_text(path.read_text().replace("/nonexistent/secret", str(tmp_path / "secret")))
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "mqtt hub:1883" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
 
 
 def test_journal_reopens_existing_file(tmp_path: Path) -> None:
