@@ -78,6 +78,7 @@ class Publisher:
         self.sent_upto = 0
         self.last_seq = 0
         self.backlog = 0
+        self.failed_connects = 0
         self.client = self._make_client()
 
     # -- the agent's calls (any thread) ---------------------------------------------
@@ -148,6 +149,7 @@ class Publisher:
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         return client
 
@@ -161,12 +163,20 @@ class Publisher:
             return
         client.subscribe(self._topic(wire.ACK), qos=1)
         client.publish(self._topic(wire.STATUS), self._status("online"), qos=1, retain=True)
+        self.failed_connects = 0
         with self._lock:
             self._link.connected = True
             self._link.reconnected = True
             self._live_dirty = True
         log("mqtt_connected", session_present=bool(flags.session_present))
         self._wake.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        """Broker unreachable, or TLS refused: logged once per outage, retried with backoff."""
+        self.failed_connects += 1
+        if self.failed_connects == 1:
+            log("mqtt_connect_failed", logging.WARNING, host=self.settings.host,
+                port=self.settings.port)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:

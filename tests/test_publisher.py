@@ -7,6 +7,7 @@ when the hub's ``ack`` covers them; what stays unacknowledged is sent again.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from edge_agent.journal import Journal
 from edge_agent.monitor.records import Reading
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
-from sim.broker import Mosquitto
+from hub.broker_files import TlsListener
+from sim.broker import Mosquitto, free_port
 from tests.mqtt_fixtures import DEVICES, MqttProbe
 from tests.wire_rig import wait_until
 from wire import contract as wire
@@ -156,3 +158,56 @@ def test_status_live_state_and_plain_dose_rate_are_retained(
     assert hub.received(where[wire.DOSE_RATE])[0] == b"0.1234"
     publisher.stop()
     hub.wait_for(lambda: b'"offline"' in hub.received(where[wire.STATUS])[-1], "offline")
+
+
+def make_certificates(directory: Path) -> dict[str, Path]:
+    """A CA and a broker certificate for localhost, made with the openssl command."""
+    paths = {name: directory / f"{name}.pem" for name in ("ca", "ca-key", "server", "server-key")}
+    csr, ext = directory / "server.csr", directory / "san.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=Voyant test CA", "-keyout", str(paths["ca-key"]),
+            "-out", str(paths["ca"]))
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+            "-keyout", str(paths["server-key"]), "-out", str(csr))
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(paths["ca"]),
+            "-CAkey", str(paths["ca-key"]), "-CAcreateserial", "-days", "2", "-extfile", str(ext),
+            "-out", str(paths["server"]))
+    return paths
+
+
+def test_publishing_over_tls(
+    tmp_path: Path, make_mosquitto: Callable[..., Mosquitto], journal: Journal,
+    mqtt_probe: Callable[..., MqttProbe],
+) -> None:
+    certs = make_certificates(tmp_path)
+    tls_port = free_port()
+    broker = make_mosquitto(settings={"tls": TlsListener(
+        port=tls_port, cafile=certs["ca"], certfile=certs["server"], keyfile=certs["server-key"])})
+    hub = mqtt_probe(broker, "hub")
+    hub.subscribe(wire.HUB_SUBSCRIPTION)
+    write(journal, 1, 3)
+    secret = tmp_path / "password"
+    secret.write_text(ROOM.password)
+    settings = {"host": "localhost", "port": tls_port, "username": ROOM.username,
+                "password_file": str(secret), "reconnect_min_s": 0.05, "reconnect_max_s": 0.2,
+                "tls": {"ca_file": str(certs["ca"])}}
+    publisher = Publisher(Mqtt.model_validate(settings), DEVICE, journal.path)
+    publisher.start()
+    try:
+        hub.wait_for(lambda: len(seqs(hub)) == 3, "3 readings over TLS")
+    finally:
+        publisher.stop()
+    # A broker whose certificate this CA did not sign is refused.
+    (tmp_path / "other").mkdir()
+    settings["tls"] = {"ca_file": str(make_certificates(tmp_path / "other")["ca"])}
+    refused = Publisher(Mqtt.model_validate(settings), DEVICE, journal.path)
+    refused.start()
+    try:
+        wait_until(lambda: refused.failed_connects >= 2, "refused TLS handshakes")
+        assert not refused.connected
+    finally:
+        refused.stop()
