@@ -38,6 +38,8 @@ from wire import contract as wire
 
 #: Longest time the worker sleeps when nothing wakes it (checks time-outs and heartbeats).
 TICK_S = 0.25
+#: Shortest time between two live-state messages for input changes alone.
+LIVE_MIN_INTERVAL_S = 0.5
 #: Resend time-outs double while the hub stays silent, up to this many ack time-outs.
 MAX_BACKOFF = 8
 
@@ -71,6 +73,8 @@ class Publisher:
         self._live: dict[str, Any] | None = None
         self._live_dirty = False
         self._live_at = float("-inf")
+        self._live_alarms_sent: Any = None
+        self._dose_rate_sent: float | None = None
         self._dose_rate: float | None = None
         self._thread: threading.Thread | None = None
         self.journal_id = ""
@@ -167,7 +171,8 @@ class Publisher:
         with self._lock:
             self._link.connected = True
             self._link.reconnected = True
-            self._live_dirty = True
+            # Send the retained states again at once: a restarted broker may have lost them.
+            self._live_dirty, self._live_at, self._dose_rate_sent = True, float("-inf"), None
         log("mqtt_connected", session_present=bool(flags.session_present))
         self._wake.set()
 
@@ -253,16 +258,25 @@ class Publisher:
             state.next_seq = batch[-1].seq + 1
 
     def _publish_live(self, now: float) -> None:
+        """The live state when it changed (alarms at once, inputs at most every
+        ``LIVE_MIN_INTERVAL_S``: pulsed fluoroscopy flips the emission input 30 times a
+        second) or at the heartbeat; the plain dose rate when a new reading gives one."""
         with self._lock:
-            due = self._live_dirty or now - self._live_at >= self.settings.heartbeat_s
             live, dose_rate = self._live, self._dose_rate
-            if not due or live is None:
+            if live is None:
+                return
+            urgent = live.get("alarms") != self._live_alarms_sent
+            due = now - self._live_at >= self.settings.heartbeat_s or (self._live_dirty and (
+                urgent or now - self._live_at >= LIVE_MIN_INTERVAL_S))
+            if not due:
                 return
             self._live_dirty, self._live_at = False, now
+            self._live_alarms_sent = live.get("alarms")
         payload = {"v": wire.SCHEMA_VERSION, **self._who(), "at": iso_utc(self._wall()),
                    **live, "outbox": max(self.backlog, 0)}
         self.client.publish(self._topic(wire.LIVE), json.dumps(payload), qos=0, retain=True)
-        if dose_rate is not None:
+        if dose_rate is not None and dose_rate != self._dose_rate_sent:
+            self._dose_rate_sent = dose_rate
             self.client.publish(self._topic(wire.DOSE_RATE), wire.dose_rate_payload(dose_rate),
                                 qos=0, retain=True)
 
