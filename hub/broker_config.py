@@ -34,6 +34,7 @@ import secrets
 import sys
 import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from hub.broker_files import (
     DeviceAccount,
     HubAccount,
     TlsListener,
+    check_accounts,
     check_username,
     write_broker_files,
     write_file,
@@ -96,7 +98,7 @@ class _File(_Strict):
     devices: dict[str, _Device] = Field(default_factory=dict)
 
 
-def _parse(path: Path) -> _File:
+def read_devices_file(path: Path) -> _File:
     """The TOML, validated; a clear-text ``password`` gets its own explanation."""
     try:
         data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -118,7 +120,7 @@ def _parse(path: Path) -> _File:
 def _password(username: str, named: Path | None, base: Path, secrets_dir: Path,
               generated: list[Path]) -> str:
     """Read the account's password file; generate the default one if missing."""
-    path = (base / named) if named is not None else secrets_dir / f"{username}.password"
+    path = _password_path(username, named, base, secrets_dir)
     if not path.exists() and named is None:
         secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_file(path, secrets.token_urlsafe(24) + "\n", 0o600)
@@ -142,9 +144,21 @@ def _settings(b: _Broker) -> BrokerSettings:
         max_inflight_messages=b.max_inflight_messages, tls=tls)
 
 
-def generate(devices_toml: Path, out: Path, secrets_dir: Path) -> list[str]:
-    """Write the three files into ``out``; return what was done, one line each."""
-    spec = _parse(devices_toml)
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """The accounts of a devices TOML, passwords read (or generated) from their files."""
+
+    hub: HubAccount
+    devices: list[DeviceAccount]
+    hub_password_file: Path  # where the hub's own password is, for its MQTT login
+    generated: list[Path]  # password files created by this call
+
+
+def _password_path(username: str, named: Path | None, base: Path, secrets_dir: Path) -> Path:
+    return (base / named) if named is not None else secrets_dir / f"{username}.password"
+
+
+def _accounts(spec: _File, devices_toml: Path, secrets_dir: Path) -> Accounts:
     base, generated = devices_toml.parent, list[Path]()
     check_username("hub username", spec.hub.username)
     for name in spec.devices:  # before a name becomes a file name
@@ -153,6 +167,25 @@ def generate(devices_toml: Path, out: Path, secrets_dir: Path) -> list[str]:
         spec.hub.username, spec.hub.password_file, base, secrets_dir, generated))
     devices = [DeviceAccount(name, _password(name, d.password_file, base, secrets_dir, generated),
                              d.site, d.room) for name, d in spec.devices.items()]
+    check_accounts(hub, devices)
+    hub_file = _password_path(spec.hub.username, spec.hub.password_file, base, secrets_dir)
+    return Accounts(hub, devices, hub_file, generated)
+
+
+def load_accounts(devices_toml: Path, secrets_dir: Path) -> Accounts:
+    """The hub's and devices' accounts of a devices TOML (the embedded broker's source).
+
+    Passwords are read as :func:`generate` reads them, and generated the same way when
+    missing; the ``[broker]`` table, for Mosquitto only, is not used.
+    """
+    return _accounts(read_devices_file(devices_toml), devices_toml, secrets_dir)
+
+
+def generate(devices_toml: Path, out: Path, secrets_dir: Path) -> list[str]:
+    """Write the three files into ``out``; return what was done, one line each."""
+    spec = read_devices_file(devices_toml)
+    accounts = _accounts(spec, devices_toml, secrets_dir)
+    hub, devices, generated = accounts.hub, accounts.devices, accounts.generated
     settings = _settings(spec.broker)
     files = write_broker_files(settings, hub, devices, conf=out / CONF_NAME,
                                passwd=out / PASSWD_NAME, acl=out / ACL_NAME)

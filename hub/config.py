@@ -77,10 +77,30 @@ class Mqtt(_Strict):
 
 
 class Broker(_Strict):
-    """``external``: Mosquitto run by the system; ``embedded``: amqtt in-process (demo)."""
+    """``external``: Mosquitto run by the system; ``embedded``: amqtt in-process (demo).
+
+    ``embedded``: ``voyant-hub run`` starts the broker on ``bind_address:port`` before
+    the ingest connects, with the accounts of ``devices`` (the TOML of
+    ``voyant-hub broker-config``; passwords in ``secrets``, generated when missing),
+    and connects to it as that file's hub account: ``[mqtt]`` then gives no host,
+    port, username, password file or TLS.
+    """
 
     mode: Literal["external", "embedded"] = "external"
     port: Port = 1883
+    bind_address: str = Field(default="127.0.0.1", min_length=1)
+    devices: str | None = Field(default=None, min_length=1)
+    secrets: str | None = Field(default=None, min_length=1)
+
+    def secrets_dir(self) -> Path:
+        """``secrets``, else a ``secrets`` folder beside the devices file."""
+        if self.secrets is not None:
+            return Path(self.secrets)
+        return Path(self.devices or ".").parent / "secrets"
+
+    def connect_host(self) -> str:
+        """Where the hub reaches the embedded broker: loopback when it listens everywhere."""
+        return "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
 
 
 class Store(_Strict):
@@ -97,11 +117,28 @@ class Ingest(_Strict):
     ack_every_ms: Annotated[float, Field(ge=0.0, le=60_000.0)] = 0.0
 
 
+#: ``[mqtt]`` keys that the embedded broker decides (where it listens, whom it knows).
+EMBEDDED_DECIDES = ("host", "port", "username", "password_file", "tls")
+
+
 class HubConfig(_Strict):
     mqtt: Mqtt = Mqtt()
     broker: Broker = Broker()
     store: Store = Store()
     ingest: Ingest = Ingest()
+
+    @model_validator(mode="after")
+    def _embedded_broker_settings(self) -> HubConfig:
+        if self.broker.mode == "embedded":
+            if self.broker.devices is None:
+                raise ValueError("broker.devices: the embedded broker needs the devices file "
+                                 "(the TOML of voyant-hub broker-config)")
+            given = [k for k in EMBEDDED_DECIDES if k in self.mqtt.model_fields_set]
+            if given:
+                raise ValueError(
+                    f"mqtt.{given[0]}: not used with broker.mode = 'embedded' (the hub connects "
+                    "to its own broker, on broker.port, as the devices file's hub account)")
+        return self
 
 
 def describe_errors(exc: ValidationError, source: str) -> str:

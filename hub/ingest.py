@@ -37,6 +37,9 @@ from hub.store import Store
 from wire.contract import ACK, HUB_SUBSCRIPTION, QOS
 
 T = TypeVar("T")
+#: QoS 1 acks the hub may have in flight at once (paho's default, 20, let the acks of a
+#: thousand rooms queue behind PUBACK round trips: p50 ~0.5 s in bench/ingest.py --mode latency).
+ACK_INFLIGHT = 10_000
 Queued = tuple[str, bytes, float] | None  # (topic, payload, received monotonic); None: stop
 
 
@@ -116,7 +119,7 @@ class Ingest:
         client = aiomqtt.Client(
             mqtt.host, mqtt.port, username=mqtt.username, password=mqtt.read_password(),
             identifier=mqtt.client_id, clean_session=False, keepalive=mqtt.keepalive_s,
-            tls_params=tls,
+            tls_params=tls, max_inflight_messages=ACK_INFLIGHT,
         )
         client.pending_calls_threshold = 100_000  # one ack per room per batch is expected
         return client
@@ -244,11 +247,13 @@ class Ingest:
                   for a in sending.values()),
                 return_exceptions=True,
             )
-            for (key, ack), result in zip(sending.items(), results, strict=True):
-                if isinstance(result, BaseException):
-                    self._unsent.setdefault(key, ack)
-            if self._unsent:
-                log("acks_unsent", logging.WARNING, count=len(self._unsent))
+            failed = [(key, ack, result) for (key, ack), result
+                      in zip(sending.items(), results, strict=True)
+                      if isinstance(result, BaseException)]
+            for key, ack, _ in failed:  # a newer ack offered meanwhile wins
+                self._unsent.setdefault(key, ack)
+            if failed:
+                log("acks_unsent", logging.WARNING, count=len(failed), error=repr(failed[0][2]))
 
     async def _tick(self) -> None:
         while True:
