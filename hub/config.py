@@ -121,11 +121,27 @@ class Ingest(_Strict):
 EMBEDDED_DECIDES = ("host", "port", "username", "password_file", "tls")
 
 
+class Web(_Strict):
+    """The web page and API: where they listen and how long a session lasts.
+
+    ``secure_cookie`` must be true behind an HTTPS reverse proxy (the normal
+    set-up on a hospital LAN); it is false by default only so that the demo
+    works on plain ``http://localhost``.
+    """
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Port = 8080
+    session_hours: Annotated[float, Field(gt=0.0, le=24 * 30)] = 12.0
+    secure_cookie: bool = False
+    login_attempts_per_minute: Annotated[int, Field(ge=1, le=1000)] = 5
+
+
 class HubConfig(_Strict):
     mqtt: Mqtt = Mqtt()
     broker: Broker = Broker()
     store: Store = Store()
     ingest: Ingest = Ingest()
+    web: Web = Web()
 
     @model_validator(mode="after")
     def _embedded_broker_settings(self) -> HubConfig:

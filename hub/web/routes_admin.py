@@ -1,0 +1,7 @@
+"""Routes: routes_admin (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
