@@ -30,7 +30,7 @@ def translations(lang: str) -> gettext.NullTranslations:
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=lang)
     out = Translations()
-    out._catalog = {  # type: ignore[attr-defined]  # gettext's own table: msgid -> msgstr
+    out._catalog = {  # gettext's own table: msgid -> msgstr
         message.id: message.string for message in catalog
         if isinstance(message.id, str) and isinstance(message.string, str) and message.string
     }
