@@ -1,7 +1,8 @@
 """French (default) and English, every string through gettext catalogs.
 
-The catalogs are the ``.po`` files in ``hub/locale/<lang>/LC_MESSAGES/voyant.po``,
-read with Babel at start (no build step, no compiled ``.mo`` to forget). The
+The catalogs are the ``.po`` files in ``hub/locale/<lang>/LC_MESSAGES/`` (one per
+area of the interface, merged), read with Babel at start (no build step, no
+compiled ``.mo`` to forget). Source strings are English. The
 language comes from the ``lang`` cookie (set by the language switch), else the
 browser's ``Accept-Language``, else French.
 """
@@ -23,17 +24,17 @@ DEFAULT = "fr"
 
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
-    """The catalog of ``lang`` (English falls back to the source strings)."""
-    path = LOCALE_DIR / lang / "LC_MESSAGES" / "voyant.po"
-    if not path.exists():
-        return gettext.NullTranslations()
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=lang)
+    """The merged catalogs of ``lang`` (English falls back to the source strings)."""
+    table: dict[str, str] = {}
+    for path in sorted((LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=lang)
+        table.update({
+            message.id: message.string for message in catalog
+            if isinstance(message.id, str) and isinstance(message.string, str) and message.string
+        })
     out = Translations()
-    out._catalog = {  # gettext's own table: msgid -> msgstr
-        message.id: message.string for message in catalog
-        if isinstance(message.id, str) and isinstance(message.string, str) and message.string
-    }
+    out._catalog = table  # gettext's own table: msgid -> msgstr
     return out
 
 
