@@ -12,6 +12,7 @@ from __future__ import annotations
 import gettext
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -25,7 +26,7 @@ DEFAULT = "fr"
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The merged catalogs of ``lang`` (English falls back to the source strings)."""
-    table: dict[str, str] = {}
+    table: dict[Any, str] = {}
     for path in sorted((LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po")):
         with path.open("rb") as handle:
             catalog = read_po(handle, locale=lang)
