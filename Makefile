@@ -1,5 +1,5 @@
 # Voyant: the two commands that do everything on a fresh Debian machine (Python 3.11).
-#   make demo   create .venv, install, play the simulated rooms
+#   make demo   create .venv, install, start the embedded broker, the hub and three live rooms
 #   make test   create .venv, install, lint, type-check and run the whole suite
 
 PYTHON ?= python3
@@ -27,8 +27,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# mosquitto: the broker tests; chromium: the browser tests (Playwright drives Debian's
+# /usr/bin/chromium, its own browser download does not work here).
 pytest: install
-	@.ci/ensure-packages mosquitto
+	@.ci/ensure-packages mosquitto chromium
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

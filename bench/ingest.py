@@ -137,7 +137,7 @@ class HubProcess:
         self.config.write_text(
             f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nusername = "{hub.username}"\n'
             f'password_file = "{password}"\nclient_id = "voyant-hub-bench"\n\n'
-            f'[store]\npath = "{self.db}"\n', encoding="utf-8")
+            f'[store]\npath = "{self.db}"\n\n[web]\nport = 0\n', encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

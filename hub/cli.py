@@ -1,9 +1,12 @@
 """``voyant-hub``: the hub's command line.
 
-``run`` ingests the agents' evidence until SIGTERM or SIGINT (the web page
-comes in a later issue), first starting the embedded broker when
-``[broker] mode = "embedded"``; ``check-config`` validates a configuration
-file; ``broker-config`` writes Mosquitto's files from a devices TOML
+``run`` serves the web page and API (uvicorn, on ``[web] host/port``; port 0:
+any free port, logged) with the ingest of the agents' evidence in the app's
+lifespan, until SIGTERM or SIGINT (then exit 0), first starting the embedded
+broker when ``[broker] mode = "embedded"`` (stopped after the web and the
+ingest); ``user add`` creates an account (the first admin) and ``token add``
+an API token, in the store of ``--config``; ``check-config`` validates a
+configuration file; ``broker-config`` writes Mosquitto's files from a devices TOML
 (:mod:`hub.broker_config`); ``version`` reports the installed version. A bad
 configuration exits with status 2 and one line per mistake on stderr.
 """
@@ -13,16 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
+
+import uvicorn
 
 from hub.broker_config import broker_config_main, load_accounts, read_devices_file
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, StoreError
-from hub.ingest import Ingest
 from hub.logs import log, setup_logging
 
 
@@ -35,6 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
+    user = sub.add_parser("user", help="manage web accounts").add_subparsers(
+        dest="action", required=True)
+    add = user.add_parser("add", help="create an account (the first admin, for one)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["viewer", "pcr", "admin"])
+    add.add_argument("--display-name", default="")
+    add.add_argument("--password-file",
+                     help="a file whose first line is the password (else: asked twice)")
+    add.add_argument("--config", required=True, help="the hub's TOML configuration")
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="action", required=True)
+    tadd = token.add_parser("add", help="create an API token for USERNAME (printed once)")
+    tadd.add_argument("username")
+    tadd.add_argument("--name", required=True, help="what the token is for")
+    tadd.add_argument("--config", required=True, help="the hub's TOML configuration")
     sub.add_parser(  # parsed by hub.broker_config itself: see main()
         "broker-config", add_help=False,
         help="write Mosquitto's configuration, password file and ACL from a devices TOML "
@@ -86,18 +107,123 @@ async def embedded_broker(config: HubConfig) -> AsyncIterator[HubConfig]:
         log("broker_embedded_stopped", port=broker.port)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, leaving the signals to ``_run`` (uvicorn re-raises them after
+    its shutdown, which would end the process by the signal instead of exit 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The web's listening socket (``port`` 0: the system picks a free one)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise WebBindError(f"web: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class WebBindError(RuntimeError):
+    """The web port is taken or the address is not this machine's."""
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 async def _run(config: HubConfig) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        if config.broker.mode == "embedded":
-            config = await stack.enter_async_context(embedded_broker(config))
-        ingest = Ingest(config)
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, ingest.stop)
-        log("hub_starting", version=version("voyant"), store=config.store.path,
-            broker=config.broker.mode, host=config.mqtt.host, port=config.mqtt.port,
-            client_id=config.mqtt.client_id)
-        await ingest.run()
+    from hub.web.app import create_app  # FastAPI and friends: only for run
+
+    sock = _bind(config.web.host, config.web.port)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if config.broker.mode == "embedded":
+                config = await stack.enter_async_context(embedded_broker(config))
+            app = create_app(config, ingest=True)
+            server = _Server(uvicorn.Config(app, log_config=None, access_log=False,
+                                            lifespan="on", server_header=False))
+
+            def stop() -> None:
+                server.should_exit = True
+
+            app.state.on_ingest_exit = stop
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop)
+            log("hub_starting", version=version("voyant"), store=config.store.path,
+                broker=config.broker.mode, host=config.mqtt.host, port=config.mqtt.port,
+                client_id=config.mqtt.client_id)
+            log("web_listening", url=_url(sock))
+            try:
+                await server.serve(sockets=[sock])
+            finally:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(signum)
+            if app.state.ingest_error is not None:
+                raise app.state.ingest_error
+            log("hub_stopped")
+    finally:
+        sock.close()
+
+
+def _read_new_password(path: str | None) -> str:
+    if path is not None:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--password-file: cannot read {path}: {exc}") from None
+        if not lines or not lines[0]:
+            raise ConfigError(f"--password-file: {path} is empty")
+        return lines[0]
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise ConfigError("password: the two entries differ")
+    return first
+
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _accounts_command(args: argparse.Namespace, config: HubConfig) -> int:
+    from hub.web.accounts import AccountError, add_user, find_user, new_token
+    from hub.web.app import prepare_store
+    from hub.web.db import connect
+
+    prepare_store(config.store.path)
+    conn = connect(config.store.path)
+    try:
+        if args.command == "user":
+            password = _read_new_password(args.password_file)
+            uid = add_user(conn, args.username, password, args.role, args.display_name,
+                           actor=_cli_actor())
+            print(f"account {args.username.strip()} created (id {uid}, role {args.role})")
+            return 0
+        user = find_user(conn, args.username)
+        if user is None:
+            print(f"username: no active account {args.username!r}", file=sys.stderr)
+            return 2
+        token = new_token(conn, user.id, args.name, actor=_cli_actor())
+        print(token)  # once: only its hash is kept
+        return 0
+    except AccountError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        conn.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,19 +234,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(f"voyant {version('voyant')}")
         return 0
-    path = args.config if args.command == "run" else args.file
+    path = args.file if args.command == "check-config" else args.config
     try:
-        config = _load(path)
+        config = _load(path) if args.command in ("run", "check-config") else load_config(path)
+        if args.command in ("user", "token"):
+            return _accounts_command(args, config)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except StoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     if args.command == "check-config":
         print(f"{path}: ok (broker {config.broker.mode}, store {config.store.path})")
         return 0
     setup_logging(args.log_level)
     try:
         asyncio.run(_run(config))
-    except StoreError as exc:
+    except (StoreError, WebBindError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     return 0

@@ -130,10 +130,25 @@ class Web(_Strict):
     """
 
     host: str = Field(default="127.0.0.1", min_length=1)
-    port: Port = 8080
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: any free port (tests), logged
     session_hours: Annotated[float, Field(gt=0.0, le=24 * 30)] = 12.0
     secure_cookie: bool = False
     login_attempts_per_minute: Annotated[int, Field(ge=1, le=1000)] = 5
+
+
+class Events(_Strict):
+    """The PCR's events: the timeline's window and the working-day calendar (hub.workdays).
+
+    ``alsace_moselle``: count Good Friday and 26 December as public holidays
+    (local law of Bas-Rhin, Haut-Rhin and Moselle) in the ESR declaration
+    deadline. ``due_soon_days``: an undeclared ESR shows in red from this many
+    days before its due date.
+    """
+
+    timeline_before_min: Annotated[int, Field(ge=0, le=1440)] = 30
+    timeline_after_min: Annotated[int, Field(ge=0, le=1440)] = 30
+    alsace_moselle: bool = False
+    due_soon_days: Annotated[int, Field(ge=0, le=10)] = 1
 
 
 class HubConfig(_Strict):
@@ -142,6 +157,7 @@ class HubConfig(_Strict):
     store: Store = Store()
     ingest: Ingest = Ingest()
     web: Web = Web()
+    events: Events = Events()
 
     @model_validator(mode="after")
     def _embedded_broker_settings(self) -> HubConfig:

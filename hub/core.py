@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from hub import timefmt
 from hub.config import Ingest as IngestSettings
 from hub.errors import StoreError
+from hub.events import alarm_detail, alarm_ref, severity
 from hub.logs import log
 from hub.presence import Presence
 from hub.records import alarm_row, exposure_row, reading_row
@@ -29,6 +30,7 @@ from wire.contract import (
     ACK,
     Ack,
     AlarmBatch,
+    AlarmItem,
     ExposureBatch,
     Live,
     Message,
@@ -51,6 +53,7 @@ COUNTERS = (
     "messages_ok", "rejected_total", "duplicates", "records_stored", "readings_stored",
     "exposures_stored", "alarms_stored", "replays", "dose_rates", "acks_ignored", "acks_sent",
     "handler_errors", "journals_new", "data_gaps_opened", "offline_opened", "batches",
+    "alarm_events",
 )
 PRUNE_EVERY_S = 60.0
 
@@ -265,6 +268,20 @@ class IngestCore:
         else:
             for alarm in (i for i in batch.items if i.seq in new):
                 self.store.upsert_alarm(alarm_row(*ident, alarm, at))
+                self._alarm_event(batch, alarm, at)
+
+    def _alarm_event(self, batch: AlarmBatch, alarm: AlarmItem, at: str) -> None:
+        """Every edge alarm is an event for the PCR: opened by its first stored record
+        (raised, or cleared/interrupted if that one arrives first); cleared or
+        interrupted ends its condition, never the PCR's review."""
+        cleared = None if alarm.event == "raised" else (alarm.cleared or at)
+        self.store.alarm_event(
+            alarm.kind, batch.device, batch.site, batch.room,
+            alarm_ref(batch.journal, alarm.run, alarm.number), alarm.at,
+            alarm_detail(batch.journal, alarm, at), severity(alarm.kind), cleared, at,
+        )
+        if alarm.event == "raised":
+            self.counters["alarm_events"] += 1
 
     def journal(self, dev: DeviceState, journal: str, at: str) -> JournalSeqs:
         """The sequence space of ``journal``; a journal never seen before becomes current."""
@@ -294,7 +311,8 @@ class IngestCore:
         detail = {"journal": journal, "first": gap.first, "last": gap.last,
                   "missing": gap.missing}
         gap.event_id = self.store.open_event(
-            "data_gap", device, site, room, f"{journal}:{gap.first}", at, detail
+            "data_gap", device, site, room, f"{journal}:{gap.first}", at, detail,
+            severity("data_gap"),
         )
         self.counters["data_gaps_opened"] += 1
         log("data_gap", logging.WARNING, device=device, journal=journal, first=gap.first,
@@ -303,7 +321,7 @@ class IngestCore:
     def _gap_filled(self, dev: DeviceState, journal: str, gap: Gap, at: str) -> None:
         if gap.event_id is None:
             return
-        self.store.close_event(gap.event_id, at)
+        self.store.clear_condition(gap.event_id, at)
         log("data_gap_filled", device=dev.device, journal=journal, first=gap.first,
             last=gap.last)
 
@@ -335,7 +353,8 @@ class IngestCore:
         self.seqs: dict[JournalKey, JournalSeqs] = {}
         self.dirty_journals: set[JournalKey] = set()
         events = self.store.open_events()
-        self.presence.restore(self.store.devices(), self.store.live_times(), events, now)
+        self.presence.restore(self.store.devices(), self.store.live_times(), events, now,
+                              self.store.live_inputs())
         gap_events: dict[JournalKey, list[Gap]] = {}
         for event in (e for e in events if e.kind == "data_gap"):
             try:
@@ -354,7 +373,7 @@ class IngestCore:
         if filled:
             with self.store.transaction():
                 for gap in filled:
-                    self.store.close_event(gap.event_id or 0, timefmt.iso(now))
+                    self.store.clear_condition(gap.event_id or 0, timefmt.iso(now))
 
 
 def _is_ack(topic_text: str) -> bool:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hub.events import severity
 from hub.logs import log
 from hub.registry import DeviceState
 from hub.store import OpenEvent
@@ -58,9 +59,29 @@ class Presence:
         dev = self.core.registry.heard(message.device, message.site, message.room, now, at)
         self.came_back(dev, at)
         dev.live_at = message.at
+        self._signal_changes(dev, message)
         self.core.store.upsert_live(
             dev.device, dev.site, dev.room, message.model_dump_json(), message.at
         )
+
+    def _signal_changes(self, dev: DeviceState, message: Live) -> None:
+        """Keep each input change (door, lamp, request, emission...) for the event timelines.
+
+        The first live state of a device, or one after a restart of the hub
+        that had none stored, records every input as it stands.
+        """
+        inputs = dict(message.inputs)
+        if message.interlock_open is not None:
+            inputs["interlock_open"] = message.interlock_open
+        before = dev.live_inputs
+        changed = [(name, value) for name, value in sorted(inputs.items())
+                   if before is None or before.get(name) != value]
+        dev.live_inputs = inputs
+        if changed:
+            self.core.store.insert_signal_changes(
+                (dev.device, message.at, name, int(value), dev.site, dev.room)
+                for name, value in changed
+            )
 
     def came_back(self, dev: DeviceState, at: str) -> None:
         """Close the offline event of a device called offline for silence."""
@@ -74,22 +95,25 @@ class Presence:
         if silent_s is not None:
             detail["silent_s"] = round(silent_s, 3)
         dev.offline_event = self.core.store.open_event(
-            "device_offline", dev.device, dev.site, dev.room, "", at, detail
+            "device_offline", dev.device, dev.site, dev.room, "", at, detail,
+            severity("device_offline"),
         )
         self.core.counters["offline_opened"] += 1
         log("device_offline", logging.WARNING, device=dev.device, site=dev.site, room=dev.room,
             reason=reason)
 
     def close_offline(self, dev: DeviceState, at: str) -> None:
+        """The device is back: the offline condition ends (the PCR's review stays open)."""
         if dev.offline_event is None:
             return
-        self.core.store.close_event(dev.offline_event, at)
+        self.core.store.clear_condition(dev.offline_event, at)
         dev.offline_event = None
         log("device_online", device=dev.device, site=dev.site, room=dev.room)
 
     def restore(
         self, rows: Sequence[Mapping[str, Any]], live_times: Mapping[str, str],
         events: Sequence[OpenEvent], now: float,
+        live_inputs: Mapping[str, dict[str, bool]] | None = None,
     ) -> None:
         """Devices from the store; silence is timed from ``now`` (the hub was away)."""
         offline = {e.device: e.id for e in events if e.kind == "device_offline"}
@@ -101,6 +125,7 @@ class Presence:
                 status_state=row["status_state"], status_at=row["status_at"],
                 heartbeat_s=row["heartbeat_s"], agent=row["agent"], online=bool(row["online"]),
                 live_at=live_times.get(row["device"]), offline_event=offline.get(row["device"]),
+                live_inputs=(live_inputs or {}).get(row["device"]),
             )
             registry.devices[dev.device] = dev
             registry.by_room[(dev.site, dev.room)] = dev.device

@@ -28,6 +28,7 @@ class DeviceState:
     online: bool = False
     live_at: str | None = None
     offline_event: int | None = None
+    live_inputs: dict[str, bool] | None = None
 
     def row(self, acked_upto: int) -> dict[str, Any]:
         return {

@@ -88,6 +88,13 @@ CREATE TABLE IF NOT EXISTS rejected (
     payload_head BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_rejected_received_at ON rejected (received_at);
+"""
+
+
+#: The events table: the ingest opens a row and sets ``condition_cleared_at`` when the
+#: condition ends; the PCR moves ``state`` open -> acknowledged -> closed and may qualify
+#: it as an ESR (see ``hub.events``). ``updated_at`` changes with every write to the row.
+EVENTS_DDL: Final = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -97,14 +104,106 @@ CREATE TABLE IF NOT EXISTS events (
     ref TEXT NOT NULL DEFAULT '',
     opened_at TEXT NOT NULL,
     closed_at TEXT,
-    state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
-    detail TEXT NOT NULL DEFAULT '{}'
+    state TEXT NOT NULL DEFAULT 'open'
+        CHECK (state IN ('open', 'acknowledged', 'closed')),
+    detail TEXT NOT NULL DEFAULT '{}',
+    severity TEXT NOT NULL DEFAULT 'warning'
+        CHECK (severity IN ('critical', 'warning', 'info')),
+    condition_cleared_at TEXT,
+    acknowledged_at TEXT,
+    acknowledged_by TEXT,
+    closed_by TEXT,
+    esr INTEGER NOT NULL DEFAULT 0 CHECK (esr IN (0, 1)),
+    esr_qualified_at TEXT,
+    esr_qualified_by TEXT,
+    declaration_due TEXT,
+    declared_at TEXT,
+    declaration_ref TEXT,
+    updated_at TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_events_one_open
-    ON events (kind, device, ref) WHERE state = 'open';
+"""
+
+#: Columns added to ``events`` since its first version, with their SQL definition.
+EVENT_COLUMNS_ADDED: Final = (
+    ("severity", "TEXT NOT NULL DEFAULT 'warning'"),
+    ("condition_cleared_at", "TEXT"),
+    ("acknowledged_at", "TEXT"),
+    ("acknowledged_by", "TEXT"),
+    ("closed_by", "TEXT"),
+    ("esr", "INTEGER NOT NULL DEFAULT 0"),
+    ("esr_qualified_at", "TEXT"),
+    ("esr_qualified_by", "TEXT"),
+    ("declaration_due", "TEXT"),
+    ("declared_at", "TEXT"),
+    ("declaration_ref", "TEXT"),
+    ("updated_at", "TEXT"),
+)
+
+_EVENTS_EXTRA_DDL: Final = """
+DROP INDEX IF EXISTS idx_events_one_open;
+CREATE UNIQUE INDEX IF NOT EXISTS idx_events_one_ongoing
+    ON events (kind, device, ref) WHERE condition_cleared_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_events_ref ON events (kind, device, ref);
 CREATE INDEX IF NOT EXISTS idx_events_device_opened ON events (device, opened_at);
 CREATE INDEX IF NOT EXISTS idx_events_state ON events (state, kind);
+CREATE INDEX IF NOT EXISTS idx_events_opened ON events (opened_at);
+CREATE TABLE IF NOT EXISTS event_notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL REFERENCES events (id),
+    at TEXT NOT NULL,
+    username TEXT NOT NULL,
+    action TEXT NOT NULL
+        CHECK (action IN ('acknowledge', 'close', 'qualify_esr', 'declare', 'note')),
+    comment TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS idx_event_notes_event ON event_notes (event_id, id);
+CREATE TABLE IF NOT EXISTS signal_changes (
+    device TEXT NOT NULL,
+    at TEXT NOT NULL,
+    signal TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    room TEXT NOT NULL,
+    PRIMARY KEY (device, at, signal)
+) WITHOUT ROWID;
 """
+
+
+def _migrate_events(db: sqlite_utils.Database) -> None:
+    """Bring an ``events`` table of an older hub to the PCR workflow (idempotent).
+
+    The first version allowed only ``open``/``closed`` (closed meaning the
+    condition had ended): SQLite cannot change a CHECK, so the table is
+    rebuilt in one transaction. Old ``closed`` rows keep their end as
+    ``condition_cleared_at`` and become ``open``: no PCR ever reviewed them.
+    """
+    conn = db.conn
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+                       ).fetchone()
+    if row is None:
+        conn.executescript(EVENTS_DDL)
+        return
+    if "'acknowledged'" not in row[0]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("ALTER TABLE events RENAME TO events_before_pcr")
+            conn.execute(EVENTS_DDL.strip().rstrip(";"))
+            conn.execute(
+                "INSERT INTO events (id, kind, device, site, room, ref, opened_at, state, detail,"
+                " condition_cleared_at, updated_at)"
+                " SELECT id, kind, device, site, room, ref, opened_at, 'open', detail,"
+                " CASE WHEN state = 'closed' THEN COALESCE(closed_at, opened_at) END,"
+                " COALESCE(closed_at, opened_at) FROM events_before_pcr")
+            conn.execute("DROP TABLE events_before_pcr")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return
+    have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+    for name, definition in EVENT_COLUMNS_ADDED:
+        if name not in have:
+            conn.execute(f"ALTER TABLE events ADD COLUMN {name} {definition}")
 
 
 def create(db: sqlite_utils.Database) -> None:
@@ -119,3 +218,5 @@ def create(db: sqlite_utils.Database) -> None:
     for table, cols in _INDEXES:
         db[table].create_index(cols, if_not_exists=True)  # type: ignore[union-attr]
     db.conn.executescript(_EXTRA_DDL)
+    _migrate_events(db)
+    db.conn.executescript(_EVENTS_EXTRA_DDL)

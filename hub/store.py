@@ -149,26 +149,63 @@ class Store:
 
     def open_event(
         self, kind: str, device: str, site: str, room: str, ref: str, at: str,
-        detail: Mapping[str, Any],
+        detail: Mapping[str, Any], severity: str = "warning",
     ) -> int:
-        """Open an event, or return the one already open for (kind, device, ref)."""
+        """Open an event, or return the one of (kind, device, ref) whose condition still holds."""
         row = self.conn.execute(
-            "SELECT id FROM events WHERE kind = ? AND device = ? AND ref = ? AND state = 'open'",
+            "SELECT id FROM events WHERE kind = ? AND device = ? AND ref = ?"
+            " AND condition_cleared_at IS NULL",
             (kind, device, ref),
         ).fetchone()
         if row is not None:
             return int(row[0])
+        return self._insert_event(kind, device, site, room, ref, at, detail, severity, None, at)
+
+    def _insert_event(
+        self, kind: str, device: str, site: str, room: str, ref: str, opened_at: str,
+        detail: Mapping[str, Any], severity: str, cleared_at: str | None, at: str,
+    ) -> int:
         cursor = self.conn.execute(
-            "INSERT INTO events (kind, device, site, room, ref, opened_at, state, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
-            (kind, device, site, room, ref, at, json.dumps(detail, separators=(",", ":"))),
+            "INSERT INTO events (kind, device, site, room, ref, opened_at, state, detail,"
+            " severity, condition_cleared_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)",
+            (kind, device, site, room, ref, opened_at,
+             json.dumps(detail, separators=(",", ":")), severity, cleared_at, at),
         )
         return int(cursor.lastrowid or 0)
 
-    def close_event(self, event_id: int, at: str) -> None:
+    def clear_condition(self, event_id: int, at: str) -> None:
+        """The event's condition ended (device back, gap filled): the PCR's state is kept."""
         self.conn.execute(
-            "UPDATE events SET state = 'closed', closed_at = ? WHERE id = ? AND state = 'open'",
-            (at, event_id),
+            "UPDATE events SET condition_cleared_at = ?, updated_at = ?"
+            " WHERE id = ? AND condition_cleared_at IS NULL",
+            (at, at, event_id),
+        )
+
+    def alarm_event(
+        self, kind: str, device: str, site: str, room: str, ref: str, opened_at: str,
+        detail: Mapping[str, Any], severity: str, cleared_at: str | None, at: str,
+    ) -> int:
+        """The one event of an edge alarm (``ref`` names it for ever): opened at its first
+        record, whatever the order they arrive in; ``cleared_at`` ends its condition."""
+        row = self.conn.execute(
+            "SELECT id FROM events WHERE kind = ? AND device = ? AND ref = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (kind, device, ref),
+        ).fetchone()
+        if row is None:
+            return self._insert_event(kind, device, site, room, ref, opened_at, detail,
+                                      severity, cleared_at, at)
+        if cleared_at is not None:
+            self.clear_condition(int(row[0]), cleared_at)
+        return int(row[0])
+
+    def insert_signal_changes(self, rows: Iterable[tuple[str, str, str, int, str, str]]) -> None:
+        """(device, at, signal, value, site, room): one row per input that changed."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO signal_changes (device, at, signal, value, site, room)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
         )
 
     def prune_rejected(self, keep: int = REJECTED_KEEP) -> None:
@@ -193,13 +230,29 @@ class Store:
         return {int(r[0]) for r in rows}
 
     def open_events(self) -> list[OpenEvent]:
+        """Events whose condition still holds (whatever the PCR did with them)."""
         rows = self.conn.execute(
-            "SELECT id, kind, device, ref, opened_at, detail FROM events WHERE state = 'open'"
+            "SELECT id, kind, device, ref, opened_at, detail FROM events"
+            " WHERE condition_cleared_at IS NULL ORDER BY id"
         )
         return [OpenEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     def live_times(self) -> dict[str, str]:
         return {str(r[0]): str(r[1]) for r in self.conn.execute("SELECT device, at FROM live")}
+
+    def live_inputs(self) -> dict[str, dict[str, bool]]:
+        """Each device's last known inputs (from its stored live state)."""
+        out: dict[str, dict[str, bool]] = {}
+        for device, payload in self.conn.execute("SELECT device, payload FROM live"):
+            try:
+                state = json.loads(payload)
+                inputs = {str(k): bool(v) for k, v in (state.get("inputs") or {}).items()}
+                if state.get("interlock_open") is not None:
+                    inputs["interlock_open"] = bool(state["interlock_open"])
+            except (ValueError, AttributeError, TypeError):
+                continue
+            out[str(device)] = inputs
+        return out
 
     def counters(self) -> dict[str, int]:
         return {str(r[0]): int(r[1]) for r in self.conn.execute("SELECT name, value FROM counters")}

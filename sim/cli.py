@@ -1,7 +1,8 @@
 """``voyant-sim``: play scenario files against the real agent.
 
     voyant-sim run SCENARIO.toml [--json]
-    voyant-sim demo [--scenario NAME ...]
+    voyant-sim demo [--dir DIR] [--port PORT]           broker, hub and three live rooms
+    voyant-sim demo --inject unsolicited [--room R]     a fault, now, in the running demo
     voyant-sim room SCENARIO.toml --config AGENT.toml --journal PATH [--speed X] [--repeat N]
 
 Exit codes: 0 played (whatever the agent recorded), 2 the file was refused
@@ -14,7 +15,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -22,6 +22,7 @@ from pathlib import Path
 from edge_agent.config import load_config
 from edge_agent.errors import ConfigError, ScenarioError
 from edge_agent.logs import setup_logging
+from sim.inject import FAULTS
 from sim.live_room import RoomSettings, play_room
 from sim.report import format_table
 from sim.runner import run_scenario
@@ -35,8 +36,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario TOML file (spec/scenarios.md)")
     run.add_argument("--json", action="store_true", help="print the JSON report")
     run.add_argument("--verbose", action="store_true", help="show the agent's log lines")
-    demo = sub.add_parser("demo", help="play the incident scenarios of the library")
-    demo.add_argument("--scenario", action="append", help="library scenario name (repeatable)")
+    demo = sub.add_parser(
+        "demo", help="the embedded broker, the hub and three simulated rooms live (sim/demo.py)")
+    demo.add_argument("--dir", type=Path, default=Path(".demo"),
+                      help="the demo's folder, emptied at start (default: ./.demo)")
+    demo.add_argument("--port", type=int, default=8080,
+                      help="the web page's port (default 8080; a free one if it is taken)")
+    demo.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
+    demo.add_argument("--inject", choices=sorted(FAULTS),
+                      help="inject this fault now into the running demo's --room")
+    demo.add_argument("--room", help="the room for --inject (default: the last room)")
+    demo.add_argument("--duration", type=float, default=5.0,
+                      help="how long the injected fault lasts, in seconds (default 5)")
     room = sub.add_parser(
         "room", help="play a scenario against an agent that publishes to a real broker"
     )
@@ -52,33 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-DEMO_SCENARIOS = (
-    "normal_procedure",
-    "unsolicited_emission",
-    "radiation_without_emission",
-    "emission_light_fault",
-    "door_open_during_fluoroscopy",
-    "request_stuck",
-)
-
-
 def library_path(name: str) -> str:
     """The path of a scenario of the installed library."""
     return str(files("sim") / "scenarios" / f"{name}.toml")
 
 
-def _demo(names: Sequence[str]) -> int:
-    for name in names:
-        try:
-            scenario = load_scenario(library_path(name))
-        except ScenarioError as exc:
-            print(f"voyant-sim: {exc}", file=sys.stderr)
-            return 2
-        started = time.monotonic()
-        report = run_scenario(scenario)
-        print(format_table(report))
-        print(f"(played {scenario.duration_s:g} virtual s in {time.monotonic() - started:.1f} s)\n")
-    return 0
+def _demo(args: argparse.Namespace) -> int:
+    from sim.demo import run_demo, send_inject  # the hub's modules: loaded only for the demo
+
+    if args.inject is not None:
+        return send_inject(args.dir, args.room, args.inject, args.duration)
+    if args.room is not None:
+        print("voyant-sim demo: --room goes with --inject", file=sys.stderr)
+        return 2
+    return run_demo(args.dir, web_port=args.port, speed=args.speed)
 
 
 def _room(args: argparse.Namespace) -> int:
@@ -107,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.INFO if getattr(args, "verbose", False) else logging.ERROR
     )
     if args.command == "demo":
-        return _demo(args.scenario or DEMO_SCENARIOS)
+        return _demo(args)
     if args.command == "room":
         return _room(args)
     if args.command == "run":

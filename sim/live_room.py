@@ -19,6 +19,7 @@ from edge_agent.config import Device, Mqtt
 from edge_agent.logs import log
 from edge_agent.publisher import Publisher
 from edge_agent.runner import publish_step
+from sim.inject import RoomControl
 from sim.runner import Simulation
 from sim.scenario import Scenario
 
@@ -34,15 +35,20 @@ class RoomSettings:
 
 def play_room(
     scenario: Scenario, settings: RoomSettings, *, speed: float | None = None,
-    repeat: int = 1, linger_s: float = 30.0,
+    repeat: int = 1, linger_s: float = 30.0, control: RoomControl | None = None,
 ) -> Publisher:
     """Play ``scenario`` ``repeat`` times (a new agent run each), then wait up to ``linger_s``
-    real seconds for the hub to acknowledge the whole outbox. Returns the stopped publisher."""
+    real seconds for the hub to acknowledge the whole outbox. Returns the stopped publisher.
+
+    ``control`` (:mod:`sim.inject`) injects faults while it plays, and stops it early
+    (between two steps) when asked."""
     settings.journal.parent.mkdir(parents=True, exist_ok=True)
     publisher: Publisher | None = None
     try:
         for _ in range(repeat):
-            sim = _simulation(scenario, settings, speed)
+            if control is not None and control.stopping and publisher is not None:
+                break
+            sim = _simulation(scenario, settings, speed, control)
             if publisher is None:
                 publisher = Publisher(Mqtt.model_validate(settings.mqtt),
                                       Device.model_validate(settings.device), settings.journal,
@@ -62,10 +68,11 @@ def play_room(
             publisher.stop()
 
 
-def _simulation(scenario: Scenario, settings: RoomSettings, speed: float | None) -> Simulation:
+def _simulation(scenario: Scenario, settings: RoomSettings, speed: float | None,
+                control: RoomControl | None) -> Simulation:
     return Simulation(
         scenario, settings.journal.parent, wall_start=time.time(), journal_path=settings.journal,
-        durable=True, speed=speed, device=settings.device, mqtt=settings.mqtt,
+        durable=True, speed=speed, control=control, device=settings.device, mqtt=settings.mqtt,
     )
 
 

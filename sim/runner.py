@@ -26,12 +26,13 @@ from edge_agent.dose.calibrations import calibration_from_config
 from edge_agent.journal import Journal
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.serial_link import SerialProbeLink
+from sim.inject import RoomControl
 from sim.physics import Radiation
 from sim.probe_pty import PtyProbe
 from sim.report import Report, build_report
 from sim.room import FRAME_S, GPIO_PROBE_PIN, MockRoom, agent_config, scratch_dir
 from sim.scenario import Scenario
-from sim.timeline import Instant, build_timeline
+from sim.timeline import Instant, build_timeline, starting_state
 
 #: Virtual wall-clock time of every scenario's start (2026-01-05T07:00:00Z, a Monday).
 EPOCH = 1_767_596_400.0
@@ -61,10 +62,12 @@ class Simulation:
     def __init__(
         self, scenario: Scenario, workdir: Path, *, wall_start: float = EPOCH,
         journal_path: Path | None = None, durable: bool = False, speed: float | None = None,
-        on_step: Callable[[Agent], None] | None = None, **config_overrides: Any,
+        on_step: Callable[[Agent], None] | None = None, control: RoomControl | None = None,
+        **config_overrides: Any,
     ) -> None:
         """``speed`` paces virtual time at that many times real time (None: as fast as it goes);
-        ``on_step`` runs after every step of the agent (the MQTT publisher's hook)."""
+        ``on_step`` runs after every step of the agent (the MQTT publisher's hook);
+        ``control`` injects faults while it plays and stops it early (:mod:`sim.inject`)."""
         self.scenario = scenario
         self.wall_start = wall_start
         self.clock = ManualClock(wall_start=wall_start, mono_start=0.0)
@@ -74,6 +77,9 @@ class Simulation:
         )
         self.speed = speed
         self.on_step = on_step
+        self.control = control
+        self._state: dict[str, bool | float] = starting_state(scenario.room)
+        self._injected: list[Instant] = []
         self._real_start = time.monotonic()
         self.room = MockRoom(self.config, self.factory)
         calibration = calibration_from_config(self.config)
@@ -110,11 +116,17 @@ class Simulation:
         self._step()
         last_t, stalls = -1.0, 0
         while True:
+            if self.control is not None:
+                if self.control.stopping:
+                    break
+                self._take_injected()
             next_change = timeline[index].t if index < len(timeline) else float("inf")
+            next_inject = self._injected[0].t if self._injected else float("inf")
             next_frame = round(frames * FRAME_S, 6)
             wake = self.agent.next_wakeup()
-            t = min(next_change, next_frame, wake if wake is not None else float("inf"))
-            if t > duration:
+            t = min(next_change, next_inject, next_frame,
+                    wake if wake is not None else float("inf"))
+            if t > duration and not self._injected:  # an injected fault always ends
                 break
             stalls = stalls + 1 if t <= last_t else 0
             if stalls > 1000:
@@ -126,11 +138,20 @@ class Simulation:
             if next_change == t:
                 self._apply(timeline[index])
                 index += 1
+            if next_inject == t:
+                self._apply(self._injected.pop(0))
             if next_frame == t:
                 self._deliver_frame(t)
                 frames += 1
             self._step()
         return build_report(self.scenario, self.journal, self.wall_start, self.agent)
+
+    def _take_injected(self) -> None:
+        """Add the faults injected since the last step to the instants still to play."""
+        assert self.control is not None
+        new = self.control.take(self.clock.monotonic(), self._state)
+        if new:
+            self._injected = sorted(self._injected + new, key=lambda instant: instant.t)
 
     def _step(self) -> None:
         self.agent.step()
@@ -142,11 +163,14 @@ class Simulation:
         if self.speed is None:
             return
         delay = self._real_start + t / self.speed - time.monotonic()
-        if delay > 0:
+        if delay > 0 and self.control is not None:
+            self.control.sleep(delay)  # returns early when the room is asked to stop
+        elif delay > 0:
             time.sleep(delay)  # pacing a real-time demo, not waiting for a result
 
     def _apply(self, instant: Instant) -> None:
         for change in instant.changes:
+            self._state[change.signal] = change.value
             if change.signal.startswith("field."):
                 self.radiation.set_field(change.signal, float(change.value))
             elif change.signal == "probe.connected":

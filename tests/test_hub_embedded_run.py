@@ -60,7 +60,8 @@ def hub_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path,
         f'[mqtt]\nclient_id = "hub-embedded-test"\nreconnect_min_s = 0.1\n\n'
         f'[broker]\nmode = "embedded"\nport = {port}\n'
         f'devices = "{tmp_path / "devices.toml"}"\n\n'
-        f'[store]\npath = "{tmp_path / "hub.db"}"\n\n[ingest]\nbatch_wait_ms = 5\n')
+        f'[store]\npath = "{tmp_path / "hub.db"}"\n\n[ingest]\nbatch_wait_ms = 5\n'
+        "\n[web]\nport = 0\n")
     assert main(["check-config", str(config)]) == 0
     log = tmp_path / "hub.log"
     with log.open("wb") as out:

@@ -59,6 +59,11 @@ def events(store: Store, kind: str) -> list[dict[str, Any]]:
     return rows(store, f"SELECT * FROM events WHERE kind = '{kind}' ORDER BY id")
 
 
+def cleared(event: dict[str, Any]) -> bool:
+    """The ingest saw the condition end (the PCR's ``state`` is not the ingest's to change)."""
+    return event["condition_cleared_at"] is not None
+
+
 # -- exactly once -----------------------------------------------------------------------------
 
 
@@ -108,7 +113,7 @@ def test_state_survives_a_restart(store: Store) -> None:
 # -- gaps -------------------------------------------------------------------------------------
 
 
-def test_data_gap_raised_only_after_the_timeout_and_closed_when_filled(
+def test_data_gap_raised_only_after_the_timeout_and_cleared_when_filled(
     hub: IngestCore, store: Store
 ) -> None:
     hub.handle_batch([readings(1, 3), readings(7, 9)], T0)
@@ -122,10 +127,11 @@ def test_data_gap_raised_only_after_the_timeout_and_closed_when_filled(
     hub.tick(T0 + 120)
     assert len(events(store, "data_gap")) == 1  # one open event per gap
     hub.handle_batch([readings(4, 5)], T0 + 130)
-    assert events(store, "data_gap")[0]["state"] == "open"  # partly filled
+    assert events(store, "data_gap")[0]["condition_cleared_at"] is None  # partly filled
     assert acked(hub.handle_batch([readings(6, 6)], T0 + 131)) == [(DEVICE, JOURNAL, 9)]
     (event,) = events(store, "data_gap")
-    assert event["state"] == "closed" and event["closed_at"].startswith("2026-01-05T07:02:11")
+    assert event["condition_cleared_at"].startswith("2026-01-05T07:02:11")
+    assert event["state"] == "open" and event["closed_at"] is None  # the PCR's to close
 
 
 def test_resend_before_the_timeout_is_not_a_gap(hub: IngestCore, store: Store) -> None:
@@ -137,16 +143,16 @@ def test_resend_before_the_timeout_is_not_a_gap(hub: IngestCore, store: Store) -
     assert hub.stats()["open_gaps"] == 0
 
 
-def test_two_gaps_close_independently(hub: IngestCore, store: Store) -> None:
+def test_two_gaps_clear_independently(hub: IngestCore, store: Store) -> None:
     hub.handle_batch([readings(1, 1), readings(3, 3), readings(6, 6)], T0)
     hub.tick(T0 + 60)
     assert [json.loads(e["detail"])["first"] for e in events(store, "data_gap")] == [2, 4]
     hub.handle_batch([readings(4, 5)], T0 + 61)  # the later gap fills first
-    assert [e["state"] for e in events(store, "data_gap")] == ["open", "closed"]
+    assert [cleared(e) for e in events(store, "data_gap")] == [False, True]
     assert hub.upto(DEVICE, JOURNAL) == 1
 
 
-def test_open_gap_event_is_closed_after_a_restart(store: Store) -> None:
+def test_open_gap_event_is_cleared_after_a_restart(store: Store) -> None:
     first = core(store)
     first.handle_batch([readings(1, 2), readings(5, 5)], T0)
     first.tick(T0 + 60)
@@ -154,7 +160,7 @@ def test_open_gap_event_is_closed_after_a_restart(store: Store) -> None:
     second.tick(T0 + 200)
     assert len(events(store, "data_gap")) == 1  # re-attached, not raised twice
     second.handle_batch([readings(3, 4)], T0 + 201)
-    assert events(store, "data_gap")[0]["state"] == "closed"
+    assert cleared(events(store, "data_gap")[0])
     assert second.upto(DEVICE, JOURNAL) == 5
 
 
@@ -234,7 +240,7 @@ def test_offline_after_heartbeat_silence_and_back_on_live(hub: IngestCore, store
     assert rows(store, "SELECT online FROM devices") == [{"online": 0}]
     hub.handle_batch([live(T0 + 31)], T0 + 31)
     (event,) = events(store, "device_offline")
-    assert event["state"] == "closed"
+    assert cleared(event) and event["state"] == "open"
     assert rows(store, "SELECT online FROM devices") == [{"online": 1}]
 
 
@@ -256,16 +262,16 @@ def test_last_will_opens_the_event_and_status_online_closes_it(
         "reason": "status_offline"}
     hub.tick(T0 + 500)
     hub.handle_batch([live(T0 + 501)], T0 + 501)  # still offline by status
-    assert events(store, "device_offline")[0]["state"] == "open"
+    assert not cleared(events(store, "device_offline")[0])
     hub.handle_batch([status("online", T0 + 600)], T0 + 600)
-    assert [e["state"] for e in events(store, "device_offline")] == ["closed"]
+    assert [cleared(e) for e in events(store, "device_offline")] == [True]
 
 
 def test_replayed_retained_status_changes_nothing(hub: IngestCore, store: Store) -> None:
     hub.handle_batch([status("online", T0, heartbeat_s=10)], T0)
     hub.tick(T0 + 40)
     hub.handle_batch([status("online", T0, heartbeat_s=10)], T0 + 41)  # redelivered
-    assert [e["state"] for e in events(store, "device_offline")] == ["open"]
+    assert [cleared(e) for e in events(store, "device_offline")] == [False]
     assert hub.stats()["replays"] == 1
 
 

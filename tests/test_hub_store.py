@@ -51,14 +51,14 @@ def test_exposure_upsert_keeps_the_latest_seq_and_the_first_sighting(store: Stor
     assert row == {"last_seq": 7, "state": "closed", "first_seen": "t1", "updated": "t2"}
 
 
-def test_at_most_one_open_event_per_kind_device_and_ref(store: Store) -> None:
+def test_at_most_one_ongoing_event_per_kind_device_and_ref(store: Store) -> None:
     with store.transaction():
         a = store.open_event("data_gap", DEVICE, SITE, ROOM, f"{JOURNAL}:4", "t1", {"first": 4})
         b = store.open_event("data_gap", DEVICE, SITE, ROOM, f"{JOURNAL}:4", "t2", {"first": 4})
         c = store.open_event("data_gap", DEVICE, SITE, ROOM, f"{JOURNAL}:9", "t2", {"first": 9})
     assert a == b != c
     with store.transaction():
-        store.close_event(a, "t3")
+        store.clear_condition(a, "t3")
         d = store.open_event("data_gap", DEVICE, SITE, ROOM, f"{JOURNAL}:4", "t4", {"first": 4})
     assert d not in (a, c)
     assert [(e.id, e.detail) for e in store.open_events()] == [(c, {"first": 9}), (d, {"first": 4})]

@@ -113,6 +113,7 @@ class Rig:
                  "reconnect_min_s = 0.05", "reconnect_max_s = 0.5", "",
                  "[store]", f'path = "{self.directory / "hub.db"}"', "", "[ingest]"]
         lines += [f"{key} = {value}" for key, value in settings.items()]
+        lines += ["", "[web]", "port = 0"]  # any free port: tests run side by side
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 

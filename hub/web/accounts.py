@@ -1,4 +1,10 @@
-"""Local accounts: argon2 password hashes, roles, and API tokens (stored hashed)."""
+"""Local accounts: argon2 password hashes, roles, and API tokens (stored hashed).
+
+Every change is one transaction with its audit row (:mod:`hub.web.audit`).
+Refusals raise :class:`AccountError` naming the field, with an English message
+marked for translation (the page shows it in the reader's language, next to
+the field; the command line prints it as is).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,20 @@ import hashlib
 import secrets
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Request
 
+from hub.web import audit
 from hub.web.auth import ROLES, Role, User
 from hub.web.db import write
+from hub.web.i18n import N_
 
 HASHER = PasswordHasher()
+MIN_PASSWORD = 10
+TOKEN_PREFIX = "vy_"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -35,38 +47,106 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 );
 """
 
+#: Refused whatever their length: the first guesses of any attacker.
+COMMON_PASSWORDS = frozenset({
+    "1234567890", "12345678910", "0123456789", "azertyuiop", "qwertyuiop", "motdepasse",
+    "motdepasse1", "password12", "password123", "password1234", "administrateur",
+    "administrator", "changeme123", "voyantvoyant", "bonjour1234", "soleil1234",
+})
+
 
 class AccountError(ValueError):
-    """A bad username, password or role: the message names which."""
+    """A refused value: ``field`` names the form field, ``message`` (English) says why.
+
+    ``message`` is a translatable template; ``params`` fill it after translation.
+    """
+
+    def __init__(self, field: str, message: str, **params: Any) -> None:
+        self.field, self.message, self.params = field, message, params
+        super().__init__(f"{field}: {message.format(**params)}")
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
+    audit.create_schema(conn)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def add_user(conn: sqlite3.Connection, username: str, password: str, role: str,
-             display_name: str = "") -> int:
-    """Create an account; refuse a weak password, an unknown role or a taken username."""
+def check_username(username: str) -> str:
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise AccountError("username: 1 to 64 characters, no spaces")
+        raise AccountError("username", N_("1 to 64 characters, no spaces"))
+    if not all(c.isalnum() or c in "._-@" for c in username):
+        raise AccountError("username", N_("letters, digits and . _ - @ only"))
+    return username
+
+
+def check_password(password: str, username: str = "") -> None:
+    """Refuse a weak password: too short, the username, one repeated character, a common one."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError("password", N_("at least {n} characters"), n=MIN_PASSWORD)
+    if len(password) > 1024:
+        raise AccountError("password", N_("at most 1024 characters"))
+    lowered = password.lower()
+    if (username and username.lower() in lowered) or len(set(password)) < 4 \
+            or lowered in COMMON_PASSWORDS:
+        raise AccountError("password", N_("too easy to guess: choose a longer, less common one"))
+
+
+def check_role(role: str) -> Role:
     if role not in ROLES:
-        raise AccountError(f"role: expected one of {', '.join(ROLES)}")
-    if len(password) < 10:
-        raise AccountError("password: at least 10 characters")
+        raise AccountError("role", N_("expected one of {roles}"), roles=", ".join(ROLES))
+    return role
+
+
+def add_user(conn: sqlite3.Connection, username: str, password: str, role: str,
+             display_name: str = "", *, actor: User | str | None = None,
+             request: Request | None = None) -> int:
+    """Create an account; refuse a weak password, an unknown role or a taken username."""
+    username = check_username(username)
+    checked_role = check_role(role)
+    display_name = display_name.strip()
+    if len(display_name) > 100:
+        raise AccountError("display_name", N_("at most 100 characters"))
+    check_password(password, username)
     try:
         with write(conn):
             cursor = conn.execute(
                 "INSERT INTO users (username, display_name, role, password_hash, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [username, display_name, role, HASHER.hash(password), now_iso()])
+                [username, display_name, checked_role, HASHER.hash(password), now_iso()])
+            uid = int(cursor.lastrowid or 0)
+            audit.record(conn, actor, "user.create", f"user:{username}",
+                         {"role": checked_role, "display_name": display_name}, request)
     except sqlite3.IntegrityError:
-        raise AccountError(f"username: {username!r} is taken") from None
-    return int(cursor.lastrowid or 0)
+        raise AccountError("username", N_("{username} is taken"), username=username) from None
+    return uid
+
+
+def set_active(conn: sqlite3.Connection, user_id: int, active: bool, *,
+               actor: User | str | None = None, request: Request | None = None) -> User:
+    """Deactivate (or reactivate) an account; its sessions and tokens stop working at once."""
+    with write(conn):
+        row = conn.execute("SELECT * FROM users WHERE id = ?", [user_id]).fetchone()
+        if row is None:
+            raise AccountError("user", N_("no such account"))
+        if isinstance(actor, User) and actor.id == user_id and not active:
+            raise AccountError("user", N_("you cannot deactivate your own account"))
+        conn.execute("UPDATE users SET active = ? WHERE id = ?", [int(active), user_id])
+        audit.record(conn, actor, "user.activate" if active else "user.deactivate",
+                     f"user:{row['username']}", {}, request)
+    user = _user(row)
+    assert user is not None
+    return user
+
+
+def list_users(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return list(conn.execute(
+        "SELECT id, username, display_name, role, active, created_at FROM users"
+        " ORDER BY active DESC, username"))
 
 
 def _user(row: sqlite3.Row | None) -> User | None:
@@ -81,28 +161,68 @@ def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
     return _user(row)
 
 
+def find_user(conn: sqlite3.Connection, username: str) -> User | None:
+    row = conn.execute("SELECT * FROM users WHERE username = ? AND active = 1",
+                       [username.strip()]).fetchone()
+    return _user(row)
+
+
 def authenticate(conn: sqlite3.Connection, username: str, password: str) -> User | None:
     """The account if the password matches (constant work whether or not the user exists)."""
     row = conn.execute("SELECT * FROM users WHERE username = ? AND active = 1",
                        [username.strip()]).fetchone()
     stored = row["password_hash"] if row is not None else _DUMMY_HASH
     try:
-        HASHER.verify(stored, password)
+        HASHER.verify(stored, password[:1024])
     except (VerificationError, InvalidHashError):
         return None
     return _user(row)
 
 
-def new_token(conn: sqlite3.Connection, user_id: int, name: str) -> str:
+def new_token(conn: sqlite3.Connection, user_id: int, name: str, *,
+              actor: User | str | None = None, request: Request | None = None) -> str:
     """A new API token for ``user_id``: shown once, stored only as its SHA-256."""
-    token = "vy_" + secrets.token_urlsafe(32)
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise AccountError("name", N_("1 to 64 characters"))
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write(conn):
-        conn.execute("INSERT INTO api_tokens (user_id, name, token_sha256, created_at)"
-                      " VALUES (?, ?, ?, ?)", [user_id, name, _sha256(token), now_iso()])
+        owner = conn.execute("SELECT username FROM users WHERE id = ?", [user_id]).fetchone()
+        if owner is None:
+            raise AccountError("user", N_("no such account"))
+        cursor = conn.execute(
+            "INSERT INTO api_tokens (user_id, name, token_sha256, created_at)"
+            " VALUES (?, ?, ?, ?)", [user_id, name, _sha256(token), now_iso()])
+        audit.record(conn, actor if actor is not None else str(owner["username"]),
+                     "token.create", f"token:{cursor.lastrowid}",
+                     {"name": name, "owner": owner["username"]}, request)
     return token
 
 
+def list_tokens(conn: sqlite3.Connection, user_id: int) -> list[sqlite3.Row]:
+    return list(conn.execute(
+        "SELECT id, name, created_at, revoked_at FROM api_tokens WHERE user_id = ?"
+        " ORDER BY revoked_at IS NOT NULL, id DESC", [user_id]))
+
+
+def revoke_token(conn: sqlite3.Connection, user_id: int, token_id: int, *,
+                 actor: User | str | None = None, request: Request | None = None) -> None:
+    """Revoke one of ``user_id``'s tokens (someone else's is "no such token")."""
+    with write(conn):
+        row = conn.execute("SELECT * FROM api_tokens WHERE id = ? AND user_id = ?",
+                           [token_id, user_id]).fetchone()
+        if row is None:
+            raise AccountError("token", N_("no such token"))
+        if row["revoked_at"] is None:
+            conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?",
+                         [now_iso(), token_id])
+            audit.record(conn, actor, "token.revoke", f"token:{token_id}",
+                         {"name": row["name"]}, request)
+
+
 def user_for_token(conn: sqlite3.Connection, token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
     row = conn.execute(
         "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.token_sha256 = ? AND t.revoked_at IS NULL AND u.active = 1",

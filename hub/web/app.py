@@ -4,6 +4,14 @@
 with uvicorn, and its lifespan runs the MQTT ingest (:class:`hub.ingest.Ingest`)
 in the same event loop, so one process holds the one writer of the store.
 Tests build it with ``ingest=False`` and a store they fill themselves.
+
+Access (see docs/hub.md, "Access and accounts"): the session middleware
+(:mod:`hub.web.session`) identifies each request, the CSRF middleware
+(:mod:`hub.web.csrf`) refuses unsafe requests without the session's token,
+and every route but ``/login``, ``/lang``, ``/static`` and ``/healthz`` takes
+:func:`hub.web.auth.require` (a test walks them all). If the ingest stops on
+an error, ``app.state.ingest_error`` holds it and ``app.state.on_ingest_exit``
+(set by ``voyant-hub run``) is called to stop the server.
 """
 
 from __future__ import annotations
@@ -13,19 +21,26 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hub.config import HubConfig
 from hub.ingest import Ingest
 from hub.store import Store
-from hub.web import routes_admin, routes_auth, routes_events, routes_rooms
+from hub.web import live, routes_admin, routes_auth, routes_events, routes_rooms
 from hub.web.accounts import create_schema
-from hub.web.auth import LoginRequired
+from hub.web.auth import Forbidden, LoginRequired, require
+from hub.web.csrf import CsrfMiddleware
 from hub.web.db import connect, write
+from hub.web.i18n import gettext_for
+from hub.web.ratelimit import LoginLimiter
 from hub.web.session import Sessions, install
+from hub.web.templating import render
 
 STATIC = Path(__file__).resolve().parent / "static"
 ROUTERS = (routes_auth, routes_rooms, routes_events, routes_admin)
@@ -41,18 +56,26 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
         if ingest:
             app.state.ingest = Ingest(config)
             task = asyncio.create_task(app.state.ingest.run(), name="ingest")
+            task.add_done_callback(lambda done: _ingest_ended(app, done))
         try:
             yield
         finally:
+            await live.stop(app)  # the SSE poller, before the loop closes
             if task is not None:
-                app.state.ingest.stop()
-                await task
+                if not task.done():
+                    app.state.ingest.stop()
+                await asyncio.wait([task])
 
+    # The OpenAPI schema and its page are served below, behind require() like the rest.
     app = FastAPI(title="Voyant hub", version="1", lifespan=lifespan,
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.config = config
     app.state.store_path = store_path
     app.state.ingest = None
+    app.state.ingest_error = None
+    app.state.on_ingest_exit = None
+    app.state.login_limiter = LoginLimiter(config.web.login_attempts_per_minute)
+    app.add_middleware(CsrfMiddleware)  # inside the session middleware, added next
     install(app, Sessions(session_secret(store_path), int(config.web.session_hours * 3600),
                           config.web.secure_cookie))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -64,14 +87,47 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
         """Liveness for the supervisor: no session needed, nothing disclosed."""
         return {"status": "ok"}
 
+    @app.get("/api/openapi.json", include_in_schema=False,
+             dependencies=[Depends(require())])
+    def openapi_schema() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/api/docs", include_in_schema=False, dependencies=[Depends(require())])
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="Voyant hub API")
+
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = "/login?next=" + quote(here, safe="/")
+        if request.headers.get("hx-request"):  # HTMX would swap the login page into a fragment
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        if request.url.path.startswith("/api/") or request.headers.get("hx-request"):
+            return JSONResponse({"detail": exc.detail}, status_code=403)
+        _ = gettext_for(request).gettext
+        role = {"viewer": _("viewer"), "pcr": _("pcr"), "admin": _("admin")}[exc.role]
+        return render(request, "error.html", {
+            "title": _("Refused"),
+            "message": _("This page needs the {role} role.").format(role=role)},
+            status_code=403)
 
     return app
+
+
+def _ingest_ended(app: FastAPI, task: asyncio.Task[None]) -> None:
+    """The ingest stopped by itself (an error): keep the error, let the server stop."""
+    if task.cancelled():
+        return
+    app.state.ingest_error = task.exception()
+    if app.state.ingest_error is not None and app.state.on_ingest_exit is not None:
+        app.state.on_ingest_exit()
 
 
 def prepare_store(path: str) -> None:

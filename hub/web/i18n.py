@@ -5,6 +5,11 @@ area of the interface, merged), read with Babel at start (no build step, no
 compiled ``.mo`` to forget). Source strings are English. The
 language comes from the ``lang`` cookie (set by the language switch), else the
 browser's ``Accept-Language``, else French.
+
+In templates: ``{{ _("Rooms") }}``; in Python: ``translate(request, "Rooms")``
+(:mod:`hub.web.templating`) or, with no request at hand, mark with
+``N_("Rooms")`` and translate later. Every literal of these three forms must
+have a French entry in some ``hub/locale/fr/LC_MESSAGES/*.po`` (tests/test_i18n.py).
 """
 
 from __future__ import annotations
@@ -37,6 +42,16 @@ def translations(lang: str) -> gettext.NullTranslations:
     out = Translations()
     out._catalog = table  # gettext's own table: msgid -> msgstr
     return out
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for translation where no request is at hand; translate it later.
+
+    ``raise AccountError("password", N_("at least {n} characters"), n=10)``: the page
+    shows ``translate(request, exc.message).format(**exc.params)``; the catalog test
+    (tests/test_i18n.py) finds the literals marked so, as it finds those of ``_()``.
+    """
+    return message
 
 
 def language(request: Request) -> str:

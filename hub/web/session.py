@@ -19,6 +19,9 @@ from hub.web.accounts import get_user, user_for_token
 from hub.web.db import connect
 
 COOKIE = "voyant_session"
+#: On every answer: no framing (clickjacking), no content sniffing, no leaking paths.
+SECURITY_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "same-origin"}
 
 
 class Sessions:
@@ -43,11 +46,19 @@ class Sessions:
                             httponly=True, samesite="lax", secure=self.secure)
 
     def clear(self, response: Response) -> None:
-        response.delete_cookie(COOKIE)
+        response.delete_cookie(COOKIE, httponly=True, samesite="lax", secure=self.secure)
 
 
 def install(app: FastAPI, sessions: Sessions) -> None:
-    """The middleware that identifies every request (and refreshes the cookie)."""
+    """The middleware that identifies every request (and refreshes the cookie).
+
+    ``request.state.session``: the cookie's data (``{"uid": 3}`` once logged in);
+    a route replaces it to log in (``{"uid": id}``, with a fresh
+    ``request.state.csrf_token``) or sets it to None to log out (the cookie is
+    then deleted). The cookie is written back when there is a user (sliding
+    expiry) or when an HTML page was shown to a visitor without one (the
+    login form's pre-session CSRF token).
+    """
     app.state.sessions = sessions
 
     @app.middleware("http")
@@ -55,25 +66,43 @@ def install(app: FastAPI, sessions: Sessions) -> None:
                        call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         data = sessions.read(request)
         request.state.session = data
+        request.state.csrf_from_cookie = bool(data.get("csrf"))
         request.state.csrf_token = data.get("csrf") or secrets.token_urlsafe(24)
         request.state.user = _user(request, data)
         response = await call_next(request)
-        if request.state.session is not None and (
-            data.get("uid") or request.state.session.get("uid")
-        ):
-            sessions.write(response, {**request.state.session,
-                                      "csrf": request.state.csrf_token})
+        session = request.state.session
+        if session is None:
+            sessions.clear(response)
+        elif session.get("uid") or data.get("uid") or (
+                not data.get("csrf")
+                and response.headers.get("content-type", "").startswith("text/html")):
+            sessions.write(response, {**session, "csrf": request.state.csrf_token})
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         return response
 
 
-def _user(request: Request, data: dict[str, Any]) -> Any:
+def bearer_token(request: Request) -> str | None:
+    """The ``Authorization: Bearer`` token of an ``/api/`` request (pages ignore it)."""
     header = request.headers.get("authorization", "")
-    if not data.get("uid") and not header.lower().startswith("bearer "):
+    if request.url.path.startswith("/api/") and header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+def _user(request: Request, data: dict[str, Any]) -> Any:
+    token = bearer_token(request)
+    if token is None and not data.get("uid"):
         return None
     conn = connect(request.app.state.store_path)
     try:
-        if header.lower().startswith("bearer "):
-            return user_for_token(conn, header[7:].strip())
-        return get_user(conn, int(data["uid"]))
+        if token is not None:  # the token alone counts: no falling back on the cookie
+            request.state.auth = "token"
+            return user_for_token(conn, token)
+        request.state.auth = "session"
+        try:
+            return get_user(conn, int(data["uid"]))
+        except (TypeError, ValueError):
+            return None
     finally:
         conn.close()

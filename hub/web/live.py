@@ -1,0 +1,253 @@
+"""Live updates: ``GET /live/stream``, server-sent events telling pages what changed.
+
+Events carry no data a page shows, only *what* changed; the page then fetches
+its own fragment (``hx-trigger="sse:rooms"``), through the same routes and
+the same permissions as any request:
+
+- ``rooms``: a room's live state (``live``) or presence (``devices``: online,
+  status) changed;
+- ``events``: the ``events`` table changed (a new event, closed, acknowledged...).
+
+One :class:`Broadcaster` per app polls the store every ``interval_s`` (0.5 s)
+on its own connection, whoever is listening: ``PRAGMA data_version`` first
+(it moves only when another connection committed), then cheap change markers
+of the three tables, and puts the names of what changed on every subscriber's
+queue. It starts with the first subscriber and stops by itself once nobody has
+listened for ``idle_stop_s``; :func:`stop` ends it at once (for the app's
+shutdown). While it runs it also keeps the dose-rate rollups
+(:mod:`hub.web.rollups`) up to date every ``rollup_every_s``.
+
+Each event has an id; a browser reconnecting (``Last-Event-ID``) first gets
+``rooms`` and ``events`` at once, so that nothing missed while it was away
+stays stale. Keep-alive comments go out every ``PING_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from hub.web import rollups
+from hub.web.auth import User, require
+from hub.web.db import connect
+
+log = logging.getLogger(__name__)
+
+ROOMS: Final = "rooms"
+EVENTS: Final = "events"
+PING_S: Final = 15
+QUEUE_MAX: Final = 16
+
+router = APIRouter()
+
+
+class Broadcaster:
+    """One poller for the app, fanning change notices out to every subscriber's queue."""
+
+    def __init__(self, store_path: str, *, interval_s: float = 0.5, idle_stop_s: float = 10.0,
+                 rollup_every_s: float = 60.0) -> None:
+        self.store_path = store_path
+        self.interval_s, self.idle_stop_s = interval_s, idle_stop_s
+        self.rollup_every_s = rollup_every_s
+        self.subscribers: set[asyncio.Queue[tuple[int, str]]] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.next_id = 0
+        self._conn: sqlite3.Connection | None = None
+        self._version: int | None = None
+        self._markers: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- subscribers -------------------------------------------------------------------------
+
+    def subscribe(self) -> asyncio.Queue[tuple[int, str]]:
+        queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(QUEUE_MAX)
+        self.subscribers.add(queue)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self.run(), name="live-broadcaster")
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[tuple[int, str]]) -> None:
+        self.subscribers.discard(queue)
+
+    def publish(self, names: list[str]) -> None:
+        """Put each name on every queue (a full queue drops it: its page is far behind)."""
+        for name in names:
+            self.next_id += 1
+            for queue in list(self.subscribers):
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait((self.next_id, name))
+
+    # -- the poller --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        idle_since: float | None = None
+        rollup_task = asyncio.create_task(self._rollups(), name="live-rollups")
+        try:
+            await asyncio.to_thread(self.changes)  # the baseline: what exists now is not news
+            while True:
+                await asyncio.sleep(self.interval_s)
+                if self.subscribers:
+                    idle_since = None
+                else:
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since >= self.idle_stop_s:
+                        return
+                try:
+                    self.publish(await asyncio.to_thread(self.changes))
+                except sqlite3.Error:
+                    log.warning("live poll failed", exc_info=True)
+                    self._close()
+        finally:
+            rollup_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rollup_task
+            self._close()
+
+    async def _rollups(self) -> None:
+        """Keep the rollups current: a chunk at a time (a long catch-up never holds the
+        write lock long), then every ``rollup_every_s``."""
+        while True:
+            try:
+                done = await asyncio.to_thread(self._refresh_rollups)
+            except sqlite3.Error:
+                log.warning("rollup refresh failed", exc_info=True)
+                done = True
+            await asyncio.sleep(self.rollup_every_s if done else 0.05)
+
+    def changes(self) -> list[str]:
+        """Names of what changed since the last call (none on the first), from the store."""
+        with self._lock:
+            return self._changes()
+
+    def _changes(self) -> list[str]:
+        conn = self._connection()
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if version == self._version:
+            return []
+        self._version = version
+        markers = {ROOMS: _rooms_marker(conn), EVENTS: _events_marker(conn)}
+        first = not self._markers
+        changed = [name for name, value in markers.items() if self._markers.get(name) != value]
+        self._markers = markers
+        return [] if first else changed
+
+    def _refresh_rollups(self) -> bool:
+        conn = connect(self.store_path)
+        try:
+            return rollups.refresh(conn, limit=rollups.CHUNK).complete
+        finally:
+            conn.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            # Used from one worker thread at a time (each poll is awaited before the next).
+            self._conn = sqlite3.connect(self.store_path, isolation_level=None,
+                                         check_same_thread=False, timeout=10)
+            self._version = None
+        return self._conn
+
+    def _close(self) -> None:
+        with self._lock:  # a poll cancelled mid-query finishes in its thread first
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    async def stop(self) -> None:
+        """End the poller now (the app's shutdown); subscribers' streams end too."""
+        task, self.task = self.task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for queue in list(self.subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait((0, ""))  # end of stream
+
+
+def _digest(rows: list[Any]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for row in rows:
+        h.update(repr(tuple(row)).encode())
+    return h.hexdigest()
+
+
+def _rooms_marker(conn: sqlite3.Connection) -> str:
+    """What the overview shows: live payloads (less their heartbeat time) and presence."""
+    live = conn.execute(
+        "SELECT device, json_remove(payload, '$.at', '$.outbox', '$.sent') FROM live"
+        " ORDER BY device").fetchall()
+    devices = conn.execute(
+        "SELECT device, online, status_state, status_at, agent FROM devices ORDER BY device"
+    ).fetchall()
+    return _digest(live) + _digest(devices)
+
+
+def _events_marker(conn: sqlite3.Connection) -> str:
+    """Any insert, delete or change to ``events``, whatever columns it has grown.
+
+    Per column: the total length of its values, and the sum of its numbers and of
+    the first character codes of its texts; with the row count and highest id.
+    """
+    columns = [str(r[1]) for r in conn.execute("PRAGMA table_info(events)")]
+    if not columns:
+        return ""
+    parts = ["count(*)", "max(id)"]
+    for name in columns:
+        q = '"' + name.replace('"', '""') + '"'
+        parts.append(f"total(length({q}))")
+        parts.append(f"total(CASE WHEN typeof({q}) IN ('integer', 'real') THEN {q}"
+                     f" WHEN typeof({q}) = 'text' THEN unicode({q}) END)")
+    row = conn.execute(f"SELECT {', '.join(parts)} FROM events").fetchone()
+    return repr(tuple(row))
+
+
+def broadcaster(app: FastAPI) -> Broadcaster:
+    """The app's broadcaster (created on first use)."""
+    found = getattr(app.state, "live_broadcaster", None)
+    if found is None:
+        found = Broadcaster(app.state.store_path)
+        app.state.live_broadcaster = found
+    assert isinstance(found, Broadcaster)
+    return found
+
+
+async def stop(app: FastAPI) -> None:
+    """Stop the app's poller, if any: call from the app's lifespan on shutdown."""
+    found = getattr(app.state, "live_broadcaster", None)
+    if isinstance(found, Broadcaster):
+        await found.stop()
+
+
+async def _stream(request: Request, hub: Broadcaster,
+                  queue: asyncio.Queue[tuple[int, str]]) -> AsyncIterator[ServerSentEvent]:
+    try:
+        if request.headers.get("last-event-id"):
+            for name in (ROOMS, EVENTS):
+                yield ServerSentEvent(data=name, event=name, id=str(hub.next_id))
+        while True:
+            event_id, name = await queue.get()
+            if not name:
+                return
+            yield ServerSentEvent(data=name, event=name, id=str(event_id))
+    finally:
+        hub.unsubscribe(queue)
+
+
+@router.get("/live/stream", include_in_schema=False)
+async def live_stream(request: Request,
+                      user: User = Depends(require("viewer"))) -> EventSourceResponse:  # noqa: B008
+    """Server-sent events: ``rooms`` and ``events`` when those change (no data to show)."""
+    hub = broadcaster(request.app)
+    queue = hub.subscribe()
+    return EventSourceResponse(_stream(request, hub, queue), ping=PING_S,
+                               headers={"Cache-Control": "no-store"})

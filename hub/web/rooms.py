@@ -1,0 +1,291 @@
+"""What the rooms pages and ``/api/rooms`` show, read from the store: one place for both.
+
+Rooms come from ``devices`` (presence) joined with ``live`` (the last Live
+payload: inputs by name, active alarms, open exposure, dose rate and its
+calibration) and the count of open events. A device's live state is the last
+one received: when the device is offline it is shown as the last known one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, Field
+
+from hub.web import rollups
+
+Range = Literal["24h", "7d", "quarter"]
+Choice = Literal["any", "yes", "no"]
+
+#: (span, rollup table, step of a chart point) of each chart range.
+RANGES: Final[dict[str, tuple[timedelta, str, int]]] = {
+    "24h": (timedelta(hours=24), "minute", 300),
+    "7d": (timedelta(days=7), "hour", 3600),
+    "quarter": (timedelta(days=92), "hour", 3 * 3600),
+}
+PER_PAGE: Final = 50
+#: Longest rollup catch-up a page request does itself (the live poller does the rest).
+REQUEST_REFRESH_MAX: Final = 50_000
+
+
+class DoseRate(BaseModel):
+    """A dose rate is never shown without the calibration that produced it."""
+
+    usv_h: float | None = Field(description="ambient dose rate, µSv/h")
+    calibration: str | None = Field(description="tube and beam-quality factor used")
+
+
+class ActiveAlarm(BaseModel):
+    kind: str
+    subject: str | None = None
+    since: str
+
+
+class Room(BaseModel):
+    """A room's presence and live state (the last one known when it is offline)."""
+
+    device: str
+    site: str
+    room: str
+    online: bool
+    last_seen: str | None
+    status_state: str | None
+    agent: str | None
+    live_at: str | None = Field(description="time of the last live state, null if none yet")
+    generator_powered: bool | None
+    emitting: bool | None = Field(description="the generator's X-ray on signal")
+    request: bool | None = Field(description="the exposure request (hand or foot switch)")
+    exposure_open: bool | None
+    light_powered: bool | None = Field(description="the 'generator powered' warning light")
+    light_emission: bool | None = Field(description="the 'emission' warning light")
+    doors: dict[str, bool] = Field(description="door name: true when open")
+    interlock_open: bool | None
+    inputs: dict[str, bool] = Field(description="every input by name, as the agent sent it")
+    alarms: list[ActiveAlarm]
+    dose_rate: DoseRate
+    outbox: int | None = Field(description="records waiting for the hub's acknowledgement")
+    open_events: int = Field(description="events not closed yet (open or acknowledged)")
+
+
+class ChartPoint(BaseModel):
+    start: str = Field(description="start of the point's step (UTC)")
+    n: int = Field(description="readings in the step")
+    mean_usv_h: float
+    max_usv_h: float
+    dose_usv: float
+    saturated: bool
+
+
+class Readings(BaseModel):
+    device: str
+    range: Range
+    start: str
+    end: str
+    step_s: int
+    calibrations: list[str] = Field(description="calibration names of the readings shown")
+    points: list[ChartPoint]
+    complete: bool = Field(description="false while the rollups are still catching up")
+
+
+class Exposure(BaseModel):
+    device: str
+    journal: str
+    run: int
+    number: int
+    state: str
+    start: str
+    end: str | None
+    duration_s: float | None
+    requested: bool
+    resumed: bool
+    interrupted: bool
+    procedure: int | None
+    pulses: int | None
+    doors_open: list[str]
+    emission_light_ok: bool | None
+    max_dose_rate_usv_h: float | None
+    dose_usv: float | None
+    saturated: bool | None
+    alarms: list[str]
+    calibration: str | None
+
+
+class ExposureFilters(BaseModel):
+    date_from: date | None = Field(None, alias="from")
+    date_to: date | None = Field(None, alias="to")
+    requested: Choice = "any"
+    alarm: Choice = "any"
+
+    model_config = {"populate_by_name": True}
+
+
+class ExposurePage(BaseModel):
+    device: str
+    filters: ExposureFilters
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    items: list[Exposure]
+
+
+# -- rooms ------------------------------------------------------------------------------------
+
+_ROOMS_SQL: Final = """
+SELECT d.device, d.site, d.room, d.online, d.last_seen, d.status_state, d.agent,
+       l.payload, l.at
+FROM devices d LEFT JOIN live l ON l.device = d.device
+"""
+
+
+def _flag(inputs: dict[str, bool], *names: str) -> bool | None:
+    for name in names:
+        if name in inputs:
+            return bool(inputs[name])
+    return None
+
+
+def _room(row: sqlite3.Row, open_events: int) -> Room:
+    payload: dict[str, Any] = json.loads(row["payload"]) if row["payload"] else {}
+    inputs = {str(k): bool(v) for k, v in (payload.get("inputs") or {}).items()}
+    return Room(
+        device=row["device"], site=row["site"], room=row["room"], online=bool(row["online"]),
+        last_seen=row["last_seen"], status_state=row["status_state"], agent=row["agent"],
+        live_at=row["at"],
+        generator_powered=_flag(inputs, "generator_powered"),
+        emitting=_flag(inputs, "emission"),
+        request=_flag(inputs, "request"),
+        exposure_open=payload.get("exposure_open") if payload else None,
+        light_powered=_flag(inputs, "light.powered", "light_powered"),
+        light_emission=_flag(inputs, "light.emission", "light_emission"),
+        doors={k.removeprefix("door."): v for k, v in sorted(inputs.items())
+               if k.startswith("door.")},
+        interlock_open=payload.get("interlock_open"),
+        inputs=inputs,
+        alarms=[ActiveAlarm.model_validate(a) for a in payload.get("alarms") or []],
+        dose_rate=DoseRate(usv_h=payload.get("dose_rate_usv_h"),
+                           calibration=payload.get("calibration")),
+        outbox=payload.get("outbox"),
+        open_events=open_events,
+    )
+
+
+def _open_events(conn: sqlite3.Connection, device: str | None = None) -> dict[str, int]:
+    sql = "SELECT device, count(*) FROM events WHERE state IN ('open', 'acknowledged')"
+    if device is None:
+        rows = conn.execute(sql + " GROUP BY device").fetchall()
+    else:
+        rows = conn.execute(sql + " AND device = ? GROUP BY device", [device]).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def list_rooms(conn: sqlite3.Connection) -> list[Room]:
+    counts = _open_events(conn)
+    rows = conn.execute(_ROOMS_SQL + " ORDER BY d.site, d.room, d.device").fetchall()
+    return [_room(r, counts.get(r["device"], 0)) for r in rows]
+
+
+def get_room(conn: sqlite3.Connection, device: str) -> Room | None:
+    row = conn.execute(_ROOMS_SQL + " WHERE d.device = ?", [device]).fetchone()
+    if row is None:
+        return None
+    return _room(row, _open_events(conn, device).get(device, 0))
+
+
+# -- readings ---------------------------------------------------------------------------------
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def readings(conn: sqlite3.Connection, device: str, range_: Range,
+             end: datetime | None = None) -> Readings:
+    """The chart's points, from the rollups (brought up to date first, within a budget)."""
+    result = rollups.refresh(conn, device, limit=REQUEST_REFRESH_MAX)
+    span, table, step = RANGES[range_]
+    end_dt = (end or datetime.now(UTC)).astimezone(UTC)
+    end_s = math.ceil(end_dt.timestamp() / step) * step
+    start_s = end_s - int(span.total_seconds())
+    steps = rollups.series(conn, device, table, start_s, end_s, step)
+    calibrations: dict[str, None] = {}
+    for s in steps:
+        calibrations.update(dict.fromkeys(s.calibrations))
+    points = [ChartPoint(start=_iso(start_s + s.k * step), n=s.n, mean_usv_h=s.mean_usv_h,
+                         max_usv_h=s.max_usv_h, dose_usv=s.dose_usv, saturated=s.saturated)
+              for s in steps]
+    return Readings(device=device, range=range_, start=_iso(start_s), end=_iso(end_s),
+                    step_s=step, calibrations=list(calibrations), points=points,
+                    complete=result.complete)
+
+
+# -- exposures --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    sql: str
+    params: list[Any]
+
+
+def _where(device: str, f: ExposureFilters) -> _Where:
+    sql: list[str] = ["device = ?"]
+    params: list[Any] = [device]
+    if f.date_from is not None:
+        sql.append("start >= ?")
+        params.append(f.date_from.isoformat())
+    if f.date_to is not None:
+        sql.append("start < ?")
+        params.append((f.date_to + timedelta(days=1)).isoformat())
+    if f.requested != "any":
+        sql.append("requested = ?")
+        params.append(1 if f.requested == "yes" else 0)
+    if f.alarm != "any":
+        sql.append("coalesce(alarms, '[]') " + ("!=" if f.alarm == "yes" else "=") + " '[]'")
+    return _Where(" AND ".join(sql), params)
+
+
+def _exposure(row: sqlite3.Row) -> Exposure:
+    def flag(name: str) -> bool | None:
+        value = row[name]
+        return None if value is None else bool(value)
+
+    return Exposure(
+        device=row["device"], journal=row["journal"], run=row["run"], number=row["number"],
+        state=row["state"], start=row["start"], end=row["end"], duration_s=row["duration_s"],
+        requested=bool(row["requested"]), resumed=bool(row["resumed"]),
+        interrupted=bool(row["interrupted"]), procedure=row["procedure"], pulses=row["pulses"],
+        doors_open=json.loads(row["doors_open"] or "[]"),
+        emission_light_ok=flag("emission_light_ok"),
+        max_dose_rate_usv_h=row["max_dose_rate_usv_h"], dose_usv=row["dose_usv"],
+        saturated=flag("saturated"), alarms=json.loads(row["alarms"] or "[]"),
+        calibration=row["calibration"],
+    )
+
+
+def exposures(conn: sqlite3.Connection, device: str, f: ExposureFilters, page: int = 1,
+              per_page: int = PER_PAGE) -> ExposurePage:
+    where = _where(device, f)
+    total = int(conn.execute(f"SELECT count(*) FROM exposures WHERE {where.sql}",
+                             where.params).fetchone()[0])
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = conn.execute(
+        f"SELECT * FROM exposures WHERE {where.sql}"
+        " ORDER BY start DESC, run DESC, number DESC LIMIT ? OFFSET ?",
+        [*where.params, per_page, (page - 1) * per_page]).fetchall()
+    return ExposurePage(device=device, filters=f, total=total, page=page, per_page=per_page,
+                        pages=pages, items=[_exposure(r) for r in rows])
+
+
+def all_exposures(conn: sqlite3.Connection, device: str, f: ExposureFilters) -> list[Exposure]:
+    """Every exposure matching ``f``, oldest first (the CSV export)."""
+    where = _where(device, f)
+    rows = conn.execute(f"SELECT * FROM exposures WHERE {where.sql}"
+                        " ORDER BY start, run, number", where.params).fetchall()
+    return [_exposure(r) for r in rows]

@@ -1,0 +1,104 @@
+"""Every string of the interface has a French translation in the merged catalogs.
+
+Extracts the literals of ``_("...")``, ``N_("...")`` and ``translate(request, "...")``
+from hub/web/templates/**/*.html and hub/web/**/*.py (a regular expression,
+adjacent Python literals joined), and looks each up in the merged French catalog
+(hub/locale/fr/LC_MESSAGES/*.po, one file per area).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+from fastapi.testclient import TestClient
+
+from hub.web.i18n import LOCALE_DIR, translations
+from tests.web_helpers import make_app
+
+WEB = Path(__file__).resolve().parent.parent / "hub" / "web"
+_LITERAL = r"""(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')"""
+_LITERALS = rf"((?:\s*{_LITERAL})+)"
+PATTERNS = (
+    re.compile(rf"(?<![\w.])N?_\({_LITERALS}\s*[,)]"),
+    re.compile(rf"(?<![\w.])translate\(\s*\w+\s*,{_LITERALS}\s*[,)]"),
+    re.compile(rf"(?<![\w.])ngettext\({_LITERALS}\s*,{_LITERALS}"),
+)
+
+
+def _value(literals: str) -> str:
+    try:
+        value = ast.literal_eval("(" + literals.strip() + ")")
+    except (SyntaxError, ValueError):
+        return literals.strip()[1:-1]
+    return str(value)
+
+
+def extracted() -> dict[str, set[str]]:
+    """msgid -> the files using it."""
+    found: dict[str, set[str]] = {}
+    files = sorted(WEB.glob("templates/**/*.html")) + sorted(WEB.glob("**/*.py"))
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for pattern in PATTERNS:
+            for match in pattern.finditer(text):
+                for group in match.groups():
+                    if group is not None:
+                        found.setdefault(_value(group), set()).add(
+                            str(path.relative_to(WEB.parent.parent)))
+    return found
+
+
+def test_the_extraction_finds_strings_of_each_kind() -> None:
+    found = extracted()
+    assert "Log in" in found  # a template's _()
+    assert "Wrong username or password." in found  # translate(request, ...)
+    assert "at least {n} characters" in found  # N_()
+    assert any(m.startswith("This form has expired") and m.endswith("try again.")
+               for m in found)  # adjacent literals joined
+
+
+def test_every_catalog_parses() -> None:
+    for path in sorted((LOCALE_DIR / "fr" / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            read_po(handle, locale="fr")
+
+
+def test_every_string_has_a_french_translation() -> None:
+    french = translations("fr")
+    missing = {message: files for message, files in extracted().items()
+               if message and french.gettext(message) == message and not _same_in_french(message)}
+    report = "\n".join(f"  {message!r}  ({', '.join(sorted(files))})"
+                       for message, files in sorted(missing.items()))
+    assert not missing, (f"{len(missing)} string(s) without a French translation in "
+                         f"hub/locale/fr/LC_MESSAGES/*.po:\n{report}")
+
+
+def _same_in_french(message: str) -> bool:
+    """Strings that are the same in French (an explicit entry msgstr == msgid also counts)."""
+    for path in (LOCALE_DIR / "fr" / "LC_MESSAGES").glob("*.po"):
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale="fr")
+        entry = catalog.get(message)
+        if entry is not None and entry.string:
+            return True
+    return False
+
+
+def test_placeholders_survive_translation() -> None:
+    french = translations("fr")
+    for message in extracted():
+        names = set(re.findall(r"\{(\w*)\}", message))
+        assert set(re.findall(r"\{(\w*)\}", french.gettext(message))) == names, message
+
+
+def test_the_interface_is_french_by_default_and_english_on_request(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path)) as client:
+        page = client.get("/login")
+        assert '<html lang="fr">' in page.text and "Mot de passe" in page.text
+        english = client.get("/login", headers={"Accept-Language": "en-GB,en;q=0.8"})
+        assert '<html lang="en">' in english.text and "Password" in english.text
+        client.cookies.set("lang", "en")
+        assert "Password" in client.get("/login").text

@@ -1,0 +1,146 @@
+"""Dose-rate rollups equal a direct aggregation of ``readings``, however the readings came."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.store import Store
+from hub.timefmt import iso
+from hub.web import rollups
+from hub.web.db import connect
+from tests.hub_factory import JOURNAL, JOURNAL_2, T0, batch, core, open_store, reading
+from wire.contract import READINGS
+
+_DIRECT = """
+SELECT device, substr(start, 1, {n}) AS bucket, count(*), total(seconds_covered),
+       total(mean_usv_h), max(mean_usv_h), max(max_usv_h), total(dose_usv), max(saturated),
+       min(calibration), max(calibration)
+FROM readings GROUP BY device, bucket ORDER BY device, bucket
+"""
+_ROLLED = """
+SELECT device, bucket, n, seconds, sum_mean, max_mean, max_max, dose, saturated, cal_min, cal_max
+FROM {table} ORDER BY device, bucket
+"""
+
+
+def _items(seqs: list[int], rng: random.Random, t0: float = T0, step: float = 10.0
+           ) -> list[dict[str, Any]]:
+    out = []
+    for seq in seqs:
+        mean = rng.choice([0.08, 0.1, 0.12, 3.5, 250.0])
+        out.append(reading(
+            seq, start=iso(t0 + step * seq), end=iso(t0 + step * seq + 10),
+            mean_usv_h=mean, max_usv_h=mean * rng.uniform(1, 3),
+            dose_usv=mean * 10 / 3600, saturated=rng.random() < 0.01,
+            calibration=rng.choice(["sbm20/Cs-137", "sbm20/RQR5"]) if seq % 500 == 0
+            else "sbm20/Cs-137"))
+    return out
+
+
+def _ingest(store: Store, seqs: list[int], rng: random.Random, journal: str = JOURNAL,
+            t0: float = T0, step: float = 10.0) -> None:
+    """Batches of consecutive sequence numbers (as the wire wants), at most 500 each."""
+    runs: list[list[int]] = []
+    for seq in seqs:
+        if runs and seq == runs[-1][-1] + 1 and len(runs[-1]) < 500:
+            runs[-1].append(seq)
+        else:
+            runs.append([seq])
+    ingest = core(store, now=T0)
+    messages = [batch(READINGS, _items(run, rng, t0, step), journal=journal) for run in runs]
+    ingest.handle_batch(messages, T0 + 1)
+    assert ingest.stats()["rejected_total"] == 0
+
+
+def _assert_equal(conn: sqlite3.Connection) -> None:
+    for table, n in (("rollup_minute", 16), ("rollup_hour", 13)):
+        direct = conn.execute(_DIRECT.format(n=n)).fetchall()
+        rolled = conn.execute(_ROLLED.format(table=table)).fetchall()
+        assert len(direct) == len(rolled), table
+        for d, r in zip(direct, rolled, strict=True):
+            assert tuple(d[:3]) == tuple(r[:3]), table
+            assert tuple(r[3:8]) == pytest.approx(tuple(d[3:8]), rel=1e-9), (table, d[1])
+            assert tuple(d[8:]) == tuple(r[8:]), table
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_store(tmp_path)
+
+
+@pytest.fixture
+def conn(tmp_path: Path, store: Store) -> sqlite3.Connection:
+    return connect(tmp_path / "hub.db")
+
+
+def test_rollups_equal_direct_aggregation(store: Store, conn: sqlite3.Connection) -> None:
+    rng = random.Random(1)
+    _ingest(store, list(range(1, 2001)), rng)  # 2000 readings: about 5.5 hours
+    result = rollups.refresh(conn)
+    assert result.complete and result.examined == 2000
+    _assert_equal(conn)
+    assert conn.execute("SELECT count(*) FROM rollup_hour").fetchone()[0] == 6
+
+
+def test_incremental_refreshes_and_small_chunks(store: Store, conn: sqlite3.Connection) -> None:
+    rng = random.Random(2)
+    for first in range(1, 1500, 137):
+        _ingest(store, list(range(first, first + 137)), rng)
+        rollups.refresh(conn, chunk=50)
+        _assert_equal(conn)
+    assert rollups.refresh(conn).examined == 0  # nothing new: nothing looked at
+
+
+def test_gap_filled_later_is_counted_once(store: Store, conn: sqlite3.Connection) -> None:
+    rng = random.Random(3)
+    _ingest(store, list(range(1, 101)) + list(range(301, 401)), rng)  # 101..300 missing
+    rollups.refresh(conn)
+    _assert_equal(conn)
+    _ingest(store, [150, 151, 152], rng)  # in the middle of the gap: upto does not move
+    rollups.refresh(conn)
+    _assert_equal(conn)
+    _ingest(store, [s for s in range(101, 301) if s not in (150, 151, 152)], rng)
+    rollups.refresh(conn)
+    _assert_equal(conn)
+    mark = conn.execute("SELECT done, wm, gap_rows FROM rollup_marks").fetchone()
+    assert tuple(mark) == (400, 400, 0)
+
+
+def test_several_journals_and_devices_and_older_times(store: Store,
+                                                      conn: sqlite3.Connection) -> None:
+    rng = random.Random(4)
+    _ingest(store, list(range(1, 801)), rng)
+    rollups.refresh(conn)
+    # A new journal (a new SD card) whose readings fall in hours already rolled up.
+    _ingest(store, list(range(1, 300)), rng, journal=JOURNAL_2, t0=T0 + 3, step=10.0)
+    ingest = core(store, now=T0)
+    other = [batch(READINGS, _items(list(range(1, 200)), rng), device="chu-nord.salle-4",
+                   room="salle-4")]
+    ingest.handle_batch(other, T0 + 2)
+    rollups.refresh(conn, "chu-nord.salle-3")
+    rollups.refresh(conn, "chu-nord.salle-4")
+    _assert_equal(conn)
+
+
+def test_refresh_limit_reports_incomplete(store: Store, conn: sqlite3.Connection) -> None:
+    _ingest(store, list(range(1, 1001)), random.Random(5))
+    first = rollups.refresh(conn, chunk=100, limit=300)
+    assert not first.complete and first.examined >= 300
+    assert rollups.refresh(conn).complete
+    _assert_equal(conn)
+
+
+def test_read_combines_calibrations(store: Store, conn: sqlite3.Connection) -> None:
+    ingest = core(store, now=T0)
+    items = [reading(1, mean_usv_h=0.1, calibration="a"), reading(2, mean_usv_h=0.3,
+                                                                  calibration="b")]
+    ingest.handle_batch([batch(READINGS, items)], T0 + 1)
+    rollups.refresh(conn)
+    [bucket] = rollups.read(conn, "chu-nord.salle-3", "hour", "0", "9")
+    assert bucket.n == 2 and bucket.mean_usv_h == pytest.approx(0.2)
+    assert bucket.calibrations == ("a", "b")
