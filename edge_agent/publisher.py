@@ -105,7 +105,11 @@ class Publisher:
         self._wake.set()
 
     def set_live(self, live: dict[str, Any], dose_rate_usv_h: float | None) -> None:
-        """The room's live state changed: publish it (retained, QoS 0) when connected."""
+        """The room's live state changed: publish it (retained, QoS 0) when connected.
+
+        The last reading's dose rate travels in the live state too (the overview shows it)
+        and alone on the plain ``dose_rate`` topic (for dashboards)."""
+        live = {**live, "dose_rate_usv_h": dose_rate_usv_h}
         with self._lock:
             if live != self._live:
                 self._live, self._live_dirty = live, True

@@ -155,6 +155,7 @@ def test_status_live_state_and_plain_dose_rate_are_retained(
     live = wire.decode(where[wire.LIVE], hub.received(where[wire.LIVE])[0])[1]
     assert isinstance(status, wire.Status) and status.state == "online"
     assert isinstance(live, wire.Live) and live.calibration == "sbm20/Cs-137"
+    assert live.dose_rate_usv_h == pytest.approx(0.1234)
     assert hub.received(where[wire.DOSE_RATE])[0] == b"0.1234"
     publisher.stop()
     hub.wait_for(lambda: b'"offline"' in hub.received(where[wire.STATUS])[-1], "offline")
