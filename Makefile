@@ -30,7 +30,7 @@ typecheck: install
 # mosquitto: the broker tests; chromium: the browser tests (Playwright drives Debian's
 # /usr/bin/chromium, its own browser download does not work here).
 pytest: install
-	@.ci/ensure-packages mosquitto chromium
+	@.ci/ensure-packages mosquitto chromium libpango-1.0-0 libpangoft2-1.0-0
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -19,7 +19,7 @@ from edge_agent.clock import Clock, iso_utc
 from edge_agent.config import AgentConfig
 from edge_agent.dose.calibrations import calibration_from_config
 from edge_agent.dose.tube import Calibration
-from edge_agent.errors import ConfigError
+from edge_agent.errors import ConfigError, JournalError
 from edge_agent.inputs import InputBank
 from edge_agent.journal import Journal
 from edge_agent.logs import log
@@ -34,6 +34,7 @@ from edge_agent.monitor.records import (
 )
 from edge_agent.outputs import AlarmOutput, Interlock
 from edge_agent.probe.sample import ProbeSample
+from edge_agent.timesync import ClockSync
 
 ALIVE_EVERY_S = 10.0
 
@@ -61,9 +62,16 @@ class Agent:
         journal: Journal | None = None,
         on_pins_ready: Callable[[], None] | None = None,
         on_edge: Callable[[], None] | None = None,
+        clock_sync: ClockSync | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
+        #: Whether the system clock is synchronised, stamped on every record (None: unknown).
+        self.clock_sync = clock_sync
+        # Read by the metrics thread: only ever rebound, never mutated in place.
+        self.active_alarm_kinds: tuple[str, ...] = ()
+        self.alarms_raised: dict[str, int] = {}
+        self.last_reading_wall: float | None = None
         self.journal = journal or Journal(config.journal.path)
         run = self.journal.start_run(clock.wall())
         log("agent_started", run=run.run, interrupted_exposures=run.interrupted_exposures,
@@ -102,6 +110,7 @@ class Agent:
             else None
         )
         self._held: list[ProbeSample] = []
+        self._journal_failure_logged = False
         self.dose_rate_usv_h: float | None = None
         self._last_alive = clock.monotonic()
         self._handle(self.monitor.start_outputs())
@@ -126,7 +135,10 @@ class Agent:
         self._handle(self.monitor.tick(max(horizon, self.monitor.asof)))
         if now - self._last_alive >= ALIVE_EVERY_S:
             self._last_alive = now
-            self.journal.alive(self.clock.wall())
+            try:
+                self.journal.alive(self.clock.wall())
+            except JournalError as exc:
+                self._journal_failed(exc)
 
     def next_wakeup(self) -> float | None:
         """When :meth:`step` must run again if nothing arrives first."""
@@ -150,35 +162,68 @@ class Agent:
         if not outputs:
             return
         for item in outputs:
-            self._journal(item)
+            try:
+                self._journal(item)
+            except Exception as exc:  # the alarm output and the relay must not wait on it
+                self._journal_failed(exc)
+            if isinstance(item, AlarmRaised):
+                kind = item.alarm.kind
+                self.alarms_raised = {**self.alarms_raised,
+                                      kind: self.alarms_raised.get(kind, 0) + 1}
         holding = [a.kind for a in self.monitor.active_alarms()]
+        self.active_alarm_kinds = tuple(holding)
         if self.alarm_output is not None:
             self.alarm_output.show(bool(holding))
         if self.interlock is not None and self.interlock.update(holding):
-            self.journal.set_meta("interlock_latched", "1")
+            self._set_meta("interlock_latched", "1")
             log("interlock_opened", logging.WARNING, kinds=",".join(sorted(set(holding))))
+
+    def _journal_failed(self, exc: BaseException) -> None:
+        """Log the first failure; the journal stays unhealthy (the watchdog stops pinging)."""
+        if self.journal.error is None:
+            self.journal.error = repr(exc)
+        if not self._journal_failure_logged:
+            self._journal_failure_logged = True
+            log("journal_failed", logging.ERROR, error=repr(exc))
+
+    def _set_meta(self, key: str, value: str) -> None:
+        try:
+            self.journal.set_meta(key, value)
+        except JournalError as exc:
+            self._journal_failed(exc)
+
+    def health(self) -> str | None:
+        """None while the journal writes and every input answers; else what is wrong."""
+        if self.journal.error is not None:
+            return f"journal failed: {self.journal.error}"
+        return self.inputs.fault()
+
+    def clock_synced(self) -> bool | None:
+        return self.clock_sync.synced() if self.clock_sync is not None else None
 
     def _journal(self, item: Output) -> None:
         cal = self.calibration.name if self.calibration is not None else None
+        synced = self.clock_synced()
         if isinstance(item, ExposureOpened):
-            self.journal.exposure_opened(item.exposure, self.to_wall, cal)
+            self.journal.exposure_opened(item.exposure, self.to_wall, cal, clock_synced=synced)
             log("exposure_opened", number=item.exposure.number,
                 requested=item.exposure.requested, resumed=item.exposure.resumed)
         elif isinstance(item, ExposureClosed):
-            self.journal.exposure_closed(item.exposure, self.to_wall)
+            self.journal.exposure_closed(item.exposure, self.to_wall, clock_synced=synced)
             e = item.exposure
             log("exposure_closed", start=round(e.start, 3), duration_s=round(e.duration or 0.0, 3),
                 requested=e.requested, doors_open=",".join(sorted(e.doors_open)))
         elif isinstance(item, AlarmRaised):
-            self.journal.alarm_raised(item.alarm, self.to_wall)
+            self.journal.alarm_raised(item.alarm, self.to_wall, clock_synced=synced)
             log("alarm_raised", logging.WARNING, kind=item.alarm.kind,
                 subject=item.alarm.subject or "", detail=item.alarm.detail)
         elif isinstance(item, AlarmCleared):
-            self.journal.alarm_cleared(item.alarm, self.to_wall)
+            self.journal.alarm_cleared(item.alarm, self.to_wall, clock_synced=synced)
             log("alarm_cleared", kind=item.alarm.kind, subject=item.alarm.subject or "")
         elif isinstance(item, ReadingReady):
-            self.journal.reading(item.reading, self.to_wall)
             self.dose_rate_usv_h = item.reading.mean_usv_h
+            self.last_reading_wall = self.to_wall(item.reading.end)
+            self.journal.reading(item.reading, self.to_wall, clock_synced=synced)
 
     def live_state(self) -> dict[str, Any]:
         """What the room looks like now, for the live page (no time: it changes only on events)."""
@@ -198,7 +243,7 @@ class Agent:
         """Close the interlock relay again (on the box or by the PCR) if nothing critical holds."""
         if self.interlock is None or not self.interlock.reset():
             return False
-        self.journal.set_meta("interlock_latched", "0")
+        self._set_meta("interlock_latched", "0")
         log("interlock_reset", by=by)
         return True
 
@@ -209,7 +254,10 @@ class Agent:
         return ready, [s for s in self._held if s.end > horizon]
 
     def close(self) -> None:
-        self.journal.stop_run(self.clock.wall())
+        try:
+            self.journal.stop_run(self.clock.wall())
+        except JournalError as exc:  # the outputs must still be released
+            self._journal_failed(exc)
         self.inputs.close()
         if self.probe is not None:
             self.probe.close()

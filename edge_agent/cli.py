@@ -3,6 +3,7 @@
     voyant-edge run --config /etc/voyant/agent.toml
     voyant-edge check-config /etc/voyant/agent.toml
     voyant-edge journal [--config FILE | --db FILE] [--limit N] [--json]
+    voyant-edge selftest [--config FILE] [--json] [--timeout S]
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument("--db", help="journal file (default: the config's [journal] path)")
     journal.add_argument("--limit", type=int, default=20)
     journal.add_argument("--json", action="store_true")
+    selftest = sub.add_parser(
+        "selftest", help="check inputs, lamps, probe, journal, broker and clock (commissioning)")
+    selftest.add_argument("--config", default=DEFAULT_CONFIG)
+    selftest.add_argument("--json", action="store_true")
+    selftest.add_argument("--timeout", type=float, default=10.0,
+                          help="seconds to wait for the probe and the broker (default 10)")
     return parser
 
 
@@ -50,6 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.config}: ok (device {config.device.device_id},"
                   f" {len(config.pins.door)} door(s), probe {config.probe.kind}, {mqtt})")
             return 0
+        if args.command == "selftest":
+            from edge_agent.selftest import render_table, run_selftest
+
+            report = run_selftest(load_config(args.config), timeout_s=max(args.timeout, 0.1))
+            if args.json:
+                json.dump(report.to_json(), sys.stdout, indent=2)
+                sys.stdout.write("\n")
+            else:
+                print(render_table(report))
+            return 1 if report.verdict == "FAIL" else 0
         if args.command == "journal":
             path = args.db or load_config(args.config).journal.path
             return _show_journal(path, args.limit, args.json)

@@ -219,12 +219,23 @@ class Mqtt(_Strict):
     heartbeat_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
     batch_max: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 100
     window: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+    home_assistant: bool = False  # Home Assistant discovery configs on connect (ha_discovery)
 
     @model_validator(mode="after")
     def _delays(self) -> Mqtt:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s: must not be below reconnect_min_s")
         return self
+
+
+class Metrics(_Strict):
+    """The ``[metrics]`` table: Prometheus text on ``http://127.0.0.1:<port>/metrics``.
+
+    Bound to the loopback only (a local exporter or node agent scrapes it);
+    ``port = 0`` turns it off.
+    """
+
+    port: Annotated[int, Field(ge=0, le=65535)] = 9108
 
 
 class AgentConfig(_Strict):
@@ -236,6 +247,7 @@ class AgentConfig(_Strict):
     calibrations: dict[str, CalibrationSpec] = {}
     journal: Journal = Journal()
     mqtt: Mqtt | None = None
+    metrics: Metrics = Metrics()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> AgentConfig:

@@ -167,6 +167,15 @@ class InputBank:
         times = [t for t in deadlines if t is not None]
         return min(times) if times else None
 
+    def fault(self) -> str | None:
+        """None if every input's pin answers a read; else which one fails and why."""
+        for signal, device in self.devices.items():
+            try:
+                device.pin.state  # noqa: B018 (reads the pin through the backend)
+            except Exception as exc:  # gpiozero raises its own errors, lgpio OSError
+                return f"input {signal}: {exc!r}"
+        return None
+
     def close(self) -> None:
         for device in self.devices.values():
             device.close()

@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge_agent.clock import iso_utc
 from edge_agent.config import Device, Mqtt
 from edge_agent.errors import ConfigError
+from edge_agent.ha_discovery import publish_discovery
 from edge_agent.logs import log
 from edge_agent.outbox import Outbox, Pending
 from wire import contract as wire
@@ -171,6 +172,7 @@ class Publisher:
             return
         client.subscribe(self._topic(wire.ACK), qos=1)
         client.publish(self._topic(wire.STATUS), self._status("online"), qos=1, retain=True)
+        publish_discovery(client, self.settings, self.device, self.agent_version)  # if enabled
         self.failed_connects = 0
         with self._lock:
             self._link.connected = True

@@ -4,6 +4,11 @@ It sleeps until something arrives (a GPIO edge, through a self-pipe written by
 the GPIO backend's thread; probe bytes on the serial port) or until the
 agent's next deadline, then lets the agent step. The loop never waits for
 the network.
+
+It also feeds systemd's watchdog (``WATCHDOG=1`` only while the journal
+writes and the inputs answer, see :mod:`edge_agent.sdnotify`), keeps the
+clock-synchronisation answer fresh (:mod:`edge_agent.timesync`) and serves the
+agent's metrics on the loopback (:mod:`edge_agent.metrics`).
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ from edge_agent.agent import Agent, ProbeDriver
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.logs import log
+from edge_agent.metrics import Metric, MetricsServer, outbox_depth
+from edge_agent.monitor.kinds import ALARM_KINDS
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.serial_link import SerialProbeLink
 from edge_agent.publisher import Publisher
+from edge_agent.sdnotify import Notifier, Watchdog
+from edge_agent.timesync import ClockSync
 
 #: Longest sleep between steps: the heartbeat of the loop.
 MAX_SLEEP_S = 0.5
@@ -61,40 +70,148 @@ class Waker:
             pass
 
 
+class Service:
+    """The agent as the systemd service runs it: loop, publisher, watchdog and metrics.
+
+    :meth:`start` builds everything and says READY=1; each :meth:`iterate` is one
+    pass of the loop (step, publish, reset button, watchdog, then sleep until
+    something arrives or a deadline); :meth:`close` says STOPPING=1 and
+    releases everything. ``run`` loops it until SIGTERM.
+    """
+
+    def __init__(
+        self, config: AgentConfig, *, notifier: Notifier | None = None,
+        clock_sync: ClockSync | None = None, metrics_port: int | None = None,
+        pin_factory: Any = None,
+    ) -> None:
+        self.config = config
+        self.clock = SystemClock()
+        self.notifier = notifier or Notifier.from_env()
+        self.watchdog = Watchdog(self.notifier, self.clock.monotonic)
+        self.clock_sync = clock_sync or ClockSync()
+        self.metrics_port = config.metrics.port if metrics_port is None else metrics_port
+        self.pin_factory = pin_factory
+        self.waker = Waker()
+        self.reset_requested = threading.Event()
+        self.started = self.clock.monotonic()
+        self.probe: ProbeDriver | None = None
+        self.agent: Agent | None = None
+        self.publisher: Publisher | None = None
+        self.metrics: MetricsServer | None = None
+        self.reset_button: DigitalInputDevice | None = None
+
+    def start(self) -> None:
+        self.notifier.send("STATUS=starting")
+        self.probe = build_probe(self.config, self.clock, self.pin_factory)
+        self.agent = Agent(self.config, self.clock, probe=self.probe, on_edge=self.waker.wake,
+                           pin_factory=self.pin_factory, clock_sync=self.clock_sync)
+        self.clock_sync.synced()
+        self.publisher = start_publisher(self.config)
+        self.reset_button = _reset_button(self.config, self.reset_requested, self.waker)
+        if self.metrics_port:
+            self.metrics = MetricsServer(self.collect, self.metrics_port)
+            self.metrics.start()
+        self.notifier.ready(self.status())
+
+    def iterate(self) -> None:
+        agent = self.agent
+        assert agent is not None
+        agent.step()
+        if self.publisher is not None:
+            publish_step(self.publisher, agent)
+        if self.reset_requested.is_set():
+            self.reset_requested.clear()
+            agent.reset_interlock("button")
+        self.clock_sync.synced()  # refreshed here, in the loop, at most every minute
+        self.watchdog.update(agent.health() is None, self.status())
+        _sleep(agent, self.clock, self.waker, self.probe, self.watchdog.next_due())
+
+    def status(self) -> str:
+        """The short state for systemctl status (``STATUS=``)."""
+        agent = self.agent
+        if agent is None:
+            return "starting"
+        fault = agent.health()
+        if fault is not None:
+            return f"FAULT {fault}"
+        parts = [f"{len(agent.active_alarm_kinds)} alarm(s)"]
+        if self.publisher is not None:
+            parts.append("hub connected" if self.publisher.connected else "hub unreachable")
+        synced = self.clock_sync.last
+        parts.append({True: "clock synced", False: "clock NOT synced", None: "clock unknown"}[
+            synced])
+        return "watching: " + ", ".join(parts)
+
+    def collect(self) -> list[Metric]:
+        """The metrics (called in the metrics server's threads)."""
+        agent = self.agent
+        assert agent is not None
+        now_wall = self.clock.wall()
+        active: dict[str, int] = dict.fromkeys(ALARM_KINDS, 0)
+        for kind in agent.active_alarm_kinds:
+            active[kind] = active.get(kind, 0) + 1
+        total: dict[str, int] = dict.fromkeys(ALARM_KINDS, 0)
+        total.update(agent.alarms_raised)
+        depth = outbox_depth(agent.journal.path)
+        last = agent.last_reading_wall
+        synced = self.clock_sync.last
+        return [
+            Metric("voyant_agent_uptime_seconds", "Seconds since the agent started.", "gauge",
+                   [({}, self.clock.monotonic() - self.started)]),
+            Metric("voyant_agent_healthy", "1 while the journal writes and the inputs answer"
+                   " (the watchdog is fed only then).", "gauge",
+                   [({}, float(agent.health() is None))]),
+            Metric("voyant_outbox_records", "Records waiting for the hub's acknowledgement.",
+                   "gauge", [({}, float("nan") if depth is None else depth)]),
+            Metric("voyant_journal_bytes", "Size of the journal and its WAL.", "gauge",
+                   [({}, agent.journal.size_bytes())]),
+            Metric("voyant_last_reading_age_seconds", "Seconds since the end of the last"
+                   " dose-rate reading (NaN before the first).", "gauge",
+                   [({}, float("nan") if last is None else max(now_wall - last, 0.0))]),
+            Metric("voyant_alarms_active", "Alarms holding now, by kind.", "gauge",
+                   [({"kind": k}, v) for k, v in sorted(active.items())]),
+            Metric("voyant_alarms_total", "Alarms raised since the agent started, by kind.",
+                   "counter", [({"kind": k}, v) for k, v in sorted(total.items())]),
+            Metric("voyant_mqtt_connected", "1 while connected to the hub's broker.", "gauge",
+                   [({}, float(self.publisher is not None and self.publisher.connected))]),
+            Metric("voyant_clock_synced", "1 if the system clock is synchronised, 0 if not,"
+                   " NaN if unknown.", "gauge",
+                   [({}, float("nan") if synced is None else float(synced))]),
+        ]
+
+    def close(self) -> None:
+        self.notifier.stopping()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.reset_button is not None:
+            self.reset_button.close()
+        if self.agent is not None:
+            self.agent.close()
+        elif self.probe is not None:
+            self.probe.close()
+        if self.publisher is not None:
+            self.publisher.stop()
+        log("agent_stopped")
+
+
 def run(config: AgentConfig, stop: threading.Event | None = None) -> None:
     """Run the agent until SIGTERM/SIGINT (or ``stop`` is set)."""
     stop = stop or threading.Event()
-    clock = SystemClock()
-    waker = Waker()
-    probe = build_probe(config, clock)
-    agent = Agent(config, clock, probe=probe, on_edge=waker.wake)
-    publisher = start_publisher(config)
-    reset_requested = threading.Event()
-    reset_button = _reset_button(config, reset_requested, waker)
+    service = Service(config)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        waker.wake()
+        service.waker.wake()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     try:
+        service.start()
         while not stop.is_set():
-            agent.step()
-            if publisher is not None:
-                publish_step(publisher, agent)
-            if reset_requested.is_set():
-                reset_requested.clear()
-                agent.reset_interlock("button")
-            _sleep(agent, clock, waker, probe)
+            service.iterate()
     finally:
-        if reset_button is not None:
-            reset_button.close()
-        agent.close()
-        if publisher is not None:
-            publisher.stop()
-        log("agent_stopped")
+        service.close()
 
 
 def start_publisher(config: AgentConfig) -> Publisher | None:
@@ -121,8 +238,11 @@ def _version() -> str:
         return "voyant (not installed)"
 
 
-def _sleep(agent: Agent, clock: Clock, waker: Waker, probe: ProbeDriver | None) -> None:
+def _sleep(agent: Agent, clock: Clock, waker: Waker, probe: ProbeDriver | None,
+           watchdog_due: float | None = None) -> None:
     wake = agent.next_wakeup()
+    if watchdog_due is not None:
+        wake = watchdog_due if wake is None else min(wake, watchdog_due)
     timeout = MAX_SLEEP_S if wake is None else min(max(wake - clock.monotonic(), 0.0), MAX_SLEEP_S)
     fds = [waker.fd]
     if isinstance(probe, SerialProbeLink) and probe.fileno() is not None:

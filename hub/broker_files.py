@@ -28,6 +28,7 @@ from typing import Final
 
 from hub.errors import ConfigError
 from wire.contract import ACK, AGENT_KINDS, ROOT, topic
+from wire.home_assistant import discovery_filter, node_id
 
 #: One MiB: above the contract's MAX_PAYLOAD_BYTES (256 KiB), so that an oversized
 #: payload reaches the hub, which refuses it with a reason, instead of a silent broker drop.
@@ -65,6 +66,11 @@ def _check_password(username: str, password: str) -> None:
 
 _USER_CHARS: Final = "letters, digits, '_', '.', '-' (1 to 64)"
 _NAME_CHARS: Final = "letters, digits, '_', '-' (1 to 64)"
+
+
+def check_name(label: str, value: str) -> None:
+    """Refuse a site or room name that is not the contract's (a topic level)."""
+    _check_name(label, value, _NAME, _NAME_CHARS)
 
 
 def check_username(label: str, username: str) -> None:
@@ -112,9 +118,14 @@ class Rules:
 
 
 def check_accounts(hub: HubAccount, devices: Sequence[DeviceAccount]) -> None:
-    """One login per account and one agent per room, or the ACL would mix them."""
+    """One login per account and one agent per room, or the ACL would mix them.
+
+    Two rooms whose Home Assistant node ids coincide (``a_b``/``c``, ``a``/``b_c``)
+    are refused too: each could then write the other's discovery configs.
+    """
     seen: set[str] = {hub.username}
     rooms: dict[tuple[str, str], str] = {}
+    nodes: dict[str, str] = {}
     for device in devices:
         if device.username in seen:
             raise BrokerFilesError(f"username {device.username!r} is used twice")
@@ -124,16 +135,28 @@ def check_accounts(hub: HubAccount, devices: Sequence[DeviceAccount]) -> None:
             raise BrokerFilesError(
                 f"{device.username} and {other} both claim room {device.site}/{device.room}"
             )
+        node = node_id(device.site, device.room)
+        other = nodes.setdefault(node, device.username)
+        if other != device.username:
+            raise BrokerFilesError(
+                f"{device.username} and {other} share the Home Assistant node id {node}: "
+                "rename a site or room")
 
 
 def acl_rules(hub: HubAccount, devices: Sequence[DeviceAccount]) -> dict[str, Rules]:
-    """Who may do what, by username: the single source of both brokers' ACLs."""
+    """Who may do what, by username: the single source of both brokers' ACLs.
+
+    A device writes its own room's topics and its own Home Assistant discovery
+    node (``homeassistant/+/voyant_<site>_<room>/#``, used only when its agent
+    has ``[mqtt] home_assistant = true``), and reads its own ``ack``.
+    """
     check_accounts(hub, devices)
     rules = {hub.username: Rules(read=(f"{ROOT}/#",), write=(f"{ROOT}/+/+/{ACK}",))}
     for d in devices:
         rules[d.username] = Rules(
             read=(topic(d.site, d.room, ACK),),
-            write=tuple(topic(d.site, d.room, kind) for kind in AGENT_KINDS),
+            write=(*(topic(d.site, d.room, kind) for kind in AGENT_KINDS),
+                   discovery_filter(d.site, d.room)),
         )
     return rules
 
@@ -177,13 +200,17 @@ def passwd_text(accounts: Iterable[Account]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TlsListener:
-    """A second, TLS listener (devices off the hub's LAN); the plain one stays for loopback."""
+    """The TLS listener the devices connect to; the plain one stays for loopback.
+
+    ``bind_address`` None: the plain listener's address.
+    """
 
     port: int
     cafile: Path
     certfile: Path
     keyfile: Path
     require_certificate: bool = False
+    bind_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +241,8 @@ class BrokerSettings:
             if not 1 <= port <= 65535:
                 raise BrokerFilesError(f"port {port}: expected 1 to 65535")
         values = [self.password_file, self.acl_file, self.bind_address, self.persistence_location,
-                  self.run_as_user, *([self.tls.cafile, self.tls.certfile, self.tls.keyfile]
-                                      if self.tls else [])]
+                  self.run_as_user, *([self.tls.cafile, self.tls.certfile, self.tls.keyfile,
+                                       self.tls.bind_address] if self.tls else [])]
         for value in values:  # one token per config line: no injected options
             if value is not None and (not str(value) or any(c.isspace() for c in str(value))):
                 raise BrokerFilesError(f"{str(value)!r}: empty or contains whitespace")
@@ -242,7 +269,7 @@ def _queue_lines(s: BrokerSettings) -> list[str]:
 
 
 def _tls_lines(tls: TlsListener, bind_address: str) -> list[str]:
-    return ["", f"listener {tls.port} {bind_address}", f"cafile {tls.cafile}",
+    return ["", f"listener {tls.port} {tls.bind_address or bind_address}", f"cafile {tls.cafile}",
             f"certfile {tls.certfile}", f"keyfile {tls.keyfile}",
             f"require_certificate {str(tls.require_certificate).lower()}"]
 

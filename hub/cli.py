@@ -7,7 +7,8 @@ broker when ``[broker] mode = "embedded"`` (stopped after the web and the
 ingest); ``user add`` creates an account (the first admin) and ``token add``
 an API token, in the store of ``--config``; ``check-config`` validates a
 configuration file; ``broker-config`` writes Mosquitto's files from a devices TOML
-(:mod:`hub.broker_config`); ``version`` reports the installed version. A bad
+(:mod:`hub.broker_config`), and ``device add|revoke|list`` manages that TOML's rooms
+(:mod:`hub.provisioning`); ``version`` reports the installed version. A bad
 configuration exits with status 2 and one line per mistake on stderr.
 """
 
@@ -59,7 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(  # parsed by hub.broker_config itself: see main()
         "broker-config", add_help=False,
         help="write Mosquitto's configuration, password file and ACL from a devices TOML "
-             "(--devices FILE --out DIR [--secrets DIR])")
+             "(--devices FILE --out DIR [--secrets DIR] "
+             "(--tls-cert F --tls-key F --tls-ca F | --no-tls))")
+    sub.add_parser(  # parsed by hub.provisioning itself: see main()
+        "device", add_help=False,
+        help="add SITE ROOM | revoke ID | list: the rooms' broker accounts "
+             "(voyant-hub device --help)")
     return parser
 
 
@@ -230,6 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["broker-config"]:
         return broker_config_main(argv[1:])
+    if argv[:1] == ["device"]:
+        from hub.provisioning import device_main
+
+        return device_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"voyant {version('voyant')}")

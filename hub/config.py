@@ -151,6 +151,138 @@ class Events(_Strict):
     due_soon_days: Annotated[int, Field(ge=0, le=10)] = 1
 
 
+class ControlTypeConfig(_Strict):
+    """A site's own control type (``[[controls.types]]``): a period in months, occasions
+    (``receipt``, ``first_use``, ``change_of_use``), or both."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    name: str = Field(min_length=1, max_length=120)
+    period_months: Annotated[int, Field(ge=1, le=120)] | None = None
+    period_months_mobile: Annotated[int, Field(ge=1, le=120)] | None = None
+    triggers: list[Literal["receipt", "first_use", "change_of_use"]] = []
+
+    @model_validator(mode="after")
+    def _something_due(self) -> ControlTypeConfig:
+        if self.period_months is None and not self.triggers:
+            raise ValueError(f"{self.key}: give period_months, triggers, or both")
+        if self.period_months_mobile is not None and self.period_months is None:
+            raise ValueError(f"{self.key}: period_months_mobile needs period_months")
+        if len(set(self.triggers)) != len(self.triggers):
+            raise ValueError(f"{self.key}: a trigger is listed twice")
+        return self
+
+
+class Controls(_Strict):
+    """The control calendar (``hub.controls``): reminders, grace periods, the site's types.
+
+    ``remind_days``: a due date is highlighted (and the ICS feed's alarms ring) this many
+    days before. ``first_record_grace_days``: a control never recorded is due this long
+    after the hub started tracking the room. ``recheck_after_not_ok_days``: a not-OK
+    result makes a new control due this long after (0: only the period).
+    ``check_every_min``: how often the hub looks for controls overdue. ``disabled``:
+    built-in types that do not apply to this installation.
+    """
+
+    remind_days: list[Annotated[int, Field(ge=1, le=366)]] = Field(
+        default=[30, 7], min_length=1, max_length=5)
+    first_record_grace_days: Annotated[int, Field(ge=0, le=366)] = 30
+    recheck_after_not_ok_days: Annotated[int, Field(ge=0, le=366)] = 30
+    check_every_min: Annotated[int, Field(ge=1, le=1440)] = 15
+    disabled: list[str] = []
+    types: list[ControlTypeConfig] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Controls:
+        from hub.controls.types import BUILTIN_KEYS  # no cycle: types imports nothing of hub
+
+        if len(set(self.remind_days)) != len(self.remind_days):
+            raise ValueError("remind_days: a day is listed twice")
+        for key in self.disabled:
+            if key not in BUILTIN_KEYS:
+                raise ValueError(f"disabled: {key!r} is not a built-in control type "
+                                 f"(one of {', '.join(sorted(BUILTIN_KEYS))})")
+        seen: set[str] = set()
+        for item in self.types:
+            if item.key in BUILTIN_KEYS or item.key in seen:
+                raise ValueError(f"types: {item.key!r} is already a control type")
+            seen.add(item.key)
+        return self
+
+
+MilliSievert = Annotated[float, Field(gt=0.0, le=100_000.0)]
+#: The zones, lowest first (``hub.reports.points.ZONES`` names them on the pages).
+ZONE_FIELDS = ("non_regulated_msv_month", "supervised_msv_month", "controlled_green_msv_month",
+               "controlled_yellow_msv_h", "controlled_orange_msv_h")
+
+
+class ZoningOverride(_Strict):
+    """Some zoning thresholds of one site (the others come from ``[zoning]``)."""
+
+    non_regulated_msv_month: MilliSievert | None = None
+    supervised_msv_month: MilliSievert | None = None
+    controlled_green_msv_month: MilliSievert | None = None
+    controlled_yellow_msv_h: MilliSievert | None = None
+    controlled_orange_msv_h: MilliSievert | None = None
+
+
+class Zoning(_Strict):
+    """Zoning thresholds (whole-body effective dose, mSv), the upper bound of each zone.
+
+    Defaults: Code du travail R.4451-22/23 and the zoning order (revised 28 January
+    2020), as docs/DOMAIN: non-regulated below 0.08 mSv/month, supervised (blue) below
+    1.25 mSv/month, controlled green below 4 mSv/month, yellow below 2 mSv in one hour,
+    orange below 100 mSv in one hour, red above. ``sites``: per-site overrides; a
+    measurement point may override them again (``hub.reports.points``).
+    """
+
+    non_regulated_msv_month: MilliSievert = 0.08
+    supervised_msv_month: MilliSievert = 1.25
+    controlled_green_msv_month: MilliSievert = 4.0
+    controlled_yellow_msv_h: MilliSievert = 2.0
+    controlled_orange_msv_h: MilliSievert = 100.0
+    sites: dict[Annotated[str, Field(min_length=1, max_length=64)], ZoningOverride] = {}
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Zoning:
+        check_zoning_order(self.model_dump(exclude={"sites"}))
+        for site, override in self.sites.items():
+            merged = {**self.model_dump(exclude={"sites"}),
+                      **override.model_dump(exclude_none=True)}
+            check_zoning_order(merged, f"sites.{site}: ")
+        return self
+
+    def for_site(self, site: str) -> dict[str, float]:
+        """The thresholds of ``site``: its overrides over the defaults."""
+        base = self.model_dump(exclude={"sites"})
+        override = self.sites.get(site)
+        if override is not None:
+            base.update(override.model_dump(exclude_none=True))
+        return {k: float(base[k]) for k in ZONE_FIELDS}
+
+
+def check_zoning_order(values: dict[str, Any], where: str = "") -> None:
+    """Monthly bounds increasing, hourly bounds increasing (a ValueError saying which)."""
+    monthly = ZONE_FIELDS[:3]
+    for low, high in ((monthly[0], monthly[1]), (monthly[1], monthly[2]),
+                      (ZONE_FIELDS[3], ZONE_FIELDS[4])):
+        if not float(values[low]) < float(values[high]):
+            raise ValueError(f"{where}{low} ({values[low]}) must be below {high} "
+                             f"({values[high]})")
+
+
+class Reports(_Strict):
+    """The quarterly ambient reports (``hub.reports``).
+
+    ``high_coverage``: from this fraction of the quarter covered by readings, the report
+    says the point was verified continuously (order of 23 October 2020, art. 12).
+    ``prepare_every_min``: how often the hub looks for a quarter just ended to prepare
+    its draft reports.
+    """
+
+    high_coverage: Annotated[float, Field(gt=0.0, le=1.0)] = 0.99
+    prepare_every_min: Annotated[int, Field(ge=1, le=1440)] = 60
+
+
 class HubConfig(_Strict):
     mqtt: Mqtt = Mqtt()
     broker: Broker = Broker()
@@ -158,6 +290,9 @@ class HubConfig(_Strict):
     ingest: Ingest = Ingest()
     web: Web = Web()
     events: Events = Events()
+    controls: Controls = Controls()
+    zoning: Zoning = Zoning()
+    reports: Reports = Reports()
 
     @model_validator(mode="after")
     def _embedded_broker_settings(self) -> HubConfig:

@@ -327,6 +327,7 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
             "max_dose_rate_usv_h": row["max_dose_rate_usv_h"], "dose_usv": row["dose_usv"],
             "alarms": json.loads(row["alarms"] or "[]"), "interrupted": bool(row["interrupted"]),
             "procedure": row["procedure"], "state": row["state"],
+            "clock_synced": _bool(row["clock_synced"]),
         })
     for row in _rows(conn,
                      "SELECT * FROM alarms WHERE device = ? AND at <= ?"
@@ -335,7 +336,8 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
         entries.append({"at": row["at"], "type": "alarm", "kind": row["kind"],
                         "subject": row["subject"], "state": row["state"],
                         "cleared": row["cleared"], "exposure": row["exposure"],
-                        "interrupted": bool(row["interrupted"])})
+                        "interrupted": bool(row["interrupted"]),
+                        "clock_synced": _bool(row["clock_synced"])})
     for row in _rows(conn,
                      "SELECT at, signal, value FROM signal_changes WHERE device = ?"
                      " AND at >= ? AND at <= ? ORDER BY at, signal LIMIT ?",
@@ -352,11 +354,13 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
     entries.sort(key=lambda e: (timefmt.parse(str(e["at"])), e["type"]))
     readings = _rows(conn,
                      "SELECT start, \"end\", mean_usv_h, mean_sigma_usv_h, max_usv_h, saturated,"
-                     " calibration, counts FROM readings WHERE device = ? AND start >= ?"
+                     " calibration, counts, clock_synced FROM readings WHERE device = ?"
+                     " AND start >= ?"
                      " AND start <= ? ORDER BY start LIMIT ?",
                      [device, lo, hi, TIMELINE_ROWS])
     for reading in readings:
         reading["saturated"] = _bool(reading["saturated"])
+        reading["clock_synced"] = _bool(reading["clock_synced"])
     return {"start": lo, "end": hi, "before_min": before_min, "after_min": after_min,
             "entries": entries, "readings": readings,
             "truncated": len(readings) >= TIMELINE_ROWS or len(entries) >= TIMELINE_ROWS}

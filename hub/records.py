@@ -42,7 +42,7 @@ def exposure_row(
         "max_dose_rate_usv_h": item.max_dose_rate_usv_h,
         "dose_usv": item.dose_usv, "saturated": _flag(item.saturated),
         "alarms": json.dumps(item.alarms), "calibration": item.calibration,
-        "first_seen": at, "updated": at,
+        "clock_synced": _flag(item.clock_synced), "first_seen": at, "updated": at,
     }
 
 
@@ -56,5 +56,5 @@ def alarm_row(
         "state": _ALARM_STATE[item.event], "kind": item.kind, "subject": item.subject,
         "at": item.at, "since": item.since, "cleared": item.cleared, "detail": item.detail,
         "exposure": item.exposure, "interrupted": int(item.event == "interrupted"),
-        "first_seen": at, "updated": at,
+        "clock_synced": _flag(item.clock_synced), "first_seen": at, "updated": at,
     }

@@ -27,13 +27,15 @@ EXPOSURE_TYPES: Final[dict[str, type]] = {
     **_KEY, "start": str, "end": str, "duration_s": float, "requested": int, "resumed": int,
     "interrupted": int, "procedure": int, "pulses": int, "doors_open": str,
     "emission_light_ok": int, "max_dose_rate_usv_h": float, "dose_usv": float,
-    "saturated": int, "alarms": str, "calibration": str, "first_seen": str, "updated": str,
+    "saturated": int, "alarms": str, "calibration": str, "clock_synced": int,
+    "first_seen": str, "updated": str,
 }
 EXPOSURE_COLUMNS: Final = tuple(EXPOSURE_TYPES)
 
 ALARM_TYPES: Final[dict[str, type]] = {
     **_KEY, "kind": str, "subject": str, "at": str, "since": str, "cleared": str,
-    "detail": str, "exposure": int, "interrupted": int, "first_seen": str, "updated": str,
+    "detail": str, "exposure": int, "interrupted": int, "clock_synced": int,
+    "first_seen": str, "updated": str,
 }
 ALARM_COLUMNS: Final = tuple(ALARM_TYPES)
 
@@ -206,6 +208,28 @@ def _migrate_events(db: sqlite_utils.Database) -> None:
             conn.execute(f"ALTER TABLE events ADD COLUMN {name} {definition}")
 
 
+#: Record columns added since the first version: (table, column, SQL type).
+RECORD_COLUMNS_ADDED: Final = (
+    ("readings", "clock_synced", "INTEGER"),
+    ("exposures", "clock_synced", "INTEGER"),
+    ("alarms", "clock_synced", "INTEGER"),
+)
+
+#: Readings stamped by an unsynchronised clock, found without scanning the others.
+_UNSYNCED_DDL: Final = """
+CREATE INDEX IF NOT EXISTS idx_readings_unsynced ON readings (device, start)
+    WHERE clock_synced = 0;
+"""
+
+
+def _migrate_records(db: sqlite_utils.Database) -> None:
+    """Add the record columns an older hub's tables lack (idempotent; NULL: unknown)."""
+    for table, column, kind in RECORD_COLUMNS_ADDED:
+        have = {r[1] for r in db.conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 def create(db: sqlite_utils.Database) -> None:
     """Create every table and index that is missing (idempotent)."""
     db.conn.executescript(
@@ -217,6 +241,8 @@ def create(db: sqlite_utils.Database) -> None:
         db[name].create(columns, pk=pk if len(pk) > 1 else pk[0], if_not_exists=True)  # type: ignore[union-attr]
     for table, cols in _INDEXES:
         db[table].create_index(cols, if_not_exists=True)  # type: ignore[union-attr]
+    _migrate_records(db)
+    db.conn.executescript(_UNSYNCED_DDL)
     db.conn.executescript(_EXTRA_DDL)
     _migrate_events(db)
     db.conn.executescript(_EVENTS_EXTRA_DDL)

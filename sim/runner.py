@@ -26,6 +26,7 @@ from edge_agent.dose.calibrations import calibration_from_config
 from edge_agent.journal import Journal
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.serial_link import SerialProbeLink
+from edge_agent.timesync import ClockSync
 from sim.inject import RoomControl
 from sim.physics import Radiation
 from sim.probe_pty import PtyProbe
@@ -90,6 +91,7 @@ class Simulation:
         self.agent = Agent(
             self.config, self.clock, pin_factory=self.factory, probe=driver,
             journal=self.journal, on_pins_ready=self._rest,
+            clock_sync=ClockSync.fixed(True),  # virtual time is synchronised by definition
         )
 
     def _make_probe(self) -> _Probe:

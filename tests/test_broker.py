@@ -216,6 +216,7 @@ def test_acl_lists_every_device_explicitly() -> None:
     assert blocks["user hub"] == ["topic write voyant/v1/+/+/ack", "topic read voyant/v1/#"]
     assert blocks["user chu.ir2"] == [
         *(f"topic write voyant/v1/chu/ir2/{kind}" for kind in AGENT_KINDS),
+        "topic write homeassistant/+/voyant_chu_ir2/#",  # its own discovery node only
         "topic read voyant/v1/chu/ir2/ack",
     ]
 
@@ -252,6 +253,9 @@ def test_one_login_per_account_and_one_agent_per_room() -> None:
         acl_text(HUB, [*DEVICES, squatter])
     with pytest.raises(BrokerFilesError, match="'hub' is used twice"):
         acl_text(HUB, [DeviceAccount("hub", "x", "chu", "ir3")])
+    clash = [DeviceAccount("a", "x", "a_b", "c"), DeviceAccount("b", "x", "a", "b_c")]
+    with pytest.raises(BrokerFilesError, match="share the Home Assistant node id voyant_a_b_c"):
+        acl_text(HUB, clash)
 
 
 def test_passwords_are_hashed_and_never_printed() -> None:

@@ -12,7 +12,7 @@ from hub.broker_files import verify_password
 
 DEVICES_TOML = """
 [broker]
-bind_address = "10.1.2.3"
+bind_address = "127.0.0.1"
 autosave_interval = 30
 
 [devices."chu.ir1"]
@@ -30,10 +30,11 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def _run(tmp_path: Path, text: str) -> int:
+def _run(tmp_path: Path, text: str, *options: str) -> int:
+    """``--no-tls`` unless other options are given (tests/test_provisioning.py tests TLS)."""
     (tmp_path / "devices.toml").write_text(text)
     return broker_config_main(["--devices", str(tmp_path / "devices.toml"),
-                               "--out", str(tmp_path / "out")])
+                               "--out", str(tmp_path / "out"), *(options or ["--no-tls"])])
 
 
 def test_writes_the_three_files_and_generates_missing_passwords(
@@ -53,7 +54,7 @@ def test_writes_the_three_files_and_generates_missing_passwords(
     assert verify_password(ir1, hashes["chu.ir1"])
     assert verify_password("ir2-from-file", hashes["chu.ir2"])
     conf = (out / "voyant.conf").read_text().splitlines()
-    assert "listener 1883 10.1.2.3" in conf and "autosave_interval 30" in conf
+    assert "listener 1883 127.0.0.1" in conf and "autosave_interval 30" in conf
     assert "password_file /etc/mosquitto/voyant.passwd" in conf
     assert not any(line.startswith("persistence_location") for line in conf)  # Debian's
     assert "topic write voyant/v1/chu/ir2/readings" in (out / "voyant.acl").read_text()
@@ -78,6 +79,9 @@ def test_a_second_run_keeps_every_password(tmp_path: Path) -> None:
     ('[devices.a]\nsite = "chu"\nroom = "ir1"\npassword_file = "missing"\n', "a: cannot read"),
     ('[devices.a]\nsite = "chu"\nroom = "ir1"\ncolour = "red"\n', "devices.a.colour: unknown key"),
     ('[broker]\nbind_address = "0.0.0.0 1884"\n', "contains whitespace"),
+    ('[broker]\nbind_address = "10.1.2.3"\n', "serves this machine only"),
+    ('[broker.tls]\ncafile = "a"\ncertfile = "b"\nkeyfile = "c"\nport = 1883\n',
+     "--no-tls contradicts the devices file's [broker.tls] table"),
     ("[devices\n", "devices.toml"),
 ])
 def test_mistakes_are_refused_with_a_reason(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import Mqtt, Probe, Rules, Tls
+from edge_agent.config import Metrics, Mqtt, Probe, Rules, Tls
 from edge_agent.monitor.kinds import ALARM_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +44,26 @@ def test_every_mqtt_key_is_documented(key: str) -> None:
     assert f"`mqtt.{key}`" in doc or f"`{leaf}`" in doc, f"{key} is not in the table"
 
 
+@pytest.mark.parametrize("key", sorted(Metrics.model_fields))
+def test_every_metrics_key_is_documented(key: str) -> None:
+    doc = text("docs/configuration.md")
+    assert re.search(rf"^#? ?{key} = ", doc, re.M) and f"`metrics.{key}`" in doc
+
+
+@pytest.mark.parametrize(
+    "metric",
+    ["voyant_agent_uptime_seconds", "voyant_agent_healthy", "voyant_outbox_records",
+     "voyant_journal_bytes", "voyant_last_reading_age_seconds", "voyant_alarms_active",
+     "voyant_alarms_total", "voyant_mqtt_connected", "voyant_clock_synced"],
+)
+def test_every_agent_metric_is_documented(metric: str) -> None:
+    assert f"`{metric}" in text("docs/configuration.md")
+
+
 @pytest.mark.parametrize(
     "command",
-    ["voyant-edge run", "voyant-edge check-config", "voyant-edge journal", "voyant-sim run",
+    ["voyant-edge run", "voyant-edge check-config", "voyant-edge journal",
+     "voyant-edge selftest", "voyant-sim run",
      "voyant-sim demo", "voyant-hub version"],
 )
 def test_every_command_is_in_the_readme(command: str) -> None:

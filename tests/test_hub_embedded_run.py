@@ -125,7 +125,7 @@ def test_broker_config_is_a_subcommand_of_voyant_hub(
     (tmp_path / "devices.toml").write_text(DEVICES_TOML)
     out, secrets = tmp_path / "out", tmp_path / "secrets"
     assert main(["broker-config", "--devices", str(tmp_path / "devices.toml"),
-                 "--out", str(out), "--secrets", str(secrets)]) == 0
+                 "--out", str(out), "--secrets", str(secrets), "--no-tls"]) == 0
     assert "wrote" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"voyant.conf", "voyant.passwd", "voyant.acl"}
     assert {p.name for p in secrets.iterdir()} == {"hub.password", "chu.ir1.password"}

@@ -151,6 +151,7 @@ class ReadingItem(_Payload):
     calibration: ShortText
     frames: Count
     frames_lost: Count
+    clock_synced: bool | None = None
 
 
 class ExposureItem(_Payload):
@@ -179,6 +180,7 @@ class ExposureItem(_Payload):
     saturated: bool | None = None
     alarms: Annotated[list[AlarmKindName], Field(max_length=32)] = []
     calibration: ShortText | None = None
+    clock_synced: bool | None = None
 
 
 class AlarmItem(_Payload):
@@ -195,8 +197,12 @@ class AlarmItem(_Payload):
     cleared: Timestamp | None = None
     detail: Annotated[str, Field(max_length=1000)] = ""
     exposure: Seq | None = None
+    clock_synced: bool | None = None
 
 
+#: Every record item carries ``clock_synced``: whether the agent's system clock was
+#: synchronised when it stamped the record's times (false if any of them was not; null or
+#: absent when unknown, as from agents older than the field).
 Item = ReadingItem | ExposureItem | AlarmItem
 
 

@@ -30,9 +30,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from hub.config import HubConfig
+from hub.controls.store import create_schema as create_controls_schema
 from hub.ingest import Ingest
 from hub.store import Store
-from hub.web import live, routes_admin, routes_auth, routes_events, routes_rooms
+from hub.web import (
+    live,
+    routes_admin,
+    routes_auth,
+    routes_calendar,
+    routes_events,
+    routes_metrics,
+    routes_reports,
+    routes_rooms,
+)
 from hub.web.accounts import create_schema
 from hub.web.auth import Forbidden, LoginRequired, require
 from hub.web.csrf import CsrfMiddleware
@@ -43,7 +53,8 @@ from hub.web.session import Sessions, install
 from hub.web.templating import render
 
 STATIC = Path(__file__).resolve().parent / "static"
-ROUTERS = (routes_auth, routes_rooms, routes_events, routes_admin)
+ROUTERS = (routes_auth, routes_rooms, routes_events, routes_admin, routes_reports, routes_calendar,
+           routes_metrics)
 
 
 def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
@@ -57,9 +68,11 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
             app.state.ingest = Ingest(config)
             task = asyncio.create_task(app.state.ingest.run(), name="ingest")
             task.add_done_callback(lambda done: _ingest_ended(app, done))
+            routes_reports.start_scheduler(app)  # drafts of the quarter just ended
         try:
             yield
         finally:
+            await routes_reports.stop_scheduler(app)
             await live.stop(app)  # the SSE poller, before the loop closes
             if task is not None:
                 if not task.done():
@@ -131,11 +144,12 @@ def _ingest_ended(app: FastAPI, task: asyncio.Task[None]) -> None:
 
 
 def prepare_store(path: str) -> None:
-    """Create the ingest's tables and the web's own (accounts, tokens) if missing."""
+    """Create the ingest's tables and the web's own (accounts, tokens, controls) if missing."""
     Store.open(path).close()
     conn = connect(path)
     try:
         create_schema(conn)
+        create_controls_schema(conn)
     finally:
         conn.close()
 

@@ -90,6 +90,8 @@ class Readings(BaseModel):
     calibrations: list[str] = Field(description="calibration names of the readings shown")
     points: list[ChartPoint]
     complete: bool = Field(description="false while the rollups are still catching up")
+    clock_unsynced: int = Field(0, description="readings of the range stamped while the room's"
+                                " clock was not synchronised")
 
 
 class Exposure(BaseModel):
@@ -113,6 +115,8 @@ class Exposure(BaseModel):
     saturated: bool | None
     alarms: list[str]
     calibration: str | None
+    clock_synced: bool | None = Field(None, description="false: stamped while the room's clock"
+                                      " was not synchronised (times may be wrong); null: unknown")
 
 
 class ExposureFilters(BaseModel):
@@ -219,9 +223,12 @@ def readings(conn: sqlite3.Connection, device: str, range_: Range,
     points = [ChartPoint(start=_iso(start_s + s.k * step), n=s.n, mean_usv_h=s.mean_usv_h,
                          max_usv_h=s.max_usv_h, dose_usv=s.dose_usv, saturated=s.saturated)
               for s in steps]
+    unsynced = conn.execute(
+        "SELECT count(*) FROM readings WHERE device = ? AND clock_synced = 0"
+        " AND start >= ? AND start < ?", [device, _iso(start_s), _iso(end_s)]).fetchone()[0]
     return Readings(device=device, range=range_, start=_iso(start_s), end=_iso(end_s),
                     step_s=step, calibrations=list(calibrations), points=points,
-                    complete=result.complete)
+                    complete=result.complete, clock_unsynced=int(unsynced))
 
 
 # -- exposures --------------------------------------------------------------------------------
@@ -264,7 +271,7 @@ def _exposure(row: sqlite3.Row) -> Exposure:
         emission_light_ok=flag("emission_light_ok"),
         max_dose_rate_usv_h=row["max_dose_rate_usv_h"], dose_usv=row["dose_usv"],
         saturated=flag("saturated"), alarms=json.loads(row["alarms"] or "[]"),
-        calibration=row["calibration"],
+        calibration=row["calibration"], clock_synced=flag("clock_synced"),
     )
 
 

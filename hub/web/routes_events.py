@@ -75,6 +75,7 @@ KIND_LABELS = {
     "probe_fault": N_("Probe fault"),
     "device_offline": N_("Device offline"),
     "data_gap": N_("Data gap"),
+    "control_overdue": N_("Control overdue"),
 }
 
 

@@ -44,7 +44,7 @@ CHOICES = ("any", "yes", "no")
 CSV_COLUMNS = ("device", "journal", "run", "number", "state", "start", "end", "duration_s",
                "requested", "resumed", "interrupted", "procedure", "pulses", "doors_open",
                "emission_light_ok", "max_dose_rate_usv_h", "dose_usv", "saturated", "alarms",
-               "calibration")
+               "calibration", "clock_synced")
 
 
 # -- helpers for the templates ------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""Prometheus metrics of the agent on ``http://127.0.0.1:<port>/metrics`` (``[metrics] port``).
+
+A tiny stdlib HTTP server in a thread of its own, bound to the loopback
+only: a local exporter or Prometheus agent scrapes it. The text exposition
+format 0.0.4. The collector reads what the agent's loop thread publishes by
+rebinding plain attributes (never mutated in place) and opens its own SQLite
+connection for the outbox depth: a scrape never touches the real-time loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from edge_agent.logs import log
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric family: name, help, type and its samples (labels, value)."""
+
+    name: str
+    help: str
+    kind: str  # "gauge" or "counter"
+    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+
+def render(metrics: Iterable[Metric]) -> str:
+    """The text exposition format 0.0.4."""
+    lines: list[str] = []
+    for m in metrics:
+        lines.append(f"# HELP {m.name} {_escape_help(m.help)}")
+        lines.append(f"# TYPE {m.name} {m.kind}")
+        for labels, value in m.samples:
+            text = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(labels.items()))
+            lines.append(f"{m.name}{{{text}}} {_number(value)}" if text
+                         else f"{m.name} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def outbox_depth(journal_path: str) -> int | None:
+    """Records waiting for the hub's acknowledgement, on a connection of this thread."""
+    try:
+        conn = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+class MetricsServer:
+    """Serve ``collect()`` on ``GET /metrics`` at ``host:port`` (port 0: any free port)."""
+
+    def __init__(self, collect: Callable[[], Iterable[Metric]], port: int,
+                 host: str = "127.0.0.1") -> None:
+        self._collect = collect
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_error(404)
+                    return
+                try:
+                    body = render(outer._collect()).encode()
+                except Exception as exc:  # a failing collector must not kill the server
+                    log("metrics_failed", logging.WARNING, error=repr(exc))
+                    self.send_error(500)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return  # scrapes are not news
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever,
+                                        name="voyant-metrics", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        log("metrics_started", address=f"127.0.0.1:{self.port}")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,1 @@
+"""Measurement points and the quarterly ambient reports (issue 5)."""

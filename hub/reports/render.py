@@ -1,0 +1,120 @@
+"""The quarterly report as a document: HTML (one file, inline CSS and SVG chart) and PDF.
+
+The signed HTML and PDF are rendered once, at signing, in French (the
+language of the record an inspector reads), and kept as they are; the page
+shows the same content in the reader's language. The chart draws each Paris
+day's integrated dose as a bar and marks the hours without data as grey
+bands: missing data is shown as missing, never as zero nor as interpolated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from hub.reports.points import ZONES
+from hub.timefmt import parse
+from hub.web.i18n import translations
+from hub.web.templating import TEMPLATES
+from hub.workdays import PARIS
+
+WIDTH: Final = 900
+HEIGHT: Final = 240
+LEFT, RIGHT, TOP, BOTTOM = 60, 10, 12, 36
+
+
+@dataclass(slots=True)
+class Chart:
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    top: int = TOP
+    plot_w: int = WIDTH - LEFT - RIGHT
+    plot_h: int = HEIGHT - TOP - BOTTOM
+    bars: list[tuple[float, float, float, float]] = field(default_factory=list)
+    missing: list[tuple[float, float]] = field(default_factory=list)  # (x, width)
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    months: list[tuple[float, str]] = field(default_factory=list)
+    empty: bool = True
+
+
+def chart(content: dict[str, Any]) -> Chart:
+    """Daily dose bars (µSv, linear) and grey bands over the hours without data."""
+    svg = Chart()
+    start, end = parse(content["start"]), parse(content["end"])
+    span = max(end - start, 1.0)
+
+    def x(t: float) -> float:
+        return round(svg.left + (t - start) / span * svg.plot_w, 2)
+
+    days = content.get("days", [])
+    top = max((d["dose_usv"] for d in days), default=0.0)
+    top = top if top > 0 else 1.0
+    t = start
+    for day in days:
+        t_end = t + day["expected_s"]
+        if day["seconds"] > 0:
+            h = day["dose_usv"] / top * svg.plot_h
+            svg.bars.append((x(t), max(x(t_end) - x(t) - 0.5, 0.5),
+                             round(svg.top + svg.plot_h - h, 2), round(h, 2)))
+        t = t_end
+    for gap in content.get("gaps", []):
+        a, b = x(parse(gap["start"])), x(parse(gap["end"]))
+        svg.missing.append((a, max(b - a, 0.8)))
+    for i in range(3):
+        value = top * i / 2
+        svg.y_ticks.append((round(svg.top + svg.plot_h * (1 - i / 2), 2), f"{value:.3g}"))
+    for month in content.get("months", []):
+        svg.months.append((x(parse(month["start"])), month["month"]))
+    svg.empty = not svg.bars
+    return svg
+
+
+def local(text: str | None, seconds: bool = False) -> str:
+    """A stored UTC time as Europe/Paris wall time."""
+    if not text:
+        return ""
+    moment = datetime.fromtimestamp(parse(text), UTC).astimezone(PARIS)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def dose(usv: float | None) -> str:
+    if usv is None:
+        return "—"
+    if usv >= 1000:
+        return f"{usv / 1000:.3f} mSv"
+    return f"{usv:.2f} µSv"
+
+
+def percent(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{100 * ratio:.1f} %"
+
+
+def helpers(gettext: Callable[[str], str]) -> dict[str, Any]:
+    labels = dict(ZONES)
+    return {
+        "local": local, "dose": dose, "percent": percent,
+        "zone_label": lambda code: gettext(labels[code]) if code in labels else "—",
+        "chart": chart,
+    }
+
+
+def render_html(content: dict[str, Any], lang: str = "fr") -> str:
+    """The standalone document (what is frozen at signing and printed to PDF)."""
+    gettext = translations(lang).gettext
+    template = TEMPLATES.env.get_template("reports/document.html")
+    return template.render(_=gettext, lang=lang, c=content, **helpers(gettext))
+
+
+def render_pdf(html: str) -> bytes:
+    """The PDF of a document (WeasyPrint; imported here: it takes half a second)."""
+    import weasyprint  # type: ignore[import-untyped]
+
+    return bytes(weasyprint.HTML(string=html).write_pdf())
+
+
+def render_both(content: dict[str, Any]) -> tuple[str, bytes]:
+    html = render_html(content)
+    return html, render_pdf(html)

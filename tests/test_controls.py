@@ -1,0 +1,297 @@
+"""The control calendar's rules: due dates, triggers, reminders, the overdue event, site types."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub import workdays
+from hub.config import Controls, parse_config
+from hub.controls import schedule
+from hub.controls import store as cs
+from hub.controls.types import BUILTIN, ControlError, RoomSettings, catalog, check_type
+from hub.errors import ConfigError
+from hub.store import Store
+from hub.web.db import connect, write
+
+TYPES = {t.key: t for t in BUILTIN}
+NOON = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
+
+
+def _due(key: str, room: RoomSettings, *done: tuple[str, str],
+         since: date = date(2026, 1, 1)) -> schedule.Due:
+    records = [schedule.Done(date.fromisoformat(d), r) for d, r in done]  # type: ignore[arg-type]
+    return schedule.next_due(TYPES[key], room, records, since)
+
+
+ROOM = RoomSettings("chu", "bloc1")
+
+
+# -- months and status ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start,months,expected", [
+    ("2024-02-29", 12, "2025-02-28"),   # leap day: the year after has none, never later
+    ("2024-02-29", 48, "2028-02-29"),
+    ("2023-11-30", 3, "2024-02-29"),    # into a leap February
+    ("2025-11-30", 3, "2026-02-28"),
+    ("2025-01-31", 1, "2025-02-28"),
+    ("2025-10-15", 3, "2026-01-15"),    # across the year
+    ("2026-03-29", 3, "2026-06-29"),    # the spring DST day is an ordinary day
+])
+def test_add_months_clamps_to_the_month_end(start: str, months: int, expected: str) -> None:
+    assert schedule.add_months(date.fromisoformat(start), months) == date.fromisoformat(expected)
+
+
+@pytest.mark.parametrize("days,expected", [
+    (-1, ("overdue", None)), (0, ("soon", 7)), (7, ("soon", 7)), (8, ("upcoming", 30)),
+    (30, ("upcoming", 30)), (31, ("ok", None)),
+])
+def test_reminders_at_30_and_7_days(days: int, expected: tuple[str, int | None]) -> None:
+    today = date(2026, 6, 15)
+    due = date.fromordinal(today.toordinal() + days)
+    assert schedule.status(due, today, [30, 7]) == expected
+    assert schedule.status(None, today) == ("unscheduled", None)
+
+
+@pytest.mark.parametrize("utc,paris_day", [
+    (datetime(2026, 3, 28, 22, 59, tzinfo=UTC), date(2026, 3, 28)),  # 23:59 CET
+    (datetime(2026, 3, 28, 23, 0, tzinfo=UTC), date(2026, 3, 29)),   # 00:00 CET, DST night
+    (datetime(2026, 10, 24, 21, 59, tzinfo=UTC), date(2026, 10, 24)),  # 23:59 CEST
+    (datetime(2026, 10, 24, 22, 0, tzinfo=UTC), date(2026, 10, 25)),   # 00:00 CEST
+])
+def test_today_is_the_paris_day_across_dst(utc: datetime, paris_day: date) -> None:
+    assert workdays.today(utc) == paris_day
+
+
+# -- due dates -----------------------------------------------------------------------------------
+
+
+def test_quarterly_runs_three_months_from_the_last_control() -> None:
+    due = _due("ambient_internal", ROOM, ("2026-01-10", "ok"), ("2025-10-02", "ok"))
+    assert (due.due, due.reason, due.last_done) == (date(2026, 4, 10), "periodic",
+                                                    date(2026, 1, 10))
+
+
+def test_external_ambient_five_years_fixed_three_years_mobile() -> None:
+    done = ("2024-02-29", "ok")
+    assert _due("ambient_external", ROOM, done).due == date(2029, 2, 28)
+    mobile = RoomSettings("chu", "c-arm", "mobile")
+    assert _due("ambient_external", mobile, done).due == date(2027, 2, 28)
+    assert _due("quality_external", mobile, done).due == date(2029, 2, 28)  # same for both
+
+
+def test_never_recorded_is_due_after_the_grace_period() -> None:
+    due = _due("ambient_internal", ROOM, since=date(2026, 5, 1))
+    assert (due.due, due.reason, due.last_done) == (date(2026, 5, 31), "first_record", None)
+
+
+def test_technical_control_at_receipt_first_use_change_of_use_then_yearly() -> None:
+    room = RoomSettings("chu", "bloc2", received_on="2026-02-01", first_use_on="2026-03-01")
+    assert (_due("technical_internal", room).due,
+            _due("technical_internal", room).reason) == (date(2026, 2, 1), "receipt")
+    # One control between receipt and first use covers both; then yearly.
+    after = _due("technical_internal", room, ("2026-02-20", "ok"))
+    assert (after.due, after.reason) == (date(2027, 2, 20), "periodic")
+    # A control from before the receipt (the previous device) covers neither.
+    assert _due("technical_internal", room, ("2026-01-05", "ok")).reason == "receipt"
+    # A change of use calls for a control on that day, until one is recorded after it.
+    changed = RoomSettings("chu", "bloc2", received_on="2026-02-01", first_use_on="2026-03-01",
+                           use_changed_on="2026-06-01")
+    due = _due("technical_internal", changed, ("2026-02-20", "ok"))
+    assert (due.due, due.reason) == (date(2026, 6, 1), "change_of_use")
+    assert _due("technical_internal", changed, ("2026-02-20", "ok"),
+                ("2026-06-03", "ok")).due == date(2027, 6, 3)
+
+
+def test_quality_controls_follow_first_clinical_use() -> None:
+    room = RoomSettings("chu", "bloc3", first_use_on="2026-01-31")
+    assert _due("quality_internal", room).due == date(2026, 4, 30)   # initial: 3 months after
+    assert _due("quality_external", room).due == date(2026, 1, 31)   # before first use
+    assert _due("quality_audit", room).due == date(2027, 1, 31)      # one year after
+    assert _due("quality_internal", room, ("2026-04-20", "ok")).due == date(2026, 7, 20)
+
+
+def test_a_not_ok_result_calls_for_a_recheck() -> None:
+    due = _due("ambient_external", ROOM, ("2026-03-01", "not_ok"))
+    assert (due.due, due.reason, due.last_result) == (date(2026, 3, 31), "recheck", "not_ok")
+    ok_again = _due("ambient_external", ROOM, ("2026-03-01", "not_ok"), ("2026-03-20", "ok"))
+    assert (ok_again.due, ok_again.reason) == (date(2031, 3, 20), "periodic")
+
+
+# -- site types ------------------------------------------------------------------------------
+
+
+def test_site_types_from_the_configuration() -> None:
+    config = parse_config({"controls": {"disabled": ["quality_audit"], "types": [
+        {"key": "apron_check", "name": "Lead aprons", "period_months": 12,
+         "period_months_mobile": 6, "triggers": ["receipt"]}]}})
+    types = {t.key: t for t in catalog(config.controls.types, (), config.controls.disabled)}
+    assert "quality_audit" not in types and types["apron_check"].source == "config"
+    mobile = RoomSettings("chu", "c-arm", "mobile", received_on="2026-01-10")
+    records = [schedule.Done(date(2026, 1, 12))]
+    assert schedule.next_due(types["apron_check"], mobile, records, date(2026, 1, 1)).due == (
+        date(2026, 7, 12))
+
+
+@pytest.mark.parametrize("table,message", [
+    ({"types": [{"key": "ambient_internal", "name": "x", "period_months": 3}]},
+     "already a control type"),
+    ({"types": [{"key": "x", "name": "x", "period_months": 3},
+                {"key": "x", "name": "y", "period_months": 3}]}, "already a control type"),
+    ({"types": [{"key": "x", "name": "x"}]}, "give period_months, triggers, or both"),
+    ({"types": [{"key": "Bad key", "name": "x", "period_months": 3}]}, "controls.types.0.key"),
+    ({"types": [{"key": "x", "name": "x", "period_months": 0}]}, "greater than or equal to 1"),
+    ({"types": [{"key": "x", "name": "x", "triggers": ["delivery"]}]}, "controls.types.0.triggers"),
+    ({"disabled": ["nope"]}, "not a built-in control type"),
+    ({"remind_days": [30, 30]}, "listed twice"),
+    ({"remind_days": []}, "controls.remind_days"),
+    ({"check_every_min": 0}, "controls.check_every_min"),
+])
+def test_bad_controls_configuration_is_refused(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"controls": table}, "hub.toml")
+
+
+def test_the_defaults_are_the_guides() -> None:
+    config = Controls()
+    assert config.remind_days == [30, 7] and not config.disabled and not config.types
+    assert {t.key: (t.period_for("fixed"), t.period_for("mobile")) for t in BUILTIN} == {
+        "ambient_internal": (3, 3), "ambient_external": (60, 36), "technical_internal": (12, 12),
+        "quality_internal": (3, 3), "quality_external": (60, 60), "quality_audit": (12, 12)}
+
+
+@pytest.mark.parametrize("fields,field", [
+    ({"key": "9x"}, "key"), ({"key": "ambient_internal"}, "key"), ({"key": "mine"}, "key"),
+    ({"name": "  "}, "name"), ({"period_months": 0}, "period_months"),
+    ({"period_months": None, "triggers": []}, "period_months"),
+    ({"period_months": None, "period_months_mobile": 6, "triggers": ["receipt"]},
+     "period_months_mobile"),
+    ({"triggers": ["delivery"]}, "triggers"),
+])
+def test_check_type_names_the_field(fields: dict[str, Any], field: str) -> None:
+    values: dict[str, Any] = {"key": "apron_check", "name": "Aprons", "period_months": 12,
+                              "period_months_mobile": None, "triggers": [], **fields}
+    with pytest.raises(ControlError) as caught:
+        check_type(taken=["mine"], **values)
+    assert caught.value.field == field
+
+
+# -- the store and the overdue event -----------------------------------------------------------
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    path = tmp_path / "hub.db"
+    Store.open(path).close()
+    db = connect(path)
+    db.execute("INSERT INTO devices (device, site, room) VALUES ('box-1', 'chu', 'bloc1')")
+    cs.create_schema(db)
+    yield db
+    db.close()
+
+
+def _record(conn: sqlite3.Connection, done_on: str, now: datetime = NOON, result: str = "ok",
+            control: str = "ambient_internal", note: str = "") -> dict[str, Any]:
+    with write(conn):
+        return cs.record_done(conn, Controls(), "marie", "chu", "bloc1", control, done_on,
+                              result, "PCR M. Curie", note, "RPT-1", now)
+
+
+def _events(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        "SELECT * FROM events WHERE kind = 'control_overdue' ORDER BY id")]
+
+
+def test_overdue_event_raised_once_then_cleared_by_recording(conn: sqlite3.Connection) -> None:
+    cs.check_overdue(conn, NOON)  # starts tracking the room today: nothing due yet
+    assert _events(conn) == []
+    _record(conn, "2026-01-10")  # due 2026-04-10: overdue on 15 June, opened at once
+    assert cs.check_overdue(conn, NOON)["opened"] == 0  # idempotent
+    assert cs.check_overdue(conn, NOON)["opened"] == 0
+    events = _events(conn)
+    assert len(events) == 1
+    event = events[0]
+    assert (event["site"], event["room"], event["device"], event["ref"], event["state"]) == (
+        "chu", "bloc1", "box-1", "control:ambient_internal", "open")
+    assert '"due":"2026-04-10"' in event["detail"] and event["condition_cleared_at"] is None
+    done = _record(conn, "2026-06-14")
+    assert (done["next_due"], done["status"]) == ("2026-09-14", "ok")
+    event = _events(conn)[0]
+    assert event["condition_cleared_at"] is not None and event["state"] == "open"  # PCR's call
+    assert cs.check_overdue(conn, NOON) == {"opened": 0, "ended": 0}
+    # Overdue again three months later: a new event, the first one untouched.
+    later = datetime(2026, 9, 15, 8, 0, tzinfo=UTC)
+    cs.check_overdue(conn, later)  # the never-recorded ones are overdue too by then
+    ambient = [e for e in _events(conn) if e["ref"] == "control:ambient_internal"]
+    assert [e["condition_cleared_at"] is None for e in ambient] == [False, True]
+
+
+def test_overdue_starts_the_day_after_the_due_date_in_paris(conn: sqlite3.Connection) -> None:
+    _record(conn, "2025-12-28", now=datetime(2025, 12, 28, 12, 0, tzinfo=UTC))  # due 2026-03-28
+    assert cs.check_overdue(conn, datetime(2026, 3, 28, 22, 59, tzinfo=UTC))["opened"] == 0
+    assert cs.check_overdue(conn, datetime(2026, 3, 28, 23, 0, tzinfo=UTC))["opened"] == 1
+
+
+def test_a_never_recorded_control_raises_after_the_grace(conn: sqlite3.Connection) -> None:
+    cs.check_overdue(conn, NOON)
+    assert cs.check_overdue(conn, datetime(2026, 7, 15, 12, tzinfo=UTC))["opened"] == 0
+    opened = cs.check_overdue(conn, datetime(2026, 7, 16, 12, tzinfo=UTC))["opened"]
+    assert opened == len(BUILTIN)  # the PCR has 30 days to enter the controls' history
+
+
+def test_records_are_kept(conn: sqlite3.Connection) -> None:
+    _record(conn, "2026-01-10")
+    with pytest.raises(sqlite3.DatabaseError, match="kept"):
+        conn.execute("UPDATE control_records SET result = 'not_ok'")
+    with pytest.raises(sqlite3.DatabaseError, match="kept"):
+        conn.execute("DELETE FROM control_records")
+    assert len(cs.history(conn)) == 1
+
+
+@pytest.mark.parametrize("changes,field", [
+    ({"done_on": "2026-06-16"}, "done_on"),      # tomorrow in Paris
+    ({"done_on": "15/06/2026"}, "done_on"),
+    ({"done_on": "1989-12-31"}, "done_on"),
+    ({"result": "maybe"}, "result"),
+    ({"result": "not_ok"}, "note"),              # say what was wrong
+    ({"control": "nope"}, "control"),
+    ({"room": "nowhere"}, "room"),
+    ({"performed_by": "  "}, "performed_by"),
+    ({"note": "x" * 2001}, "note"),
+    ({"document_ref": "a\x00b"}, "document_ref"),
+])
+def test_bad_records_are_refused_and_nothing_is_written(conn: sqlite3.Connection,
+                                                        changes: dict[str, str],
+                                                        field: str) -> None:
+    values = {"site": "chu", "room": "bloc1", "control": "ambient_internal",
+              "done_on": "2026-06-15", "result": "ok", "performed_by": "PCR", "note": "",
+              "document_ref": "", **changes}
+    with pytest.raises(ControlError) as caught, write(conn):
+        cs.record_done(conn, Controls(), "marie", now=NOON, **values)
+    assert caught.value.field == field
+    assert cs.history(conn) == []
+
+
+def test_room_settings_and_their_refusals(conn: sqlite3.Connection) -> None:
+    with write(conn):
+        change = cs.set_room(conn, Controls(), "marie", "chu", "bloc1", "mobile", "2026-01-10",
+                             "2026-02-01", None, NOON)
+    assert change["before"]["device_kind"] == "fixed" and change["after"]["device_kind"] == (
+        "mobile")
+    assert cs.find_room(conn, "chu", "bloc1").first_use_on == "2026-02-01"
+    cases: list[tuple[tuple[str, str | None, str | None, str | None], str]] = [
+        (("tablet", None, None, None), "device_kind"),
+        (("fixed", "2026-02-10", "2026-02-01", None), "first_use_on"),
+        (("fixed", "soon", None, None), "received_on"),
+        (("fixed", None, None, "2031-01-01"), "use_changed_on")]
+    for args, field in cases:
+        with pytest.raises(ControlError) as caught, write(conn):
+            cs.set_room(conn, Controls(), "marie", "chu", "bloc1", *args, NOON)
+        assert caught.value.field == field
+    assert cs.find_room(conn, "chu", "bloc1").device_kind == "mobile"  # unchanged

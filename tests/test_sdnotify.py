@@ -1,0 +1,138 @@
+"""systemd's notify protocol on a real AF_UNIX datagram socket, and the agent's metrics.
+
+The watchdog is fed only while the agent is healthy: when the journal fails,
+the pings stop (systemd then restarts the agent) and STATUS says why.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from edge_agent.config import parse_config
+from edge_agent.runner import Service
+from edge_agent.sdnotify import Notifier, Watchdog
+from edge_agent.timesync import ClockSync
+from sim.broker import free_port
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setblocking(False)
+    yield sock, path
+    sock.close()
+
+
+def received(sock: socket.socket) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return out
+
+
+def test_from_env_reads_the_socket_and_the_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", "@voyant-test")
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    notifier = Notifier.from_env()
+    assert notifier.address == "@voyant-test" and notifier.watchdog_interval_s == 15.0
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # the watchdog is another process's
+    assert Notifier.from_env().watchdog_interval_s is None
+    assert not Notifier.from_env({}).enabled and not Notifier(None).send("READY=1")
+
+
+def test_an_abstract_socket_is_reached() -> None:
+    name = f"voyant-test-{time.monotonic_ns()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        assert Notifier("@" + name).ready("ok")
+        assert sock.recv(100) == b"READY=1\nSTATUS=ok"
+
+
+def test_pings_at_most_every_half_period_and_only_while_healthy(
+    listener: tuple[socket.socket, str]
+) -> None:
+    sock, path = listener
+    now = [0.0]
+    dog = Watchdog(Notifier(path, watchdog_usec=2_000_000), lambda: now[0])
+    dog.update(True, "ok")
+    now[0] = 0.5
+    dog.update(True, "ok")  # too soon
+    now[0] = 1.0
+    dog.update(True, "ok")
+    now[0] = 2.5
+    dog.update(False, "FAULT journal")
+    assert received(sock) == ["STATUS=ok", "WATCHDOG=1", "WATCHDOG=1", "STATUS=FAULT journal"]
+    assert dog.next_due() == 2.0
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return str(response.read().decode())
+
+
+def run_for(service: Service, sock: socket.socket, seconds: float) -> list[str]:
+    """Loop the service; what it sent meanwhile (read as it comes, as systemd does)."""
+    end, out = time.monotonic() + seconds, []
+    while time.monotonic() < end:
+        service.iterate()
+        out += received(sock)
+    return out
+
+
+def test_the_agent_stops_pinging_when_its_journal_fails(
+    tmp_path: Path, listener: tuple[socket.socket, str], mock_factory: MockFactory
+) -> None:
+    sock, path = listener
+    config = parse_config({
+        "device": {"site": "test", "room": "r1"},
+        "pins": {"door": {"corridor": {"pin": 16, "active": "high"}}},
+        "probe": {"kind": "none"}, "journal": {"path": str(tmp_path / "journal.db")},
+    })
+    port = free_port()
+    service = Service(config, notifier=Notifier(path, watchdog_usec=100_000),
+                      clock_sync=ClockSync.fixed(False), metrics_port=port,
+                      pin_factory=mock_factory)
+    service.start()
+    try:
+        before = received(sock) + run_for(service, sock, 0.5)
+        assert before[0] == "STATUS=starting" and before[1].startswith("READY=1\nSTATUS=watching")
+        assert "clock NOT synced" in before[1]
+        assert before.count("WATCHDOG=1") >= 4
+
+        text = scrape(port)
+        for line in ("voyant_agent_healthy 1", "voyant_clock_synced 0",
+                     "voyant_outbox_records 0", "voyant_mqtt_connected 0",
+                     'voyant_alarms_total{kind="unsolicited_emission"} 0',
+                     "voyant_last_reading_age_seconds NaN"):
+            assert line + "\n" in text, line
+        assert "# TYPE voyant_alarms_total counter" in text
+        assert "voyant_agent_uptime_seconds " in text and "voyant_journal_bytes " in text
+
+        assert service.agent is not None
+        service.agent.journal.db.conn.close()  # the journal fails under the agent
+        mock_factory.pin(17).drive_low()  # emission nobody asked for: records to write
+        after = run_for(service, sock, 0.5)
+        fault = [i for i, m in enumerate(after) if m.startswith("STATUS=FAULT journal failed")]
+        assert fault, after
+        assert "WATCHDOG=1" not in after[fault[0]:]  # not one ping once the write failed
+        assert after[:fault[0]].count("WATCHDOG=1") <= 1  # the pass before the edge settled
+        text = scrape(port)
+        assert "voyant_agent_healthy 0\n" in text
+        assert 'voyant_alarms_active{kind="unsolicited_emission"} 1\n' in text
+        assert 'voyant_alarms_total{kind="unsolicited_emission"} 1\n' in text
+    finally:
+        service.close()
+    assert received(sock)[-1].startswith("STOPPING=1")

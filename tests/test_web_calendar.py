@@ -1,0 +1,299 @@
+"""The calendar's pages, its ICS feed (RFC 5545, token in the query) and its API."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from hub.config import Controls
+from hub.controls import store as cs
+from hub.web import audit
+from hub.web.db import connect, write
+from hub.web.routes_calendar import check_now
+from tests.web_helpers import api_token, bearer, csrf, login, make_app
+
+NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
+
+
+def _app(tmp_path: Path, **config: Any) -> FastAPI:
+    app = make_app(tmp_path, **config)
+    app.state.clock = lambda: NOW
+    conn = connect(app.state.store_path)
+    conn.execute("INSERT INTO devices (device, site, room) VALUES ('box-1', 'chu', 'bloc1')")
+    conn.close()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> FastAPI:
+    return _app(tmp_path)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+def _rows(app: FastAPI, sql: str) -> list[dict[str, Any]]:
+    conn = connect(app.state.store_path)
+    try:
+        return [dict(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def _record(client: TestClient, **fields: str) -> Any:
+    data = {"room": "chu/bloc1", "control": "ambient_internal", "done_on": "2026-01-10",
+            "result": "ok", "performed_by": "PCR M. Curie", "note": "", "document_ref": "R-1",
+            "csrf_token": csrf(client), **fields}
+    return client.post("/calendar/record", data=data, follow_redirects=False)
+
+
+def _row(page: str, control: str) -> str:
+    match = re.search(rf'<tr class="due (\w+)" data-testid="due-row" data-control="{control}"'
+                      r' data-status="\w+" data-due="([\d-]*)"', page)
+    assert match, control
+    return f"{match.group(1)} {match.group(2)}"
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+def test_a_viewer_sees_due_dates_and_reminders(app: FastAPI, client: TestClient) -> None:
+    login(client, "viewer")
+    page = client.get("/calendar")
+    assert page.status_code == 200 and "Calendrier des contrôles" in page.text
+    assert _row(page.text, "ambient_internal") == "upcoming 2026-07-15"  # 30 days' grace
+    assert 'data-testid="reminder"' in page.text and "dans les 30 jours" in page.text
+    assert 'data-testid="form-record"' not in page.text  # viewers do not record
+    assert 'data-testid="form-type"' not in page.text
+
+
+def test_recording_moves_the_due_date_and_ends_the_overdue_event(app: FastAPI,
+                                                                 client: TestClient) -> None:
+    login(client, "pcr")
+    response = _record(client)
+    assert response.status_code == 303 and response.headers["location"] == "/calendar"
+    page = client.get("/calendar").text
+    assert _row(page, "ambient_internal") == "overdue 2026-04-10"
+    assert "En retard" in page
+    events = _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'")
+    assert len(events) == 1 and events[0]["condition_cleared_at"] is None
+    assert _record(client, done_on="2026-06-12").status_code == 303
+    assert _row(client.get("/calendar").text, "ambient_internal") == "ok 2026-09-12"
+    events = _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'")
+    assert len(events) == 1 and events[0]["condition_cleared_at"] is not None
+    conn = connect(app.state.store_path)
+    rows = audit.entries(conn, action="control.record")
+    conn.close()
+    assert len(rows) == 2 and rows[0]["username"] == "pcr"
+    assert rows[0]["target"] == "control:chu/bloc1/ambient_internal"
+    history = client.get("/calendar/room", params={"site": "chu", "room": "bloc1"}).text
+    assert history.count('data-testid="history-row"') == 2 and "PCR M. Curie" in history
+
+
+@pytest.mark.parametrize("fields,field,message", [
+    ({"done_on": "2026-06-16"}, "done_on", "La date ne peut pas être dans le futur."),
+    ({"done_on": "hier"}, "done_on", "AAAA-MM-JJ"),
+    ({"result": "not_ok"}, "note", "Indiquez ce qui n'était pas conforme."),
+    ({"room": "chu/nowhere"}, "room", "Salle inconnue."),
+    ({"control": "x"}, "control", "Type de contrôle inconnu."),
+    ({"performed_by": ""}, "performed_by", "Obligatoire."),
+])
+def test_a_refused_record_says_why_next_to_the_field(app: FastAPI, client: TestClient,
+                                                     fields: dict[str, str], field: str,
+                                                     message: str) -> None:
+    login(client, "pcr")
+    response = _record(client, **fields)
+    assert response.status_code == 422
+    assert f'id="record-{field}-error"' in response.text
+    assert message in html.unescape(response.text)
+    assert _rows(app, "SELECT * FROM control_records") == []
+
+
+def test_room_settings_mobile_device_and_dates(app: FastAPI, client: TestClient) -> None:
+    login(client, "pcr")
+    data = {"site": "chu", "room": "bloc1", "device_kind": "mobile", "received_on": "2026-05-02",
+            "first_use_on": "2026-05-04", "use_changed_on": "", "csrf_token": csrf(client)}
+    response = client.post("/calendar/room", data=data, follow_redirects=False)
+    assert response.status_code == 303
+    page = client.get(response.headers["location"]).text
+    assert _row(page, "technical_internal") == "overdue 2026-05-02"  # at receipt, not recorded
+    assert _row(page, "quality_internal") == "ok 2026-08-04"   # 3 months after first use
+    assert _record(client, control="ambient_external", done_on="2026-06-01").status_code == 303
+    page = client.get("/calendar").text
+    assert _row(page, "ambient_external") == "ok 2029-06-01"  # 3 years: a mobile device
+    bad = client.post("/calendar/room", data={**data, "first_use_on": "2026-04-01",
+                                              "csrf_token": csrf(client)})
+    assert bad.status_code == 422 and 'id="room-first_use_on-error"' in bad.text
+    assert "antérieure à la réception" in html.unescape(bad.text)
+    conn = connect(app.state.store_path)
+    rows = audit.entries(conn, action="control.room")
+    conn.close()
+    assert len(rows) == 1 and rows[0]["detail"]["before"]["device_kind"] == "fixed"
+
+
+def test_a_viewer_cannot_record_nor_change_a_room(client: TestClient) -> None:
+    login(client, "viewer")
+    assert _record(client).status_code == 403
+    assert client.post("/calendar/room", data={"site": "chu", "room": "bloc1",
+                                               "device_kind": "mobile",
+                                               "csrf_token": csrf(client)}).status_code == 403
+
+
+def test_an_admin_adds_a_site_type(app: FastAPI, client: TestClient) -> None:
+    login(client, "pcr")
+    form = {"key": "apron_check", "name": "Tabliers plombés", "period_months": "12",
+            "period_months_mobile": "", "triggers": ["receipt"]}
+    assert client.post("/calendar/types", data={**form, "csrf_token": csrf(client)}
+                       ).status_code == 403
+    login(client, "admin")
+    response = client.post("/calendar/types", data={**form, "csrf_token": csrf(client)},
+                           follow_redirects=False)
+    assert response.status_code == 303
+    page = client.get("/calendar").text
+    assert 'data-key="apron_check" data-source="site"' in page and "Tabliers plombés" in page
+    again = client.post("/calendar/types", data={**form, "csrf_token": csrf(client)})
+    assert again.status_code == 422 and 'id="type-key-error"' in again.text
+    bad = client.post("/calendar/types", data={**form, "key": "other", "period_months": "x",
+                                               "csrf_token": csrf(client)})
+    assert bad.status_code == 422 and 'id="type-period_months-error"' in bad.text
+    assert len(_rows(app, "SELECT * FROM control_types")) == 1
+
+
+# -- the ICS feed --------------------------------------------------------------------------------
+
+
+def _unfold(body: bytes) -> list[str]:
+    assert body.endswith(b"\r\n") and b"\n" not in body.replace(b"\r\n", b"")
+    raw = body.split(b"\r\n")[:-1]
+    for line in raw:
+        assert len(line) <= 75, line
+        line.decode("utf-8")  # a fold never splits a character
+    return body.decode("utf-8").replace("\r\n ", "").split("\r\n")[:-1]
+
+
+def _check_ics(body: bytes) -> list[dict[str, str]]:
+    lines = _unfold(body)
+    assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR"
+    assert "VERSION:2.0" in lines and any(x.startswith("PRODID:") for x in lines)
+    events: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
+    depth = 0
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name == "BEGIN":
+            depth += 1
+            if value == "VEVENT":
+                current = {}
+        elif name == "END":
+            depth -= 1
+            if value == "VEVENT" and current is not None:
+                events.append(current)
+                current = None
+        elif current is not None and name not in current:
+            current[name] = value
+    assert depth == 0
+    for event in events:
+        assert {"UID", "DTSTAMP", "DTSTART;VALUE=DATE", "DTEND;VALUE=DATE", "SUMMARY"} <= set(event)
+        assert re.fullmatch(r"\d{8}T\d{6}Z", event["DTSTAMP"])
+        assert re.fullmatch(r"\d{8}", event["DTSTART;VALUE=DATE"])
+    assert len({e["UID"] for e in events}) == len(events)
+    return events
+
+
+def test_the_feed_needs_a_token_a_bearer_or_a_session(app: FastAPI, client: TestClient) -> None:
+    response = client.get("/calendar.ics", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    for bad in ("vy_nonsense", "x"):
+        assert client.get("/calendar.ics", params={"token": bad}).status_code == 401
+        assert client.get("/calendar.ics", headers=bearer(bad)).status_code == 401
+    token = api_token(app, "viewer")
+    by_query = client.get("/calendar.ics", params={"token": token})
+    assert by_query.status_code == 200
+    assert by_query.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert client.get("/calendar.ics", headers=bearer(token)).status_code == 200
+    assert client.get("/api/controls", params={"token": token}).status_code == 401  # feed only
+    login(client, "viewer")
+    assert client.get("/calendar.ics").status_code == 200
+    assert client.get("/calendar.ics", params={"token": "vy_revoked"}).status_code == 401
+
+
+def test_the_feed_is_valid_icalendar(tmp_path: Path) -> None:
+    long_name = "Vérification des équipements de protection individuelle, " * 2
+    app = _app(tmp_path, controls={"types": [{"key": "epi", "name": long_name.strip(),
+                                              "period_months": 12}]})
+    with TestClient(app) as client:
+        login(client, "pcr")
+        assert _record(client).status_code == 303
+        body = client.get("/calendar.ics").content
+    events = _check_ics(body)
+    assert len(events) == 7  # six built-in types and the site's, one room
+    overdue = [e for e in events if e["DTSTART;VALUE=DATE"] == "20260410"]
+    assert len(overdue) == 1 and overdue[0]["SUMMARY"].startswith("En retard")
+    assert any("Vérification des équipements" in e["SUMMARY"] for e in events)
+    assert b"TRIGGER:-P30D\r\n" in body and b"TRIGGER:-P7D\r\n" in body
+    assert b"\\," not in body or b"," not in body.replace(b"\\,", b"")  # commas escaped
+
+
+# -- API -----------------------------------------------------------------------------------------
+
+
+def test_api_lists_and_records(app: FastAPI, client: TestClient) -> None:
+    viewer = api_token(app, "viewer")
+    items = client.get("/api/controls", headers=bearer(viewer)).json()
+    assert items["today"] == "2026-06-15" and len(items["items"]) == 6
+    assert {i["status"] for i in items["items"]} == {"upcoming"}
+    body = {"site": "chu", "room": "bloc1", "control": "ambient_internal",
+            "done_on": "2026-06-01", "result": "ok", "performed_by": "OCR Contrôle SA"}
+    assert client.post("/api/controls/records", json=body,
+                       headers=bearer(viewer)).status_code == 403
+    pcr = api_token(app, "pcr")
+    response = client.post("/api/controls/records", json=body, headers=bearer(pcr))
+    assert response.status_code == 201
+    assert response.json()["record"]["next_due"] == "2026-09-01"
+    records = client.get("/api/controls/records", headers=bearer(viewer)).json()
+    assert records[0]["performed_by"] == "OCR Contrôle SA" and records[0]["recorded_by"] == "pcr"
+    future = client.post("/api/controls/records", json={**body, "done_on": "2027-01-01"},
+                         headers=bearer(pcr))
+    assert future.status_code == 422 and future.json()["detail"][0]["loc"] == ["body",
+                                                                               "done_on"]
+    missing = client.post("/api/controls/records", json={**body, "result": "fine"},
+                          headers=bearer(pcr))
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body",
+                                                                                 "result"]
+    room = client.post("/api/controls/rooms", json={"site": "chu", "room": "bloc1",
+                                                    "device_kind": "mobile"},
+                       headers=bearer(pcr))
+    assert room.status_code == 200 and room.json()["after"]["device_kind"] == "mobile"
+    types = client.get("/api/controls/types", headers=bearer(viewer)).json()
+    assert [t["key"] for t in types][:2] == ["ambient_internal", "ambient_external"]
+    assert len(_rows(app, "SELECT * FROM control_records")) == 1
+
+
+def test_the_background_check_opens_overdue_events(app: FastAPI) -> None:
+    conn = connect(app.state.store_path)
+    cs.create_schema(conn)
+    with write(conn):
+        cs.record_done(conn, Controls(), "marie", "chu", "bloc1", "ambient_internal",
+                       "2026-01-10", "ok", "PCR", "", "", datetime(2026, 1, 10, tzinfo=UTC))
+    conn.close()
+    app.state.controls_check = True  # as beside the ingest
+    with TestClient(app):  # the router's lifespan runs the check at start
+        deadline = time.monotonic() + 10
+        while not _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'"):
+            assert time.monotonic() < deadline, "the background check did not run"
+            time.sleep(0.02)
+    assert check_now(app) == {"opened": 0, "ended": 0}  # idempotent
+    events = _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'")
+    assert [e["ref"] for e in events] == ["control:ambient_internal"]
