@@ -3,7 +3,11 @@
     voyant-edge run --config /etc/voyant/agent.toml
     voyant-edge check-config /etc/voyant/agent.toml
     voyant-edge journal [--config FILE | --db FILE] [--limit N] [--json]
-    voyant-edge selftest [--config FILE] [--json] [--timeout S]
+    voyant-edge selftest [--config FILE] [--json] [--timeout S] [--agent-user NAME]
+
+Run the self-test as the service's user with the service stopped
+(``sudo -u voyant voyant-edge selftest --config /etc/voyant/agent.toml``): it
+then reads GPIO, serial port and journal with the agent's own rights.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from edge_agent.config import load_config
@@ -42,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true")
     selftest.add_argument("--timeout", type=float, default=10.0,
                           help="seconds to wait for the probe and the broker (default 10)")
+    selftest.add_argument("--agent-user", metavar="NAME",
+                          help="the service's User=, who must be able to write the journal"
+                               " (default voyant)")
     return parser
 
 
@@ -58,9 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f" {len(config.pins.door)} door(s), probe {config.probe.kind}, {mqtt})")
             return 0
         if args.command == "selftest":
-            from edge_agent.selftest import render_table, run_selftest
+            from edge_agent.selftest import AGENT_USER, render_table, run_selftest
 
-            report = run_selftest(load_config(args.config), timeout_s=max(args.timeout, 0.1))
+            report = run_selftest(load_config(args.config), timeout_s=max(args.timeout, 0.1),
+                                  agent_user=args.agent_user or AGENT_USER)
             if args.json:
                 json.dump(report.to_json(), sys.stdout, indent=2)
                 sys.stdout.write("\n")
@@ -81,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show_journal(path: str, limit: int, as_json: bool) -> int:
+    if not Path(path).is_file():  # a look must not create a journal (nor a new journal id)
+        raise JournalError(f"{path}: no journal there (the agent creates it when it first"
+                           " starts; run this as the agent's user: sudo -u voyant ...)")
     journal = Journal(path, durable=False)
     try:
         exposures, alarms = journal.exposures(limit), journal.alarms(limit)

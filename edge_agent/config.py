@@ -235,7 +235,7 @@ class Metrics(_Strict):
     ``port = 0`` turns it off.
     """
 
-    port: Annotated[int, Field(ge=0, le=65535)] = 9108
+    port: Annotated[int, Field(ge=0, le=65535)] = 61108
 
 
 class AgentConfig(_Strict):

@@ -10,6 +10,7 @@ connection for the outbox depth: a scrape never touches the real-time loop.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sqlite3
 import threading
@@ -117,3 +118,25 @@ class MetricsServer:
         with contextlib.suppress(Exception):
             self.server.shutdown()
         self.server.server_close()
+
+
+def serve_metrics(collect: Callable[[], Iterable[Metric]], port: int,
+                  host: str = "127.0.0.1") -> MetricsServer | None:
+    """Start the metrics server, or log why not and return None.
+
+    Metrics are optional; the agent is not. A port already taken (another exporter,
+    a second agent) or refused must not stop the agent before READY=1: systemd would
+    restart it in a loop and, with the interlock relay enabled, keep X-rays blocked
+    because of a monitoring nicety. So the error is logged once and the agent runs on
+    without ``/metrics``.
+    """
+    try:
+        server = MetricsServer(collect, port, host)
+    except OSError as exc:
+        log("metrics_unavailable", logging.WARNING, address=f"{host}:{port}", port=port,
+            error=errno.errorcode.get(exc.errno or 0, "OSError"), reason=exc.strerror or str(exc),
+            effect="the agent runs without metrics",
+            hint="free the port or set [metrics] port to another one (0: off)")
+        return None
+    server.start()
+    return server

@@ -8,7 +8,8 @@ the network.
 It also feeds systemd's watchdog (``WATCHDOG=1`` only while the journal
 writes and the inputs answer, see :mod:`edge_agent.sdnotify`), keeps the
 clock-synchronisation answer fresh (:mod:`edge_agent.timesync`) and serves the
-agent's metrics on the loopback (:mod:`edge_agent.metrics`).
+agent's metrics on the loopback (:mod:`edge_agent.metrics`) when their port is
+free: metrics are optional, so a taken port is a warning, never a failed start.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from edge_agent.agent import Agent, ProbeDriver
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.logs import log
-from edge_agent.metrics import Metric, MetricsServer, outbox_depth
+from edge_agent.metrics import Metric, MetricsServer, outbox_depth, serve_metrics
 from edge_agent.monitor.kinds import ALARM_KINDS
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.serial_link import SerialProbeLink
@@ -108,9 +109,8 @@ class Service:
         self.clock_sync.synced()
         self.publisher = start_publisher(self.config)
         self.reset_button = _reset_button(self.config, self.reset_requested, self.waker)
-        if self.metrics_port:
-            self.metrics = MetricsServer(self.collect, self.metrics_port)
-            self.metrics.start()
+        if self.metrics_port:  # optional: a taken port is logged, never fatal
+            self.metrics = serve_metrics(self.collect, self.metrics_port)
         self.notifier.ready(self.status())
 
     def iterate(self) -> None:
@@ -238,12 +238,21 @@ def _version() -> str:
         return "voyant (not installed)"
 
 
+def wait_s(now: float, agent_wake: float | None, watchdog_due: float | None) -> float:
+    """How long the loop may sleep: until the earliest deadline, at most :data:`MAX_SLEEP_S`.
+
+    0 when a deadline is already due; the callers (the agent and the watchdog) must
+    therefore never keep answering a time in the past, or the loop spins.
+    """
+    due = [t for t in (agent_wake, watchdog_due) if t is not None]
+    if not due:
+        return MAX_SLEEP_S
+    return min(max(min(due) - now, 0.0), MAX_SLEEP_S)
+
+
 def _sleep(agent: Agent, clock: Clock, waker: Waker, probe: ProbeDriver | None,
            watchdog_due: float | None = None) -> None:
-    wake = agent.next_wakeup()
-    if watchdog_due is not None:
-        wake = watchdog_due if wake is None else min(wake, watchdog_due)
-    timeout = MAX_SLEEP_S if wake is None else min(max(wake - clock.monotonic(), 0.0), MAX_SLEEP_S)
+    timeout = wait_s(clock.monotonic(), agent.next_wakeup(), watchdog_due)
     fds = [waker.fd]
     if isinstance(probe, SerialProbeLink) and probe.fileno() is not None:
         fds.append(probe.fileno())  # type: ignore[arg-type]

@@ -78,6 +78,7 @@ class Watchdog:
         self.interval_s = notifier.watchdog_interval_s
         self._monotonic = monotonic
         self._last_ping: float | None = None
+        self._healthy = False
         self._status: str | None = None
         self.pings = 0
 
@@ -87,6 +88,7 @@ class Watchdog:
         if status != self._status:
             self._status = status
             self.notifier.send(f"STATUS={status}")
+        self._healthy = healthy
         if not healthy or self.interval_s is None:
             return
         now = self._monotonic()
@@ -96,11 +98,18 @@ class Watchdog:
             self._last_ping = now
 
     def next_due(self) -> float | None:
-        """When the loop must wake to ping (monotonic), None if no watchdog."""
+        """When the loop must wake to ping (monotonic), None if no watchdog.
+
+        While unhealthy (or before the first :meth:`update`) no ping is owed, so the
+        answer is one interval from now: never a time in the past, which would make the
+        loop wait 0 s and spin at 100 % CPU until systemd kills it. The loop still wakes
+        on every input and at its own deadlines, and :meth:`update` pings on the first
+        pass after the agent is healthy again.
+        """
         if self.interval_s is None:
             return None
-        if self._last_ping is None:
-            return self._monotonic()
+        if not self._healthy or self._last_ping is None:
+            return self._monotonic() + self.interval_s
         return self._last_ping + self.interval_s
 
 

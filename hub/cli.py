@@ -5,7 +5,8 @@ any free port, logged) with the ingest of the agents' evidence in the app's
 lifespan, until SIGTERM or SIGINT (then exit 0), first starting the embedded
 broker when ``[broker] mode = "embedded"`` (stopped after the web and the
 ingest); ``user add`` creates an account (the first admin) and ``token add``
-an API token, in the store of ``--config``; ``check-config`` validates a
+a token (``--scope api``, the default, or ``calendar`` for a feed address),
+in the store of ``--config``; ``check-config`` validates a
 configuration file; ``broker-config`` writes Mosquitto's files from a devices TOML
 (:mod:`hub.broker_config`), and ``device add|revoke|list`` manages that TOML's rooms
 (:mod:`hub.provisioning`); ``version`` reports the installed version. A bad
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     tadd = token.add_parser("add", help="create an API token for USERNAME (printed once)")
     tadd.add_argument("username")
     tadd.add_argument("--name", required=True, help="what the token is for")
+    tadd.add_argument("--scope", default="api", choices=["api", "calendar"],
+                      help="api: the JSON API (default); calendar: the ICS feed only, "
+                           "the kind to put in a feed address")
     tadd.add_argument("--config", required=True, help="the hub's TOML configuration")
     sub.add_parser(  # parsed by hub.broker_config itself: see main()
         "broker-config", add_help=False,
@@ -222,7 +226,7 @@ def _accounts_command(args: argparse.Namespace, config: HubConfig) -> int:
         if user is None:
             print(f"username: no active account {args.username!r}", file=sys.stderr)
             return 2
-        token = new_token(conn, user.id, args.name, actor=_cli_actor())
+        token = new_token(conn, user.id, args.name, args.scope, actor=_cli_actor())
         print(token)  # once: only its hash is kept
         return 0
     except AccountError as exc:

@@ -248,3 +248,12 @@ def test_short_fluoroscopy_pulses_are_seen_and_merged(tmp_path: Path, clock: Man
     rows = room.agent.journal.exposures()
     assert [(r["state"], r["pulses"]) for r in rows] == [("closed", 30)]
     assert room.agent.journal.alarms() == []
+
+
+def test_journal_command_never_creates_a_journal(tmp_path: Path) -> None:
+    db = tmp_path / "var" / "journal.db"
+    cmd = [sys.executable, "-m", "edge_agent.cli", "journal", "--db", str(db)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert str(db) in result.stderr and "no journal there" in result.stderr
+    assert list(tmp_path.iterdir()) == []

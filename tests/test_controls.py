@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -14,10 +15,19 @@ from hub import workdays
 from hub.config import Controls, parse_config
 from hub.controls import schedule
 from hub.controls import store as cs
-from hub.controls.types import BUILTIN, ControlError, RoomSettings, catalog, check_type
+from hub.controls.types import (
+    BUILTIN,
+    BUILTIN_KEYS,
+    ControlError,
+    RoomSettings,
+    catalog,
+    check_type,
+)
 from hub.errors import ConfigError
 from hub.store import Store
 from hub.web.db import connect, write
+from hub.web.i18n import translations
+from hub.web.routes_events import KIND_LABELS
 
 TYPES = {t.key: t for t in BUILTIN}
 NOON = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
@@ -203,9 +213,14 @@ def _record(conn: sqlite3.Connection, done_on: str, now: datetime = NOON, result
                               result, "PCR M. Curie", note, "RPT-1", now)
 
 
-def _events(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def _events(conn: sqlite3.Connection, kind: str = "control_overdue") -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(
-        "SELECT * FROM events WHERE kind = 'control_overdue' ORDER BY id")]
+        "SELECT * FROM events WHERE kind = ? ORDER BY id", [kind])]
+
+
+def _ongoing(conn: sqlite3.Connection, kind: str = "control_overdue") -> list[str]:
+    """The refs of the events of ``kind`` whose condition still holds."""
+    return [e["ref"] for e in _events(conn, kind) if e["condition_cleared_at"] is None]
 
 
 def test_overdue_event_raised_once_then_cleared_by_recording(conn: sqlite3.Connection) -> None:
@@ -234,15 +249,26 @@ def test_overdue_event_raised_once_then_cleared_by_recording(conn: sqlite3.Conne
 
 def test_overdue_starts_the_day_after_the_due_date_in_paris(conn: sqlite3.Connection) -> None:
     _record(conn, "2025-12-28", now=datetime(2025, 12, 28, 12, 0, tzinfo=UTC))  # due 2026-03-28
-    assert cs.check_overdue(conn, datetime(2026, 3, 28, 22, 59, tzinfo=UTC))["opened"] == 0
-    assert cs.check_overdue(conn, datetime(2026, 3, 28, 23, 0, tzinfo=UTC))["opened"] == 1
+    cs.check_overdue(conn, datetime(2026, 3, 28, 22, 59, tzinfo=UTC))
+    assert "control:ambient_internal" not in _ongoing(conn)
+    cs.check_overdue(conn, datetime(2026, 3, 28, 23, 0, tzinfo=UTC))
+    assert "control:ambient_internal" in _ongoing(conn)
 
 
 def test_a_never_recorded_control_raises_after_the_grace(conn: sqlite3.Connection) -> None:
     cs.check_overdue(conn, NOON)
-    assert cs.check_overdue(conn, datetime(2026, 7, 15, 12, tzinfo=UTC))["opened"] == 0
-    opened = cs.check_overdue(conn, datetime(2026, 7, 16, 12, tzinfo=UTC))["opened"]
-    assert opened == len(BUILTIN)  # the PCR has 30 days to enter the controls' history
+    # due 30 days after tracking starts: born inside the 30-day window, so no 30-day
+    # reminder burst on the first day; the 7-day one comes as for any control
+    assert _events(conn, "control_due_soon") == []
+    cs.check_overdue(conn, datetime(2026, 7, 7, 12, tzinfo=UTC))
+    assert _events(conn, "control_due_soon") == []
+    cs.check_overdue(conn, datetime(2026, 7, 8, 12, tzinfo=UTC))
+    assert {r.split(":")[-1] for r in _ongoing(conn, "control_due_soon")} == {"7d"}
+    assert len(_ongoing(conn, "control_due_soon")) == len(BUILTIN)
+    cs.check_overdue(conn, datetime(2026, 7, 15, 12, tzinfo=UTC))
+    assert _ongoing(conn) == []
+    cs.check_overdue(conn, datetime(2026, 7, 16, 12, tzinfo=UTC))
+    assert len(_ongoing(conn)) == len(BUILTIN)  # 30 days to enter the controls' history
 
 
 def test_records_are_kept(conn: sqlite3.Connection) -> None:
@@ -252,6 +278,146 @@ def test_records_are_kept(conn: sqlite3.Connection) -> None:
     with pytest.raises(sqlite3.DatabaseError, match="kept"):
         conn.execute("DELETE FROM control_records")
     assert len(cs.history(conn)) == 1
+
+
+@pytest.mark.parametrize("verb", ["INSERT OR REPLACE", "REPLACE", "INSERT OR IGNORE", "INSERT"])
+def test_a_record_cannot_be_replaced_by_its_id(conn: sqlite3.Connection, verb: str) -> None:
+    """REPLACE deletes the old row without firing the DELETE trigger: the INSERT one stops it."""
+    first = _record(conn, "2026-01-10")
+    conn.execute("PRAGMA recursive_triggers = OFF")  # SQLite's default (sqlite_utils sets ON)
+    with pytest.raises(sqlite3.DatabaseError, match="kept as recorded"):
+        conn.execute(f"{verb} INTO control_records (id, site, room, control, done_on, result,"
+                     " performed_by, recorded_at, recorded_by) VALUES (?, 'chu', 'bloc1',"
+                     " 'ambient_internal', '2026-06-01', 'ok', 'forger', 'x', 'x')",
+                     [first["id"]])
+    (row,) = cs.history(conn)
+    assert (row["id"], row["done_on"], row["performed_by"]) == (
+        first["id"], "2026-01-10", "PCR M. Curie")
+    assert _record(conn, "2026-02-10")["id"] > first["id"]  # new records still go in
+
+
+def test_an_existing_store_gains_the_replace_guard(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TRIGGER control_records_no_replace")  # a store made before it existed
+    first = _record(conn, "2026-01-10")
+    conn.execute("PRAGMA recursive_triggers = OFF")  # SQLite's default (sqlite_utils sets ON)
+    replace = ("INSERT OR REPLACE INTO control_records (id, site, room, control, done_on,"
+               " result, performed_by, recorded_at, recorded_by) VALUES (?, 'chu', 'bloc1',"
+               " 'ambient_internal', ?, 'ok', 'forger', 'x', 'x')")
+    conn.execute(replace, [first["id"], "2026-02-01"])  # the hole the trigger closes
+    assert cs.history(conn)[0]["performed_by"] == "forger"
+    cs.create_schema(conn)  # what every start runs
+    with pytest.raises(sqlite3.DatabaseError, match="kept as recorded"):
+        conn.execute(replace, [first["id"], "2026-03-01"])
+
+
+# -- active reminders ----------------------------------------------------------------------------
+
+#: Only the quarterly ambient control: the other types' reminders would blur the counts.
+AMBIENT_ONLY = Controls(disabled=sorted(BUILTIN_KEYS - {"ambient_internal"}))
+
+
+def _at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=10, tzinfo=UTC)
+
+
+def _record_on(conn: sqlite3.Connection, day: str, result: str = "ok") -> dict[str, Any]:
+    with write(conn):
+        return cs.record_done(conn, AMBIENT_ONLY, "marie", "chu", "bloc1", "ambient_internal",
+                              day, result, "PCR", "leak" if result == "not_ok" else "", "",
+                              _at(day))
+
+
+def _check(conn: sqlite3.Connection, day: str) -> dict[str, int]:
+    return cs.check_overdue(conn, _at(day), AMBIENT_ONLY)
+
+
+REF_30 = "control:ambient_internal:2026-04-10:30d"
+REF_7 = "control:ambient_internal:2026-04-10:7d"
+
+
+def test_reminders_at_30_then_7_days_once_each(conn: sqlite3.Connection) -> None:
+    _record_on(conn, "2026-01-10")  # due 2026-04-10
+    assert _check(conn, "2026-03-10") == {"opened": 0, "ended": 0}  # 31 days before
+    assert _check(conn, "2026-03-11") == {"opened": 1, "ended": 0}  # 30 days: crossed
+    (event,) = _events(conn, "control_due_soon")
+    assert (event["ref"], event["device"], event["severity"], event["state"], event["esr"]) == (
+        REF_30, "box-1", "info", "open", 0)
+    assert json.loads(event["detail"]) == {
+        "control": "ambient_internal", "name": "Internal ambient control", "due": "2026-04-10",
+        "reason": "periodic", "last_done": "2026-01-10", "remind_days": 30}
+    assert _check(conn, "2026-04-02") == {"opened": 0, "ended": 0}  # 8 days: still the 30
+    assert _check(conn, "2026-04-03") == {"opened": 1, "ended": 1}  # 7 days supersedes it
+    assert _ongoing(conn, "control_due_soon") == [REF_7]
+    assert _check(conn, "2026-04-10") == {"opened": 0, "ended": 0}  # due today: not overdue
+    assert _check(conn, "2026-04-11") == {"opened": 1, "ended": 1}  # overdue takes over
+    assert _ongoing(conn, "control_due_soon") == [] and _ongoing(conn) == [
+        "control:ambient_internal"]
+    assert [e["ref"] for e in _events(conn, "control_due_soon")] == [REF_30, REF_7]
+
+
+def test_reminders_are_not_repeated_by_checks_or_restarts(conn: sqlite3.Connection,
+                                                          tmp_path: Path) -> None:
+    _record_on(conn, "2026-01-10")
+    _check(conn, "2026-03-11")
+    changes = conn.total_changes
+    for day in ("2026-03-11", "2026-03-12", "2026-03-25"):
+        assert _check(conn, day) == {"opened": 0, "ended": 0}
+    assert conn.total_changes == changes  # nothing to do: nothing written
+    again = connect(tmp_path / "hub.db")  # a restarted hub: nothing kept in memory
+    try:
+        assert cs.check_overdue(again, _at("2026-03-20"), AMBIENT_ONLY)["opened"] == 0
+    finally:
+        again.close()
+    assert len(_events(conn, "control_due_soon")) == 1
+
+
+def test_a_reminder_whose_condition_ended_is_not_raised_again(conn: sqlite3.Connection) -> None:
+    """Each level fires once per due date, even if a check comes back into its window."""
+    _record_on(conn, "2026-01-10")
+    _check(conn, "2026-03-11")
+    _check(conn, "2026-04-03")  # the 30-day reminder superseded
+    assert _check(conn, "2026-03-20")["opened"] == 0  # the clock stepped back: not again
+    assert [e["ref"] for e in _events(conn, "control_due_soon")] == [REF_30, REF_7]
+
+
+def test_a_hub_down_at_30_days_raises_the_7_day_reminder_only(conn: sqlite3.Connection
+                                                              ) -> None:
+    _record_on(conn, "2026-01-10")
+    assert _check(conn, "2026-04-05")["opened"] == 1  # first check since January
+    assert [e["ref"] for e in _events(conn, "control_due_soon")] == [REF_7]
+
+
+def test_recording_the_control_ends_its_reminder(conn: sqlite3.Connection) -> None:
+    _record_on(conn, "2026-01-10")
+    _check(conn, "2026-03-11")
+    assert _ongoing(conn, "control_due_soon") == [REF_30]
+    done = _record_on(conn, "2026-03-12")  # due 2026-06-12: no reminder before 13 May
+    assert done["next_due"] == "2026-06-12"
+    (event,) = _events(conn, "control_due_soon")
+    assert event["condition_cleared_at"] is not None and event["state"] == "open"  # PCR's
+    assert _check(conn, "2026-03-12") == {"opened": 0, "ended": 0}
+    assert _check(conn, "2026-05-13")["opened"] == 1  # the next due date's own reminder
+    assert _ongoing(conn, "control_due_soon") == ["control:ambient_internal:2026-06-12:30d"]
+
+
+def test_a_due_date_moved_by_a_record_leaves_no_stale_reminder(conn: sqlite3.Connection
+                                                               ) -> None:
+    _record_on(conn, "2026-01-10")
+    _check(conn, "2026-04-05")
+    assert _ongoing(conn, "control_due_soon") == [REF_7]
+    # Not compliant: a recheck due 30 days later, inside the 30-day window at once.
+    assert _record_on(conn, "2026-04-05", "not_ok")["next_due"] == "2026-05-05"
+    assert _ongoing(conn, "control_due_soon") == ["control:ambient_internal:2026-05-05:30d"]
+    detail = json.loads(_events(conn, "control_due_soon")[-1]["detail"])
+    assert (detail["due"], detail["reason"]) == ("2026-05-05", "recheck")
+
+
+@pytest.mark.parametrize("kind", cs.KINDS)
+def test_the_calendar_event_kinds_are_named_and_documented(kind: str) -> None:
+    label = KIND_LABELS[kind]
+    assert translations("fr").gettext(label) != label  # a French name in the inbox
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "hub.md").read_text("utf-8")
+    assert f"**`{kind}`**" in doc.split("### Kinds", 1)[1].split("###", 1)[0]
 
 
 @pytest.mark.parametrize("changes,field", [

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from hub.config import Zoning, parse_config
 from hub.errors import ConfigError
 from hub.reports import points as pts
+from hub.web import routes_reports
 from hub.web.db import connect
 from tests.report_data import device, paris
 from tests.web_helpers import api_token, bearer, csrf, login, make_app
@@ -59,15 +60,24 @@ def test_a_month_is_classified_by_its_dose_and_its_largest_hour(
     assert pts.classify(month_usv, hour_usv, DOMAIN) == (zone, by)
 
 
+def _scheduler_pass(client: TestClient) -> None:
+    app = client.app
+    routes_reports.prepare_due(app.state.store_path, app.state.config)  # type: ignore[attr-defined]
+
+
 def test_every_device_gets_its_probe_point_with_the_site_thresholds(client: TestClient) -> None:
     token = api_token(client, "viewer")
+    # reading makes nothing: the scheduler makes the probe points of new devices
+    assert client.get("/api/points", headers=bearer(token)).json()["points"] == []
+    _scheduler_pass(client)
     body = client.get("/api/points", headers=bearer(token)).json()
     probes = [p for p in body["points"] if p["kind"] == "probe"]
     assert sorted(p["device"] for p in probes) == ["dev-a", "dev-b"]
     limits = probes[0]["thresholds"]
     assert limits["values"]["supervised_msv_month"] == 1.0  # the site's override
     assert limits["source"]["supervised_msv_month"] == "site"
-    # asking again creates nothing more
+    # another pass creates nothing more
+    _scheduler_pass(client)
     again = client.get("/api/points", headers=bearer(token)).json()["points"]
     assert len(again) == 2
 
@@ -105,9 +115,13 @@ def test_manual_points_and_point_overrides(client: TestClient) -> None:
 
 
 def test_a_viewer_sees_the_points_page_but_cannot_add(client: TestClient) -> None:
+    _scheduler_pass(client)
     login(client, "viewer")
     page = client.get("/points")
     assert page.status_code == 200 and 'data-testid="points-table"' in page.text
+    # French by default: thresholds in words with their units, not config keys
+    assert "surveillée (bleue) en dessous de 1 mSv par mois" in page.text
+    assert "_msv_" not in page.text
     refused = client.post("/points", data={"csrf_token": csrf(client), "device": "dev-a",
                                            "name": "Door"})
     assert refused.status_code == 403

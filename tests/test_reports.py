@@ -8,8 +8,11 @@ stretch is real 10 s readings through the ingest.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,14 @@ from fastapi.testclient import TestClient
 
 from edge_agent.dose.tube import BUILTIN_TUBES, default_calibration
 from hub.config import Zoning
+from hub.logs import LOGGER, LogfmtFormatter
 from hub.reports import points as pts
 from hub.reports import quarterly as qr
+from hub.reports.render import render_html
 from hub.store import Store
 from hub.timefmt import iso
-from hub.web.db import connect
+from hub.web import routes_reports
+from hub.web.db import connect, write
 from sim.physics import Radiation
 from tests.hub_factory import batch, core
 from tests.report_data import JOURNAL, device, exposure, fill, paris, set_upto
@@ -104,7 +110,21 @@ def test_a_full_quarter_across_the_change_of_time(conn: sqlite3.Connection) -> N
     assert march["expected_s"] == (31 * 24 - 1) * 3600
     day = next(d for d in c["days"] if d["date"] == "2026-03-29")
     assert day["expected_s"] == 23 * 3600 and day["coverage"] == pytest.approx(1.0)
+    # the days come from the Paris-day rollups: they add up to the quarter, hour for hour
+    assert len(c["days"]) == 90
+    assert sum(d["dose_usv"] for d in c["days"]) == pytest.approx(t["dose_usv"])
+    assert sum(d["expected_s"] for d in c["days"]) == 2159 * 3600
     assert all(m["zone"] == "non_regulated" for m in c["months"])
+    assert c["highest_zone_lower_bound"] is False
+    assert c["totals"]["clock_unsynced_readings"] == 0  # NULL (not said) is not counted
+    html = render_html(c, "fr")
+    assert "report-clock-unsynced-note" not in html
+    assert "report-highest-zone-lower-bound" not in html
+    # the signed document is French: thresholds in words with their units, no config keys
+    thresholds = html.split('data-testid="report-thresholds">')[1].split("</span>")[0]
+    assert "non réglementée en dessous de 0.08 mSv par mois" in thresholds
+    assert "contrôlée orange en dessous de 100 mSv en une heure, rouge au-delà" in thresholds
+    assert "_msv_" not in html
 
 
 def test_a_leap_february_and_the_autumn_change(conn: sqlite3.Connection) -> None:
@@ -134,13 +154,14 @@ def test_a_probe_offline_for_two_days_is_shown_as_missing(conn: sqlite3.Connecti
     assert february["hours_without_data"] == 48 and february["complete"] is False
     # measured, never interpolated: the dose is the sum of what was stored
     assert c["totals"]["dose_usv"] == pytest.approx(0.1 * (2159 - 48))
+    # February is incomplete: its zone, so the quarter's highest, could only be higher
+    assert c["highest_zone"] == "non_regulated" and c["highest_zone_lower_bound"] is True
     html = qr_html(c)
     assert 'data-testid="report-not-continuous"' in html and 'class="missing"' in html
+    assert 'data-testid="report-highest-zone-lower-bound"' in html
 
 
 def qr_html(content: dict[str, Any]) -> str:
-    from hub.reports.render import render_html
-
     return render_html(content, "en")
 
 
@@ -181,7 +202,7 @@ def test_a_point_crossing_into_a_higher_zone(conn: sqlite3.Connection) -> None:
     zones = [(m["zone"], m["zone_by"]) for m in c["months"]]
     assert zones == [("non_regulated", "month"), ("controlled_green", "month"),
                      ("controlled_orange", "hour")]
-    assert c["highest_zone"] == "controlled_orange"
+    assert c["highest_zone"] == "controlled_orange" and c["highest_zone_lower_bound"] is False
     assert c["months"][2]["max_hour_at"] == iso(paris(2026, 3, 5, 10))
     assert c["totals"]["max_usv_h"] == 9000.0
 
@@ -242,15 +263,22 @@ def test_sign_freeze_and_correct_through_the_api(app: FastAPI, conn: sqlite3.Con
         ok = client.post(f"/api/reports/{rid}/measurements", json=m, headers=pcr)
         assert ok.status_code == 200, ok.text
         assert ok.json()["content"]["measurements"][0]["measured_by"] == "OCR Dosimetrie"
-        assert client.post(f"/api/reports/{rid}/sign", json={"name": "A. Martin"},
+        read = ok.json()["content_sha256"]
+        assert client.post(f"/api/reports/{rid}/sign",
+                           json={"name": "A. Martin", "content_sha256": read},
                            headers=viewer).status_code == 403
+        unread = client.post(f"/api/reports/{rid}/sign", json={"name": "A. Martin"},
+                             headers=pcr)  # one signs only what one read: the hash is required
+        assert unread.status_code == 422
+        assert unread.json()["detail"][0]["loc"] == ["body", "content_sha256"]
         stale = client.post(f"/api/reports/{rid}/sign",
                             json={"name": "A. Martin", "content_sha256": "0" * 64}, headers=pcr)
         assert stale.status_code == 409
-        assert client.post(f"/api/reports/{rid}/sign", json={"name": " "},
+        assert stale.json()["detail"][0]["loc"] == ["body", "content_sha256"]
+        assert client.post(f"/api/reports/{rid}/sign", json={"name": " ", "content_sha256": read},
                            headers=pcr).status_code == 422
-        signed = client.post(f"/api/reports/{rid}/sign", json={"name": "A. Martin"},
-                             headers=pcr)
+        signed = client.post(f"/api/reports/{rid}/sign",
+                             json={"name": "A. Martin", "content_sha256": read}, headers=pcr)
         assert signed.status_code == 200, signed.text
         body = signed.json()
         assert body["status"] == "signed" and body["verified"] is True
@@ -261,7 +289,7 @@ def test_sign_freeze_and_correct_through_the_api(app: FastAPI, conn: sqlite3.Con
         again = client.post(f"/api/reports/{rid}/measurements", json=m, headers=pcr)
         assert again.status_code == 409 and "correction" in again.json()["detail"][0]["msg"]
         assert client.post(f"/api/reports/{rid}/recompute", headers=pcr).status_code == 409
-        assert client.post(f"/api/reports/{rid}/sign", json={"name": "B"},
+        assert client.post(f"/api/reports/{rid}/sign", json={"name": "B", "content_sha256": read},
                            headers=pcr).status_code == 409
         with pytest.raises(sqlite3.IntegrityError, match="signed report"):
             conn.execute("UPDATE reports SET content = '{}' WHERE id = ?", [rid])
@@ -298,9 +326,10 @@ def test_sign_freeze_and_correct_through_the_api(app: FastAPI, conn: sqlite3.Con
 
 def test_the_pages_list_search_and_sign(app: FastAPI, conn: sqlite3.Connection) -> None:
     _quarter(conn)
+    routes_reports.prepare_due(app.state.store_path, app.state.config, AFTER_Q1)  # the scheduler
     with TestClient(app) as client:
         login(client, "viewer")
-        listed = client.get("/reports")  # prepares the quarter just ended
+        listed = client.get("/reports")
         assert listed.status_code == 200 and "2026-Q1" in listed.text
         rid = conn.execute("SELECT id FROM reports").fetchone()[0]
         assert client.get("/reports?quarter=2026-Q9").status_code == 422
@@ -311,11 +340,13 @@ def test_the_pages_list_search_and_sign(app: FastAPI, conn: sqlite3.Connection) 
         login(client, "pcr")
         page = client.get(f"/reports/{rid}")
         assert 'data-testid="form-sign"' in page.text
+        shown = _hash_on_page(page.text)
         blank = client.post(f"/reports/{rid}/sign", data={"csrf_token": csrf(client),
-                                                          "name": ""})
+                                                          "name": "", "content_sha256": shown})
         assert blank.status_code == 422 and 'data-testid="error-sign-name"' in blank.text
         done = client.post(f"/reports/{rid}/sign", data={"csrf_token": csrf(client),
-                                                         "name": "A. Martin"},
+                                                         "name": "A. Martin",
+                                                         "content_sha256": shown},
                            follow_redirects=False)
         assert done.status_code == 303
         refused = client.post(f"/reports/{rid}/measurements", data={
@@ -369,3 +400,295 @@ def test_simulated_readings_through_the_ingest(tmp_path: Path) -> None:
     assert day["expected_s"] == 23 * 3600 and day["coverage"] == pytest.approx(1.0)
     assert c["continuous"] is False and c["totals"]["max_usv_h"] > 10
     conn.close()
+
+
+# -- the hash holds while the data do -------------------------------------------------------
+
+
+def _hash_on_page(page: str) -> str:
+    """The hash the sign form sends: the one the PCR was shown."""
+    match = re.search(r'name="content_sha256" value="([0-9a-f]{64})"', page)
+    assert match is not None, "no sign form on the page"
+    return match.group(1)
+
+
+def _with_an_outage(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """Q1 with six hours not yet received (an outage); returns (first seq of the hole,
+    outage start, outage end) for the late readings."""
+    device(conn, "dev", "salle-1", paris(2025, 12, 1))
+    start, end = paris(2026, 1, 1), paris(2026, 4, 1)
+    outage, resumed = paris(2026, 3, 3, 8), paris(2026, 3, 3, 14)
+    n_before, n_gap = (outage - start) // STEP, (resumed - outage) // STEP
+    fill(conn, "dev", start, outage, STEP, 0.1, upto=False)
+    fill(conn, "dev", resumed, end, STEP, 0.1, seq0=n_before + n_gap + 1, upto=False)
+    set_upto(conn, "dev", n_before)
+    return n_before + 1, outage, resumed
+
+
+def test_hourly_refreshes_keep_the_hash_until_late_data_change_the_figures(
+        app: FastAPI, conn: sqlite3.Connection) -> None:
+    first_late, outage, resumed = _with_an_outage(conn)
+    hours = [AFTER_Q1 + timedelta(hours=h) for h in range(5)]
+
+    def scheduler(now: datetime) -> list[int]:
+        return routes_reports.prepare_due(app.state.store_path, app.state.config, now)
+
+    [rid] = scheduler(hours[0])
+    opened = qr.get_report(conn, rid)
+    assert scheduler(hours[1]) == [rid]
+    same = qr.get_report(conn, rid)
+    assert same["content_sha256"] == opened["content_sha256"]
+    assert same["content"]["prepared_at"] == iso(hours[0].timestamp())  # not rewritten
+    with TestClient(app) as client:
+        login(client, "pcr")
+        shown = _hash_on_page(client.get(f"/reports/{rid}").text)
+        assert shown == opened["content_sha256"]
+        # the late readings arrive; the next pass changes the figures, so the hash
+        fill(conn, "dev", outage, resumed, STEP, 3.0, seq0=first_late, upto=False)
+        set_upto(conn, "dev", first_late + (paris(2026, 4, 1) - outage) // STEP)
+        scheduler(hours[2])
+        changed = qr.get_report(conn, rid)
+        assert changed["content_sha256"] != shown and changed["content"]["gaps"] == []
+        stale = client.post(f"/reports/{rid}/sign", data={
+            "csrf_token": csrf(client), "name": "A. Martin", "content_sha256": shown})
+        assert stale.status_code == 409
+        assert "Le rapport a changé depuis que vous l&#39;avez ouvert" in stale.text
+        assert 'data-testid="report-refused"' in stale.text
+        # reviewed again; more passes and a recompute with nothing new keep the new hash
+        shown = _hash_on_page(client.get(f"/reports/{rid}").text)
+        scheduler(hours[3])
+        scheduler(hours[4])
+        assert client.post(f"/reports/{rid}/recompute", data={"csrf_token": csrf(client)},
+                           follow_redirects=False).status_code == 303
+        assert qr.get_report(conn, rid)["content_sha256"] == shown == changed["content_sha256"]
+        done = client.post(f"/reports/{rid}/sign", data={
+            "csrf_token": csrf(client), "name": "A. Martin", "content_sha256": shown},
+            follow_redirects=False)
+        assert done.status_code == 303
+    assert qr.get_report(conn, rid)["status"] == "signed"
+    recomputed = conn.execute("SELECT detail FROM audit WHERE action = 'report.recompute'"
+                              ).fetchone()[0]
+    assert recomputed == '{"changed": false}'
+
+
+# -- clocks not synchronised -----------------------------------------------------------------
+
+
+def test_readings_stamped_by_an_unsynchronised_clock_are_counted_and_said(
+        conn: sqlite3.Connection) -> None:
+    device(conn, "dev", "salle-1", paris(2025, 12, 1))
+    last = fill(conn, "dev", paris(2026, 1, 1), paris(2026, 2, 10), STEP, 0.1, clock_synced=1)
+    # six hours after a reboot without network: 72 readings stamped by a free-running clock
+    last = fill(conn, "dev", paris(2026, 2, 10), paris(2026, 2, 10, 6), STEP, 0.1,
+                seq0=last + 1, clock_synced=0)
+    fill(conn, "dev", paris(2026, 2, 10, 6), paris(2026, 4, 1), STEP, 0.1, seq0=last + 1)
+    exposure(conn, "dev", 1, paris(2026, 2, 10, 2), clock_synced=0)
+    exposure(conn, "dev", 2, paris(2026, 3, 2, 9), clock_synced=1)
+    report = _report(conn, "dev", "2026-Q1")
+    c = report["content"]
+    assert [m["clock_unsynced_readings"] for m in c["months"]] == [0, 72, 0]
+    assert [m["clock_unsynced_exposures"] for m in c["months"]] == [0, 1, 0]
+    assert [m["exposures"] for m in c["months"]] == [0, 1, 1]
+    assert c["totals"]["clock_unsynced_readings"] == 72
+    assert c["totals"]["clock_unsynced_exposures"] == 1
+    assert report["content_sha256"] == qr.content_hash(c)  # in the content, so in the hash
+    html = render_html(c, "fr")
+    assert 'data-testid="report-clock-unsynced" data-count="72"' in html
+    note = html.split('data-testid="report-clock-unsynced-note">')[1].split("</p>")[0]
+    assert "(mesures : 72 ; expositions : 1)" in note
+    assert 'data-unsynced="72"' in html
+    plan = " ".join(str(r[3]) for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT count(*) FROM readings WHERE device = ?"
+        " AND clock_synced = 0 AND start >= ? AND start < ?", ["dev", "a", "b"]))
+    assert "idx_readings_unsynced" in plan  # a quarter of readings is not scanned
+
+
+# -- removing a manual measurement ---------------------------------------------------------
+
+
+SPOT = {"kind": "spot_check", "measured_on": "2026-02-03", "value": 0.4,
+        "measured_by": "PCR", "instrument": "AT1123"}
+
+
+def test_a_wrong_measurement_is_removed_from_a_draft_only(app: FastAPI,
+                                                          conn: sqlite3.Connection) -> None:
+    _quarter(conn)
+    [rid] = qr.prepare_due_reports(conn, AFTER_Q1)
+    with TestClient(app) as client:
+        pcr = bearer(api_token(client, "pcr"))
+        viewer = bearer(api_token(client, "viewer"))
+        before = client.get(f"/api/reports/{rid}", headers=viewer).json()["content_sha256"]
+        for value in (40.0, 0.4, 0.5):  # 40: a typo
+            client.post(f"/api/reports/{rid}/measurements", json={**SPOT, "value": value},
+                        headers=pcr)
+        wrong, kept, other = (m["id"] for m in qr.get_report(conn, rid)["content"]
+                              ["measurements"])
+        url = f"/api/reports/{rid}/measurements/{wrong}"
+        assert client.delete(url, headers=viewer).status_code == 403
+        done = client.delete(url, headers=pcr)
+        assert done.status_code == 200, done.text
+        assert [m["value"] for m in done.json()["content"]["measurements"]] == [0.4, 0.5]
+        assert client.delete(url, headers=pcr).status_code == 404
+        assert client.delete(f"/api/reports/999/measurements/{kept}",
+                             headers=pcr).status_code == 404
+        # the page's button, with the session's CSRF token like the other forms
+        login(client, "pcr")
+        page = client.get(f"/reports/{rid}").text
+        assert f'data-testid="form-remove-measurement-{other}"' in page
+        form = f"/reports/{rid}/measurements/{other}/delete"
+        assert client.post(form, data={}).status_code == 403  # no CSRF token
+        assert client.post(form, data={"csrf_token": csrf(client)},
+                           follow_redirects=False).status_code == 303
+        after = qr.get_report(conn, rid)
+        assert [m["id"] for m in after["content"]["measurements"]] == [kept]
+        assert after["content_sha256"] != before and after["verified"] is True
+        qr_sign(conn, rid)
+        refused = client.delete(f"/api/reports/{rid}/measurements/{kept}", headers=pcr)
+        assert refused.status_code == 409 and "correction" in refused.json()["detail"][0]["msg"]
+        page = client.post(f"/reports/{rid}/measurements/{kept}/delete",
+                           data={"csrf_token": csrf(client)})
+        assert page.status_code == 409 and "form-remove-measurement" not in page.text
+    with pytest.raises(sqlite3.IntegrityError, match="signed report"):
+        conn.execute("DELETE FROM report_measurements WHERE id = ?", [kept])
+    removed = [r[0] for r in conn.execute(
+        "SELECT detail FROM audit WHERE action = 'report.measurement_remove' ORDER BY id")]
+    assert len(removed) == 2 and '"value": 40.0' in removed[0]
+
+
+def qr_sign(conn: sqlite3.Connection, report_id: int) -> None:
+    """Sign with a stand-in renderer (the PDF takes half a second and is tested above)."""
+    digest = qr.get_report(conn, report_id)["content_sha256"]
+    with write(conn):
+        qr.sign(conn, report_id, "A. Martin", "pcr", AFTER_Q1,
+                lambda c: ("<html></html>", b"%PDF-stand-in"), digest)
+
+
+# -- REPLACE cannot get around the triggers ----------------------------------------------------
+
+
+def test_replace_cannot_delete_a_signed_report_or_its_measurements(
+        conn: sqlite3.Connection) -> None:
+    _quarter(conn)
+    [rid] = qr.prepare_due_reports(conn, AFTER_Q1)
+    with write(conn):
+        qr.add_measurement(conn, rid, SPOT, "pcr", AFTER_Q1)
+    qr_sign(conn, rid)
+    with write(conn):
+        v2 = qr.correct(conn, rid, "pcr", AFTER_Q1)["report"]
+    signed = dict(conn.execute("SELECT * FROM reports WHERE id = ?", [rid]).fetchone())
+    mid = conn.execute("SELECT id FROM report_measurements WHERE report_id = ?",
+                       [rid]).fetchone()[0]
+    columns = ("point_id, device, site, room, quarter, version, content, content_sha256,"
+               " created_at, updated_at")
+    values = [signed["point_id"], "dev", "chu-nord", "salle-1", "2026-Q1", 1, "{}", "", "x", "x"]
+    attempts = [
+        (f"INSERT OR REPLACE INTO reports (id, {columns}) VALUES (?, ?, ?, ?, ?, ?, 9, ?, ?, ?,"
+         " ?)", [rid, *values[:5], *values[6:]], "never replaced"),
+        (f"REPLACE INTO reports ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values,
+         "never replaced"),  # a new id, but the signed row's (point, quarter, version)
+        ("UPDATE OR REPLACE reports SET version = 1 WHERE id = ?", [v2], "keeps its id"),
+        ("UPDATE OR REPLACE reports SET id = ? WHERE id = ?", [rid, v2], "keeps its id"),
+        ("INSERT OR REPLACE INTO report_measurements (id, report_id, point_id, kind,"
+         " measured_on, value, unit, measured_by, entered_by, entered_at)"
+         " VALUES (?, ?, ?, 'spot_check', '2026-02-01', 0, 'µSv/h', 'x', 'x', 'x')",
+         [mid, v2, signed["point_id"]], "never replaced"),
+        ("UPDATE report_measurements SET report_id = ? WHERE report_id = ?", [rid, v2],
+         "keeps its id and report"),  # moving a draft's measurement into the signed report
+    ]
+    for sql, params, message in attempts:
+        with pytest.raises(sqlite3.IntegrityError, match=message):
+            conn.execute(sql, params)
+    assert dict(conn.execute("SELECT * FROM reports WHERE id = ?", [rid]).fetchone()) == signed
+    assert qr.get_report(conn, rid)["verified"] is True
+    assert conn.execute("SELECT count(*) FROM report_measurements WHERE report_id = ?",
+                        [rid]).fetchone()[0] == 1
+    # what the new trigger stops: without it, REPLACE removes the signed row silently
+    conn.execute("DROP TRIGGER reports_never_replaced")
+    conn.execute(attempts[0][0], attempts[0][1])
+    assert conn.execute("SELECT status FROM reports WHERE id = ?", [rid]).fetchone()[0] == "draft"
+
+
+# -- pages read; the scheduler and "Prepare now" write ------------------------------------------
+
+
+def _counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    return (conn.execute("SELECT count(*) FROM points").fetchone()[0],
+            conn.execute("SELECT count(*) FROM reports").fetchone()[0])
+
+
+def test_pages_and_api_reads_create_nothing_prepare_now_does(app: FastAPI,
+                                                              conn: sqlite3.Connection) -> None:
+    _quarter(conn)
+    with TestClient(app) as client:
+        viewer = bearer(api_token(client, "viewer"))
+        pcr = bearer(api_token(client, "pcr"))
+        login(client, "viewer")
+        for url in ("/reports", "/points", "/reports?quarter=2026-Q1"):
+            assert client.get(url).status_code == 200, url
+        for url in ("/api/reports", "/api/points"):
+            assert client.get(url, headers=viewer).status_code == 200, url
+        assert _counts(conn) == (0, 0)
+        assert "form-prepare-quarter" not in client.get("/reports").text
+        assert client.post("/reports/prepare-quarter", data={
+            "csrf_token": csrf(client), "quarter": "2026-Q1"}).status_code == 403
+        login(client, "pcr")
+        assert 'data-testid="form-prepare-quarter"' in client.get("/reports").text
+        assert client.post("/reports/prepare-quarter",
+                           data={"quarter": "2026-Q1"}).status_code == 403  # no CSRF token
+        early = client.post("/reports/prepare-quarter", data={"csrf_token": csrf(client),
+                                                              "quarter": "2026-Q2"})
+        assert early.status_code == 422 and 'data-testid="error-prepare-quarter"' in early.text
+        done = client.post("/reports/prepare-quarter", data={"csrf_token": csrf(client),
+                                                             "quarter": "2026-Q1"},
+                           follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/reports?quarter=2026-Q1"
+        assert _counts(conn) == (1, 1)
+        api = client.post("/api/reports/prepare-quarter", json={"quarter": "2025-Q4"},
+                          headers=pcr)
+        assert api.status_code == 200 and len(api.json()["reports"]) == 1
+        bad = client.post("/api/reports/prepare-quarter", json={"quarter": "2026-Q9"},
+                          headers=pcr)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "quarter"]
+    audited = [tuple(r) for r in conn.execute(
+        "SELECT username, target FROM audit WHERE action = 'report.prepare_quarter' ORDER BY id")]
+    assert audited == [("pcr", "quarter:2026-Q1"), ("pcr", "quarter:2025-Q4")]
+
+
+# -- the scheduler -------------------------------------------------------------------------
+
+
+class _Lines(logging.Handler):
+    """The hub's log lines as journald would get them (logfmt)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(LogfmtFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_a_failed_scheduler_pass_is_logged_and_the_next_one_runs(
+        app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def flaky(path: str, config: Any, now: datetime | None = None) -> list[int]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return [7]
+
+    handler = _Lines()
+    monkeypatch.setattr(routes_reports, "prepare_due", flaky)
+    LOGGER.addHandler(handler)
+    try:
+        asyncio.run(routes_reports.scheduler_pass(app))  # does not raise
+        asyncio.run(routes_reports.scheduler_pass(app))
+    finally:
+        LOGGER.removeHandler(handler)
+    assert len(calls) == 2
+    failed = [line for line in handler.lines if "event=reports_prepare_failed" in line]
+    assert len(failed) == 1
+    assert failed[0].startswith("level=error ") and "error=OperationalError" in failed[0]
+    assert "database is locked" in failed[0]  # the traceback

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,55 @@ def test_read_combines_calibrations(store: Store, conn: sqlite3.Connection) -> N
     [bucket] = rollups.read(conn, "chu-nord.salle-3", "hour", "0", "9")
     assert bucket.n == 2 and bucket.mean_usv_h == pytest.approx(0.2)
     assert bucket.calibrations == ("a", "b")
+
+
+def _direct_days(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Days summed from the raw readings, each assigned to the Paris day of its start."""
+    out: dict[tuple[str, str], list[Any]] = {}
+    for device, start, seconds, dose, top in conn.execute(
+            "SELECT device, start, seconds_covered, dose_usv, max_usv_h FROM readings"):
+        epoch = datetime.fromisoformat(start.replace("Z", "+00:00")).timestamp()
+        row = out.setdefault((device, rollups.paris_day(epoch)), [0, 0.0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += seconds
+        row[2] += dose
+        row[3] = max(row[3], top)
+    return {key: tuple(v) for key, v in out.items()}
+
+
+def _assert_days(conn: sqlite3.Connection) -> None:
+    direct = _direct_days(conn)
+    rolled = {(str(r[0]), str(r[1])): (int(r[2]), r[3], r[4], r[5]) for r in conn.execute(
+        "SELECT device, bucket, n, seconds, dose, max_max FROM rollup_day")}
+    assert set(rolled) == set(direct)
+    for key, (n, seconds, dose, top) in direct.items():
+        assert rolled[key][0] == n, key
+        assert rolled[key][1:] == pytest.approx((seconds, dose, top), rel=1e-9), key
+
+
+@pytest.mark.parametrize(("t0", "day", "hours"), [
+    (datetime(2025, 3, 29, 20, tzinfo=UTC).timestamp(), "2025-03-30", 23),
+    (datetime(2025, 10, 25, 20, tzinfo=UTC).timestamp(), "2025-10-26", 25),
+])
+def test_days_are_paris_days_across_the_change_of_time(store: Store, conn: sqlite3.Connection,
+                                                       t0: float, day: str, hours: int) -> None:
+    # 3 days of one reading a minute, a gap in the middle filled late (after an outage).
+    seqs = list(range(1, 3 * 1440 + 1))
+    rng = random.Random(6)
+    _ingest(store, seqs[:1000] + seqs[2000:], rng, t0=t0, step=60.0)
+    rollups.refresh(conn)
+    _assert_days(conn)
+    _ingest(store, seqs[1000:2000], rng, t0=t0, step=60.0)
+    rollups.refresh(conn)
+    _assert_days(conn)
+    (row,) = rollups.read(conn, "chu-nord.salle-3", "day", day, day)
+    assert row.n == hours * 60 and row.seconds == pytest.approx(hours * 600)
+
+
+def test_an_older_store_gains_its_days(store: Store, conn: sqlite3.Connection) -> None:
+    _ingest(store, list(range(1, 3001)), random.Random(7), step=60.0)
+    rollups.refresh(conn)
+    conn.execute("DROP TABLE rollup_day")  # as a store made before the day rollup
+    rollups.create_schema(conn)
+    _assert_days(conn)
+    assert rollups.read(conn, "chu-nord.salle-3", "day", "0000", "9999")

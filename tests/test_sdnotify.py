@@ -6,17 +6,20 @@ the pings stop (systemd then restarts the agent) and STATUS says why.
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from edge_agent import runner
 from edge_agent.config import parse_config
-from edge_agent.runner import Service
+from edge_agent.runner import MAX_SLEEP_S, Service, wait_s
 from edge_agent.sdnotify import Notifier, Watchdog
 from edge_agent.timesync import ClockSync
 from sim.broker import free_port
@@ -74,7 +77,33 @@ def test_pings_at_most_every_half_period_and_only_while_healthy(
     now[0] = 2.5
     dog.update(False, "FAULT journal")
     assert received(sock) == ["STATUS=ok", "WATCHDOG=1", "WATCHDOG=1", "STATUS=FAULT journal"]
-    assert dog.next_due() == 2.0
+    assert dog.next_due() == 3.5  # unhealthy: nothing owed, not the past-due 2.0
+    now[0] = 3.0
+    dog.update(True, "ok")  # healthy again: the ping is sent on this very pass
+    assert received(sock) == ["STATUS=ok", "WATCHDOG=1"] and dog.next_due() == 4.0
+
+
+@pytest.mark.parametrize("pinged_before", [False, True])
+def test_an_unhealthy_watchdog_is_never_due_in_the_past(pinged_before: bool) -> None:
+    """The 100 % CPU bug: once the pings stopped, next_due() stayed in the past and the
+    loop waited 0 s on every pass until systemd killed the agent."""
+    now = [0.0]
+    dog = Watchdog(Notifier(None, watchdog_usec=2_000_000), lambda: now[0])
+    if pinged_before:
+        dog.update(True, "ok")
+    for t in (0.5, 1.0, 5.0, 60.0, 3600.0):  # long after the last ping
+        now[0] = t
+        dog.update(False, "FAULT journal")
+        due = dog.next_due()
+        assert due is not None and due > t
+        assert wait_s(t, None, due) > 0
+        assert wait_s(t, t + 0.2, due) == pytest.approx(0.2)  # the agent's deadline still wins
+
+
+def test_no_watchdog_means_no_deadline() -> None:
+    dog = Watchdog(Notifier(None), lambda: 0.0)
+    dog.update(False, "FAULT journal")
+    assert dog.next_due() is None and wait_s(0.0, None, None) == MAX_SLEEP_S
 
 
 def scrape(port: int) -> str:
@@ -92,19 +121,23 @@ def run_for(service: Service, sock: socket.socket, seconds: float) -> list[str]:
     return out
 
 
-def test_the_agent_stops_pinging_when_its_journal_fails(
-    tmp_path: Path, listener: tuple[socket.socket, str], mock_factory: MockFactory
-) -> None:
-    sock, path = listener
+def make_service(tmp_path: Path, notify_path: str, factory: MockFactory, port: int) -> Service:
+    """A service on mock pins, no probe, a 100 ms watchdog (pings every 50 ms)."""
     config = parse_config({
         "device": {"site": "test", "room": "r1"},
         "pins": {"door": {"corridor": {"pin": 16, "active": "high"}}},
         "probe": {"kind": "none"}, "journal": {"path": str(tmp_path / "journal.db")},
     })
+    return Service(config, notifier=Notifier(notify_path, watchdog_usec=100_000),
+                   clock_sync=ClockSync.fixed(False), metrics_port=port, pin_factory=factory)
+
+
+def test_the_agent_stops_pinging_when_its_journal_fails(
+    tmp_path: Path, listener: tuple[socket.socket, str], mock_factory: MockFactory
+) -> None:
+    sock, path = listener
     port = free_port()
-    service = Service(config, notifier=Notifier(path, watchdog_usec=100_000),
-                      clock_sync=ClockSync.fixed(False), metrics_port=port,
-                      pin_factory=mock_factory)
+    service = make_service(tmp_path, path, mock_factory, port)
     service.start()
     try:
         before = received(sock) + run_for(service, sock, 0.5)
@@ -136,3 +169,36 @@ def test_the_agent_stops_pinging_when_its_journal_fails(
     finally:
         service.close()
     assert received(sock)[-1].startswith("STOPPING=1")
+
+
+def test_an_unhealthy_agent_sleeps_instead_of_spinning(
+    tmp_path: Path, listener: tuple[socket.socket, str], mock_factory: MockFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the journal fails the loop still waits between passes (it used to select()
+    with a 0 s time-out, thousands of passes a second, until systemd killed it)."""
+    sock, path = listener
+    waits: list[float] = []
+
+    def recording_select(r: list[int], w: list[int], x: list[int], timeout: float) -> object:
+        waits.append(timeout)
+        return select.select(r, w, x, timeout)
+
+    monkeypatch.setattr(runner, "select", SimpleNamespace(select=recording_select))
+    service = make_service(tmp_path, path, mock_factory, 0)
+    service.start()
+    try:
+        assert service.agent is not None
+        service.agent.journal.db.conn.close()
+        mock_factory.pin(17).drive_low()  # records to write: the journal fails
+        deadline = time.monotonic() + 5
+        while service.agent.health() is None and time.monotonic() < deadline:
+            service.iterate()
+        assert service.agent.health() is not None
+        waits.clear()
+        run_for(service, sock, 0.5)
+    finally:
+        service.close()
+    # The watchdog interval is 50 ms: about 10 passes in 0.5 s, never hundreds.
+    assert 0 < len(waits) <= 30, len(waits)
+    assert min(waits) > 0

@@ -6,6 +6,7 @@ nothing without a session or a token, and takes ``require``.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import sqlite3
@@ -35,6 +36,8 @@ from tests.web_helpers import (
 )
 
 PUBLIC = {"/login", "/lang", "/healthz"}  # and /static (a mount)
+#: Outside /api/ but for programs only: a 401 asking for a bearer token, never the login page.
+BEARER_ONLY = {"/metrics"}
 
 
 @pytest.fixture
@@ -116,7 +119,7 @@ def _walk(app: FastAPI) -> list[tuple[str, str, Any]]:
 def test_the_walk_sees_the_routes(app: FastAPI) -> None:
     paths = {path for _, path, _ in _walk(app)}
     assert {"/admin/users", "/audit", "/api/audit", "/api/openapi.json", "/api/docs",
-            "/account/tokens", "/logout"} <= paths
+            "/account/tokens", "/logout", "/metrics"} <= paths
 
 
 def test_every_route_but_login_static_and_healthz_needs_a_session(app: FastAPI) -> None:
@@ -126,8 +129,9 @@ def test_every_route_but_login_static_and_healthz_needs_a_session(app: FastAPI) 
         for method, path, _ in _walk(app):
             response = client.request(method, path, headers={"X-CSRF-Token": token},
                                        follow_redirects=False)
-            if path.startswith("/api/"):
-                ok = response.status_code == 401
+            if path.startswith("/api/") or path in BEARER_ONLY:
+                ok = response.status_code == 401 and (
+                    response.headers.get("www-authenticate") == "Bearer")
             else:
                 ok = response.status_code == 303 and response.headers["location"].startswith(
                     "/login?next=")
@@ -472,6 +476,71 @@ def test_token_created_once_used_then_revoked(app: FastAPI, client: TestClient) 
                                                                    "token.create"]
 
 
+def test_the_token_page_offers_and_lists_scopes(app: FastAPI, client: TestClient) -> None:
+    login(client, "pcr")
+    page = client.get("/account/tokens").text
+    assert '<option value="api" selected>' in page and '<option value="calendar" ' in page
+    made = client.post("/account/tokens", data={"name": "agenda", "scope": "calendar",
+                                                 "csrf_token": csrf(client)})
+    token = made.text.split('<code class="token">', 1)[1].split("<", 1)[0]
+    feed = made.text.split('<code class="feed-url">', 1)[1].split("<", 1)[0]
+    assert html.unescape(feed) == f"http://testserver/calendar.ics?token={token}"
+    client.post("/account/tokens", data={"name": "script", "csrf_token": csrf(client)})
+    listing = client.get("/account/tokens").text
+    assert '<td data-scope="calendar">flux du calendrier seulement</td>' in listing
+    assert '<td data-scope="api">API</td>' in listing
+    conn = connect(app.state.store_path)
+    scopes = dict(conn.execute("SELECT name, scope FROM api_tokens").fetchall())
+    conn.close()
+    assert scopes == {"agenda": "calendar", "script": "api"}
+    assert audit_rows(app, "token.create")[1]["detail"]["scope"] == "calendar"
+    with TestClient(app) as program:
+        assert program.get("/api/me", headers=bearer(token)).status_code == 401
+        assert program.get("/calendar.ics", params={"token": token}).status_code == 200
+
+
+def test_an_unknown_scope_is_refused_next_to_the_field(app: FastAPI,
+                                                      client: TestClient) -> None:
+    login(client, "viewer")
+    page = client.post("/account/tokens", data={"name": "x", "scope": "admin",
+                                                "csrf_token": csrf(client)})
+    assert page.status_code == 400
+    assert 'id="scope-error"' in page.text and "api, calendar" in page.text
+    assert '<code class="token">' not in page.text and not audit_rows(app, "token.create")
+
+
+def test_an_older_store_gets_token_scopes(tmp_path: Path) -> None:
+    """Tokens made before scopes keep their rights (api); starting again changes nothing."""
+    path = tmp_path / "hub.db"
+    token = "vy_made-by-an-older-hub"
+    conn = sqlite3.connect(path)
+    conn.executescript(f"""
+        CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE
+            COLLATE NOCASE, display_name TEXT NOT NULL DEFAULT '', role TEXT NOT NULL,
+            password_hash TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL);
+        CREATE TABLE api_tokens (id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id INTEGER NOT NULL REFERENCES users (id), name TEXT NOT NULL,
+            token_sha256 TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT);
+        INSERT INTO users (username, role, password_hash, created_at)
+            VALUES ('legacy', 'pcr', 'x', '2025-01-01T00:00:00Z');
+        INSERT INTO api_tokens (user_id, name, token_sha256, created_at)
+            VALUES (1, 'before', '{hashlib.sha256(token.encode()).hexdigest()}',
+                    '2025-01-01T00:00:00Z');
+    """)
+    conn.close()
+    make_app(tmp_path, store={"path": str(path)})
+    app = make_app(tmp_path, store={"path": str(path)})  # a second start: no error
+    conn = connect(path)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(api_tokens)")]
+    scopes = [row[0] for row in conn.execute("SELECT scope FROM api_tokens")]
+    conn.close()
+    assert columns.count("scope") == 1 and scopes == ["api"]
+    with TestClient(app) as client:
+        assert client.get("/api/me", headers=bearer(token)).json()["username"] == "legacy"
+        assert client.get("/calendar.ics", params={"token": token}).status_code == 401
+
+
 def test_someone_elses_token_cannot_be_revoked(app: FastAPI, client: TestClient) -> None:
     api_token(app, "admin")
     login(client, "viewer")
@@ -603,3 +672,20 @@ def test_cli_token_add(tmp_path: Path, capsys: Any) -> None:
     with TestClient(app) as client:
         assert client.get("/api/me", headers=bearer(token)).json()["username"] == "robot"
     assert main(["token", "add", "nobody", "--name", "x", "--config", str(config)]) == 2
+
+
+def test_cli_token_add_with_a_scope(tmp_path: Path, capsys: Any) -> None:
+    config = _config(tmp_path)
+    app = make_app(tmp_path, store={"path": str(tmp_path / "cli.db")})
+    add_account(app, "viewer", "agenda")
+    assert main(["token", "add", "agenda", "--name", "outlook", "--scope", "calendar",
+                 "--config", str(config)]) == 0
+    token = capsys.readouterr().out.strip()
+    with TestClient(app) as client:
+        assert client.get("/calendar.ics", params={"token": token}).status_code == 200
+        assert client.get("/api/me", headers=bearer(token)).status_code == 401
+    assert audit_rows(app, "token.create")[0]["detail"]["scope"] == "calendar"
+    with pytest.raises(SystemExit):  # argparse: exit 2, the choices on stderr
+        main(["token", "add", "agenda", "--name", "x", "--scope", "admin",
+              "--config", str(config)])
+    assert "invalid choice: 'admin'" in capsys.readouterr().err

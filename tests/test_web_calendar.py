@@ -17,9 +17,11 @@ from fastapi.testclient import TestClient
 from hub.config import Controls
 from hub.controls import store as cs
 from hub.web import audit
+from hub.web.accounts import new_token
+from hub.web.auth import Role
 from hub.web.db import connect, write
 from hub.web.routes_calendar import check_now
-from tests.web_helpers import api_token, bearer, csrf, login, make_app
+from tests.web_helpers import add_account, api_token, bearer, csrf, login, make_app
 
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 
@@ -212,13 +214,32 @@ def _check_ics(body: bytes) -> list[dict[str, str]]:
     return events
 
 
+def _calendar_token(app: FastAPI, role: Role = "viewer") -> str:
+    """A token of scope calendar (the only kind a feed address may carry)."""
+    user = add_account(app, role)
+    conn = connect(app.state.store_path)
+    try:
+        return new_token(conn, user.id, "agenda", "calendar")
+    finally:
+        conn.close()
+
+
+def _new_token_on_the_page(app: FastAPI, client: TestClient, scope: str) -> tuple[str, int]:
+    """Create a token on /account/tokens as the logged-in user: (token, its id)."""
+    page = client.post("/account/tokens", data={"name": f"feed {scope}", "scope": scope,
+                                                "csrf_token": csrf(client)})
+    assert page.status_code == 200, page.text[:300]
+    token = page.text.split('<code class="token">', 1)[1].split("<", 1)[0]
+    return token, int(_rows(app, "SELECT max(id) AS id FROM api_tokens")[0]["id"])
+
+
 def test_the_feed_needs_a_token_a_bearer_or_a_session(app: FastAPI, client: TestClient) -> None:
     response = client.get("/calendar.ics", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     for bad in ("vy_nonsense", "x"):
         assert client.get("/calendar.ics", params={"token": bad}).status_code == 401
         assert client.get("/calendar.ics", headers=bearer(bad)).status_code == 401
-    token = api_token(app, "viewer")
+    token = _calendar_token(app)
     by_query = client.get("/calendar.ics", params={"token": token})
     assert by_query.status_code == 200
     assert by_query.headers["content-type"] == "text/calendar; charset=utf-8"
@@ -226,7 +247,46 @@ def test_the_feed_needs_a_token_a_bearer_or_a_session(app: FastAPI, client: Test
     assert client.get("/api/controls", params={"token": token}).status_code == 401  # feed only
     login(client, "viewer")
     assert client.get("/calendar.ics").status_code == 200
-    assert client.get("/calendar.ics", params={"token": "vy_revoked"}).status_code == 401
+
+
+def test_an_api_token_is_refused_in_the_feed_address(app: FastAPI, client: TestClient) -> None:
+    """A feed address ends up in cloud calendars: an API token (pcr: write rights) must not."""
+    token = api_token(app, "pcr")
+    response = client.get("/calendar.ics", params={"token": token})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "API token is refused in ?token=" in response.json()["detail"]
+    assert "calendar" in response.json()["detail"]
+    login(client, "viewer")  # a session does not rescue a token given in the address
+    assert client.get("/calendar.ics", params={"token": token}).status_code == 401
+    client.cookies.clear()
+    assert client.get("/calendar.ics", headers=bearer(token)).status_code == 200  # a header
+
+
+def test_a_calendar_token_reads_the_feed_and_nothing_else(app: FastAPI,
+                                                          client: TestClient) -> None:
+    token = _calendar_token(app, "admin")  # even an admin's
+    assert client.get("/calendar.ics", params={"token": token}).status_code == 200
+    for path in ("/api/rooms", "/api/controls", "/api/me", "/api/metrics"):
+        response = client.get(path, headers=bearer(token))
+        assert response.status_code == 401, path
+    assert client.get("/metrics", headers=bearer(token)).status_code == 401
+    assert client.post("/api/controls/records", json={}, headers=bearer(token)).status_code == 401
+
+
+def test_a_revoked_calendar_token_is_refused(app: FastAPI, client: TestClient) -> None:
+    login(client, "viewer")
+    token, token_id = _new_token_on_the_page(app, client, "calendar")
+    client.cookies.clear()
+    assert client.get("/calendar.ics", params={"token": token}).status_code == 200
+    login(client, "viewer")
+    response = client.post(f"/account/tokens/{token_id}/revoke",
+                           data={"csrf_token": csrf(client)}, follow_redirects=False)
+    assert response.status_code == 303
+    client.cookies.clear()
+    refused = client.get("/calendar.ics", params={"token": token})
+    assert refused.status_code == 401 and refused.json()["detail"] == "invalid or revoked token"
+    assert client.get("/calendar.ics", headers=bearer(token)).status_code == 401
 
 
 def test_the_feed_is_valid_icalendar(tmp_path: Path) -> None:

@@ -17,6 +17,16 @@ written. :func:`check_overdue` opens one ``control_overdue`` event per room and
 control whose due date has passed (through :meth:`hub.store.Store.open_event`:
 at most one ongoing per room and control) and ends the condition of those that
 are no longer overdue (a control recorded, a date corrected).
+
+It also raises the **active reminders**: a PCR who never opens the calendar
+page must still hear of a control coming due. When a control crosses a
+``remind_days`` threshold (30, then 7 days before its due date), one
+``control_due_soon`` event (severity ``info``) is opened; its ``ref`` names the
+control, the due date and the level, and a reminder whose ``ref`` was ever
+raised for the room is never raised again: each level fires once per due date,
+whatever the restarts and repeated checks. Its condition ends when the next
+level takes over, when the control becomes overdue (``control_overdue`` then
+takes over) or when a record moves the due date (a new due date, new refs).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -44,6 +55,9 @@ from hub.controls.types import (
 from hub.store import Store
 
 KIND: Final = "control_overdue"
+#: The active reminder before a due date (informational: nothing is wrong yet).
+REMIND_KIND: Final = "control_due_soon"
+KINDS: Final = (KIND, REMIND_KIND)
 PERFORMER_MAX: Final = 120
 NOTE_MAX: Final = 2000
 DOCUMENT_MAX: Final = 200
@@ -92,6 +106,12 @@ CREATE TRIGGER IF NOT EXISTS control_records_no_update BEFORE UPDATE ON control_
     BEGIN SELECT RAISE(ABORT, 'control records are kept: record the control again'); END;
 CREATE TRIGGER IF NOT EXISTS control_records_no_delete BEFORE DELETE ON control_records
     BEGIN SELECT RAISE(ABORT, 'control records are kept'); END;
+-- INSERT OR REPLACE (or REPLACE INTO) with an existing id deletes the row without firing
+-- the DELETE trigger unless PRAGMA recursive_triggers is on (sqlite_utils sets it, the
+-- sqlite3 shell and a plain connection do not): refuse any insert of an id in use.
+CREATE TRIGGER IF NOT EXISTS control_records_no_replace BEFORE INSERT ON control_records
+    WHEN EXISTS (SELECT 1 FROM control_records WHERE id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, 'control records are kept as recorded'); END;
 """
 
 
@@ -314,7 +334,7 @@ def add_type(conn: sqlite3.Connection, settings: ControlSettings, username: str,
     return ctype.as_dict()
 
 
-# -- the overdue check -------------------------------------------------------------------------
+# -- the calendar's events ---------------------------------------------------------------------
 
 
 def _device_of(conn: sqlite3.Connection, site: str, room: str) -> str:
@@ -323,38 +343,89 @@ def _device_of(conn: sqlite3.Connection, site: str, room: str) -> str:
     return str(row[0]) if row is not None and row[0] is not None else f"{site}/{room}"
 
 
+EventKey = tuple[str, str, str, str]  # (kind, site, room, ref)
+
+
+def _reminder_ref(item: dict[str, Any]) -> str:
+    """Names the control, its due date and the level: once per level and due date."""
+    return f"control:{item['control']}:{item['due']}:{item['remind_days']}d"
+
+
+def _wanted(items: Iterable[dict[str, Any]], grace_days: int
+            ) -> dict[EventKey, dict[str, Any]]:
+    """The calendar events whose condition holds now: overdue, or the reminder reached.
+
+    A never-recorded control is due ``grace_days`` after the room was first
+    tracked: that due date is born inside every reminder window at least as
+    long as the grace, so those levels are skipped (a new site would otherwise
+    open one reminder per control and room on its first day).
+    """
+    wanted: dict[EventKey, dict[str, Any]] = {}
+    for item in items:
+        site, room = item["site"], item["room"]
+        if item["status"] == "overdue":
+            wanted[(KIND, site, room, f"control:{item['control']}")] = item
+        elif item["status"] in ("soon", "upcoming") and item["remind_days"] is not None:
+            if item["reason"] == "first_record" and item["remind_days"] >= grace_days:
+                continue
+            wanted[(REMIND_KIND, site, room, _reminder_ref(item))] = item
+    return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the check has to write: events to open, ongoing events (by id) to end."""
+
+    open: dict[EventKey, dict[str, Any]]
+    end: list[int]
+
+    def __bool__(self) -> bool:
+        return bool(self.open or self.end)
+
+
+def _plan(conn: sqlite3.Connection, settings: ControlSettings, today: date,
+          only: tuple[str, str] | None) -> _Plan:
+    """Compare the events wanted with the store's (a read only, so that a check with
+    nothing to do takes no write lock)."""
+    wanted = _wanted(due_items(conn, settings, today, only), settings.first_record_grace_days)
+    sql = ("SELECT id, kind, site, room, ref, condition_cleared_at FROM events"
+           f" WHERE kind IN ({', '.join('?' * len(KINDS))})")
+    if only is not None:
+        sql += " AND site = ? AND room = ?"
+    rows = _rows(conn, sql, [*KINDS, *(only or ())])
+    ongoing: dict[EventKey, list[int]] = {}
+    for r in rows:
+        if r["condition_cleared_at"] is None:
+            ongoing.setdefault((r["kind"], r["site"], r["room"], r["ref"]), []).append(r["id"])
+    # A reminder is raised once: one whose condition ended is not raised again.
+    raised = {(r["kind"], r["site"], r["room"], r["ref"]) for r in rows
+              if r["kind"] == REMIND_KIND}
+    to_open = {k: v for k, v in wanted.items() if k not in ongoing and k not in raised}
+    to_end = [int(i) for key, ids in ongoing.items() if key not in wanted for i in ids]
+    return _Plan(to_open, sorted(to_end))
+
+
+def _detail(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    detail = {"control": item["control"], "name": item["name"], "due": item["due"],
+              "reason": item["reason"], "last_done": item["last_done"]}
+    if kind == REMIND_KIND:
+        detail["remind_days"] = item["remind_days"]
+    return detail
+
+
 def sync_events(conn: sqlite3.Connection, settings: ControlSettings, now: datetime,
                 only: tuple[str, str] | None = None) -> dict[str, int]:
-    """Open the ``control_overdue`` events now due, end those no longer overdue (caller's
-    transaction). Returns how many were opened and ended."""
-    today = workdays.today(now)
+    """Open the ``control_overdue`` and ``control_due_soon`` events now due, end those that
+    no longer hold (caller's transaction). Returns how many were opened and ended."""
     at = _iso(now)
     store = Store(sqlite_utils.Database(conn, execute_plugins=False))
-    overdue = {(i["site"], i["room"], f"control:{i['control']}"): i
-               for i in due_items(conn, settings, today, only) if i["status"] == "overdue"}
-    ongoing = _rows(conn, "SELECT id, site, room, ref FROM events WHERE kind = ?"
-                          " AND condition_cleared_at IS NULL", [KIND])
-    held = set()
-    ended = 0
-    for event in ongoing:
-        key = (event["site"], event["room"], event["ref"])
-        if only is not None and key[:2] != only:
-            continue
-        if key in overdue:
-            held.add(key)
-        else:
-            store.clear_condition(int(event["id"]), at)
-            ended += 1
-    opened = 0
-    for key, item in overdue.items():
-        if key in held:
-            continue
-        detail = {"control": item["control"], "name": item["name"], "due": item["due"],
-                  "reason": item["reason"], "last_done": item["last_done"]}
-        store.open_event(KIND, _device_of(conn, item["site"], item["room"]), item["site"],
-                         item["room"], key[2], at, detail, "warning")
-        opened += 1
-    return {"opened": opened, "ended": ended}
+    plan = _plan(conn, settings, workdays.today(now), only)
+    for event_id in plan.end:
+        store.clear_condition(event_id, at)
+    for (kind, site, room, ref), item in plan.open.items():
+        store.open_event(kind, _device_of(conn, site, room), site, room, ref, at,
+                         _detail(kind, item), "warning" if kind == KIND else "info")
+    return {"opened": len(plan.open), "ended": len(plan.end)}
 
 
 def _check_needed(conn: sqlite3.Connection, settings: ControlSettings, now: datetime) -> bool:
@@ -362,21 +433,13 @@ def _check_needed(conn: sqlite3.Connection, settings: ControlSettings, now: date
     untracked = conn.execute("SELECT 1 FROM devices d WHERE NOT EXISTS (SELECT 1 FROM"
                              " control_rooms c WHERE c.site = d.site AND c.room = d.room)"
                              " LIMIT 1").fetchone()
-    if untracked is not None:
-        return True
-    overdue = {(i["site"], i["room"], f"control:{i['control']}")
-               for i in due_items(conn, settings, workdays.today(now))
-               if i["status"] == "overdue"}
-    ongoing = {(r[0], r[1], r[2]) for r in conn.execute(
-        "SELECT site, room, ref FROM events WHERE kind = ? AND condition_cleared_at IS NULL",
-        [KIND])}
-    return overdue != ongoing
+    return untracked is not None or bool(_plan(conn, settings, workdays.today(now), None))
 
 
 def check_overdue(conn: sqlite3.Connection, now: datetime | None = None,
                   settings: ControlSettings | None = None) -> dict[str, int]:
     """The periodic check (idempotent): start tracking new rooms, then open or end the
-    ``control_overdue`` events, in one transaction of its own."""
+    ``control_overdue`` and ``control_due_soon`` events, in one transaction of its own."""
     now = now or datetime.now(UTC)
     settings = settings or ControlSettings()
     create_schema(conn)

@@ -58,6 +58,17 @@ ZONES: Final = (
 )
 ZONE_CODES: Final = tuple(code for code, _label in ZONES)
 
+#: How each threshold reads in a document (``{value}`` in mSv): the keys are config
+#: names, which an inspector reading the signed report should not have to decode.
+THRESHOLD_LABELS: Final = {
+    "non_regulated_msv_month": N_("non-regulated below {value} mSv per month"),
+    "supervised_msv_month": N_("supervised (blue) below {value} mSv per month"),
+    "controlled_green_msv_month": N_("controlled green below {value} mSv per month"),
+    "controlled_yellow_msv_h": N_("controlled yellow below {value} mSv in one hour"),
+    "controlled_orange_msv_h": N_("controlled orange below {value} mSv in one hour, "
+                                  "red above"),
+}
+
 
 class PointError(Exception):
     """A refused value: ``field`` names it, ``message`` (English, translatable) says why."""

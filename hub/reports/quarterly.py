@@ -13,7 +13,10 @@ or less):
   and per day, and the hours without any reading as intervals;
 - the maximum dose rate (the readings' ``max_usv_h``) and when;
 - the number of exposures (``exposures.start`` in the quarter);
-- each month's zone against the point's thresholds (:func:`hub.reports.points.classify`);
+- each month's zone against the point's thresholds (:func:`hub.reports.points.classify`),
+  and the quarter's highest, flagged as a lower bound when a month is incomplete;
+- how many readings (and exposures) were stamped by a clock that was not synchronised
+  (``clock_synced = 0``), per month and over the quarter: their times may be wrong;
 - whether the probe ran continuously (coverage at least ``[reports]
   high_coverage``): then the report says that the point was verified
   continuously, as art. 12 of the order of 23 October 2020 asks where exposure
@@ -27,9 +30,11 @@ months and days in Paris time are sums of whole buckets. A reading counts in
 the hour, day, month and quarter where it starts.
 
 **Its life.** A report is a row of ``reports``: ``draft`` while the PCR
-reviews it (its figures may be recomputed, manual measurements added), then
-``signed`` (name, date): its content is frozen with its SHA-256, its HTML and
-PDF kept, and the database itself refuses any later change (triggers). A
+reviews it (its figures may be recomputed, and are rewritten only if they
+changed, so its hash holds while the data do; manual measurements are added or
+removed), then ``signed`` (name, date, and the hash of the draft the signer
+read): its content is frozen with its SHA-256, its HTML and PDF kept, and the
+database itself refuses any later change (triggers, REPLACE included). A
 correction is a new version (``version`` + 1, ``supersedes`` the old id) in
 draft, copying the content and the manual measurements; the old one stays.
 Nothing is ever deleted (kept at least 10 years: for ever here).
@@ -110,9 +115,30 @@ CREATE TRIGGER IF NOT EXISTS measurements_signed_update BEFORE UPDATE ON report_
 CREATE TRIGGER IF NOT EXISTS measurements_signed_delete BEFORE DELETE ON report_measurements
     WHEN (SELECT status FROM reports WHERE id = OLD.report_id) = 'signed'
     BEGIN SELECT RAISE(ABORT, 'a signed report cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS reports_never_replaced BEFORE INSERT ON reports
+    WHEN EXISTS (SELECT 1 FROM reports WHERE id = NEW.id OR (point_id = NEW.point_id
+                 AND quarter = NEW.quarter AND version = NEW.version))
+    BEGIN SELECT RAISE(ABORT, 'a report is never replaced'); END;
+CREATE TRIGGER IF NOT EXISTS reports_identity_fixed
+    BEFORE UPDATE OF id, point_id, quarter, version ON reports
+    WHEN NEW.id IS NOT OLD.id OR NEW.point_id IS NOT OLD.point_id
+         OR NEW.quarter IS NOT OLD.quarter OR NEW.version IS NOT OLD.version
+    BEGIN SELECT RAISE(ABORT, 'a report keeps its id, point, quarter and version'); END;
+CREATE TRIGGER IF NOT EXISTS measurements_never_replaced BEFORE INSERT ON report_measurements
+    WHEN EXISTS (SELECT 1 FROM report_measurements WHERE id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, 'a measurement is never replaced'); END;
+CREATE TRIGGER IF NOT EXISTS measurements_identity_fixed
+    BEFORE UPDATE OF id, report_id ON report_measurements
+    WHEN NEW.id IS NOT OLD.id OR NEW.report_id IS NOT OLD.report_id
+    BEGIN SELECT RAISE(ABORT, 'a measurement keeps its id and report'); END;
 """
+# Why the last four: SQLite's REPLACE conflict resolution (INSERT OR REPLACE, REPLACE,
+# UPDATE OR REPLACE) deletes the row in the way WITHOUT firing its DELETE triggers (unless
+# PRAGMA recursive_triggers, which every connection would have to set). Refusing an insert
+# that collides with an existing row, and any change of the columns that identify a row,
+# closes that way around ``reports_never_deleted`` and ``measurements_signed_delete``.
 
-CONTENT_SCHEMA: Final = 1
+CONTENT_SCHEMA: Final = 2  # 2: clock_unsynced_*, highest_zone_lower_bound
 QUARTER_RE: Final = re.compile(r"^(\d{4})-Q([1-4])$")
 MEASUREMENT_UNITS: Final = {"passive_dosimeter": "µSv", "spot_check": "µSv/h"}
 TEXT_MAX: Final = 200
@@ -186,6 +212,31 @@ def _local_label(epoch_s: float, fmt: str) -> str:
     return datetime.fromtimestamp(epoch_s, PARIS).strftime(fmt)
 
 
+def _days(conn: sqlite3.Connection, device: str, start_s: int, end_s: int
+          ) -> list[dict[str, Any]]:
+    """Every Paris day of ``[start_s, end_s)`` from the day rollups (a day without a
+    row is a day without data: coverage 0, no dose, never a made-up value)."""
+    first, last = rollups.paris_day(start_s), rollups.paris_day(end_s - 1)
+    rows = {str(r[0]): r for r in conn.execute(
+        "SELECT bucket, n, seconds, dose, max_max FROM rollup_day"
+        " WHERE device = ? AND bucket >= ? AND bucket <= ?", [device, first, last])}
+    out: list[dict[str, Any]] = []
+    day_start = start_s
+    while day_start < end_s:
+        key = rollups.paris_day(day_start)
+        expected = rollups.day_bounds(key)[1] - day_start
+        row = rows.get(key)
+        day: dict[str, Any] = {"date": key, "expected_s": expected, "seconds": 0.0,
+                               "dose_usv": 0.0, "max_usv_h": None, "coverage": 0.0}
+        if row is not None and row[1]:
+            day["seconds"] = min(float(row[2]), float(expected))
+            day["dose_usv"], day["max_usv_h"] = float(row[3]), float(row[4])
+            day["coverage"] = day["seconds"] / expected
+        out.append(day)
+        day_start += expected
+    return out
+
+
 def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zoning,
             high_coverage: float, now: datetime) -> dict[str, Any]:
     """The report's measured content (no manual measurement, no signature); JSON-ready.
@@ -202,21 +253,17 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
     by_hour = {_hour_epoch(str(r[0])): r for r in rows}
     limits = pts.thresholds(point, zoning)
     months: dict[str, dict[str, Any]] = {}
-    days: dict[str, dict[str, Any]] = {}
     gaps: list[list[int]] = []
     calibrations: dict[str, None] = {}
     total = {"dose": 0.0, "seconds": 0.0, "readings": 0, "saturated": False}
     best: tuple[float, int] | None = None
     for h in range(start_s, end_s, HOUR):
-        mkey, dkey = _local_label(h, "%Y-%m"), _local_label(h, "%Y-%m-%d")
+        mkey = _local_label(h, "%Y-%m")
         month = months.setdefault(mkey, {"month": mkey, "start": iso(h), "expected_s": 0,
                                          "seconds": 0.0, "dose_usv": 0.0, "readings": 0,
                                          "max_hour_dose_usv": 0.0, "max_hour_at": None,
                                          "max_usv_h": None, "hours_without_data": 0})
-        day = days.setdefault(dkey, {"date": dkey, "expected_s": 0, "seconds": 0.0,
-                                     "dose_usv": 0.0, "max_usv_h": None})
         month["expected_s"] += HOUR
-        day["expected_s"] += HOUR
         row = by_hour.get(h)
         if row is None or int(row[1]) == 0:
             month["hours_without_data"] += 1
@@ -227,10 +274,9 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
             continue
         seconds = min(float(row[2]), float(HOUR))
         dose, peak = float(row[4]), float(row[3])
-        for acc in (month, day):
-            acc["seconds"] += seconds
-            acc["dose_usv"] += dose
-            acc["max_usv_h"] = peak if acc["max_usv_h"] is None else max(acc["max_usv_h"], peak)
+        month["seconds"] += seconds
+        month["dose_usv"] += dose
+        month["max_usv_h"] = peak if month["max_usv_h"] is None else max(month["max_usv_h"], peak)
         month["readings"] += int(row[1])
         if dose > month["max_hour_dose_usv"] or month["max_hour_at"] is None:
             month["max_hour_dose_usv"], month["max_hour_at"] = dose, iso(h)
@@ -241,22 +287,10 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
         calibrations.update(dict.fromkeys(c for c in (row[6], row[7]) if c is not None))
         if best is None or peak > best[0]:
             best = (peak, h)
-    exposures = _exposures(conn, point.device, start_s, end_s)
-    for month in months.values():
-        month["coverage"] = month["seconds"] / month["expected_s"]
-        month["complete"] = month["coverage"] >= high_coverage
-        month["exposures"] = exposures.get(month["month"], 0)
-        if month["readings"]:
-            zone, by = pts.classify(month["dose_usv"], month["max_hour_dose_usv"],
-                                    limits["values"])
-            month["zone"], month["zone_by"] = zone, by
-        else:
-            month["zone"], month["zone_by"] = None, None
-    for day in days.values():
-        day["coverage"] = day["seconds"] / day["expected_s"]
+    _finish_months(conn, point.device, months, limits["values"], high_coverage)
+    days = _days(conn, point.device, start_s, end_s)
     expected = end_s - start_s
     coverage = total["seconds"] / expected
-    zones = [m["zone"] for m in months.values() if m["zone"]]
     return {
         "schema": CONTENT_SCHEMA,
         "point": point.as_dict(),
@@ -272,32 +306,73 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
             "seconds_expected": expected,
             "coverage": coverage,
             "readings": total["readings"],
-            "exposures": sum(exposures.values()),
+            **_month_sums(months, ("exposures", "clock_unsynced_readings",
+                                   "clock_unsynced_exposures")),
             "saturated": total["saturated"],
             "hours_without_data": sum(g[1] - g[0] for g in gaps) // HOUR,
             **_maximum(conn, point.device, best),
         },
         "continuous": coverage >= high_coverage,
         "high_coverage": high_coverage,
-        "highest_zone": max(zones, key=pts.ZONE_CODES.index) if zones else None,
+        **_highest_zone(list(months.values())),
         "months": list(months.values()),
-        "days": list(days.values()),
+        "days": days,
         "gaps": [{"start": iso(a), "end": iso(b), "hours": (b - a) // HOUR} for a, b in gaps],
         "calibrations": list(calibrations),
         "prepared_at": iso(now.timestamp()),
     }
 
 
-def _exposures(conn: sqlite3.Connection, device: str, start_s: int, end_s: int
-               ) -> dict[str, int]:
-    """Exposures starting in the quarter, per Paris month."""
-    out: dict[str, int] = {}
-    for (start,) in conn.execute(
-            "SELECT start FROM exposures WHERE device = ? AND start >= ? AND start < ?",
-            [device, iso(start_s), iso(end_s)]):
-        key = _local_label(parse(str(start)), "%Y-%m")
-        out[key] = out.get(key, 0) + 1
-    return out
+def _finish_months(conn: sqlite3.Connection, device: str, months: dict[str, dict[str, Any]],
+                   values: dict[str, float], high_coverage: float) -> None:
+    """Each month's coverage, exposures, clock flags and zone, once its hours are summed."""
+    for month in months.values():
+        start = int(parse(month["start"]))  # every hour of the month was counted in expected_s
+        month["coverage"] = month["seconds"] / month["expected_s"]
+        month["complete"] = month["coverage"] >= high_coverage
+        month.update(_month_events(conn, device, start, start + month["expected_s"]))
+        if month["readings"]:
+            zone, by = pts.classify(month["dose_usv"], month["max_hour_dose_usv"], values)
+            month["zone"], month["zone_by"] = zone, by
+        else:
+            month["zone"], month["zone_by"] = None, None
+
+
+def _month_events(conn: sqlite3.Connection, device: str, start_s: int, end_s: int
+                  ) -> dict[str, int]:
+    """Exposures started in the month, and how many exposures and readings of it were
+    stamped by a clock that was not synchronised (``clock_synced = 0``; NULL, from an agent
+    that did not say, is not counted): their times, so the month or hour they count in,
+    may be wrong, and an inspector must be told. ``clock_synced = 0`` is written as a
+    literal so that SQLite uses the partial index ``idx_readings_unsynced``."""
+    bounds = [device, iso(start_s), iso(end_s)]
+    exposures, unsynced_exposures = conn.execute(
+        "SELECT count(*), total(clock_synced = 0) FROM exposures"
+        " WHERE device = ? AND start >= ? AND start < ?", bounds).fetchone()
+    (unsynced_readings,) = conn.execute(
+        "SELECT count(*) FROM readings WHERE device = ? AND clock_synced = 0"
+        " AND start >= ? AND start < ?", bounds).fetchone()
+    return {"exposures": int(exposures), "clock_unsynced_exposures": int(unsynced_exposures),
+            "clock_unsynced_readings": int(unsynced_readings)}
+
+
+def _month_sums(months: dict[str, dict[str, Any]], keys: tuple[str, ...]) -> dict[str, int]:
+    return {key: sum(int(m[key]) for m in months.values()) for key in keys}
+
+
+def _highest_zone(months: list[dict[str, Any]]) -> dict[str, Any]:
+    """The quarter's highest monthly zone, and whether it is only a lower bound.
+
+    A month with hours without data has a dose that is what was measured, so its zone can
+    only go up with the missing hours; a month without any reading has no zone at all.
+    Either may hide a higher zone than the highest seen, unless that is already the top.
+    """
+    zones = [m["zone"] for m in months if m["zone"]]
+    highest = max(zones, key=pts.ZONE_CODES.index) if zones else None
+    incomplete = any(not m["complete"] for m in months)
+    return {"highest_zone": highest,
+            "highest_zone_lower_bound": bool(highest and incomplete
+                                             and highest != pts.ZONE_CODES[-1])}
 
 
 def _maximum(conn: sqlite3.Connection, device: str, best: tuple[float, int] | None
@@ -401,6 +476,32 @@ def _store_content(conn: sqlite3.Connection, report_id: int, content: dict[str, 
                   iso(now.timestamp()), report_id])
 
 
+#: What a recomputation always changes, or what is not a figure: left out when comparing.
+NOT_FIGURES: Final = ("prepared_at", "measurements")
+
+
+def _figures_hash(content: dict[str, Any]) -> str:
+    return content_hash({k: v for k, v in content.items() if k not in NOT_FIGURES})
+
+
+def _store_figures(conn: sqlite3.Connection, report_id: int, content: dict[str, Any],
+                   now: datetime) -> bool:
+    """Store freshly computed figures in a draft only if they differ from the stored ones.
+
+    Why: the page's sign form sends the hash the PCR read, and the scheduler recomputes
+    drafts every hour; rewriting identical figures with a new ``prepared_at`` would
+    change the hash and refuse every signature (409). So the hash moves only when the
+    figures do (late readings, changed thresholds), and ``prepared_at`` says when they
+    last changed. In the caller's write transaction; True if stored.
+    """
+    row = conn.execute("SELECT content FROM reports WHERE id = ?", [report_id]).fetchone()
+    stored = json.loads(row[0]) if row is not None and row[0] else {}
+    if stored and _figures_hash(stored) == _figures_hash(content):
+        return False
+    _store_content(conn, report_id, content, now)
+    return True
+
+
 def _draft(conn: sqlite3.Connection, report_id: int) -> dict[str, Any]:
     report = get_report(conn, report_id)
     if report["status"] != "draft":
@@ -436,32 +537,36 @@ def prepare(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
             report_id = int(cursor.lastrowid or 0)
         else:
             report_id = int(latest[0])
-        _store_content(conn, report_id, content, now)
+        _store_figures(conn, report_id, content, now)
     return report_id
 
 
 def recompute(conn: sqlite3.Connection, report_id: int, zoning: Zoning, high_coverage: float,
-              now: datetime) -> None:
-    """Recompute a draft's figures (late readings); its manual measurements stay."""
+              now: datetime) -> bool:
+    """Recompute a draft's figures (late readings); its manual measurements stay.
+    True if the figures changed (and so the hash)."""
     report = _draft(conn, report_id)
     point = pts.get_point(conn, report["point_id"])
     content = compute(conn, point, parse_quarter(report["quarter"]), zoning, high_coverage, now)
     with write(conn):
         _draft(conn, report_id)
-        _store_content(conn, report_id, content, now)
+        return _store_figures(conn, report_id, content, now)
 
 
-def prepare_due_reports(conn: sqlite3.Connection, now: datetime, zoning: Zoning | None = None,
-                        high_coverage: float = 0.99, *, refresh_drafts: bool = True
-                        ) -> list[int]:
-    """Drafts for the quarter just ended, for every probe point whose device existed
-    before its end (idempotent: an existing draft is recomputed, unless
-    ``refresh_drafts`` is false; a signed one is left as it is)."""
+def prepare_quarter(conn: sqlite3.Connection, quarter: Quarter, now: datetime,
+                    zoning: Zoning | None = None, high_coverage: float = 0.99, *,
+                    refresh_drafts: bool = True) -> list[int]:
+    """Drafts of ``quarter`` for every probe point whose device was seen before its end.
+
+    Creates the probe points of new devices first (pages only read: this, run by the
+    scheduler and by the PCR's "Prepare now", is where they appear). Idempotent: an
+    existing draft is recomputed (rewritten only if its figures changed) unless
+    ``refresh_drafts`` is false; a signed one is left as it is.
+    """
     zoning = zoning or Zoning()
     create_schema(conn)
     with write(conn):
         pts.ensure_probe_points(conn)
-    quarter = last_ended_quarter(now)
     _, end_s = quarter.bounds()
     out = []
     for point in pts.list_points(conn, kind="probe"):
@@ -469,14 +574,21 @@ def prepare_due_reports(conn: sqlite3.Connection, now: datetime, zoning: Zoning 
                             [point.device]).fetchone()[0]
         if seen is None or parse(str(seen)) >= end_s:
             continue
-        if not refresh_drafts:
-            known = conn.execute("SELECT max(id) FROM reports WHERE point_id = ? AND quarter = ?",
-                                 [point.id, quarter.code]).fetchone()[0]
-            if known is not None:
-                out.append(int(known))
-                continue
+        known = conn.execute("SELECT max(id) FROM reports WHERE point_id = ? AND quarter = ?",
+                             [point.id, quarter.code]).fetchone()[0]
+        if known is not None and not refresh_drafts:
+            out.append(int(known))
+            continue
         out.append(prepare(conn, point, quarter, zoning, high_coverage, now))
     return out
+
+
+def prepare_due_reports(conn: sqlite3.Connection, now: datetime, zoning: Zoning | None = None,
+                        high_coverage: float = 0.99, *, refresh_drafts: bool = True
+                        ) -> list[int]:
+    """The scheduler's pass: :func:`prepare_quarter` for the quarter just ended."""
+    return prepare_quarter(conn, last_ended_quarter(now), now, zoning, high_coverage,
+                           refresh_drafts=refresh_drafts)
 
 
 def add_measurement(conn: sqlite3.Connection, report_id: int, values: dict[str, Any],
@@ -546,18 +658,41 @@ def _date(value: Any, field: str) -> date:
         raise ReportError(field, N_("Enter the date as YYYY-MM-DD.")) from None
 
 
+def remove_measurement(conn: sqlite3.Connection, report_id: int, measurement_id: int,
+                       now: datetime) -> dict[str, Any]:
+    """Remove a wrong manual measurement from a draft (it is entered again if needed).
+
+    Only a draft: a signed report keeps its measurements (409 here, and the database's
+    ``measurements_signed_delete`` trigger). Returns the removed row, for the audit
+    record, which is then the only trace of it. In the caller's write transaction.
+    """
+    report = _draft(conn, report_id)
+    row = conn.execute("SELECT * FROM report_measurements WHERE id = ? AND report_id = ?",
+                       [measurement_id, report_id]).fetchone()
+    if row is None:
+        raise ReportError("measurement", N_("No measurement {id} in this report."), 404,
+                          id=measurement_id)
+    conn.execute("DELETE FROM report_measurements WHERE id = ?", [measurement_id])
+    _store_content(conn, report_id, report["content"], now)
+    return {"removed": dict(row)}
+
+
 def sign(conn: sqlite3.Connection, report_id: int, signer_name: str, username: str,
          now: datetime, render: Callable[[dict[str, Any]], tuple[str, bytes]],
-         expected_sha256: str | None = None) -> dict[str, Any]:
+         expected_sha256: str) -> dict[str, Any]:
     """Sign a draft: the content gets its signature, then is frozen with its hash, HTML
-    and PDF (``render(content) -> (html, pdf)``). In the caller's write transaction."""
+    and PDF (``render(content) -> (html, pdf)``). In the caller's write transaction.
+
+    ``expected_sha256`` is the hash of the draft the signer read, required: one signs
+    only what one saw, and a draft recomputed since (late readings) is refused (409).
+    """
     report = _draft(conn, report_id)
     name = signer_name.strip()
     if not 1 <= len(name) <= 100:
         raise ReportError("name", N_("Give the signer's name (1 to 100 characters)."))
-    if expected_sha256 and expected_sha256 != report["content_sha256"]:
-        raise ReportError("content_sha256", N_("The report changed since you read it: read "
-                                               "it again before signing."), 409)
+    if expected_sha256 != report["content_sha256"]:
+        raise ReportError("content_sha256", N_("The report changed since you opened it: "
+                                               "review it again before signing."), 409)
     content = report["content"]
     stamp = iso(now.timestamp())
     content["signature"] = {"name": name, "username": username, "at": stamp,

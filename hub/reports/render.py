@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from hub.reports.points import ZONES
+from hub.reports.points import THRESHOLD_LABELS, ZONES
 from hub.timefmt import parse
 from hub.web.i18n import translations
 from hub.web.templating import TEMPLATES
@@ -92,11 +92,20 @@ def percent(ratio: float | None) -> str:
     return "—" if ratio is None else f"{100 * ratio:.1f} %"
 
 
+def threshold_label(gettext: Callable[[str], str], key: str, value: float) -> str:
+    """A zoning threshold in words with its unit (an unknown key, from a newer or older
+    content, is shown as written rather than lost)."""
+    text = f"{value:g}"
+    label = THRESHOLD_LABELS.get(key)
+    return gettext(label).format(value=text) if label else f"{key} = {text}"
+
+
 def helpers(gettext: Callable[[str], str]) -> dict[str, Any]:
     labels = dict(ZONES)
     return {
         "local": local, "dose": dose, "percent": percent,
         "zone_label": lambda code: gettext(labels[code]) if code in labels else "—",
+        "threshold_label": lambda key, value: threshold_label(gettext, key, value),
         "chart": chart,
     }
 

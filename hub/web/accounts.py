@@ -1,5 +1,10 @@
 """Local accounts: argon2 password hashes, roles, and API tokens (stored hashed).
 
+A token has a scope: ``api`` (the JSON API, and the calendar feed through a
+bearer header) or ``calendar`` (the calendar feed only). Feed addresses
+carry their token in the URL and get pasted into cloud calendar services, so
+what they carry must not be able to write anything.
+
 Every change is one transaction with its audit row (:mod:`hub.web.audit`).
 Refusals raise :class:`AccountError` naming the field, with an English message
 marked for translation (the page shows it in the reader's language, next to
@@ -12,7 +17,7 @@ import hashlib
 import secrets
 import sqlite3
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,7 +32,14 @@ HASHER = PasswordHasher()
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "vy_"
 
-SCHEMA = """
+Scope = Literal["api", "calendar"]
+#: ``api``: what a token did before scopes (the default); ``calendar``: the ICS feed only.
+SCOPES: tuple[Scope, ...] = ("api", "calendar")
+
+#: Also added to an older store's ``api_tokens``: its tokens keep doing what they did.
+SCOPE_COLUMN = "scope TEXT NOT NULL DEFAULT 'api' CHECK (scope IN ('api', 'calendar'))"
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -43,7 +55,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     name TEXT NOT NULL,
     token_sha256 TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL,
-    revoked_at TEXT
+    revoked_at TEXT,
+    {SCOPE_COLUMN}
 );
 """
 
@@ -67,8 +80,27 @@ class AccountError(ValueError):
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables if missing and bring an older store's up to date (idempotent)."""
     conn.executescript(SCHEMA)
+    _add_scope_column(conn)
     audit.create_schema(conn)
+
+
+def _add_scope_column(conn: sqlite3.Connection) -> None:
+    """Give an older store's tokens a ``scope`` (``api``: what they could do before).
+
+    Checked again inside the write lock: the command line and the server may
+    both open an old store at once, and the second ALTER would fail.
+    """
+    if _has_scope(conn):
+        return
+    with write(conn):
+        if not _has_scope(conn):
+            conn.execute(f"ALTER TABLE api_tokens ADD COLUMN {SCOPE_COLUMN}")
+
+
+def _has_scope(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "scope" for row in conn.execute("PRAGMA table_info(api_tokens)"))
 
 
 def now_iso() -> str:
@@ -179,29 +211,41 @@ def authenticate(conn: sqlite3.Connection, username: str, password: str) -> User
     return _user(row)
 
 
-def new_token(conn: sqlite3.Connection, user_id: int, name: str, *,
+def check_scope(scope: str) -> Scope:
+    if scope not in SCOPES:
+        raise AccountError("scope", N_("expected one of {scopes}"), scopes=", ".join(SCOPES))
+    return scope
+
+
+def new_token(conn: sqlite3.Connection, user_id: int, name: str, scope: str = "api", *,
               actor: User | str | None = None, request: Request | None = None) -> str:
-    """A new API token for ``user_id``: shown once, stored only as its SHA-256."""
+    """A new token for ``user_id``: shown once, stored only as its SHA-256.
+
+    ``scope`` is ``api`` (the JSON API) or ``calendar`` (the ICS feed only, the
+    kind to put in a feed address).
+    """
     name = name.strip()
     if not name or len(name) > 64:
         raise AccountError("name", N_("1 to 64 characters"))
+    checked_scope = check_scope(scope)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write(conn):
         owner = conn.execute("SELECT username FROM users WHERE id = ?", [user_id]).fetchone()
         if owner is None:
             raise AccountError("user", N_("no such account"))
         cursor = conn.execute(
-            "INSERT INTO api_tokens (user_id, name, token_sha256, created_at)"
-            " VALUES (?, ?, ?, ?)", [user_id, name, _sha256(token), now_iso()])
+            "INSERT INTO api_tokens (user_id, name, token_sha256, created_at, scope)"
+            " VALUES (?, ?, ?, ?, ?)", [user_id, name, _sha256(token), now_iso(), checked_scope])
         audit.record(conn, actor if actor is not None else str(owner["username"]),
                      "token.create", f"token:{cursor.lastrowid}",
-                     {"name": name, "owner": owner["username"]}, request)
+                     {"name": name, "owner": owner["username"], "scope": checked_scope},
+                     request)
     return token
 
 
 def list_tokens(conn: sqlite3.Connection, user_id: int) -> list[sqlite3.Row]:
     return list(conn.execute(
-        "SELECT id, name, created_at, revoked_at FROM api_tokens WHERE user_id = ?"
+        "SELECT id, name, scope, created_at, revoked_at FROM api_tokens WHERE user_id = ?"
         " ORDER BY revoked_at IS NOT NULL, id DESC", [user_id]))
 
 
@@ -220,13 +264,14 @@ def revoke_token(conn: sqlite3.Connection, user_id: int, token_id: int, *,
                          {"name": row["name"]}, request)
 
 
-def user_for_token(conn: sqlite3.Connection, token: str) -> User | None:
+def user_for_token(conn: sqlite3.Connection, token: str, scope: Scope = "api") -> User | None:
+    """The account of a live token of ``scope`` (a calendar token is no API token)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = conn.execute(
         "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id"
-        " WHERE t.token_sha256 = ? AND t.revoked_at IS NULL AND u.active = 1",
-        [_sha256(token)]).fetchone()
+        " WHERE t.token_sha256 = ? AND t.scope = ? AND t.revoked_at IS NULL AND u.active = 1",
+        [_sha256(token), scope]).fetchone()
     return _user(row)
 
 

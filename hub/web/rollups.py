@@ -1,9 +1,11 @@
-"""Dose-rate rollups: per-device 1-minute and 1-hour aggregates of ``readings``.
+"""Dose-rate rollups: per-device 1-minute, 1-hour and 1-day aggregates of ``readings``.
 
 A quarter of 10 s readings is about 780,000 rows per room: no page may scan
 them. The web keeps two tables beside the ingest's, keyed by (device, bucket),
 a bucket being the UTC minute (``2026-01-05T07:03``) or hour
-(``2026-01-05T07``) of the reading's ``start``:
+(``2026-01-05T07``) of the reading's ``start``, and a third keyed by the
+**Paris** day (``2026-01-05``: 23, 24 or 25 UTC hours, Paris offsets being
+whole hours), the day of the PCR's reports, summed from the hours:
 
 ``n`` readings, ``seconds`` covered, ``sum_mean`` (of ``mean_usv_h``; the mean
 is ``sum_mean / n``), ``max_mean``, ``max_max`` (of ``max_usv_h``), ``dose``
@@ -22,7 +24,7 @@ watermark per (device, journal) in ``rollup_marks``:
   those readings are counted again.
 
 A refresh finds the minute buckets the new readings fall in and *recomputes*
-them (and their hours) from ``readings`` through its ``(device, start)``
+them (and their hours and Paris days) from ``readings`` through its ``(device, start)``
 index: recomputing is idempotent, so a reading seen twice is never counted
 twice. Work is cut into transactions of at most ``chunk`` new readings, so the
 ingest never waits long for the write lock.
@@ -33,10 +35,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from hub.web.db import write
+from hub.workdays import PARIS
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS rollup_minute (
@@ -46,6 +49,12 @@ CREATE TABLE IF NOT EXISTS rollup_minute (
     PRIMARY KEY (device, bucket)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rollup_hour (
+    device TEXT NOT NULL, bucket TEXT NOT NULL, n INTEGER NOT NULL, seconds REAL NOT NULL,
+    sum_mean REAL NOT NULL, max_mean REAL NOT NULL, max_max REAL NOT NULL, dose REAL NOT NULL,
+    saturated INTEGER NOT NULL, cal_min TEXT, cal_max TEXT,
+    PRIMARY KEY (device, bucket)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_day (
     device TEXT NOT NULL, bucket TEXT NOT NULL, n INTEGER NOT NULL, seconds REAL NOT NULL,
     sum_mean REAL NOT NULL, max_mean REAL NOT NULL, max_max REAL NOT NULL, dose REAL NOT NULL,
     saturated INTEGER NOT NULL, cal_min TEXT, cal_max TEXT,
@@ -78,10 +87,33 @@ SELECT device, substr(bucket, 1, 13), sum(n), total(seconds), total(sum_mean), m
 FROM rollup_minute WHERE device = ? AND bucket >= ? AND bucket < ?
 GROUP BY substr(bucket, 1, 13)
 """
+_DAY_SQL: Final = """
+INSERT OR REPLACE INTO rollup_day
+SELECT device, ?, sum(n), total(seconds), total(sum_mean), max(max_mean),
+       max(max_max), total(dose), max(saturated), min(cal_min), max(cal_max)
+FROM rollup_hour WHERE device = ? AND bucket >= ? AND bucket < ?
+GROUP BY device
+"""
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables; a store made before ``rollup_day`` gains its days from the hours."""
+    had_days = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                            " AND name = 'rollup_day'").fetchone() is not None
     conn.executescript(SCHEMA)
+    if not had_days:
+        if conn.in_transaction:
+            _backfill_days(conn)
+        else:
+            with write(conn):
+                _backfill_days(conn)
+
+
+def _backfill_days(conn: sqlite3.Connection) -> None:
+    for (device,) in conn.execute("SELECT DISTINCT device FROM rollup_hour").fetchall():
+        hours = [str(r[0]) for r in conn.execute(
+            "SELECT bucket FROM rollup_hour WHERE device = ?", [device])]
+        _recompute_days(conn, str(device), hours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +238,29 @@ def _recompute(conn: sqlite3.Connection, device: str, minutes: Iterable[str]) ->
         last = max(by_hour[hours[-1]])
         conn.execute(_MINUTE_SQL, [device, first + ":", last + ";"])
         conn.execute(_HOUR_SQL, [device, hours[0] + ":", hours[-1] + ";"])
+    _recompute_days(conn, device, by_hour)
+
+
+def _recompute_days(conn: sqlite3.Connection, device: str, hours: Iterable[str]) -> None:
+    """Recompute the Paris days holding the given UTC hour keys from ``rollup_hour``."""
+    days = {paris_day(_hour_epoch(hour)) for hour in hours}
+    for day in sorted(days):
+        first, end = day_bounds(day)
+        conn.execute(_DAY_SQL, [day, device, hour_key(first), hour_key(end)])
+
+
+def paris_day(epoch_s: float) -> str:
+    """The Paris calendar day (``YYYY-MM-DD``) of an instant: the day bucket's key."""
+    return datetime.fromtimestamp(epoch_s, PARIS).strftime("%Y-%m-%d")
+
+
+def day_bounds(day: str) -> tuple[int, int]:
+    """The UTC epoch seconds of a Paris day's first instant and of the next day's."""
+    start = date.fromisoformat(day)
+    following = start + timedelta(days=1)
+    return (int(datetime(start.year, start.month, start.day, tzinfo=PARIS).timestamp()),
+            int(datetime(following.year, following.month, following.day,
+                         tzinfo=PARIS).timestamp()))
 
 
 def _clusters(hours: list[str]) -> list[list[str]]:
@@ -234,8 +289,9 @@ def hour_key(epoch_s: float) -> str:
 
 
 def read(conn: sqlite3.Connection, device: str, table: str, first: str, last: str) -> list[Bucket]:
-    """Rollup rows of ``device`` with ``first <= bucket <= last`` (``table``: minute or hour)."""
-    name = {"minute": "rollup_minute", "hour": "rollup_hour"}[table]
+    """Rollup rows of ``device`` with ``first <= bucket <= last`` (``table``: minute, hour
+    or day)."""
+    name = {"minute": "rollup_minute", "hour": "rollup_hour", "day": "rollup_day"}[table]
     rows = conn.execute(
         f"SELECT bucket, n, seconds, sum_mean, max_mean, max_max, dose, saturated, cal_min,"
         f" cal_max FROM {name} WHERE device = ? AND bucket >= ? AND bucket <= ?"

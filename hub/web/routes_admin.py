@@ -1,7 +1,8 @@
 """Routes: accounts (admin), the current user's API tokens, and the audit log.
 
 Pages: ``/admin/users`` (admin: list, create, deactivate), ``/account/tokens``
-(any role: one's own API tokens, shown once at creation), ``/audit`` (admin).
+(any role: one's own tokens, of scope ``api`` or ``calendar``, shown once at
+creation), ``/audit`` (admin).
 API: ``/api/me``, ``/api/audit`` (admin).
 """
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 
 from hub.web import audit
 from hub.web.accounts import (
+    SCOPES,
     AccountError,
     add_user,
     list_tokens,
@@ -107,11 +109,13 @@ def activate_user(request: Request, user_id: int, user: Admin, db: Db) -> Respon
 
 
 def _tokens_page(request: Request, user: User, db: sqlite3.Connection, *, new: str = "",
-                 name: str = "", errors: dict[str, str] | None = None,
+                 name: str = "", scope: str = "api", errors: dict[str, str] | None = None,
                  status_code: int = 200) -> HTMLResponse:
+    feed_url = f"{request.url_for('calendar_feed')}?token={new}" \
+        if new and scope == "calendar" else ""
     response = render(request, "account_tokens.html", {
-        "tokens": list_tokens(db, user.id), "new_token": new, "name": name,
-        "errors": errors or {}}, status_code)
+        "tokens": list_tokens(db, user.id), "new_token": new, "name": name, "scope": scope,
+        "scopes": SCOPES, "feed_url": feed_url, "errors": errors or {}}, status_code)
     response.headers["Cache-Control"] = "no-store"  # the new token is shown once
     return response
 
@@ -123,13 +127,15 @@ def tokens_page(request: Request, user: Anyone, db: Db) -> HTMLResponse:
 
 @router.post("/account/tokens", response_class=HTMLResponse, include_in_schema=False)
 def create_token(request: Request, user: Anyone, db: Db,
-                 name: Annotated[str, Form(max_length=500)] = "") -> HTMLResponse:
+                 name: Annotated[str, Form(max_length=500)] = "",
+                 scope: Annotated[str, Form(max_length=20)] = "api") -> HTMLResponse:
+    """A new token of the chosen scope (``calendar`` for a feed address), shown once."""
     try:
-        token = new_token(db, user.id, name, actor=user, request=request)
+        token = new_token(db, user.id, name, scope, actor=user, request=request)
     except AccountError as exc:
-        return _tokens_page(request, user, db, name=name, status_code=400,
+        return _tokens_page(request, user, db, name=name, scope=scope, status_code=400,
                             errors={exc.field: _message(request, exc)})
-    return _tokens_page(request, user, db, new=token)
+    return _tokens_page(request, user, db, new=token, scope=scope)
 
 
 @router.post("/account/tokens/{token_id}/revoke", include_in_schema=False)

@@ -1,4 +1,4 @@
-"""The control calendar: pages, the ICS feed, the API, and the periodic overdue check.
+"""The control calendar: pages, the ICS feed, the API, and the periodic events check.
 
 Pages (session): ``/calendar`` (reminders, every room's next due dates, the
 record form, the add-a-type form for admins), ``/calendar/room?site=&room=``
@@ -6,9 +6,10 @@ record form, the add-a-type form for admins), ``/calendar/room?site=&room=``
 ``POST /calendar/room`` (pcr), ``POST /calendar/types`` (admin). A refused
 form shows the page again (422) with the message next to the field.
 
-Feed: ``/calendar.ics``, with an API token in ``?token=`` (calendar
-applications cannot send headers; accepted on this route only), an
-``Authorization: Bearer`` header, or a session. No credentials at all: the
+Feed: ``/calendar.ics``, with a token of scope ``calendar`` in ``?token=``
+(calendar applications cannot send headers, and feed addresses end up in
+calendar services: an ``api`` token is refused there), an
+``Authorization: Bearer`` header (either scope), or a session. No credentials at all: the
 login page, as every page; a bad token: 401.
 
 API (session or bearer): ``GET /api/controls``, ``GET /api/controls/types``,
@@ -18,7 +19,9 @@ API (session or bearer): ``GET /api/controls``, ``GET /api/controls/types``,
 The router's lifespan runs :func:`hub.controls.store.check_overdue` at start
 and every ``[controls] check_every_min`` minutes, in a worker thread, beside
 the ingest (an app built with ``ingest=False`` does not, unless
-``app.state.controls_check`` is set before it starts).
+``app.state.controls_check`` is set before it starts): it opens and ends the
+``control_overdue`` events and the active reminders (``control_due_soon``), so
+that a PCR who never opens the calendar still hears of a control coming due.
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ def _now_of(app: FastAPI) -> datetime:
 
 
 def check_now(app: FastAPI) -> dict[str, int]:
-    """One overdue check on the app's store (what the background task runs)."""
+    """One calendar check on the app's store (what the background task runs): overdue
+    events and reminders."""
     conn = connect(app.state.store_path)
     try:
         _ensure(app.state.store_path, conn)
@@ -97,10 +101,10 @@ async def _checker(app: FastAPI) -> None:
         try:
             result = await asyncio.to_thread(check_now, app)
             if result["opened"] or result["ended"]:
-                log.info("control calendar: %(opened)d overdue event(s) opened, %(ended)d ended",
-                         result)
+                log.info("control calendar: %(opened)d event(s) opened (overdue or reminder),"
+                         " %(ended)d ended", result)
         except Exception:  # a failed check must not stop the next one
-            log.exception("control calendar: the overdue check failed")
+            log.exception("control calendar: the check failed")
         await asyncio.sleep(_settings_of(app).check_every_min * 60)
 
 
@@ -131,25 +135,37 @@ Admin = Annotated[User, Depends(require("admin"))]
 
 def require_feed_token(request: Request, db: sqlite3.Connection = Depends(get_db),  # noqa: B008
                        token: Annotated[str | None, Query(
-                           max_length=200, description="an API token (calendar apps)")] = None,
+                           max_length=200, description="a calendar token")] = None,
                        ) -> User:
-    """The feed's user: an API token in ``?token=`` or a bearer header, else the session.
+    """The feed's user: a calendar token in ``?token=``, a bearer header, else the session.
 
-    A token that is given must be valid (401, even with a session); with no
-    credentials at all, :class:`LoginRequired` (the login page, as every page).
+    Feed addresses are pasted into cloud calendar services, so ``?token=``
+    takes only a ``calendar`` token (it reads the feed and nothing else); an
+    ``api`` token there is refused, saying so. A bearer header (kept in no
+    calendar's settings) may carry either scope. A token that is given must be
+    valid (401, even with a session); with no credentials at all,
+    :class:`LoginRequired` (the login page, as every page).
     """
     header = request.headers.get("authorization", "")
-    given = header[7:].strip() if header[:7].lower() == "bearer " else None
-    given = given or token
-    if given:
-        user = user_for_token(db, given)
-        if user is None:
-            raise HTTPException(status_code=401, detail="invalid or revoked token",
-                                headers={"WWW-Authenticate": "Bearer"})
-    else:
+    bearer = header[7:].strip() if header[:7].lower() == "bearer " else None
+    given = token or bearer
+    if not given:
         user = getattr(request.state, "user", None)
         if user is None:
             raise LoginRequired()
+    else:
+        calendar = user_for_token(db, given, "calendar")
+        api = None if calendar is not None else user_for_token(db, given, "api")
+        if api is not None and token:
+            raise HTTPException(
+                status_code=401, headers={"WWW-Authenticate": "Bearer"},
+                detail="an API token is refused in ?token= (feed addresses end up in calendar"
+                       " services): create a token of scope calendar for the feed, and revoke"
+                       " this one if the address was shared")
+        user = calendar or api
+        if user is None:
+            raise HTTPException(status_code=401, detail="invalid or revoked token",
+                                headers={"WWW-Authenticate": "Bearer"})
     if not user.can("viewer"):
         raise Forbidden("viewer")
     return user

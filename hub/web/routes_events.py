@@ -76,6 +76,7 @@ KIND_LABELS = {
     "device_offline": N_("Device offline"),
     "data_gap": N_("Data gap"),
     "control_overdue": N_("Control overdue"),
+    "control_due_soon": N_("Control due soon"),
 }
 
 

@@ -1,39 +1,71 @@
-"""``GET /api/metrics``: the hub's state for Prometheus (text format 0.0.4), behind an API token.
+"""``GET /metrics``: the hub's state for Prometheus (text format 0.0.4), behind a bearer token.
 
-It sits under ``/api/`` because that is where the hub honours
-``Authorization: Bearer`` tokens (and answers 401, never a login page): a
-scraper logs in with the API token of an account (any role; a ``viewer``
-account made for it is enough), e.g. in ``prometheus.yml``::
+A scraper sends the API token of an account (any role; a ``viewer`` account
+made for it is enough) in ``Authorization: Bearer``; without one, or with a
+bad one, ``/metrics`` answers 401 with ``WWW-Authenticate: Bearer``, never the
+login page (a scraper cannot follow it, and a 303 would read as "up"). In
+``prometheus.yml``::
 
-    metrics_path: /api/metrics
+    metrics_path: /metrics
     authorization: {type: Bearer, credentials_file: /etc/prometheus/voyant.token}
 
-Counters come from the store's ``counters`` table (the ingest saves them with
-every batch), so they survive restarts and are exact whichever process
-serves the page; gauges are read from the store at each scrape; the ingest's
-queue depth is added when the ingest runs in this process.
+``/api/metrics`` serves the same text as the rest of the API does (a bearer
+token or a session), for the scrape configurations written before ``/metrics``.
+
+Counters come from the store (the ``counters`` table, which the ingest saves
+with every batch, and the ``alarms`` table, which only grows), so they survive
+restarts and are exact whichever process serves the page; gauges are read
+from the store at each scrape, each with one indexed query per device at
+most (the store holds millions of readings); the ingest's queue depth is
+added when the ingest runs in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
+from hub.web.accounts import user_for_token
 from hub.web.auth import User, require
 from hub.web.db import get_db
 
-router = APIRouter()
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """When the hub started: monotonic for the uptime, wall clock for the start time."""
+
+    monotonic: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> Started:
+        return cls(time.monotonic(), time.time())
+
+
+#: When the web module was loaded: the fallback when no app lifespan ran (direct calls).
+STARTED = Started.now()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Note the start of the serving app: the uptime is the hub process's, not the import's."""
+    app.state.metrics_started = Started.now()
+    yield
+
+
+router = APIRouter(lifespan=lifespan)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-#: When the web module was loaded: the hub process's start, near enough.
-STARTED = time.monotonic()
 
 #: (metric, counters-table name, help)
 COUNTERS = (
@@ -45,6 +77,22 @@ COUNTERS = (
     ("voyant_readings_stored_total", "readings_stored", "Dose-rate readings stored."),
     ("voyant_records_stored_total", "records_stored", "Records of every kind stored."),
 )
+
+#: The end of each device's newest reading: one index seek per device on
+#: ``readings (device, start)`` (a device's readings are consecutive intervals, so the
+#: one that starts last ends last), never a scan of the readings.
+LAST_READING_SQL = """
+SELECT d.device,
+       (SELECT r."end" FROM readings r WHERE r.device = d.device
+        ORDER BY r.start DESC LIMIT 1) AS last_end
+FROM devices d ORDER BY d.device
+"""
+
+#: One row per edge alarm (raised, then replaced by its clearing): few, scanned whole.
+ALARMS_SQL = """
+SELECT kind, COUNT(*) AS total, SUM(state = 'active') AS active
+FROM alarms GROUP BY kind ORDER BY kind
+"""
 
 
 def _label(value: str) -> str:
@@ -87,18 +135,50 @@ def _age_s(iso: str | None, now: datetime) -> float | None:
     return max(0.0, (now - at).total_seconds())
 
 
-def render_metrics(db: sqlite3.Connection, ingest: Any = None,
-                   now: datetime | None = None) -> str:
-    """The exposition text (a function of its own: the tests call it too)."""
-    now = now or datetime.now(UTC)
-    out = _Text()
+def store_sizes(db: sqlite3.Connection) -> tuple[int, int]:
+    """(database file, write-ahead log) sizes in bytes; (0, 0) for an in-memory store.
+
+    The WAL counts: between checkpoints it holds what the database file does not
+    yet, and a WAL that keeps growing means checkpoints are starved.
+    """
+    path = next((str(row[2]) for row in db.execute("PRAGMA database_list")
+                 if row[1] == "main"), "")
+    if not path:
+        return 0, 0
+    return _size(path), _size(path + "-wal")
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _process(out: _Text, started: Started, db: sqlite3.Connection) -> None:
     out.metric("voyant_hub_uptime_seconds", "gauge", "Seconds since the hub started.",
-               [({}, round(time.monotonic() - STARTED, 3))])
+               [({}, round(time.monotonic() - started.monotonic, 3))])
+    out.metric("voyant_hub_start_time_seconds", "gauge",
+               "When the hub started, in seconds since the Unix epoch.",
+               [({}, round(started.wall, 3))])
+    db_bytes, wal_bytes = store_sizes(db)
+    out.metric("voyant_store_size_bytes", "gauge",
+               "Size of the store on disk: the database file and its write-ahead log.",
+               [({}, db_bytes + wal_bytes)])
+    out.metric("voyant_store_wal_size_bytes", "gauge",
+               "Size of the store's write-ahead log (part of voyant_store_size_bytes).",
+               [({}, wal_bytes)])
+
+
+def _counters(out: _Text, db: sqlite3.Connection) -> None:
     counters: dict[str, int] = {}
     if _table(db, "counters"):
         counters = {str(r[0]): int(r[1]) for r in db.execute("SELECT name, value FROM counters")}
     for metric, name, help_text in COUNTERS:
         out.metric(metric, "counter", help_text, [({}, counters.get(name, 0))])
+
+
+def _devices(out: _Text, db: sqlite3.Connection, now: datetime) -> None:
     devices: list[sqlite3.Row] = []
     if _table(db, "devices"):
         devices = list(db.execute("SELECT device, online, last_seen FROM devices ORDER BY device"))
@@ -107,8 +187,26 @@ def render_metrics(db: sqlite3.Connection, ingest: Any = None,
                [({"state": "online"}, online), ({"state": "offline"}, len(devices) - online)])
     ages = [(d["device"], _age_s(d["last_seen"], now)) for d in devices]
     out.metric("voyant_device_last_seen_age_seconds", "gauge",
-               "Seconds since the device's last message.",
+               "Seconds since the device's last message of any kind (heartbeats included).",
                [({"device": str(device)}, age) for device, age in ages if age is not None])
+    readings: list[sqlite3.Row] = []
+    if devices and _table(db, "readings"):
+        readings = list(db.execute(LAST_READING_SQL))
+    reading_ages = [(r["device"], _age_s(r["last_end"], now)) for r in readings]
+    out.metric("voyant_device_last_reading_age_seconds", "gauge",
+               "Seconds since the end of the device's newest dose-rate reading in the store.",
+               [({"device": str(device)}, age) for device, age in reading_ages
+                if age is not None])
+
+
+def _alarms_and_events(out: _Text, db: sqlite3.Connection) -> None:
+    alarms: list[sqlite3.Row] = list(db.execute(ALARMS_SQL)) if _table(db, "alarms") else []
+    out.metric("voyant_alarms_total", "counter",
+               "Edge alarms received, by kind (each alarm once, cleared or not).",
+               [({"kind": str(a["kind"])}, int(a["total"])) for a in alarms])
+    out.metric("voyant_alarms_active", "gauge",
+               "Edge alarms raised and not cleared, by kind.",
+               [({"kind": str(a["kind"])}, int(a["active"] or 0)) for a in alarms])
     events: list[sqlite3.Row] = []
     if _table(db, "events"):
         events = list(db.execute(
@@ -118,21 +216,70 @@ def render_metrics(db: sqlite3.Connection, ingest: Any = None,
                "Events not closed by the PCR, by kind and review state (open, acknowledged).",
                [({"kind": str(e["kind"]), "state": str(e["state"])}, int(e["n"]))
                 for e in events])
+
+
+def _ingest(out: _Text, ingest: Any) -> None:
+    stats = ingest.stats()
+    out.metric("voyant_ingest_queue_depth", "gauge",
+               "Messages received and waiting for the store.",
+               [({}, int(stats.get("queued", 0)))])
+    out.metric("voyant_ingest_connected", "gauge", "1 while the ingest is connected.",
+               [({}, int(bool(stats.get("connected"))))])
+    out.metric("voyant_ingest_unsent_acks", "gauge",
+               "Acknowledgements waiting for the broker.",
+               [({}, int(stats.get("unsent_acks", 0)))])
+
+
+def render_metrics(db: sqlite3.Connection, ingest: Any = None, now: datetime | None = None,
+                   started: Started | None = None) -> str:
+    """The exposition text (a function of its own: the tests call it too)."""
+    now = now or datetime.now(UTC)
+    out = _Text()
+    _process(out, started or STARTED, db)
+    _counters(out, db)
+    _devices(out, db, now)
+    _alarms_and_events(out, db)
     if ingest is not None:
-        stats = ingest.stats()
-        out.metric("voyant_ingest_queue_depth", "gauge",
-                   "Messages received and waiting for the store.",
-                   [({}, int(stats.get("queued", 0)))])
-        out.metric("voyant_ingest_connected", "gauge", "1 while the ingest is connected.",
-                   [({}, int(bool(stats.get("connected"))))])
-        out.metric("voyant_ingest_unsent_acks", "gauge",
-                   "Acknowledgements waiting for the broker.",
-                   [({}, int(stats.get("unsent_acks", 0)))])
+        _ingest(out, ingest)
     return "\n".join(out.lines) + "\n"
 
 
-@router.get("/api/metrics", include_in_schema=False)
-def metrics(request: Request, user: Annotated[User, Depends(require())],
+def require_bearer(request: Request,
+                   db: Annotated[sqlite3.Connection, Depends(get_db)]) -> User:
+    """``/metrics``'s caller: an API token in ``Authorization: Bearer``, of any role.
+
+    Outside ``/api/`` the session middleware ignores tokens and a missing login
+    means the login page; a scraper needs a 401 it can report instead. A
+    session alone is not enough here (``/api/metrics`` takes one).
+    """
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    user = user_for_token(db, token) if token else None
+    if user is None:
+        detail = "invalid or revoked token" if token else "a bearer token is required"
+        raise HTTPException(status_code=401, detail=detail,
+                            headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+require_bearer.required_role = "viewer"  # type: ignore[attr-defined]  # the route walk
+
+
+def _respond(request: Request, db: sqlite3.Connection) -> Response:
+    started: Started | None = getattr(request.app.state, "metrics_started", None)
+    text = render_metrics(db, request.app.state.ingest, started=started)
+    return Response(text, media_type=CONTENT_TYPE)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request, user: Annotated[User, Depends(require_bearer)],
             db: Annotated[sqlite3.Connection, Depends(get_db)]) -> Response:
-    """Prometheus scrape: a bearer token (or a session) of any role."""
-    return Response(render_metrics(db, request.app.state.ingest), media_type=CONTENT_TYPE)
+    """Prometheus scrape: a bearer API token of any role; 401 otherwise, never a page."""
+    return _respond(request, db)
+
+
+@router.get("/api/metrics", include_in_schema=False)
+def api_metrics(request: Request, user: Annotated[User, Depends(require())],
+                db: Annotated[sqlite3.Connection, Depends(get_db)]) -> Response:
+    """The same text under ``/api/`` (a bearer token or a session), for older scrape configs."""
+    return _respond(request, db)

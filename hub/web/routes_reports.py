@@ -4,28 +4,34 @@ Pages (session): ``/reports`` (list, search by room, quarter, status, text),
 ``/reports/{id}`` (the report with its chart; PCR forms: add a manual
 measurement, recompute a draft, sign, correct), ``/reports/{id}.pdf`` and
 ``/reports/{id}.html`` (the signed files as frozen, or a draft rendered now),
-``POST /reports/prepare`` (a point's report for any quarter), ``/points``
-(the measurement points; PCR: add a manual point, override thresholds).
+``POST /reports/prepare`` (a point's report for any quarter),
+``POST /reports/prepare-quarter`` ("Prepare now": every probe point's draft of a
+quarter), ``POST /reports/{id}/measurements/{m}/delete``, ``/points`` (the
+measurement points; PCR: add a manual point, override thresholds).
 
 API (session or bearer token): ``GET /api/reports``, ``POST /api/reports``
-(prepare), ``GET /api/reports/{id}``, ``POST /api/reports/{id}/measurements|
-sign|correct|recompute``, ``GET /api/points``, ``POST /api/points``,
-``PUT /api/points/{id}/thresholds``. A refused value is a 422 whose
-``detail[].loc`` names the field; changing a signed report is a 409 saying
-to make a correction; an unknown id a 404.
+(prepare), ``POST /api/reports/prepare-quarter``, ``GET /api/reports/{id}``,
+``POST /api/reports/{id}/measurements|sign|correct|recompute``,
+``DELETE /api/reports/{id}/measurements/{m}``, ``GET /api/points``,
+``POST /api/points``, ``PUT /api/points/{id}/thresholds``. A refused value is
+a 422 whose ``detail[].loc`` names the field; changing a signed report is a
+409 saying to make a correction; an unknown id a 404.
 
 Viewers read; the ``pcr`` role acts; every action is audited (``report.*``,
-``point.*``). The drafts of the quarter just ended are prepared by
-:func:`start_scheduler` (from the app's lifespan) every ``[reports]
-prepare_every_min``, and missing ones also when ``/reports`` is listed.
+``point.*``). GETs never write: the tables are made at start (the router's
+lifespan), and the drafts of the quarter just ended, with the probe points of
+new devices, are prepared by :func:`start_scheduler` (from the app's lifespan:
+at start, then every ``[reports] prepare_every_min``) or when a PCR presses
+"Prepare now".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -34,18 +40,51 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.config import HubConfig
+from hub.logs import log
 from hub.reports import points as pts
 from hub.reports import quarterly as qr
 from hub.reports import render as rd
 from hub.web import audit
 from hub.web.auth import User, require
-from hub.web.db import connect, get_db, write
+from hub.web.db import connect, write
 from hub.web.i18n import N_, gettext_for
 from hub.web.templating import render, translate
 
-router = APIRouter()
+#: Store paths whose report tables exist in this process (made at start, by the lifespan).
+_READY: set[str] = set()
 
-Db = Annotated[sqlite3.Connection, Depends(get_db)]
+
+def _ensure(path: str, conn: sqlite3.Connection) -> None:
+    if path not in _READY:
+        qr.create_schema(conn)
+        _READY.add(path)
+
+
+def get_reports_db(request: Request) -> Iterator[sqlite3.Connection]:
+    """The request's connection, the report tables made if this process has not yet (they
+    are at start): so a GET never writes, not even a ``CREATE TABLE IF NOT EXISTS``."""
+    conn = connect(request.app.state.store_path)
+    try:
+        _ensure(request.app.state.store_path, conn)
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Make the report tables (and their triggers, on an older store) at start."""
+    conn = connect(app.state.store_path)
+    try:
+        _ensure(app.state.store_path, conn)
+    finally:
+        conn.close()
+    yield
+
+
+router = APIRouter(lifespan=lifespan)
+
+Db = Annotated[sqlite3.Connection, Depends(get_reports_db)]
 Viewer = Annotated[User, Depends(require("viewer"))]
 Pcr = Annotated[User, Depends(require("pcr"))]
 Answer = Response | dict[str, Any]
@@ -64,10 +103,6 @@ def _now(request: Request) -> datetime:
     return clock() if clock is not None else datetime.now(UTC)
 
 
-def _ready(conn: sqlite3.Connection) -> None:
-    qr.create_schema(conn)
-
-
 def _error_json(exc: pts.PointError, body_fields: set[str]) -> JSONResponse:
     loc = ["body", exc.field] if exc.field in body_fields else [exc.field]
     return JSONResponse({"detail": [{"loc": loc, "msg": exc.message.format(**exc.params),
@@ -79,7 +114,6 @@ def _not_found(exc: pts.PointError) -> HTTPException:
 
 
 def _get(conn: sqlite3.Connection, report_id: int, with_files: bool = False) -> dict[str, Any]:
-    _ready(conn)
     try:
         return qr.get_report(conn, report_id, with_files=with_files)
     except qr.ReportError as exc:
@@ -115,11 +149,27 @@ def _prepare(request: Request, conn: sqlite3.Connection, user: User, point_id: i
     return report_id
 
 
+def _prepare_quarter(request: Request, conn: sqlite3.Connection, user: User, quarter: str
+                     ) -> list[int]:
+    """"Prepare now": what the scheduler does at the end of a quarter, for any ended one."""
+    q = qr.parse_quarter(quarter)
+    if q.next().bounds_start() > _now(request).timestamp():
+        raise qr.ReportError("quarter", N_("This quarter has not ended yet."))
+    cfg = _config(request)
+    ids = qr.prepare_quarter(conn, q, _now(request), cfg.zoning, cfg.reports.high_coverage)
+    with write(conn):
+        audit.record(conn, user, "report.prepare_quarter", f"quarter:{q.code}",
+                     {"quarter": q.code, "reports": ids}, request)
+    return ids
+
+
 def _recompute(request: Request, conn: sqlite3.Connection, user: User, report_id: int) -> None:
     cfg = _config(request)
-    qr.recompute(conn, report_id, cfg.zoning, cfg.reports.high_coverage, _now(request))
+    changed = qr.recompute(conn, report_id, cfg.zoning, cfg.reports.high_coverage,
+                           _now(request))
     with write(conn):
-        audit.record(conn, user, "report.recompute", f"report:{report_id}", {}, request)
+        audit.record(conn, user, "report.recompute", f"report:{report_id}",
+                     {"changed": changed}, request)
 
 
 def _measure(request: Request, conn: sqlite3.Connection, user: User, report_id: int,
@@ -130,8 +180,18 @@ def _measure(request: Request, conn: sqlite3.Connection, user: User, report_id: 
     return result
 
 
+def _unmeasure(request: Request, conn: sqlite3.Connection, user: User, report_id: int,
+               measurement_id: int) -> dict[str, Any]:
+    """Remove a manual measurement from a draft; the audit record keeps what it was."""
+    with write(conn):
+        result = qr.remove_measurement(conn, report_id, measurement_id, _now(request))
+        audit.record(conn, user, "report.measurement_remove", f"report:{report_id}", result,
+                     request)
+    return result
+
+
 def _sign(request: Request, conn: sqlite3.Connection, user: User, report_id: int, name: str,
-          expected: str | None) -> dict[str, Any]:
+          expected: str) -> dict[str, Any]:
     with write(conn):
         result = qr.sign(conn, report_id, name, user.username, _now(request), rd.render_both,
                          expected)
@@ -156,10 +216,7 @@ STATUSES = ("draft", "signed")
 @router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
 def reports_page(request: Request, user: Viewer, conn: Db, room: str = "", quarter: str = "",
                  status: str = "", q: str = "") -> Response:
-    _ready(conn)
-    cfg = _config(request)
-    qr.prepare_due_reports(conn, _now(request), cfg.zoning, cfg.reports.high_coverage,
-                           refresh_drafts=False)
+    """Read only: the drafts are made by the scheduler or "Prepare now", never by a GET."""
     errors: dict[str, str] = {}
     if quarter and not qr.QUARTER_RE.match(quarter):
         errors["quarter"] = translate(request, "A quarter is written like 2026-Q1.")
@@ -184,7 +241,6 @@ def reports_page(request: Request, user: Viewer, conn: Db, room: str = "", quart
 @router.post("/reports/prepare", include_in_schema=False)
 def prepare_form(request: Request, user: Pcr, conn: Db, point_id: Annotated[str, Form()] = "",
                  quarter: Annotated[str, Form()] = "") -> Response:
-    _ready(conn)
     try:
         report_id = _prepare(request, conn, user, int(point_id or 0), quarter)
     except ValueError:
@@ -193,6 +249,16 @@ def prepare_form(request: Request, user: Pcr, conn: Db, point_id: Annotated[str,
     except pts.PointError as exc:
         return _list_error(request, conn, exc.field, exc.message, **exc.params)
     return RedirectResponse(f"/reports/{report_id}", status_code=303)
+
+
+@router.post("/reports/prepare-quarter", include_in_schema=False)
+def prepare_quarter_form(request: Request, user: Pcr, conn: Db,
+                         quarter: Annotated[str, Form()] = "") -> Response:
+    try:
+        _prepare_quarter(request, conn, user, quarter)
+    except pts.PointError as exc:
+        return _list_error(request, conn, "prepare_quarter", exc.message, **exc.params)
+    return RedirectResponse(f"/reports?quarter={quarter.strip()}", status_code=303)
 
 
 def _list_error(request: Request, conn: sqlite3.Connection, field: str, message: str,
@@ -269,12 +335,20 @@ def measurement_form(request: Request, report_id: int, user: Pcr, conn: Db,
                  lambda: _measure(request, conn, user, report_id, dict(values)))
 
 
+@router.post("/reports/{report_id}/measurements/{measurement_id}/delete",
+             include_in_schema=False)
+def remove_measurement_form(request: Request, report_id: int, measurement_id: int, user: Pcr,
+                            conn: Db) -> Response:
+    return _form(request, conn, report_id, "remove", {},
+                 lambda: _unmeasure(request, conn, user, report_id, measurement_id))
+
+
 @router.post("/reports/{report_id}/sign", include_in_schema=False)
 def sign_form(request: Request, report_id: int, user: Pcr, conn: Db,
               name: Annotated[str, Form()] = "",
               content_sha256: Annotated[str, Form()] = "") -> Response:
     return _form(request, conn, report_id, "sign", {"name": name},
-                 lambda: _sign(request, conn, user, report_id, name, content_sha256 or None))
+                 lambda: _sign(request, conn, user, report_id, name, content_sha256))
 
 
 @router.post("/reports/{report_id}/correct", include_in_schema=False)
@@ -297,9 +371,6 @@ def points_page(request: Request, user: Viewer, conn: Db) -> Response:
 def _points_page(request: Request, conn: sqlite3.Connection,
                  errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
                  status_code: int = 200) -> Response:
-    _ready(conn)
-    with write(conn):
-        pts.ensure_probe_points(conn)
     points = pts.list_points(conn)
     zoning = _config(request).zoning
     gettext = gettext_for(request).gettext
@@ -312,7 +383,6 @@ def _points_page(request: Request, conn: sqlite3.Connection,
 @router.post("/points", include_in_schema=False)
 def add_point_form(request: Request, user: Pcr, conn: Db, device: Annotated[str, Form()] = "",
                    name: Annotated[str, Form()] = "") -> Response:
-    _ready(conn)
     try:
         with write(conn):
             point = pts.add_manual_point(conn, device, name, user.username)
@@ -349,10 +419,18 @@ class MeasurementBody(BaseModel):
 
 
 class SignBody(BaseModel):
+    """The signer signs what they read: the hash is required (409 if the draft changed)."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="the signer's name as it appears on the report")
-    content_sha256: str | None = Field(
-        default=None, description="the hash read: refused (409) if the draft changed since")
+    content_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="the content_sha256 of the draft read: refused (409) if it changed since")
+
+
+class PrepareQuarterBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quarter: str = Field(description="like 2026-Q1 (Europe/Paris calendar quarter), ended")
 
 
 class ThresholdsBody(BaseModel):
@@ -390,7 +468,6 @@ def api_reports(request: Request, user: Viewer, conn: Db,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     """Reports, newest quarter first (every version; ``latest_only`` hides corrected ones)."""
-    _ready(conn)
     rows = qr.list_reports(conn, qr.Filters(site=site, room=room, quarter=quarter,
                                             status=status, text=q, latest_only=latest_only,
                                             limit=limit, offset=offset))
@@ -401,12 +478,24 @@ def api_reports(request: Request, user: Viewer, conn: Db,
              response_model=None)
 def api_prepare(request: Request, body: PrepareBody, user: Pcr, conn: Db) -> Answer:
     """Prepare (or recompute the draft of) a probe point's report for an ended quarter."""
-    _ready(conn)
     try:
         report_id = _prepare(request, conn, user, body.point_id, body.quarter)
     except pts.PointError as exc:
         return _error_json(exc, {"point_id", "quarter"})
     return _public(_get(conn, report_id))
+
+
+@router.post("/api/reports/prepare-quarter", tags=["reports"], responses=_ERRORS,
+             response_model=None)
+def api_prepare_quarter(request: Request, body: PrepareQuarterBody, user: Pcr,
+                        conn: Db) -> Answer:
+    """"Prepare now": the drafts of every probe point for an ended quarter (the probe
+    points of new devices made first; signed reports left as they are)."""
+    try:
+        ids = _prepare_quarter(request, conn, user, body.quarter)
+    except pts.PointError as exc:
+        return _error_json(exc, {"quarter"})
+    return {"quarter": body.quarter.strip(), "reports": ids}
 
 
 @router.get("/api/reports/{report_id}", tags=["reports"], responses=_ERRORS,
@@ -426,6 +515,22 @@ def api_measurement(request: Request, report_id: int, body: MeasurementBody, use
         _measure(request, conn, user, report_id, body.model_dump())
     except pts.PointError as exc:
         return _error_json(exc, set(MeasurementBody.model_fields))
+    return _public(_get(conn, report_id))
+
+
+@router.delete("/api/reports/{report_id}/measurements/{measurement_id}", tags=["reports"],
+               responses=_ERRORS, response_model=None)
+def api_remove_measurement(request: Request, report_id: int, measurement_id: int, user: Pcr,
+                           conn: Db) -> Answer:
+    """Remove a wrong manual measurement from a draft (409 once signed); audited with
+    the removed values."""
+    _get(conn, report_id)
+    try:
+        _unmeasure(request, conn, user, report_id, measurement_id)
+    except pts.PointError as exc:
+        if exc.status == 404:
+            raise _not_found(exc) from None
+        return _error_json(exc, set())
     return _public(_get(conn, report_id))
 
 
@@ -473,10 +578,8 @@ def _point_out(request: Request, point: pts.Point) -> dict[str, Any]:
 @router.get("/api/points", tags=["points"])
 def api_points(request: Request, user: Viewer, conn: Db,
                device: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
-    """Measurement points with their effective thresholds (mSv) and where each comes from."""
-    _ready(conn)
-    with write(conn):
-        pts.ensure_probe_points(conn)
+    """Measurement points with their effective thresholds (mSv) and where each comes from
+    (read only: probe points of new devices are made by the scheduler)."""
     return {"points": [_point_out(request, p) for p in pts.list_points(conn, device=device)]}
 
 
@@ -484,7 +587,6 @@ def api_points(request: Request, user: Viewer, conn: Db,
              response_model=None)
 def api_add_point(request: Request, body: PointBody, user: Pcr, conn: Db) -> Answer:
     """A manual point (passive dosimeter, survey-meter spot checks) in a device's room."""
-    _ready(conn)
     try:
         with write(conn):
             point = pts.add_manual_point(conn, body.device, body.name, user.username)
@@ -501,7 +603,6 @@ def api_thresholds(request: Request, point_id: int, body: ThresholdsBody, user: 
                    conn: Db) -> Answer:
     """Override some of the site's zoning thresholds for this point (reports prepared
     from then on use them; signed ones keep theirs)."""
-    _ready(conn)
     try:
         with write(conn):
             point = pts.get_point(conn, point_id)
@@ -528,11 +629,22 @@ def prepare_due(store_path: str, config: HubConfig, now: datetime | None = None)
         conn.close()
 
 
+async def scheduler_pass(app: FastAPI) -> None:
+    """One pass that never raises: a failure (a locked or full store, a bug) is logged
+    with its traceback and the next pass tries again, rather than ending the task
+    silently and leaving the quarter without drafts."""
+    try:
+        ids = await asyncio.to_thread(prepare_due, app.state.store_path, app.state.config)
+    except Exception as exc:
+        log("reports_prepare_failed", logging.ERROR, exc_info=True, error=type(exc).__name__)
+    else:
+        log("reports_prepared", logging.DEBUG, reports=len(ids))
+
+
 async def _scheduler(app: FastAPI) -> None:
     config: HubConfig = app.state.config
     while True:
-        with contextlib.suppress(Exception):  # a failed pass is retried at the next one
-            await asyncio.to_thread(prepare_due, app.state.store_path, config)
+        await scheduler_pass(app)
         await asyncio.sleep(config.reports.prepare_every_min * 60)
 
 
