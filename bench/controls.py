@@ -18,7 +18,8 @@ with one journal covering the year 2025 (Paris) at one reading every 10 s
   does as readings arrive (its time is printed).
 * **Shortcut, said plainly**: the other devices get the ``rollup_hour`` rows
   of the year generated directly (the same dose-rate model: background with
-  bursts in working hours), their rollup watermarks set as if refresh had
+  bursts in working hours; their Paris days summed from them by
+  :func:`hub.web.rollups.rebuild_days`), their rollup watermarks set as if refresh had
   counted every reading, plus the raw readings of one day per month (so the
   look-up of the maximum's instant finds real rows in some months and falls
   back to the hour elsewhere: the same indexed query either way). 50 x 3.15
@@ -132,6 +133,7 @@ def generate(path: Path, points: int, raw_points: int) -> None:
                                   "hours": (END - START) // 3600})
             conn.execute("INSERT INTO rollup_marks VALUES (?, ?, ?, ?, 0)",
                          [dev, journal, N_YEAR, N_YEAR])
+            rollups.rebuild_days(conn, dev)
         number = 0
         for day in range(0, (END - START) // 86400):
             t0 = START + day * 86400

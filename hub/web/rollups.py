@@ -103,17 +103,22 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
     if not had_days:
         if conn.in_transaction:
-            _backfill_days(conn)
+            rebuild_days(conn)
         else:
             with write(conn):
-                _backfill_days(conn)
+                rebuild_days(conn)
 
 
-def _backfill_days(conn: sqlite3.Connection) -> None:
-    for (device,) in conn.execute("SELECT DISTINCT device FROM rollup_hour").fetchall():
+def rebuild_days(conn: sqlite3.Connection, device: str | None = None) -> None:
+    """Recompute every day of ``device`` (every device if None) from its hours: for a
+    store made before the day rollup, or whose hours were written by other means
+    (the benchmark's generator). Call it in a transaction."""
+    devices = [device] if device is not None else [
+        str(r[0]) for r in conn.execute("SELECT DISTINCT device FROM rollup_hour").fetchall()]
+    for name in devices:
         hours = [str(r[0]) for r in conn.execute(
-            "SELECT bucket FROM rollup_hour WHERE device = ?", [device])]
-        _recompute_days(conn, str(device), hours)
+            "SELECT bucket FROM rollup_hour WHERE device = ?", [name])]
+        _recompute_days(conn, name, hours)
 
 
 @dataclass(frozen=True, slots=True)
