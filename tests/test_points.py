@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from hub.config import Zoning, parse_config
 from hub.errors import ConfigError
 from hub.reports import points as pts
+from hub.store import Store
 from hub.web import routes_reports
 from hub.web.db import connect
 from tests.report_data import device, paris
@@ -80,6 +81,18 @@ def test_every_device_gets_its_probe_point_with_the_site_thresholds(client: Test
     _scheduler_pass(client)
     again = client.get("/api/points", headers=bearer(token)).json()["points"]
     assert len(again) == 2
+    # a device the ingest registers from now on has its probe point at once
+    store = Store.open(client.app.state.store_path)  # type: ignore[attr-defined]
+    row = {"device": "dev-c", "site": "chu-nord", "room": "salle-3", "journal": "j",
+           "acked_upto": 0, "last_seen": "2026-01-01T00:00:00.000Z", "online": 1,
+           "status_state": "online", "status_at": None, "heartbeat_s": 30, "agent": None}
+    with store.conn:
+        store.upsert_devices([row])
+    with store.conn:
+        store.upsert_devices([row])  # every registration is a REPLACE: still one point
+    store.conn.close()
+    now = client.get("/api/points", headers=bearer(token)).json()["points"]
+    assert sorted(p["device"] for p in now if p["kind"] == "probe") == ["dev-a", "dev-b", "dev-c"]
 
 
 def test_manual_points_and_point_overrides(client: TestClient) -> None:

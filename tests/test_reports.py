@@ -619,6 +619,7 @@ def _counts(conn: sqlite3.Connection) -> tuple[int, int]:
 def test_pages_and_api_reads_create_nothing_prepare_now_does(app: FastAPI,
                                                               conn: sqlite3.Connection) -> None:
     _quarter(conn)
+    assert _counts(conn) == (1, 0)  # the probe point came with the device's registration
     with TestClient(app) as client:
         viewer = bearer(api_token(client, "viewer"))
         pcr = bearer(api_token(client, "pcr"))
@@ -627,7 +628,7 @@ def test_pages_and_api_reads_create_nothing_prepare_now_does(app: FastAPI,
             assert client.get(url).status_code == 200, url
         for url in ("/api/reports", "/api/points"):
             assert client.get(url, headers=viewer).status_code == 200, url
-        assert _counts(conn) == (0, 0)
+        assert _counts(conn) == (1, 0)
         assert "form-prepare-quarter" not in client.get("/reports").text
         assert client.post("/reports/prepare-quarter", data={
             "csrf_token": csrf(client), "quarter": "2026-Q1"}).status_code == 403

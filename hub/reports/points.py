@@ -1,7 +1,8 @@
 """Measurement points: where the ambient dose of a room is measured, and their zoning.
 
 Each room (a device) has one ``probe`` point, its Voyant probe, created
-automatically the first time the device is seen (:func:`ensure_probe_points`),
+automatically when the ingest first registers the device (a trigger on
+``devices``; :func:`ensure_probe_points` for the devices of an older store),
 and any number of ``manual`` points that the PCR adds for passive dosimeters or
 survey-meter spot checks (the console, the corridor door...).
 
@@ -42,6 +43,15 @@ CREATE TABLE IF NOT EXISTS points (
     UNIQUE (device, name)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_points_one_probe ON points (device) WHERE kind = 'probe';
+-- A device gets its probe point the moment the ingest registers it (the PCR sees
+-- the room's point at once, whatever process ingests).
+CREATE TRIGGER IF NOT EXISTS points_probe_for_new_device AFTER INSERT ON devices
+WHEN NOT EXISTS (SELECT 1 FROM points WHERE device = NEW.device AND kind = 'probe')
+BEGIN
+    INSERT OR IGNORE INTO points (device, site, room, name, kind, created_at)
+    VALUES (NEW.device, NEW.site, NEW.room, 'probe', 'probe',
+            strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+END;
 """
 
 PROBE_NAME: Final = "probe"
