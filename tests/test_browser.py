@@ -155,6 +155,9 @@ def test_a_pcr_follows_an_unsolicited_emission_from_the_live_rooms_to_its_timeli
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     expect = playwright_api.expect
+    # expect() has its own 5 s default, which the context's timeout does not change: a
+    # loaded machine (the whole suite on 2 cores) can take longer for a first live state.
+    expect.set_options(timeout=WAIT_MS)
     try:
         with kept_on_failure(page, demo, artifacts, "pcr-journey"):
             # Log in as the demo PCR.
