@@ -198,20 +198,28 @@ class Mosquitto:
         self._wait_listening()
 
     def _wait_listening(self) -> None:
-        """Poll the port until it accepts a connection, the process dies, or the deadline."""
         assert self._process is not None
-        deadline = time.monotonic() + self._start_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise MosquittoFailed(self._failure(f"exited with {self._process.returncode}"))
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.005)  # poll interval, bounded by the deadline above
-        self.kill()
-        raise MosquittoFailed(self._failure(f"not listening after {self._start_timeout} s"))
+        failure = wait_listening(self._process, self.host, self.port, self._start_timeout)
+        if failure is not None:
+            self.kill()
+            raise MosquittoFailed(self._failure(failure))
 
     def _failure(self, what: str) -> str:
         tail = "\n".join(self.log_text().splitlines()[-15:])
         return f"mosquitto on {self.host}:{self.port} {what}; log {self.log_path}:\n{tail}"
+
+
+def wait_listening(process: subprocess.Popen[bytes], host: str, port: int,
+                   timeout: float) -> str | None:
+    """Poll ``port`` until it accepts a connection (None), or say why not: the process
+    died, or the deadline passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with {process.returncode}"
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return None
+        except OSError:
+            time.sleep(0.005)  # poll interval, bounded by the deadline above
+    return f"not listening on {port} after {timeout} s"

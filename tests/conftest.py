@@ -1,8 +1,10 @@
-"""Shared fixtures: a virtual clock, mock pins, and a monitor player."""
+"""Shared fixtures: a virtual clock, mock pins, a monitor player, systemd's notify socket."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,3 +79,24 @@ def alarms(outputs: Sequence[Output]) -> list[dict[str, Any]]:
 @pytest.fixture
 def rules() -> Rules:
     return Rules()
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    """systemd's end of ``$NOTIFY_SOCKET``: a bound datagram socket and its path."""
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setblocking(False)
+    yield sock, path
+    sock.close()
+
+
+def received(sock: socket.socket) -> list[str]:
+    """Every datagram waiting on ``sock`` (non-blocking), decoded."""
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return out

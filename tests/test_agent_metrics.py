@@ -29,6 +29,7 @@ from edge_agent.runner import Service
 from edge_agent.sdnotify import Notifier
 from edge_agent.timesync import ClockSync
 from sim.broker import free_port
+from tests.conftest import received
 
 ROOT = Path(__file__).resolve().parent.parent
 #: One sample line of the text format: name, optional {labels}, value.
@@ -110,26 +111,6 @@ def room_config(tmp_path: Path) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
-    """systemd's end of ``$NOTIFY_SOCKET``."""
-    path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.setblocking(False)
-    yield sock, path
-    sock.close()
-
-
-def received(sock: socket.socket) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return out
-
-
 def service(tmp_path: Path, notify_path: str, factory: MockFactory, port: int) -> Service:
     return Service(parse_config(room_config(tmp_path)),
                    notifier=Notifier(notify_path, watchdog_usec=1_000_000),
@@ -172,10 +153,10 @@ def taken_port() -> Iterator[int]:
 
 
 def test_a_taken_metrics_port_is_a_warning_and_the_agent_runs(
-    tmp_path: Path, notify: tuple[socket.socket, str], mock_factory: MockFactory,
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], mock_factory: MockFactory,
     taken_port: int, logged: Records,
 ) -> None:
-    sock, path = notify
+    sock, path = notify_socket
     svc = service(tmp_path, path, mock_factory, taken_port)
     svc.start()  # used to raise OSError before READY=1: a restart loop under systemd
     try:
@@ -209,11 +190,11 @@ def test_serve_metrics_gives_none_for_a_taken_port(taken_port: int, logged: Reco
 
 
 @pytest.fixture
-def running(tmp_path: Path, notify: tuple[socket.socket, str],
+def running(tmp_path: Path, notify_socket: tuple[socket.socket, str],
             mock_factory: MockFactory) -> Iterator[tuple[Service, int]]:
     """A started agent serving its metrics; yields it and its port."""
     port = free_port()
-    svc = service(tmp_path, notify[1], mock_factory, port)
+    svc = service(tmp_path, notify_socket[1], mock_factory, port)
     svc.start()
     try:
         assert svc.metrics is not None, "metrics port lost to a race: run again"

@@ -167,11 +167,10 @@ def test_a_calendar_token_cannot_scrape(app: FastAPI) -> None:
 
 def test_uptime_counts_from_the_app_start(app: FastAPI) -> None:
     before = time.time()
-    time.sleep(0.05)
     with TestClient(app) as client:
         samples = _samples(client.get("/metrics", headers=bearer(api_token(app, "viewer"))).text)
     assert 0 <= samples["voyant_hub_uptime_seconds"] < 30
-    assert before < samples["voyant_hub_start_time_seconds"] <= time.time()
+    assert before <= samples["voyant_hub_start_time_seconds"] <= time.time()
 
 
 # --- what issue 6 asked: store size, last reading age, alarms by kind ----------------------

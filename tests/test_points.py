@@ -27,8 +27,11 @@ DOMAIN = {"non_regulated_msv_month": 0.08, "supervised_msv_month": 1.25,
 def client(tmp_path: Path) -> Any:
     app = make_app(tmp_path, zoning={"sites": {"chu-nord": {"supervised_msv_month": 1.0}}})
     conn = connect(app.state.store_path)
+    # two devices of a store older than the probe-point trigger (the scheduler's to make)
+    conn.execute("DROP TRIGGER points_probe_for_new_device")
     device(conn, "dev-a", "salle-1", paris(2026, 1, 1))
     device(conn, "dev-b", "salle-2", paris(2026, 1, 1))
+    pts.create_schema(conn)  # as the next start does
     conn.close()
     with TestClient(app) as client:
         yield client

@@ -14,7 +14,6 @@ import signal
 import socket
 import stat
 import subprocess
-import time
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from edge_agent.config import Device, Mqtt
 from hub.broker_files import verify_password
 from hub.cli import main
-from sim.broker import HOST, MosquittoMissing, find_mosquitto, free_port
+from sim.broker import HOST, MosquittoMissing, find_mosquitto, free_port, wait_listening
 from tests.mqtt_fixtures import MqttProbe
 
 HEADER = """# Our rooms. Keep this comment.
@@ -192,19 +191,6 @@ def make_certificates(folder: Path) -> dict[str, Path]:
             (("ca", "crt"), ("hub", "crt"), ("key", "key"))} | {"key": folder / "hub.key"}
 
 
-def _wait_port(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"mosquitto exited: {log.read_text()}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.01)
-    raise AssertionError(f"mosquitto not listening: {log.read_text()}")
-
-
 @pytest.fixture
 def run_mosquitto() -> Iterator[Callable[[Path, list[int]], subprocess.Popen[bytes]]]:
     """``run(conf, ports)``: Mosquitto on a generated configuration, stopped after the test."""
@@ -223,7 +209,8 @@ def run_mosquitto() -> Iterator[Callable[[Path, list[int]], subprocess.Popen[byt
                                        stdout=out, stderr=subprocess.STDOUT)
         processes.append(process)
         for port in ports:
-            _wait_port(process, port, log)
+            failure = wait_listening(process, HOST, port, 10)
+            assert failure is None, f"mosquitto {failure}: {log.read_text()}"
         return process
 
     yield run

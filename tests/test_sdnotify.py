@@ -10,7 +10,6 @@ import select
 import socket
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,25 +22,7 @@ from edge_agent.runner import MAX_SLEEP_S, Service, wait_s
 from edge_agent.sdnotify import Notifier, Watchdog
 from edge_agent.timesync import ClockSync
 from sim.broker import free_port
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
-    path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.setblocking(False)
-    yield sock, path
-    sock.close()
-
-
-def received(sock: socket.socket) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return out
+from tests.conftest import received
 
 
 def test_from_env_reads_the_socket_and_the_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,9 +45,9 @@ def test_an_abstract_socket_is_reached() -> None:
 
 
 def test_pings_at_most_every_half_period_and_only_while_healthy(
-    listener: tuple[socket.socket, str]
+    notify_socket: tuple[socket.socket, str]
 ) -> None:
-    sock, path = listener
+    sock, path = notify_socket
     now = [0.0]
     dog = Watchdog(Notifier(path, watchdog_usec=2_000_000), lambda: now[0])
     dog.update(True, "ok")
@@ -133,9 +114,9 @@ def make_service(tmp_path: Path, notify_path: str, factory: MockFactory, port: i
 
 
 def test_the_agent_stops_pinging_when_its_journal_fails(
-    tmp_path: Path, listener: tuple[socket.socket, str], mock_factory: MockFactory
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], mock_factory: MockFactory
 ) -> None:
-    sock, path = listener
+    sock, path = notify_socket
     port = free_port()
     service = make_service(tmp_path, path, mock_factory, port)
     service.start()
@@ -172,12 +153,12 @@ def test_the_agent_stops_pinging_when_its_journal_fails(
 
 
 def test_an_unhealthy_agent_sleeps_instead_of_spinning(
-    tmp_path: Path, listener: tuple[socket.socket, str], mock_factory: MockFactory,
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], mock_factory: MockFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Once the journal fails the loop still waits between passes (it used to select()
     with a 0 s time-out, thousands of passes a second, until systemd killed it)."""
-    sock, path = listener
+    sock, path = notify_socket
     waits: list[float] = []
 
     def recording_select(r: list[int], w: list[int], x: list[int], timeout: float) -> object:

@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from hub.config import HubConfig
 from hub.controls.store import create_schema as create_controls_schema
 from hub.ingest import Ingest
+from hub.reports.quarterly import create_schema as create_reports_schema
 from hub.store import Store
 from hub.web import (
     live,
@@ -144,12 +145,15 @@ def _ingest_ended(app: FastAPI, task: asyncio.Task[None]) -> None:
 
 
 def prepare_store(path: str) -> None:
-    """Create the ingest's tables and the web's own (accounts, tokens, controls) if missing."""
+    """Create the ingest's tables and the web's own (accounts, tokens, controls, points,
+    rollups, reports, and their triggers on an older store) if missing: once, at start, so
+    that no request has to (a GET never writes)."""
     Store.open(path).close()
     conn = connect(path)
     try:
         create_schema(conn)
         create_controls_schema(conn)
+        create_reports_schema(conn)
     finally:
         conn.close()
 

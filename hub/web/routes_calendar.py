@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -53,26 +53,6 @@ from hub.web.templating import render, translate
 
 log = logging.getLogger(__name__)
 
-#: Store paths whose calendar tables exist (created once per process, on first use).
-_READY: set[str] = set()
-
-
-def _ensure(path: str, conn: sqlite3.Connection) -> None:
-    if path not in _READY:
-        cs.create_schema(conn)
-        _READY.add(path)
-
-
-def get_controls_db(request: Request) -> Iterator[sqlite3.Connection]:
-    """The request's connection, the calendar's tables created if needed."""
-    conn = connect(request.app.state.store_path)
-    try:
-        _ensure(request.app.state.store_path, conn)
-        yield conn
-    finally:
-        conn.close()
-
-
 # -- the periodic check --------------------------------------------------------------------------
 
 
@@ -90,7 +70,6 @@ def check_now(app: FastAPI) -> dict[str, int]:
     events and reminders."""
     conn = connect(app.state.store_path)
     try:
-        _ensure(app.state.store_path, conn)
         return cs.check_overdue(conn, _now_of(app), _settings_of(app))
     finally:
         conn.close()
@@ -127,7 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(lifespan=lifespan)
 
-Db = Annotated[sqlite3.Connection, Depends(get_controls_db)]
+Db = Annotated[sqlite3.Connection, Depends(get_db)]
 Viewer = Annotated[User, Depends(require("viewer"))]
 Pcr = Annotated[User, Depends(require("pcr"))]
 Admin = Annotated[User, Depends(require("admin"))]

@@ -18,9 +18,9 @@ a 422 whose ``detail[].loc`` names the field; changing a signed report is a
 409 saying to make a correction; an unknown id a 404.
 
 Viewers read; the ``pcr`` role acts; every action is audited (``report.*``,
-``point.*``). GETs never write: the tables are made at start (the router's
-lifespan), and the drafts of the quarter just ended, with the probe points of
-new devices, are prepared by :func:`start_scheduler` (from the app's lifespan:
+``point.*``). GETs never write: the tables are made at start (``prepare_store``),
+and the drafts of the quarter just ended, with the probe points of an older
+store's devices, are prepared by :func:`start_scheduler` (from the app's lifespan:
 at start, then every ``[reports] prepare_every_min``) or when a PCR presses
 "Prepare now".
 """
@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -46,45 +46,13 @@ from hub.reports import quarterly as qr
 from hub.reports import render as rd
 from hub.web import audit
 from hub.web.auth import User, require
-from hub.web.db import connect, write
+from hub.web.db import connect, get_db, write
 from hub.web.i18n import N_, gettext_for
 from hub.web.templating import render, translate
 
-#: Store paths whose report tables exist in this process (made at start, by the lifespan).
-_READY: set[str] = set()
+router = APIRouter()
 
-
-def _ensure(path: str, conn: sqlite3.Connection) -> None:
-    if path not in _READY:
-        qr.create_schema(conn)
-        _READY.add(path)
-
-
-def get_reports_db(request: Request) -> Iterator[sqlite3.Connection]:
-    """The request's connection, the report tables made if this process has not yet (they
-    are at start): so a GET never writes, not even a ``CREATE TABLE IF NOT EXISTS``."""
-    conn = connect(request.app.state.store_path)
-    try:
-        _ensure(request.app.state.store_path, conn)
-        yield conn
-    finally:
-        conn.close()
-
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Make the report tables (and their triggers, on an older store) at start."""
-    conn = connect(app.state.store_path)
-    try:
-        _ensure(app.state.store_path, conn)
-    finally:
-        conn.close()
-    yield
-
-
-router = APIRouter(lifespan=lifespan)
-
-Db = Annotated[sqlite3.Connection, Depends(get_reports_db)]
+Db = Annotated[sqlite3.Connection, Depends(get_db)]
 Viewer = Annotated[User, Depends(require("viewer"))]
 Pcr = Annotated[User, Depends(require("pcr"))]
 Answer = Response | dict[str, Any]
