@@ -28,12 +28,15 @@ Why a bench-only account instead of one account per room: with one account
 per room, 1,000 rooms are 1,000 MQTT connections and (with paho) 1,000
 network threads in this process, which would compete with the hub and
 Mosquitto for the two cores being measured, and measure paho rather than the
-hub. So the devices share a few connections logged in as ``bench``, whose ACL
-lines (appended to the generated files, nowhere in production) allow writing
-``voyant/v1/+/+/readings`` and reading ``voyant/v1/+/+/ack``. The hub's side
-(its account, its subscription, its acks) is production's. Each client uses
-its own site name (``bench0``, ``bench1``, ...) so that it subscribes only to
-the acks of its own devices.
+hub. So the devices share a few connections, one per client, logged in as
+``bench0``, ``bench1``, ... (each its own account: the broker binds a client id to
+its username), whose ACL lines (appended to the generated files, nowhere in
+production) allow writing ``voyant/v1/+/+/readings`` and reading
+``voyant/v1/+/+/ack``. The hub's side (its account, its subscription, its acks,
+its registry of rooms) is production's: every simulated room is provisioned in
+the devices file the hub reads, as ``bench<client>.r<n>``. Each client uses its
+own site name (``bench0``, ``bench1``, ...) so that it subscribes only to the
+acks of its own devices.
 
 ``throughput``: ``--devices`` devices publish batches of ``--batch`` readings
 as fast as the hub's acknowledgements allow, each keeping at most
@@ -105,20 +108,23 @@ DRAIN_TIMEOUT_S = 60.0
 class BenchMosquitto(Mosquitto):
     """Production's generated files plus the bench-only account (see the module docstring)."""
 
-    def __init__(self, directory: Path, hub: HubAccount, bench_password: str) -> None:
+    def __init__(self, directory: Path, hub: HubAccount, bench_password: str,
+                 clients: int) -> None:
         super().__init__(directory, hub, ())
-        self.bench_password = bench_password
+        self.bench_password, self.clients = bench_password, clients
 
     def _write_files(self) -> None:
         super()._write_files()
         settings = self._settings()
+        users = [f"{BENCH_USER}{index}" for index in range(self.clients)]
         with settings.password_file.open("a", encoding="utf-8") as passwd:
-            passwd.write(f"{BENCH_USER}:{hash_password(self.bench_password)}\n")
+            for user in users:
+                passwd.write(f"{user}:{hash_password(self.bench_password)}\n")
         with settings.acl_file.open("a", encoding="utf-8") as acl:
-            acl.write(f"\n# bench/ingest.py only: the simulated devices' shared login\n"
-                      f"user {BENCH_USER}\n"
-                      f"topic write {TOPIC_ROOT}/+/+/{READINGS}\n"
-                      f"topic read {TOPIC_ROOT}/+/+/{ACK}\n")
+            acl.write("\n# bench/ingest.py only: the simulated devices' shared logins\n")
+            for user in users:
+                acl.write(f"user {user}\ntopic write {TOPIC_ROOT}/+/+/{READINGS}\n"
+                          f"topic read {TOPIC_ROOT}/+/+/{ACK}\n")
 
 
 # -- the hub process ---------------------------------------------------------------------
@@ -127,7 +133,7 @@ class BenchMosquitto(Mosquitto):
 class HubProcess:
     """``python -m hub.cli run --config FILE``, its log in the bench folder."""
 
-    def __init__(self, folder: Path, port: int, hub: HubAccount) -> None:
+    def __init__(self, folder: Path, port: int, hub: HubAccount, devices: Path) -> None:
         self.db = folder / "hub.db"
         self.log = folder / "hub.log"
         password = folder / "hub.password"
@@ -137,6 +143,7 @@ class HubProcess:
         self.config.write_text(
             f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nusername = "{hub.username}"\n'
             f'password_file = "{password}"\nclient_id = "voyant-hub-bench"\n\n'
+            f'[broker]\ndevices = "{devices}"\n\n'
             f'[store]\npath = "{self.db}"\n\n[web]\nport = 0\n', encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -249,9 +256,9 @@ class Publisher:
         self.ready: queue.SimpleQueue[Device] = queue.SimpleQueue()
         self.on_ack_ready: bool = False  # throughput mode: refill the window on each ack
         self.batch, self.window = 1, 1
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{index}",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{BENCH_USER}{index}",
                                   protocol=mqtt.MQTTv311, clean_session=True)
-        self.client.username_pw_set(BENCH_USER, password)
+        self.client.username_pw_set(f"{BENCH_USER}{index}", password)
         self.client.max_inflight_messages_set(0)  # no client-side cap: the window is the cap
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
@@ -344,14 +351,23 @@ class Outcome:
     passed: bool
 
 
+def provision(folder: Path, per_client: list[int]) -> Path:
+    """The devices file of every simulated room: the hub takes only provisioned rooms."""
+    path = folder / "devices.toml"
+    lines = [f'[devices."bench{index}.r{n:04d}"]\nsite = "bench{index}"\nroom = "r{n:04d}"\n'
+             for index, count in enumerate(per_client) for n in range(count)]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
 @contextlib.contextmanager
-def rig(folder: Path) -> Iterator[tuple[BenchMosquitto, HubProcess, str]]:
+def rig(folder: Path, per_client: list[int]) -> Iterator[tuple[BenchMosquitto, HubProcess, str]]:
     """Mosquitto and the hub process, stopped on the way out."""
     hub_account = HubAccount("hub", secrets.token_urlsafe(16))
     bench_password = secrets.token_urlsafe(16)
-    broker = BenchMosquitto(folder / "mosquitto", hub_account, bench_password)
+    broker = BenchMosquitto(folder / "mosquitto", hub_account, bench_password, len(per_client))
     broker.start()
-    hub = HubProcess(folder, broker.port, hub_account)
+    hub = HubProcess(folder, broker.port, hub_account, provision(folder, per_client))
     try:
         hub.start()
         yield broker, hub, bench_password
@@ -454,11 +470,11 @@ def store_lines(hub: HubProcess, publishers: list[Publisher], exit_code: int | N
 
 
 def run_throughput(folder: Path, args: argparse.Namespace) -> Outcome:
-    with rig(folder) as (broker, hub, password):
+    per_client = split(args.devices, args.clients)
+    with rig(folder, per_client) as (broker, hub, password):
         start = time.monotonic()
         warm_until = start + args.warmup
-        publishers = make_publishers(broker.port, password, split(args.devices, args.clients),
-                                     warm_until)
+        publishers = make_publishers(broker.port, password, per_client, warm_until)
         senders = [threading.Thread(target=p.flood, args=(args.batch, args.window), daemon=True)
                    for p in publishers]
         for thread in senders:
@@ -496,10 +512,10 @@ def run_throughput(folder: Path, args: argparse.Namespace) -> Outcome:
 
 
 def run_latency(folder: Path, args: argparse.Namespace) -> Outcome:
-    with rig(folder) as (broker, hub, password):
+    per_client = split(args.rooms, args.clients)
+    with rig(folder, per_client) as (broker, hub, password):
         start = time.monotonic()
-        publishers = make_publishers(broker.port, password, split(args.rooms, args.clients),
-                                     start + args.warmup)
+        publishers = make_publishers(broker.port, password, per_client, start + args.warmup)
         senders = [threading.Thread(target=p.paced, args=(1.0,), daemon=True)
                    for p in publishers]
         for thread in senders:

@@ -20,8 +20,11 @@ from edge_agent.config import AgentConfig
 from edge_agent.dose.calibrations import calibration_from_config
 from edge_agent.dose.tube import Calibration
 from edge_agent.errors import ConfigError, JournalError
+from edge_agent.evidence import InvalidRecord
 from edge_agent.inputs import InputBank
-from edge_agent.journal import Journal
+from edge_agent.journal import Journal, RunStart
+from edge_agent.journal_hold import JOURNAL_FAULT, RETRY_S, Held, JournalHold
+from edge_agent.journal_upkeep import JournalUpkeep
 from edge_agent.logs import log
 from edge_agent.monitor.monitor import DoseSetup, Monitor
 from edge_agent.monitor.records import (
@@ -72,8 +75,23 @@ class Agent:
         self.active_alarm_kinds: tuple[str, ...] = ()
         self.alarms_raised: dict[str, int] = {}
         self.last_reading_wall: float | None = None
+        #: Records the journal refused, held until it writes again, and ``journal_fault``.
+        self.hold = JournalHold()
+        self._replaying: Held | None = None
+        self._meta_pending: dict[str, str] = {}
         self.journal = journal or Journal(config.journal.path)
-        run = self.journal.start_run(clock.wall())
+        self.upkeep = JournalUpkeep(self.journal, config.journal.retention_days,
+                                    config.journal.reserve_mb, clock.monotonic())
+        self.upkeep.ensure_reserve()
+        self._start_wall = clock.wall()
+        start_error: JournalError | None = None
+        try:
+            run = self.journal.start_run(self._start_wall)
+        except JournalError as exc:  # a full disk: start degraded, write the run later
+            start_error = exc
+            run = RunStart(self.journal.run, 0, 0,
+                           self.journal.get_meta("interlock_latched") == "1")
+        self._run_pending = start_error is not None
         log("agent_started", run=run.run, interrupted_exposures=run.interrupted_exposures,
             interrupted_alarms=run.interrupted_alarms, device=config.device.device_id)
         self.inputs = InputBank(
@@ -95,7 +113,7 @@ class Agent:
         try:
             self.monitor = Monitor(
                 config.rules, list(config.pins.door), clock, dose=dose,
-                initial=self.inputs.values(),
+                initial=self.inputs.values(), patient_input=config.pins.patient is not None,
             )
         except ValueError as exc:  # a detector refused its threshold for this tube
             self.inputs.close()
@@ -110,10 +128,12 @@ class Agent:
             else None
         )
         self._held: list[ProbeSample] = []
-        self._journal_failure_logged = False
         self.dose_rate_usv_h: float | None = None
         self._last_alive = clock.monotonic()
+        if start_error is not None:
+            self._write_failed(start_error)
         self._handle(self.monitor.start_outputs())
+        self._show_alarms()
 
     # -- the loop's two calls ----------------------------------------------------------
 
@@ -133,12 +153,17 @@ class Agent:
                     sample = dataclasses.replace(sample, end=at)
                 self._handle(self.monitor.on_sample(sample))
         self._handle(self.monitor.tick(max(horizon, self.monitor.asof)))
-        if now - self._last_alive >= ALIVE_EVERY_S:
+        if self.hold.fault is not None:
+            self._retry()
+        if self.journal_writes() and now - self._last_alive >= ALIVE_EVERY_S:
             self._last_alive = now
             try:
                 self.journal.alive(self.clock.wall())
             except JournalError as exc:
-                self._journal_failed(exc)
+                self._write_failed(exc)
+        if self.hold.fault is None:
+            self.upkeep.step(now, self.clock.wall())
+        self._show_alarms()
 
     def next_wakeup(self) -> float | None:
         """When :meth:`step` must run again if nothing arrives first."""
@@ -147,6 +172,8 @@ class Agent:
         if monitor is not None and monitor <= now:
             monitor = None  # due already: it waits for an input to settle (the horizon)
         times = [monitor, self.inputs.next_deadline()]
+        if self.hold.fault is not None:
+            times.append(max(self.hold.next_retry, now))
         if self.probe is not None:
             times.append(self.probe.next_deadline())
         known = [t for t in times if t is not None]
@@ -155,50 +182,147 @@ class Agent:
     # -- outputs ---------------------------------------------------------------------
 
     def to_wall(self, mono: float) -> float:
-        """Monotonic agent time to UTC wall time, at the present offset between them."""
+        """Monotonic agent time to UTC wall time, at the present offset between them (or at
+        the offset of the moment a held record was made, while it is written again)."""
+        if self._replaying is not None:
+            return mono + self._replaying.wall_offset
         return mono + (self.clock.wall() - self.clock.monotonic())
 
     def _handle(self, outputs: list[Output]) -> None:
         if not outputs:
             return
         for item in outputs:
-            try:
-                self._journal(item)
-            except Exception as exc:  # the alarm output and the relay must not wait on it
-                self._journal_failed(exc)
+            self._record(item)
             if isinstance(item, AlarmRaised):
-                kind = item.alarm.kind
-                self.alarms_raised = {**self.alarms_raised,
-                                      kind: self.alarms_raised.get(kind, 0) + 1}
+                self._count_raised(item.alarm.kind)
+        self._show_alarms()
+
+    def _count_raised(self, kind: str) -> None:
+        self.alarms_raised = {**self.alarms_raised, kind: self.alarms_raised.get(kind, 0) + 1}
+
+    def _show_alarms(self) -> None:
+        """The alarm output, the relay and the kinds holding (``journal_fault`` included)."""
         holding = [a.kind for a in self.monitor.active_alarms()]
-        self.active_alarm_kinds = tuple(holding)
+        kinds = [*holding, JOURNAL_FAULT] if self.hold.fault is not None else holding
+        self.active_alarm_kinds = tuple(kinds)
         if self.alarm_output is not None:
-            self.alarm_output.show(bool(holding))
+            self.alarm_output.show(bool(kinds))
         if self.interlock is not None and self.interlock.update(holding):
             self._set_meta("interlock_latched", "1")
             log("interlock_opened", logging.WARNING, kinds=",".join(sorted(set(holding))))
 
-    def _journal_failed(self, exc: BaseException) -> None:
-        """Log the first failure; the journal stays unhealthy (the watchdog stops pinging)."""
-        if self.journal.error is None:
-            self.journal.error = repr(exc)
-        if not self._journal_failure_logged:
-            self._journal_failure_logged = True
-            log("journal_failed", logging.ERROR, error=repr(exc))
+    # -- a journal that cannot write (see edge_agent.journal_hold) -----------------------
+
+    def _record(self, item: Output) -> None:
+        """Journal ``item``, or hold it (and every record after it) while the journal
+        cannot write: the alarm output and the relay never wait on the journal."""
+        if len(self.hold):
+            self._hold(item)
+            return
+        try:
+            self._journal_or_refuse(item)
+        except JournalError as exc:
+            self._hold(item)
+            self._write_failed(exc)
+
+    def _journal_or_refuse(self, item: Output, held: Held | None = None) -> None:
+        """Journal ``item`` (as made at ``held``'s moment); raise JournalError if the journal
+        cannot write. A record refused as such (a bug) is logged, never held: it would block
+        every record after it."""
+        self._replaying = held
+        try:
+            self._journal(item)
+        except InvalidRecord as exc:  # the same on every retry: never held
+            log("journal_record_refused", logging.ERROR, record=type(item).__name__,
+                error=str(exc))
+        except JournalError:
+            raise
+        except Exception as exc:
+            log("journal_record_refused", logging.ERROR, record=type(item).__name__,
+                error=repr(exc))
+        finally:
+            self._replaying = None
+
+    def _hold(self, item: Output) -> None:
+        self.hold.hold(item, self.clock.wall() - self.clock.monotonic(), self.clock_synced())
+        if isinstance(item, AlarmRaised | AlarmCleared):  # journaled (and logged) later
+            log("alarm_held", logging.WARNING, kind=item.alarm.kind, number=item.alarm.number,
+                state="raised" if isinstance(item, AlarmRaised) else "cleared")
+
+    def _write_failed(self, exc: JournalError) -> None:
+        """A write failed: raise ``journal_fault`` (once), give back the reserve if the disk
+        is full (then write again at once), else write again in :data:`RETRY_S`."""
+        now = self.clock.monotonic()
+        error = self.journal.error or str(exc)
+        if self.hold.fault is None:
+            fault = self.hold.begin(now, error)
+            self._hold(AlarmRaised(fault))
+            self._count_raised(JOURNAL_FAULT)
+            log("journal_fault", logging.ERROR, error=error, full=self.journal.full,
+                number=fault.number)
+        self.hold.error = error
+        self.hold.next_retry = now + RETRY_S
+        if self.journal.full and self.upkeep.release_reserve():
+            self.hold.next_retry = now
+
+    def _retry(self) -> None:
+        """Write what is held, oldest first; clear ``journal_fault`` once everything is in
+        and the disk has room again (the reserve made again)."""
+        now = self.clock.monotonic()
+        if now < self.hold.next_retry:
+            return
+        self.hold.next_retry = now + RETRY_S
+        dose_rate, last_reading = self.dose_rate_usv_h, self.last_reading_wall
+        try:
+            if self._run_pending:
+                self.journal.start_run(self._start_wall)
+                self._run_pending = False
+            while self._meta_pending:
+                key, value = next(iter(self._meta_pending.items()))
+                self.journal.set_meta(key, value)
+                del self._meta_pending[key]
+            while self.hold.items:
+                self._journal_or_refuse(self.hold.items[0].output, self.hold.items[0])
+                self.hold.items.popleft()
+        except JournalError as exc:
+            self._write_failed(exc)
+            return
+        finally:  # the present values, not those of the held readings
+            self.dose_rate_usv_h, self.last_reading_wall = dose_rate, last_reading
+        if self.hold.fault is not None and self.upkeep.ensure_reserve():
+            self._clear_fault(now)
+
+    def _clear_fault(self, now: float) -> None:
+        fault = self.hold.fault
+        cleared = self.hold.end(now, self.to_wall)
+        try:
+            self._journal(AlarmCleared(cleared))
+        except JournalError as exc:
+            self.hold.fault = fault
+            self._write_failed(exc)
+            return
+        log("journal_fault_cleared", detail=cleared.detail)
 
     def _set_meta(self, key: str, value: str) -> None:
         try:
             self.journal.set_meta(key, value)
         except JournalError as exc:
-            self._journal_failed(exc)
+            self._meta_pending[key] = value
+            self._write_failed(exc)
+
+    def journal_writes(self) -> bool:
+        """Whether the journal writes now (False while records are held)."""
+        return not (len(self.hold) or self._run_pending or self._meta_pending)
 
     def health(self) -> str | None:
         """None while the journal writes and every input answers; else what is wrong."""
-        if self.journal.error is not None:
-            return f"journal failed: {self.journal.error}"
+        if not self.journal_writes():
+            return f"journal failed: {self.hold.error}"
         return self.inputs.fault()
 
     def clock_synced(self) -> bool | None:
+        if self._replaying is not None:
+            return self._replaying.clock_synced
         return self.clock_sync.synced() if self.clock_sync is not None else None
 
     def _journal(self, item: Output) -> None:
@@ -209,7 +333,8 @@ class Agent:
             log("exposure_opened", number=item.exposure.number,
                 requested=item.exposure.requested, resumed=item.exposure.resumed)
         elif isinstance(item, ExposureClosed):
-            self.journal.exposure_closed(item.exposure, self.to_wall, clock_synced=synced)
+            self.journal.exposure_closed(item.exposure, self.to_wall, clock_synced=synced,
+                                         calibration=cal)
             e = item.exposure
             log("exposure_closed", start=round(e.start, 3), duration_s=round(e.duration or 0.0, 3),
                 requested=e.requested, doors_open=",".join(sorted(e.doors_open)))
@@ -228,16 +353,22 @@ class Agent:
     def live_state(self) -> dict[str, Any]:
         """What the room looks like now, for the live page (no time: it changes only on events)."""
         to_iso = self.to_wall
+        alarms = [*self.monitor.active_alarms(), *([self.hold.fault] if self.hold.fault else [])]
         return {
             "inputs": self.inputs.values(),
             "alarms": [
                 {"kind": a.kind, "subject": a.subject, "since": iso_utc(to_iso(a.since))}
-                for a in self.monitor.active_alarms()
+                for a in alarms
             ],
+            **self._held_alarms(),
             "exposure_open": self.monitor.exposures.current is not None,
             "calibration": self.calibration.name if self.calibration is not None else None,
             "interlock_open": self.interlock.latched if self.interlock is not None else None,
         }
+
+    def _held_alarms(self) -> dict[str, Any]:
+        held = self.hold.held_alarms(self.journal.run) if self.journal.run else []
+        return {"journal": self.journal.journal_id, "held_alarms": held} if held else {}
 
     def reset_interlock(self, by: str) -> bool:
         """Close the interlock relay again (on the box or by the PCR) if nothing critical holds."""
@@ -254,10 +385,16 @@ class Agent:
         return ready, [s for s in self._held if s.end > horizon]
 
     def close(self) -> None:
+        if self.hold.fault is not None:
+            self.hold.next_retry = self.clock.monotonic()
+            self._retry()  # a last chance for what is held
+        if len(self.hold):
+            log("journal_records_lost", logging.ERROR, records=len(self.hold),
+                dropped=self.hold.dropped, error=self.hold.error)
         try:
             self.journal.stop_run(self.clock.wall())
         except JournalError as exc:  # the outputs must still be released
-            self._journal_failed(exc)
+            log("journal_stop_failed", logging.ERROR, error=str(exc))
         self.inputs.close()
         if self.probe is not None:
             self.probe.close()

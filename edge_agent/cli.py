@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edge_agent.clock import iso_utc
 from edge_agent.config import load_config
 from edge_agent.errors import ConfigError, JournalError
 from edge_agent.journal import Journal
@@ -99,13 +101,18 @@ def _show_journal(path: str, limit: int, as_json: bool) -> int:
         outbox = journal.outbox_state()
     finally:
         journal.close()
+    oldest = outbox["oldest"]
+    if oldest is not None:
+        oldest["age_s"] = None if oldest["queued"] is None else max(
+            time.time() - oldest["queued"], 0.0)
     if as_json:
         json.dump({"exposures": exposures, "alarms": alarms, "outbox": outbox}, sys.stdout,
                   indent=2)
         sys.stdout.write("\n")
         return 0
     print(f"Journal {outbox['journal_id']}: {outbox['waiting']} record(s) waiting for the hub's"
-          f" acknowledgement (last sequence number {outbox['last_seq']})\n")
+          f" acknowledgement (last sequence number {outbox['last_seq']})")
+    print(_oldest_line(oldest) + "\n")
     print(f"Last {len(exposures)} exposures")
     print(f"  {'start (UTC)':<28} {'dur_s':>8} {'req':>4} {'max µSv/h':>10} {'state':<12}"
           " calibration / doors")
@@ -119,6 +126,26 @@ def _show_journal(path: str, limit: int, as_json: bool) -> int:
         subject = f" ({a['subject']})" if a["subject"] else ""
         print(f"  {a['at']:<28} {a['cleared'] or '-':<28} {a['state']:<12} {a['kind']}{subject}")
     return 0
+
+
+def _oldest_line(oldest: dict[str, Any] | None) -> str:
+    """The oldest record waiting, and how long it has waited (unknown for rows queued by an
+    agent older than the ``queued`` column)."""
+    if oldest is None:
+        return "Nothing waits: the hub has acknowledged every record."
+    head = f"Oldest waiting: seq {oldest['seq']} ({oldest['kind']})"
+    if oldest["age_s"] is None:
+        return f"{head}, age unknown (queued by an older agent)"
+    return f"{head}, made {iso_utc(oldest['queued'])}, {_age(oldest['age_s'])} ago"
+
+
+def _age(seconds: float) -> str:
+    minutes, hours = int(seconds // 60), int(seconds // 3600)
+    if hours >= 48:
+        return f"{hours // 24} d {hours % 24} h"
+    if hours:
+        return f"{hours} h {minutes % 60} min"
+    return f"{minutes} min {int(seconds) % 60} s" if minutes else f"{seconds:.0f} s"
 
 
 def _f(value: Any) -> str:

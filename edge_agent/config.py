@@ -13,11 +13,18 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge_agent.errors import ConfigError
 from edge_agent.monitor.kinds import DEFAULT_CRITICAL_KINDS, AlarmKind
-from wire.contract import MAX_BATCH
+from wire.contract import MAX_BATCH, WINDOW
 
 YEAR_S = 365.25 * 86400.0
 
@@ -74,6 +81,9 @@ class Pins(_Strict):
     light_emission: InputPin = InputPin(pin=24)
     door: dict[str, InputPin] = Field(min_length=1)
     reset: InputPin | None = None
+    #: A momentary button on the box, or the generator's study-reset output: its rising
+    #: edge ends the procedure (the fluoroscopy-time count), instead of a gap of silence.
+    patient: InputPin | None = None
     alarm: OutputPin | None = OutputPin(pin=5)
     interlock_relay: InterlockRelay = InterlockRelay()
 
@@ -110,6 +120,8 @@ class Pins(_Strict):
             "light.emission": self.light_emission,
         }
         named.update({f"door.{name}": spec for name, spec in self.door.items()})
+        if self.patient is not None:
+            named["patient"] = self.patient
         return named
 
     def assignments(self) -> list[tuple[str, int]]:
@@ -163,10 +175,20 @@ class Rules(_Strict):
     probe_silence_s: PositiveSeconds = 300.0
     max_request_s: PositiveSeconds = 600.0
     exposure_merge_gap_s: Annotated[float, Field(ge=0.0, le=2.0)] = 0.3
+    unrequested_merge_gap_s: Annotated[float, Field(ge=0.0, le=10.0)] = 2.0
     emission_holdoff_s: Annotated[float, Field(ge=0.0, le=0.3)] = 0.3
     reading_interval_s: Annotated[float, Field(ge=1.0, le=3600.0)] = 10.0
     false_alarm_interval_years: Annotated[float, Field(ge=1.0)] = 10.0
     simultaneity_s: Annotated[float, Field(ge=0.0, le=0.05)] = 0.002
+
+    @model_validator(mode="after")
+    def _merge_gaps(self) -> Rules:
+        if self.unrequested_merge_gap_s < self.exposure_merge_gap_s:
+            raise ValueError(
+                "unrequested_merge_gap_s: must not be below exposure_merge_gap_s"
+                f" ({self.exposure_merge_gap_s:g} s)"
+            )
+        return self
 
     def dose_rate_alarm(self, position: str) -> float:
         """The ``dose_rate_high`` threshold: configured, else the position's default."""
@@ -186,7 +208,17 @@ class Device(_Strict):
 
 
 class Journal(_Strict):
+    """The ``[journal]`` table: where the journal is, and how it keeps itself small.
+
+    Records the hub has acknowledged are deleted after ``retention_days`` (the
+    hub keeps the long record); ``reserve_mb`` of disk is held in a reserve
+    file, given back when the disk fills so that the agent can still journal
+    its ``journal_fault`` alarm and what it held meanwhile (0: no reserve).
+    """
+
     path: str = "/var/lib/voyant/journal.db"
+    retention_days: Annotated[float, Field(ge=7.0, le=3650.0)] = 400.0
+    reserve_mb: Annotated[float, Field(ge=0.0, le=1024.0)] = 4.0
 
 
 class Tls(_Strict):
@@ -218,7 +250,7 @@ class Mqtt(_Strict):
     ack_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
     heartbeat_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
     batch_max: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 100
-    window: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+    window: Annotated[int, Field(ge=1)] = WINDOW  # at most WINDOW: see _window
     home_assistant: bool = False  # Home Assistant discovery configs on connect (ha_discovery)
 
     @model_validator(mode="after")
@@ -226,6 +258,17 @@ class Mqtt(_Strict):
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s: must not be below reconnect_min_s")
         return self
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if value > WINDOW:
+            raise ValueError(
+                f"at most {WINDOW}, the wire contract's window (the hub takes a sequence"
+                f" number further than that beyond what it holds for no resend); lower is"
+                f" allowed, {value} is not"
+            )
+        return value
 
 
 class Metrics(_Strict):

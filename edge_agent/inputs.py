@@ -14,7 +14,9 @@ Wiring (see hardware/): 24 V generator and lamp signals through opto-couplers
 whose transistor pulls the GPIO to ground (``active = "low"``, ``pull = "up"``);
 door contacts are dry contacts to ground, closed when the door is closed
 (``active = "high"`` means *open* with the pull-up: the contact opens, the pin
-rises).
+rises). The optional ``patient`` input (a "next patient" button to ground, or
+the generator's study-reset output through an opto-coupler) is a plain
+:class:`SignalInput`; the monitor ends a procedure when it becomes active.
 """
 
 from __future__ import annotations

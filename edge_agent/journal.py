@@ -6,23 +6,27 @@ record that the agent acted on; the simulator opens a throwaway journal with
 ``durable=False``. An exposure is written when it opens and updated when it
 closes, so one that was running when the agent died is found at the next
 start and closed as *interrupted* with what is known (its start, and the last
-time the agent was seen alive).
+time the agent was seen alive). Every record is made into its wire item and
+validated against the contract before anything is written
+(:mod:`edge_agent.journal_records`); the outbox holds those items as sent.
 
 Each record carries ``clock_synced``: whether the system clock was
 synchronised when it was stamped (1/0, NULL when unknown); an exposure or an
 alarm is flagged if any of its times was stamped unsynchronised. A write that
-fails leaves :attr:`Journal.error` set: the agent's watchdog stops and systemd
-restarts it.
+fails is rolled back whole and leaves :attr:`Journal.error` set until a write
+succeeds again: the agent holds its records in memory meanwhile and raises
+``journal_fault`` (:mod:`edge_agent.journal_hold`). A journal of the current
+schema opens without writing, so that the agent starts on a full disk.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,39 +35,27 @@ import sqlite_utils
 
 from edge_agent.clock import iso_utc
 from edge_agent.errors import JournalError
-from edge_agent.monitor.records import AlarmRecord, ExposureRecord, Reading
+from edge_agent.journal_records import RecordWriter
+from edge_agent.logs import log
+from edge_agent.outbox import oldest_record, repair
+from wire.records import AlarmItem, ExposureItem
 
-ToWall = Callable[[float], float]
-
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Columns added since the first journals, with their SQL type: added at open when missing.
 _COLUMNS_ADDED = (
     ("exposures", "clock_synced", "INTEGER"),
     ("alarms", "clock_synced", "INTEGER"),
     ("readings", "clock_synced", "INTEGER"),
+    ("outbox", "queued", "REAL"),
 )
 
-#: Exposure columns carried by a wire ExposureItem (besides seq, event, run, number).
-_EXPOSURE_FIELDS = (
-    "start", "end", "duration_s", "requested", "resumed", "procedure", "pulses", "doors_open",
-    "emission_light_ok", "max_dose_rate_usv_h", "dose_usv", "saturated", "alarms", "calibration",
-    "clock_synced",
-)
-_READING_FIELDS = (
-    "start", "end", "counts", "seconds_covered", "cpm", "dose_usv", "mean_usv_h",
-    "mean_sigma_usv_h", "max_usv_h", "max_sigma_usv_h", "calibration", "frames", "frames_lost",
-)
-_BOOLS = {"requested", "resumed", "emission_light_ok", "saturated", "clock_synced"}
-_JSON_LISTS = {"doors_open", "alarms"}
-
-
-#: ``clock_synced`` after a second stamp: 0 if either was unsynchronised, NULL if either unknown.
-_BOTH_SYNCED = "CASE WHEN clock_synced = 0 OR ? = 0 THEN 0 ELSE min(clock_synced, ?) END"
-
-
-def _flag(value: bool | None) -> int | None:
-    return None if value is None else int(value)
+def _is_full(exc: BaseException) -> bool:
+    """Whether a write failed for lack of space (SQLITE_FULL, or ENOSPC from the OS)."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +68,8 @@ class RunStart:
     interlock_latched: bool
 
 
-class Journal:
-    """The agent's journal (see the module docstring)."""
+class Journal(RecordWriter):
+    """The agent's journal (see the module docstring; its records: :class:`RecordWriter`)."""
 
     def __init__(self, path: str | Path, *, durable: bool = True) -> None:
         self.path = str(path)
@@ -86,17 +78,36 @@ class Journal:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path)
             self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._create()
+            if self._current_schema():  # nothing to write: opens on a full disk too
+                self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            else:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._create()
+            self.journal_id = self._journal_id()
         except sqlite3.Error as exc:
             raise JournalError(f"{self.path}: cannot open the journal: {exc}") from exc
         self.run = 0
-        #: The first write failure, if any (sticky: the agent reports itself unhealthy).
+        #: Why the last write failed; None once a write succeeds (the agent's journal_fault).
         self.error: str | None = None
-        self.journal_id = self._journal_id()
+        #: Whether that failure was for lack of space (the reserve file is released then).
+        self.full = False
         self._exposure_ids: dict[int, int] = {}
         self._alarm_ids: dict[int, int] = {}
+        #: Open exposures and active alarms of this run as journaled (item, first wall time):
+        #: their closing records repeat what was journaled then.
+        self._opened: dict[int, tuple[ExposureItem, float]] = {}
+        self._raised: dict[int, tuple[AlarmItem, float]] = {}
+
+    def _current_schema(self) -> bool:
+        """Whether the file is a WAL journal of this schema already (then opening writes
+        nothing, so that the agent starts on a full disk and runs degraded)."""
+        try:
+            mode = self.db.execute("PRAGMA journal_mode").fetchone()
+            return mode is not None and str(mode[0]).lower() == "wal" and self.get_meta(
+                "schema_version") == str(SCHEMA_VERSION) and self.get_meta("journal_id") is not None
+        except sqlite3.Error:
+            return False
 
     def _journal_id(self) -> str:
         """A random id made once per journal: a new journal is a new sequence space."""
@@ -152,44 +163,42 @@ class Journal:
             # sequence number is never reused once acknowledged rows are deleted.
             self.db.execute(
                 """CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                kind TEXT NOT NULL, item TEXT NOT NULL)"""
+                kind TEXT NOT NULL, item TEXT NOT NULL, queued REAL)"""
             )
             for table, column, kind in _COLUMNS_ADDED:
                 have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            # Rows older agents queued, made valid where that is certain (edge_agent.outbox).
+            fixed = repair(self.db.conn)
             self.db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
+        if fixed.numbered or fixed.repaired or fixed.invalid:
+            log("outbox_upgraded", numbered=fixed.numbered, repaired=fixed.repaired,
+                invalid=fixed.invalid)
 
     # -- runs ----------------------------------------------------------------------
 
     def start_run(self, wall: float) -> RunStart:
-        """Open a new run; close what the previous one left open as interrupted."""
+        """Open a new run; close what the previous one left open as interrupted.
+
+        The run's number is settled before anything is written, so that an agent started
+        on a full disk knows it (it holds its records under it) and calls this again."""
+        if not self.run:
+            self.run = int(self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM runs")
+                           .fetchone()[0])
+        if self.db.execute("SELECT 1 FROM runs WHERE id = ?", [self.run]).fetchone():
+            self.alive(wall)  # written already: a retry after the alive check failed
+            return RunStart(self.run, 0, 0, self.get_meta("interlock_latched") == "1")
         last_alive = self.get_meta("last_alive_wall")
         alive = float(last_alive) if last_alive is not None else wall
         with self._write():
-            open_exposures = [r[0] for r in self.db.execute(
-                "SELECT id FROM exposures WHERE state = 'open' ORDER BY id").fetchall()]
-            active_alarms = [r[0] for r in self.db.execute(
-                "SELECT id FROM alarms WHERE state = 'active' ORDER BY id").fetchall()]
+            exposures, alarms = self._interrupt(alive, wall)
             self.db.execute(
-                """UPDATE exposures SET state = 'interrupted', interrupted = 1,
-                end_wall = max(start_wall, ?), end = ?, duration_s = max(start_wall, ?) - start_wall
-                WHERE state = 'open'""",
-                [alive, iso_utc(max(alive, 0.0)), alive],
+                "INSERT INTO runs (id, started, started_wall, pid) VALUES (?, ?, ?, ?)",
+                [self.run, iso_utc(wall), wall, os.getpid()],
             )
-            self.db.execute("UPDATE alarms SET state = 'interrupted' WHERE state = 'active'")
-            for row_id in open_exposures:
-                self._queue_exposure(row_id, "interrupted")
-            for row_id in active_alarms:
-                self._queue_alarm(row_id, "interrupted")
-            exposures, alarms = len(open_exposures), len(active_alarms)
-            cursor = self.db.execute(
-                "INSERT INTO runs (started, started_wall, pid) VALUES (?, ?, ?)",
-                [iso_utc(wall), wall, os.getpid()],
-            )
-        self.run = int(cursor.lastrowid or 0)
         self.alive(wall)
         return RunStart(self.run, exposures, alarms, self.get_meta("interlock_latched") == "1")
 
@@ -214,18 +223,22 @@ class Journal:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
-        """One transaction; a failure is remembered (see :attr:`error`) and raised as
-        :class:`JournalError`."""
+        """One transaction, all or nothing: a failure (even of the COMMIT, which leaves the
+        transaction open on a full disk) is rolled back, remembered in :attr:`error` and
+        raised as :class:`JournalError`, so the agent may write the same record again."""
         try:
             with self.db.conn:
                 yield
-        except sqlite3.Error as exc:
-            self._failed(str(exc))
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if self.db.conn.in_transaction:
+                    self.db.conn.rollback()
+            self._failed(str(exc), full=_is_full(exc))
             raise JournalError(f"{self.path}: journal write failed: {exc}") from exc
+        self.error, self.full = None, False
 
-    def _failed(self, reason: str) -> None:
-        if self.error is None:
-            self.error = reason
+    def _failed(self, reason: str, *, full: bool = False) -> None:
+        self.error, self.full = reason, full
 
     def quick_check(self) -> str:
         """``PRAGMA quick_check``: ``ok`` or the first problem (reads every page: not in the
@@ -249,137 +262,6 @@ class Journal:
         with self._write():
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
-    # -- records -------------------------------------------------------------------
-
-    def exposure_opened(
-        self, e: ExposureRecord, to_wall: ToWall, calibration: str | None, *,
-        clock_synced: bool | None = None,
-    ) -> int:
-        start = to_wall(e.start)
-        with self._write():
-            cursor = self.db.execute(
-                """INSERT INTO exposures (run, number, state, start, start_wall, requested, resumed,
-                procedure, calibration, clock_synced) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)""",
-                [self.run, e.number, iso_utc(start), start, int(e.requested), int(e.resumed),
-                 e.procedure, calibration, _flag(clock_synced)],
-            )
-            row_id = int(cursor.lastrowid or 0)
-            self._queue_exposure(row_id, "opened")
-        self._exposure_ids[e.number] = row_id
-        return row_id
-
-    def exposure_closed(
-        self, e: ExposureRecord, to_wall: ToWall, *, clock_synced: bool | None = None
-    ) -> None:
-        assert e.end is not None
-        end = to_wall(e.end)
-        synced = _flag(clock_synced)
-        with self._write():
-            self.db.execute(
-                f"""UPDATE exposures SET state = 'closed', end = ?, end_wall = ?, duration_s = ?,
-                pulses = ?, doors_open = ?, emission_light_ok = ?, max_dose_rate_usv_h = ?,
-                dose_usv = ?, saturated = ?, alarms = ?, clock_synced = {_BOTH_SYNCED}
-                WHERE run = ? AND number = ?""",
-                [iso_utc(end), end, e.end - e.start, e.pulses, json.dumps(sorted(e.doors_open)),
-                 int(e.emission_light_ok), e.max_dose_rate_usv_h, e.dose_usv, int(e.saturated),
-                 json.dumps(sorted(e.alarms)), synced, synced, self.run, e.number],
-            )
-            self._queue_exposure(self._exposure_ids[e.number], "closed")
-
-    def alarm_raised(
-        self, a: AlarmRecord, to_wall: ToWall, *, clock_synced: bool | None = None
-    ) -> int:
-        at, since = to_wall(a.at), to_wall(a.since)
-        exposure = self._exposure_ids.get(a.exposure) if a.exposure is not None else None
-        with self._write():
-            cursor = self.db.execute(
-                """INSERT INTO alarms (run, number, state, kind, subject, at, at_wall, since,
-                since_wall, detail, exposure, clock_synced)
-                VALUES (?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [self.run, a.number, a.kind, a.subject, iso_utc(at), at, iso_utc(since), since,
-                 a.detail, exposure, _flag(clock_synced)],
-            )
-            row_id = int(cursor.lastrowid or 0)
-            self._queue_alarm(row_id, "raised")
-        self._alarm_ids[a.number] = row_id
-        return row_id
-
-    def alarm_cleared(
-        self, a: AlarmRecord, to_wall: ToWall, *, clock_synced: bool | None = None
-    ) -> None:
-        assert a.cleared is not None
-        cleared = to_wall(a.cleared)
-        synced = _flag(clock_synced)
-        with self._write():
-            self.db.execute(
-                f"""UPDATE alarms SET state = 'cleared', cleared = ?, cleared_wall = ?, detail = ?,
-                clock_synced = {_BOTH_SYNCED} WHERE run = ? AND number = ?""",
-                [iso_utc(cleared), cleared, a.detail, synced, synced, self.run, a.number],
-            )
-            self._queue_alarm(self._alarm_ids[a.number], "cleared")
-
-    def reading(self, r: Reading, to_wall: ToWall, *, clock_synced: bool | None = None) -> int:
-        start, end = to_wall(r.start), to_wall(r.end)
-        row = {
-            "run": self.run, "start": iso_utc(start), "start_wall": start, "end": iso_utc(end),
-            "end_wall": end, "counts": r.counts, "seconds_covered": r.seconds_covered,
-            "cpm": r.cpm, "dose_usv": r.dose_usv, "mean_usv_h": r.mean_usv_h,
-            "mean_sigma_usv_h": r.mean_sigma_usv_h, "max_usv_h": r.max_usv_h,
-            "max_sigma_usv_h": r.max_sigma_usv_h, "saturated": int(r.saturated),
-            "calibration": r.calibration, "frames": r.frames, "frames_lost": r.frames_lost,
-            "clock_synced": _flag(clock_synced),
-        }
-        with self._write():
-            cursor = self.db.execute(
-                f"INSERT INTO readings ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                list(row.values()),
-            )
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('last_alive_wall', ?)", [repr(end)]
-            )
-            item = {key: row[key] for key in _READING_FIELDS}
-            item.update(run=self.run, saturated=bool(r.saturated), clock_synced=clock_synced)
-            self._queue("readings", item)
-        return int(cursor.lastrowid or 0)
-
-    # -- the outbox ------------------------------------------------------------------
-
-    def _queue(self, kind: str, item: dict[str, Any]) -> None:
-        """Add one record to the outbox, inside the caller's transaction."""
-        self.db.execute(
-            "INSERT INTO outbox (kind, item) VALUES (?, ?)",
-            [kind, json.dumps(item, separators=(",", ":"))],
-        )
-
-    def _queue_exposure(self, row_id: int, event: str) -> None:
-        row = self.db.execute("SELECT * FROM exposures WHERE id = ?", [row_id]).fetchone()
-        names = [d[0] for d in self.db.execute("SELECT * FROM exposures LIMIT 0").description]
-        record = dict(zip(names, row, strict=True))
-        item: dict[str, Any] = {"event": event, "run": record["run"], "number": record["number"]}
-        for key in _EXPOSURE_FIELDS:
-            value = record[key]
-            if key in _JSON_LISTS:
-                value = json.loads(value) if value else []
-            elif key in _BOOLS and value is not None:
-                value = bool(value)
-            item[key] = value
-        self._queue("exposures", item)
-
-    def _queue_alarm(self, row_id: int, event: str) -> None:
-        row = self.db.execute(
-            """SELECT a.run, a.number, a.kind, a.subject, a.at, a.since, a.cleared, a.detail,
-            e.number, a.clock_synced FROM alarms a LEFT JOIN exposures e ON e.id = a.exposure
-            WHERE a.id = ?""",
-            [row_id],
-        ).fetchone()
-        keys = ("run", "number", "kind", "subject", "at", "since", "cleared", "detail", "exposure",
-                "clock_synced")
-        item: dict[str, Any] = {"event": event, **dict(zip(keys, row, strict=True))}
-        item["detail"] = item["detail"] or ""
-        if item["clock_synced"] is not None:
-            item["clock_synced"] = bool(item["clock_synced"])
-        self._queue("alarms", item)
-
     # -- reading back ----------------------------------------------------------------
 
     def exposures(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -389,13 +271,17 @@ class Journal:
         return self._rows("alarms", limit)
 
     def outbox_state(self) -> dict[str, Any]:
-        """The journal id, the last sequence number and how many records wait for the hub."""
+        """The journal id, the last sequence number, how many records wait for the hub and
+        the oldest of them (its seq, kind and queued wall time, None when unknown)."""
         last = self.db.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
         ).fetchone()
         waiting = self.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        oldest = oldest_record(self.db.conn)
         return {"journal_id": self.journal_id, "last_seq": int(last[0]) if last else 0,
-                "waiting": int(waiting)}
+                "waiting": int(waiting),
+                "oldest": None if oldest is None else {
+                    "seq": oldest.seq, "kind": oldest.kind, "queued": oldest.queued}}
 
     def readings_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM readings").fetchone()[0])

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from edge_agent.logs import log
+from edge_agent.outbox import oldest_record
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -74,6 +75,52 @@ def outbox_depth(journal_path: str) -> int | None:
         return None
     finally:
         conn.close()
+
+
+def oldest_record_metrics(journal_path: str, now_wall: float) -> list[Metric]:
+    """The oldest record waiting for the hub's acknowledgement, and its age: an age that
+    keeps growing is a stream that does not drain (NaN: unknown, as for a record queued by
+    an agent older than the column, or an unreadable journal)."""
+    seq, age = float("nan"), float("nan")
+    try:
+        conn = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        conn = None
+    if conn is not None:
+        try:
+            oldest = oldest_record(conn)
+            if oldest is None:
+                seq, age = 0.0, 0.0
+            else:
+                seq = float(oldest.seq)
+                if oldest.queued is not None:
+                    age = max(now_wall - oldest.queued, 0.0)
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+    return [
+        Metric("voyant_outbox_oldest_seq", "Sequence number of the oldest record waiting for"
+               " the hub's acknowledgement (0: none waits).", "gauge", [({}, seq)]),
+        Metric("voyant_outbox_oldest_age_seconds", "Seconds since the oldest record waiting"
+               " for the hub's acknowledgement was made (0: none waits; NaN: unknown).",
+               "gauge", [({}, age)]),
+    ]
+
+
+def journal_metrics(writes: bool, held: int, dropped: int, reserve: bool) -> list[Metric]:
+    """The journal's state: whether it writes, what waits in memory, what was dropped."""
+    return [
+        Metric("voyant_journal_healthy", "1 while the journal writes; 0 while records are held"
+               " in memory (journal_fault).", "gauge", [({}, float(writes))]),
+        Metric("voyant_journal_held_records", "Records held in memory because the journal"
+               " cannot write.", "gauge", [({}, float(held))]),
+        Metric("voyant_journal_dropped_readings", "Readings dropped from the full in-memory"
+               " queue during the present or last journal_fault.", "gauge",
+               [({}, float(dropped))]),
+        Metric("voyant_journal_reserve", "1 while the journal's reserve file is in place.",
+               "gauge", [({}, float(reserve))]),
+    ]
 
 
 class MetricsServer:

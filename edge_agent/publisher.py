@@ -2,11 +2,21 @@
 
 A broker's PUBACK only says that the broker has a message; a broker can
 crash or drop a queue before the hub reads it. So records leave the outbox
-only when the hub's retained ``ack`` (the highest sequence number below which
-it has stored everything) covers them, and what stays unacknowledged is sent
-again after a reconnect, a restart or a time-out (backing off while the hub
-stays silent). Duplicates are harmless: the hub stores each (device, journal,
-sequence) once.
+only when the hub's retained ``ack`` (everything up to it stored, quarantined
+or declared lost) covers them, and what stays unacknowledged is sent again
+after a reconnect, a restart or a time-out (backing off while the hub stays
+silent). Duplicates are harmless: the hub stores each (device, journal,
+sequence) once. An ack below what the agent has already forgotten (a hub
+store restored from an older copy) changes nothing: the agent keeps sending
+what it holds, and says in every batch and status the oldest record it holds
+(``oldest``), so that the hub declares the rest lost once.
+
+Within the contract's window (:data:`wire.contract.WINDOW` records beyond the
+acknowledgement, or the lower ``[mqtt] window``), alarms and exposures go
+first, all at once; readings follow one batch at a time (the next when the
+broker has the last), so that a new alarm never waits behind a backlog of
+readings. Records travel as the outbox stores them: the journal validated
+each against the contract before writing it.
 
 Everything runs in two threads of its own, paho's network loop and a worker
 that reads the outbox, so the monitor, the journal and the alarm output never
@@ -17,32 +27,32 @@ the outbox's.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
 
 from edge_agent.clock import iso_utc
 from edge_agent.config import Device, Mqtt
 from edge_agent.errors import ConfigError
 from edge_agent.ha_discovery import publish_discovery
 from edge_agent.logs import log
-from edge_agent.outbox import Outbox, Pending
+from edge_agent.outbox import READINGS, URGENT_KINDS, Outbox, Pending
+from edge_agent.send_state import SendState, leading_run
 from wire import contract as wire
 
 #: Longest time the worker sleeps when nothing wakes it (checks time-outs and heartbeats).
 TICK_S = 0.25
 #: Shortest time between two live-state messages for input changes alone.
 LIVE_MIN_INTERVAL_S = 0.5
-#: Resend time-outs double while the hub stays silent, up to this many ack time-outs.
-MAX_BACKOFF = 8
 
 
 @dataclass
@@ -82,6 +92,8 @@ class Publisher:
         self.acked = 0
         self.sent_upto = 0
         self.last_seq = 0
+        #: The oldest record the outbox holds (last_seq + 1 when empty), said to the hub.
+        self.oldest = 1
         self.backlog = 0
         self.failed_connects = 0
         self.client = self._make_client()
@@ -91,6 +103,7 @@ class Publisher:
     def start(self) -> None:
         outbox = Outbox(self.journal_path)  # read once here so that errors show at start
         self.journal_id = outbox.journal_id
+        self.oldest = outbox.oldest()
         outbox.close()
         self._set_will()
         self.client.connect_async(self.settings.host, self.settings.port,
@@ -126,8 +139,8 @@ class Publisher:
         with self._lock:
             connected = self._link.connected
         if connected:
-            info = self.client.publish(self._topic(wire.STATUS), self._status("offline"), qos=1,
-                                       retain=True)
+            info = self.client.publish(self._topic(wire.STATUS),
+                                       self._status("offline", self.oldest), qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout)
         self.client.disconnect()
@@ -160,10 +173,13 @@ class Publisher:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
 
     def _set_will(self) -> None:
-        self.client.will_set(self._topic(wire.STATUS), self._status("offline"), qos=1, retain=True)
+        # The will is set once, at start: it cannot say what the outbox will hold then.
+        self.client.will_set(self._topic(wire.STATUS), self._status("offline", None), qos=1,
+                             retain=True)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
@@ -171,7 +187,8 @@ class Publisher:
             log("mqtt_refused", logging.WARNING, reason=str(reason))
             return
         client.subscribe(self._topic(wire.ACK), qos=1)
-        client.publish(self._topic(wire.STATUS), self._status("online"), qos=1, retain=True)
+        client.publish(self._topic(wire.STATUS), self._status("online", self.oldest), qos=1,
+                       retain=True)
         publish_discovery(client, self.settings, self.device, self.agent_version)  # if enabled
         self.failed_connects = 0
         with self._lock:
@@ -198,6 +215,10 @@ class Publisher:
             level = logging.INFO if self._stopping.is_set() else logging.WARNING
             log("mqtt_disconnected", level, reason=str(reason))
 
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any,
+                    properties: Any) -> None:
+        self._wake.set()  # the broker has a batch: the next readings may go
+
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
             _, ack = wire.decode(message.topic, bytes(message.payload))
@@ -206,7 +227,7 @@ class Publisher:
             return
         if not isinstance(ack, wire.Ack) or ack.journal != self.journal_id:
             return  # an acknowledgement of an older journal of this device
-        with self._lock:
+        with self._lock:  # never backwards: what was forgotten is gone (see the docstring)
             self._link.hub_upto = max(ack.upto, self._link.hub_upto or 0)
         self._wake.set()
 
@@ -214,8 +235,8 @@ class Publisher:
 
     def _work(self) -> None:
         outbox = Outbox(self.journal_path)
-        state = _SendState(acked=outbox.acked(), timeout=self.settings.ack_timeout_s)
-        self.acked = self.sent_upto = state.acked
+        state = SendState(acked=outbox.acked(), timeout=self.settings.ack_timeout_s)
+        self.acked = state.acked
         try:
             while not self._stopping.is_set():
                 self._wake.wait(TICK_S)
@@ -228,7 +249,7 @@ class Publisher:
         finally:
             outbox.close()
 
-    def _cycle(self, outbox: Outbox, state: _SendState) -> None:
+    def _cycle(self, outbox: Outbox, state: SendState) -> None:
         now = self._monotonic()
         with self._lock:
             connected, reconnected = self._link.connected, self._link.reconnected
@@ -236,9 +257,14 @@ class Publisher:
             self._link.reconnected = False
         self.last_seq = outbox.last_seq()
         if hub_upto is not None and hub_upto > state.acked:
-            state.acknowledged(min(hub_upto, self.last_seq), now, self.settings.ack_timeout_s)
-            outbox.acknowledge(state.acked)
+            state.acknowledged(min(hub_upto, self.last_seq), now)
+            try:
+                outbox.acknowledge(state.acked)
+            except sqlite3.Error as exc:  # a full disk: deleted at the next acknowledgement
+                log("outbox_acknowledge_failed", logging.WARNING, upto=state.acked,
+                    error=str(exc))
             self.acked = state.acked
+        self.oldest = max(outbox.oldest(), state.acked + 1)
         self.backlog = self.last_seq - state.acked
         if not connected:
             return
@@ -247,21 +273,40 @@ class Publisher:
         elif state.overdue(now):
             state.rewind(now, "ack_timeout", backoff=True)
         self._send(outbox, state, now)
-        self.sent_upto = state.next_seq - 1
         self._publish_live(now)
 
-    def _send(self, outbox: Outbox, state: _SendState, now: float) -> None:
-        s = self.settings
-        while state.next_seq <= state.acked + s.window:
-            room = state.acked + s.window - state.next_seq + 1
-            rows = outbox.pending(state.next_seq, min(s.batch_max, room))
+    def _send(self, outbox: Outbox, state: SendState, now: float) -> None:
+        """Alarms and exposures within the window, all; then one batch of readings, if the
+        broker has the previous one."""
+        upto = min(state.acked + self.settings.window, self.last_seq)
+        limit = self.settings.batch_max
+        while state.urgent_from <= upto:
+            rows = outbox.pending(state.urgent_from, limit, upto=upto, kinds=URGENT_KINDS)
             if not rows:
+                state.urgent_from = upto + 1  # every one up to there is sent
+                break
+            state.urgent_from = self._publish_batch(leading_run(rows), state, now)[0]
+        if state.in_flight is not None and not _broker_has(state.in_flight):
+            return
+        state.in_flight = None
+        if state.readings_from <= upto:
+            rows = outbox.pending(state.readings_from, limit, upto=upto, kinds=(READINGS,))
+            if not rows:
+                state.readings_from = upto + 1
                 return
-            batch = _leading_run(rows)
-            if state.next_seq == state.acked + 1:
-                state.sent_at = now  # the time-out counts from the first unacknowledged send
-            self.client.publish(self._topic(batch[0].kind), self._batch(batch), qos=1)
-            state.next_seq = batch[-1].seq + 1
+            state.readings_from, state.in_flight = self._publish_batch(
+                leading_run(rows), state, now)
+
+    def _publish_batch(
+        self, rows: list[Pending], state: SendState, now: float
+    ) -> tuple[int, mqtt.MQTTMessageInfo]:
+        """Publish consecutive records of one kind; returns the next seq and paho's receipt."""
+        if not state.outstanding:
+            state.sent_at = now  # the time-out counts from the first unacknowledged send
+        info = self.client.publish(self._topic(rows[0].kind), self._batch(rows), qos=1)
+        state.highest_sent = max(state.highest_sent, rows[-1].seq)
+        self.sent_upto = state.highest_sent
+        return rows[-1].seq + 1, info
 
     def _publish_live(self, now: float) -> None:
         """The live state when it changed (alarms at once, inputs at most every
@@ -278,9 +323,14 @@ class Publisher:
                 return
             self._live_dirty, self._live_at = False, now
             self._live_alarms_sent = live.get("alarms")
-        payload = {"v": wire.SCHEMA_VERSION, **self._who(), "at": iso_utc(self._wall()),
-                   **live, "outbox": max(self.backlog, 0)}
-        self.client.publish(self._topic(wire.LIVE), json.dumps(payload), qos=0, retain=True)
+        try:
+            payload = wire.Live.model_validate({
+                "v": wire.SCHEMA_VERSION, **self._who(), "at": iso_utc(self._wall()), **live,
+                "outbox": max(self.backlog, 0)}).to_bytes()
+        except ValidationError as exc:  # a software fault: said, never sent to be refused
+            log("live_invalid", logging.ERROR, reason=str(exc.errors()[:1]))
+        else:
+            self.client.publish(self._topic(wire.LIVE), payload, qos=0, retain=True)
         if dose_rate is not None and dose_rate != self._dose_rate_sent:
             self._dose_rate_sent = dose_rate
             self.client.publish(self._topic(wire.DOSE_RATE), wire.dose_rate_payload(dose_rate),
@@ -295,61 +345,30 @@ class Publisher:
         return {"device": self.device.device_id, "site": self.device.site,
                 "room": self.device.room}
 
-    def _status(self, state: str) -> bytes:
-        return json.dumps({
-            "v": wire.SCHEMA_VERSION, **self._who(), "state": state, "at": iso_utc(self._wall()),
-            "journal": self.journal_id, "agent": self.agent_version[:200],
-            "heartbeat_s": self.settings.heartbeat_s,
-        }).encode()
+    def _status(self, state: Literal["online", "offline"], oldest: int | None) -> bytes:
+        return wire.Status(
+            v=wire.SCHEMA_VERSION, device=self.device.device_id, site=self.device.site,
+            room=self.device.room, state=state, at=iso_utc(self._wall()),
+            journal=self.journal_id, agent=self.agent_version[:200],
+            heartbeat_s=self.settings.heartbeat_s, oldest=oldest,
+        ).to_bytes()
 
     def _batch(self, rows: list[Pending]) -> bytes:
-        items = [{"seq": row.seq, **json.loads(row.item)} for row in rows]
-        return wire.batch_payload(
+        """The records as the outbox stores them (validated when journaled), in one batch."""
+        return wire.batch_from_json(
             rows[0].kind, self.device.device_id, self.device.site, self.device.room,
-            self.journal_id, iso_utc(self._wall()), items,
+            self.journal_id, iso_utc(self._wall()), [row.item for row in rows],
+            rows[0].seq, rows[-1].seq, self.oldest,
         )
 
 
-@dataclass
-class _SendState:
-    """Where sending stands: acknowledged, next to send, and the resend time-out."""
-
-    acked: int
-    timeout: float
-    next_seq: int = 0
-    sent_at: float = 0.0
-    backoff: float = 1.0
-
-    def __post_init__(self) -> None:
-        self.next_seq = self.acked + 1
-
-    def acknowledged(self, upto: int, now: float, timeout: float) -> None:
-        self.acked = upto
-        self.next_seq = max(self.next_seq, upto + 1)
-        self.sent_at, self.backoff = now, 1.0
-
-    def overdue(self, now: float) -> bool:
-        outstanding = self.next_seq > self.acked + 1
-        return outstanding and now - self.sent_at >= self.timeout * self.backoff
-
-    def rewind(self, now: float, why: str, backoff: bool = False) -> None:
-        """Send again everything the hub has not acknowledged."""
-        if self.next_seq > self.acked + 1:
-            log("outbox_resend", reason=why, from_seq=self.acked + 1, to_seq=self.next_seq - 1)
-        self.next_seq = self.acked + 1
-        self.sent_at = now
-        if backoff:
-            self.backoff = min(self.backoff * 2, MAX_BACKOFF)
-
-
-def _leading_run(rows: list[Pending]) -> list[Pending]:
-    """The first records of ``rows`` that share a kind and follow each other."""
-    run = [rows[0]]
-    for row in rows[1:]:
-        if row.kind != run[0].kind or row.seq != run[-1].seq + 1:
-            break
-        run.append(row)
-    return run
+def _broker_has(info: mqtt.MQTTMessageInfo) -> bool:
+    """Whether the broker has a batch (or its publish failed: nothing is in flight then, and
+    the acknowledgement's time-out sends it again)."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):  # paho raises for a publish that failed
+        return True
 
 
 def read_password(settings: Mqtt) -> str | None:

@@ -6,7 +6,9 @@ agent's next deadline, then lets the agent step. The loop never waits for
 the network.
 
 It also feeds systemd's watchdog (``WATCHDOG=1`` only while the journal
-writes and the inputs answer, see :mod:`edge_agent.sdnotify`), keeps the
+writes and the inputs answer, see :mod:`edge_agent.sdnotify`: a journal that
+cannot write holds its records in memory and raises ``journal_fault``; if it
+stays so, systemd restarts the agent), keeps the
 clock-synchronisation answer fresh (:mod:`edge_agent.timesync`) and serves the
 agent's metrics on the loopback (:mod:`edge_agent.metrics`) when their port is
 free: metrics are optional, so a taken port is a warning, never a failed start.
@@ -29,8 +31,16 @@ from gpiozero import DigitalInputDevice
 from edge_agent.agent import Agent, ProbeDriver
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
+from edge_agent.journal_hold import AGENT_ALARM_KINDS
 from edge_agent.logs import log
-from edge_agent.metrics import Metric, MetricsServer, outbox_depth, serve_metrics
+from edge_agent.metrics import (
+    Metric,
+    MetricsServer,
+    journal_metrics,
+    oldest_record_metrics,
+    outbox_depth,
+    serve_metrics,
+)
 from edge_agent.monitor.kinds import ALARM_KINDS
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.serial_link import SerialProbeLink
@@ -147,10 +157,11 @@ class Service:
         agent = self.agent
         assert agent is not None
         now_wall = self.clock.wall()
-        active: dict[str, int] = dict.fromkeys(ALARM_KINDS, 0)
+        kinds = (*ALARM_KINDS, *AGENT_ALARM_KINDS)
+        active: dict[str, int] = dict.fromkeys(kinds, 0)
         for kind in agent.active_alarm_kinds:
             active[kind] = active.get(kind, 0) + 1
-        total: dict[str, int] = dict.fromkeys(ALARM_KINDS, 0)
+        total: dict[str, int] = dict.fromkeys(kinds, 0)
         total.update(agent.alarms_raised)
         depth = outbox_depth(agent.journal.path)
         last = agent.last_reading_wall
@@ -163,6 +174,7 @@ class Service:
                    [({}, float(agent.health() is None))]),
             Metric("voyant_outbox_records", "Records waiting for the hub's acknowledgement.",
                    "gauge", [({}, float("nan") if depth is None else depth)]),
+            *oldest_record_metrics(agent.journal.path, now_wall),
             Metric("voyant_journal_bytes", "Size of the journal and its WAL.", "gauge",
                    [({}, agent.journal.size_bytes())]),
             Metric("voyant_last_reading_age_seconds", "Seconds since the end of the last"
@@ -177,6 +189,8 @@ class Service:
             Metric("voyant_clock_synced", "1 if the system clock is synchronised, 0 if not,"
                    " NaN if unknown.", "gauge",
                    [({}, float("nan") if synced is None else float(synced))]),
+            *journal_metrics(agent.journal_writes(), len(agent.hold), agent.hold.dropped,
+                             agent.upkeep.reserve_held),
         ]
 
     def close(self) -> None:

@@ -9,7 +9,9 @@ a token (``--scope api``, the default, or ``calendar`` for a feed address),
 in the store of ``--config``; ``check-config`` validates a
 configuration file; ``broker-config`` writes Mosquitto's files from a devices TOML
 (:mod:`hub.broker_config`), and ``device add|revoke|list`` manages that TOML's rooms
-(:mod:`hub.provisioning`); ``version`` reports the installed version. A bad
+(:mod:`hub.provisioning`); ``quarantine list|replay`` shows and replays the records
+the hub refused (:mod:`hub.quarantine`); ``journal list|accept-jump`` lets a journal go on
+past a jump (:mod:`hub.jumps`); ``version`` reports the installed version. A bad
 configuration exits with status 2 and one line per mistake on stderr.
 """
 
@@ -25,12 +27,14 @@ import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
-from hub.broker_config import broker_config_main, load_accounts, read_devices_file
+from hub.broker_config import broker_config_main, load_accounts
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, StoreError
+from hub.ingest import load_rooms
 from hub.logs import log, setup_logging
 
 
@@ -70,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
         "device", add_help=False,
         help="add SITE ROOM | revoke ID | list: the rooms' broker accounts "
              "(voyant-hub device --help)")
+    sub.add_parser(  # parsed by hub.quarantine itself: see main()
+        "quarantine", add_help=False,
+        help="list | replay: the records the hub refused, kept whole "
+             "(voyant-hub quarantine --help)")
+    sub.add_parser(  # parsed by hub.jumps itself: see main()
+        "journal", add_help=False,
+        help="list | accept-jump: the journals, and an admin's word that one goes on "
+             "(voyant-hub journal --help)")
     return parser
 
 
@@ -81,8 +93,7 @@ def _load(path: str) -> HubConfig:
     """
     config = load_config(path)
     config.mqtt.read_password()
-    if config.broker.mode == "embedded" and config.broker.devices is not None:
-        read_devices_file(Path(config.broker.devices))
+    load_rooms(config)  # the registry of rooms, in every mode: missing or wrong, say so now
     return config
 
 
@@ -108,7 +119,8 @@ async def embedded_broker(config: HubConfig) -> AsyncIterator[HubConfig]:
         devices=len(accounts.devices), hub_username=accounts.hub.username)
     mqtt = config.mqtt.model_copy(update={
         "host": settings.connect_host(), "port": broker.port,
-        "username": accounts.hub.username, "password_file": str(accounts.hub_password_file),
+        "username": accounts.hub.username, "client_id": accounts.hub.username,
+        "password_file": str(accounts.hub_password_file),
         "tls": None})
     try:
         yield config.model_copy(update={"mqtt": mqtt})
@@ -151,6 +163,16 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+def web_server_config(app: Any) -> uvicorn.Config:
+    """uvicorn's settings for the hub's app.
+
+    Proxy headers off: ``X-Forwarded-For`` is read by the app, from ``[web]
+    trusted_proxies`` only (hub/web/client.py), never from any loopback peer.
+    """
+    return uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
+                          server_header=False, proxy_headers=False)
+
+
 async def _run(config: HubConfig) -> None:
     from hub.web.app import create_app  # FastAPI and friends: only for run
 
@@ -160,16 +182,20 @@ async def _run(config: HubConfig) -> None:
             if config.broker.mode == "embedded":
                 config = await stack.enter_async_context(embedded_broker(config))
             app = create_app(config, ingest=True)
-            server = _Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                            lifespan="on", server_header=False))
+            server = _Server(web_server_config(app))
 
             def stop() -> None:
                 server.should_exit = True
 
             app.state.on_ingest_exit = stop
+            def reload() -> None:
+                if app.state.ingest is not None:
+                    app.state.ingest.reload_rooms()
+
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop)
+            loop.add_signal_handler(signal.SIGHUP, reload)  # the devices file changed
             log("hub_starting", version=version("voyant"), store=config.store.path,
                 broker=config.broker.mode, host=config.mqtt.host, port=config.mqtt.port,
                 client_id=config.mqtt.client_id)
@@ -177,7 +203,7 @@ async def _run(config: HubConfig) -> None:
             try:
                 await server.serve(sockets=[sock])
             finally:
-                for signum in (signal.SIGTERM, signal.SIGINT):
+                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(signum)
             if app.state.ingest_error is not None:
                 raise app.state.ingest_error
@@ -244,6 +270,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hub.provisioning import device_main
 
         return device_main(argv[1:])
+    if argv[:1] == ["quarantine"]:
+        from hub.quarantine import quarantine_main
+
+        return quarantine_main(argv[1:])
+    if argv[:1] == ["journal"]:
+        from hub.jumps import journal_main
+
+        return journal_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"voyant {version('voyant')}")

@@ -9,11 +9,19 @@ that holds it, read only when connecting, and never logged.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from hub.errors import ConfigError
 
@@ -115,25 +123,76 @@ class Ingest(_Strict):
     gap_timeout_s: PositiveSeconds = 60.0
     offline_grace: Annotated[float, Field(ge=1.0, le=100.0)] = 3.0
     ack_every_ms: Annotated[float, Field(ge=0.0, le=60_000.0)] = 0.0
+    #: An online device whose acknowledgement has not moved this long while it sends
+    #: records above it raises ``ack_stalled``.
+    ack_stall_s: PositiveSeconds = 300.0
+    #: What one device may send (a stolen box can lie about its own room, not flood):
+    #: messages per second and burst, new journals per Paris day, quarantined records
+    #: kept per Paris day (past that its refused messages go to the pruned ``rejected``).
+    device_messages_per_s: Annotated[float, Field(gt=0.0, le=100_000.0)] = 50.0
+    device_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 500
+    new_journals_per_day: Annotated[int, Field(ge=1, le=1000)] = 4
+    quarantine_per_device_day: Annotated[int, Field(ge=0, le=10_000_000)] = 20_000
+    #: A record stamped outside [received - plausible_past_days, received +
+    #: plausible_future_s] is stored flagged ``clock_implausible`` (an agent's records
+    #: after a long outage are legitimately days old).
+    #: Records the hub declares lost on an agent's word (``oldest``) at most, at once; a
+    #: larger claim waits for an admin's ``voyant-hub journal accept-jump``.
+    max_lost_declared: Annotated[int, Field(ge=0, le=2**53)] = 1_000_000
+    plausible_past_days: Annotated[float, Field(gt=0.0, le=36_500.0)] = 366.0
+    plausible_future_s: Annotated[float, Field(ge=0.0, le=86_400.0)] = 300.0
 
 
 #: ``[mqtt]`` keys that the embedded broker decides (where it listens, whom it knows).
-EMBEDDED_DECIDES = ("host", "port", "username", "password_file", "tls")
+EMBEDDED_DECIDES = ("host", "port", "username", "client_id", "password_file", "tls")
+
+
+def _proxy_network(value: str) -> str:
+    """One entry of ``[web] trusted_proxies``: an address or a network, never everyone."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address or network "
+                         f"(e.g. \"10.0.0.5\" or \"10.0.0.0/24\"): {exc}") from None
+    if network.prefixlen == 0:
+        raise ValueError(f"{value!r} trusts every address: name the proxy's own address")
+    return str(network)
 
 
 class Web(_Strict):
-    """The web page and API: where they listen and how long a session lasts.
+    """The web page and API: where they listen, how long a session lasts, who is a proxy.
 
     ``secure_cookie`` must be true behind an HTTPS reverse proxy (the normal
     set-up on a hospital LAN); it is false by default only so that the demo
-    works on plain ``http://localhost``.
+    works on plain ``http://localhost``. ``trusted_proxies``: the reverse
+    proxies whose ``X-Forwarded-For`` names the client (empty: the header is
+    ignored, the peer is the client).
     """
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: any free port (tests), logged
     session_hours: Annotated[float, Field(gt=0.0, le=24 * 30)] = 12.0
+    session_max_hours: Annotated[float, Field(gt=0.0, le=24 * 90)] = 24.0
     secure_cookie: bool = False
-    login_attempts_per_minute: Annotated[int, Field(ge=1, le=1000)] = 5
+    login_free_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    login_backoff_max_s: Annotated[int, Field(ge=1, le=3600)] = 300
+    trusted_proxies: tuple[Annotated[str, AfterValidator(_proxy_network)], ...] = Field(
+        default=(), max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "login_attempts_per_minute" in data:
+            raise ValueError("login_attempts_per_minute: replaced by login_free_attempts and "
+                             "login_backoff_max_s (an exponential back-off, see docs/hub.md)")
+        return data
+
+    @model_validator(mode="after")
+    def _session_bounds(self) -> Web:
+        if self.session_max_hours < self.session_hours:
+            raise ValueError(f"session_max_hours ({self.session_max_hours}) must not be below "
+                             f"session_hours ({self.session_hours})")
+        return self
 
 
 class Events(_Strict):

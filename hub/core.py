@@ -15,35 +15,36 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hub import timefmt
 from hub.config import Ingest as IngestSettings
 from hub.errors import StoreError
-from hub.events import alarm_detail, alarm_ref, severity
+from hub.events import severity
+from hub.identity import Gate, Refused
+from hub.intake import Intake
 from hub.logs import log
 from hub.presence import Presence
-from hub.records import alarm_row, exposure_row, reading_row
 from hub.registry import DeviceState, Registry
+from hub.rooms_directory import RoomDirectory
 from hub.sequences import Gap, JournalSeqs
 from hub.store import Store
+from hub.watch import Watch
 from wire.contract import (
     ACK,
+    RECORD_KINDS,
     Ack,
-    AlarmBatch,
-    AlarmItem,
-    ExposureBatch,
     Live,
     Message,
-    ReadingBatch,
     Status,
     Topic,
     WireError,
     decode,
+    decode_records,
     parse_topic,
     topic,
 )
 
-Batch = ReadingBatch | ExposureBatch | AlarmBatch
 JournalKey = tuple[str, str]
 
 #: Rejections logged per second at most; the rest are counted and summarised.
@@ -53,7 +54,8 @@ COUNTERS = (
     "messages_ok", "rejected_total", "duplicates", "records_stored", "readings_stored",
     "exposures_stored", "alarms_stored", "replays", "dose_rates", "acks_ignored", "acks_sent",
     "handler_errors", "journals_new", "data_gaps_opened", "offline_opened", "batches",
-    "alarm_events",
+    "alarm_events", "records_quarantined", "records_lost", "acks_stalled", "records_implausible",
+    "records_beyond_window",
 )
 PRUNE_EVERY_S = 60.0
 
@@ -70,7 +72,9 @@ class AckOut:
 
 
 @dataclass(slots=True)
-class _Touch:
+class Touch:
+    """A journal a batch of messages touched: where to send its ack, and from what."""
+
     site: str
     room: str
     before: int
@@ -80,9 +84,11 @@ class _Touch:
 class IngestCore:
     """Exactly-once storage of the agents' evidence, with gaps and presence."""
 
-    def __init__(self, store: Store, settings: IngestSettings, now: float) -> None:
+    def __init__(self, store: Store, settings: IngestSettings, now: float,
+                 rooms: RoomDirectory) -> None:
         self.store = store
         self.settings = settings
+        self.rooms = rooms
         self._last_ack: dict[JournalKey, float] = {}
         self._pending_acks: dict[JournalKey, tuple[str, str]] = {}
         self._log_window, self._logged, self._suppressed = 0, 0, 0
@@ -95,7 +101,7 @@ class IngestCore:
     def handle_batch(self, messages: Sequence[tuple[str, bytes]], now: float) -> list[AckOut]:
         """Store a batch in one transaction; return the acks to publish after the commit."""
         at = timefmt.iso(now)
-        touched: dict[JournalKey, _Touch] = {}
+        touched: dict[JournalKey, Touch] = {}
         self._failed = False
         self._guarded(lambda: self._handle_all(messages, now, at, touched), now)
         if self._failed:
@@ -109,7 +115,7 @@ class IngestCore:
     def tick(self, now: float) -> list[AckOut]:
         """Periodic checks: overdue gaps, silent devices, throttled acks, pruning."""
         at = timefmt.iso(now)
-        self._guarded(lambda: self._checks(now, at), now)
+        self._guarded(lambda: self.watch.checks(now, at), now)
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = now
             try:
@@ -125,6 +131,15 @@ class IngestCore:
         out["open_gaps"] = sum(len(s.gaps) for s in self.seqs.values())
         out["pending_acks"] = len(self._pending_acks)
         return out
+
+    def set_rooms(self, rooms: RoomDirectory) -> None:
+        """The devices file was read again: the next message is checked against it."""
+        self.rooms = rooms
+        self.gate.rooms = rooms
+
+    def want_ack(self, key: JournalKey, site: str, room: str) -> None:
+        """Acknowledge this journal after the present transaction commits."""
+        self._pending_acks[key] = (site, room)
 
     def upto(self, device: str, journal: str) -> int:
         seqs = self.seqs.get((device, journal))
@@ -145,7 +160,7 @@ class IngestCore:
 
     def _handle_all(
         self, messages: Sequence[tuple[str, bytes]], now: float, at: str,
-        touched: dict[JournalKey, _Touch],
+        touched: dict[JournalKey, Touch],
     ) -> None:
         for topic_text, payload in messages:
             self._one(topic_text, payload, now, at, touched)
@@ -167,18 +182,33 @@ class IngestCore:
 
     def _one(
         self, topic_text: str, payload: bytes, now: float, at: str,
-        touched: dict[JournalKey, _Touch],
+        touched: dict[JournalKey, Touch],
     ) -> None:
         if _is_ack(topic_text):
             self.counters["acks_ignored"] += 1
             return
         try:
-            where, message = decode(topic_text, payload)
+            where = parse_topic(topic_text)
+            device = self.gate.sender(where.site, where.room, now)
+        except (WireError, Refused) as exc:
+            self._reject(topic_text, payload, exc.reason, now, at)
+            return
+        try:
+            if _record_topic(topic_text):
+                where, envelope, records = decode_records(topic_text, payload)
+                message: Message | tuple[Any, ...] = (envelope, records)
+            else:
+                where, message = decode(topic_text, payload)
         except WireError as exc:
             self._reject(topic_text, payload, exc.reason, now, at)
             return
         except Exception as exc:  # a bug in the contract must not stop ingest
             self._reject(topic_text, payload, f"undecodable: {type(exc).__name__}", now, at)
+            return
+        try:
+            self._admit(device, message, now)
+        except Refused as exc:
+            self._refuse(device, where, message, topic_text, payload, exc.reason, now, at)
             return
         try:
             with self.store.transaction():
@@ -191,12 +221,45 @@ class IngestCore:
             return
         self.counters["messages_ok"] += 1
 
-    def _dispatch(
-        self, where: Topic, message: Message, now: float, at: str,
-        touched: dict[JournalKey, _Touch],
+    def _admit(self, device: str, message: Message | tuple[Any, ...], now: float) -> None:
+        """Identity from the topic: the payload's claims and its journal must agree."""
+        body = message[0] if isinstance(message, tuple) else message
+        claimed = getattr(body, "device", None)
+        if claimed is not None:
+            self.gate.claims(device, claimed)
+        journal = getattr(body, "journal", None)
+        if journal is not None:
+            self.gate.journal(device, journal, now)
+
+    def _refuse(
+        self, device: str, where: Topic, message: Message | tuple[Any, ...], topic_text: str,
+        payload: bytes, reason: str, now: float, at: str,
     ) -> None:
-        if isinstance(message, ReadingBatch | ExposureBatch | AlarmBatch):
-            self._records(message, now, at, touched)
+        """A message its sender may not send: the records kept (uncounted) in quarantine under
+        the sender's own name, within its daily budget; anything else refused."""
+        self._reject(topic_text, payload, reason, now, at)
+        if isinstance(message, tuple):
+            envelope, records = message
+            if self.gate.may_quarantine(device, len(records), now):
+                with self.store.transaction():
+                    self.intake.quarantine_all(device, where.site, where.room, envelope,
+                                               records, reason, at)
+                return
+        with self.store.transaction():
+            self.intake.refusal_event(device, where.site, where.room, where.kind,
+                                      getattr(message, "journal", None), None, reason, at)
+
+    def _dispatch(
+        self, where: Topic, message: Message | tuple[Any, ...], now: float, at: str,
+        touched: dict[JournalKey, Touch],
+    ) -> None:
+        if isinstance(message, tuple):
+            envelope, records = message
+            seqs = self.seqs.get((envelope.device, envelope.journal))
+            touch = touched.setdefault((envelope.device, envelope.journal), Touch(
+                envelope.site, envelope.room, seqs.upto if seqs is not None else 0))
+            touch.site, touch.room = envelope.site, envelope.room
+            self.intake.batch(envelope, records, now, at, touch)
         elif isinstance(message, Status):
             self.presence.status(message, now, at)
         elif isinstance(message, Live):
@@ -229,59 +292,7 @@ class IngestCore:
         log("message_rejected", logging.WARNING, topic=topic_text[:300], reason=reason[:300],
             size=size)
 
-    # -- records -----------------------------------------------------------------------------
-
-    def _records(
-        self, batch: Batch, now: float, at: str, touched: dict[JournalKey, _Touch]
-    ) -> None:
-        dev = self.registry.heard(batch.device, batch.site, batch.room, now, at)
-        self.presence.came_back(dev, at)
-        seqs = self.journal(dev, batch.journal, at)
-        key = (batch.device, batch.journal)
-        touch = touched.setdefault(key, _Touch(batch.site, batch.room, seqs.upto))
-        touch.site, touch.room = batch.site, batch.room
-        new_seqs = [item.seq for item in batch.items if not seqs.is_stored(item.seq)]
-        duplicates = len(batch.items) - len(new_seqs)
-        if duplicates:
-            self.counters["duplicates"] += duplicates
-            touch.duplicate = True
-        if not new_seqs:
-            return
-        self._write(batch, set(new_seqs), at)
-        for seq in new_seqs:
-            for gap in seqs.add(seq, now):
-                self._gap_filled(dev, batch.journal, gap, at)
-        self.dirty_journals.add(key)
-        self.counters["records_stored"] += len(new_seqs)
-        self.counters[f"{batch.kind}_stored"] += len(new_seqs)
-
-    def _write(self, batch: Batch, new: set[int], at: str) -> None:
-        ident = (batch.device, batch.site, batch.room, batch.journal)
-        self.store.insert_received(
-            (batch.device, batch.journal, seq, batch.kind, at) for seq in sorted(new)
-        )
-        if isinstance(batch, ReadingBatch):
-            self.store.insert_readings(reading_row(*ident, i) for i in batch.items if i.seq in new)
-        elif isinstance(batch, ExposureBatch):
-            for exposure in (i for i in batch.items if i.seq in new):
-                self.store.upsert_exposure(exposure_row(*ident, exposure, at))
-        else:
-            for alarm in (i for i in batch.items if i.seq in new):
-                self.store.upsert_alarm(alarm_row(*ident, alarm, at))
-                self._alarm_event(batch, alarm, at)
-
-    def _alarm_event(self, batch: AlarmBatch, alarm: AlarmItem, at: str) -> None:
-        """Every edge alarm is an event for the PCR: opened by its first stored record
-        (raised, or cleared/interrupted if that one arrives first); cleared or
-        interrupted ends its condition, never the PCR's review."""
-        cleared = None if alarm.event == "raised" else (alarm.cleared or at)
-        self.store.alarm_event(
-            alarm.kind, batch.device, batch.site, batch.room,
-            alarm_ref(batch.journal, alarm.run, alarm.number), alarm.at,
-            alarm_detail(batch.journal, alarm, at), severity(alarm.kind), cleared, at,
-        )
-        if alarm.event == "raised":
-            self.counters["alarm_events"] += 1
+    # -- journals ----------------------------------------------------------------------------
 
     def journal(self, dev: DeviceState, journal: str, at: str) -> JournalSeqs:
         """The sequence space of ``journal``; a journal never seen before becomes current."""
@@ -292,43 +303,20 @@ class IngestCore:
             self.dirty_journals.add(key)
             self.counters["journals_new"] += 1
             log("journal_new", device=dev.device, journal=journal, previous=dev.journal or "")
+            if dev.journal is not None and dev.journal != journal:  # an SD card swapped...
+                self.store.open_event(
+                    "journal_new", dev.device, dev.site, dev.room, journal, at,
+                    {"journal": journal, "previous": dev.journal}, severity("journal_new"))
             dev.journal = journal
             self.registry.dirty.add(dev.device)
         return seqs
-
-    # -- gaps --------------------------------------------------------------------------------
-
-    def _checks(self, now: float, at: str) -> None:
-        for dev in self.registry.silent(now, self.settings.offline_grace):
-            self.presence.open_offline(dev, at, "silent", now - dev.last_heard)
-        for (device, journal), seqs in self.seqs.items():
-            for gap in seqs.overdue(now, self.settings.gap_timeout_s):
-                self._open_gap(device, journal, gap, at)
-
-    def _open_gap(self, device: str, journal: str, gap: Gap, at: str) -> None:
-        dev = self.registry.devices.get(device)
-        site, room = (dev.site, dev.room) if dev else ("", "")
-        detail = {"journal": journal, "first": gap.first, "last": gap.last,
-                  "missing": gap.missing}
-        gap.event_id = self.store.open_event(
-            "data_gap", device, site, room, f"{journal}:{gap.first}", at, detail,
-            severity("data_gap"),
-        )
-        self.counters["data_gaps_opened"] += 1
-        log("data_gap", logging.WARNING, device=device, journal=journal, first=gap.first,
-            last=gap.last, missing=gap.missing)
-
-    def _gap_filled(self, dev: DeviceState, journal: str, gap: Gap, at: str) -> None:
-        if gap.event_id is None:
-            return
-        self.store.clear_condition(gap.event_id, at)
-        log("data_gap_filled", device=dev.device, journal=journal, first=gap.first,
-            last=gap.last)
 
     # -- acks --------------------------------------------------------------------------------
 
     def _due_acks(self, now: float, at: str) -> list[AckOut]:
         every = self.settings.ack_every_ms / 1000.0
+        if self._pending_acks:
+            self.store.check_still_mine()  # StoreReplaced: no ack may rest on this file
         out = []
         for key, (site, room) in list(self._pending_acks.items()):
             if now - self._last_ack.get(key, float("-inf")) < every:
@@ -350,11 +338,16 @@ class IngestCore:
         self.counters.update(self.store.counters())
         self.registry = Registry()
         self.presence = Presence(self)
+        self.intake = Intake(self)
+        self.watch = Watch(self)
+        self.gate = Gate(self.rooms, self.settings,
+                         {journal: device for device, journal, _ in self.store.journals()})
         self.seqs: dict[JournalKey, JournalSeqs] = {}
         self.dirty_journals: set[JournalKey] = set()
         events = self.store.open_events()
         self.presence.restore(self.store.devices(), self.store.live_times(), events, now,
                               self.store.live_inputs())
+        stalls = {(e.device, e.ref): e.id for e in events if e.kind == "ack_stalled"}
         gap_events: dict[JournalKey, list[Gap]] = {}
         for event in (e for e in events if e.kind == "data_gap"):
             try:
@@ -367,13 +360,20 @@ class IngestCore:
         for device, journal, upto in self.store.journals():
             above = self.store.stored_above(device, journal, upto)
             own = gap_events.pop((device, journal), [])
-            self.seqs[(device, journal)], done = JournalSeqs.restore(upto, above, own, now)
+            waiting = self.store.quarantined_waiting(device, journal, upto)
+            self.seqs[(device, journal)], done = JournalSeqs.restore(upto, above, own, now,
+                                                                     waiting)
+            self.seqs[(device, journal)].stall_event = stalls.get((device, journal))
             filled += done
         filled += [gap for gaps in gap_events.values() for gap in gaps]
         if filled:
             with self.store.transaction():
                 for gap in filled:
                     self.store.clear_condition(gap.event_id or 0, timefmt.iso(now))
+
+
+def _record_topic(topic_text: str) -> bool:
+    return topic_text.rsplit("/", 1)[-1] in RECORD_KINDS
 
 
 def _is_ack(topic_text: str) -> bool:

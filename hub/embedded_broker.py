@@ -36,14 +36,21 @@ _MODULE = __name__
 
 
 class AccountsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt is untyped
-    """Accepts a client only with a known username and its password (no anonymous)."""
+    """Accepts a client only with a known username, its password and, as client id, its
+    username (no anonymous)."""
 
     @dataclass
     class Config:
         users: dict[str, str] = field(default_factory=dict)  # username -> $7$ hash
 
     async def authenticate(self, *, session: Any) -> bool:
-        hashed = self.config.users.get(session.username or "")
+        """Also refuses a client id that is another account's name: every Voyant client
+        connects under its own username, so no account can push another off (Mosquitto's
+        generated configuration goes further: ``use_username_as_clientid``)."""
+        username = session.username or ""
+        hashed = self.config.users.get(username)
+        if session.client_id != username and session.client_id in self.config.users:
+            return False
         return hashed is not None and verify_password(session.password or "", hashed)
 
 

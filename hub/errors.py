@@ -17,3 +17,8 @@ class ConfigError(VoyantError, ValueError):
 
 class StoreError(VoyantError, RuntimeError):
     """The store cannot be opened or a transaction could not be committed."""
+
+
+class StoreReplaced(StoreError):
+    """The store file at its path is no longer the one the hub opened (deleted, replaced by
+    a restored copy) or can no longer be written: nothing may be acknowledged from it."""

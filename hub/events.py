@@ -33,7 +33,8 @@ from wire.contract import AlarmItem
 State = Literal["open", "acknowledged", "closed"]
 STATES: Final[tuple[State, ...]] = ("open", "acknowledged", "closed")
 SEVERITIES: Final = ("critical", "warning", "info")
-HUB_KINDS: Final = ("device_offline", "data_gap")
+HUB_KINDS: Final = ("device_offline", "data_gap", "record_quarantined", "ack_stalled",
+                    "journal_new")
 
 #: Severity of each kind; an unknown (newer) alarm kind is a warning.
 SEVERITY: Final[dict[str, str]] = {
@@ -50,8 +51,12 @@ SEVERITY: Final[dict[str, str]] = {
     "fluoroscopy_time_exceeded": "warning",
     "request_stuck": "warning",
     "probe_fault": "warning",
+    "journal_fault": "warning",  # the agent's journal cannot write: a system fault
     "device_offline": "warning",
     "data_gap": "warning",
+    "record_quarantined": "warning",
+    "ack_stalled": "warning",
+    "journal_new": "info",
 }
 
 COMMENT_MAX: Final = 2000
@@ -98,15 +103,63 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> lis
 
 
 def detected_at(event: Mapping[str, Any]) -> datetime:
-    """When the event was detected: an edge alarm's ``at``, a hub event's opening."""
-    return datetime.fromtimestamp(timefmt.parse(str(event["opened_at"])), UTC)
+    """When the event was detected: an edge alarm's ``at``, a hub event's opening.
+
+    A time that names no instant (stored by a hub older than the contract's checks)
+    gives way to when the hub stored the alarm, then to the row's last change: the
+    event keeps a place in time, as its device's clock did not give it one.
+    """
+    detail = event.get("detail")
+    if isinstance(detail, str):
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            detail = None
+    stored = detail.get("stored_at") if isinstance(detail, dict) else None
+    for text in (event.get("opened_at"), stored, event.get("updated_at")):
+        moment = timefmt.instant(text)
+        if moment is not None:
+            return moment
+    raise EventError("opened_at", "The event's time {time} is not a real date and time.",
+                     time=str(event.get("opened_at")))
+
+
+#: How far from the present a detection time is believed for a deadline: a device clock
+#: stamping year 1 or 9999 (an older hub stored it as sent) must not set an ESR deadline.
+DEADLINE_PAST: Final = timedelta(days=3660)
+DEADLINE_FUTURE: Final = timedelta(days=1)
+
+
+def deadline_basis(event: Mapping[str, Any], now: datetime) -> datetime:
+    """The moment an ESR deadline runs from: the detection, unless its clock is implausible
+    (the ingest dates such an event by its receipt; older hubs did not): then when the hub
+    stored it, else now."""
+    moment = detected_at(event)
+    if now - DEADLINE_PAST <= moment <= now + DEADLINE_FUTURE:
+        return moment
+    detail = event.get("detail")
+    if isinstance(detail, str):
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            detail = None
+    stored = timefmt.instant(detail.get("stored_at")) if isinstance(detail, dict) else None
+    if stored is not None and now - DEADLINE_PAST <= stored <= now + DEADLINE_FUTURE:
+        return stored
+    return now
 
 
 def due_status(event: Mapping[str, Any], today: date, soon_days: int = 1) -> str | None:
-    """An undeclared ESR: ``overdue``, ``soon`` (due within ``soon_days``) or ``pending``."""
+    """An undeclared ESR: ``overdue``, ``soon`` (due within ``soon_days``) or ``pending``.
+
+    A due date that is no date (an older hub's row) is ``overdue``: the ESR is undeclared
+    and its deadline unknown, so it must be looked at now."""
     if not event.get("esr") or event.get("declared_at") or not event.get("declaration_due"):
         return None
-    due = date.fromisoformat(str(event["declaration_due"]))
+    try:
+        due = date.fromisoformat(str(event["declaration_due"]))
+    except ValueError:
+        return "overdue"
     if today > due:
         return "overdue"
     return "soon" if (due - today).days <= soon_days else "pending"
@@ -255,7 +308,7 @@ def qualify_esr(conn: sqlite3.Connection, event_id: int, username: str, comment:
         raise EventError("state", "A closed event cannot be qualified.")
     if event["esr"]:
         raise EventError("state", "The event is already qualified as an ESR.")
-    due = workdays.declaration_due(detected_at(event), alsace_moselle)
+    due = workdays.declaration_due(deadline_basis(event, now), alsace_moselle)
     at = _now_iso(now)
     conn.execute(
         "UPDATE events SET esr = 1, esr_qualified_at = ?, esr_qualified_by = ?,"
@@ -297,8 +350,19 @@ def declare(conn: sqlite3.Connection, event_id: int, username: str, declared_on:
 # -- timeline ----------------------------------------------------------------------------------
 
 
-def _bound(moment: datetime) -> str:
-    return timefmt.iso(moment.timestamp())
+def _shifted(moment: datetime, minutes: int) -> datetime:
+    """``moment`` moved by ``minutes``, held within years 1-9999 (a window never wraps)."""
+    try:
+        return moment + timedelta(minutes=minutes)
+    except OverflowError:
+        return (datetime.max if minutes > 0 else datetime.min).replace(tzinfo=UTC)
+
+
+def _order(entry: Mapping[str, Any]) -> tuple[bool, datetime, str, str]:
+    """Entries in time order; a time that names no instant last, as written."""
+    moment = timefmt.instant(entry["at"])
+    return (moment is None, moment or datetime.min.replace(tzinfo=UTC), str(entry["at"]),
+            str(entry["type"]))
 
 
 def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int,
@@ -310,10 +374,17 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
     ``entries`` merges exposures, alarms, signal changes and the device's
     other events; ``readings`` is the dose-rate series.
     """
-    start = detected_at(event) - timedelta(minutes=before_min)
-    end_ref = event.get("condition_cleared_at") or event["opened_at"]
-    end = datetime.fromtimestamp(timefmt.parse(str(end_ref)), UTC) + timedelta(minutes=after_min)
-    lo, hi, device = _bound(start), _bound(end), event["device"]
+    try:
+        detected = detected_at(event)
+    except EventError:  # no time to put anything around: the event alone, as stored
+        return {"start": str(event["opened_at"]), "end": str(event["opened_at"]),
+                "before_min": before_min, "after_min": after_min, "entries": [],
+                "readings": [], "truncated": False}
+    start = _shifted(detected, -before_min)
+    cleared = timefmt.instant(event.get("condition_cleared_at"))
+    end = _shifted(cleared if cleared is not None and cleared >= detected else detected,
+                   after_min)
+    lo, hi, device = timefmt.stamp(start), timefmt.stamp(end), event["device"]
     entries: list[dict[str, Any]] = []
     for row in _rows(conn,
                      "SELECT * FROM exposures WHERE device = ? AND start <= ?"
@@ -351,7 +422,7 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
                      [device, event["id"], lo, hi, TIMELINE_ROWS]):
         entries.append({"at": row["opened_at"], "type": "event", "event_id": row["id"],
                         "kind": row["kind"], "cleared": row["condition_cleared_at"]})
-    entries.sort(key=lambda e: (timefmt.parse(str(e["at"])), e["type"]))
+    entries.sort(key=_order)
     readings = _rows(conn,
                      "SELECT start, \"end\", mean_usv_h, mean_sigma_usv_h, max_usv_h, saturated,"
                      " calibration, counts, clock_synced FROM readings WHERE device = ?"

@@ -31,8 +31,9 @@ import aiomqtt
 
 from hub.config import HubConfig
 from hub.core import AckOut, IngestCore
-from hub.errors import StoreError
+from hub.errors import ConfigError, StoreError, StoreReplaced
 from hub.logs import log
+from hub.rooms_directory import ProvisionedRooms
 from hub.store import Store
 from wire.contract import ACK, HUB_SUBSCRIPTION, QOS
 
@@ -63,6 +64,7 @@ class Ingest:
         self._core_stats: dict[str, int] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._core: IngestCore | None = None
+        self.rooms = load_rooms(config)
 
     # -- public ------------------------------------------------------------------------------
 
@@ -82,6 +84,19 @@ class Ingest:
     def stop(self) -> None:
         """Ask :meth:`run` to finish (safe from a signal handler on the loop)."""
         self._stop.set()
+
+    def reload_rooms(self) -> None:
+        """Read the devices file again (SIGHUP): rooms added, revoked or moved take effect for
+        the next message; a file with a mistake is logged and the rooms known so far stay."""
+        try:
+            rooms = load_rooms(self.config)
+        except ConfigError as exc:
+            log("devices_reload_failed", logging.ERROR, error=str(exc))
+            return
+        self.rooms = rooms
+        if self._core is not None:
+            self._core.set_rooms(rooms)  # read by the store thread: one reference swapped
+        log("devices_reloaded", rooms=len(rooms), file=rooms.source)
 
     def stats(self) -> dict[str, Any]:
         """Counters of the last committed batch, queue depth, publish-to-stored latency."""
@@ -104,7 +119,7 @@ class Ingest:
 
     def _open_core(self) -> None:
         store = Store.open(self.config.store.path)
-        self._core = IngestCore(store, self.config.ingest, self.clock())
+        self._core = IngestCore(store, self.config.ingest, self.clock(), self.rooms)
         self._core_stats = self._core.stats()
         log("store_open", path=self.config.store.path, devices=self._core_stats["devices"],
             journals=self._core_stats["journals"])
@@ -212,6 +227,9 @@ class Ingest:
         pairs = [(topic, payload) for topic, payload, _ in batch]
         try:
             acks = await self._in_store(self._handle_in_thread, pairs, self.clock())
+        except StoreReplaced as exc:
+            await self._reopen(exc)
+            return
         except StoreError as exc:  # nothing acked: the agents will send these again
             log("batch_lost", logging.ERROR, messages=len(batch), error=str(exc))
             await asyncio.sleep(1.0)
@@ -225,6 +243,27 @@ class Ingest:
         acks = self._core.handle_batch(pairs, now)
         self._core_stats = self._core.stats()
         return acks
+
+    async def _reopen(self, exc: StoreReplaced) -> None:
+        """The store file is not the one opened: acknowledge nothing from it, open the file
+        at the path again (the agents resend what they hold; the rest is declared lost).
+        If that fails too, the old store stays and goes on refusing every acknowledgement."""
+        log("store_replaced", logging.ERROR, error=str(exc), path=self.config.store.path)
+        self._unsent.clear()
+        try:
+            await self._in_store(self._swap_core)
+        except StoreError as again:
+            log("store_reopen_failed", logging.ERROR, error=str(again))
+            await asyncio.sleep(1.0)
+
+    def _swap_core(self) -> None:
+        old = self._core
+        self._open_core()
+        if old is not None:
+            try:
+                old.store.close()
+            except Exception:  # the old connection may be beyond use: the new one matters
+                log("store_close_failed", logging.WARNING, exc_info=True)
 
     # -- acks and ticks ----------------------------------------------------------------------
 
@@ -261,10 +300,24 @@ class Ingest:
             assert self._core is not None
             try:
                 acks = await self._in_store(self._core.tick, self.clock())
+            except StoreReplaced as exc:
+                await self._reopen(exc)
+                continue
             except StoreError as exc:
                 log("tick_failed", logging.ERROR, error=str(exc))
                 continue
             self._offer_acks(acks)
+
+
+def load_rooms(config: HubConfig) -> ProvisionedRooms:
+    """The hub's registry of rooms: the devices file, in every broker mode."""
+    path = config.broker.devices
+    if path is None:
+        raise ConfigError(
+            "broker.devices: required: the devices file (the TOML of voyant-hub broker-config "
+            "and voyant-hub device add) is the hub's registry of rooms: a message is taken "
+            "only from the device provisioned for its room's topics")
+    return ProvisionedRooms.from_file(path)
 
 
 def _bytes(payload: object) -> bytes:

@@ -6,6 +6,10 @@ closes when the device comes back: a status ``online``, or any sign of life
 after silence. A retained message delivered again is recognised by its
 unchanged ``at`` and changes nothing (an agent's clock may go backwards at
 boot, so only equality is trusted, not order).
+
+A live state may carry ``held_alarms``: alarms the agent could not journal
+yet. Each opens (or clears) the event its record will open later, the same
+event (see :meth:`Presence._held_alarms`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hub.events import severity
+from hub.events import alarm_ref, severity
 from hub.logs import log
 from hub.registry import DeviceState
 from hub.store import OpenEvent
-from wire.contract import Live, Status
+from wire.contract import HeldAlarm, Live, Status
 
 if TYPE_CHECKING:
     from hub.core import IngestCore
@@ -37,7 +41,9 @@ class Presence:
             self.core.counters["replays"] += 1
             return
         dev = registry.heard(message.device, message.site, message.room, now, at)
-        self.core.journal(dev, message.journal, at)
+        seqs = self.core.journal(dev, message.journal, at)
+        if message.oldest is not None:  # what the agent no longer holds, declared lost once
+            self.core.intake.oldest(dev, message.journal, seqs, message.oldest, now, at)
         if dev.journal != message.journal:
             log("journal_switch", device=dev.device, journal=message.journal,
                 previous=dev.journal or "")
@@ -60,6 +66,7 @@ class Presence:
         self.came_back(dev, at)
         dev.live_at = message.at
         self._signal_changes(dev, message)
+        self._held_alarms(dev, message, at)
         self.core.store.upsert_live(
             dev.device, dev.site, dev.room, message.model_dump_json(), message.at
         )
@@ -81,6 +88,28 @@ class Presence:
             self.core.store.insert_signal_changes(
                 (dev.device, message.at, name, int(value), dev.site, dev.room)
                 for name, value in changed
+            )
+
+    def _held_alarms(self, dev: DeviceState, message: Live, at: str) -> None:
+        """Alarms the agent could not journal (its journal cannot write) open their events now,
+        under the ref their records will carry (``journal:run:number``), so that the record,
+        when it arrives, finds the same event and never opens a second one.
+
+        Only for the device's current journal (from its status): the journal id and the
+        numbers are the device's word, and a device can only ever touch its own events."""
+        if not message.held_alarms:
+            return
+        if message.journal is None or message.journal != dev.journal:
+            log("held_alarms_ignored", logging.WARNING, device=dev.device,
+                journal=message.journal or "", current=dev.journal or "",
+                count=len(message.held_alarms))
+            return
+        for held in message.held_alarms:
+            cleared = (held.cleared or at) if held.event == "cleared" else None
+            self.core.store.alarm_event(
+                held.kind, dev.device, dev.site, dev.room,
+                alarm_ref(message.journal, held.run, held.number), held.at,
+                _held_detail(message.journal, held, at), severity(held.kind), cleared, at,
             )
 
     def came_back(self, dev: DeviceState, at: str) -> None:
@@ -129,3 +158,10 @@ class Presence:
             )
             registry.devices[dev.device] = dev
             registry.by_room[(dev.site, dev.room)] = dev.device
+
+
+def _held_detail(journal: str, held: HeldAlarm, at: str) -> dict[str, Any]:
+    """An event's detail from a held alarm: as a record's (hub.events.alarm_detail), marked."""
+    return {"journal": journal, "run": held.run, "number": held.number, "subject": held.subject,
+            "at": held.at, "since": held.since, "exposure": None, "detail": held.detail,
+            "stored_at": at, "held": True}

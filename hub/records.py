@@ -20,14 +20,18 @@ def _flag(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-def reading_row(device: str, site: str, room: str, journal: str, item: ReadingItem) -> list[Any]:
-    """Values in ``readings`` column order (identity first, then ReadingItem fields)."""
+def reading_row(device: str, site: str, room: str, journal: str, item: ReadingItem,
+                implausible: bool = False) -> list[Any]:
+    """Values in ``readings`` column order (identity first, then ReadingItem fields, then the
+    hub's ``clock_implausible``)."""
     values = [getattr(item, name) for name in READING_FIELDS]
-    return [device, site, room, journal, *(int(v) if isinstance(v, bool) else v for v in values)]
+    return [device, site, room, journal, *(int(v) if isinstance(v, bool) else v for v in values),
+            int(implausible)]
 
 
 def exposure_row(
-    device: str, site: str, room: str, journal: str, item: ExposureItem, at: str
+    device: str, site: str, room: str, journal: str, item: ExposureItem, at: str,
+    implausible: bool = False,
 ) -> dict[str, Any]:
     """``state`` is open/closed; ``interrupted`` is 1 for an exposure closed at a restart."""
     return {
@@ -43,11 +47,13 @@ def exposure_row(
         "dose_usv": item.dose_usv, "saturated": _flag(item.saturated),
         "alarms": json.dumps(item.alarms), "calibration": item.calibration,
         "clock_synced": _flag(item.clock_synced), "first_seen": at, "updated": at,
+        "clock_implausible": int(implausible),
     }
 
 
 def alarm_row(
-    device: str, site: str, room: str, journal: str, item: AlarmItem, at: str
+    device: str, site: str, room: str, journal: str, item: AlarmItem, at: str,
+    implausible: bool = False,
 ) -> dict[str, Any]:
     """``state`` is active/cleared; ``interrupted`` is 1 for an alarm closed at a restart."""
     return {
@@ -57,4 +63,14 @@ def alarm_row(
         "at": item.at, "since": item.since, "cleared": item.cleared, "detail": item.detail,
         "exposure": item.exposure, "interrupted": int(item.event == "interrupted"),
         "clock_synced": _flag(item.clock_synced), "first_seen": at, "updated": at,
+        "clock_implausible": int(implausible),
     }
+
+
+def record_times(record: ReadingItem | ExposureItem | AlarmItem) -> list[str]:
+    """Every time a record states (to check it against its receipt)."""
+    if isinstance(record, ReadingItem):
+        return [record.start, record.end]
+    if isinstance(record, ExposureItem):
+        return [t for t in (record.start, record.end) if t is not None]
+    return [t for t in (record.at, record.since, record.cleared) if t is not None]

@@ -4,7 +4,13 @@
 ``readings`` holds each reading once; ``exposures`` and ``alarms`` hold the
 latest state of each (device, journal, run, number), replaced only by a
 later sequence number. ``rejected`` keeps the first bytes of every refused
-message as a BLOB, never decoded. Times are ISO 8601 UTC strings.
+message as a BLOB, never decoded; ``quarantine`` keeps every refused *record*
+of a sound batch whole, with its (device, journal, seq) and reason, never
+pruned (``counted``: it counts as received for the acknowledgement;
+``replayed_at``: stored since by ``voyant-hub quarantine replay``);
+``accepted_jumps`` holds an admin's word that a journal goes on from ``oldest``
+(what lies below is declared lost by the ingest, which sets ``applied_at``).
+Times are ISO 8601 UTC strings.
 """
 
 from __future__ import annotations
@@ -28,14 +34,14 @@ EXPOSURE_TYPES: Final[dict[str, type]] = {
     "interrupted": int, "procedure": int, "pulses": int, "doors_open": str,
     "emission_light_ok": int, "max_dose_rate_usv_h": float, "dose_usv": float,
     "saturated": int, "alarms": str, "calibration": str, "clock_synced": int,
-    "first_seen": str, "updated": str,
+    "first_seen": str, "updated": str, "clock_implausible": int,
 }
 EXPOSURE_COLUMNS: Final = tuple(EXPOSURE_TYPES)
 
 ALARM_TYPES: Final[dict[str, type]] = {
     **_KEY, "kind": str, "subject": str, "at": str, "since": str, "cleared": str,
     "detail": str, "exposure": int, "interrupted": int, "clock_synced": int,
-    "first_seen": str, "updated": str,
+    "first_seen": str, "updated": str, "clock_implausible": int,
 }
 ALARM_COLUMNS: Final = tuple(ALARM_TYPES)
 
@@ -44,10 +50,17 @@ _FLOAT_READING = {"seconds_covered", "cpm", "dose_usv", "mean_usv_h", "mean_sigm
 _TEXT_READING = {"start", "end", "calibration"}
 
 
+#: Columns the hub adds to every record: ``clock_implausible`` is 1 when the record's times
+#: lie outside the plausible window around its receipt (see ``[ingest] plausible_*``): it is
+#: kept and shown, but left out of charts and reports.
+HUB_READING_FIELDS: Final = ("clock_implausible",)
+
+
 def _reading_types() -> dict[str, type]:
     types: dict[str, type] = {"device": str, "site": str, "room": str, "journal": str}
     for name in READING_FIELDS:
         types[name] = float if name in _FLOAT_READING else str if name in _TEXT_READING else int
+    types.update(dict.fromkeys(HUB_READING_FIELDS, int))
     return types
 
 
@@ -90,6 +103,31 @@ CREATE TABLE IF NOT EXISTS rejected (
     payload_head BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_rejected_received_at ON rejected (received_at);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    site TEXT NOT NULL,
+    room TEXT NOT NULL,
+    journal TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    item TEXT NOT NULL,
+    counted INTEGER NOT NULL CHECK (counted IN (0, 1)),
+    replayed_at TEXT,
+    UNIQUE (device, journal, seq)
+);
+CREATE TABLE IF NOT EXISTS accepted_jumps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    journal TEXT NOT NULL,
+    oldest INTEGER NOT NULL CHECK (oldest >= 1),
+    accepted_by TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    applied_at TEXT
+);
 """
 
 
@@ -213,12 +251,19 @@ RECORD_COLUMNS_ADDED: Final = (
     ("readings", "clock_synced", "INTEGER"),
     ("exposures", "clock_synced", "INTEGER"),
     ("alarms", "clock_synced", "INTEGER"),
+    ("readings", "clock_implausible", "INTEGER"),
+    ("exposures", "clock_implausible", "INTEGER"),
+    ("alarms", "clock_implausible", "INTEGER"),
 )
 
 #: Readings stamped by an unsynchronised clock, found without scanning the others.
 _UNSYNCED_DDL: Final = """
 CREATE INDEX IF NOT EXISTS idx_readings_unsynced ON readings (device, start)
     WHERE clock_synced = 0;
+CREATE INDEX IF NOT EXISTS idx_readings_implausible ON readings (device)
+    WHERE clock_implausible = 1;
+CREATE INDEX IF NOT EXISTS idx_exposures_implausible ON exposures (device)
+    WHERE clock_implausible = 1;
 """
 
 

@@ -1,11 +1,18 @@
 """Per-(device, journal) sequence bookkeeping: what is stored, what is missing, since when.
 
-``upto`` is the acknowledgement: every record 1..upto is stored. Records
-above it that arrived early are kept in ``above``; the holes between are
-*gaps*, each with the time it was first seen, so that a resend that fills it
-before ``gap_timeout_s`` raises nothing. A gap keeps its first extent until
-every record in it has arrived, so the event it may have raised is closed
-exactly once.
+``upto`` is the acknowledgement: every record 1..upto is stored,
+quarantined or declared lost. Records above it that arrived early are kept in
+``above``; the holes between are *gaps*, each with the time it was first
+seen, so that a resend that fills it before ``gap_timeout_s`` raises nothing.
+A gap keeps its first extent until every record in it has arrived, so the
+event it may have raised is closed exactly once.
+
+A quarantined record counts only as the *next* number (``quarantined``
+waits above ``upto`` until the records before it are in): a refused record
+never moves the acknowledgement past a jump. What the agent says it no longer
+holds (``oldest``) and the hub lacks is *lost*: :meth:`JournalSeqs.declare_lost`
+counts it exactly and moves ``upto`` past it, so the stream never waits for a
+record that no one has any more.
 """
 
 from __future__ import annotations
@@ -34,6 +41,16 @@ class JournalSeqs:
         self.top = upto
         self._gaps: list[Gap] = []
         self._starts: list[int] = []
+        #: Quarantined records above ``upto``, waiting to count as the next number.
+        self.quarantined: set[int] = set()
+        #: Quarantined records that have just come to count (the store is told, then cleared).
+        self.newly_counted: list[int] = []
+        #: Since when records have arrived that ``upto`` could not pass (None: it moved).
+        self.waiting_since: float | None = None
+        #: When records of this journal last arrived (duplicates included).
+        self.last_records_at: float | None = None
+        #: The open ``ack_stalled`` event of this journal, if any.
+        self.stall_event: int | None = None
 
     @property
     def gaps(self) -> list[Gap]:
@@ -57,12 +74,72 @@ class JournalSeqs:
         self.top = max(self.top, seq)
         if seq == self.upto + 1:
             self.upto = seq
-            while self.upto + 1 in self.above:
-                self.above.remove(self.upto + 1)
-                self.upto += 1
+            self._advance()
         else:
             self.above.add(seq)
         return filled
+
+    def _advance(self) -> None:
+        """Move ``upto`` over what follows it: stored records and quarantined ones."""
+        while True:
+            if self.upto + 1 in self.above:
+                self.above.remove(self.upto + 1)
+            elif self.upto + 1 in self.quarantined:
+                self.quarantined.remove(self.upto + 1)
+                self.newly_counted.append(self.upto + 1)
+            else:
+                break
+            self.upto += 1
+        self.waiting_since = None
+
+    def quarantine(self, seq: int, now: float) -> list[Gap]:
+        """A refused record ``seq`` (new): it counts at once if it is the next number, else
+        when the records before it are in. Returns the gaps it completed."""
+        if seq == self.upto + 1:
+            return self.add(seq, now)
+        self.quarantined.add(seq)
+        self.note_waiting(now)
+        return []
+
+    def note_waiting(self, now: float) -> None:
+        """Records arrived that the acknowledgement cannot pass yet."""
+        if self.waiting_since is None:
+            self.waiting_since = now
+
+    def declare_lost(self, oldest: int) -> tuple[int, list[Gap]]:
+        """The agent holds nothing below ``oldest``: what the hub lacks there is lost.
+
+        Returns how many records were lost (exactly) and the gaps that covered
+        them (now closed: their records will never come). ``upto`` moves past.
+        """
+        below = oldest - 1
+        if below <= self.upto:
+            return 0, []
+        span = below - self.upto
+        held = sum(1 for s in self.above if s <= below)
+        held += sum(1 for s in self.quarantined if s <= below and s not in self.above)
+        lost = span - held
+        closed = [g for g in self._gaps if g.first <= below]
+        for gap in closed:
+            self._remove_gap(gap)
+            if gap.last > below:  # the part above ``oldest`` may still come
+                self._insert_gap(Gap(below + 1, gap.last, self._missing(below + 1, gap.last),
+                                     gap.seen_at, None))
+        self.above = {s for s in self.above if s > below}
+        self.newly_counted += sorted(s for s in self.quarantined if s <= below)
+        self.quarantined = {s for s in self.quarantined if s > below}
+        self.upto = below
+        self.top = max(self.top, below)
+        self._advance()
+        return lost, closed
+
+    def _missing(self, lo: int, hi: int) -> int:
+        return hi - lo + 1 - sum(1 for s in self.above if lo <= s <= hi)
+
+    def stalled(self, now: float, stall_s: float) -> bool:
+        """Records keep coming but the acknowledgement has not moved for ``stall_s``."""
+        return (self.waiting_since is not None and now - self.waiting_since >= stall_s
+                and self.last_records_at is not None and now - self.last_records_at < stall_s)
 
     def overdue(self, now: float, timeout_s: float) -> list[Gap]:
         """Gaps without an event that have stayed open ``timeout_s`` or longer."""
@@ -70,7 +147,8 @@ class JournalSeqs:
 
     @classmethod
     def restore(
-        cls, upto: int, above: set[int], open_gaps: list[Gap], now: float
+        cls, upto: int, above: set[int], open_gaps: list[Gap], now: float,
+        quarantined: set[int] = frozenset(),  # type: ignore[assignment]
     ) -> tuple[JournalSeqs, list[Gap]]:
         """Rebuild from the store; return the journal and the open gaps already filled.
 
@@ -79,6 +157,7 @@ class JournalSeqs:
         gap seen ``now``.
         """
         seqs = cls(upto)
+        seqs.quarantined = {s for s in quarantined if s > upto}
         seqs.above = {s for s in above if s > upto}
         seqs.top = max(seqs.above, default=upto)
         filled: list[Gap] = []

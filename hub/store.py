@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,14 +20,15 @@ from typing import Any, Final
 import sqlite_utils
 
 from hub import schema
-from hub.errors import StoreError
+from hub.errors import StoreError, StoreReplaced
 
 #: Refused messages kept (oldest pruned first): a hostile flood must not fill the disk.
 REJECTED_KEEP: Final = 100_000
 TOPIC_MAX: Final = 300
 HEAD_BYTES: Final = 512
 
-_READING_COLS: Final = ("device", "site", "room", "journal", *schema.READING_FIELDS)
+_READING_COLS: Final = ("device", "site", "room", "journal", *schema.READING_FIELDS,
+                         *schema.HUB_READING_FIELDS)
 
 
 def _insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
@@ -54,6 +56,17 @@ _SQL: Final = {
 }
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None for a memory store or a missing file."""
+    if path == ":memory:":
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 @dataclass(frozen=True, slots=True)
 class OpenEvent:
     id: int
@@ -67,9 +80,11 @@ class OpenEvent:
 class Store:
     """Every write and start-up read of the ingest, on one connection."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, path: str = ":memory:") -> None:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
+        self.path = path
+        self._identity = _identity(path)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -85,7 +100,21 @@ class Store:
             schema.create(db)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from None
-        return cls(db)
+        return cls(db, str(path))
+
+    def check_still_mine(self) -> None:
+        """Raise :class:`StoreReplaced` unless the file at :attr:`path` is still the one this
+        store opened, and writable: an acknowledgement must never rest on a deleted file
+        (its records die with the process) or on another copy."""
+        if self._identity is None:
+            return
+        now = _identity(self.path)
+        if now is None:
+            raise StoreReplaced(f"{self.path}: the store file is gone")
+        if now != self._identity:
+            raise StoreReplaced(f"{self.path}: the store file was replaced by another file")
+        if not os.access(self.path, os.W_OK):
+            raise StoreReplaced(f"{self.path}: the store file can no longer be written")
 
     def close(self) -> None:
         self.conn.close()
@@ -122,6 +151,49 @@ class Store:
             " VALUES (?, ?, ?, ?, ?)",
             (at, topic[:TOPIC_MAX], reason[:1000], len(payload), bytes(payload[:HEAD_BYTES])),
         )
+
+    def insert_quarantined(
+        self, device: str, site: str, room: str, journal: str, seq: int, kind: str, at: str,
+        reason: str, item: str, counted: bool,
+    ) -> None:
+        """Keep a refused record whole; a resend of it only updates ``counted``."""
+        self.conn.execute(
+            "INSERT INTO quarantine (device, site, room, journal, seq, kind, received_at,"
+            " reason, item, counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (device, journal, seq) DO UPDATE SET counted = max(counted,"
+            " excluded.counted)",
+            (device, site, room, journal, seq, kind, at, reason, item, int(counted)),
+        )
+
+    def count_quarantined(self, device: str, journal: str, seq: int) -> None:
+        """A quarantined record waiting above the acknowledgement now counts as received."""
+        self.conn.execute(
+            "UPDATE quarantine SET counted = 1 WHERE device = ? AND journal = ? AND seq = ?",
+            (device, journal, seq),
+        )
+        self.insert_received([(device, journal, seq, "quarantined", "")])
+
+    def supersede_quarantined(self, device: str, journal: str, seq: int, at: str) -> None:
+        """A valid copy of a waiting refused record arrived and is stored in its place."""
+        self.conn.execute(
+            "UPDATE quarantine SET replayed_at = ? WHERE device = ? AND journal = ? AND seq = ?"
+            " AND replayed_at IS NULL", (at, device, journal, seq))
+
+    def quarantined_waiting(self, device: str, journal: str, upto: int) -> set[int]:
+        rows = self.conn.execute(
+            "SELECT seq FROM quarantine WHERE device = ? AND journal = ? AND seq > ?"
+            " AND counted = 0 AND replayed_at IS NULL", (device, journal, upto))
+        return {int(r[0]) for r in rows}
+
+    def pending_jumps(self) -> list[tuple[int, str, str, int, str, str]]:
+        """(id, device, journal, oldest, accepted_by, reason) not applied yet."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT id, device, journal, oldest, accepted_by, reason FROM accepted_jumps"
+            " WHERE applied_at IS NULL ORDER BY id")]
+
+    def jump_applied(self, jump_id: int, at: str) -> None:
+        self.conn.execute("UPDATE accepted_jumps SET applied_at = ? WHERE id = ?",
+                          (at, jump_id))
 
     # -- registry --------------------------------------------------------------------------
 
@@ -199,6 +271,31 @@ class Store:
         if cleared_at is not None:
             self.clear_condition(int(row[0]), cleared_at)
         return int(row[0])
+
+    def count_event(
+        self, kind: str, device: str, site: str, room: str, ref: str, at: str,
+        detail: Mapping[str, Any], severity: str,
+    ) -> int:
+        """One event per (kind, device, ref) for ever, counting its occurrences (``count``
+        and the last occurrence in ``detail``): e.g. one per device and day."""
+        row = self.conn.execute(
+            "SELECT id, detail FROM events WHERE kind = ? AND device = ? AND ref = ?"
+            " ORDER BY id DESC LIMIT 1", (kind, device, ref)).fetchone()
+        if row is None:
+            return self._insert_event(kind, device, site, room, ref, at, {**detail, "count": 1},
+                                      severity, at, at)
+        try:
+            count = int(json.loads(row[1]).get("count", 0)) + 1
+        except (ValueError, TypeError, AttributeError):
+            count = 1
+        self.set_event_detail(int(row[0]), {**detail, "count": count}, at)
+        return int(row[0])
+
+    def set_event_detail(self, event_id: int, detail: Mapping[str, Any], at: str) -> None:
+        self.conn.execute(
+            "UPDATE events SET detail = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(detail, separators=(",", ":")), at, event_id),
+        )
 
     def insert_signal_changes(self, rows: Iterable[tuple[str, str, str, int, str, str]]) -> None:
         """(device, at, signal, value, site, room): one row per input that changed."""

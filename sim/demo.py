@@ -144,7 +144,7 @@ def write_files(demo: DemoFiles, rooms: Sequence[DemoRoom], *, web_port: int,
     load_accounts(demo.devices, demo.secrets)  # generates every password file now
     demo.hub_config.write_text(
         "# Written by voyant-sim demo.\n"
-        '[mqtt]\nclient_id = "voyant-hub-demo"\nreconnect_min_s = 0.2\n\n'
+        '[mqtt]\nreconnect_min_s = 0.2\n\n'
         f'[broker]\nmode = "embedded"\nport = {broker_port}\n'
         f'devices = "{demo.devices}"\nsecrets = "{demo.secrets}"\n\n'
         f'[store]\npath = "{demo.store}"\n\n'

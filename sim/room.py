@@ -2,7 +2,9 @@
 
 Pins follow the default pin map of hardware/; doors get the next free GPIOs.
 Generator and lamp inputs are opto-coupled (active low, pull-up); door
-contacts open the circuit when the door opens (active high, pull-up).
+contacts open the circuit when the door opens (active high, pull-up). The
+optional ``patient`` button is wired only when the scenario presses it, so
+that every other scenario keeps the gap rule for its procedures.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory
 
 from edge_agent.config import AgentConfig, parse_config
-from sim.scenario import Scenario
+from sim.scenario import PATIENT_SIGNAL, Scenario
 
 DOOR_PINS = (16, 20, 21, 26, 19, 13, 12, 7, 8, 11, 9, 10)
 GPIO_PROBE_PIN = 25
+#: The pin map's suggestion for the optional patient button (active low, pull-up).
+PATIENT_PIN = 4
 FRAME_S = 0.1
 
 
@@ -33,9 +37,12 @@ def agent_config(scenario: Scenario, journal_path: Path, **overrides: Any) -> Ag
         name: {"pin": pin, "active": "high", "pull": "up", "debounce_ms": 20.0}
         for name, pin in zip(scenario.room.doors, DOOR_PINS, strict=False)
     }
+    pins: dict[str, Any] = {"door": doors}
+    if any(event.signal == PATIENT_SIGNAL for event in scenario.events):
+        pins[PATIENT_SIGNAL] = {"pin": PATIENT_PIN}
     data: dict[str, Any] = {
         "device": {"site": "sim", "room": "room"},
-        "pins": {"door": doors},
+        "pins": pins,
         "probe": {
             "kind": scenario.room.probe,
             "pin": GPIO_PROBE_PIN,

@@ -9,10 +9,11 @@ message names the file, the line where a plain search finds it, the key
 (``exposure[3].duration_s``: entries are numbered from 1 in file order) and
 what was expected.
 
-Two extensions, documented in docs/scenarios.md: pulsed fluoroscopy
-(``pulse_hz`` and ``pulse_width_s`` on ``[[exposure]]``) and ``[expect]``,
-what the agent must record, checked by the tests against the simulator's
-report with :meth:`Expectations.mismatches`.
+Three extensions, documented in docs/scenarios.md: pulsed fluoroscopy
+(``pulse_hz`` and ``pulse_width_s`` on ``[[exposure]]``), the ``patient``
+signal, and ``[expect]`` (:mod:`sim.expect`), what the agent must record,
+checked by the tests against the simulator's report with
+:meth:`Expectations.mismatches`.
 
     >>> scenario = load_scenario("sim/scenarios/unsolicited_emission.toml")
     >>> scenario.room.doors
@@ -31,7 +32,8 @@ from typing import Any, Literal, cast, get_args
 
 from edge_agent.config import Rules, validate_rule_overrides
 from edge_agent.errors import ConfigError, ScenarioError
-from edge_agent.monitor.kinds import ALARM_KINDS, AlarmKind
+from sim.expect import Expectations, parse_expect
+from sim.expect import ExpectedAlarm as ExpectedAlarm  # re-exported: part of the file's API
 from sim.scenario_toml import (
     Doc,
     KeyPath,
@@ -45,7 +47,6 @@ from sim.scenario_toml import (
 
 ProbeKind = Literal["serial", "gpio"]
 ProbePosition = Literal["inside", "outside"]
-Window = tuple[float, float]
 
 #: Signals an ``[[event]]`` may set in every room, with the value they start with.
 SIGNAL_START: Mapping[str, bool | float] = MappingProxyType(
@@ -57,18 +58,20 @@ SIGNAL_START: Mapping[str, bool | float] = MappingProxyType(
         "light.emission": False,
         "dose_rate_usv_h": 0.0,
         "probe.connected": True,
+        "patient": False,
     }
 )
+#: The signal of the optional patient input: wired in the simulated room only when used.
+PATIENT_SIGNAL = "patient"
+#: The longest gap between pulses of one pulsed exposure: pulsed fluoroscopy runs at
+#: 0.5 pulse/s and more.
+MAX_PULSE_GAP_S = 2.0
 DOOR_PREFIX = "door."
-#: Window bounds are compared with this slack: reports round times to the microsecond.
-TIME_SLACK_S = 1e-6
 
 _TOP_KEYS = ("name", "duration_s", "seed", "room", "agent", "exposure", "event", "expect")
 _ROOM_KEYS = ("doors", "background_usv_h", "probe", "probe_position")
 _EXPOSURE_KEYS = ("at", "duration_s", "dose_rate_usv_h", "prep_s", "pulse_hz", "pulse_width_s")
 _EVENT_KEYS = ("at", "signal", "value")
-_EXPECT_KEYS = ("alarms", "exposures", "unrequested_exposures")
-_ALARM_KEYS = ("kind", "subject", "at_s", "cleared_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,60 +117,6 @@ class EventSpec:
     at: float
     signal: str
     value: bool | float
-
-
-@dataclass(frozen=True, slots=True)
-class ExpectedAlarm:
-    """One alarm the agent must record, with windows for when it is raised and cleared."""
-
-    kind: AlarmKind
-    subject: str | None
-    at_s: Window
-    #: None: the clearing time is not checked (unless ``still_active``).
-    cleared_s: Window | None = None
-    #: ``cleared_s = "null"`` in the file: the alarm must still hold at the end.
-    still_active: bool = False
-
-    def matches(self, alarm: Mapping[str, Any]) -> bool:
-        """Whether one alarm of a report (the ``--json`` form) is this one."""
-        if alarm.get("kind") != self.kind or alarm.get("subject") != self.subject:
-            return False
-        cleared = alarm.get("cleared_s")
-        if self.still_active:
-            cleared_ok = cleared is None
-        else:
-            cleared_ok = self.cleared_s is None or _within(cleared, self.cleared_s)
-        return _within(alarm.get("at_s"), self.at_s) and cleared_ok
-
-    def describe(self) -> str:
-        subject = f" ({self.subject})" if self.subject else ""
-        cleared = ", still active at the end" if self.still_active else ""
-        if self.cleared_s is not None:
-            cleared = f", cleared in {list(self.cleared_s)}"
-        return f"{self.kind}{subject} raised in {list(self.at_s)}{cleared}"
-
-
-@dataclass(frozen=True, slots=True)
-class Expectations:
-    """The ``[expect]`` table: exactly the alarms the agent must record, and counts."""
-
-    alarms: tuple[ExpectedAlarm, ...]
-    exposures: int | None = None
-    unrequested_exposures: int | None = None
-
-    def mismatches(self, report: Mapping[str, Any]) -> list[str]:
-        """What in a simulator report disagrees with these expectations (empty: all hold)."""
-        problems: list[str] = []
-        exposures = list(report.get("exposures", []))
-        if self.exposures is not None and len(exposures) != self.exposures:
-            problems.append(f"expected {self.exposures} exposures, recorded {len(exposures)}")
-        unrequested = sum(1 for e in exposures if not e.get("requested", True))
-        if self.unrequested_exposures not in (None, unrequested):
-            problems.append(
-                f"expected {self.unrequested_exposures} unrequested exposures,"
-                f" recorded {unrequested}"
-            )
-        return problems + _match_alarms(self.alarms, list(report.get("alarms", [])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +170,7 @@ def _scenario(doc: Doc, data: dict[str, Any], source: Path) -> Scenario:
     room = _room(doc, top.raw("room"))
     agent, rules = _agent(doc, data.get("agent", {}))
     exposures = tuple(
-        _exposure(doc, entry, ("exposure", i), duration, rules)
+        _exposure(doc, entry, ("exposure", i), duration)
         for i, entry in enumerate(entries(doc, data.get("exposure", []), ("exposure",)), 1)
     )
     _refuse_overlaps(doc, exposures)
@@ -229,7 +178,7 @@ def _scenario(doc: Doc, data: dict[str, Any], source: Path) -> Scenario:
         _event(doc, entry, ("event", i), duration, room)
         for i, entry in enumerate(entries(doc, data.get("event", []), ("event",)), 1)
     )
-    expect = _expect(doc, data["expect"], duration, room) if "expect" in data else None
+    expect = parse_expect(doc, data["expect"], duration, room.doors) if "expect" in data else None
     return Scenario(name, duration, seed, room, agent, exposures, events, expect, source, rules)
 
 
@@ -274,18 +223,22 @@ def _agent_errors(doc: Doc, message: str) -> str:
     return "\n".join(out)
 
 
-def _exposure(doc: Doc, data: object, path: KeyPath, duration: float, rules: Rules) -> ExposureSpec:
+def _exposure(doc: Doc, data: object, path: KeyPath, duration: float) -> ExposureSpec:
     t = Table(doc, data, path, _EXPOSURE_KEYS)
     at = t.time("at", duration)
     length = t.number("duration_s", "a duration in seconds", above=True)
     rate = t.number("dose_rate_usv_h", "a dose rate in µSv/h")
     prep = t.number_or("prep_s", "a time in seconds", 0.3)
-    hz, width = _pulses(t, rules.exposure_merge_gap_s)
+    hz, width = _pulses(t)
     return ExposureSpec(at, length, rate, prep, hz, width)
 
 
-def _pulses(t: Table, merge_gap_s: float) -> tuple[float | None, float | None]:
-    """Pulsed fluoroscopy: both keys or neither, and pulses that still make one exposure."""
+def _pulses(t: Table) -> tuple[float | None, float | None]:
+    """Pulsed fluoroscopy: both keys or neither, and gaps of at most 2 s (0.5 pulse/s).
+
+    Under the exposure's continuous request every pulse is one exposure whatever
+    the gap; a longer gap is no fluoroscopy any generator makes.
+    """
     hz = t.optional_number("pulse_hz", "a pulse rate in pulses per second", above=True)
     width = t.optional_number("pulse_width_s", "a pulse width in seconds", above=True)
     if hz is None and width is None:
@@ -300,12 +253,12 @@ def _pulses(t: Table, merge_gap_s: float) -> tuple[float | None, float | None]:
             f"expected a pulse width shorter than the period 1/pulse_hz = {fmt(period)} s,"
             f" got {fmt(width)}",
         )
-    if round(period - width, 6) >= merge_gap_s:
+    if round(period - width, 6) > MAX_PULSE_GAP_S:
         t.doc.fail(
             t.at("pulse_hz"),
-            f"the gap between pulses ({fmt(period - width)} s) must be shorter than"
-            f" exposure_merge_gap_s = {fmt(merge_gap_s)} s, else the pulses are separate"
-            " exposures; expected a higher pulse_hz or a wider pulse_width_s",
+            f"the gap between pulses ({fmt(period - width)} s) must be at most"
+            f" {fmt(MAX_PULSE_GAP_S)} s (pulsed fluoroscopy runs at 0.5 pulse/s and more);"
+            " expected a higher pulse_hz or a wider pulse_width_s",
         )
     return hz, width
 
@@ -344,78 +297,3 @@ def _unknown_signal(signal: str, room: Room, signals: Mapping[str, object]) -> s
         doors = ", ".join(f"{DOOR_PREFIX}{d}" for d in room.doors)
         return f'unknown door "{signal}"; expected one of the doors of [room] doors: {doors}'
     return f'unknown signal "{signal}"; expected one of {", ".join(signals)}'
-
-
-def _expect(doc: Doc, data: object, duration: float, room: Room) -> Expectations:
-    t = Table(doc, data, ("expect",), _EXPECT_KEYS)
-    path: KeyPath = ("expect", "alarms")
-    alarms = tuple(
-        _expected_alarm(doc, entry, (*path, i), duration, room)
-        for i, entry in enumerate(entries(doc, t.raw("alarms"), path), 1)
-    )
-    exposures = t.optional_integer("exposures", "a number of exposures")
-    unrequested = t.optional_integer("unrequested_exposures", "a number of exposures")
-    return Expectations(alarms, exposures, unrequested)
-
-
-def _expected_alarm(
-    doc: Doc, data: object, path: KeyPath, duration: float, room: Room
-) -> ExpectedAlarm:
-    t = Table(doc, data, path, _ALARM_KEYS)
-    kind = cast(AlarmKind, t.text("kind", ALARM_KINDS))
-    subject = t.text("subject") if "subject" in t.data else None
-    if kind == "door_open_during_emission" and subject not in room.doors:
-        doc.fail(t.at("subject"), f"expected the door it is about, one of {', '.join(room.doors)}")
-    if kind != "door_open_during_emission" and subject is not None:
-        doc.fail(t.at("subject"), "expected no subject (omit the key for null): only"
-                 " door_open_during_emission has one")
-    at_s = _window(t, "at_s", duration)
-    still_active = t.data.get("cleared_s") == "null"
-    cleared = None
-    if "cleared_s" in t.data and not still_active:
-        cleared = _window(t, "cleared_s", duration)
-    return ExpectedAlarm(kind, subject, at_s, cleared, still_active)
-
-
-def _window(t: Table, key: str, duration: float) -> Window:
-    """``[lo, hi]``: when, in scenario seconds, the agent must have acted."""
-    value = t.raw(key)
-    pair = value if isinstance(value, list) and len(value) == 2 else None
-    if pair is None or not all(is_number(b) for b in pair) or not 0 <= pair[0] <= pair[1]:
-        pair = None
-    if pair is None or pair[0] > duration:
-        also = ', or "null" (still active at the end)' if key == "cleared_s" else ""
-        t.doc.fail(
-            t.at(key),
-            f"expected [lo, hi] in seconds with 0 ≤ lo ≤ hi and lo ≤ duration_s{also},"
-            f" got {show(value)}",
-        )
-    return float(pair[0]), float(pair[1])
-
-
-# -- checking a report ---------------------------------------------------------------------
-
-
-def _within(value: object, window: Window) -> bool:
-    if not is_number(value):
-        return False
-    return window[0] - TIME_SLACK_S <= cast(float, value) <= window[1] + TIME_SLACK_S
-
-
-def _match_alarms(expected: Sequence[ExpectedAlarm], recorded: list[Any]) -> list[str]:
-    """Pair each expected alarm with the earliest recorded one it matches; report the rest."""
-    problems = []
-    left = sorted(recorded, key=lambda a: (a.get("at_s") or 0.0, str(a.get("kind"))))
-    for want in sorted(expected, key=lambda e: e.at_s):
-        found = next((a for a in left if want.matches(a)), None)
-        if found is None:
-            problems.append(f"missing alarm: {want.describe()}")
-        else:
-            left.remove(found)
-    for alarm in left:
-        subject = f" ({alarm.get('subject')})" if alarm.get("subject") else ""
-        problems.append(
-            f"unexpected alarm: {alarm.get('kind')}{subject} at {alarm.get('at_s')},"
-            f" cleared {alarm.get('cleared_s')}"
-        )
-    return problems

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hub.config import Ingest as IngestSettings
 from hub.core import AckOut, IngestCore
+from hub.rooms_directory import RoomDirectory
 from hub.store import Store
 from hub.timefmt import iso
 from wire.contract import (
@@ -33,8 +35,18 @@ JOURNAL_2 = "fedcba9876543210fedcba9876543210"
 Msg = tuple[str, bytes]
 
 
-def core(store: Store, now: float = T0, **settings: Any) -> IngestCore:
-    return IngestCore(store, IngestSettings(**settings), now)
+class EveryRoomAsSiteDotRoom:
+    """The tests' registry of rooms: every room provisioned, its device named
+    ``<site>.<room>`` (the default name of ``voyant-hub device add``)."""
+
+    def device_for(self, site: str, room: str) -> str | None:
+        return f"{site}.{room}"
+
+
+def core(store: Store, now: float = T0, rooms: RoomDirectory | None = None,
+         **settings: Any) -> IngestCore:
+    return IngestCore(store, IngestSettings(**settings), now,
+                      rooms if rooms is not None else EveryRoomAsSiteDotRoom())
 
 
 def open_store(tmp_path: Path) -> Store:
@@ -42,8 +54,9 @@ def open_store(tmp_path: Path) -> Store:
 
 
 def reading(seq: int, run: int = 1, **changes: Any) -> dict[str, Any]:
+    at = T0 + 10 * (seq % 10**9)  # any seq, even 2**53 - 1, gets a real time
     fields: dict[str, Any] = dict(
-        seq=seq, run=run, start=iso(T0 + 10 * seq), end=iso(T0 + 10 * seq + 10), counts=12,
+        seq=seq, run=run, start=iso(at), end=iso(at + 10), counts=12,
         seconds_covered=10.0, cpm=72.0, dose_usv=0.0003, mean_usv_h=0.1, mean_sigma_usv_h=0.03,
         max_usv_h=0.2, max_sigma_usv_h=0.05, saturated=False, calibration="sbm20/Cs-137",
         frames=100, frames_lost=0,
@@ -60,6 +73,9 @@ def exposure(seq: int, number: int, event: str, run: int = 1, **changes: Any) ->
     if event != "opened":
         fields.update(end=iso(T0 + 8), duration_s=3.0, dose_usv=0.01,
                       max_dose_rate_usv_h=12.5, saturated=False, calibration="sbm20/Cs-137")
+        if "start" in changes and "end" not in changes:  # 3 s after a start of the test's
+            started = datetime.fromisoformat(str(changes["start"]).replace("Z", "+00:00"))
+            fields["end"] = iso(started.timestamp() + 3)
     fields.update(changes)
     return ExposureItem.model_validate(fields).model_dump(mode="json")
 
@@ -77,9 +93,9 @@ def alarm(seq: int, number: int, event: str, run: int = 1, **changes: Any) -> di
 
 def batch(
     kind: str, items: list[dict[str, Any]], device: str = DEVICE, site: str = SITE,
-    room: str = ROOM, journal: str = JOURNAL,
+    room: str = ROOM, journal: str = JOURNAL, oldest: int | None = None,
 ) -> Msg:
-    payload = batch_payload(kind, device, site, room, journal, iso(T0 + 100), items)
+    payload = batch_payload(kind, device, site, room, journal, iso(T0 + 100), items, oldest)
     return topic(site, room, kind), payload
 
 
@@ -97,11 +113,11 @@ def alarms(*items: dict[str, Any], **kwargs: Any) -> Msg:
 
 def status(
     state: str, at: float, heartbeat_s: float = 10.0, journal: str = JOURNAL,
-    device: str = DEVICE, site: str = SITE, room: str = ROOM,
+    device: str = DEVICE, site: str = SITE, room: str = ROOM, oldest: int | None = None,
 ) -> Msg:
     message = Status(v=1, device=device, site=site, room=room, state=state,  # type: ignore[arg-type]
                      at=iso(at), journal=journal, agent="voyant-edge 0.1.0",
-                     heartbeat_s=heartbeat_s)
+                     heartbeat_s=heartbeat_s, oldest=oldest)
     return topic(site, room, STATUS), message.to_bytes()
 
 

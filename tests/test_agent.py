@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory
 
 from edge_agent.agent import Agent
-from edge_agent.clock import ManualClock
+from edge_agent.clock import ManualClock, iso_utc
 from edge_agent.config import AgentConfig, parse_config
 from edge_agent.journal import SCHEMA_VERSION, Journal
 
@@ -193,6 +194,18 @@ def test_journal_command_shows_recent_records(tmp_path: Path, clock: ManualClock
                                      timeout=60, check=True).stdout)
     assert data["alarms"][0]["kind"] == "unsolicited_emission"
     assert data["outbox"]["waiting"] == data["outbox"]["last_seq"] > 0  # no hub: all waiting
+    oldest = data["outbox"]["oldest"]  # the first record, with the wall time of its event
+    assert oldest["seq"] == 1 and oldest["queued"] <= clock.wall()
+    assert f"Oldest waiting: seq 1 ({oldest['kind']}), made {iso_utc(oldest['queued'])}" in text
+
+
+def test_journal_command_says_when_the_oldest_record_age_is_unknown(tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    shutil.copy(Path(__file__).parent / "data" / "journal_v3.db", db)  # an older agent's
+    cmd = [sys.executable, "-m", "edge_agent.cli", "journal", "--db", str(db)]
+    text = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "14 record(s) waiting" in text
+    assert "Oldest waiting: seq 4 (alarms), age unknown (queued by an older agent)" in text
 
 
 def test_check_config_command(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edge_agent.config import Metrics, parse_config
+from edge_agent.journal_hold import AGENT_ALARM_KINDS
 from edge_agent.logs import LOGGER
 from edge_agent.metrics import CONTENT_TYPE, Metric, MetricsServer, render, serve_metrics
 from edge_agent.monitor.kinds import ALARM_KINDS
@@ -238,7 +239,8 @@ def test_a_scrape_is_the_text_format_with_the_documented_metrics(
         assert kind == ("counter" if name.endswith("_total") else "gauge"), name
         assert samples, name
     for name in ("voyant_alarms_active", "voyant_alarms_total"):
-        assert sorted(labels["kind"] for labels, _ in families[name][1]) == sorted(ALARM_KINDS)
+        assert sorted(labels["kind"] for labels, _ in families[name][1]) == sorted(
+                (*ALARM_KINDS, *AGENT_ALARM_KINDS))
     value = {name: samples[0][1] for name, (_, samples) in families.items()}
     assert value["voyant_agent_uptime_seconds"] >= 0 and value["voyant_agent_healthy"] == 1
     assert value["voyant_outbox_records"] >= 0 and value["voyant_journal_bytes"] > 0

@@ -46,6 +46,24 @@ def test_device_cannot_publish_as_another_room(
     assert [m.payload for m in before] == [b"legit"]
 
 
+@pytest.mark.parametrize("stolen", ["hub", "chu.ir2", "voyant-hub"])
+def test_no_account_can_push_another_off_with_its_client_id(
+    mosquitto: Mosquitto, mqtt_probe: ProbeFactory, stolen: str
+) -> None:
+    """``use_username_as_clientid``: a device connecting with the hub's (or another room's)
+    client id gets its own username as client id; the hub and room B stay connected."""
+    hub = mqtt_probe(mosquitto, "hub", client_id="hub", protocol=mqtt.MQTTv311, clean=False)
+    room_b = mqtt_probe(mosquitto, "chu.ir2", client_id="chu.ir2")
+    hub.subscribe("voyant/v1/#")
+    for _ in range(5):
+        thief = mqtt_probe(mosquitto, "chu.ir1", client_id=stolen)
+        assert not thief.publish_wait(IR1, b"thief").is_failure
+        thief.close()
+    assert not room_b.publish_wait(IR2, b"still here").is_failure
+    hub.wait_received(IR2, b"still here")
+    assert hub.disconnects == [] and room_b.disconnects == []
+
+
 def test_a_forbidden_publish_costs_the_device_its_connection(
     mosquitto: Mosquitto, mqtt_probe: ProbeFactory
 ) -> None:

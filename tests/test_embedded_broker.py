@@ -25,7 +25,7 @@ async def broker() -> AsyncIterator[EmbeddedBroker]:
 
 def _hub(broker: EmbeddedBroker, password: str = HUB.password) -> aiomqtt.Client:
     return aiomqtt.Client(broker.host, broker.port, username=HUB.username, password=password,
-                          identifier="voyant-hub")
+                          identifier=HUB.username)
 
 
 async def _next(client: aiomqtt.Client) -> aiomqtt.Message:
@@ -69,3 +69,21 @@ async def test_anonymous_and_wrong_passwords_are_refused(
     with pytest.raises(aiomqtt.MqttError):
         async with asyncio.timeout(10), client:
             pass
+
+
+@pytest.mark.asyncio
+async def test_no_account_can_take_another_s_client_id(broker: EmbeddedBroker) -> None:
+    """A device connecting under the hub's client id would push the hub off: refused."""
+    device = DEVICES[0]
+    async with _hub(broker):
+        thief = aiomqtt.Client(broker.host, broker.port, username=device.username,
+                               password=device.password, identifier=HUB.username)
+        with pytest.raises(aiomqtt.MqttError):
+            async with asyncio.timeout(10), thief:
+                pass
+        other = DEVICES[1].username
+        thief = aiomqtt.Client(broker.host, broker.port, username=device.username,
+                               password=device.password, identifier=other)
+        with pytest.raises(aiomqtt.MqttError):
+            async with asyncio.timeout(10), thief:
+                pass

@@ -65,8 +65,17 @@ def test_password_is_read_from_its_file_only(tmp_path: Path) -> None:
 
 
 def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check-config", str(write(tmp_path, "[store]\npath = 'x.db'\n"))]) == 0
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[devices."chu.ir1"]\nsite = "chu"\nroom = "ir1"\n', encoding="utf-8")
+    assert main(["check-config", str(write(
+        tmp_path, f"[broker]\ndevices = '{devices}'\n[store]\npath = 'x.db'\n"))]) == 0
     assert "ok" in capsys.readouterr().out
+    assert main(["check-config", str(write(tmp_path, "[store]\npath = 'x.db'\n"))]) == 2
+    assert "broker.devices: required: the devices file" in capsys.readouterr().err
+    devices.write_text('[devices."chu.ir1"]\nsite = "chu/x"\n', encoding="utf-8")
+    assert main(["check-config", str(write(
+        tmp_path, f"[broker]\ndevices = '{devices}'\n"))]) == 2
+    assert "devices.chu.ir1" in capsys.readouterr().err
     assert main(["check-config", str(write(tmp_path, "[mqtt]\nusername = 'hub'\n"
                                                      "password_file = '/nonexistent'\n"))]) == 2
     err = capsys.readouterr().err

@@ -57,7 +57,7 @@ def hub_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path,
     port = free_port()
     config = tmp_path / "hub.toml"
     config.write_text(
-        f'[mqtt]\nclient_id = "hub-embedded-test"\nreconnect_min_s = 0.1\n\n'
+        f'[mqtt]\nreconnect_min_s = 0.1\n\n'
         f'[broker]\nmode = "embedded"\nport = {port}\n'
         f'devices = "{tmp_path / "devices.toml"}"\n\n'
         f'[store]\npath = "{tmp_path / "hub.db"}"\n\n[ingest]\nbatch_wait_ms = 5\n'

@@ -22,7 +22,7 @@ import sqlite_utils
 
 from hub.config import parse_config
 from hub.ingest import Ingest
-from tests.hub_factory import DEVICE, JOURNAL, SITE, T0, readings, status
+from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, T0, readings, status
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("mosquitto") is None, reason="no mosquitto"),
@@ -54,9 +54,13 @@ def broker(tmp_path: Path) -> Iterator[int]:
 
 
 def _config(port: int, db: Path, client_id: str) -> Ingest:
+    devices = db.parent / "devices.toml"  # the hub's registry of rooms
+    devices.write_text(f'[devices."{DEVICE}"]\nsite = "{SITE}"\nroom = "{ROOM}"\n',
+                       encoding="utf-8")
     config = parse_config({
         "mqtt": {"port": port, "client_id": client_id, "reconnect_min_s": 0.1,
                  "reconnect_max_s": 0.5},
+        "broker": {"devices": str(devices)},
         "store": {"path": str(db)},
         "ingest": {"batch_wait_ms": 5},
     })

@@ -7,17 +7,20 @@ when the hub's ``ack`` covers them; what stays unacknowledged is sent again.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from edge_agent.config import Device, Mqtt
 from edge_agent.journal import Journal
-from edge_agent.monitor.records import Reading
+from edge_agent.monitor.records import AlarmRecord, Reading
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
+from edge_agent.send_state import SendState
 from hub.broker_files import TlsListener
 from sim.broker import Mosquitto, free_port
 from tests.mqtt_fixtures import DEVICES, MqttProbe
@@ -212,3 +215,168 @@ def test_publishing_over_tls(
         assert not refused.connected
     finally:
         refused.stop()
+
+
+# -- what leaves, in which order: the worker's cycle on a stand-in for paho's client --------
+
+
+class Receipt:
+    """paho's MQTTMessageInfo: whether the broker has the message."""
+
+    def __init__(self) -> None:
+        self.published = False
+
+    def is_published(self) -> bool:
+        return self.published
+
+
+class Client:
+    """paho's client as the worker uses it: every message kept, with its receipt."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, Receipt]] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> Receipt:
+        self.sent.append((topic, payload, Receipt()))
+        return self.sent[-1][2]
+
+    def broker_has_all(self) -> None:
+        for _, _, receipt in self.sent:
+            receipt.published = True
+
+    def batches(self) -> list[tuple[str, int, int, int]]:
+        """(kind, first, last, oldest) of each record batch, each valid whole."""
+        out = []
+        for topic, payload, _ in self.sent:
+            _, batch = wire.decode(topic, payload)
+            if isinstance(batch, wire.ReadingBatch | wire.ExposureBatch | wire.AlarmBatch):
+                out.append((batch.kind, batch.first, batch.last, batch.oldest))
+        return out
+
+
+class Worker:
+    """The publisher's worker, one cycle at a time, connected to :class:`Client`."""
+
+    def __init__(self, journal: Journal, **settings: object) -> None:
+        self.settings = Mqtt.model_validate({"host": "localhost", **settings})
+        self.publisher = Publisher(self.settings, DEVICE, journal.path)
+        self.client = Client()
+        self.publisher.client = self.client  # type: ignore[assignment]
+        self.publisher.journal_id = journal.journal_id
+        self.publisher._link.connected = True
+        self.outbox = Outbox(journal.path)
+        self.state = SendState(acked=self.outbox.acked(), timeout=self.settings.ack_timeout_s)
+
+    def cycle(self, times: int = 1) -> None:
+        for _ in range(times):
+            self.publisher._cycle(self.outbox, self.state)
+
+    def ack(self, upto: int) -> None:
+        message = wire.Ack(v=1, device=ROOM.username, journal=self.publisher.journal_id,
+                           upto=upto, at="2026-01-05T08:00:00Z")
+        received = SimpleNamespace(topic=wire.topic(ROOM.site, ROOM.room, wire.ACK),
+                                   payload=message.to_bytes())
+        self.publisher._on_message(None, None, received)  # type: ignore[arg-type]
+
+    def reconnect(self) -> None:
+        self.publisher._link.reconnected = True
+
+    def close(self) -> None:
+        self.outbox.close()
+
+
+def alarm(journal: Journal, number: int) -> None:
+    journal.alarm_raised(AlarmRecord(number, "unsolicited_emission", None, 5.0, 5.0),
+                         lambda t: 1_767_596_400.0 + t)
+
+
+def test_a_new_alarm_leaves_in_the_next_batch_before_4000_waiting_readings(
+    journal: Journal,
+) -> None:
+    write(journal, 1, 4000)
+    worker = Worker(journal)
+    worker.cycle(3)  # readings 1..100 leave; no more while the broker has not got them
+    alarm(journal, 1)  # seq 4001
+    worker.cycle()
+    worker.client.broker_has_all()
+    worker.cycle()
+    assert worker.client.batches() == [
+        ("readings", 1, 100, 1), ("alarms", 4001, 4001, 1), ("readings", 101, 200, 1)]
+    worker.close()
+
+
+def test_nothing_leaves_beyond_the_window_until_the_hub_acknowledges(journal: Journal) -> None:
+    write(journal, 1, 300)
+    alarm(journal, 1)  # seq 301, beyond a window of 150
+    worker = Worker(journal, window=150)
+    for _ in range(4):
+        worker.cycle()
+        worker.client.broker_has_all()
+    assert worker.client.batches() == [("readings", 1, 100, 1), ("readings", 101, 150, 1)]
+    worker.ack(160)
+    worker.cycle()
+    assert worker.client.batches()[2:] == [("alarms", 301, 301, 161), ("readings", 161, 260, 161)]
+    worker.close()
+
+
+def test_an_acknowledgement_that_moves_back_resends_nothing_forgotten(journal: Journal) -> None:
+    write(journal, 1, 30)
+    worker = Worker(journal)
+    for _ in range(2):
+        worker.cycle()
+        worker.client.broker_has_all()
+    worker.ack(20)
+    worker.cycle()
+    assert Outbox(journal.path).backlog() == 10 and worker.publisher.oldest == 21
+    worker.ack(5)  # the hub's store was restored from an older copy
+    worker.reconnect()
+    worker.cycle()
+    worker.client.broker_has_all()
+    write(journal, 31, 35)
+    worker.cycle()
+    sent = worker.client.batches()
+    assert sent[-2:] == [("readings", 21, 30, 21), ("readings", 31, 35, 21)]  # what it holds
+    assert worker.publisher.acked == 20 and Outbox(journal.path).backlog() == 15
+    status = wire.decode(wire.topic(ROOM.site, ROOM.room, wire.STATUS),
+                         worker.publisher._status("online", worker.publisher.oldest))[1]
+    assert isinstance(status, wire.Status) and status.oldest == 21
+    worker.close()
+    restarted = Worker(journal)  # a restart reads the hub's lower retained ack: no matter
+    restarted.ack(5)
+    restarted.cycle()
+    assert restarted.client.batches() == [("readings", 21, 35, 21)]
+    restarted.close()
+
+
+def test_a_journal_of_the_previous_agent_drains_through_the_broker(
+    tmp_path: Path, hub: MqttProbe, broker: Mosquitto,
+) -> None:
+    path = tmp_path / "old" / "journal.db"
+    path.parent.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "journal_v3.db", path)  # NaN readings inside
+    journal = Journal(path, durable=False)
+    journal.start_run(1_767_600_100.0)  # the upgraded agent starts on it
+    secret = tmp_path / "password"
+    secret.write_text(ROOM.password)
+    publisher = Publisher(Mqtt.model_validate({
+        "host": broker.host, "port": broker.port, "username": ROOM.username,
+        "password_file": str(secret), "ack_timeout_s": 60.0}), DEVICE, path)
+    publisher.start()
+    try:
+        def received() -> list[wire.Record | wire.RefusedItem]:
+            out: list[wire.Record | wire.RefusedItem] = []
+            for kind in wire.RECORD_KINDS:
+                topic = wire.topic(ROOM.site, ROOM.room, kind)
+                for payload in hub.received(topic):
+                    out += wire.decode_records(topic, payload)[2]
+            return out
+        hub.wait_for(lambda: len(received()) == 16, "records 4..19 at the hub")
+        got = received()
+        assert sorted(r.seq for r in got) == list(range(4, 20))
+        assert [r for r in got if isinstance(r, wire.RefusedItem)] == []
+        ack(hub, journal.journal_id, 19)
+        wait_until(lambda: publisher.acked == 19, "everything acknowledged")
+        assert Outbox(path).backlog() == 0
+    finally:
+        publisher.stop()
+        journal.close()

@@ -385,8 +385,8 @@ def test_simulated_readings_through_the_ingest(tmp_path: Path) -> None:
                       "max_usv_h": usv_h, "max_sigma_usv_h": 0.02, "saturated": False,
                       "calibration": cal.name, "frames": 100, "frames_lost": 0})
     ingest = core(store, now=start)
-    messages = [batch(READINGS, items[k:k + 500], device="sim.salle-9", room="salle-9",
-                      journal=JOURNAL) for k in range(0, len(items), 500)]
+    messages = [batch(READINGS, items[k:k + 500], device="sim.salle-9", site="sim",
+                      room="salle-9", journal=JOURNAL) for k in range(0, len(items), 500)]
     ingest.handle_batch(messages, start + 2 * 86400)
     assert ingest.stats()["rejected_total"] == 0
     store.close()

@@ -54,7 +54,8 @@ def _ingest(store: Store, seqs: list[int], rng: random.Random, journal: str = JO
             runs.append([seq])
     ingest = core(store, now=T0)
     messages = [batch(READINGS, _items(run, rng, t0, step), journal=journal) for run in runs]
-    ingest.handle_batch(messages, T0 + 1)
+    received = max(T0, t0) + step * (max(seqs) + 1)  # after the last reading: plausible
+    ingest.handle_batch(messages, received)
     assert ingest.stats()["rejected_total"] == 0
 
 

@@ -165,8 +165,9 @@ CASES = [
     ("pulse_width_s = 0.04", "", 19, "exposure[2].pulse_width_s", "required with pulse_hz"),
     ("pulse_width_s = 0.04", "pulse_width_s = 0.1", 24, "exposure[2].pulse_width_s",
      "expected a pulse width shorter than the period 1/pulse_hz = 0.1 s, got 0.1"),
-    ("pulse_hz = 10.0", "pulse_hz = 2.0", 23, "exposure[2].pulse_hz",
-     "the gap between pulses (0.46 s) must be shorter than exposure_merge_gap_s = 0.3 s"),
+    ("pulse_hz = 10.0", "pulse_hz = 0.4", 23, "exposure[2].pulse_hz",
+     "the gap between pulses (2.46 s) must be at most 2.0 s (pulsed fluoroscopy runs at"
+     " 0.5 pulse/s and more)"),
     ("pulse_hz = 10.0", "pulse_hz = 0", 23, "exposure[2].pulse_hz", "(a number > 0), got 0"),
     ("at = 20.0", "at = 12.3", 20, "exposure[2].at",
      "overlaps exposure[1], which spans [10.0, 12.3] s; expected exposures that do not overlap"),
@@ -256,11 +257,22 @@ def test_room_must_be_a_table() -> None:
     assert refusal(text) == f"{SOURCE}:4: room: expected a table, got \"big\" (a string)"
 
 
-def test_agent_overrides_change_the_pulse_gap_allowed() -> None:
-    wide = edit("pulse_hz = 10.0", "pulse_hz = 2.0")
-    assert parse_scenario(edit("max_exposure_s = 300", "exposure_merge_gap_s = 0.5", wide), SOURCE)
-    message = refusal(edit("max_exposure_s = 300", "exposure_merge_gap_s = 0.05"))
-    assert message.startswith(f"{SOURCE}:23: exposure[2].pulse_hz: the gap between pulses (0.06 s)")
+def test_pulse_trains_down_to_half_a_pulse_per_second_are_accepted() -> None:
+    """Under the exposure's request every pulse is one exposure, whatever the merge gaps."""
+    slow = edit("pulse_width_s = 0.04", "pulse_width_s = 0.01", edit("pulse_hz = 10.0",
+                                                                      "pulse_hz = 0.5"))
+    exposure = parse_scenario(slow, SOURCE).exposures[1]
+    assert (exposure.pulse_hz, exposure.pulse_width_s) == (0.5, 0.01)
+    tight = edit("max_exposure_s = 300", "exposure_merge_gap_s = 0.05", slow)
+    assert parse_scenario(tight, SOURCE).rules.exposure_merge_gap_s == 0.05
+
+
+def test_unrequested_merge_gap_is_an_agent_rule_not_below_the_merge_gap() -> None:
+    ok = edit("max_exposure_s = 300", "unrequested_merge_gap_s = 1.5")
+    assert parse_scenario(ok, SOURCE).rules.unrequested_merge_gap_s == 1.5
+    message = refusal(edit("max_exposure_s = 300", "unrequested_merge_gap_s = 0.1"))
+    assert message == (f"{SOURCE}:12: agent.unrequested_merge_gap_s: must not be below"
+                       " exposure_merge_gap_s (0.3 s)")
 
 
 def test_touching_exposures_overlap() -> None:

@@ -59,7 +59,7 @@ def test_the_starting_state_follows_the_spec_table() -> None:
     assert starting_state(scenario("").room) == {
         "generator_powered": True, "request": False, "emission": False,
         "light.powered": True, "light.emission": False, "probe.connected": True,
-        "door.corridor": False, "door.control": False,
+        "patient": False, "door.corridor": False, "door.control": False,
         "field.exposure": 0.0, "field.event": 0.0,
     }
 

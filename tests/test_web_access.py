@@ -262,52 +262,7 @@ def test_language_switch(client: TestClient) -> None:
     assert evil.headers["location"] == "/"
 
 
-# --- rate limiting --------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_login_rate_limit_per_address(tmp_path: Path) -> None:
-    app = make_app(tmp_path, web={"login_attempts_per_minute": 3})
-    clock = Clock()
-    app.state.login_limiter.clock = clock
-    add_account(app, "viewer", "v")
-    with TestClient(app) as client:
-        for name in ("a", "b", "c"):
-            assert _post_login(client, name, "wrong password").status_code == 401
-        refused = _post_login(client, "v", PASSWORD)  # even the right password waits
-        assert refused.status_code == 429
-        assert refused.headers["retry-after"] == "60"
-        assert "Trop de tentatives" in refused.text
-        clock.now += 30
-        assert _post_login(client, "v", PASSWORD).headers["retry-after"] == "30"
-        clock.now += 30.5
-        assert _post_login(client, "v", PASSWORD).status_code == 303
-
-
-def test_login_rate_limit_per_username_across_addresses(tmp_path: Path) -> None:
-    app = make_app(tmp_path, web={"login_attempts_per_minute": 2})
-    limiter = app.state.login_limiter
-    limiter.clock = Clock()
-    limiter.failed("10.0.0.1", "alice")
-    limiter.failed("10.0.0.2", "Alice")
-    assert limiter.retry_after("10.0.0.3", "alice") == 60
-    assert limiter.retry_after("10.0.0.3", "bob") is None
-    # A success from one address forgets that address's failures, not the others'.
-    limiter.succeeded("10.0.0.1", "alice")
-    assert limiter.retry_after("10.0.0.3", "alice") is None
-    limiter.failed("10.0.0.2", "alice")
-    assert limiter.retry_after("10.0.0.3", "alice") == 60
-    limiter.failed("10.0.0.9", "x")
-    limiter.failed("10.0.0.9", "y")
-    limiter.succeeded("10.0.0.1", "z")
-    assert limiter.retry_after("10.0.0.9", "w") == 60
+# --- rate limiting: tests/test_login_throttle.py ------------------------------------------------
 
 
 # --- CSRF -------------------------------------------------------------------------------------

@@ -355,3 +355,18 @@ def test_the_api_is_documented(app: FastAPI, client: TestClient) -> None:
     assert set(spec["components"]["schemas"]["DeclareBody"]["properties"]) == {
         "declared_on", "reference", "comment"}
     assert not any(p.startswith("/events") for p in spec["paths"])  # pages stay out
+
+
+@pytest.mark.parametrize("opened_at", ["0001-01-01T00:00:00.000Z", "1200-06-01T00:00:00Z",
+                                       "9999-12-31T23:59:59.999Z"])
+def test_an_esr_deadline_never_runs_from_an_implausible_clock(
+    app: FastAPI, client: TestClient, opened_at: str
+) -> None:
+    """An event an older hub dated by a device's wrong clock: its deadline runs from now
+    (2 working days), never from year 1 or 9999 (the calendar has no holidays there)."""
+    app.state.clock = lambda: datetime(2026, 1, 5, 9, tzinfo=UTC)  # a Monday
+    event_id = add_event(app, opened_at=opened_at)
+    login(client, "pcr")
+    assert post(client, f"/events/{event_id}/qualify-esr", comment="found late").status_code == 303
+    (row,) = rows(app, "SELECT declaration_due FROM events WHERE id = ?", [event_id])
+    assert row["declaration_due"] == "2026-01-07"

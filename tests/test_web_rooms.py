@@ -26,6 +26,7 @@ from hub.web import live
 from hub.web.db import connect, write
 from tests.hub_factory import (
     DEVICE,
+    JOURNAL_2,
     SITE,
     T0,
     batch,
@@ -68,7 +69,7 @@ def fill(store: Store) -> None:
             exposure(403, 3, "closed", start=iso(T0 + 86400 * 3),
                      alarms=["door_open_during_emission"], doors_open=["corridor"]),
         ]),
-        status("offline", T0 + 2, device=OTHER, room="salle-4"),
+        status("offline", T0 + 2, device=OTHER, room="salle-4", journal=JOURNAL_2),
         live_msg(T0 + 2, device=OTHER, room="salle-4",
                  inputs={"generator_powered": True, "emission": True, "door.main": True},
                  exposure_open=True, dose_rate_usv_h=1234.5, calibration="sbm20/RQR5",
@@ -222,7 +223,7 @@ def test_bad_filters_name_the_field(client: TestClient, params: dict[str, str],
     assert api.status_code == 422
     assert [d["loc"][-1] for d in api.json()["detail"]] == [field]
     page = client.get(f"/rooms/{DEVICE}", params=params, headers={"Accept-Language": "en"})
-    assert page.status_code == 200
+    assert page.status_code == 422  # the page itself, the mistake named next to its field
     assert f'data-testid="error-{field}"' in page.text
     if field != "page":
         export = client.get(f"/rooms/{DEVICE}/exposures.csv", params=params)
@@ -366,4 +367,9 @@ def test_chart_ending_on_a_chosen_day(client: TestClient) -> None:
     assert 'data-range="7d" data-points="2"' in fragment.text
     bad = client.get(f"/rooms/{DEVICE}", params={"end": "soon"},
                      headers={"Accept-Language": "en"})
-    assert bad.status_code == 200 and 'data-testid="error-end"' in bad.text
+    assert bad.status_code == 422 and 'data-testid="error-end"' in bad.text
+    far = client.get(f"/rooms/{DEVICE}", params={"end": "0001-01-01"},
+                     headers={"Accept-Language": "en"})
+    assert far.status_code == 422 and "Expected a date from 0001-04-05 to 9999-12-30" in far.text
+    assert client.get(f"/api/rooms/{DEVICE}/readings",
+                      params={"end": "9999-12-31T00:00:00Z"}).status_code == 422

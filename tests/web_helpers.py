@@ -3,7 +3,7 @@
 Stable signatures (other areas' tests use them)::
 
     app = make_app(tmp_path)                       # FastAPI, ingest off, store in tmp_path
-    app = make_app(tmp_path, web={"login_attempts_per_minute": 3})   # config overrides
+    app = make_app(tmp_path, web={"login_free_attempts": 3})   # config overrides
     with TestClient(app) as client:                # runs the lifespan
         login(client, "pcr")                       # a "pcr" account, logged in
         client.post("/x", data={"csrf_token": csrf(client)})

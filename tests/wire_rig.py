@@ -10,7 +10,9 @@ with the rooms' journals, the source of truth.
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -111,10 +113,22 @@ class Rig:
         lines = ["[mqtt]", 'host = "127.0.0.1"', f"port = {self.broker.port}",
                  'username = "hub"', f'password_file = "{self.secret("hub")}"',
                  "reconnect_min_s = 0.05", "reconnect_max_s = 0.5", "",
+                 "[broker]", f'devices = "{self.devices_file()}"', "",
                  "[store]", f'path = "{self.directory / "hub.db"}"', "", "[ingest]"]
         lines += [f"{key} = {value}" for key, value in settings.items()]
         lines += ["", "[web]", "port = 0"]  # any free port: tests run side by side
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def devices_file(self) -> Path:
+        """The hub's registry of rooms: the broker's device accounts, as provisioned."""
+        path = self.directory / "devices.toml"
+        lines = []
+        for account in self.broker.accounts.values():
+            if isinstance(account, DeviceAccount):
+                lines += [f'[devices."{account.username}"]', f'site = "{account.site}"',
+                          f'room = "{account.room}"', ""]
+        path.write_text("\n".join(lines), encoding="utf-8")
         return path
 
     def room_config(self, device: DeviceAccount) -> Path:
@@ -145,7 +159,13 @@ class Rig:
 
     def room(self, device: DeviceAccount, scenario: str, *, speed: float | None = None,
              repeat: int = 1, linger: float = DEADLINE_S, log: str | None = None) -> Proc:
-        args = [sys.executable, "-m", "sim.cli", "room", str(SCENARIOS / f"{scenario}.toml"),
+        return self.room_file(device, SCENARIOS / f"{scenario}.toml", speed=speed,
+                              repeat=repeat, linger=linger, log=log)
+
+    def room_file(self, device: DeviceAccount, scenario: Path, *, speed: float | None = None,
+                  repeat: int = 1, linger: float = DEADLINE_S, log: str | None = None) -> Proc:
+        """``voyant-sim room`` playing any scenario file (the library's, or one written here)."""
+        args = [sys.executable, "-m", "sim.cli", "room", str(scenario),
                 "--config", str(self.room_config(device)), "--journal", str(self.journal(device)),
                 "--repeat", str(repeat), "--linger", str(linger)]
         if speed is not None:
@@ -214,7 +234,121 @@ def assert_hub_holds_the_journal(hub_db: Path, device: str, journal: Path) -> No
 
 
 def first_arrival_in_order(hub_db: Path, device: str, journal: Path) -> bool:
-    """Records were first stored in sequence order (stored_at never goes back)."""
-    stamps = [r[0] for r in rows(hub_db, "SELECT stored_at FROM received WHERE device = ? AND"
-                                 " journal = ? ORDER BY seq", [device, journal_id(journal)])]
-    return all(a <= b for a, b in itertools.pairwise(stamps))
+    """Records were first stored in sequence order within each class (stored_at never goes
+    back): alarms and exposures in order, readings in order. Across the two the agent sends
+    alarms and exposures first, so a reading may arrive after a later alarm."""
+    found = rows(hub_db, "SELECT kind = 'readings', stored_at FROM received WHERE device = ?"
+                 " AND journal = ? ORDER BY seq", [device, journal_id(journal)])
+    return all(all(a <= b for a, b in itertools.pairwise([at for c, at in found if c == cls]))
+               for cls in (0, 1))
+
+
+# -- the hub equal to the journal, field by field --------------------------------------------
+
+#: The journal's state of an exposure or alarm, as the hub's latest event for it names it.
+_EVENT_STATE = {"opened": "open", "closed": "closed", "raised": "active", "cleared": "cleared",
+                "interrupted": "interrupted"}
+#: Columns both sides keep as JSON text (compared as the lists they hold).
+_JSON_COLUMNS = frozenset({"doors_open", "alarms"})
+#: Columns of the same name that mean something else on each side (compared by meaning).
+_NOT_SHARED = frozenset({"id", "state", "exposure"})
+CLOSING_LINE = re.compile(r"^outbox: last seq (\d+), acknowledged (\d+)$", re.MULTILINE)
+
+
+def closing_line(text: str) -> tuple[int, int]:
+    """``voyant-sim room``'s last word: (last seq, acknowledged)."""
+    found = CLOSING_LINE.findall(text)
+    assert found, f"no closing line 'outbox: last seq N, acknowledged M' in:\n{text[-3000:]}"
+    last, acked = found[-1]
+    return int(last), int(acked)
+
+
+def outbox_seqs(journal: Path) -> list[int]:
+    """The sequence numbers still waiting in the journal's outbox."""
+    return [r[0] for r in rows(journal, "SELECT seq FROM outbox ORDER BY seq")]
+
+
+def _columns(path: Path, table: str) -> list[str]:
+    return [r[1] for r in rows(path, f"PRAGMA table_info({table})")]
+
+
+def _shared(journal: Path, hub_db: Path, table: str) -> list[str]:
+    theirs = set(_columns(hub_db, table))
+    return [c for c in _columns(journal, table) if c in theirs and c not in _NOT_SHARED]
+
+
+def _value(column: str, value: Any) -> Any:
+    """One value as comparable: booleans as 0/1, JSON lists parsed (times stay text)."""
+    if isinstance(value, bool):
+        return int(value)
+    if column in _JSON_COLUMNS and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def _table(path: Path, sql: str, columns: Sequence[str], params: Sequence[Any] = ()
+           ) -> list[dict[str, Any]]:
+    return [{c: _value(c, v) for c, v in zip(columns, row, strict=True)}
+            for row in rows(path, sql, params)]
+
+
+def _differences(what: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]
+                 ) -> list[str]:
+    out = [f"{what}: journal {len(mine)}, hub {len(theirs)}"] if len(mine) != len(theirs) else []
+    for i, (a, b) in enumerate(zip(mine, theirs, strict=False)):
+        out += [f"{what} #{i} ({a.get('run')}, {a.get('number', a.get('start'))}) {c}:"
+                f" journal {a[c]!r}, hub {b.get(c)!r}" for c in a if a[c] != b.get(c)]
+    return out
+
+
+def hub_journal_differences(hub_db: Path, device: str, journal: Path) -> list[str]:
+    """Every way the hub's records of ``device`` differ from its journal (empty: equal).
+
+    Every column the two tables share is compared (so a column either side adds is
+    compared from then on); readings in sequence order, exposures and alarms by
+    (run, number) in their latest state. The journal's ``state`` is compared with the
+    hub's latest event, and an alarm's exposure (a row id in the journal) by number.
+    """
+    jid = journal_id(journal)
+    who = [device, jid]
+    cols = _shared(journal, hub_db, "readings")
+    out = _differences(
+        "reading",
+        _table(journal, f"SELECT {', '.join(cols)} FROM readings ORDER BY id", cols),
+        _table(hub_db, f"SELECT {', '.join(cols)} FROM readings WHERE device = ? AND"
+               " journal = ? ORDER BY seq", cols, who))
+    cols = _shared(journal, hub_db, "exposures")
+    listed = ", ".join(cols)
+    out += _differences(
+        "exposure",
+        _table(journal, f"SELECT {listed}, state FROM exposures ORDER BY run, number",
+               [*cols, "state"]),
+        [{**r, "state": _EVENT_STATE[r["state"]]} for r in _table(
+            hub_db, f"SELECT {listed}, event FROM exposures WHERE device = ? AND journal = ?"
+            " ORDER BY run, number", [*cols, "state"], who)])
+    cols = [f"a.{c}" for c in _shared(journal, hub_db, "alarms")]
+    names = [c[2:] for c in cols]
+    out += _differences(
+        "alarm",
+        _table(journal, f"SELECT {', '.join(cols)}, a.state, e.number FROM alarms a LEFT JOIN"
+               " exposures e ON e.id = a.exposure ORDER BY a.run, a.number",
+               [*names, "state", "exposure"]),
+        [{**r, "state": _EVENT_STATE[r["state"]]} for r in _table(
+            hub_db, f"SELECT {', '.join(names)}, event, exposure FROM alarms WHERE device = ?"
+            " AND journal = ? ORDER BY run, number", [*names, "state", "exposure"], who)])
+    return out
+
+
+def assert_hub_equals_journal(hub_db: Path, device: str, journal: Path) -> None:
+    """The hub holds exactly the journal's records (seqs 1..last, field by field), and
+    refused none of them."""
+    jid = journal_id(journal)
+    seqs = [r[0] for r in rows(hub_db, "SELECT seq FROM received WHERE device = ? AND"
+                               " journal = ? ORDER BY seq", [device, jid])]
+    last = last_seq(journal)
+    assert seqs == list(range(1, last + 1)), (
+        f"the hub holds {len(seqs)} records of {device}, the journal made {last}")
+    quarantined = rows(hub_db, "SELECT seq, reason FROM quarantine WHERE device = ?", [device])
+    assert quarantined == [], f"quarantined at the hub: {quarantined[:5]}"
+    differences = hub_journal_differences(hub_db, device, journal)
+    assert differences == [], "\n".join(differences[:20])

@@ -22,7 +22,43 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from wire.records import (
+    DEVICE_PATTERN,
+    ITEM_MODELS,
+    MAX_SEQ,
+    NAME_PATTERN,
+    AlarmItem,
+    AlarmKindName,
+    Count,
+    DeviceId,
+    DoseRate,
+    ExposureItem,
+    FromDevice,
+    Item,
+    JournalId,
+    Name,
+    ReadingItem,
+    Seq,
+    ShortText,
+    Timestamp,
+)
+from wire.records import Payload as _Payload
+from wire.states import Ack, ActiveAlarm, HeldAlarm, Live, Status
+
+__all__ = [
+    "ACK", "AGENT_KINDS", "ALARMS", "DEVICE_PATTERN", "DOSE_RATE", "EXPOSURES", "HUB_SUBSCRIPTION",
+    "ITEM_MODELS",
+    "LIVE", "MAX_BATCH", "MAX_PAYLOAD_BYTES", "MAX_SEQ", "NAME_PATTERN", "QOS", "READINGS",
+    "RECORD_KINDS", "RETAIN", "ROOT", "SCHEMA_VERSION", "STATUS", "WINDOW", "Ack", "ActiveAlarm",
+    "AlarmBatch", "AlarmItem", "AlarmKindName", "Batch", "Count", "DeviceId", "DoseRate",
+    "Envelope", "ExposureBatch", "ExposureItem", "HeldAlarm", "Item", "JournalId", "Live",
+    "Message", "Name",
+    "ReadingBatch", "ReadingItem", "Record", "RecordEnvelope", "RefusedItem", "Seq", "ShortText",
+    "Status", "Timestamp", "Topic", "WireError", "batch_from_json", "batch_payload", "decode",
+    "decode_records", "describe_errors", "dose_rate_payload", "parse_topic", "topic",
+]
 
 #: Schema version carried in every JSON payload as ``"v"``; topics carry ``v1``.
 SCHEMA_VERSION: Final = 1
@@ -54,11 +90,10 @@ HUB_SUBSCRIPTION: Final = f"{ROOT}/+/+/+"
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 #: Most records in one batch.
 MAX_BATCH: Final = 500
-#: Largest sequence number (JSON-safe integer).
-MAX_SEQ: Final = 2**53 - 1
+#: Most records an agent has sent and not yet seen acknowledged (its outbox window). The
+#: hub relies on it: a sequence number further than this beyond what it holds is no resend.
+WINDOW: Final = 5000
 
-NAME_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
-DEVICE_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
 _NAME = re.compile(NAME_PATTERN)
 
 
@@ -105,124 +140,62 @@ def parse_topic(text: str) -> Topic:
 
 # -- payloads ---------------------------------------------------------------------------
 
-Timestamp = Annotated[
-    str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$", max_length=40)
-]
-Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
-Count = Annotated[int, Field(ge=0, le=MAX_SEQ)]
-NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-ShortText = Annotated[str, Field(max_length=200)]
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-DeviceId = Annotated[str, Field(pattern=DEVICE_PATTERN)]
-JournalId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-AlarmKindName = Annotated[str, Field(pattern=r"^[a-z_]{1,64}$")]
 
+class _Envelope(FromDevice):
+    """What every record batch carries besides its items.
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    def to_bytes(self) -> bytes:
-        return self.model_dump_json(exclude_none=False).encode()
-
-
-class _FromDevice(_Payload):
-    v: Literal[1]
-    device: DeviceId
-    site: Name
-    room: Name
-
-
-class ReadingItem(_Payload):
-    """One dose-rate reading interval; ``calibration`` names the factor used."""
-
-    seq: Seq
-    run: Seq
-    start: Timestamp
-    end: Timestamp
-    counts: Count
-    seconds_covered: NonNegative
-    cpm: NonNegative
-    dose_usv: NonNegative
-    mean_usv_h: NonNegative
-    mean_sigma_usv_h: NonNegative
-    max_usv_h: NonNegative
-    max_sigma_usv_h: NonNegative
-    saturated: bool
-    calibration: ShortText
-    frames: Count
-    frames_lost: Count
-    clock_synced: bool | None = None
-
-
-class ExposureItem(_Payload):
-    """The state of one exposure at an event: ``opened``, ``closed`` or ``interrupted``.
-
-    ``(run, number)`` names the exposure within the device's journal; later
-    events replace earlier ones. ``interrupted`` is an exposure the agent was
-    running when it died, closed at its next start with what was known.
+    ``oldest`` is the oldest sequence number the agent still holds (optional:
+    agents before it do not send it): whatever the hub lacks below it is lost
+    for good, so the hub declares it lost once and its acknowledgement moves on.
     """
 
-    seq: Seq
-    event: Literal["opened", "closed", "interrupted"]
-    run: Seq
-    number: Seq
-    start: Timestamp
-    end: Timestamp | None = None
-    duration_s: NonNegative | None = None
-    requested: bool
-    resumed: bool = False
-    procedure: Count | None = None
-    pulses: Count | None = None
-    doors_open: Annotated[list[ShortText], Field(max_length=32)] = []
-    emission_light_ok: bool | None = None
-    max_dose_rate_usv_h: NonNegative | None = None
-    dose_usv: NonNegative | None = None
-    saturated: bool | None = None
-    alarms: Annotated[list[AlarmKindName], Field(max_length=32)] = []
-    calibration: ShortText | None = None
-    clock_synced: bool | None = None
-
-
-class AlarmItem(_Payload):
-    """The state of one alarm at an event: ``raised``, ``cleared`` or ``interrupted``."""
-
-    seq: Seq
-    event: Literal["raised", "cleared", "interrupted"]
-    run: Seq
-    number: Seq
-    kind: AlarmKindName
-    subject: ShortText | None = None
-    at: Timestamp
-    since: Timestamp
-    cleared: Timestamp | None = None
-    detail: Annotated[str, Field(max_length=1000)] = ""
-    exposure: Seq | None = None
-    clock_synced: bool | None = None
-
-
-#: Every record item carries ``clock_synced``: whether the agent's system clock was
-#: synchronised when it stamped the record's times (false if any of them was not; null or
-#: absent when unknown, as from agents older than the field).
-Item = ReadingItem | ExposureItem | AlarmItem
-
-
-class _Batch(_FromDevice):
     journal: JournalId
     first: Seq
     last: Seq
     sent: Timestamp
+    oldest: Seq | None = None
 
+    @model_validator(mode="after")
+    def _holds_what_it_sends(self) -> _Envelope:
+        if self.oldest is not None and self.oldest > self.first:
+            raise ValueError(f"oldest {self.oldest} is after the first record sent "
+                             f"({self.first}): an agent holds what it sends")
+        return self
+
+
+class _Batch(_Envelope):
     @model_validator(mode="after")
     def _consecutive(self) -> _Batch:
         items: list[Any] = getattr(self, "items")  # noqa: B009 (the subclass declares it)
-        if not items:
-            raise ValueError("items: a batch holds at least one record")
-        if self.first != items[0].seq or self.last != items[-1].seq:
-            raise ValueError(f"first/last ({self.first}, {self.last}) do not match the items")
-        for before, after in itertools.pairwise(items):
-            if after.seq != before.seq + 1:
-                raise ValueError(f"items: seq {after.seq} does not follow {before.seq}")
+        _check_seqs(self.first, self.last, [item.seq for item in items])
         return self
+
+
+def _check_seqs(first: int, last: int, seqs: list[int]) -> None:
+    if not seqs:
+        raise ValueError("items: a batch holds at least one record")
+    if first != seqs[0] or last != seqs[-1]:
+        raise ValueError(f"first/last ({first}, {last}) do not match the items")
+    for before, after in itertools.pairwise(seqs):
+        if after != before + 1:
+            raise ValueError(f"items: seq {after} does not follow {before}")
+
+
+class RecordEnvelope(_Envelope):
+    """A batch whose items are still raw: the hub validates each record on its own, so that
+    one bad record is quarantined alone and never blocks the ones after it."""
+
+    kind: Literal["readings", "exposures", "alarms"]
+    items: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH)]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedItem:
+    """A record of a batch that breaks the contract: its number, what is wrong, itself whole."""
+
+    seq: int
+    reason: str
+    raw: dict[str, Any]
 
 
 class ReadingBatch(_Batch):
@@ -243,50 +216,6 @@ class AlarmBatch(_Batch):
 Batch = ReadingBatch | ExposureBatch | AlarmBatch
 
 
-class Status(_FromDevice):
-    """Retained presence: ``online`` on connect, ``offline`` as the last will or on a clean stop.
-
-    ``heartbeat_s`` tells the hub how often to expect the live state, so that
-    it can call the device offline when it stays silent (a cut cable leaves
-    the broker's last will pending for 1.5 keep-alives).
-    """
-
-    state: Literal["online", "offline"]
-    at: Timestamp
-    journal: JournalId
-    agent: ShortText
-    heartbeat_s: Annotated[float, Field(gt=0.0, le=3600.0)]
-
-
-class ActiveAlarm(_Payload):
-    kind: AlarmKindName
-    subject: ShortText | None = None
-    since: Timestamp
-
-
-class Live(_FromDevice):
-    """Retained live state, published on every change and every heartbeat (QoS 0)."""
-
-    at: Timestamp
-    inputs: Annotated[dict[Annotated[str, Field(max_length=64)], bool], Field(max_length=64)]
-    alarms: Annotated[list[ActiveAlarm], Field(max_length=64)]
-    exposure_open: bool
-    dose_rate_usv_h: NonNegative | None = None
-    calibration: ShortText | None = None
-    interlock_open: bool | None = None
-    outbox: Count = 0
-
-
-class Ack(_Payload):
-    """The hub holds every record of ``journal`` up to and including ``upto`` (0: none yet)."""
-
-    v: Literal[1]
-    device: DeviceId
-    journal: JournalId
-    upto: Count
-    at: Timestamp
-
-
 Message = Batch | Status | Live | Ack | float
 
 _MODELS: Final[dict[str, type[_Payload]]] = {
@@ -296,40 +225,119 @@ _MODELS: Final[dict[str, type[_Payload]]] = {
 
 
 def decode(topic_text: str, payload: bytes) -> tuple[Topic, Message]:
-    """Validate one received message against the contract.
+    """Validate one received message against the contract, whole.
 
     Raises :class:`WireError` whose reason names the first broken rule: the
     topic, the size, the encoding, the JSON, the schema version, or the field
-    (as a dotted path) and what was expected.
+    (as a dotted path) and what was expected. The hub reads record batches with
+    :func:`decode_records` instead, record by record.
     """
-    where = parse_topic(topic_text)
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    where = _where(topic_text, payload)
     if where.kind == DOSE_RATE:
         return where, _dose_rate(payload)
     model = _MODELS[where.kind]
     try:
         message = model.model_validate_json(payload)
     except ValidationError as exc:
-        version = _version(payload)  # the clearer reason first: encoding, JSON, version
-        if version != SCHEMA_VERSION:
-            raise WireError(
-                f"unsupported schema version {version!r} (this side reads {SCHEMA_VERSION})"
-            ) from None
+        _check_version(payload)  # the clearer reason first: encoding, JSON, version
         raise WireError(_describe(exc)) from None
-    if isinstance(message, _FromDevice) and (message.site, message.room) != (
+    _check_matches(where, message)
+    return where, message  # type: ignore[return-value]
+
+
+Record = ReadingItem | ExposureItem | AlarmItem
+
+
+Envelope = RecordEnvelope | ReadingBatch | ExposureBatch | AlarmBatch
+
+
+def decode_records(
+    topic_text: str, payload: bytes
+) -> tuple[Topic, Envelope, list[Record | RefusedItem]]:
+    """A record batch checked record by record: the records in order, each valid or refused.
+
+    The envelope (who, which journal, consecutive sequence numbers) must hold,
+    or the whole message is refused with :class:`WireError`: a record that
+    cannot be attributed to a (device, journal, seq) cannot be quarantined.
+    Within a sound envelope, each record is validated on its own.
+    """
+    where = _where(topic_text, payload)
+    if where.kind not in RECORD_KINDS:
+        raise WireError(f"{where.kind} is not a record topic")
+    try:  # the usual case, every record sound: one validation of the whole batch
+        whole = _MODELS[where.kind].model_validate_json(payload)
+    except ValidationError:
+        pass
+    else:
+        _check_matches(where, whole)
+        return where, whole, list(getattr(whole, "items"))  # type: ignore[return-value]  # noqa: B009
+    data = _check_version(payload)
+    try:
+        envelope = RecordEnvelope.model_validate(data)
+    except ValidationError as exc:
+        raise WireError(_describe(exc)) from None
+    _check_matches(where, envelope)
+    seqs = [_raw_seq(i, item) for i, item in enumerate(envelope.items)]
+    try:
+        _check_seqs(envelope.first, envelope.last, seqs)
+    except ValueError as exc:
+        raise WireError(str(exc)) from None
+    model = ITEM_MODELS[where.kind]
+    out: list[Record | RefusedItem] = []
+    for seq, raw in zip(seqs, envelope.items, strict=True):
+        try:
+            out.append(model.model_validate_json(_json(raw)))
+        except (ValidationError, ValueError) as exc:
+            reason = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            out.append(RefusedItem(seq, reason, raw))
+    return where, envelope, out
+
+
+def _raw_seq(index: int, item: dict[str, Any]) -> int:
+    seq = item.get("seq")
+    if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+        raise WireError(f"items.{index}.seq: expected a sequence number 1..{MAX_SEQ}")
+    return seq
+
+
+def _json(raw: dict[str, Any]) -> str:
+    """A raw record as JSON again (NaN and infinities as written, for the model to refuse)."""
+    try:
+        return json.dumps(raw, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"record is not plain JSON: {exc}") from None
+
+
+def _where(topic_text: str, payload: bytes) -> Topic:
+    where = parse_topic(topic_text)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    return where
+
+
+def _check_matches(where: Topic, message: _Payload) -> None:
+    if isinstance(message, FromDevice) and (message.site, message.room) != (
         where.site, where.room
     ):
         raise WireError(
             f"payload names {message.site}/{message.room}, topic is {where.site}/{where.room}"
         )
-    if isinstance(message, _Batch) and getattr(message, "kind") != where.kind:  # noqa: B009
-        raise WireError(f"kind {getattr(message, 'kind')!r} sent on a {where.kind} topic")  # noqa: B009
-    return where, message  # type: ignore[return-value]
+    kind = getattr(message, "kind", None)
+    if isinstance(message, _Envelope) and kind != where.kind:
+        raise WireError(f"kind {kind!r} sent on a {where.kind} topic")
 
 
-def _version(payload: bytes) -> object:
-    """The ``v`` of a JSON object, read without trusting the rest of it."""
+def _check_version(payload: bytes) -> dict[str, Any]:
+    data = _object(payload)
+    if data["v"] != SCHEMA_VERSION:
+        raise WireError(
+            f"unsupported schema version {data['v']!r} (this side reads {SCHEMA_VERSION})"
+        )
+    return data
+
+
+def _object(payload: bytes) -> dict[str, Any]:
+    """A JSON object with a ``v``, read without trusting the rest of it."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -344,7 +352,7 @@ def _version(payload: bytes) -> object:
         raise WireError(f"payload is a JSON {type(data).__name__}, expected an object")
     if "v" not in data:
         raise WireError("v: the schema version is missing")
-    return data["v"]
+    return data
 
 
 def _dose_rate(payload: bytes) -> float:
@@ -355,6 +363,11 @@ def _dose_rate(payload: bytes) -> float:
     if not (0.0 <= value < 1e9):
         raise WireError(f"dose_rate: {value!r} is out of range")
     return value
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """The first three broken rules of a validation error, each as ``dotted.path: why``."""
+    return _describe(exc)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -373,15 +386,26 @@ def dose_rate_payload(usv_h: float) -> bytes:
 
 def batch_payload(
     kind: str, device: str, site: str, room: str, journal: str, sent: str,
-    items: list[dict[str, Any]],
+    items: list[dict[str, Any]], oldest: int | None = None,
 ) -> bytes:
-    """A record batch, encoded without validation (the agent built the items itself).
+    """A record batch, encoded without validation (for tests and benchmarks).
 
     ``items`` are consecutive records (each a dict with its ``seq``) of ``kind``.
     """
-    return json.dumps(
+    return batch_from_json(kind, device, site, room, journal, sent,
+                           [json.dumps(item, separators=(",", ":")) for item in items],
+                           items[0]["seq"], items[-1]["seq"], oldest)
+
+
+def batch_from_json(
+    kind: str, device: str, site: str, room: str, journal: str, sent: str,
+    items: list[str], first: int, last: int, oldest: int | None = None,
+) -> bytes:
+    """A record batch around records already validated and serialised (the agent's outbox
+    holds each record's JSON as its model wrote it: it is sent as stored)."""
+    head = json.dumps(
         {"v": SCHEMA_VERSION, "device": device, "site": site, "room": room, "journal": journal,
-         "kind": kind, "first": items[0]["seq"], "last": items[-1]["seq"], "sent": sent,
-         "items": items},
+         "kind": kind, "first": first, "last": last, "sent": sent, "oldest": oldest},
         separators=(",", ":"),
-    ).encode()
+    )
+    return (head[:-1] + ',"items":[' + ",".join(items) + "]}").encode()

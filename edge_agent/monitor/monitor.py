@@ -31,7 +31,7 @@ from edge_agent.monitor.records import (
     ReadingReady,
 )
 from edge_agent.monitor.rules import GRACE_RULES, doors_to_alarm
-from edge_agent.monitor.signals import Signals
+from edge_agent.monitor.signals import PATIENT, Signals
 from edge_agent.probe.sample import ProbeSample
 
 
@@ -57,13 +57,17 @@ class Monitor:
         dose: DoseSetup | None = None,
         initial: Mapping[str, bool] | None = None,
         first_alarm_number: int = 1,
+        patient_input: bool = False,
     ) -> None:
+        """``patient_input``: the ``patient`` input is wired, and its rising edge (not a
+        gap of ``procedure_gap_s``) ends a procedure."""
         start = clock.monotonic()
         self.rules = rules
         self.clock = clock
         self.asof = start
-        self.signals = Signals(doors, initial or {}, start)
-        self.exposures = ExposureTracker(rules.exposure_merge_gap_s, rules.procedure_gap_s)
+        self.signals = Signals(doors, initial or {}, start, patient=patient_input)
+        self.exposures = ExposureTracker(rules, patient_input)
+        self.exposures.request_held = self.signals["request"]
         self.alarms = AlarmBook(clock.monotonic, first_alarm_number)
         self.probe: ProbeWatch | None = None
         self.readings: ReadingAccumulator | None = None
@@ -93,11 +97,15 @@ class Monitor:
             name: value for name, value in changes.items() if self.signals.set(name, value, at)
         }
         if "request" in changed:
-            self._request_changed(at, changed["request"])
+            self.exposures.request(at, changed["request"])
+        if changed.get(PATIENT) is True:  # before a rise at the same instant: the next patient's
+            self.exposures.patient_done(at)
+            self._settle(out, at)
         if changed.get("emission") is True:
             self._emission_rises(out, at)
         elif changed.get("emission") is False:
             self.exposures.fall(at)
+        self._settle(out, at)  # a release may close an exposure whose gap has passed
         self._doors(out, at)
         self._evaluate(out, at)
         return out
@@ -155,18 +163,22 @@ class Monitor:
             raise ValueError(f"monitor fed out of order: {asof} after {self.asof}")
         self.asof = max(self.asof, asof)
         out: list[Output] = []
-        if self.exposures.close_due(asof):
-            self._close_exposure(out)
-        end = self.exposures.procedure_end()
-        if end is not None and asof >= end:
-            self.exposures.end_procedure()
-            self.alarms.clear(out, "fluoroscopy_time_exceeded", end)
+        self._settle(out, asof)
         self._evaluate(out, asof)
         if self.probe is not None:
             self.probe.tick(asof, self.alarms, out)
         if readings:
             self._emit_readings(out, asof)
         return out
+
+    def _settle(self, out: list[Output], asof: float) -> None:
+        """Close the exposure whose merge gap has passed, and the procedure that has ended."""
+        if self.exposures.close_due(asof):
+            self._close_exposure(out)
+        end = self.exposures.procedure_end()
+        if end is not None and asof >= end:
+            self.exposures.end_procedure()
+            self.alarms.clear(out, "fluoroscopy_time_exceeded", end)
 
     def _emit_readings(self, out: list[Output], asof: float) -> None:
         """Readings whose interval has ended (a sample ending on the boundary belongs in it)."""
@@ -206,11 +218,6 @@ class Monitor:
         if not requested:
             self._raise(out, "unsolicited_emission", at)
 
-    def _request_changed(self, at: float, held: bool) -> None:
-        x = self.exposures
-        if x.current is not None:
-            x.released_at = None if held else at
-
     def _close_exposure(self, out: list[Output]) -> None:
         exposure = self.exposures.close()
         assert exposure.end is not None
@@ -226,7 +233,9 @@ class Monitor:
             assert exposure is not None
             exposure.doors_open.add(door)
             self._raise(out, "door_open_during_emission", at, subject=door)
-        if not self.signals.open_doors():
+        # In a gap between pulses the emission may have ended already (known when the
+        # exposure closes, and cleared there at its end): a door closed now waits for that.
+        if not self.signals.open_doors() and (exposure is None or self.exposures.emission_on):
             for subject in self.alarms.subjects("door_open_during_emission"):
                 self.alarms.clear(
                     out, "door_open_during_emission", self.signals.last_door_closed(), subject

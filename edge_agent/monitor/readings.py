@@ -4,6 +4,13 @@ A reading says what was measured and how well: counts, the dead-time
 corrected mean and the highest one-second mean with their Poisson
 uncertainty, the calibration used, the saturation flag, and how much of the
 interval the probe covered (frames lost are never filled in).
+
+An interval in which the probe sent nothing covers 0 s and has no rates
+(None: no data), never NaN. At saturation the Poisson uncertainty has no
+bound: it is given as the wire contract's largest dose rate, with
+``saturated`` set; no rate ever exceeds that maximum (far above what a GM
+tube can measure), so every reading the monitor makes is one the contract
+accepts.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from collections import deque
 from edge_agent.dose.tube import Calibration, rate_with_uncertainty
 from edge_agent.monitor.records import Reading
 from edge_agent.probe.sample import ProbeSample
+from wire.records import MAX_CPM, MAX_DOSE_RATE_USV_H
 
 
 class OneSecondMean:
@@ -79,22 +87,26 @@ class ReadingAccumulator:
     def emit(self) -> Reading:
         """The reading of the interval ending at :attr:`next_end`; starts the next one."""
         end = self.next_end
-        mean, sigma = (
-            rate_with_uncertainty(self._counts, self._seconds, self._cal)
-            if self._seconds > 0
-            else (float("nan"), float("nan"))
-        )
+        covered = round(self._seconds, 6)
+        cpm = mean = sigma = max_rate = max_sigma = None
+        if covered > 0 and self._frames:
+            mean, sigma = _bounded(
+                rate_with_uncertainty(self._counts, self._seconds, self._cal))
+            max_rate, max_sigma = _bounded(self._max)
+            cpm = min(self._counts * 60.0 / self._seconds, MAX_CPM)
+        else:
+            covered = 0.0  # no valid probe data: no rates
         reading = Reading(
             start=end - self.interval_s,
             end=end,
             counts=self._counts,
-            seconds_covered=round(self._seconds, 6),
-            cpm=self._counts * 60.0 / self._seconds if self._seconds > 0 else float("nan"),
+            seconds_covered=covered,
+            cpm=cpm,
             dose_usv=self._dose,
             mean_usv_h=mean,
             mean_sigma_usv_h=sigma,
-            max_usv_h=self._max[0] if self._frames else float("nan"),
-            max_sigma_usv_h=self._max[1] if self._frames else float("nan"),
+            max_usv_h=max_rate,
+            max_sigma_usv_h=max_sigma,
             saturated=self._saturated,
             calibration=self._cal.name,
             frames=self._frames,
@@ -103,3 +115,10 @@ class ReadingAccumulator:
         self._index += 1
         self._reset()
         return reading
+
+
+def _bounded(rate: tuple[float, float]) -> tuple[float, float]:
+    """A rate and its sigma within the contract's bounds (an unbounded sigma at saturation
+    becomes the largest dose rate the contract carries)."""
+    value, sigma = rate
+    return min(value, MAX_DOSE_RATE_USV_H), min(sigma, MAX_DOSE_RATE_USV_H)

@@ -51,18 +51,23 @@ class AlarmRecord:
 
 @dataclass(slots=True)
 class Reading:
-    """The dose-rate summary of one reading interval ``[start, end]``."""
+    """The dose-rate summary of one reading interval ``[start, end]``.
+
+    An interval with no valid probe data (``seconds_covered`` 0: the probe sent
+    nothing) has no rates: they are None, never NaN, so that the journal, the
+    wire and the hub all show it as no data.
+    """
 
     start: float
     end: float
     counts: int
     seconds_covered: float
-    cpm: float
+    cpm: float | None
     dose_usv: float
-    mean_usv_h: float
-    mean_sigma_usv_h: float
-    max_usv_h: float
-    max_sigma_usv_h: float
+    mean_usv_h: float | None
+    mean_sigma_usv_h: float | None
+    max_usv_h: float | None
+    max_sigma_usv_h: float | None
     saturated: bool
     calibration: str
     frames: int

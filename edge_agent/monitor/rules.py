@@ -50,10 +50,14 @@ def emission_light_fault(s: Signals, x: ExposureTracker) -> Condition | None:
 
 
 def emission_light_stuck(s: Signals, x: ExposureTracker) -> Condition | None:
-    """The emission lamp is lit with no exposure going on."""
-    if not s["light.emission"] or x.current is not None:
+    """The emission lamp is lit with no emission, no request held and no exposure open.
+
+    The lamp held through the gaps of pulsed fluoroscopy (the request held) or
+    of a pulse train on its own (its exposure still open) is normal.
+    """
+    if not s["light.emission"] or s["request"] or x.current is not None:
         return None
-    return Condition(max(s.changed["light.emission"], x.last_off))
+    return Condition(max(s.changed["light.emission"], s.changed["request"], x.last_off))
 
 
 def powered_light_fault(s: Signals, x: ExposureTracker) -> Condition | None:

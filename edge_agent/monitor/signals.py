@@ -22,16 +22,22 @@ RESTING: Mapping[str, bool] = {
 }
 
 
-def signal_names(doors: Sequence[str]) -> tuple[str, ...]:
-    return SIGNALS + tuple(f"door.{name}" for name in doors)
+#: The optional input whose rising edge ends a procedure (a button, or a study-reset output).
+PATIENT = "patient"
+
+
+def signal_names(doors: Sequence[str], patient: bool = False) -> tuple[str, ...]:
+    return SIGNALS + tuple(f"door.{name}" for name in doors) + ((PATIENT,) if patient else ())
 
 
 class Signals:
     """Current values and change times; ``door.<name>`` is True when that door is open."""
 
-    def __init__(self, doors: Sequence[str], initial: Mapping[str, bool], at: float) -> None:
+    def __init__(
+        self, doors: Sequence[str], initial: Mapping[str, bool], at: float, patient: bool = False
+    ) -> None:
         self.doors = tuple(doors)
-        names = signal_names(doors)
+        names = signal_names(doors, patient)
         unknown = set(initial) - set(names)
         if unknown:
             raise ValueError(f"unknown signals: {sorted(unknown)}")

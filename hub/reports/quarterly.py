@@ -138,7 +138,7 @@ CREATE TRIGGER IF NOT EXISTS measurements_identity_fixed
 # that collides with an existing row, and any change of the columns that identify a row,
 # closes that way around ``reports_never_deleted`` and ``measurements_signed_delete``.
 
-CONTENT_SCHEMA: Final = 2  # 2: clock_unsynced_*, highest_zone_lower_bound
+CONTENT_SCHEMA: Final = 3  # 2: clock_unsynced_*, highest_zone_lower_bound; 3: excluded
 QUARTER_RE: Final = re.compile(r"^(\d{4})-Q([1-4])$")
 MEASUREMENT_UNITS: Final = {"passive_dosimeter": "µSv", "spot_check": "µSv/h"}
 TEXT_MAX: Final = 200
@@ -312,6 +312,7 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
             "hours_without_data": sum(g[1] - g[0] for g in gaps) // HOUR,
             **_maximum(conn, point.device, best),
         },
+        "excluded": excluded(conn, point.device, start_s, end_s),
         "continuous": coverage >= high_coverage,
         "high_coverage": high_coverage,
         **_highest_zone(list(months.values())),
@@ -354,6 +355,31 @@ def _month_events(conn: sqlite3.Connection, device: str, start_s: int, end_s: in
         " AND start >= ? AND start < ?", bounds).fetchone()
     return {"exposures": int(exposures), "clock_unsynced_exposures": int(unsynced_exposures),
             "clock_unsynced_readings": int(unsynced_readings)}
+
+
+#: Records listed one by one among the excluded (the count is always whole).
+EXCLUDED_LISTED: Final = 50
+
+
+def excluded(conn: sqlite3.Connection, device: str, start_s: int, end_s: int
+             ) -> dict[str, Any]:
+    """Records received during the quarter but stamped by an implausible clock (the
+    ingest's ``clock_implausible``): left out of every figure, so listed here, with their
+    own times and when the hub received them, for the inspector to see what was left out."""
+    bounds = [device, iso(start_s), iso(end_s)]
+    out: dict[str, Any] = {}
+    for table in ("readings", "exposures"):
+        rows = conn.execute(
+            f"SELECT r.start, r.\"end\", v.stored_at FROM {table} r JOIN received v"
+            f" ON v.device = r.device AND v.journal = r.journal"
+            f" AND v.seq = {'r.seq' if table == 'readings' else 'r.last_seq'}"
+            f" WHERE r.device = ? AND r.clock_implausible = 1"
+            f" AND v.stored_at >= ? AND v.stored_at < ? ORDER BY v.stored_at", bounds
+        ).fetchall()
+        out[table] = len(rows)
+        out[f"{table}_listed"] = [{"start": str(a), "end": None if b is None else str(b),
+                                   "received": str(c)} for a, b, c in rows[:EXCLUDED_LISTED]]
+    return out
 
 
 def _month_sums(months: dict[str, dict[str, Any]], keys: tuple[str, ...]) -> dict[str, int]:

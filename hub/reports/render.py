@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from hub.reports.points import THRESHOLD_LABELS, ZONES
-from hub.timefmt import parse
+from hub.timefmt import parse, wall
 from hub.web.i18n import translations
 from hub.web.templating import TEMPLATES
 from hub.workdays import PARIS
@@ -73,11 +72,8 @@ def chart(content: dict[str, Any]) -> Chart:
 
 
 def local(text: str | None, seconds: bool = False) -> str:
-    """A stored UTC time as Europe/Paris wall time."""
-    if not text:
-        return ""
-    moment = datetime.fromtimestamp(parse(text), UTC).astimezone(PARIS)
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    """A stored UTC time as Europe/Paris wall time (as stored if it names no instant)."""
+    return wall(text, PARIS, seconds)
 
 
 def dose(usv: float | None) -> str:

@@ -1,5 +1,8 @@
 """Local accounts: argon2 password hashes, roles, and API tokens (stored hashed).
 
+A password change ends the account's other sessions and a deactivation all of
+them (:mod:`hub.web.session_store`); API tokens are revoked on their own.
+
 A token has a scope: ``api`` (the JSON API, and the calendar feed through a
 bearer header) or ``calendar`` (the calendar feed only). Feed addresses
 carry their token in the URL and get pasted into cloud calendar services, so
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -23,7 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 
-from hub.web import audit
+from hub.web import audit, session_store
 from hub.web.auth import ROLES, Role, User
 from hub.web.db import write
 from hub.web.i18n import N_
@@ -84,6 +88,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
     _add_scope_column(conn)
     audit.create_schema(conn)
+    session_store.create_schema(conn)  # a store made before it: old cookies open nothing
 
 
 def _add_scope_column(conn: sqlite3.Connection) -> None:
@@ -160,7 +165,10 @@ def add_user(conn: sqlite3.Connection, username: str, password: str, role: str,
 
 def set_active(conn: sqlite3.Connection, user_id: int, active: bool, *,
                actor: User | str | None = None, request: Request | None = None) -> User:
-    """Deactivate (or reactivate) an account; its sessions and tokens stop working at once."""
+    """Deactivate (or reactivate) an account; its sessions and tokens stop working at once.
+
+    Its sessions are revoked too: reactivating it does not bring them back.
+    """
     with write(conn):
         row = conn.execute("SELECT * FROM users WHERE id = ?", [user_id]).fetchone()
         if row is None:
@@ -168,9 +176,11 @@ def set_active(conn: sqlite3.Connection, user_id: int, active: bool, *,
         if isinstance(actor, User) and actor.id == user_id and not active:
             raise AccountError("user", N_("you cannot deactivate your own account"))
         conn.execute("UPDATE users SET active = ? WHERE id = ?", [int(active), user_id])
+        detail = {} if active else {
+            "sessions_ended": session_store.end_user(conn, user_id, "deactivated", time.time())}
         audit.record(conn, actor, "user.activate" if active else "user.deactivate",
-                     f"user:{row['username']}", {}, request)
-    user = _user(row)
+                     f"user:{row['username']}", detail, request)
+    user = row_user(row)
     assert user is not None
     return user
 
@@ -181,7 +191,7 @@ def list_users(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         " ORDER BY active DESC, username"))
 
 
-def _user(row: sqlite3.Row | None) -> User | None:
+def row_user(row: sqlite3.Row | None) -> User | None:
     if row is None:
         return None
     role: Role = row["role"]
@@ -190,13 +200,13 @@ def _user(row: sqlite3.Row | None) -> User | None:
 
 def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
     row = conn.execute("SELECT * FROM users WHERE id = ? AND active = 1", [user_id]).fetchone()
-    return _user(row)
+    return row_user(row)
 
 
 def find_user(conn: sqlite3.Connection, username: str) -> User | None:
     row = conn.execute("SELECT * FROM users WHERE username = ? AND active = 1",
                        [username.strip()]).fetchone()
-    return _user(row)
+    return row_user(row)
 
 
 def authenticate(conn: sqlite3.Connection, username: str, password: str) -> User | None:
@@ -208,7 +218,31 @@ def authenticate(conn: sqlite3.Connection, username: str, password: str) -> User
         HASHER.verify(stored, password[:1024])
     except (VerificationError, InvalidHashError):
         return None
-    return _user(row)
+    return row_user(row)
+
+
+def change_password(conn: sqlite3.Connection, user: User, current: str, new: str, *,
+                    keep_session: int | None, request: Request | None = None) -> int:
+    """Change ``user``'s own password; end their other sessions; the number ended.
+
+    ``current`` must be right (a session left open is not the password);
+    ``keep_session`` is the session asking, which stays open.
+    """
+    if authenticate(conn, user.username, current) is None:
+        raise AccountError("current", N_("this is not your current password"))
+    check_password(new, user.username)
+    if new == current:
+        raise AccountError("password", N_("the new password must differ from the current one"))
+    with write(conn):
+        updated = conn.execute("UPDATE users SET password_hash = ? WHERE id = ? AND active = 1",
+                               [HASHER.hash(new), user.id]).rowcount
+        if not updated:
+            raise AccountError("user", N_("no such account"))
+        ended = session_store.end_user(conn, user.id, "password", time.time(),
+                                       keep=keep_session)
+        audit.record(conn, user, "user.password", f"user:{user.username}",
+                     {"sessions_ended": ended}, request)
+    return ended
 
 
 def check_scope(scope: str) -> Scope:
@@ -272,7 +306,7 @@ def user_for_token(conn: sqlite3.Connection, token: str, scope: Scope = "api") -
         "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.token_sha256 = ? AND t.scope = ? AND t.revoked_at IS NULL AND u.active = 1",
         [_sha256(token), scope]).fetchone()
-    return _user(row)
+    return row_user(row)
 
 
 def _sha256(token: str) -> str:

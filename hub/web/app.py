@@ -36,6 +36,7 @@ from hub.reports.quarterly import create_schema as create_reports_schema
 from hub.store import Store
 from hub.web import (
     live,
+    routes_account,
     routes_admin,
     routes_auth,
     routes_calendar,
@@ -46,16 +47,18 @@ from hub.web import (
 )
 from hub.web.accounts import create_schema
 from hub.web.auth import Forbidden, LoginRequired, require
+from hub.web.client import networks
 from hub.web.csrf import CsrfMiddleware
 from hub.web.db import connect, write
 from hub.web.i18n import gettext_for
 from hub.web.ratelimit import LoginLimiter
 from hub.web.session import Sessions, install
+from hub.web.session_store import Policy
 from hub.web.templating import render
 
 STATIC = Path(__file__).resolve().parent / "static"
-ROUTERS = (routes_auth, routes_rooms, routes_events, routes_admin, routes_reports, routes_calendar,
-           routes_metrics)
+ROUTERS = (routes_auth, routes_rooms, routes_events, routes_admin, routes_account, routes_reports,
+           routes_calendar, routes_metrics)
 
 
 def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
@@ -88,10 +91,12 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
     app.state.ingest = None
     app.state.ingest_error = None
     app.state.on_ingest_exit = None
-    app.state.login_limiter = LoginLimiter(config.web.login_attempts_per_minute)
+    app.state.login_limiter = LoginLimiter(config.web.login_free_attempts,
+                                           config.web.login_backoff_max_s)
+    app.state.trusted_proxies = networks(config.web.trusted_proxies)
     app.add_middleware(CsrfMiddleware)  # inside the session middleware, added next
-    install(app, Sessions(session_secret(store_path), int(config.web.session_hours * 3600),
-                          config.web.secure_cookie))
+    policy = Policy(config.web.session_hours * 3600, config.web.session_max_hours * 3600)
+    install(app, Sessions(session_secret(store_path), policy, config.web.secure_cookie))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in ROUTERS:
         app.include_router(module.router)

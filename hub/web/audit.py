@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import Request
 
 from hub.web.auth import User
+from hub.web.client import request_address
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -53,9 +54,10 @@ def create_schema(conn: sqlite3.Connection) -> None:
 
 
 def client_ip(request: Request | None) -> str:
-    if request is None or request.client is None:
+    """The client's address (through ``[web] trusted_proxies`` only, :mod:`hub.web.client`)."""
+    if request is None:
         return ""
-    return str(request.client.host)
+    return request_address(request)
 
 
 def record(conn: sqlite3.Connection, user: User | str | None, action: str, target: str = "",

@@ -14,11 +14,15 @@ from datetime import UTC, datetime
 from typing import Final
 
 from hub.web.rooms import Readings
+from wire.records import MAX_DOSE_RATE_USV_H
 
 WIDTH: Final = 960
 HEIGHT: Final = 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 28
 FLOOR: Final = 0.001  # µSv/h: the lowest decade ever drawn
+#: The highest value drawn (the contract's largest dose rate); a larger one, from a hub older
+#: than that bound, is drawn at the top rather than stretching the scale to 1e308 or beyond.
+CEILING: Final = MAX_DOSE_RATE_USV_H
 
 
 @dataclass(slots=True)
@@ -48,7 +52,7 @@ def draw(data: Readings) -> Svg:
     svg = Svg()
     start, end = _epoch(data.start), _epoch(data.end)
     values = [p.max_usv_h for p in data.points] + [p.mean_usv_h for p in data.points]
-    positive = [v for v in values if v > 0]
+    positive = [min(v, CEILING) for v in values if v > 0 and not math.isnan(v)]
     low = max(FLOOR, 10 ** math.floor(math.log10(min(positive)))) if positive else 0.01
     high = 10 ** math.ceil(math.log10(max(positive))) if positive else 1.0
     if math.log10(high) - math.log10(low) < 2:
@@ -59,7 +63,8 @@ def draw(data: Readings) -> Svg:
         return svg.left + (t - start) / (end - start) * svg.plot_w
 
     def y(v: float) -> float:
-        ratio = (math.log10(max(v, low)) - math.log10(low)) / span_log
+        clamped = low if math.isnan(v) else min(max(v, low), high)
+        ratio = (math.log10(clamped) - math.log10(low)) / span_log
         return svg.top + svg.plot_h * (1 - ratio)
 
     mean: list[str] = []

@@ -32,6 +32,7 @@ ingest never waits long for the write lock.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from typing import Final
 
 from hub.web.db import write
 from hub.workdays import PARIS
+from wire.records import MAX_DOSE_RATE_USV_H, MAX_DOSE_USV, MAX_READING_S
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS rollup_minute (
@@ -72,12 +74,26 @@ CHUNK: Final = 20_000
 #: Hours further apart than this are recomputed as separate ranges.
 CLUSTER_GAP_H: Final = 2
 
-_MINUTE_SQL: Final = """
+#: The readings a rollup counts: those whose start is a real instant (a hub older than the
+#: contract's checks stored 2026-02-30 or hour 25 as sent; SQLite's julianday() moves
+#: 02-30 to 03-02 and refuses hour 25, so the text comes back changed or not at all).
+#: Nor those the ingest flagged ``clock_implausible`` (stamped far from their receipt: kept
+#: and shown, listed as excluded by the reports, never counted in a chart or a zone).
+COUNTED: Final = ("start >= '0001' AND strftime('%Y-%m-%dT%H:%M:%S',"
+                  " julianday(substr(start, 1, 19))) = substr(start, 1, 19)"
+                  " AND clock_implausible IS NOT 1")
+#: Each value is counted at most at the contract's bound (an older hub stored up to 1e308:
+#: two of them would sum to infinity); ``min`` keeps a null (no data) null.
+_MINUTE_SQL: Final = f"""
 INSERT OR REPLACE INTO rollup_minute
-SELECT device, substr(start, 1, 16), count(*), total(seconds_covered), total(mean_usv_h),
-       max(mean_usv_h), max(max_usv_h), total(dose_usv), max(saturated),
+SELECT device, substr(start, 1, 16), count(mean_usv_h),
+       total(min(seconds_covered, {MAX_READING_S!r})),
+       total(min(mean_usv_h, {MAX_DOSE_RATE_USV_H!r})),
+       coalesce(max(min(mean_usv_h, {MAX_DOSE_RATE_USV_H!r})), 0),
+       coalesce(max(min(max_usv_h, {MAX_DOSE_RATE_USV_H!r})), 0),
+       total(min(dose_usv, {MAX_DOSE_USV!r})), max(saturated),
        min(calibration), max(calibration)
-FROM readings WHERE device = ? AND start >= ? AND start < ?
+FROM readings WHERE device = ? AND start >= ? AND start < ? AND {COUNTED}
 GROUP BY substr(start, 1, 16)
 """
 _HOUR_SQL: Final = """
@@ -233,11 +249,22 @@ def _count(conn: sqlite3.Connection, device: str, journal: str, above: int, upto
         [device, journal, above, upto]).fetchone()[0])
 
 
+def recompute_readings(conn: sqlite3.Connection, device: str, starts: Iterable[str]) -> None:
+    """Count readings stored below a journal's watermark after the fact (a quarantined
+    reading replayed): recompute their minutes, hours and days. Call it in a transaction."""
+    minutes = {start[:16] for start in starts}
+    if minutes:
+        create_schema(conn)
+        _recompute(conn, device, minutes)
+
+
 def _recompute(conn: sqlite3.Connection, device: str, minutes: Iterable[str]) -> None:
-    """Recompute the given minute buckets (in a few ranges) and the hours holding them."""
+    """Recompute the given minute buckets (in a few ranges) and the hours holding them;
+    a key that names no minute (an impossible start) has no bucket."""
     by_hour: dict[str, list[str]] = {}
     for key in minutes:
-        by_hour.setdefault(key[:13], []).append(key)
+        if _real_minute(key):
+            by_hour.setdefault(key[:13], []).append(key)
     for hours in _clusters(sorted(by_hour)):
         first = min(by_hour[hours[0]])
         last = max(by_hour[hours[-1]])
@@ -247,11 +274,21 @@ def _recompute(conn: sqlite3.Connection, device: str, minutes: Iterable[str]) ->
 
 
 def _recompute_days(conn: sqlite3.Connection, device: str, hours: Iterable[str]) -> None:
-    """Recompute the Paris days holding the given UTC hour keys from ``rollup_hour``."""
-    days = {paris_day(_hour_epoch(hour)) for hour in hours}
+    """Recompute the Paris days holding the given UTC hour keys from ``rollup_hour``.
+
+    The Paris days at the calendar's ends (whose bounds fall before year 1 or after
+    9999 in UTC) cannot be named in both zones: they have no day row."""
+    days = set()
+    for hour in hours:
+        with contextlib.suppress(OverflowError, ValueError):
+            days.add(paris_day(_hour_epoch(hour)))
     for day in sorted(days):
-        first, end = day_bounds(day)
-        conn.execute(_DAY_SQL, [day, device, hour_key(first), hour_key(end)])
+        try:
+            first, end = day_bounds(day)
+            bounds = hour_key(first), hour_key(end)
+        except (OverflowError, ValueError):
+            continue
+        conn.execute(_DAY_SQL, [day, device, *bounds])
 
 
 def paris_day(epoch_s: float) -> str:
@@ -283,6 +320,15 @@ def _clusters(hours: list[str]) -> list[list[str]]:
 
 def _hour_epoch(hour: str) -> float:
     return datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC).timestamp()
+
+
+def _real_minute(key: str) -> bool:
+    """Whether ``YYYY-MM-DDTHH:MM`` names a minute of years 1-9999."""
+    try:
+        datetime.strptime(key, "%Y-%m-%dT%H:%M")
+    except ValueError:
+        return False
+    return True
 
 
 def minute_key(epoch_s: float) -> str:
@@ -332,7 +378,7 @@ def series(conn: sqlite3.Connection, device: str, table: str, start_s: int, end_
         f"SELECT (CAST(strftime('%s', bucket || '{suffix}') AS INTEGER) - ?) / ? AS k,"
         f" sum(n), total(sum_mean), max(max_max), total(dose), max(saturated), min(cal_min),"
         f" max(cal_max) FROM {name} WHERE device = ? AND bucket >= ? AND bucket <= ?"
-        f" GROUP BY k ORDER BY k",
+        f" GROUP BY k HAVING sum(n) > 0 AND k IS NOT NULL ORDER BY k",
         [start_s, step_s, device, key(start_s), key(end_s - 1)]).fetchall()
     return [
         Step(int(r[0]), int(r[1]), float(r[2]) / max(int(r[1]), 1), float(r[3]), float(r[4]),

@@ -29,6 +29,10 @@ RANGES: Final[dict[str, tuple[timedelta, str, int]]] = {
     "quarter": (timedelta(days=92), "hour", 3 * 3600),
 }
 PER_PAGE: Final = 50
+#: The chart's earliest and latest end: its range must start in year 1 at the earliest (a
+#: quarter and a step back) and its last step end in 9999 (years 1-9999 are all Python names).
+END_MIN: Final = datetime(1, 4, 5, tzinfo=UTC)
+END_MAX: Final = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 #: Longest rollup catch-up a page request does itself (the live poller does the rest).
 REQUEST_REFRESH_MAX: Final = 50_000
 
@@ -204,6 +208,19 @@ def get_room(conn: sqlite3.Connection, device: str) -> Room | None:
 # -- readings ---------------------------------------------------------------------------------
 
 
+def chart_end(value: datetime) -> datetime:
+    """A chart's end as an aware UTC time, refused (``ValueError``) when its range would
+    reach before year 1 or past 9999 (``?end=0001-01-01``: a malformed value, a 422)."""
+    try:
+        moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        moment = None
+    if moment is None or not END_MIN <= moment <= END_MAX:
+        raise ValueError(f"end: expected a time from {END_MIN.date()} to {END_MAX.date()}"
+                         f" (UTC), got {value.isoformat()}")
+    return moment
+
+
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -213,7 +230,7 @@ def readings(conn: sqlite3.Connection, device: str, range_: Range,
     """The chart's points, from the rollups (brought up to date first, within a budget)."""
     result = rollups.refresh(conn, device, limit=REQUEST_REFRESH_MAX)
     span, table, step = RANGES[range_]
-    end_dt = (end or datetime.now(UTC)).astimezone(UTC)
+    end_dt = chart_end(end or datetime.now(UTC))
     end_s = math.ceil(end_dt.timestamp() / step) * step
     start_s = end_s - int(span.total_seconds())
     steps = rollups.series(conn, device, table, start_s, end_s, step)
@@ -246,7 +263,7 @@ def _where(device: str, f: ExposureFilters) -> _Where:
     if f.date_from is not None:
         sql.append("start >= ?")
         params.append(f.date_from.isoformat())
-    if f.date_to is not None:
+    if f.date_to is not None and f.date_to < date.max:  # the last day has no next one
         sql.append("start < ?")
         params.append((f.date_to + timedelta(days=1)).isoformat())
     if f.requested != "any":

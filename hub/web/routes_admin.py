@@ -1,22 +1,25 @@
 """Routes: accounts (admin), the current user's API tokens, and the audit log.
 
-Pages: ``/admin/users`` (admin: list, create, deactivate), ``/account/tokens``
-(any role: one's own tokens, of scope ``api`` or ``calendar``, shown once at
-creation), ``/audit`` (admin).
-API: ``/api/me``, ``/api/audit`` (admin).
+Pages: ``/admin/users`` (admin: list, create, deactivate, end an account's
+sessions or everyone's but one's own), ``/account/tokens`` (any role: one's
+own tokens, of scope ``api`` or ``calendar``, shown once at creation),
+``/audit`` (admin).
+API: ``/api/me``, ``/api/audit`` (admin), ``/api/users/{id}/sessions/end`` and
+``/api/sessions/end-all`` (admin).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from hub.web import audit
+from hub.web import audit, session_store
 from hub.web.accounts import (
     SCOPES,
     AccountError,
@@ -28,7 +31,9 @@ from hub.web.accounts import (
     set_active,
 )
 from hub.web.auth import ROLES, User, require
-from hub.web.db import get_db
+from hub.web.db import get_db, write
+from hub.web.i18n import N_
+from hub.web.params import MAX_INT
 from hub.web.templating import render, translate
 
 router = APIRouter()
@@ -36,6 +41,8 @@ router = APIRouter()
 Db = Annotated[sqlite3.Connection, Depends(get_db)]
 Admin = Annotated[User, Depends(require("admin"))]
 Anyone = Annotated[User, Depends(require())]
+#: A row id as SQLite stores it: a larger one is a 422, not an overflow.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _message(request: Request, exc: AccountError) -> str:
@@ -48,19 +55,26 @@ def _message(request: Request, exc: AccountError) -> str:
 def _users_page(request: Request, db: sqlite3.Connection, *, form: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, notice: str = "",
                 status_code: int = 200) -> HTMLResponse:
+    policy = request.app.state.sessions.policy
     return render(request, "admin_users.html", {
         "users": list_users(db), "roles": ROLES, "form": form or {"role": "viewer"},
+        "sessions": session_store.live_counts(db, policy, time.time()),
         "errors": errors or {}, "notice": notice}, status_code)
 
 
 @router.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
-def users_page(request: Request, user: Admin, db: Db, created: str = "",
-               changed: str = "") -> HTMLResponse:
+def users_page(request: Request, user: Admin, db: Db, created: str = "", changed: str = "",
+               ended: Annotated[int | None, Query(ge=0, le=10**9)] = None) -> HTMLResponse:
     notice = ""
     if created:
         notice = translate(request, "Account {username} created.").format(username=created)
+    elif changed and ended is not None:
+        notice = translate(request, "Sessions of {username} ended: {n}.").format(
+            username=changed, n=ended)
     elif changed:
         notice = translate(request, "Account {username} updated.").format(username=changed)
+    elif ended is not None:
+        notice = translate(request, "Sessions ended: {n} (yours here is kept).").format(n=ended)
     return _users_page(request, db, notice=notice)
 
 
@@ -96,13 +110,56 @@ def _set_active(request: Request, user: User, db: sqlite3.Connection, user_id: i
 
 
 @router.post("/admin/users/{user_id}/deactivate", include_in_schema=False)
-def deactivate_user(request: Request, user_id: int, user: Admin, db: Db) -> Response:
+def deactivate_user(request: Request, user_id: RowId, user: Admin, db: Db) -> Response:
     return _set_active(request, user, db, user_id, False)
 
 
 @router.post("/admin/users/{user_id}/activate", include_in_schema=False)
-def activate_user(request: Request, user_id: int, user: Admin, db: Db) -> Response:
+def activate_user(request: Request, user_id: RowId, user: Admin, db: Db) -> Response:
     return _set_active(request, user, db, user_id, True)
+
+
+# --- ending sessions (admin) ------------------------------------------------------------
+
+
+def end_user_sessions(request: Request, admin: User, db: sqlite3.Connection,
+                      user_id: int) -> tuple[str, int]:
+    """End every session of ``user_id`` (but the admin's own here); audited. Username, count."""
+    keep = getattr(request.state, "session_id", None) if user_id == admin.id else None
+    with write(db):
+        row = db.execute("SELECT username FROM users WHERE id = ?", [user_id]).fetchone()
+        if row is None:
+            raise AccountError("user", N_("no such account"))
+        ended = session_store.end_user(db, user_id, "ended_by_admin", time.time(), keep=keep)
+        audit.record(db, admin, "session.end_user", f"user:{row['username']}",
+                     {"sessions_ended": ended}, request)
+    return str(row["username"]), ended
+
+
+def end_all_sessions(request: Request, admin: User, db: sqlite3.Connection) -> int:
+    """End every session of every account but the one asking (a token keeps none); audited."""
+    with write(db):
+        ended = session_store.end_all(db, "ended_by_admin", time.time(),
+                                      keep=getattr(request.state, "session_id", None))
+        audit.record(db, admin, "session.end_all", "sessions", {"sessions_ended": ended},
+                     request)
+    return ended
+
+
+@router.post("/admin/users/{user_id}/sessions/end", include_in_schema=False)
+def end_sessions_of(request: Request, user_id: RowId, user: Admin, db: Db) -> Response:
+    try:
+        username, ended = end_user_sessions(request, user, db, user_id)
+    except AccountError as exc:
+        return _users_page(request, db, status_code=404, errors={"list": _message(request, exc)})
+    return RedirectResponse("/admin/users?" + urlencode({"changed": username, "ended": ended}),
+                            status_code=303)
+
+
+@router.post("/admin/sessions/end-all", include_in_schema=False)
+def end_every_session(request: Request, user: Admin, db: Db) -> Response:
+    ended = end_all_sessions(request, user, db)
+    return RedirectResponse(f"/admin/users?ended={ended}", status_code=303)
 
 
 # --- one's own API tokens (any role) ----------------------------------------------------
@@ -139,7 +196,7 @@ def create_token(request: Request, user: Anyone, db: Db,
 
 
 @router.post("/account/tokens/{token_id}/revoke", include_in_schema=False)
-def revoke(request: Request, token_id: int, user: Anyone, db: Db) -> Response:
+def revoke(request: Request, token_id: RowId, user: Anyone, db: Db) -> Response:
     try:
         revoke_token(db, user.id, token_id, actor=user, request=request)
     except AccountError as exc:
@@ -157,7 +214,7 @@ PAGE = 200
 def audit_page(request: Request, user: Admin, db: Db,
                username: Annotated[str, Query(max_length=64)] = "",
                action: Annotated[str, Query(max_length=64)] = "",
-               before: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+               before: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> HTMLResponse:
     rows = audit.entries(db, username.strip(), action.strip(), PAGE, before)
     return render(request, "audit.html", {
         "rows": rows, "username": username.strip(), "action": action.strip(),
@@ -189,13 +246,32 @@ def api_me(user: Anyone) -> Me:
               display_name=user.display_name)
 
 
+class Ended(BaseModel):
+    sessions_ended: int
+
+
+@router.post("/api/users/{user_id}/sessions/end", tags=["access"])
+def api_end_sessions_of(request: Request, user_id: RowId, user: Admin, db: Db) -> Ended:
+    """End every session of an account at once (admin role); its API tokens are kept."""
+    try:
+        return Ended(sessions_ended=end_user_sessions(request, user, db, user_id)[1])
+    except AccountError as exc:
+        raise HTTPException(404, exc.message.format(**exc.params)) from None
+
+
+@router.post("/api/sessions/end-all", tags=["access"])
+def api_end_every_session(request: Request, user: Admin, db: Db) -> Ended:
+    """End every session of every account but the caller's own (admin role); tokens are kept."""
+    return Ended(sessions_ended=end_all_sessions(request, user, db))
+
+
 @router.get("/api/audit", tags=["access"])
 def api_audit(user: Admin, db: Db,
               username: Annotated[str, Query(max_length=64, description="exact")] = "",
               action: Annotated[str, Query(max_length=64,
                                            description="exact, or a prefix ending in '.'")] = "",
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              before_id: Annotated[int | None, Query(ge=1)] = None) -> list[AuditEntry]:
+              before_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> list[AuditEntry]:
     """The audit log, newest first (admin role): who did what, when, from where."""
     return [AuditEntry(**row) for row in
             audit.entries(db, username.strip(), action.strip(), limit, before_id)]

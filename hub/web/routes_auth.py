@@ -3,22 +3,27 @@
 ``/login`` and ``/lang`` are the only routes (with ``/static`` and
 ``/healthz``) that answer without a session. Both are still CSRF-protected
 (:mod:`hub.web.csrf`): the login form carries the pre-session token of the
-signed cookie, and a fresh token is drawn at login.
+signed cookie, and a fresh token is drawn at login. A login starts a
+server-side session (:mod:`hub.web.session_store`) and logging out revokes
+it: a copy of the cookie opens nothing afterwards. Failed logins are
+throttled by :mod:`hub.web.ratelimit`.
 """
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
+import time
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.web import audit
+from hub.web import audit, session_store
 from hub.web.accounts import authenticate
 from hub.web.auth import User, require
+from hub.web.client import request_address
 from hub.web.db import get_db, write
 from hub.web.i18n import LANGUAGES
 from hub.web.ratelimit import LoginLimiter
@@ -78,31 +83,47 @@ def login(request: Request, db: Annotated[sqlite3.Connection, Depends(get_db)],
         return _login_page(request, username=username, next_url=target, errors=errors,
                            status_code=400)
     limiter: LoginLimiter = request.app.state.login_limiter
-    ip = audit.client_ip(request)
-    wait = limiter.retry_after(ip, username)
+    ip = request_address(request)
+    wait = limiter.retry_after(ip, username, session_store.known_address(db, username, ip))
     if wait is not None:
-        message = translate(request, "Too many failed attempts: try again in {seconds} s.")
-        return _login_page(request, username=username, next_url=target,
-                           errors={"form": message.format(seconds=wait)},
-                           status_code=429, headers={"Retry-After": str(wait)})
+        return _login_page(request, username=username, next_url=target, status_code=429,
+                           errors={"form": wait_message(request, wait)},
+                           headers={"Retry-After": str(wait)})
     user = authenticate(db, username, password)
+    now = time.time()
     with write(db):
         audit.record(db, user or username[:64], "login.success" if user else "login.failure",
                      f"user:{username[:64]}", {}, request)
+        if user is not None:
+            replaced = getattr(request.state, "session_id", None)
+            if replaced is not None:  # logging in again in this browser ends the session before
+                session_store.end(db, replaced, "replaced", now)
+            sid, _ = session_store.start(db, user.id, ip, request.headers.get("user-agent", ""),
+                                         request.app.state.sessions.policy, now)
+            session_store.prune(db, now)
     if user is None:
         limiter.failed(ip, username)
         return _login_page(request, username=username, next_url=target, errors={
             "password": translate(request, "Wrong username or password.")}, status_code=401)
     limiter.succeeded(ip, username)
-    request.state.session = {"uid": user.id}
+    request.state.session = {"sid": sid}
     request.state.csrf_token = secrets.token_urlsafe(24)  # a new session, a new token
     return RedirectResponse(target, status_code=303)
+
+
+def wait_message(request: Request, wait: int) -> str:
+    """What a throttled attempt (429, no password checked) tells the person."""
+    return translate(request, "Too many failed attempts: wait {seconds} s before trying "
+                              "again (each new failure doubles the wait).").format(seconds=wait)
 
 
 @router.post("/logout", include_in_schema=False)
 def logout(request: Request, user: Annotated[User, Depends(require())],
            db: Annotated[sqlite3.Connection, Depends(get_db)]) -> Response:
+    session_id = getattr(request.state, "session_id", None)
     with write(db):
+        if session_id is not None:  # a bearer token has no session to end
+            session_store.end(db, session_id, "logout", time.time())
         audit.record(db, user, "logout", f"user:{user.username}", {}, request)
     request.state.session = None  # the session middleware deletes the cookie
     return RedirectResponse("/login", status_code=303)

@@ -34,6 +34,7 @@ from hub.web import audit
 from hub.web.auth import User, require
 from hub.web.db import get_db, write
 from hub.web.i18n import N_
+from hub.web.params import Id, Offset
 from hub.web.templating import render, translate
 
 router = APIRouter()
@@ -75,6 +76,10 @@ KIND_LABELS = {
     "probe_fault": N_("Probe fault"),
     "device_offline": N_("Device offline"),
     "data_gap": N_("Data gap"),
+    "record_quarantined": N_("Record quarantined"),
+    "ack_stalled": N_("Acknowledgement stalled"),
+    "journal_new": N_("New journal on a device"),
+    "journal_fault": N_("Journal fault"),
     "control_overdue": N_("Control overdue"),
     "control_due_soon": N_("Control due soon"),
 }
@@ -128,9 +133,11 @@ class EventOut(BaseModel):
     esr: bool
     esr_qualified_at: str | None
     esr_qualified_by: str | None
-    declaration_due: date | None = Field(
-        description="two working days after detection (Europe/Paris, French public holidays)")
-    declared_at: date | None
+    # Dates as stored (YYYY-MM-DD): a row of an older hub may hold one that is no date.
+    declaration_due: str | None = Field(
+        description="YYYY-MM-DD: two working days after detection (Europe/Paris, French"
+                    " public holidays)")
+    declared_at: str | None = Field(description="YYYY-MM-DD: when the ESR was declared")
     declaration_ref: str | None
     due_status: Literal["overdue", "soon", "pending"] | None = Field(
         description="for an ESR not yet declared")
@@ -187,11 +194,15 @@ def _get(conn: sqlite3.Connection, request: Request, event_id: int) -> dict[str,
 
 
 def _local(text: str | None, seconds: bool = True) -> str:
-    """A stored UTC time as Europe/Paris wall time, for the pages."""
-    if not text:
-        return ""
-    moment = datetime.fromtimestamp(timefmt.parse(text), UTC).astimezone(workdays.PARIS)
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    """A stored UTC time as Europe/Paris wall time, for the pages (as stored if it names no
+    instant: see :func:`hub.timefmt.wall`)."""
+    return timefmt.wall(text, workdays.PARIS, seconds)
+
+
+def _number(value: float, decimals: int) -> str:
+    """A figure to ``decimals`` places; past a billion (an older hub's 1e308, infinity: no
+    measurement) in exponent form rather than hundreds of digits."""
+    return f"{value:.{decimals}f}" if abs(value) < 1e9 else f"{value:.3g}"
 
 
 def _page_ctx(request: Request) -> dict[str, Any]:
@@ -200,6 +211,7 @@ def _page_ctx(request: Request) -> dict[str, Any]:
 
     return {
         "local": _local,
+        "num": _number,
         "kind_label": lambda k: tr(KIND_LABELS, k),
         "state_label": lambda s: tr(STATE_LABELS, s),
         "severity_label": lambda s: tr(SEVERITY_LABELS, s),
@@ -295,7 +307,7 @@ def _detail(request: Request, conn: sqlite3.Connection, event_id: int,
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse, include_in_schema=False)
-def event_page(request: Request, event_id: int, user: Viewer, conn: Db) -> Response:
+def event_page(request: Request, event_id: Id, user: Viewer, conn: Db) -> Response:
     return _detail(request, conn, event_id)
 
 
@@ -320,25 +332,25 @@ def _form_action(action: str, request: Request, event_id: int, user: User,
 
 
 @router.post("/events/{event_id}/acknowledge", include_in_schema=False)
-def acknowledge_form(request: Request, event_id: int, user: Pcr, conn: Db,
+def acknowledge_form(request: Request, event_id: Id, user: Pcr, conn: Db,
                      comment: Annotated[str, Form()] = "") -> Response:
     return _form_action("acknowledge", request, event_id, user, conn, {"comment": comment})
 
 
 @router.post("/events/{event_id}/close", include_in_schema=False)
-def close_form(request: Request, event_id: int, user: Pcr, conn: Db,
+def close_form(request: Request, event_id: Id, user: Pcr, conn: Db,
                comment: Annotated[str, Form()] = "") -> Response:
     return _form_action("close", request, event_id, user, conn, {"comment": comment})
 
 
 @router.post("/events/{event_id}/qualify-esr", include_in_schema=False)
-def qualify_form(request: Request, event_id: int, user: Pcr, conn: Db,
+def qualify_form(request: Request, event_id: Id, user: Pcr, conn: Db,
                  comment: Annotated[str, Form()] = "") -> Response:
     return _form_action("qualify-esr", request, event_id, user, conn, {"comment": comment})
 
 
 @router.post("/events/{event_id}/declare", include_in_schema=False)
-def declare_form(request: Request, event_id: int, user: Pcr, conn: Db,
+def declare_form(request: Request, event_id: Id, user: Pcr, conn: Db,
                  declared_on: Annotated[str, Form()] = "",
                  reference: Annotated[str, Form()] = "",
                  comment: Annotated[str, Form()] = "") -> Response:
@@ -362,7 +374,7 @@ WindowMin = Annotated[int | None, Query(ge=0, le=1440,
 
 
 @router.get("/events/{event_id}/timeline", response_class=HTMLResponse, include_in_schema=False)
-def timeline_page(request: Request, event_id: int, user: Viewer, conn: Db,
+def timeline_page(request: Request, event_id: Id, user: Viewer, conn: Db,
                   before_min: WindowMin = None, after_min: WindowMin = None) -> Response:
     data = _timeline(request, conn, user, event_id, before_min, after_min)
     return render(request, "events/timeline.html", {**_page_ctx(request), **data})
@@ -380,7 +392,7 @@ def api_events(
     room: Annotated[str | None, Query(max_length=64)] = None,
     esr: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Events, open ones first, then acknowledged, then closed; newest first in each."""
     filters = ev.Filters(state=state, kind=kind, site=site, room=room, esr=esr, limit=limit,
@@ -391,13 +403,13 @@ def api_events(
 
 
 @router.get("/api/events/{event_id}", response_model=EventDetailOut, tags=["events"])
-def api_event(request: Request, event_id: int, user: Viewer, conn: Db) -> dict[str, Any]:
+def api_event(request: Request, event_id: Id, user: Viewer, conn: Db) -> dict[str, Any]:
     """One event with its notes (who did what, when, with which comment)."""
     return _get(conn, request, event_id)
 
 
 @router.get("/api/events/{event_id}/timeline", response_model=TimelineOut, tags=["events"])
-def api_timeline(request: Request, event_id: int, user: Viewer, conn: Db,
+def api_timeline(request: Request, event_id: Id, user: Viewer, conn: Db,
                  before_min: WindowMin = None, after_min: WindowMin = None) -> dict[str, Any]:
     """What the room's device stored around the event (the annex of a declaration)."""
     return _timeline(request, conn, user, event_id, before_min, after_min)
@@ -428,7 +440,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/api/events/{event_id}/acknowledge", response_model=ActionOut, tags=["events"],
              responses=_ERRORS)
-def api_acknowledge(request: Request, event_id: int, body: CommentBody, user: Pcr,
+def api_acknowledge(request: Request, event_id: Id, body: CommentBody, user: Pcr,
                     conn: Db) -> Response | dict[str, Any]:
     """open → acknowledged, with a comment."""
     return _api_action("acknowledge", request, event_id, user, conn, body.model_dump())
@@ -436,7 +448,7 @@ def api_acknowledge(request: Request, event_id: int, body: CommentBody, user: Pc
 
 @router.post("/api/events/{event_id}/close", response_model=ActionOut, tags=["events"],
              responses=_ERRORS)
-def api_close(request: Request, event_id: int, body: CommentBody, user: Pcr,
+def api_close(request: Request, event_id: Id, body: CommentBody, user: Pcr,
               conn: Db) -> Response | dict[str, Any]:
     """acknowledged → closed, with a comment; an ESR must be declared first."""
     return _api_action("close", request, event_id, user, conn, body.model_dump())
@@ -444,7 +456,7 @@ def api_close(request: Request, event_id: int, body: CommentBody, user: Pcr,
 
 @router.post("/api/events/{event_id}/qualify-esr", response_model=ActionOut, tags=["events"],
              responses=_ERRORS)
-def api_qualify(request: Request, event_id: int, body: CommentBody, user: Pcr,
+def api_qualify(request: Request, event_id: Id, body: CommentBody, user: Pcr,
                 conn: Db) -> Response | dict[str, Any]:
     """Qualify as an ESR: the declaration is due two working days after detection."""
     return _api_action("qualify-esr", request, event_id, user, conn, body.model_dump())
@@ -452,7 +464,7 @@ def api_qualify(request: Request, event_id: int, body: CommentBody, user: Pcr,
 
 @router.post("/api/events/{event_id}/declare", response_model=ActionOut, tags=["events"],
              responses=_ERRORS)
-def api_declare(request: Request, event_id: int, body: DeclareBody, user: Pcr,
+def api_declare(request: Request, event_id: Id, body: DeclareBody, user: Pcr,
                 conn: Db) -> Response | dict[str, Any]:
     """Record the ESR's declaration: the date it was made and the regulator's reference."""
     return _api_action("declare", request, event_id, user, conn, body.model_dump())

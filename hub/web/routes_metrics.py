@@ -76,6 +76,12 @@ COUNTERS = (
      "Records received again and stored once (resends)."),
     ("voyant_readings_stored_total", "readings_stored", "Dose-rate readings stored."),
     ("voyant_records_stored_total", "records_stored", "Records of every kind stored."),
+    ("voyant_ingest_quarantined_total", "records_quarantined",
+     "Records refused one by one and kept whole (see the quarantine table)."),
+    ("voyant_ingest_lost_total", "records_lost",
+     "Records declared lost: neither the agent nor the hub held them any more."),
+    ("voyant_ingest_ack_stalls_total", "acks_stalled",
+     "Times a device's acknowledgement stalled while it sent (ack_stalled events)."),
 )
 
 #: The end of each device's newest reading: one index seek per device on

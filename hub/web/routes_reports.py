@@ -48,6 +48,7 @@ from hub.web import audit
 from hub.web.auth import User, require
 from hub.web.db import connect, get_db, write
 from hub.web.i18n import N_, gettext_for
+from hub.web.params import Id, Offset
 from hub.web.templating import render, translate
 
 router = APIRouter()
@@ -240,7 +241,7 @@ def _list_error(request: Request, conn: sqlite3.Connection, field: str, message:
 
 
 @router.get("/reports/{report_id}.pdf", include_in_schema=False)
-def report_pdf(request: Request, report_id: int, user: Viewer, conn: Db) -> Response:
+def report_pdf(request: Request, report_id: Id, user: Viewer, conn: Db) -> Response:
     report = _get(conn, report_id, with_files=True)
     pdf = report["pdf"] if report["status"] == "signed" else rd.render_pdf(
         rd.render_html(report["content"]))
@@ -250,7 +251,7 @@ def report_pdf(request: Request, report_id: int, user: Viewer, conn: Db) -> Resp
 
 
 @router.get("/reports/{report_id}.html", response_class=HTMLResponse, include_in_schema=False)
-def report_html(request: Request, report_id: int, user: Viewer, conn: Db) -> Response:
+def report_html(request: Request, report_id: Id, user: Viewer, conn: Db) -> Response:
     report = _get(conn, report_id, with_files=True)
     html = report["html"] if report["status"] == "signed" else rd.render_html(report["content"])
     return HTMLResponse(str(html))
@@ -268,7 +269,7 @@ def _detail(request: Request, conn: sqlite3.Connection, report_id: int,
 
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse, include_in_schema=False)
-def report_page(request: Request, report_id: int, user: Viewer, conn: Db) -> Response:
+def report_page(request: Request, report_id: Id, user: Viewer, conn: Db) -> Response:
     return _detail(request, conn, report_id)
 
 
@@ -288,7 +289,7 @@ def _form(request: Request, conn: sqlite3.Connection, report_id: int, form: str,
 
 
 @router.post("/reports/{report_id}/measurements", include_in_schema=False)
-def measurement_form(request: Request, report_id: int, user: Pcr, conn: Db,
+def measurement_form(request: Request, report_id: Id, user: Pcr, conn: Db,
                      kind: Annotated[str, Form()] = "", point_id: Annotated[str, Form()] = "",
                      measured_on: Annotated[str, Form()] = "",
                      period_end: Annotated[str, Form()] = "",
@@ -305,14 +306,14 @@ def measurement_form(request: Request, report_id: int, user: Pcr, conn: Db,
 
 @router.post("/reports/{report_id}/measurements/{measurement_id}/delete",
              include_in_schema=False)
-def remove_measurement_form(request: Request, report_id: int, measurement_id: int, user: Pcr,
+def remove_measurement_form(request: Request, report_id: Id, measurement_id: Id, user: Pcr,
                             conn: Db) -> Response:
     return _form(request, conn, report_id, "remove", {},
                  lambda: _unmeasure(request, conn, user, report_id, measurement_id))
 
 
 @router.post("/reports/{report_id}/sign", include_in_schema=False)
-def sign_form(request: Request, report_id: int, user: Pcr, conn: Db,
+def sign_form(request: Request, report_id: Id, user: Pcr, conn: Db,
               name: Annotated[str, Form()] = "",
               content_sha256: Annotated[str, Form()] = "") -> Response:
     return _form(request, conn, report_id, "sign", {"name": name},
@@ -320,13 +321,13 @@ def sign_form(request: Request, report_id: int, user: Pcr, conn: Db,
 
 
 @router.post("/reports/{report_id}/correct", include_in_schema=False)
-def correct_form(request: Request, report_id: int, user: Pcr, conn: Db) -> Response:
+def correct_form(request: Request, report_id: Id, user: Pcr, conn: Db) -> Response:
     return _form(request, conn, report_id, "correct", {},
                  lambda: _correct(request, conn, user, report_id))
 
 
 @router.post("/reports/{report_id}/recompute", include_in_schema=False)
-def recompute_form(request: Request, report_id: int, user: Pcr, conn: Db) -> Response:
+def recompute_form(request: Request, report_id: Id, user: Pcr, conn: Db) -> Response:
     return _form(request, conn, report_id, "recompute", {},
                  lambda: _recompute(request, conn, user, report_id))
 
@@ -434,7 +435,7 @@ def api_reports(request: Request, user: Viewer, conn: Db,
                 q: Annotated[str | None, Query(max_length=64)] = None,
                 latest_only: bool = False,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                offset: Offset = 0) -> dict[str, Any]:
     """Reports, newest quarter first (every version; ``latest_only`` hides corrected ones)."""
     rows = qr.list_reports(conn, qr.Filters(site=site, room=room, quarter=quarter,
                                             status=status, text=q, latest_only=latest_only,
@@ -468,7 +469,7 @@ def api_prepare_quarter(request: Request, body: PrepareQuarterBody, user: Pcr,
 
 @router.get("/api/reports/{report_id}", tags=["reports"], responses=_ERRORS,
              response_model=None)
-def api_report(request: Request, report_id: int, user: Viewer, conn: Db) -> dict[str, Any]:
+def api_report(request: Request, report_id: Id, user: Viewer, conn: Db) -> dict[str, Any]:
     """One report: its content (JSON), hash (``verified``: the content still matches it),
     versions and links to its HTML and PDF."""
     return _public(_get(conn, report_id))
@@ -476,7 +477,7 @@ def api_report(request: Request, report_id: int, user: Viewer, conn: Db) -> dict
 
 @router.post("/api/reports/{report_id}/measurements", tags=["reports"], responses=_ERRORS,
              response_model=None)
-def api_measurement(request: Request, report_id: int, body: MeasurementBody, user: Pcr,
+def api_measurement(request: Request, report_id: Id, body: MeasurementBody, user: Pcr,
                     conn: Db) -> Answer:
     _get(conn, report_id)
     try:
@@ -488,7 +489,7 @@ def api_measurement(request: Request, report_id: int, body: MeasurementBody, use
 
 @router.delete("/api/reports/{report_id}/measurements/{measurement_id}", tags=["reports"],
                responses=_ERRORS, response_model=None)
-def api_remove_measurement(request: Request, report_id: int, measurement_id: int, user: Pcr,
+def api_remove_measurement(request: Request, report_id: Id, measurement_id: Id, user: Pcr,
                            conn: Db) -> Answer:
     """Remove a wrong manual measurement from a draft (409 once signed); audited with
     the removed values."""
@@ -504,7 +505,7 @@ def api_remove_measurement(request: Request, report_id: int, measurement_id: int
 
 @router.post("/api/reports/{report_id}/sign", tags=["reports"], responses=_ERRORS,
              response_model=None)
-def api_sign(request: Request, report_id: int, body: SignBody, user: Pcr,
+def api_sign(request: Request, report_id: Id, body: SignBody, user: Pcr,
              conn: Db) -> Answer:
     """Sign: the content is frozen with its SHA-256, HTML and PDF; never changed after."""
     _get(conn, report_id)
@@ -517,7 +518,7 @@ def api_sign(request: Request, report_id: int, body: SignBody, user: Pcr,
 
 @router.post("/api/reports/{report_id}/correct", tags=["reports"], responses=_ERRORS,
              response_model=None)
-def api_correct(request: Request, report_id: int, user: Pcr, conn: Db) -> Answer:
+def api_correct(request: Request, report_id: Id, user: Pcr, conn: Db) -> Answer:
     """A new draft version of a signed report; the signed one is kept as it is."""
     _get(conn, report_id)
     try:
@@ -529,7 +530,7 @@ def api_correct(request: Request, report_id: int, user: Pcr, conn: Db) -> Answer
 
 @router.post("/api/reports/{report_id}/recompute", tags=["reports"], responses=_ERRORS,
              response_model=None)
-def api_recompute(request: Request, report_id: int, user: Pcr, conn: Db) -> Answer:
+def api_recompute(request: Request, report_id: Id, user: Pcr, conn: Db) -> Answer:
     """Recompute a draft's figures from the readings stored now (late ones included)."""
     _get(conn, report_id)
     try:
@@ -567,7 +568,7 @@ def api_add_point(request: Request, body: PointBody, user: Pcr, conn: Db) -> Ans
 
 @router.put("/api/points/{point_id}/thresholds", tags=["points"], responses=_ERRORS,
              response_model=None)
-def api_thresholds(request: Request, point_id: int, body: ThresholdsBody, user: Pcr,
+def api_thresholds(request: Request, point_id: Id, body: ThresholdsBody, user: Pcr,
                    conn: Db) -> Answer:
     """Override some of the site's zoning thresholds for this point (reports prepared
     from then on use them; signed ones keep theirs)."""

@@ -27,10 +27,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import AfterValidator
 
 from hub.web import chart, live, rooms
 from hub.web.auth import User, require
 from hub.web.db import get_db
+from hub.web.params import Page
 from hub.web.rooms import Choice, ExposureFilters, ExposurePage, Range, Readings, Room
 from hub.web.templating import render, translate
 
@@ -58,13 +60,24 @@ def when(text: str | None) -> str:
 
 
 def rate(value: float | None) -> str:
+    """3 significant digits; thousands grouped; beyond a billion (no measurement: an older
+    hub's 1e308 or infinity) in exponent form rather than 300 digits."""
     if value is None:
         return "—"
-    return f"{value:.3g}" if value < 1000 else f"{value:,.0f}".replace(",", "\u202f")
+    if 1000 <= value < 1e9:
+        return f"{value:,.0f}".replace(",", "\u202f")
+    return f"{value:.3g}"
+
+
+def seconds(value: float | None) -> str:
+    """A duration in seconds to a tenth (exponent form past a billion, as :func:`rate`)."""
+    if value is None:
+        return "—"
+    return f"{value:.1f}" if value < 1e9 else f"{value:.3g}"
 
 
 def _ctx(**values: Any) -> dict[str, Any]:
-    return {"when": when, "rate": rate, **values}
+    return {"when": when, "rate": rate, "seconds": seconds, **values}
 
 
 def _room_or_404(db: sqlite3.Connection, device: str) -> Room:
@@ -104,8 +117,8 @@ def form_filters(request: Request) -> tuple[ExposureFilters, int, dict[str, str]
         dates["to"] = None
     page = 1
     raw_page = (q.get("page") or "1").strip()
-    if raw_page.isdigit() and int(raw_page) >= 1:
-        page = int(raw_page)
+    if raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= 18 and int(raw_page) >= 1:
+        page = int(raw_page)  # 18 digits: an SQLite integer whatever they are
     else:
         errors["page"] = translate(request, "Expected a page number.")
     filters = ExposureFilters(date_from=dates["from"], date_to=dates["to"],
@@ -127,12 +140,17 @@ def _end(request: Request) -> tuple[datetime | None, str | None]:
         return None, None
     try:
         if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time.max, UTC), None
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), None
+            parsed = datetime.combine(date.fromisoformat(raw), time.max, UTC)
+        else:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None, translate(request,
                                "Expected a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM).")
+    try:
+        return rooms.chart_end(parsed), None
+    except ValueError:
+        return None, translate(request, "Expected a date from {first} to {last}.").format(
+            first=rooms.END_MIN.date().isoformat(), last=rooms.END_MAX.date().isoformat())
 
 
 def _query(request: Request, **changes: Any) -> str:
@@ -156,7 +174,7 @@ def overview_cards(request: Request, user: Viewer, db: Db) -> HTMLResponse:
 
 
 @router.get("/rooms/{device}", response_class=HTMLResponse, include_in_schema=False)
-def room_page(request: Request, device: str, user: Viewer, db: Db) -> HTMLResponse:
+def room_page(request: Request, device: str, user: Viewer, db: Db) -> Response:
     room = _room_or_404(db, device)
     range_, range_error = _range(request)
     end, end_error = _end(request)
@@ -169,7 +187,7 @@ def room_page(request: Request, device: str, user: Viewer, db: Db) -> HTMLRespon
         room=room, readings=data, svg=chart.draw(data), range=range_, listing=listing,
         errors=errors,
         form={k: q.get(k, "") for k in ("from", "to", "requested", "alarm", "end")},
-        query=lambda **changes: _query(request, **changes)))
+        query=lambda **changes: _query(request, **changes)), 422 if errors else 200)
 
 
 @router.get("/rooms/{device}/signals", response_class=HTMLResponse, include_in_schema=False)
@@ -178,17 +196,17 @@ def room_signals(request: Request, device: str, user: Viewer, db: Db) -> HTMLRes
 
 
 @router.get("/rooms/{device}/chart", response_class=HTMLResponse, include_in_schema=False)
-def room_chart(request: Request, device: str, user: Viewer, db: Db) -> HTMLResponse:
+def room_chart(request: Request, device: str, user: Viewer, db: Db) -> Response:
     room = _room_or_404(db, device)
     range_, range_error = _range(request)
     end, end_error = _end(request)
     data = rooms.readings(db, device, range_, end)
+    errors = {k: v for k, v in (("range", range_error), ("end", end_error)) if v}
     return render(request, "rooms/_chart.html", _ctx(
-        room=room, readings=data, svg=chart.draw(data), range=range_,
-        errors={k: v for k, v in (("range", range_error), ("end", end_error)) if v},
+        room=room, readings=data, svg=chart.draw(data), range=range_, errors=errors,
         form={k: request.query_params.get(k, "")
               for k in ("from", "to", "requested", "alarm", "end")},
-        query=lambda **changes: _query(request, **changes)))
+        query=lambda **changes: _query(request, **changes)), 422 if errors else 200)
 
 
 @router.get("/rooms/{device}/exposures.csv", include_in_schema=False)
@@ -248,8 +266,9 @@ def api_room(device: str, user: Viewer, db: Db) -> Room:
 def api_readings(
     device: str, user: Viewer, db: Db,
     range_: Annotated[Range, Query(alias="range", description="24h, 7d or quarter")] = "24h",
-    end: Annotated[datetime | None, Query(description="end of the range (default: now)")]
-    = None,
+    end: Annotated[datetime | None, Query(
+        description=f"end of the range (default: now), {rooms.END_MIN.date()} to"
+                    f" {rooms.END_MAX.date()}"), AfterValidator(rooms.chart_end)] = None,
 ) -> Readings:
     """The dose-rate chart's points (mean and max of each step), from the rollups."""
     _room_or_404(db, device)
@@ -266,7 +285,7 @@ def api_exposures(
     = None,
     requested: Annotated[Choice, Query(description="requested by the operator")] = "any",
     alarm: Annotated[Choice, Query(description="with at least one alarm")] = "any",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Page = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = rooms.PER_PAGE,
 ) -> ExposurePage:
     """A room's exposures, newest first, filtered and paginated."""

@@ -1,39 +1,54 @@
-"""The session: a signed cookie with the user's id and a CSRF token; or an API bearer token.
+"""The session: a signed cookie naming a server-side session, and a CSRF token; or an API token.
 
-The cookie is signed (itsdangerous) with the hub's secret, HttpOnly and
-SameSite=Lax, and expires after ``max_age_s`` of inactivity. The middleware
-puts ``request.state.user`` (or None) and ``request.state.csrf_token`` on
-every request; :func:`hub.web.auth.require` does the refusing.
+The cookie (itsdangerous-signed with the hub's secret, HttpOnly,
+SameSite=Lax) holds a random session id and the CSRF token. The id means
+something only while its row in ``sessions`` (:mod:`hub.web.session_store`)
+is live: logging out, changing one's password, a deactivation or "end
+sessions" revoke the row, and a copy of the cookie opens nothing from then
+on. A cookie made before sessions were kept server-side has no id and opens
+nothing either (its holder logs in again).
+
+The middleware puts ``request.state.user`` (or None), ``request.state.session_id``
+(the row, or None) and ``request.state.csrf_token`` on every request;
+:func:`hub.web.auth.require` does the refusing.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
 
-from hub.web.accounts import get_user, user_for_token
+from hub.web import session_store
+from hub.web.accounts import row_user, user_for_token
+from hub.web.client import request_address
 from hub.web.db import connect
+from hub.web.session_store import Policy
 
 COOKIE = "voyant_session"
 #: On every answer: no framing (clickjacking), no content sniffing, no leaking paths.
 SECURITY_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "same-origin"}
+#: A request waits at most this long to note a session's use (the next one will).
+TOUCH_WAIT_MS = 250
 
 
 class Sessions:
-    """Sign and read session cookies."""
+    """Sign and read session cookies; ``policy`` says how long a session lives."""
 
-    def __init__(self, secret: str, max_age_s: int = 12 * 3600, secure: bool = False) -> None:
+    def __init__(self, secret: str, policy: Policy, secure: bool = False) -> None:
         self.serializer = URLSafeTimedSerializer(secret, salt="voyant-session")
-        self.max_age_s, self.secure = max_age_s, secure
+        self.policy, self.secure = policy, secure
+        self.max_age_s = int(policy.max_s)
 
     def read(self, request: Request) -> dict[str, Any]:
         raw = request.cookies.get(COOKIE)
-        if not raw:
+        if not raw or len(raw) > 4096:
             return {}
         try:
             data = self.serializer.loads(raw, max_age=self.max_age_s)
@@ -50,14 +65,14 @@ class Sessions:
 
 
 def install(app: FastAPI, sessions: Sessions) -> None:
-    """The middleware that identifies every request (and refreshes the cookie).
+    """The middleware that identifies every request.
 
-    ``request.state.session``: the cookie's data (``{"uid": 3}`` once logged in);
-    a route replaces it to log in (``{"uid": id}``, with a fresh
-    ``request.state.csrf_token``) or sets it to None to log out (the cookie is
-    then deleted). The cookie is written back when there is a user (sliding
-    expiry) or when an HTML page was shown to a visitor without one (the
-    login form's pre-session CSRF token).
+    ``request.state.session``: the cookie's data (``{"sid": ..., "csrf": ...}``
+    once logged in); a route replaces it to log in (``{"sid": id}``, with a
+    fresh ``request.state.csrf_token``) or sets it to None to log out (the
+    cookie is then deleted). The cookie is written when a route replaced it,
+    or when an HTML page was shown to a visitor without one (the login
+    form's pre-session CSRF token); expiry is the server's business.
     """
     app.state.sessions = sessions
 
@@ -68,12 +83,13 @@ def install(app: FastAPI, sessions: Sessions) -> None:
         request.state.session = data
         request.state.csrf_from_cookie = bool(data.get("csrf"))
         request.state.csrf_token = data.get("csrf") or secrets.token_urlsafe(24)
-        request.state.user = _user(request, data)
+        request.state.session_id = None
+        request.state.user = await run_in_threadpool(_user, request, data, sessions.policy)
         response = await call_next(request)
         session = request.state.session
         if session is None:
             sessions.clear(response)
-        elif session.get("uid") or data.get("uid") or (
+        elif session is not data or (
                 not data.get("csrf")
                 and response.headers.get("content-type", "").startswith("text/html")):
             sessions.write(response, {**session, "csrf": request.state.csrf_token})
@@ -90,19 +106,26 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-def _user(request: Request, data: dict[str, Any]) -> Any:
+def _user(request: Request, data: dict[str, Any], policy: Policy) -> Any:
+    """The request's account: its bearer token's, else its live session's (run in a thread)."""
     token = bearer_token(request)
-    if token is None and not data.get("uid"):
+    sid = data.get("sid")
+    if token is None and not isinstance(sid, str):
         return None
+    request_address(request)  # computed here, once, for the routes and the audit
     conn = connect(request.app.state.store_path)
     try:
         if token is not None:  # the token alone counts: no falling back on the cookie
             request.state.auth = "token"
             return user_for_token(conn, token)
         request.state.auth = "session"
-        try:
-            return get_user(conn, int(data["uid"]))
-        except (TypeError, ValueError):
+        now = time.time()
+        live = session_store.find(conn, str(sid), policy, now)
+        if live is None:
             return None
+        conn.execute(f"PRAGMA busy_timeout = {TOUCH_WAIT_MS}")
+        session_store.touch(conn, live, now)
+        request.state.session_id = live.id
+        return row_user(live.user)
     finally:
         conn.close()

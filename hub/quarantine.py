@@ -1,0 +1,139 @@
+"""``voyant-hub quarantine list|replay``: the records the hub refused, and their second chance.
+
+A quarantined record is kept whole with the reason it was refused (see
+:mod:`hub.intake`). After an upgrade that reads it (a contract bug fixed, a
+new field understood), ``replay`` validates each record again with today's
+contract and stores those that now pass, exactly as the ingest would have
+(record rows and, for an alarm, its event); the others stay, with today's
+reason. A record that never counted for the acknowledgement (it came after a
+jump) is not replayed: the agent still holds it and sends it again.
+
+Replay writes through SQLite's own locking (WAL, busy time-out), so it may
+run while the hub runs; nothing it does moves a sequence number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from hub.config import load_config
+from hub.errors import ConfigError, StoreError
+from hub.intake import record_kind, write
+from hub.store import Store
+from hub.web.rollups import recompute_readings
+from wire.contract import ITEM_MODELS, ReadingItem, describe_errors
+
+_COLUMNS = ("id", "device", "journal", "seq", "kind", "received_at", "counted", "replayed_at",
+            "reason")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voyant-hub quarantine",
+        description="Records the hub refused (kept whole) and their replay after an upgrade.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    show = sub.add_parser("list", help="list quarantined records (newest first)")
+    show.add_argument("--config", required=True, help="the hub's TOML configuration")
+    show.add_argument("--device", help="only this device")
+    show.add_argument("--all", action="store_true", help="also those already replayed")
+    show.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    show.add_argument("--json", action="store_true", help="JSON lines, the record included")
+    again = sub.add_parser("replay", help="store the quarantined records that now validate")
+    again.add_argument("--config", required=True, help="the hub's TOML configuration")
+    again.add_argument("--device", help="only this device")
+    return parser
+
+
+def listing(store: Store, device: str | None, include_replayed: bool,
+            limit: int) -> list[dict[str, object]]:
+    where, params = ["1 = 1"], []
+    if device:
+        where.append("device = ?")
+        params.append(device)
+    if not include_replayed:
+        where.append("replayed_at IS NULL")
+    rows = store.conn.execute(
+        f"SELECT {', '.join(_COLUMNS)}, item FROM quarantine WHERE {' AND '.join(where)}"
+        " ORDER BY id DESC LIMIT ?", [*params, max(1, limit)])
+    return [dict(zip((*_COLUMNS, "item"), row, strict=True)) for row in rows]
+
+
+def replay(store: Store, device: str | None, now: datetime) -> tuple[int, int, int]:
+    """Returns (stored, still refused, left for the agent's resend)."""
+    at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    sql = ("SELECT id, device, site, room, journal, seq, kind, item, counted FROM quarantine"
+           " WHERE replayed_at IS NULL")
+    params: list[object] = []
+    if device:
+        sql += " AND device = ?"
+        params.append(device)
+    stored = refused = waiting = 0
+    for qid, dev, site, room, journal, seq, kind, item, counted in store.conn.execute(
+            sql + " ORDER BY id", params).fetchall():
+        if not counted:
+            waiting += 1
+            continue
+        model = ITEM_MODELS.get(kind)
+        try:
+            if model is None:
+                raise ValueError(f"unknown record kind {kind!r}")
+            record = model.model_validate_json(item)
+            if record.seq != seq:
+                raise ValueError(f"seq {record.seq} is not the quarantined {seq}")
+        except (ValidationError, ValueError) as exc:
+            reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+            with store.transaction():
+                store.conn.execute("UPDATE quarantine SET reason = ? WHERE id = ?",
+                                   (reason, qid))
+            refused += 1
+            continue
+        with store.transaction():
+            write(store, (dev, site, room, journal), record, at)
+            if isinstance(record, ReadingItem):  # below the rollups' watermark: count it now
+                recompute_readings(store.conn, dev, [record.start])
+            store.conn.execute(
+                "UPDATE received SET kind = ? WHERE device = ? AND journal = ? AND seq = ?",
+                (record_kind(record), dev, journal, seq))
+            store.conn.execute("UPDATE quarantine SET replayed_at = ? WHERE id = ?", (at, qid))
+        stored += 1
+    return stored, refused, waiting
+
+
+def quarantine_main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        store = Store.open(config.store.path)
+    except (ConfigError, StoreError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    try:
+        if args.action == "list":
+            rows = listing(store, args.device, args.all, args.limit)
+            for row in rows:
+                if args.json:
+                    print(json.dumps(row, ensure_ascii=False))
+                else:
+                    state = "replayed" if row["replayed_at"] else (
+                        "counted" if row["counted"] else "awaiting resend")
+                    print(f"#{row['id']} {row['device']} {row['journal']}:{row['seq']}"
+                          f" {row['kind']} {row['received_at']} [{state}] {row['reason']}")
+            if not args.json:
+                print(f"{len(rows)} quarantined record(s)")
+            return 0
+        stored, refused, waiting = replay(store, args.device, datetime.now(UTC))
+        print(f"replayed: {stored} stored, {refused} still refused,"
+              f" {waiting} left for the agent to resend")
+        return 0
+    except sqlite3.Error as exc:
+        print(f"{config.store.path}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
