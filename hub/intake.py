@@ -40,6 +40,7 @@ from wire.contract import (
 )
 
 if TYPE_CHECKING:
+    from hub.config import Ingest as IngestSettings
     from hub.core import IngestCore, Touch
     from hub.store import Store
 
@@ -126,11 +127,7 @@ class Intake:
         return [r for r in records if r.seq <= limit]
 
     def plausible(self, now: float) -> tuple[str, str]:
-        """The window of plausible record times around a receipt at ``now``, as wire text
-        (one format and zone: text order is time order)."""
-        settings = self.core.settings
-        return (iso(max(0.0, now - settings.plausible_past_days * 86_400.0)),
-                iso(now + settings.plausible_future_s))
+        return plausible_window(now, self.core.settings)
 
     # -- storing -----------------------------------------------------------------------------
 
@@ -138,10 +135,10 @@ class Intake:
         store = self.core.store
         kind = record_kind(record)
         store.insert_received([(ident[0], ident[3], record.seq, kind, at)])
-        implausible = any(t < window[0] or t > window[1] for t in record_times(record))
-        if implausible:
+        flagged = implausible(record, window)
+        if flagged:
             self.core.counters["records_implausible"] += 1
-        if write(store, ident, record, at, implausible):
+        if write(store, ident, record, at, flagged):
             self.core.counters["alarm_events"] += 1
 
     def _quarantine(
@@ -237,6 +234,17 @@ class Intake:
         self.core.counters["records_lost"] += lost
         log("records_lost", logging.ERROR, device=dev.device, journal=journal, first=first,
             last=last, lost=lost)
+
+
+def plausible_window(received: float, settings: IngestSettings) -> tuple[str, str]:
+    """The window of plausible record times around a receipt, as wire text (one format
+    and zone: text order is time order)."""
+    return (iso(max(0.0, received - settings.plausible_past_days * 86_400.0)),
+            iso(received + settings.plausible_future_s))
+
+
+def implausible(record: Record, window: tuple[str, str]) -> bool:
+    return any(t < window[0] or t > window[1] for t in record_times(record))
 
 
 def write(store: Store, ident: Ident, record: Record, at: str,

@@ -23,9 +23,11 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from hub import timefmt
+from hub.config import Ingest as IngestSettings
 from hub.config import load_config
 from hub.errors import ConfigError, StoreError
-from hub.intake import record_kind, write
+from hub.intake import implausible, plausible_window, record_kind, write
 from hub.store import Store
 from hub.web.rollups import recompute_readings
 from wire.contract import ITEM_MODELS, ReadingItem, describe_errors
@@ -65,17 +67,21 @@ def listing(store: Store, device: str | None, include_replayed: bool,
     return [dict(zip((*_COLUMNS, "item"), row, strict=True)) for row in rows]
 
 
-def replay(store: Store, device: str | None, now: datetime) -> tuple[int, int, int]:
-    """Returns (stored, still refused, left for the agent's resend)."""
+def replay(store: Store, device: str | None, now: datetime,
+           settings: IngestSettings | None = None) -> tuple[int, int, int]:
+    """Returns (stored, still refused, left for the agent's resend). A replayed record's
+    clock is judged against when it was first received, as the ingest would have."""
+    settings = settings or IngestSettings()
     at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    sql = ("SELECT id, device, site, room, journal, seq, kind, item, counted FROM quarantine"
+    sql = ("SELECT id, device, site, room, journal, seq, kind, item, counted, received_at"
+           " FROM quarantine"
            " WHERE replayed_at IS NULL")
     params: list[object] = []
     if device:
         sql += " AND device = ?"
         params.append(device)
     stored = refused = waiting = 0
-    for qid, dev, site, room, journal, seq, kind, item, counted in store.conn.execute(
+    for qid, dev, site, room, journal, seq, kind, item, counted, received in store.conn.execute(
             sql + " ORDER BY id", params).fetchall():
         if not counted:
             waiting += 1
@@ -95,7 +101,8 @@ def replay(store: Store, device: str | None, now: datetime) -> tuple[int, int, i
             refused += 1
             continue
         with store.transaction():
-            write(store, (dev, site, room, journal), record, at)
+            window = plausible_window(timefmt.parse(received), settings)
+            write(store, (dev, site, room, journal), record, at, implausible(record, window))
             if isinstance(record, ReadingItem):  # below the rollups' watermark: count it now
                 recompute_readings(store.conn, dev, [record.start])
             store.conn.execute(
@@ -128,7 +135,7 @@ def quarantine_main(argv: Sequence[str]) -> int:
             if not args.json:
                 print(f"{len(rows)} quarantined record(s)")
             return 0
-        stored, refused, waiting = replay(store, args.device, datetime.now(UTC))
+        stored, refused, waiting = replay(store, args.device, datetime.now(UTC), config.ingest)
         print(f"replayed: {stored} stored, {refused} still refused,"
               f" {waiting} left for the agent to resend")
         return 0

@@ -32,11 +32,12 @@ from tests.hub_factory import (
     batch,
     core,
     exposure,
+    reading,
     readings,
     status,
 )
 from tests.web_helpers import api_token, bearer, login, make_app
-from wire.contract import EXPOSURES, LIVE, Live, topic
+from wire.contract import EXPOSURES, LIVE, READINGS, Live, topic
 
 OTHER = "chu-nord.salle-4"
 END = iso(T0 + 86400)[:19]  # the chart's end: a day after T0
@@ -75,7 +76,7 @@ def fill(store: Store) -> None:
                  exposure_open=True, dose_rate_usv_h=1234.5, calibration="sbm20/RQR5",
                  alarms=[{"kind": "door_open_during_emission", "subject": "main",
                           "since": iso(T0 + 2)}]),
-    ], T0 + 3)
+    ], T0 + 3 * 86400 + 3600)  # received after the last record: every clock plausible
     assert ingest.stats()["rejected_total"] == 0
     store.open_event("data_gap", DEVICE, SITE, "salle-3", "j:1", iso(T0 + 4), {})
     store.conn.commit()
@@ -158,6 +159,30 @@ def test_room_page_signals_chart_and_exposures(client: TestClient) -> None:
     assert client.get("/rooms/nope").status_code == 404
     signals = client.get(f"/rooms/{DEVICE}/signals")
     assert signals.status_code == 200 and "sbm20/Cs-137" in signals.text
+
+
+def test_records_stamped_by_an_implausible_clock_are_shown_and_left_out(
+    app: FastAPI, client: TestClient
+) -> None:
+    store = Store.open(app.state.store_path)
+    try:
+        core(store, now=T0).handle_batch([
+            batch(READINGS, [reading(404, start="9999-01-01T00:00:00Z",
+                                     end="9999-01-01T00:00:10Z")]),
+            batch(EXPOSURES, [exposure(405, 4, "closed", start="0001-01-01T00:00:00Z",
+                                       end="0001-01-01T00:00:03Z")]),
+        ], T0 + 3 * 86400 + 3700)
+    finally:
+        store.close()
+    page = client.get(f"/rooms/{DEVICE}", headers={"Accept-Language": "fr"})
+    assert 'data-testid="readings-clock-implausible"' in page.text
+    assert "horloge invraisemblable" in page.text
+    assert page.text.count('data-testid="exposure-clock-implausible"') == 1
+    chart = client.get(f"/api/rooms/{DEVICE}/readings", params={"range": "24h", "end": END})
+    assert sum(p["n"] for p in chart.json()["points"]) == 400  # the flagged one left out
+    assert chart.json()["clock_implausible"] == 1
+    export = client.get(f"/rooms/{DEVICE}/exposures.csv")
+    assert export.text.splitlines()[0].endswith(",clock_implausible")
 
 
 def test_chart_reads_the_rollups(client: TestClient) -> None:

@@ -94,6 +94,8 @@ class Readings(BaseModel):
     calibrations: list[str] = Field(description="calibration names of the readings shown")
     points: list[ChartPoint]
     complete: bool = Field(description="false while the rollups are still catching up")
+    clock_implausible: int = Field(0, description="readings of this room stamped far from when"
+                                   " the hub received them: kept, left out of the chart")
     clock_unsynced: int = Field(0, description="readings of the range stamped while the room's"
                                 " clock was not synchronised")
 
@@ -121,6 +123,8 @@ class Exposure(BaseModel):
     calibration: str | None
     clock_synced: bool | None = Field(None, description="false: stamped while the room's clock"
                                       " was not synchronised (times may be wrong); null: unknown")
+    clock_implausible: bool = Field(False, description="true: stamped far from when the hub "
+                                    "received it (kept, left out of charts and reports)")
 
 
 class ExposureFilters(BaseModel):
@@ -245,7 +249,10 @@ def readings(conn: sqlite3.Connection, device: str, range_: Range,
         " AND start >= ? AND start < ?", [device, _iso(start_s), _iso(end_s)]).fetchone()[0]
     return Readings(device=device, range=range_, start=_iso(start_s), end=_iso(end_s),
                     step_s=step, calibrations=list(calibrations), points=points,
-                    complete=result.complete, clock_unsynced=int(unsynced))
+                    complete=result.complete, clock_unsynced=int(unsynced),
+                    clock_implausible=int(conn.execute(
+                        "SELECT count(*) FROM readings WHERE device = ?"
+                        " AND clock_implausible = 1", [device]).fetchone()[0]))
 
 
 # -- exposures --------------------------------------------------------------------------------
@@ -289,6 +296,7 @@ def _exposure(row: sqlite3.Row) -> Exposure:
         max_dose_rate_usv_h=row["max_dose_rate_usv_h"], dose_usv=row["dose_usv"],
         saturated=flag("saturated"), alarms=json.loads(row["alarms"] or "[]"),
         calibration=row["calibration"], clock_synced=flag("clock_synced"),
+        clock_implausible=bool(row["clock_implausible"]),
     )
 
 

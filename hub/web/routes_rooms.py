@@ -46,7 +46,7 @@ CHOICES = ("any", "yes", "no")
 CSV_COLUMNS = ("device", "journal", "run", "number", "state", "start", "end", "duration_s",
                "requested", "resumed", "interrupted", "procedure", "pulses", "doors_open",
                "emission_light_ok", "max_dose_rate_usv_h", "dose_usv", "saturated", "alarms",
-               "calibration", "clock_synced")
+               "calibration", "clock_synced", "clock_implausible")
 
 
 # -- helpers for the templates ------------------------------------------------------------------
