@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -223,7 +224,10 @@ class Ingest:
         return batch, True
 
     async def _store_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
-        assert self._core is not None
+        if self._core is None and not await self._in_store(self._try_open):
+            log("batch_lost", logging.ERROR, messages=len(batch), error="no store open")
+            await asyncio.sleep(1.0)  # nothing acked: the agents will send these again
+            return
         pairs = [(topic, payload) for topic, payload, _ in batch]
         try:
             acks = await self._in_store(self._handle_in_thread, pairs, self.clock())
@@ -247,23 +251,34 @@ class Ingest:
     async def _reopen(self, exc: StoreReplaced) -> None:
         """The store file is not the one opened: acknowledge nothing from it, open the file
         at the path again (the agents resend what they hold; the rest is declared lost).
-        If that fails too, the old store stays and goes on refusing every acknowledgement."""
+        While that fails, no store is open: nothing is stored or acknowledged, and every
+        batch and tick tries again."""
         log("store_replaced", logging.ERROR, error=str(exc), path=self.config.store.path)
         self._unsent.clear()
-        try:
-            await self._in_store(self._swap_core)
-        except StoreError as again:
-            log("store_reopen_failed", logging.ERROR, error=str(again))
-            await asyncio.sleep(1.0)
+        await self._in_store(self._swap_core)
 
     def _swap_core(self) -> None:
-        old = self._core
-        self._open_core()
+        """Close the old connection *first*: SQLite finds the ``-wal`` and ``-shm`` by name,
+        so a new store opened beside a live connection to a deleted file would share them."""
+        old, self._core = self._core, None
         if old is not None:
             try:
                 old.store.close()
             except Exception:  # the old connection may be beyond use: the new one matters
                 log("store_close_failed", logging.WARNING, exc_info=True)
+        try:
+            set_aside_stale_wal(self.config.store.path)
+        except OSError as exc:  # then the open below refuses, and is tried again
+            log("store_stale_file_kept", logging.ERROR, error=str(exc))
+        self._try_open()
+
+    def _try_open(self) -> bool:
+        try:
+            self._open_core()
+        except StoreError as exc:
+            log("store_reopen_failed", logging.ERROR, error=str(exc))
+            return False
+        return True
 
     # -- acks and ticks ----------------------------------------------------------------------
 
@@ -297,6 +312,8 @@ class Ingest:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
+            if self._core is None and not await self._in_store(self._try_open):
+                continue
             assert self._core is not None
             try:
                 acks = await self._in_store(self._core.tick, self.clock())
@@ -307,6 +324,24 @@ class Ingest:
                 log("tick_failed", logging.ERROR, error=str(exc))
                 continue
             self._offer_acks(acks)
+
+
+def set_aside_stale_wal(path: str) -> list[Path]:
+    """A ``-wal``/``-shm`` left at the path of a store file that is gone belongs to that
+    file: renamed aside (kept for inspection), never read as the new store's."""
+    if path == ":memory:" or Path(path).exists():
+        return []
+    moved = []
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for suffix in ("-wal", "-shm"):
+        stale = Path(path + suffix)
+        if stale.exists():
+            target = stale.with_name(f"{stale.name}.stale-{stamp}")
+            stale.rename(target)
+            moved.append(target)
+            log("store_stale_file_set_aside", logging.WARNING, file=str(stale),
+                moved_to=str(target))
+    return moved
 
 
 def load_rooms(config: HubConfig) -> ProvisionedRooms:
