@@ -28,9 +28,10 @@ typecheck: install
 	$(BIN)/mypy
 
 # mosquitto: the broker tests; chromium: the browser tests (Playwright drives Debian's
-# /usr/bin/chromium, its own browser download does not work here).
+# /usr/bin/chromium, its own browser download does not work here); shellcheck: the install
+# script's lint.
 pytest: install
-	@.ci/ensure-packages mosquitto chromium libpango-1.0-0 libpangoft2-1.0-0
+	@.ci/ensure-packages mosquitto chromium libpango-1.0-0 libpangoft2-1.0-0 shellcheck
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -66,7 +66,7 @@ class Presence:
         self.came_back(dev, at)
         dev.live_at = message.at
         self._signal_changes(dev, message)
-        self._held_alarms(dev, message, at)
+        self._held_alarms(dev, message, now, at)
         self.core.store.upsert_live(
             dev.device, dev.site, dev.room, message.model_dump_json(), message.at
         )
@@ -90,7 +90,7 @@ class Presence:
                 for name, value in changed
             )
 
-    def _held_alarms(self, dev: DeviceState, message: Live, at: str) -> None:
+    def _held_alarms(self, dev: DeviceState, message: Live, now: float, at: str) -> None:
         """Alarms the agent could not journal (its journal cannot write) open their events now,
         under the ref their records will carry (``journal:run:number``), so that the record,
         when it arrives, finds the same event and never opens a second one.
@@ -104,12 +104,19 @@ class Presence:
                 journal=message.journal or "", current=dev.journal or "",
                 count=len(message.held_alarms))
             return
+        low, high = self.core.intake.plausible(now)
         for held in message.held_alarms:
+            times = [t for t in (held.at, held.since, held.cleared) if t is not None]
+            implausible = any(t < low or t > high for t in times)
             cleared = (held.cleared or at) if held.event == "cleared" else None
+            detail = _held_detail(message.journal, held, at)
+            if implausible:  # as for a record: dated by its receipt (deadline, inbox order)
+                detail["clock_implausible"] = True
+                cleared = at if cleared is not None else None
             self.core.store.alarm_event(
                 held.kind, dev.device, dev.site, dev.room,
-                alarm_ref(message.journal, held.run, held.number), held.at,
-                _held_detail(message.journal, held, at), severity(held.kind), cleared, at,
+                alarm_ref(message.journal, held.run, held.number),
+                at if implausible else held.at, detail, severity(held.kind), cleared, at,
             )
 
     def came_back(self, dev: DeviceState, at: str) -> None:

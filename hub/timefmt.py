@@ -7,8 +7,8 @@ from datetime import UTC, datetime, tzinfo
 
 def iso(epoch_s: float) -> str:
     """``2026-01-05T08:00:00.123Z`` (milliseconds, UTC)."""
-    text = datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return text[:-3] + "Z"
+    moment = datetime.fromtimestamp(epoch_s, UTC)  # %Y does not pad years before 1000
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse(text: str) -> float:

@@ -54,15 +54,12 @@ Msg = tuple[str, bytes]
 
 @dataclass
 class Sent:
-    """Messages to send, and how many payloads they are (for the suite's figures)."""
+    """Messages to send, in order."""
 
     messages: list[Msg] = field(default_factory=list)
 
     def add(self, message: Msg) -> None:
         self.messages.append(message)
-
-    def __len__(self) -> int:
-        return len(self.messages)
 
 
 def _envelope(kind: str, items: list[dict[str, Any]], device: str, journal: str,
@@ -76,7 +73,7 @@ def _chunks(items: list[dict[str, Any]], size: int = 20) -> list[list[dict[str, 
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _when(now: float, seq: int) -> dict[str, str]:
+def _when(now: float, seq: int) -> dict[str, Any]:
     return {"start": iso(now - 600 + seq), "end": iso(now - 590 + seq)}
 
 
@@ -219,7 +216,7 @@ def extremes(now: float, draws: int = 30) -> Extremes:
         (stored[kind] if valid else bad).append(item["seq"])
         return item
 
-    base = {"start": iso(now - 60), "end": iso(now - 50)}
+    base: dict[str, Any] = {"start": iso(now - 60), "end": iso(now - 50)}
     r = [keep(READINGS, reading(nxt(), **base), True),
          keep(READINGS, reading(nxt(), start="0001-01-01T00:00:00Z",
                                 end="0001-01-01T00:00:10Z"), True),

@@ -298,7 +298,8 @@ def test_qualifying_sets_the_due_date_from_detection_not_from_qualification(
 def test_alsace_moselle_moves_the_due_date(store: Store, conn: sqlite3.Connection) -> None:
     event_id = _event(store, "2026-04-02T08:00:00.000Z")  # Thursday before Good Friday
     with write(conn):
-        due = ev.qualify_esr(conn, event_id, "bob", "x", NOW, alsace_moselle=True)
+        due = ev.qualify_esr(conn, event_id, "bob", "x", datetime(2026, 4, 2, 9, tzinfo=UTC),
+                             alsace_moselle=True)
     assert due["declaration_due"] == "2026-04-08"
 
 

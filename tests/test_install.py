@@ -17,6 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,12 +37,12 @@ SYSTEM_UNITS = next((p for p in (Path("/usr/lib/systemd/system"), Path("/lib/sys
 IS_ROOT = os.geteuid() == 0
 
 
-def run_script(*args: str | Path, check: bool = True,
-               prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def run_script(*args: str | Path, check: bool = True, prefix: tuple[str, ...] = (),
+               script: Path = SCRIPT, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("VIRTUAL_ENV", None)
-    done = subprocess.run([*prefix, "bash", str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    done = subprocess.run([*prefix, "bash", str(script), *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=cwd)
     if check:
         assert done.returncode == 0, f"install-pi.sh failed:\n{done.stdout}\n{done.stderr}"
     return done
@@ -183,13 +184,22 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
 
 def test_a_real_install_needs_root() -> None:
     prefix: tuple[str, ...] = ()
-    if IS_ROOT:  # never let the test install for real: drop to nobody first
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: the script would install for real")
-        prefix = (setpriv, "--reuid=65534", "--regid=65534", "--clear-groups")
-    done = run_script("--no-apt", "--no-pip", "--no-systemctl", check=False, prefix=prefix)
-    assert done.returncode != 0 and "run as root" in done.stderr
+    script = SCRIPT
+    with tempfile.TemporaryDirectory() as public:
+        if IS_ROOT:  # never let the test install for real: drop to nobody first
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("running as root without setpriv: the script would install for real")
+            prefix = (setpriv, "--reuid=65534", "--regid=65534", "--clear-groups")
+            # nobody may not reach a checkout in a private folder (a clone in mktemp -d):
+            # it runs a world-readable copy, which stops at the same check
+            os.chmod(public, 0o755)
+            script = Path(public) / SCRIPT.name
+            shutil.copy(SCRIPT, script)
+            script.chmod(0o755)
+        done = run_script("--no-apt", "--no-pip", "--no-systemctl", check=False,
+                          prefix=prefix, script=script, cwd="/")
+    assert done.returncode != 0 and "run as root" in done.stderr, done.stderr
 
 
 def test_shellcheck() -> None:
