@@ -29,10 +29,11 @@ typecheck: install
 
 # mosquitto: the broker tests; chromium: the browser tests (Playwright drives Debian's
 # /usr/bin/chromium, its own browser download does not work here); shellcheck: the install
-# script's lint.
+# script's lint. The suite runs on every core (pytest-xdist), a test file per worker: the
+# tests that drive real processes (Mosquitto, the hub, the rooms) wait on them, not on the CPU.
 pytest: install
 	@.ci/ensure-packages mosquitto chromium libpango-1.0-0 libpangoft2-1.0-0 shellcheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 test: lint typecheck pytest
 

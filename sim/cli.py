@@ -4,6 +4,7 @@
     voyant-sim demo [--dir DIR] [--port PORT]           broker, hub and three live rooms
     voyant-sim demo --inject unsolicited [--room R]     a fault, now, in the running demo
     voyant-sim room SCENARIO.toml --config AGENT.toml --journal PATH [--speed X] [--repeat N]
+                                                        [--report FILE]
 
 Exit codes: 0 played (whatever the agent recorded), 2 the file was refused
 (nothing was run), 1 the simulator itself failed.
@@ -24,7 +25,7 @@ from edge_agent.errors import ConfigError, ScenarioError
 from edge_agent.logs import setup_logging
 from sim.inject import FAULTS
 from sim.live_room import RoomSettings, play_room
-from sim.report import format_table
+from sim.report import Report, format_table
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     room.add_argument("--repeat", type=int, default=1, help="play the scenario N times")
     room.add_argument("--linger", type=float, default=30.0,
                       help="real seconds to wait for the hub's acknowledgement at the end")
+    room.add_argument("--report", default=None,
+                      help="write the last run's report (as `run --json` prints it) to FILE")
     return parser
 
 
@@ -93,8 +96,12 @@ def _room(args: argparse.Namespace) -> int:
     settings = RoomSettings(
         config.device.model_dump(), config.mqtt.model_dump(), Path(args.journal)
     )
+    def keep(report: Report) -> None:
+        if args.report is not None:
+            Path(args.report).write_text(json.dumps(report, indent=1), encoding="utf-8")
+
     publisher = play_room(scenario, settings, speed=args.speed, repeat=args.repeat,
-                          linger_s=args.linger)
+                          linger_s=args.linger, on_report=keep)
     print(f"outbox: last seq {publisher.last_seq}, acknowledged {publisher.acked}")
     return 0 if publisher.acked >= publisher.last_seq else 1
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from edge_agent.logs import log
 from edge_agent.publisher import Publisher
 from edge_agent.runner import publish_step
 from sim.inject import RoomControl
+from sim.report import Report
 from sim.runner import Simulation
 from sim.scenario import Scenario
 
@@ -36,12 +38,14 @@ class RoomSettings:
 def play_room(
     scenario: Scenario, settings: RoomSettings, *, speed: float | None = None,
     repeat: int = 1, linger_s: float = 30.0, control: RoomControl | None = None,
+    on_report: Callable[[Report], None] | None = None,
 ) -> Publisher:
     """Play ``scenario`` ``repeat`` times (a new agent run each), then wait up to ``linger_s``
     real seconds for the hub to acknowledge the whole outbox. Returns the stopped publisher.
 
     ``control`` (:mod:`sim.inject`) injects faults while it plays, and stops it early
-    (between two steps) when asked."""
+    (between two steps) when asked; ``on_report`` gets each run's report (the one of
+    ``voyant-sim run``), so one play serves both its expectations and the wire."""
     settings.journal.parent.mkdir(parents=True, exist_ok=True)
     publisher: Publisher | None = None
     try:
@@ -56,9 +60,11 @@ def play_room(
                 publisher.start()
             sim.on_step = functools.partial(publish_step, publisher)
             try:
-                sim.run()
+                report = sim.run()
             finally:
                 sim.close()
+            if on_report is not None:
+                on_report(report)
             log("scenario_played", run=sim.agent.journal.run, outbox_last=publisher.last_seq)
         assert publisher is not None
         _linger(publisher, linger_s)

@@ -10,6 +10,11 @@ no rejected message from that room), and the hub holds exactly the journal's
 records, field by field. The library is read at collection time, so a new
 scenario is played here as soon as its file exists.
 
+Each room also writes its run's report, checked against the scenario's
+``[expect]``: the long scenarios are played only here (tests/test_scenarios_play.py
+plays the short ones on their own), so one play serves both the scenario and the
+wire.
+
 Scenarios longer than :data:`LONG_S` of virtual time (a working day, the
 hour-long fluoroscopy cases) are a separate test, ``test_long_scenario_…``,
 so that their cost shows on its own (``pytest --durations``; ``-s`` prints
@@ -18,9 +23,9 @@ each room's time).
 
 from __future__ import annotations
 
+import json
 import os
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +34,9 @@ import pytest
 
 from hub.broker_files import DeviceAccount
 from sim.broker import Mosquitto, MosquittoMissing
+from sim.scenario import load_scenario
 from tests.mqtt_fixtures import HUB
+from tests.test_scenarios_play import LONG_S, _duration
 from tests.wire_rig import (
     ROOT,
     Proc,
@@ -44,17 +51,10 @@ from tests.wire_rig import (
 
 LIBRARY = ROOT / "sim" / "scenarios"
 FILES = sorted(LIBRARY.glob("*.toml"))
-#: Virtual seconds above which a scenario goes to the long test.
-LONG_S = 3600.0
 #: Rooms played at once (each is one busy process; the hub and the broker need a share).
 PARALLEL = max(1, min(3, (os.cpu_count() or 1)))
 #: Real seconds a room may take to play and drain (the working day takes about a minute).
 ROOM_DEADLINE_S = 600.0
-
-
-def _duration(path: Path) -> float:
-    with path.open("rb") as f:
-        return float(tomllib.load(f).get("duration_s", 0.0))
 
 
 SHORT = [p for p in FILES if _duration(p) <= LONG_S]
@@ -113,7 +113,11 @@ class Library:
         played = self.played.setdefault(stem, Played(LIBRARY / f"{stem}.toml",
                                                      account(LIBRARY / f"{stem}.toml")))
         played.started = time.monotonic()
-        played.proc = self.rig.room_file(played.device, played.path, linger=60.0)
+        played.proc = self.rig.room_file(played.device, played.path, linger=60.0,
+                                         report=self.report_path(stem))
+
+    def report_path(self, stem: str) -> Path:
+        return self.rig.directory / f"{stem}.report.json"
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +168,14 @@ def check(library: Library, path: Path) -> None:
                    [f"voyant/v1/{device.site}/{device.room}/%"])
     assert refused == [], f"the hub rejected: {refused[:3]}"
     assert_hub_equals_journal(rig.hub_db, device.username, journal)
+    # The same play is the scenario's own test (tests/test_scenarios_play.py plays only the
+    # short ones again): exactly the alarms it expects, a reading every interval.
+    scenario = load_scenario(path)
+    assert scenario.expect is not None
+    report = json.loads(library.report_path(path.stem).read_text(encoding="utf-8"))
+    assert scenario.expect.mismatches(report) == [], json.dumps(report["alarms"], indent=1)
+    assert report["readings"]["count"] == int(
+        scenario.duration_s // scenario.rules.reading_interval_s)
 
 
 @pytest.mark.parametrize("path", SHORT, ids=lambda p: p.stem)

@@ -163,13 +163,17 @@ class Rig:
                               repeat=repeat, linger=linger, log=log)
 
     def room_file(self, device: DeviceAccount, scenario: Path, *, speed: float | None = None,
-                  repeat: int = 1, linger: float = DEADLINE_S, log: str | None = None) -> Proc:
-        """``voyant-sim room`` playing any scenario file (the library's, or one written here)."""
+                  repeat: int = 1, linger: float = DEADLINE_S, log: str | None = None,
+                  report: Path | None = None) -> Proc:
+        """``voyant-sim room`` playing any scenario file (the library's, or one written here);
+        ``report``: where it writes its last run's report (``voyant-sim run --json``'s)."""
         args = [sys.executable, "-m", "sim.cli", "room", str(scenario),
                 "--config", str(self.room_config(device)), "--journal", str(self.journal(device)),
                 "--repeat", str(repeat), "--linger", str(linger)]
         if speed is not None:
             args += ["--speed", str(speed)]
+        if report is not None:
+            args += ["--report", str(report)]
         return Proc(args, self.directory / f"{log or device.username}.log").start()
 
 
