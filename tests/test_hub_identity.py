@@ -225,3 +225,25 @@ def test_an_oldest_past_the_believable_is_not_taken(store: Store) -> None:
     assert hub.upto(A, J_A) == 2 and count(store, "events WHERE kind = 'data_gap'") == 0
     hub.handle_batch([status("online", T0 + 2, oldest=50, **AS_A)], T0 + 2)
     assert hub.upto(A, J_A) == 49
+
+
+def test_the_devices_file_is_read_again_on_sighup(tmp_path: Path) -> None:
+    """``voyant-hub run`` calls reload_rooms on SIGHUP: a room added is taken at once, a
+    revoked one refused; a file with a mistake keeps the rooms known so far."""
+    from hub.config import parse_config
+    from hub.ingest import Ingest
+
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[devices."chu.ir1"]\nsite = "chu"\nroom = "ir1"\n', encoding="utf-8")
+    config = parse_config({"broker": {"devices": str(devices)},
+                           "store": {"path": str(tmp_path / "hub.db")}})
+    ingest = Ingest(config)
+    assert ingest.rooms.device_for("chu", "ir1") == A and ingest.rooms.device_for(
+        "chu", "ir2") is None
+    devices.write_text('[devices."chu.ir2"]\nsite = "chu"\nroom = "ir2"\n', encoding="utf-8")
+    ingest.reload_rooms()
+    assert ingest.rooms.device_for("chu", "ir2") == B and ingest.rooms.device_for(
+        "chu", "ir1") is None
+    devices.write_text('[devices."chu.ir3"]\nsite = "chu/3"\n', encoding="utf-8")
+    ingest.reload_rooms()  # refused, logged: the rooms known so far stay
+    assert ingest.rooms.device_for("chu", "ir2") == B
