@@ -109,14 +109,7 @@ def detected_at(event: Mapping[str, Any]) -> datetime:
     gives way to when the hub stored the alarm, then to the row's last change: the
     event keeps a place in time, as its device's clock did not give it one.
     """
-    detail = event.get("detail")
-    if isinstance(detail, str):
-        try:
-            detail = json.loads(detail)
-        except ValueError:
-            detail = None
-    stored = detail.get("stored_at") if isinstance(detail, dict) else None
-    for text in (event.get("opened_at"), stored, event.get("updated_at")):
+    for text in (event.get("opened_at"), _stored_at(event), event.get("updated_at")):
         moment = timefmt.instant(text)
         if moment is not None:
             return moment
@@ -137,16 +130,21 @@ def deadline_basis(event: Mapping[str, Any], now: datetime) -> datetime:
     moment = detected_at(event)
     if now - DEADLINE_PAST <= moment <= now + DEADLINE_FUTURE:
         return moment
+    stored = timefmt.instant(_stored_at(event))
+    if stored is not None and now - DEADLINE_PAST <= stored <= now + DEADLINE_FUTURE:
+        return stored
+    return now
+
+
+def _stored_at(event: Mapping[str, Any]) -> Any:
+    """When the hub stored an edge alarm (its detail's ``stored_at``), if the detail says."""
     detail = event.get("detail")
     if isinstance(detail, str):
         try:
             detail = json.loads(detail)
         except ValueError:
             detail = None
-    stored = timefmt.instant(detail.get("stored_at")) if isinstance(detail, dict) else None
-    if stored is not None and now - DEADLINE_PAST <= stored <= now + DEADLINE_FUTURE:
-        return stored
-    return now
+    return detail.get("stored_at") if isinstance(detail, dict) else None
 
 
 def due_status(event: Mapping[str, Any], today: date, soon_days: int = 1) -> str | None:

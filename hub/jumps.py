@@ -18,8 +18,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from hub.config import load_config
-from hub.errors import ConfigError, StoreError
 from hub.store import Store
 from hub.timefmt import iso
 from wire.contract import DEVICE_PATTERN, MAX_SEQ
@@ -56,12 +54,10 @@ def _check(args: argparse.Namespace) -> str | None:
 
 def journal_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        config = load_config(args.config)
-        store = Store.open(config.store.path)
-    except (ConfigError, StoreError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+    opened = Store.for_command(args.config)
+    if isinstance(opened, int):
+        return opened
+    _, store = opened
     try:
         if args.action == "list":
             for device, journal, upto in sorted(store.journals()):

@@ -25,8 +25,6 @@ from pydantic import ValidationError
 
 from hub import timefmt
 from hub.config import Ingest as IngestSettings
-from hub.config import load_config
-from hub.errors import ConfigError, StoreError
 from hub.intake import implausible, plausible_window, record_kind, write
 from hub.store import Store
 from hub.web.rollups import recompute_readings
@@ -115,12 +113,10 @@ def replay(store: Store, device: str | None, now: datetime,
 
 def quarantine_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        config = load_config(args.config)
-        store = Store.open(config.store.path)
-    except (ConfigError, StoreError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+    opened = Store.for_command(args.config)
+    if isinstance(opened, int):
+        return opened
+    config, store = opened
     try:
         if args.action == "list":
             rows = listing(store, args.device, args.all, args.limit)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a virtual clock, mock pins, a monitor player, systemd's notify socket."""
+"""Shared fixtures: a virtual clock, mock pins, a monitor player, systemd's notify socket,
+a hub store."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from edge_agent.clock import ManualClock
 from edge_agent.config import Rules
 from edge_agent.monitor.monitor import Monitor
 from edge_agent.monitor.records import AlarmCleared, AlarmRaised, Output
+from hub.store import Store
+from tests.hub_factory import open_store
 
 pytest_plugins = ["tests.mqtt_fixtures"]
 
@@ -100,3 +103,11 @@ def received(sock: socket.socket) -> list[str]:
             out.append(sock.recv(4096).decode())
         except BlockingIOError:
             return out
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A hub store on disk (``tests.hub_factory.open_store``), closed after the test."""
+    opened = open_store(tmp_path)
+    yield opened
+    opened.close()

@@ -27,7 +27,6 @@ from tests.hub_factory import (
     core,
     exposure,
     exposures,
-    open_store,
     readings,
     status,
 )
@@ -35,13 +34,6 @@ from wire.contract import LIVE, Live, topic
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # T0 is 2026-01-05T07:00:00Z, a Monday
 TODAY = date(2026, 1, 5)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture

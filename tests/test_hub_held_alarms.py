@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from hub.store import Store
 from hub.timefmt import iso
@@ -21,17 +17,9 @@ from tests.hub_factory import (
     alarm,
     alarms,
     core,
-    open_store,
     status,
 )
 from wire.contract import LIVE, Live, topic
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path)
-    yield s
-    s.close()
 
 
 def held_live(at: float, journal: str, *held: dict[str, Any]) -> Msg:

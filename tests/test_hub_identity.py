@@ -7,7 +7,6 @@ file); the same attacks through a real Mosquitto are in test_hostile_devices.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +40,6 @@ ROOMS = ProvisionedRooms({("chu", "ir1"): A, ("chu", "ir2"): B}, "test")
 AS_A: dict[str, Any] = {"device": A, "site": "chu", "room": "ir1"}
 AS_B: dict[str, Any] = {"device": B, "site": "chu", "room": "ir2"}
 J_A, J_B = JOURNAL, JOURNAL_2
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture

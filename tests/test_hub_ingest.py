@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,18 +27,10 @@ from tests.hub_factory import (
     exposure,
     exposures,
     live,
-    open_store,
     readings,
     status,
 )
 from wire.contract import ACK, topic
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture
