@@ -228,6 +228,8 @@ class Journal(RecordWriter):
         raised as :class:`JournalError`, so the agent may write the same record again."""
         try:
             with self.db.conn:
+                if not self.db.conn.in_transaction:  # else sqlite-utils commits each statement
+                    self.db.conn.execute("BEGIN IMMEDIATE")
                 yield
         except (sqlite3.Error, OSError) as exc:
             with contextlib.suppress(sqlite3.Error):

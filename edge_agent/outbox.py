@@ -166,8 +166,12 @@ class Outbox:
     def oldest(self) -> int:
         """The oldest sequence number the outbox holds (the last one + 1 when it is empty):
         the hub may declare lost whatever it lacks below it."""
-        first = self.conn.execute("SELECT min(seq) FROM outbox").fetchone()[0]
-        return int(first) if first is not None else self.last_seq() + 1
+        # One statement, one snapshot: read apart, a record committed between the two reads
+        # would be said gone while it waits unsent (and the hub would declare it lost).
+        row = self.conn.execute(
+            "SELECT coalesce((SELECT min(seq) FROM outbox),"
+            " (SELECT seq FROM sqlite_sequence WHERE name = 'outbox') + 1, 1)").fetchone()
+        return int(row[0])
 
     def last_seq(self) -> int:
         row = self.conn.execute(

@@ -128,7 +128,7 @@ class Ingest(_Strict):
     ack_stall_s: PositiveSeconds = 300.0
     #: What one device may send (a stolen box can lie about its own room, not flood):
     #: messages per second and burst, new journals per Paris day, quarantined records
-    #: kept per Paris day (past that its refused messages go to the pruned ``rejected``).
+    #: kept per Paris day (past that a refused record is neither kept nor acknowledged).
     device_messages_per_s: Annotated[float, Field(gt=0.0, le=100_000.0)] = 50.0
     device_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 500
     new_journals_per_day: Annotated[int, Field(ge=1, le=1000)] = 4

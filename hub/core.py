@@ -55,7 +55,7 @@ COUNTERS = (
     "exposures_stored", "alarms_stored", "replays", "dose_rates", "acks_ignored", "acks_sent",
     "handler_errors", "journals_new", "data_gaps_opened", "offline_opened", "batches",
     "alarm_events", "records_quarantined", "records_lost", "acks_stalled", "records_implausible",
-    "records_beyond_window",
+    "records_beyond_window", "records_over_budget",
 )
 PRUNE_EVERY_S = 60.0
 

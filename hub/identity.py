@@ -6,9 +6,10 @@ provisioned device and refuses any payload whose ``device``, ``site`` or
 ``room`` claims otherwise. A journal id belongs to the first device that used
 it. A stolen box can still lie about its own room; what else it can do is
 bounded here: messages per second (a token bucket per device), new journals
-per Paris day, and quarantined records per device and day (past that, its
-refused messages go to the pruned ``rejected`` table instead of the kept
-quarantine, so a flood cannot fill the disk).
+per Paris day, and quarantined records per device and day (past that, a
+refused record is neither kept nor acknowledged — a real agent sends it again
+the next day — and a message claiming another identity goes only to the
+pruned ``rejected`` table: a flood cannot fill the disk).
 """
 
 from __future__ import annotations

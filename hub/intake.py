@@ -38,6 +38,7 @@ from wire.contract import (
     Record,
     RefusedItem,
 )
+from wire.records import instant_key
 
 if TYPE_CHECKING:
     from hub.config import Ingest as IngestSettings
@@ -77,12 +78,15 @@ class Intake:
                 core.store.supersede_quarantined(envelope.device, envelope.journal, record.seq,
                                                  at)
         before = seqs.upto
-        stored = quarantined = duplicates = 0
+        stored = quarantined = duplicates = over_budget = 0
         for record in records:
             if seqs.is_stored(record.seq) or record.seq in seqs.quarantined:
                 duplicates += 1
                 continue
             if isinstance(record, RefusedItem):
+                if not core.gate.may_quarantine(envelope.device, 1, now):
+                    over_budget += 1  # neither kept nor acknowledged: the box floods
+                    continue
                 filled = seqs.quarantine(record.seq, now)
                 self._quarantine(dev, ident, envelope.kind, record, at,
                                  counted=seqs.is_stored(record.seq))
@@ -98,6 +102,11 @@ class Intake:
         seqs.newly_counted.clear()
         if seqs.upto == before and any(r.seq > seqs.upto for r in records):
             seqs.note_waiting(now)  # records above a hole: the acknowledgement waits
+        if over_budget:
+            seqs.note_waiting(now)
+            core.counters["records_over_budget"] += over_budget
+            log("quarantine_budget_spent", logging.WARNING, device=envelope.device,
+                journal=envelope.journal, refused=over_budget)
         if duplicates:
             core.counters["duplicates"] += duplicates
             touch.duplicate = True
@@ -237,14 +246,14 @@ class Intake:
 
 
 def plausible_window(received: float, settings: IngestSettings) -> tuple[str, str]:
-    """The window of plausible record times around a receipt, as wire text (one format
-    and zone: text order is time order)."""
-    return (iso(max(0.0, received - settings.plausible_past_days * 86_400.0)),
-            iso(received + settings.plausible_future_s))
+    """The window of plausible record times around a receipt, as keys that sort as time
+    does (``wire.records.instant_key``)."""
+    return (instant_key(iso(max(0.0, received - settings.plausible_past_days * 86_400.0))),
+            instant_key(iso(received + settings.plausible_future_s)))
 
 
 def implausible(record: Record, window: tuple[str, str]) -> bool:
-    return any(t < window[0] or t > window[1] for t in record_times(record))
+    return any(not window[0] <= instant_key(t) <= window[1] for t in record_times(record))
 
 
 def write(store: Store, ident: Ident, record: Record, at: str,

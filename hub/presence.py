@@ -23,6 +23,7 @@ from hub.logs import log
 from hub.registry import DeviceState
 from hub.store import OpenEvent
 from wire.contract import HeldAlarm, Live, Status
+from wire.records import instant_key
 
 if TYPE_CHECKING:
     from hub.core import IngestCore
@@ -107,7 +108,7 @@ class Presence:
         low, high = self.core.intake.plausible(now)
         for held in message.held_alarms:
             times = [t for t in (held.at, held.since, held.cleared) if t is not None]
-            implausible = any(t < low or t > high for t in times)
+            implausible = any(not low <= instant_key(t) <= high for t in times)
             cleared = (held.cleared or at) if held.event == "cleared" else None
             detail = _held_detail(message.journal, held, at)
             if implausible:  # as for a record: dated by its receipt (deadline, inbox order)

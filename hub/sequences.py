@@ -61,6 +61,17 @@ class JournalSeqs:
 
     def add(self, seq: int, now: float) -> list[Gap]:
         """Record ``seq`` as stored (it must be new); return the gaps it completed."""
+        filled = self._arrived(seq, now)
+        if seq == self.upto + 1:
+            self.upto = seq
+            self._advance()
+        else:
+            self.above.add(seq)
+        return filled
+
+    def _arrived(self, seq: int, now: float) -> list[Gap]:
+        """The gap bookkeeping of a new number, stored or quarantined alike: a hole below it
+        opens a gap; inside a gap it is one fewer missing. Returns the gaps it completed."""
         filled: list[Gap] = []
         if seq > self.top + 1:
             self._insert_gap(Gap(self.top + 1, seq - 1, seq - 1 - self.top, now))
@@ -72,11 +83,6 @@ class JournalSeqs:
                     self._remove_gap(gap)
                     filled.append(gap)
         self.top = max(self.top, seq)
-        if seq == self.upto + 1:
-            self.upto = seq
-            self._advance()
-        else:
-            self.above.add(seq)
         return filled
 
     def _advance(self) -> None:
@@ -97,9 +103,10 @@ class JournalSeqs:
         when the records before it are in. Returns the gaps it completed."""
         if seq == self.upto + 1:
             return self.add(seq, now)
+        filled = self._arrived(seq, now)
         self.quarantined.add(seq)
         self.note_waiting(now)
-        return []
+        return filled
 
     def note_waiting(self, now: float) -> None:
         """Records arrived that the acknowledgement cannot pass yet."""
@@ -159,10 +166,11 @@ class JournalSeqs:
         seqs = cls(upto)
         seqs.quarantined = {s for s in quarantined if s > upto}
         seqs.above = {s for s in above if s > upto}
-        seqs.top = max(seqs.above, default=upto)
+        held_above = seqs.above | seqs.quarantined  # a waiting refused record is no hole
+        seqs.top = max(held_above, default=upto)
         filled: list[Gap] = []
         covered: list[tuple[int, int]] = []
-        stored = sorted(seqs.above)
+        stored = sorted(held_above)
         for gap in open_gaps:
             lo, hi = max(gap.first, upto + 1), min(gap.last, seqs.top)
             held = bisect.bisect_right(stored, hi) - bisect.bisect_left(stored, lo)
@@ -172,7 +180,7 @@ class JournalSeqs:
                 continue
             seqs._insert_gap(Gap(gap.first, gap.last, missing, gap.seen_at, gap.event_id))
             covered.append((gap.first, gap.last))
-        for lo, hi in _holes(upto, seqs.above):
+        for lo, hi in _holes(upto, held_above):
             for a, b in _subtract((lo, hi), covered):
                 seqs._insert_gap(Gap(a, b, b - a + 1, now))
         return seqs, filled

@@ -26,7 +26,7 @@ def instant(text: object) -> datetime | None:
     contract's checks stored 2026-02-30, hour 25 or year 0000 as sent. The
     pages read times through here (or :func:`wall`) so that such a record is
     shown as written rather than taking the page down."""
-    if not isinstance(text, str):
+    if not isinstance(text, str) or not text.isascii():  # strptime reads any script's digits
         return None
     whole, _, fraction = text.removesuffix("Z").partition(".")
     if fraction and not (fraction.isdigit() and fraction.isascii()):

@@ -26,7 +26,13 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from wire.records import READING_RATES, TIMESTAMP_PATTERN, ExposureItem, ReadingItem
+from wire.records import (
+    READING_RATES,
+    TIMESTAMP_PATTERN,
+    ExposureItem,
+    ReadingItem,
+    instant_key,
+)
 
 #: Instants at the ends of what the contract's timestamp can name, and a few famous ones.
 EDGE_TIMES = (
@@ -167,7 +173,7 @@ def _consistent(draw: st.DrawFn, model: type[BaseModel], values: dict[str, Any],
                 near: float) -> dict[str, Any]:
     """What the model validators of wire/records.py ask beyond each field's bounds."""
     if model is ReadingItem:
-        values["start"], values["end"] = sorted((values["start"], values["end"]))
+        values["start"], values["end"] = sorted((values["start"], values["end"]), key=instant_key)
         if values["seconds_covered"] == 0:
             values.update(dict.fromkeys(READING_RATES))
         else:
@@ -177,7 +183,7 @@ def _consistent(draw: st.DrawFn, model: type[BaseModel], values: dict[str, Any],
                     base = typing.get_args(info.annotation)[0]
                     values[name] = draw(for_annotation(base, [], near))
     if model is ExposureItem and values.get("end") is not None:
-        values["start"], values["end"] = sorted((values["start"], values["end"]))
+        values["start"], values["end"] = sorted((values["start"], values["end"]), key=instant_key)
     return values
 
 

@@ -239,3 +239,16 @@ def test_the_devices_file_is_read_again_on_sighup(tmp_path: Path) -> None:
     devices.write_text('[devices."chu.ir3"]\nsite = "chu/3"\n', encoding="utf-8")
     ingest.reload_rooms()  # refused, logged: the rooms known so far stay
     assert ingest.rooms.device_for("chu", "ir2") == B
+
+
+def test_a_device_s_own_refused_records_share_its_quarantine_budget(store: Store) -> None:
+    """A box sending nothing but refused records fills no disk: past the day's budget they
+    are neither kept nor acknowledged (a real agent would send them again tomorrow)."""
+    from tests.test_hub_refusal import nan_reading
+
+    hub = core(store, rooms=ROOMS, quarantine_per_device_day=10)
+    for first in (1, 21):
+        hub.handle_batch([batch(READINGS, [nan_reading(s) for s in range(first, first + 20)],
+                                **AS_A)], T0 + first)
+    assert count(store, "quarantine") == 10 and hub.upto(A, J_A) == 10
+    assert hub.stats()["records_over_budget"] == 30

@@ -304,3 +304,37 @@ def test_a_silent_device_is_not_stalled(store: Store) -> None:
     hub.tick(T0 + 1000)  # nothing sent since: offline, maybe, or a gap; not a stall
     assert rows(store, "SELECT count(*) AS n FROM events WHERE kind = 'ack_stalled'") == [
         {"n": 0}]
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_refused_record_inside_a_hole_is_no_missing_record(store: Store, restart: bool) -> None:
+    """6 and 7 late, 8 refused, 9 valid: once 6 and 7 arrive nothing is missing, and no
+    data_gap opens (nor after a restart of the hub in between)."""
+    hub = core(store, gap_timeout_s=30.0)
+    hub.handle_batch([readings(1, 5)], T0)
+    hub.handle_batch([batch(READINGS, [nan_reading(8), reading(9)])], T0 + 1)
+    if restart:
+        hub = core(store, now=T0 + 2, gap_timeout_s=30.0)
+    hub.handle_batch([readings(6, 7)], T0 + 3)
+    for t in range(4, 200, 5):
+        hub.tick(T0 + t)
+    assert hub.upto(DEVICE, JOURNAL) == 9 and hub.seqs[(DEVICE, JOURNAL)].gaps == []
+    assert rows(store, "SELECT count(*) AS n FROM events WHERE kind = 'data_gap'") == [{"n": 0}]
+
+
+def test_a_time_in_other_digits_is_refused(hub: IngestCore, store: Store) -> None:
+    """The pattern engine's \\d matches fullwidth digits, which int() reads and the pages'
+    date functions do not: the contract takes ASCII digits only."""
+    fullwidth = {**reading(1), "start": "\uff12\uff10\uff12\uff16-01-05T07:00:40Z"}
+    hub.handle_batch([batch(READINGS, [fullwidth])], T0)
+    (q,) = rows(store, "SELECT seq, reason FROM quarantine")
+    assert q["seq"] == 1 and "start" in q["reason"]
+
+
+def test_end_before_start_is_judged_by_time_not_by_text() -> None:
+    """``…:00.5Z`` is after ``…:00Z`` although ``.`` sorts before ``Z``."""
+    later = {**reading(1), "start": "2026-01-05T07:00:00Z", "end": "2026-01-05T07:00:00.5Z"}
+    earlier = {**reading(1), "start": "2026-01-05T07:00:00.9Z", "end": "2026-01-05T07:00:00Z"}
+    wire.ReadingItem.model_validate(later)
+    with pytest.raises(ValueError, match="before start"):
+        wire.ReadingItem.model_validate(earlier)

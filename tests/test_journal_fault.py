@@ -22,6 +22,7 @@ from gpiozero.pins.mock import MockFactory
 import sim.runner
 from edge_agent.agent import Agent
 from edge_agent.clock import ManualClock
+from edge_agent.errors import JournalError
 from edge_agent.journal import Journal
 from edge_agent.journal_hold import FAULT_NUMBER_BASE, JOURNAL_FAULT, MAX_HELD, JournalHold
 from edge_agent.journal_upkeep import JournalUpkeep
@@ -267,3 +268,40 @@ def test_a_record_the_contract_refuses_is_reported_never_held(
         assert json.loads(only.item)["seq"] == 1 and only.kind == "readings"
     finally:
         agent.close()
+
+
+def test_a_failed_write_leaves_nothing_behind_and_the_same_record_goes_in_after(
+    tmp_path: Path,
+) -> None:
+    """All or nothing: sqlite-utils commits each statement unless a transaction is open, so
+    a write whose COMMIT fails must have opened one, or its record row would stay without
+    its outbox row and every retry would fail on the row left behind."""
+    path = tmp_path / "journal.db"
+    journal = FlakyJournal(path)
+    journal.start_run(1000.0)
+    exposure = ExposureRecord(number=1, start=5.0, requested=True, procedure=1)
+    alarm = AlarmRecord(1, "unsolicited_emission", None, 5.0, 5.0)
+
+    def wall(t: float) -> float:
+        return 1_767_596_400.0 + t
+
+    journal.fail = True
+    with pytest.raises(JournalError):
+        journal.exposure_opened(exposure, wall, "cal")
+    with pytest.raises(JournalError):
+        journal.alarm_raised(alarm, wall)
+    with pytest.raises(JournalError):
+        journal.start_run(1001.0)
+    assert journal.db.execute("SELECT count(*) FROM exposures").fetchone()[0] == 0
+    assert journal.db.execute("SELECT count(*) FROM alarms").fetchone()[0] == 0
+    assert journal.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    journal.fail = False
+    journal.exposure_opened(exposure, wall, "cal")
+    journal.alarm_raised(alarm, wall)
+    outbox = Outbox(path)
+    try:
+        assert [(p.seq, p.kind) for p in outbox.pending(1, 10)] == [(1, "exposures"),
+                                                                    (2, "alarms")]
+    finally:
+        outbox.close()
+    journal.close()

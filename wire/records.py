@@ -31,7 +31,10 @@ MAX_READING_S: Final = 86_400.0
 
 NAME_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 DEVICE_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
-TIMESTAMP_PATTERN: Final = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$"
+#: ASCII digits only: the pattern engine's ``\d`` also matches other scripts' digits
+#: (``２０２６``), which ``int`` reads and the pages' date functions refuse.
+TIMESTAMP_PATTERN: Final = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                             r"(\.[0-9]{1,9})?Z$")
 
 
 _DAYS: Final = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -42,6 +45,8 @@ def _real_instant(text: str) -> str:
 
     The pattern has fixed the positions already; this is on the ingest's hot path, so the
     fields are read by position rather than by ``strptime`` (five times slower)."""
+    if not text.isascii():
+        raise ValueError(f"{text!r} is not a real date and time")
     year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
     hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
     leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
@@ -49,6 +54,13 @@ def _real_instant(text: str) -> str:
             and 1 <= day <= (_DAYS[month - 1] if month != 2 or leap else 28)):
         raise ValueError(f"{text!r} is not a real date and time")
     return text
+
+
+def instant_key(text: str) -> str:
+    """A wire timestamp as text that sorts as time does: the fraction padded to 9 digits
+    (as written, ``…:00Z`` would sort after ``…:00.5Z``, since ``Z`` > ``.``)."""
+    whole, _, fraction = text.removesuffix("Z").partition(".")
+    return f"{whole}.{fraction.ljust(9, '0')}"
 
 
 Timestamp = Annotated[
@@ -118,7 +130,7 @@ class ReadingItem(Payload):
 
     @model_validator(mode="after")
     def _consistent(self) -> ReadingItem:
-        if self.end < self.start:  # same format and zone: text order is time order
+        if instant_key(self.end) < instant_key(self.start):
             raise ValueError(f"end {self.end} is before start {self.start}")
         missing = [name for name in READING_RATES if getattr(self, name) is None]
         if self.seconds_covered == 0 and len(missing) != len(READING_RATES):
@@ -158,7 +170,7 @@ class ExposureItem(Payload):
 
     @model_validator(mode="after")
     def _ordered(self) -> ExposureItem:
-        if self.end is not None and self.end < self.start:
+        if self.end is not None and instant_key(self.end) < instant_key(self.start):
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
 

@@ -323,7 +323,10 @@ def _hour_epoch(hour: str) -> float:
 
 
 def _real_minute(key: str) -> bool:
-    """Whether ``YYYY-MM-DDTHH:MM`` names a minute of years 1-9999."""
+    """Whether ``YYYY-MM-DDTHH:MM`` names a minute of years 1-9999 (in ASCII digits:
+    ``strptime`` reads other scripts' digits, ``fromisoformat`` does not)."""
+    if not key.isascii():
+        return False
     try:
         datetime.strptime(key, "%Y-%m-%dT%H:%M")
     except ValueError:
