@@ -185,7 +185,8 @@ class Journal(RecordWriter):
 
         The run's number is settled before anything is written, so that an agent started
         on a full disk knows it (it holds its records under it) and calls this again."""
-        if not self.run:
+        first = not self.run
+        if first:
             self.run = int(self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM runs")
                            .fetchone()[0])
         if self.db.execute("SELECT 1 FROM runs WHERE id = ?", [self.run]).fetchone():
@@ -193,12 +194,19 @@ class Journal(RecordWriter):
             return RunStart(self.run, 0, 0, self.get_meta("interlock_latched") == "1")
         last_alive = self.get_meta("last_alive_wall")
         alive = float(last_alive) if last_alive is not None else wall
-        with self._write():
-            exposures, alarms = self._interrupt(alive, wall)
-            self.db.execute(
-                "INSERT INTO runs (id, started, started_wall, pid) VALUES (?, ?, ?, ?)",
-                [self.run, iso_utc(wall), wall, os.getpid()],
-            )
+        try:
+            with self._write():
+                exposures, alarms = self._interrupt(alive, wall)
+                self.db.execute(
+                    "INSERT INTO runs (id, started, started_wall, pid) VALUES (?, ?, ?, ?)",
+                    [self.run, iso_utc(wall), wall, os.getpid()],
+                )
+        except JournalError:
+            if first:  # unwritten, max(id) + 1 would be chosen again by a restart on the
+                # same full disk, and its alarms would share (run, number) with this one's:
+                # the start's own second is a number no other start takes
+                self.run = max(self.run, int(wall))
+            raise
         self.alive(wall)
         return RunStart(self.run, exposures, alarms, self.get_meta("interlock_latched") == "1")
 

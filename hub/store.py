@@ -100,7 +100,10 @@ class Store:
             if str(path) != ":memory:":
                 db.enable_wal()
             db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=5000")
+            # The ingest waits for another writer (a page, a command, a report) rather than
+            # failing its batch: 30 s, far below the agents' patience, above any such write
+            # on a loaded machine.
+            db.execute("PRAGMA busy_timeout=30000")
             schema.create(db)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from None
