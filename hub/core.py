@@ -340,8 +340,11 @@ class IngestCore:
         self.presence = Presence(self)
         self.intake = Intake(self)
         self.watch = Watch(self)
-        self.gate = Gate(self.rooms, self.settings,
-                         {journal: device for device, journal, _ in self.store.journals()})
+        owners = {journal: device for device, journal, _ in self.store.journals()}
+        if getattr(self, "gate", None) is None:
+            self.gate = Gate(self.rooms, self.settings, owners)
+        else:  # rebuilt after a failure: what each device has spent today is kept
+            self.gate.owners = owners
         self.seqs: dict[JournalKey, JournalSeqs] = {}
         self.dirty_journals: set[JournalKey] = set()
         events = self.store.open_events()

@@ -252,3 +252,25 @@ def test_a_device_s_own_refused_records_share_its_quarantine_budget(store: Store
                                 **AS_A)], T0 + first)
     assert count(store, "quarantine") == 10 and hub.upto(A, J_A) == 10
     assert hub.stats()["records_over_budget"] == 30
+
+
+def test_a_handler_failure_does_not_refill_a_device_s_limits(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The core rebuilds its memory from the store after a failure: not what each device
+    has spent of its rate and budgets (or a box that can cause a failure gets fresh ones)."""
+    from hub import intake
+
+    hub = core(store, rooms=ROOMS, device_messages_per_s=0.001, device_burst=2)
+    hub.handle_batch([readings(1, 1, **AS_A)], T0)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(intake, "exposure_row", broken)
+    hub.handle_batch([exposures(exposure(2, 1, "opened"), **AS_A)], T0 + 0.1)  # fails: rebuilt
+    monkeypatch.undo()
+    hub.handle_batch([readings(2, 2, **AS_A)], T0 + 0.2)
+    assert hub.upto(A, J_A) == 1  # the burst of 2 was spent before the failure
+    assert "messages/s" in rows(store, "SELECT reason FROM rejected ORDER BY id DESC")[0][
+        "reason"]
