@@ -22,6 +22,7 @@ import sqlite_utils
 
 from hub.config import parse_config
 from hub.ingest import Ingest
+from sim.broker import wait_listening
 from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, T0, readings, status
 
 pytestmark = [
@@ -43,11 +44,10 @@ def broker(tmp_path: Path) -> Iterator[int]:
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n")
     proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            break
-        time.sleep(0.05)
+    problem = wait_listening(proc, "127.0.0.1", port, 10.0)
+    if problem is not None:
+        proc.kill()
+        pytest.fail(f"mosquitto did not start listening on {port}: {problem}")
     yield port
     proc.terminate()
     proc.wait(5)

@@ -12,7 +12,8 @@ import ast
 import re
 from pathlib import Path
 
-from babel.messages.pofile import read_po
+import pytest
+from babel.messages.pofile import PoFileError, read_po
 from fastapi.testclient import TestClient
 
 from hub.web.i18n import LOCALE_DIR, translations
@@ -61,9 +62,19 @@ def test_the_extraction_finds_strings_of_each_kind() -> None:
 
 
 def test_every_catalog_parses() -> None:
+    """``abort_invalid``: without it Babel skips what it cannot read, and the test could
+    not fail."""
     for path in sorted((LOCALE_DIR / "fr" / "LC_MESSAGES").glob("*.po")):
         with path.open("rb") as handle:
-            read_po(handle, locale="fr")
+            read_po(handle, locale="fr", abort_invalid=True)
+
+
+def test_a_broken_catalog_is_caught(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.po"
+    broken.write_text('msgid "Rooms"\nmsgstr "Salles"\nSalles sans guillemets\n',
+                      encoding="utf-8")
+    with broken.open("rb") as handle, pytest.raises(PoFileError):
+        read_po(handle, locale="fr", abort_invalid=True)
 
 
 def test_every_string_has_a_french_translation() -> None:

@@ -335,7 +335,7 @@ def test_broadcaster_fans_out_and_stops(app: FastAPI) -> None:
         hub = live.Broadcaster(app.state.store_path, interval_s=0.02, idle_stop_s=0.1)
         one, two = hub.subscribe(), hub.subscribe()
         assert hub.task is not None
-        await asyncio.sleep(0.1)  # the poller takes its baseline
+        await asyncio.wait_for(hub.baseline.wait(), 2)  # what exists now is not news
         await asyncio.to_thread(_write_live, app.state.store_path, OTHER, exposure_open=True)
         assert (await asyncio.wait_for(one.get(), 2))[1] == "rooms"
         assert (await asyncio.wait_for(two.get(), 2))[1] == "rooms"
@@ -361,7 +361,7 @@ def test_stream_sends_named_events(app: FastAPI) -> None:
 
         stream = live._stream(FakeRequest(), hub, queue)  # type: ignore[arg-type]
         names = [(await anext(stream)).event, (await anext(stream)).event]
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(hub.baseline.wait(), 2)
         await asyncio.to_thread(_write_live, app.state.store_path, DEVICE, exposure_open=True)
         event = await asyncio.wait_for(anext(stream), 2)
         names.append(event.event)

@@ -66,6 +66,8 @@ class Broadcaster:
         self._version: int | None = None
         self._markers: dict[str, str] = {}
         self._lock = threading.Lock()
+        #: Set once the poller has taken its baseline: a change after it is news.
+        self.baseline = asyncio.Event()
 
     # -- subscribers -------------------------------------------------------------------------
 
@@ -73,6 +75,7 @@ class Broadcaster:
         queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(QUEUE_MAX)
         self.subscribers.add(queue)
         if self.task is None or self.task.done():
+            self.baseline = asyncio.Event()
             self.task = asyncio.create_task(self.run(), name="live-broadcaster")
         return queue
 
@@ -94,6 +97,7 @@ class Broadcaster:
         rollup_task = asyncio.create_task(self._rollups(), name="live-rollups")
         try:
             await asyncio.to_thread(self.changes)  # the baseline: what exists now is not news
+            self.baseline.set()
             while True:
                 await asyncio.sleep(self.interval_s)
                 if self.subscribers:
