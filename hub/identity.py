@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from hub.config import Ingest as IngestSettings
 from hub.rooms_directory import RoomDirectory
-from hub.workdays import PARIS
+from hub.workdays import local_date
 
 
 class Refused(Exception):
@@ -34,10 +34,6 @@ class Refused(Exception):
 class _Bucket:
     tokens: float
     at: float
-
-
-def paris_day(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).astimezone(PARIS).date().isoformat()
 
 
 class Gate:
@@ -83,7 +79,7 @@ class Gate:
             if owner != device:
                 raise Refused(f"journal {journal} belongs to device {owner!r}")
             return False
-        key = (device, paris_day(now))
+        key = (device, local_date(datetime.fromtimestamp(now, UTC)).isoformat())
         if self._new_journals.get(key, 0) >= self.settings.new_journals_per_day:
             raise Refused(f"{device}: more than {self.settings.new_journals_per_day} new "
                           "journals today")
@@ -93,7 +89,7 @@ class Gate:
 
     def may_quarantine(self, device: str, count: int, now: float) -> bool:
         """Room left in today's quarantine budget of ``device`` for ``count`` records."""
-        key = (device, paris_day(now))
+        key = (device, local_date(datetime.fromtimestamp(now, UTC)).isoformat())
         used = self._quarantined.get(key, 0)
         if used + count > self.settings.quarantine_per_device_day:
             return False

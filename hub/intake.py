@@ -28,7 +28,7 @@ from hub.records import alarm_row, exposure_row, reading_row, record_times
 from hub.registry import DeviceState
 from hub.sequences import JournalSeqs
 from hub.timefmt import iso
-from hub.workdays import PARIS
+from hub.workdays import local_date
 from wire.contract import (
     WINDOW,
     AlarmItem,
@@ -185,7 +185,7 @@ class Intake:
         seq: int | None, reason: str, at: str,
     ) -> None:
         """One ``record_quarantined`` event per device and Paris day, counting refusals."""
-        day = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(PARIS).date()
+        day = local_date(datetime.fromisoformat(at.replace("Z", "+00:00")))
         self.core.store.count_event(
             "record_quarantined", device, site, room, day.isoformat(), at,
             {"journal": journal, "seq": seq, "kind": kind, "reason": reason[:300]},

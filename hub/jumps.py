@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from hub.store import Store
+from hub.commands import config_and_store
 from hub.timefmt import iso
 from wire.contract import DEVICE_PATTERN, MAX_SEQ
 
@@ -54,7 +54,7 @@ def _check(args: argparse.Namespace) -> str | None:
 
 def journal_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    opened = Store.for_command(args.config)
+    opened = config_and_store(args.config)
     if isinstance(opened, int):
         return opened
     _, store = opened

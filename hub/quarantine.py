@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from hub import timefmt
+from hub.commands import config_and_store
 from hub.config import Ingest as IngestSettings
 from hub.intake import implausible, plausible_window, record_kind, write
 from hub.store import Store
@@ -113,7 +114,7 @@ def replay(store: Store, device: str | None, now: datetime,
 
 def quarantine_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    opened = Store.for_command(args.config)
+    opened = config_and_store(args.config)
     if isinstance(opened, int):
         return opened
     config, store = opened

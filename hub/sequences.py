@@ -155,7 +155,7 @@ class JournalSeqs:
     @classmethod
     def restore(
         cls, upto: int, above: set[int], open_gaps: list[Gap], now: float,
-        quarantined: set[int] = frozenset(),  # type: ignore[assignment]
+        quarantined: frozenset[int] | set[int] = frozenset(),
     ) -> tuple[JournalSeqs, list[Gap]]:
         """Rebuild from the store; return the journal and the open gaps already filled.
 

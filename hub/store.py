@@ -12,19 +12,15 @@ import contextlib
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import sqlite_utils
 
 from hub import schema
-from hub.errors import ConfigError, StoreError, StoreReplaced
-
-if TYPE_CHECKING:
-    from hub.config import HubConfig
+from hub.errors import StoreError, StoreReplaced
 
 #: Refused messages kept (oldest pruned first): a hostile flood must not fill the disk.
 REJECTED_KEEP: Final = 100_000
@@ -108,22 +104,6 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from None
         return cls(db, str(path))
-
-    @classmethod
-    def for_command(cls, config_path: str) -> tuple[HubConfig, Store] | int:
-        """The configuration and its store, for a command line; or the exit status after
-        saying what is wrong (2: the configuration, 1: the store)."""
-        from hub.config import load_config  # the configuration imports nothing of the store
-
-        try:
-            config = load_config(config_path)
-            return config, cls.open(config.store.path)
-        except ConfigError as exc:
-            print(str(exc), file=sys.stderr)
-            return 2
-        except StoreError as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
 
     def check_still_mine(self) -> None:
         """Raise :class:`StoreReplaced` unless the file at :attr:`path` is still the one this

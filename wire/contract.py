@@ -240,7 +240,7 @@ def decode(topic_text: str, payload: bytes) -> tuple[Topic, Message]:
         message = model.model_validate_json(payload)
     except ValidationError as exc:
         _check_version(payload)  # the clearer reason first: encoding, JSON, version
-        raise WireError(_describe(exc)) from None
+        raise WireError(describe_errors(exc)) from None
     _check_matches(where, message)
     return where, message  # type: ignore[return-value]
 
@@ -275,7 +275,7 @@ def decode_records(
     try:
         envelope = RecordEnvelope.model_validate(data)
     except ValidationError as exc:
-        raise WireError(_describe(exc)) from None
+        raise WireError(describe_errors(exc)) from None
     _check_matches(where, envelope)
     seqs = [_raw_seq(i, item) for i, item in enumerate(envelope.items)]
     try:
@@ -288,7 +288,7 @@ def decode_records(
         try:
             out.append(model.model_validate_json(_json(raw)))
         except (ValidationError, ValueError) as exc:
-            reason = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
             out.append(RefusedItem(seq, reason, raw))
     return where, envelope, out
 
@@ -367,10 +367,6 @@ def _dose_rate(payload: bytes) -> float:
 
 def describe_errors(exc: ValidationError) -> str:
     """The first three broken rules of a validation error, each as ``dotted.path: why``."""
-    return _describe(exc)
-
-
-def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         where = ".".join(str(p) for p in err["loc"]) or "payload"
