@@ -14,12 +14,12 @@ with one journal covering the year 2025 (Paris) at one reading every 10 s
 
 * The first ``--raw-points`` devices (default 1) get **every raw 10 s
   reading of the year** (3.15 million rows each, written by SQL), and their
-  rollups are built by :func:`hub.web.rollups.refresh` from them, as the hub
+  rollups are built by :func:`hub.db.rollups.refresh` from them, as the hub
   does as readings arrive (its time is printed).
 * **Shortcut, said plainly**: the other devices get the ``rollup_hour`` rows
   of the year generated directly (the same dose-rate model: background with
   bursts in working hours; their Paris days summed from them by
-  :func:`hub.web.rollups.rebuild_days`), their rollup watermarks set as if refresh had
+  :func:`hub.db.rollups.rebuild_days`), their rollup watermarks set as if refresh had
   counted every reading, plus the raw readings of one day per month (so the
   look-up of the maximum's instant finds real rows in some months and falls
   back to the hour elsewhere: the same indexed query either way). 50 x 3.15
@@ -52,13 +52,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hub.config import Zoning  # noqa: E402
+from hub.db import rollups  # noqa: E402
+from hub.db.connection import connect  # noqa: E402
 from hub.reports import points as pts  # noqa: E402
 from hub.reports import quarterly as qr  # noqa: E402
 from hub.reports import render as rd  # noqa: E402
 from hub.timefmt import iso  # noqa: E402
-from hub.web import rollups  # noqa: E402
 from hub.web.app import prepare_store  # noqa: E402
-from hub.web.db import connect  # noqa: E402
 from hub.workdays import PARIS  # noqa: E402
 
 TARGET_S = 1.0

@@ -88,7 +88,7 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402  (after the path set-up, as bench/detection.py)
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from hub.broker_files import HubAccount, hash_password  # noqa: E402
+from hub.broker.files import HubAccount, hash_password  # noqa: E402
 from hub.timefmt import iso  # noqa: E402
 from sim.broker import Mosquitto, MosquittoFailed, MosquittoMissing  # noqa: E402
 from wire.contract import ACK, READINGS, batch_payload, topic  # noqa: E402

@@ -19,9 +19,9 @@ reading of the year had been sent):
   by SQL (a recursive CTE per room, one transaction each,
   ``synchronous=OFF``); the dose rate is a noisy background with bursts in
   working hours;
-* ``rollup_minute`` / ``rollup_hour`` (:mod:`hub.web.rollups`, what the
+* ``rollup_minute`` / ``rollup_hour`` (:mod:`hub.db.rollups`, what the
   room page's charts read): for the raw days, computed by the rooms' own
-  :func:`hub.web.rollups.refresh` from the raw readings; for the rest of the
+  :func:`hub.db.rollups.refresh` from the raw readings; for the rest of the
   year, generated directly (six readings a minute, same dose-rate model), so
   the charts see a full year (50 x 525,600 minute rows);
 * ``exposures``: the whole year, about 16 per room per working day (8:00 to
@@ -74,8 +74,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hub.config import parse_config  # noqa: E402
+from hub.db import rollups  # noqa: E402
 from hub.timefmt import iso  # noqa: E402
-from hub.web import rollups  # noqa: E402
 from hub.web.app import create_app, prepare_store  # noqa: E402
 
 TARGET_P95_MS = 150.0
@@ -289,8 +289,8 @@ def _events(conn: sqlite3.Connection, device: str, room: str, journal: str, star
 
 
 def _login(client: Any, store: Path) -> None:
+    from hub.db.connection import connect
     from hub.web.accounts import AccountError, add_user
-    from hub.web.db import connect
 
     conn = connect(store)
     try:

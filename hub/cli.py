@@ -8,10 +8,10 @@ ingest); ``user add`` creates an account (the first admin) and ``token add``
 a token (``--scope api``, the default, or ``calendar`` for a feed address),
 in the store of ``--config``; ``check-config`` validates a
 configuration file; ``broker-config`` writes Mosquitto's files from a devices TOML
-(:mod:`hub.broker_config`), and ``device add|revoke|list`` manages that TOML's rooms
-(:mod:`hub.provisioning`); ``quarantine list|replay`` shows and replays the records
-the hub refused (:mod:`hub.quarantine`); ``journal list|accept-jump`` lets a journal go on
-past a jump (:mod:`hub.jumps`); ``version`` reports the installed version. A bad
+(:mod:`hub.broker.config`), and ``device add|revoke|list`` manages that TOML's rooms
+(:mod:`hub.broker.provisioning`); ``quarantine list|replay`` shows and replays the records
+the hub refused (:mod:`hub.ingest.quarantine`); ``journal list|accept-jump`` lets a journal go on
+past a jump (:mod:`hub.ingest.jumps`); ``version`` reports the installed version. A bad
 configuration exits with status 2 and one line per mistake on stderr.
 """
 
@@ -31,10 +31,10 @@ from typing import Any
 
 import uvicorn
 
-from hub.broker_config import broker_config_main, load_accounts
+from hub.broker.config import broker_config_main, load_accounts
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, StoreError
-from hub.ingest import load_rooms
+from hub.ingest.service import load_rooms
 from hub.logs import log, setup_logging
 
 
@@ -65,20 +65,20 @@ def _parser() -> argparse.ArgumentParser:
                       help="api: the JSON API (default); calendar: the ICS feed only, "
                            "the kind to put in a feed address")
     tadd.add_argument("--config", required=True, help="the hub's TOML configuration")
-    sub.add_parser(  # parsed by hub.broker_config itself: see main()
+    sub.add_parser(  # parsed by hub.broker.config itself: see main()
         "broker-config", add_help=False,
         help="write Mosquitto's configuration, password file and ACL from a devices TOML "
              "(--devices FILE --out DIR [--secrets DIR] "
              "(--tls-cert F --tls-key F --tls-ca F | --no-tls))")
-    sub.add_parser(  # parsed by hub.provisioning itself: see main()
+    sub.add_parser(  # parsed by hub.broker.provisioning itself: see main()
         "device", add_help=False,
         help="add SITE ROOM | revoke ID | list: the rooms' broker accounts "
              "(voyant-hub device --help)")
-    sub.add_parser(  # parsed by hub.quarantine itself: see main()
+    sub.add_parser(  # parsed by hub.ingest.quarantine itself: see main()
         "quarantine", add_help=False,
         help="list | replay: the records the hub refused, kept whole "
              "(voyant-hub quarantine --help)")
-    sub.add_parser(  # parsed by hub.jumps itself: see main()
+    sub.add_parser(  # parsed by hub.ingest.jumps itself: see main()
         "journal", add_help=False,
         help="list | accept-jump: the journals, and an admin's word that one goes on "
              "(voyant-hub journal --help)")
@@ -104,7 +104,7 @@ async def embedded_broker(config: HubConfig) -> AsyncIterator[HubConfig]:
     The ingest logs in as the devices file's hub account, on the broker's port;
     the broker stops when the block ends.
     """
-    from hub.embedded_broker import EmbeddedBroker  # amqtt: loaded only when embedded
+    from hub.broker.embedded import EmbeddedBroker  # amqtt: loaded only when embedded
 
     settings = config.broker
     assert settings.devices is not None  # the configuration refuses embedded without it
@@ -235,9 +235,9 @@ def _cli_actor() -> str:
 
 
 def _accounts_command(args: argparse.Namespace, config: HubConfig) -> int:
+    from hub.db.connection import connect
     from hub.web.accounts import AccountError, add_user, find_user, new_token
     from hub.web.app import prepare_store
-    from hub.web.db import connect
 
     prepare_store(config.store.path)
     conn = connect(config.store.path)
@@ -267,15 +267,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["broker-config"]:
         return broker_config_main(argv[1:])
     if argv[:1] == ["device"]:
-        from hub.provisioning import device_main
+        from hub.broker.provisioning import device_main
 
         return device_main(argv[1:])
     if argv[:1] == ["quarantine"]:
-        from hub.quarantine import quarantine_main
+        from hub.ingest.quarantine import quarantine_main
 
         return quarantine_main(argv[1:])
     if argv[:1] == ["journal"]:
-        from hub.jumps import journal_main
+        from hub.ingest.jumps import journal_main
 
         return journal_main(argv[1:])
     args = _parser().parse_args(argv)

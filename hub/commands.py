@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 
 from hub.config import HubConfig, load_config
+from hub.db.store import Store
 from hub.errors import ConfigError, StoreError
-from hub.store import Store
 
 
 def config_and_store(config_path: str) -> tuple[HubConfig, Store] | int:

@@ -1,6 +1,6 @@
 """A real Mosquitto process for tests, the benchmark and the demo, configured like production.
 
-It runs the files :mod:`hub.broker_files` generates (same ACL, same queue
+It runs the files :mod:`hub.broker.files` generates (same ACL, same queue
 limits, same password hashes) on a free loopback port, so what the tests prove
 about the broker holds for the production configuration.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from hub.broker_files import (
+from hub.broker.files import (
     Account,
     BrokerSettings,
     DeviceAccount,

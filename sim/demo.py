@@ -44,7 +44,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 
-from hub.broker_config import load_accounts
+from hub.broker.config import load_accounts
 from sim.broker import free_port
 from sim.inject import FAULTS, RoomControl, parse_fault
 from sim.live_room import RoomSettings, play_room
@@ -155,9 +155,9 @@ def write_files(demo: DemoFiles, rooms: Sequence[DemoRoom], *, web_port: int,
 
 def add_pcr(store: Path) -> None:
     """Create the store and the demo PCR account in it."""
+    from hub.db.connection import connect
     from hub.web.accounts import add_user
     from hub.web.app import prepare_store
-    from hub.web.db import connect
 
     prepare_store(str(store))
     conn = connect(store)

@@ -16,7 +16,7 @@ from edge_agent.clock import ManualClock
 from edge_agent.config import Rules
 from edge_agent.monitor.monitor import Monitor
 from edge_agent.monitor.records import AlarmCleared, AlarmRaised, Output
-from hub.store import Store
+from hub.db.store import Store
 from tests.hub_factory import open_store
 
 pytest_plugins = ["tests.mqtt_fixtures"]

@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 
-from hub.broker_files import DeviceAccount
+from hub.broker.files import DeviceAccount
+from hub.db.connection import connect
 from hub.reports import quarterly as qr
-from hub.web.db import connect
 from sim.broker import Mosquitto
 from tests import hostile_payloads as hp
 from tests.hostile_payloads import A, B, C, Msg

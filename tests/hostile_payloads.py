@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-from hub.broker_files import DeviceAccount
+from hub.broker.files import DeviceAccount
 from hub.timefmt import iso
 from tests.contract_strategies import record
 from tests.hub_factory import alarm, exposure, reading

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import Ingest as IngestSettings
-from hub.core import AckOut, IngestCore
-from hub.rooms_directory import RoomDirectory
-from hub.store import Store
+from hub.db.store import Store
+from hub.ingest.core import AckOut, IngestCore
+from hub.ingest.rooms_directory import RoomDirectory
 from hub.timefmt import iso
 from wire.contract import (
     ALARMS,

@@ -22,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub.broker_files import DeviceAccount, HubAccount
+from hub.broker.files import DeviceAccount, HubAccount
 from sim.broker import Mosquitto, MosquittoMissing
 
 HUB = HubAccount("hub", "hub-secret")

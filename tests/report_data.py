@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from hub.db.connection import write
 from hub.timefmt import iso
-from hub.web.db import write
 from hub.workdays import PARIS
 
 SITE = "chu-nord"

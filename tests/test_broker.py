@@ -11,7 +11,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from hub.broker_files import (
+from hub.broker.files import (
     BrokerFilesError,
     BrokerSettings,
     DeviceAccount,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker_config import broker_config_main
-from hub.broker_files import verify_password
+from hub.broker.config import broker_config_main
+from hub.broker.files import verify_password
 
 DEVICES_TOML = """
 [broker]

@@ -15,9 +15,9 @@ from edge_agent.journal import Journal
 from edge_agent.monitor.records import Reading
 from edge_agent.outbox import Outbox
 from edge_agent.timesync import ClockSync, adjtimex_synced, system_clock_synced
-from hub.core import IngestCore
-from hub.events import timeline
-from hub.store import Store
+from hub.db.store import Store
+from hub.events.workflow import timeline
+from hub.ingest.core import IngestCore
 from hub.web import rooms
 from tests.hub_factory import T0, core, open_store
 from tests.test_agent import Room, config

@@ -23,9 +23,9 @@ from hub.controls.types import (
     catalog,
     check_type,
 )
+from hub.db.connection import connect, write
+from hub.db.store import Store
 from hub.errors import ConfigError
-from hub.store import Store
-from hub.web.db import connect, write
 from hub.web.i18n import translations
 from hub.web.routes_events import KIND_LABELS
 

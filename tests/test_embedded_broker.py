@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import pytest_asyncio
 
-from hub.embedded_broker import EmbeddedBroker
+from hub.broker.embedded import EmbeddedBroker
 from tests.mqtt_fixtures import DEVICES, HUB, ProbeFactory
 from wire.contract import ACK, HUB_SUBSCRIPTION, READINGS, topic
 

@@ -1,4 +1,4 @@
-"""Events as the PCR sees them: made by the ingest, reviewed by the PCR (hub/events.py)."""
+"""Events as the PCR sees them: made by the ingest, reviewed by the PCR (hub/events/workflow.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from hub import events as ev
-from hub.core import IngestCore
-from hub.store import Store
+from hub.db.connection import connect, write
+from hub.db.store import Store
+from hub.events import workflow as ev
+from hub.ingest.core import IngestCore
 from hub.timefmt import iso
-from hub.web.db import connect, write
 from tests.hub_factory import (
     DEVICE,
     JOURNAL,

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from hub.broker_files import DeviceAccount
+from hub.broker.files import DeviceAccount
 from sim.broker import Mosquitto
 from tests.hub_factory import T0, alarm, iso, reading
 from tests.mqtt_fixtures import DEVICES, MqttProbe

@@ -20,7 +20,7 @@ from edge_agent.config import Device, Mqtt
 from edge_agent.ha_discovery import DOSE_RATE_UNIT, discovery_messages, publish_discovery
 from edge_agent.journal import Journal
 from edge_agent.publisher import Publisher
-from hub.broker_files import hash_password
+from hub.broker.files import hash_password
 from sim.broker import Mosquitto
 from tests.mqtt_fixtures import DEVICES, MqttProbe
 from wire import contract as wire

@@ -12,8 +12,8 @@ import pytest
 import sqlite_utils
 from pydantic import BaseModel
 
-from hub import schema
 from hub.config import HubConfig
+from hub.db import schema
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "hub.md"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.store import Store
+from hub.db.store import Store
 from hub.timefmt import iso
 from tests.hub_factory import (
     DEVICE,

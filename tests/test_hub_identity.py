@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from hub.core import IngestCore
-from hub.jumps import journal_main
-from hub.rooms_directory import ProvisionedRooms
-from hub.store import Store
+from hub.db.store import Store
+from hub.ingest.core import IngestCore
+from hub.ingest.jumps import journal_main
+from hub.ingest.rooms_directory import ProvisionedRooms
 from hub.timefmt import iso
 from tests.hub_factory import (
     JOURNAL,
@@ -223,7 +223,7 @@ def test_the_devices_file_is_read_again_on_sighup(tmp_path: Path) -> None:
     """``voyant-hub run`` calls reload_rooms on SIGHUP: a room added is taken at once, a
     revoked one refused; a file with a mistake keeps the rooms known so far."""
     from hub.config import parse_config
-    from hub.ingest import Ingest
+    from hub.ingest.service import Ingest
 
     devices = tmp_path / "devices.toml"
     devices.write_text('[devices."chu.ir1"]\nsite = "chu"\nroom = "ir1"\n', encoding="utf-8")
@@ -259,7 +259,7 @@ def test_a_handler_failure_does_not_refill_a_device_s_limits(
 ) -> None:
     """The core rebuilds its memory from the store after a failure: not what each device
     has spent of its rate and budgets (or a box that can cause a failure gets fresh ones)."""
-    from hub import intake
+    from hub.ingest import intake
 
     hub = core(store, rooms=ROOMS, device_messages_per_s=0.001, device_burst=2)
     hub.handle_batch([readings(1, 1, **AS_A)], T0)

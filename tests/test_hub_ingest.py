@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from hub import intake as intake_module
-from hub.core import IngestCore
+from hub.db.store import Store
 from hub.errors import StoreError
-from hub.store import Store
+from hub.ingest.core import IngestCore
+from hub.ingest import intake as intake_module
 from tests.hub_factory import (
     DEVICE,
     JOURNAL,

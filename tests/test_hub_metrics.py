@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from hub.db.connection import connect, write
 from hub.web import routes_metrics
 from hub.web.accounts import new_token
 from hub.web.app import ROUTERS
-from hub.web.db import connect, write
 from hub.web.routes_metrics import LAST_READING_SQL, Started, render_metrics
 from tests.web_helpers import add_account, api_token, bearer, login, make_app
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from hub.core import IngestCore
+from hub.db.store import Store
 from hub.errors import StoreReplaced
-from hub.quarantine import listing, quarantine_main, replay
-from hub.store import Store
+from hub.ingest.core import IngestCore
+from hub.ingest.quarantine import listing, quarantine_main, replay
 from tests.hub_factory import (
     DEVICE,
     JOURNAL,

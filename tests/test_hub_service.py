@@ -21,7 +21,7 @@ import pytest
 import sqlite_utils
 
 from hub.config import parse_config
-from hub.ingest import Ingest
+from hub.ingest.service import Ingest
 from sim.broker import wait_listening
 from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, T0, readings, status
 

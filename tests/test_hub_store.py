@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.records import exposure_row
-from hub.store import Store
+from hub.db.store import Store
+from hub.ingest.records import exposure_row
 from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, exposure
 from wire.contract import ExposureItem
 

@@ -1,6 +1,6 @@
 """Every page and API route renders whatever the store holds (issue 12, item 5).
 
-One store is filled through the real ingest (:class:`hub.core.IngestCore`)
+One store is filled through the real ingest (:class:`hub.ingest.core.IngestCore`)
 with payloads drawn by hypothesis from the contract's own bounds
 (tests/contract_strategies.py: a fixed seed, a bounded number of examples),
 plus rows an older hub could have written before those bounds (impossible
@@ -30,13 +30,14 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from hub.events import SEVERITY
+from hub.db import rollups
+from hub.db.connection import connect
+from hub.db.store import Store
+from hub.events.workflow import SEVERITY
 from hub.reports import quarterly as qr
 from hub.reports import render as rd
 from hub.reports.points import list_points
-from hub.store import Store
-from hub.web import live, rollups
-from hub.web.db import connect
+from hub.web import live
 from tests.contract_strategies import ODD_TEXT, record
 from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, T0, batch, core
 from tests.test_web_access import _original, _routes

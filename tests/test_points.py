@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.config import Zoning, parse_config
+from hub.db.connection import connect
+from hub.db.store import Store
 from hub.errors import ConfigError
 from hub.reports import points as pts
-from hub.store import Store
 from hub.web import routes_reports
-from hub.web.db import connect
 from tests.report_data import device, paris
 from tests.web_helpers import api_token, bearer, csrf, login, make_app
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from edge_agent.config import Device, Mqtt
-from hub.broker_files import verify_password
+from hub.broker.files import verify_password
 from hub.cli import main
 from sim.broker import HOST, MosquittoMissing, find_mosquitto, free_port, wait_listening
 from tests.mqtt_fixtures import MqttProbe

@@ -21,7 +21,7 @@ from edge_agent.monitor.records import AlarmRecord, Reading
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
 from edge_agent.send_state import SendState
-from hub.broker_files import TlsListener
+from hub.broker.files import TlsListener
 from sim.broker import Mosquitto, free_port
 from tests.mqtt_fixtures import DEVICES, MqttProbe
 from tests.wire_rig import wait_until

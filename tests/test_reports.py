@@ -22,14 +22,14 @@ from fastapi.testclient import TestClient
 
 from edge_agent.dose.tube import BUILTIN_TUBES, default_calibration
 from hub.config import Zoning
+from hub.db.connection import connect, write
+from hub.db.store import Store
 from hub.logs import LOGGER, LogfmtFormatter
 from hub.reports import points as pts
 from hub.reports import quarterly as qr
 from hub.reports.render import render_html
-from hub.store import Store
 from hub.timefmt import iso
 from hub.web import routes_reports
-from hub.web.db import connect, write
 from sim.physics import Radiation
 from tests.hub_factory import batch, core
 from tests.report_data import JOURNAL, device, exposure, fill, paris, set_upto

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from hub.store import Store
+from hub.db import rollups
+from hub.db.connection import connect
+from hub.db.store import Store
 from hub.timefmt import iso
-from hub.web import rollups
-from hub.web.db import connect
 from tests.hub_factory import JOURNAL, JOURNAL_2, T0, batch, core, open_store, reading
 from wire.contract import READINGS
 

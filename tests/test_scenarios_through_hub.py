@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker_files import DeviceAccount
+from hub.broker.files import DeviceAccount
 from sim.broker import Mosquitto, MosquittoMissing
 from sim.scenario import load_scenario
 from tests.mqtt_fixtures import HUB

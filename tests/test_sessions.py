@@ -19,8 +19,8 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from hub.db.connection import connect
 from hub.web import accounts, audit, session_store
-from hub.web.db import connect
 from hub.web.session import COOKIE
 from tests.web_helpers import PASSWORD, add_account, api_token, bearer, csrf, login, make_app
 

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute, Mount, Route
 
 from hub.cli import main
+from hub.db.connection import connect, write
 from hub.web import audit
 from hub.web.accounts import add_user
-from hub.web.db import connect, write
 from hub.web.routes_auth import safe_next
 from tests.web_helpers import (
     PASSWORD,

@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 
 from hub.config import Controls
 from hub.controls import store as cs
+from hub.db.connection import connect, write
 from hub.web import audit
 from hub.web.accounts import new_token
 from hub.web.auth import Role
-from hub.web.db import connect, write
 from hub.web.routes_calendar import check_now
 from tests.web_helpers import add_account, api_token, bearer, csrf, login, make_app
 

@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hub.store import Store
+from hub.db.connection import connect
+from hub.db.store import Store
 from hub.web import audit
-from hub.web.db import connect
 from tests.web_helpers import api_token, bearer, csrf, login, make_app
 
 DETECTED = "2026-01-05T07:00:06.000Z"  # Monday: the declaration is due on Wednesday 7

@@ -20,10 +20,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hub.store import Store
+from hub.db.connection import connect, write
+from hub.db.store import Store
 from hub.timefmt import iso
 from hub.web import live
-from hub.web.db import connect, write
 from tests.hub_factory import (
     DEVICE,
     JOURNAL_2,

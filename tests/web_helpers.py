@@ -26,10 +26,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hub.config import parse_config
+from hub.db.connection import connect
 from hub.web.accounts import add_user, new_token
 from hub.web.app import create_app
 from hub.web.auth import Role, User
-from hub.web.db import connect
 from hub.web.session import COOKIE
 
 PASSWORD = "correct horse battery staple"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.broker_files import DeviceAccount
+from hub.broker.files import DeviceAccount
 from sim.broker import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,7 @@
 """Home Assistant MQTT discovery: the topics a room's agent may publish its discovery configs on.
 
 Shared by the agent (:mod:`edge_agent.ha_discovery`, which publishes the
-configs) and the broker's ACL (:mod:`hub.broker_files`, which lets each device
+configs) and the broker's ACL (:mod:`hub.broker.files`, which lets each device
 write its own node's discovery topics, and no one else's). Home Assistant's
 discovery topic is ``<prefix>/<component>/<node_id>/<object_id>/config``; the
 node id must match ``[A-Za-z0-9_-]+``, so it is built from the room's site and
@@ -20,7 +20,7 @@ def node_id(site: str, room: str) -> str:
     """The room's discovery node id: ``voyant_<site>_<room>``.
 
     Two rooms could join to the same id (``a_b``/``c`` and ``a``/``b_c``): the
-    broker's account check refuses such a pair (:func:`hub.broker_files.check_accounts`).
+    broker's account check refuses such a pair (:func:`hub.broker.files.check_accounts`).
     """
     return f"voyant_{site}_{room}"
 

@@ -14,7 +14,7 @@ The action functions check and write; the caller holds the write transaction
 (``BEGIN IMMEDIATE``) and adds its audit record in it. A refused value raises
 :class:`~hub.controls.types.ControlError` naming the field before anything is
 written. :func:`check_overdue` opens one ``control_overdue`` event per room and
-control whose due date has passed (through :meth:`hub.store.Store.open_event`:
+control whose due date has passed (through :meth:`hub.db.store.Store.open_event`:
 at most one ongoing per room and control) and ends the condition of those that
 are no longer overdue (a control recorded, a date corrected).
 
@@ -52,7 +52,7 @@ from hub.controls.types import (
     check_type,
     from_row,
 )
-from hub.store import Store
+from hub.db.store import Store
 
 KIND: Final = "control_overdue"
 #: The active reminder before a due date (informational: nothing is wrong yet).

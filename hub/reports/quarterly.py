@@ -22,7 +22,7 @@ or less):
   continuously, as art. 12 of the order of 23 October 2020 asks where exposure
   can vary unexpectedly.
 
-Everything comes from the hour rollups (:mod:`hub.web.rollups`, brought up to
+Everything comes from the hour rollups (:mod:`hub.db.rollups`, brought up to
 date first, late readings included): a quarter is about 2,200 hour rows, and
 one indexed look-up into ``readings`` finds the instant of the maximum. The UTC
 hour buckets are Paris hours too (the offset is a whole number of hours), so
@@ -52,11 +52,11 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from hub.config import Zoning
+from hub.db import rollups
+from hub.db.connection import write
 from hub.reports import points as pts
 from hub.reports.points import Point, PointError
 from hub.timefmt import iso, parse
-from hub.web import rollups
-from hub.web.db import write
 from hub.web.i18n import N_
 from hub.workdays import PARIS
 

@@ -27,9 +27,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 
+from hub.db.connection import write
 from hub.web import audit, session_store
 from hub.web.auth import ROLES, Role, User
-from hub.web.db import write
 from hub.web.i18n import N_
 
 HASHER = PasswordHasher()

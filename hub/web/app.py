@@ -1,7 +1,7 @@
 """The hub's web application: pages, JSON API, live updates, with the ingest in its lifespan.
 
 ``create_app(config)`` builds the FastAPI app; ``voyant-hub run`` serves it
-with uvicorn, and its lifespan runs the MQTT ingest (:class:`hub.ingest.Ingest`)
+with uvicorn, and its lifespan runs the MQTT ingest (:class:`hub.ingest.service.Ingest`)
 in the same event loop, so one process holds the one writer of the store.
 Tests build it with ``ingest=False`` and a store they fill themselves.
 
@@ -31,9 +31,10 @@ from fastapi.staticfiles import StaticFiles
 
 from hub.config import HubConfig
 from hub.controls.store import create_schema as create_controls_schema
-from hub.ingest import Ingest
+from hub.db.connection import connect, write
+from hub.db.store import Store
+from hub.ingest.service import Ingest
 from hub.reports.quarterly import create_schema as create_reports_schema
-from hub.store import Store
 from hub.web import (
     live,
     routes_account,
@@ -49,7 +50,6 @@ from hub.web.accounts import create_schema
 from hub.web.auth import Forbidden, LoginRequired, require
 from hub.web.client import networks
 from hub.web.csrf import CsrfMiddleware
-from hub.web.db import connect, write
 from hub.web.i18n import gettext_for
 from hub.web.ratelimit import LoginLimiter
 from hub.web.session import Sessions, install

@@ -9,7 +9,7 @@ connection, so the action and its audit row are committed together or not at
 all (nothing done without a trace, no trace of something undone)::
 
     from hub.web.audit import record
-    from hub.web.db import write
+    from hub.db.connection import write
 
     with write(db):
         db.execute("UPDATE events SET acknowledged_at = ? WHERE id = ?", [now, event_id])

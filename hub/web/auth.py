@@ -14,7 +14,7 @@ from typing import Literal
 
 from fastapi import Depends, HTTPException, Request
 
-from hub.web.db import get_db
+from hub.db.connection import get_db
 
 Role = Literal["viewer", "pcr", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "pcr", "admin")

@@ -15,7 +15,7 @@ of the three tables, and puts the names of what changed on every subscriber's
 queue. It starts with the first subscriber and stops by itself once nobody has
 listened for ``idle_stop_s``; :func:`stop` ends it at once (for the app's
 shutdown). While it runs it also keeps the dose-rate rollups
-(:mod:`hub.web.rollups`) up to date every ``rollup_every_s``.
+(:mod:`hub.db.rollups`) up to date every ``rollup_every_s``.
 
 Each event has an id; a browser reconnecting (``Last-Event-ID``) first gets
 ``rooms`` and ``events`` at once, so that nothing missed while it was away
@@ -37,9 +37,9 @@ from typing import Any, Final
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from hub.web import rollups
+from hub.db import rollups
+from hub.db.connection import connect
 from hub.web.auth import User, require
-from hub.web.db import connect
 
 log = logging.getLogger(__name__)
 

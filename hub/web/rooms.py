@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
-from hub.web import rollups
+from hub.db import rollups
 
 Range = Literal["24h", "7d", "quarter"]
 Choice = Literal["any", "yes", "no"]

@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from hub import timefmt
+from hub.db.connection import get_db, write
 from hub.web import audit, session_store
 from hub.web.accounts import AccountError, change_password
 from hub.web.auth import User, require
 from hub.web.client import request_address
-from hub.web.db import get_db, write
 from hub.web.i18n import N_
 from hub.web.ratelimit import LoginLimiter
 from hub.web.routes_auth import wait_message

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from hub.db.connection import get_db, write
 from hub.web import audit, session_store
 from hub.web.accounts import (
     SCOPES,
@@ -31,7 +32,6 @@ from hub.web.accounts import (
     set_active,
 )
 from hub.web.auth import ROLES, User, require
-from hub.web.db import get_db, write
 from hub.web.i18n import N_
 from hub.web.params import MAX_INT
 from hub.web.templating import render, translate

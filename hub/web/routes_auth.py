@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from hub.db.connection import get_db, write
 from hub.web import audit, session_store
 from hub.web.accounts import authenticate
 from hub.web.auth import User, require
 from hub.web.client import request_address
-from hub.web.db import get_db, write
 from hub.web.i18n import LANGUAGES
 from hub.web.ratelimit import LoginLimiter
 from hub.web.templating import render, translate

@@ -44,10 +44,10 @@ from hub.config import Controls as ControlSettings
 from hub.controls import ics
 from hub.controls import store as cs
 from hub.controls.types import BUILTIN, DEVICE_KINDS, TRIGGER_EVENTS, ControlError
+from hub.db.connection import connect, get_db, write
 from hub.web import audit
 from hub.web.accounts import user_for_token
 from hub.web.auth import Forbidden, LoginRequired, User, require
-from hub.web.db import connect, get_db, write
 from hub.web.i18n import N_, gettext_for
 from hub.web.templating import render, translate
 

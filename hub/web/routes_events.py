@@ -27,12 +27,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from hub import events as ev
 from hub import timefmt, workdays
 from hub.config import Events as EventSettings
+from hub.db.connection import get_db, write
+from hub.events import workflow as ev
 from hub.web import audit
 from hub.web.auth import User, require
-from hub.web.db import get_db, write
 from hub.web.i18n import N_
 from hub.web.params import Id, Offset
 from hub.web.templating import render, translate

@@ -35,9 +35,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
+from hub.db.connection import get_db
 from hub.web.accounts import user_for_token
 from hub.web.auth import User, require
-from hub.web.db import get_db
 
 
 @dataclass(frozen=True, slots=True)

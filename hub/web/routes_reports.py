@@ -40,13 +40,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.config import HubConfig
+from hub.db.connection import connect, get_db, write
 from hub.logs import log
 from hub.reports import points as pts
 from hub.reports import quarterly as qr
 from hub.reports import render as rd
 from hub.web import audit
 from hub.web.auth import User, require
-from hub.web.db import connect, get_db, write
 from hub.web.i18n import N_, gettext_for
 from hub.web.params import Id, Offset
 from hub.web.templating import render, translate

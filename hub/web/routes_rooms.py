@@ -29,9 +29,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import AfterValidator
 
+from hub.db.connection import get_db
 from hub.web import chart, live, rooms
 from hub.web.auth import User, require
-from hub.web.db import get_db
 from hub.web.params import Page
 from hub.web.rooms import Choice, ExposureFilters, ExposurePage, Range, Readings, Room
 from hub.web.templating import render, translate

@@ -24,10 +24,10 @@ from fastapi import FastAPI, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
+from hub.db.connection import connect
 from hub.web import session_store
 from hub.web.accounts import row_user, user_for_token
 from hub.web.client import request_address
-from hub.web.db import connect
 from hub.web.session_store import Policy
 
 COOKIE = "voyant_session"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hub.schema import READING_FIELDS
+from hub.db.schema import READING_FIELDS
 from wire.contract import AlarmItem, ExposureItem, ReadingItem
 
 _EXPOSURE_STATE = {"opened": "open", "closed": "closed", "interrupted": "closed"}

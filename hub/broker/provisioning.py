@@ -1,7 +1,7 @@
 """``voyant-hub device add|revoke|list``: a room's broker account, from creation to revocation.
 
 ``add SITE ROOM`` appends a ``[devices."<id>"]`` table to the devices TOML
-(:mod:`hub.broker_config`), draws the device's password into
+(:mod:`hub.broker.config`), draws the device's password into
 ``<secrets>/<id>.password`` (0600), regenerates Mosquitto's password file and
 ACL in ``--out``, and prints the agent's ``[device]`` and ``[mqtt]`` tables
 to copy, with the password file's path. ``revoke ID`` removes the table and
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from hub.broker_config import DevicesFile, read_devices_file, write_account_files
-from hub.broker_files import (
+from hub.broker.config import DevicesFile, read_devices_file, write_account_files
+from hub.broker.files import (
     BrokerFilesError,
     DeviceAccount,
     HubAccount,

@@ -22,11 +22,11 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.events import alarm_detail, alarm_ref, severity
+from hub.events.workflow import alarm_detail, alarm_ref, severity
+from hub.ingest.records import alarm_row, exposure_row, reading_row, record_times
+from hub.ingest.registry import DeviceState
+from hub.ingest.sequences import JournalSeqs
 from hub.logs import log
-from hub.records import alarm_row, exposure_row, reading_row, record_times
-from hub.registry import DeviceState
-from hub.sequences import JournalSeqs
 from hub.timefmt import iso
 from hub.workdays import local_date
 from wire.contract import (
@@ -42,15 +42,15 @@ from wire.records import instant_key
 
 if TYPE_CHECKING:
     from hub.config import Ingest as IngestSettings
-    from hub.core import IngestCore, Touch
-    from hub.store import Store
+    from hub.db.store import Store
+    from hub.ingest.core import IngestCore, Touch
 
 Ident = tuple[str, str, str, str]  # device, site, room, journal
 
 
 class Intake:
     """Stores the records of one batch; writes go through the core's store, in its
-    transaction (like :class:`hub.presence.Presence`)."""
+    transaction (like :class:`hub.ingest.presence.Presence`)."""
 
     def __init__(self, core: IngestCore) -> None:
         self.core = core

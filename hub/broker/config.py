@@ -5,7 +5,7 @@ Passwords never sit in the TOML. Each account's password is read from a file:
 ``<secrets>/<username>.password``, which is generated (random, 0600) when
 missing. Rerunning keeps existing passwords, so adding a room changes no
 other device's login; the generated file is what you copy to the new device.
-``voyant-hub device add/revoke/list`` (:mod:`hub.provisioning`) edit the
+``voyant-hub device add/revoke/list`` (:mod:`hub.broker.provisioning`) edit the
 ``[devices]`` tables of the same file.
 
 TLS is on, anonymous access off: the devices connect to the TLS listener
@@ -51,7 +51,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.broker_files import (
+from hub.broker.files import (
     BrokerFilesError,
     BrokerSettings,
     DeviceAccount,
@@ -112,7 +112,7 @@ class _File(_Strict):
     devices: dict[str, _Device] = Field(default_factory=dict)
 
 
-DevicesFile = _File  # the parsed devices TOML, for hub.provisioning
+DevicesFile = _File  # the parsed devices TOML, for hub.broker.provisioning
 
 
 def read_devices_file(path: Path) -> _File:

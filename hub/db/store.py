@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import sqlite_utils
 
-from hub import schema
+from hub.db import schema
 from hub.errors import StoreError, StoreReplaced
 
 #: Refused messages kept (oldest pruned first): a hostile flood must not fill the disk.

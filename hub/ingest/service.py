@@ -31,11 +31,11 @@ from typing import Any, TypeVar
 import aiomqtt
 
 from hub.config import HubConfig
-from hub.core import AckOut, IngestCore
+from hub.db.store import Store
 from hub.errors import ConfigError, StoreError, StoreReplaced
+from hub.ingest.core import AckOut, IngestCore
+from hub.ingest.rooms_directory import ProvisionedRooms
 from hub.logs import log
-from hub.rooms_directory import ProvisionedRooms
-from hub.store import Store
 from wire.contract import ACK, HUB_SUBSCRIPTION, QOS
 
 T = TypeVar("T")

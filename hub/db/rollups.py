@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
-from hub.web.db import write
+from hub.db.connection import write
 from hub.workdays import PARIS
 from wire.records import MAX_DOSE_RATE_USV_H, MAX_DOSE_USV, MAX_READING_S
 

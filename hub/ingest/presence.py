@@ -18,15 +18,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hub.events import alarm_ref, severity
+from hub.db.store import OpenEvent
+from hub.events.workflow import alarm_ref, severity
+from hub.ingest.registry import DeviceState
 from hub.logs import log
-from hub.registry import DeviceState
-from hub.store import OpenEvent
 from wire.contract import HeldAlarm, Live, Status
 from wire.records import instant_key
 
 if TYPE_CHECKING:
-    from hub.core import IngestCore
+    from hub.ingest.core import IngestCore
 
 
 class Presence:
@@ -169,7 +169,8 @@ class Presence:
 
 
 def _held_detail(journal: str, held: HeldAlarm, at: str) -> dict[str, Any]:
-    """An event's detail from a held alarm: as a record's (hub.events.alarm_detail), marked."""
+    """An event's detail from a held alarm: as a record's
+    (hub.events.workflow.alarm_detail), marked."""
     return {"journal": journal, "run": held.run, "number": held.number, "subject": held.subject,
             "at": held.at, "since": held.since, "exposure": None, "detail": held.detail,
             "stored_at": at, "held": True}

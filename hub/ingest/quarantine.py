@@ -1,7 +1,7 @@
 """``voyant-hub quarantine list|replay``: the records the hub refused, and their second chance.
 
 A quarantined record is kept whole with the reason it was refused (see
-:mod:`hub.intake`). After an upgrade that reads it (a contract bug fixed, a
+:mod:`hub.ingest.intake`). After an upgrade that reads it (a contract bug fixed, a
 new field understood), ``replay`` validates each record again with today's
 contract and stores those that now pass, exactly as the ingest would have
 (record rows and, for an alarm, its event); the others stay, with today's
@@ -26,9 +26,9 @@ from pydantic import ValidationError
 from hub import timefmt
 from hub.commands import config_and_store
 from hub.config import Ingest as IngestSettings
-from hub.intake import implausible, plausible_window, record_kind, write
-from hub.store import Store
-from hub.web.rollups import recompute_readings
+from hub.db.rollups import recompute_readings
+from hub.db.store import Store
+from hub.ingest.intake import implausible, plausible_window, record_kind, write
 from wire.contract import ITEM_MODELS, ReadingItem, describe_errors
 
 _COLUMNS = ("id", "device", "journal", "seq", "kind", "received_at", "counted", "replayed_at",

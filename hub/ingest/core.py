@@ -1,6 +1,6 @@
 """The ingest core: a batch of (topic, payload) in, one transaction, acknowledgements out.
 
-No network and no clock of its own: the service (``hub.ingest``) feeds it
+No network and no clock of its own: the service (``hub.ingest.service``) feeds it
 what the broker delivered and the time, and publishes the acks it returns,
 only after the batch is committed. Every message is handled on its own
 savepoint and under its own ``try``: a refused payload is counted, logged
@@ -19,17 +19,17 @@ from typing import Any
 
 from hub import timefmt
 from hub.config import Ingest as IngestSettings
+from hub.db.store import Store
 from hub.errors import StoreError
-from hub.events import severity
-from hub.identity import Gate, Refused
-from hub.intake import Intake
+from hub.events.workflow import severity
+from hub.ingest.identity import Gate, Refused
+from hub.ingest.intake import Intake
+from hub.ingest.presence import Presence
+from hub.ingest.registry import DeviceState, Registry
+from hub.ingest.rooms_directory import RoomDirectory
+from hub.ingest.sequences import Gap, JournalSeqs
+from hub.ingest.watch import Watch
 from hub.logs import log
-from hub.presence import Presence
-from hub.registry import DeviceState, Registry
-from hub.rooms_directory import RoomDirectory
-from hub.sequences import Gap, JournalSeqs
-from hub.store import Store
-from hub.watch import Watch
 from wire.contract import (
     ACK,
     RECORD_KINDS,

@@ -4,7 +4,7 @@ For the demo and a bare machine without Mosquitto only: amqtt speaks MQTT
 3.1.1 only, does about 2,000 QoS 1 messages/s, and keeps a persistent
 session's queue in memory (a hub restart loses it; the agents' outboxes resend
 what the hub never acknowledged). Production runs Mosquitto with the files of
-:mod:`hub.broker_files`.
+:mod:`hub.broker.files`.
 
 Anonymous clients are refused: passwords are checked against the same
 ``$7$`` hashes Mosquitto uses, and topics against :func:`acl_rules`, the
@@ -23,7 +23,7 @@ from amqtt.broker import Broker
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.plugins.topic_checking import TopicAccessControlListPlugin
 
-from hub.broker_files import (
+from hub.broker.files import (
     Account,
     DeviceAccount,
     HubAccount,

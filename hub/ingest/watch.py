@@ -1,8 +1,8 @@
 """The ingest's periodic watch over each journal: silent devices, overdue gaps, stalled
 acknowledgements, and the jumps an admin accepted.
 
-Run by :meth:`hub.core.IngestCore.tick` in its transaction; writes go through the
-core's store (like :class:`hub.presence.Presence`).
+Run by :meth:`hub.ingest.core.IngestCore.tick` in its transaction; writes go through the
+core's store (like :class:`hub.ingest.presence.Presence`).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from hub.events import severity
+from hub.events.workflow import severity
+from hub.ingest.registry import DeviceState
+from hub.ingest.sequences import Gap, JournalSeqs
 from hub.logs import log
-from hub.registry import DeviceState
-from hub.sequences import Gap, JournalSeqs
 
 if TYPE_CHECKING:
-    from hub.core import IngestCore
+    from hub.ingest.core import IngestCore
 
 
 class Watch:

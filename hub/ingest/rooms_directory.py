@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from hub.broker_config import read_devices_file
+from hub.broker.config import read_devices_file
 
 
 class RoomDirectory(Protocol):

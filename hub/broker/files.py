@@ -5,7 +5,7 @@ room's topics and reads only its own ``ack``), so it is built here from
 :func:`wire.contract.topic` and the kind constants, never written by hand. It
 holds explicit lines per device, no ``pattern`` rules: reading the file tells
 who may do what. The same rules feed the embedded demo broker
-(:mod:`hub.embedded_broker`).
+(:mod:`hub.broker.embedded`).
 
 Passwords are hashed here, in Mosquitto 2's own ``$7$`` format (PBKDF2-SHA512),
 rather than by running ``mosquitto_passwd``: no subprocess per account, the

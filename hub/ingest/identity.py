@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hub.config import Ingest as IngestSettings
-from hub.rooms_directory import RoomDirectory
+from hub.ingest.rooms_directory import RoomDirectory
 from hub.workdays import local_date
 
 

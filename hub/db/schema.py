@@ -133,7 +133,7 @@ CREATE TABLE IF NOT EXISTS accepted_jumps (
 
 #: The events table: the ingest opens a row and sets ``condition_cleared_at`` when the
 #: condition ends; the PCR moves ``state`` open -> acknowledged -> closed and may qualify
-#: it as an ESR (see ``hub.events``). ``updated_at`` changes with every write to the row.
+#: it as an ESR (see ``hub.events.workflow``). ``updated_at`` changes with every write to the row.
 EVENTS_DDL: Final = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,0 +1,1 @@
+"""Events: what the PCR reviews, their workflow, ESR deadlines and timelines."""
