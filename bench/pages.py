@@ -104,7 +104,6 @@ def generate(path: Path, rooms: int, raw_days: int, end: int) -> None:
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -500000")
-    rollups.create_schema(conn)
     start = end - YEAR_S
     raw_start = end - raw_days * DAY_S
     n_year = YEAR_S // STEP_S

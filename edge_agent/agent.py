@@ -15,29 +15,23 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from edge_agent.agent_journal import JournalWriting
 from edge_agent.clock import Clock, iso_utc
 from edge_agent.config import AgentConfig
 from edge_agent.dose.calibrations import calibration_from_config
 from edge_agent.dose.tube import Calibration
-from edge_agent.errors import ConfigError, JournalError
-from edge_agent.evidence import InvalidRecord
+from edge_agent.errors import JournalError
 from edge_agent.inputs import InputBank
 from edge_agent.journal import Journal, RunStart
-from edge_agent.journal_hold import JOURNAL_FAULT, RETRY_S, Held, JournalHold
+from edge_agent.journal_hold import JOURNAL_FAULT, Held, JournalHold
 from edge_agent.journal_upkeep import JournalUpkeep
 from edge_agent.logs import log
 from edge_agent.monitor.monitor import DoseSetup, Monitor
-from edge_agent.monitor.records import (
-    AlarmCleared,
-    AlarmRaised,
-    ExposureClosed,
-    ExposureOpened,
-    Output,
-    ReadingReady,
-)
+from edge_agent.monitor.records import AlarmRaised, Output
 from edge_agent.outputs import AlarmOutput, Interlock
 from edge_agent.probe.sample import ProbeSample
 from edge_agent.timesync import ClockSync
+from wire.errors import ConfigError
 
 ALIVE_EVERY_S = 10.0
 
@@ -52,8 +46,9 @@ class ProbeDriver(Protocol):
     def close(self) -> None: ...
 
 
-class Agent:
-    """One room's agent (see the module docstring)."""
+class Agent(JournalWriting):
+    """One room's agent (see the module docstring; its journaling in
+    :mod:`edge_agent.agent_journal`)."""
 
     def __init__(
         self,
@@ -181,13 +176,6 @@ class Agent:
 
     # -- outputs ---------------------------------------------------------------------
 
-    def to_wall(self, mono: float) -> float:
-        """Monotonic agent time to UTC wall time, at the present offset between them (or at
-        the offset of the moment a held record was made, while it is written again)."""
-        if self._replaying is not None:
-            return mono + self._replaying.wall_offset
-        return mono + (self.clock.wall() - self.clock.monotonic())
-
     def _handle(self, outputs: list[Output]) -> None:
         if not outputs:
             return
@@ -196,9 +184,6 @@ class Agent:
             if isinstance(item, AlarmRaised):
                 self._count_raised(item.alarm.kind)
         self._show_alarms()
-
-    def _count_raised(self, kind: str) -> None:
-        self.alarms_raised = {**self.alarms_raised, kind: self.alarms_raised.get(kind, 0) + 1}
 
     def _show_alarms(self) -> None:
         """The alarm output, the relay and the kinds holding (``journal_fault`` included)."""
@@ -211,144 +196,11 @@ class Agent:
             self._set_meta("interlock_latched", "1")
             log("interlock_opened", logging.WARNING, kinds=",".join(sorted(set(holding))))
 
-    # -- a journal that cannot write (see edge_agent.journal_hold) -----------------------
-
-    def _record(self, item: Output) -> None:
-        """Journal ``item``, or hold it (and every record after it) while the journal
-        cannot write: the alarm output and the relay never wait on the journal."""
-        if len(self.hold):
-            self._hold(item)
-            return
-        try:
-            self._journal_or_refuse(item)
-        except JournalError as exc:
-            self._hold(item)
-            self._write_failed(exc)
-
-    def _journal_or_refuse(self, item: Output, held: Held | None = None) -> None:
-        """Journal ``item`` (as made at ``held``'s moment); raise JournalError if the journal
-        cannot write. A record refused as such (a bug) is logged, never held: it would block
-        every record after it."""
-        self._replaying = held
-        try:
-            self._journal(item)
-        except InvalidRecord as exc:  # the same on every retry: never held
-            log("journal_record_refused", logging.ERROR, record=type(item).__name__,
-                error=str(exc))
-        except JournalError:
-            raise
-        except Exception as exc:
-            log("journal_record_refused", logging.ERROR, record=type(item).__name__,
-                error=repr(exc))
-        finally:
-            self._replaying = None
-
-    def _hold(self, item: Output) -> None:
-        self.hold.hold(item, self.clock.wall() - self.clock.monotonic(), self.clock_synced())
-        if isinstance(item, AlarmRaised | AlarmCleared):  # journaled (and logged) later
-            log("alarm_held", logging.WARNING, kind=item.alarm.kind, number=item.alarm.number,
-                state="raised" if isinstance(item, AlarmRaised) else "cleared")
-
-    def _write_failed(self, exc: JournalError) -> None:
-        """A write failed: raise ``journal_fault`` (once), give back the reserve if the disk
-        is full (then write again at once), else write again in :data:`RETRY_S`."""
-        now = self.clock.monotonic()
-        error = self.journal.error or str(exc)
-        if self.hold.fault is None:
-            fault = self.hold.begin(now, error)
-            self._hold(AlarmRaised(fault))
-            self._count_raised(JOURNAL_FAULT)
-            log("journal_fault", logging.ERROR, error=error, full=self.journal.full,
-                number=fault.number)
-        self.hold.error = error
-        self.hold.next_retry = now + RETRY_S
-        if self.journal.full and self.upkeep.release_reserve():
-            self.hold.next_retry = now
-
-    def _retry(self) -> None:
-        """Write what is held, oldest first; clear ``journal_fault`` once everything is in
-        and the disk has room again (the reserve made again)."""
-        now = self.clock.monotonic()
-        if now < self.hold.next_retry:
-            return
-        self.hold.next_retry = now + RETRY_S
-        dose_rate, last_reading = self.dose_rate_usv_h, self.last_reading_wall
-        try:
-            if self._run_pending:
-                self.journal.start_run(self._start_wall)
-                self._run_pending = False
-            while self._meta_pending:
-                key, value = next(iter(self._meta_pending.items()))
-                self.journal.set_meta(key, value)
-                del self._meta_pending[key]
-            while self.hold.items:
-                self._journal_or_refuse(self.hold.items[0].output, self.hold.items[0])
-                self.hold.items.popleft()
-        except JournalError as exc:
-            self._write_failed(exc)
-            return
-        finally:  # the present values, not those of the held readings
-            self.dose_rate_usv_h, self.last_reading_wall = dose_rate, last_reading
-        if self.hold.fault is not None and self.upkeep.ensure_reserve():
-            self._clear_fault(now)
-
-    def _clear_fault(self, now: float) -> None:
-        fault = self.hold.fault
-        cleared = self.hold.end(now, self.to_wall)
-        try:
-            self._journal(AlarmCleared(cleared))
-        except JournalError as exc:
-            self.hold.fault = fault
-            self._write_failed(exc)
-            return
-        log("journal_fault_cleared", detail=cleared.detail)
-
-    def _set_meta(self, key: str, value: str) -> None:
-        try:
-            self.journal.set_meta(key, value)
-        except JournalError as exc:
-            self._meta_pending[key] = value
-            self._write_failed(exc)
-
-    def journal_writes(self) -> bool:
-        """Whether the journal writes now (False while records are held)."""
-        return not (len(self.hold) or self._run_pending or self._meta_pending)
-
     def health(self) -> str | None:
         """None while the journal writes and every input answers; else what is wrong."""
         if not self.journal_writes():
             return f"journal failed: {self.hold.error}"
         return self.inputs.fault()
-
-    def clock_synced(self) -> bool | None:
-        if self._replaying is not None:
-            return self._replaying.clock_synced
-        return self.clock_sync.synced() if self.clock_sync is not None else None
-
-    def _journal(self, item: Output) -> None:
-        cal = self.calibration.name if self.calibration is not None else None
-        synced = self.clock_synced()
-        if isinstance(item, ExposureOpened):
-            self.journal.exposure_opened(item.exposure, self.to_wall, cal, clock_synced=synced)
-            log("exposure_opened", number=item.exposure.number,
-                requested=item.exposure.requested, resumed=item.exposure.resumed)
-        elif isinstance(item, ExposureClosed):
-            self.journal.exposure_closed(item.exposure, self.to_wall, clock_synced=synced,
-                                         calibration=cal)
-            e = item.exposure
-            log("exposure_closed", start=round(e.start, 3), duration_s=round(e.duration or 0.0, 3),
-                requested=e.requested, doors_open=",".join(sorted(e.doors_open)))
-        elif isinstance(item, AlarmRaised):
-            self.journal.alarm_raised(item.alarm, self.to_wall, clock_synced=synced)
-            log("alarm_raised", logging.WARNING, kind=item.alarm.kind,
-                subject=item.alarm.subject or "", detail=item.alarm.detail)
-        elif isinstance(item, AlarmCleared):
-            self.journal.alarm_cleared(item.alarm, self.to_wall, clock_synced=synced)
-            log("alarm_cleared", kind=item.alarm.kind, subject=item.alarm.subject or "")
-        elif isinstance(item, ReadingReady):
-            self.dose_rate_usv_h = item.reading.mean_usv_h
-            self.last_reading_wall = self.to_wall(item.reading.end)
-            self.journal.reading(item.reading, self.to_wall, clock_synced=synced)
 
     def live_state(self) -> dict[str, Any]:
         """What the room looks like now, for the live page (no time: it changes only on events)."""

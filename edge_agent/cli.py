@@ -22,10 +22,11 @@ from typing import Any
 
 from edge_agent.clock import iso_utc
 from edge_agent.config import load_config
-from edge_agent.errors import ConfigError, JournalError
+from edge_agent.errors import JournalError
 from edge_agent.journal import Journal
 from edge_agent.logs import setup_logging
 from edge_agent.publisher import read_password
+from wire.errors import ConfigError
 
 DEFAULT_CONFIG = "/etc/voyant/agent.toml"
 
@@ -68,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f" {len(config.pins.door)} door(s), probe {config.probe.kind}, {mqtt})")
             return 0
         if args.command == "selftest":
-            from edge_agent.selftest import AGENT_USER, render_table, run_selftest
+            from edge_agent.selftest import render_table, run_selftest
+            from edge_agent.selftest_journal import AGENT_USER
 
             report = run_selftest(load_config(args.config), timeout_s=max(args.timeout, 0.1),
                                   agent_user=args.agent_user or AGENT_USER)

@@ -9,22 +9,14 @@ declared inside the room.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-from edge_agent.errors import ConfigError
-from edge_agent.monitor.kinds import DEFAULT_CRITICAL_KINDS, AlarmKind
 from wire.contract import MAX_BATCH, WINDOW
+from wire.kinds import AlarmKind
+from wire.settings import Strict, load_toml, validate
 
 YEAR_S = 365.25 * 86400.0
 
@@ -33,11 +25,7 @@ PositiveSeconds = Annotated[float, Field(gt=0.0)]
 BcmPin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class InputPin(_Strict):
+class InputPin(Strict):
     """One digital input: where it is wired and how it reads.
 
     ``active = "low"`` suits an opto-coupler output or a dry contact to ground
@@ -51,12 +39,21 @@ class InputPin(_Strict):
     debounce_ms: Annotated[float, Field(ge=0.0, le=80.0)] = 20.0
 
 
-class OutputPin(_Strict):
+class OutputPin(Strict):
     pin: BcmPin
     active_high: bool = True
 
 
-class InterlockRelay(_Strict):
+#: Kinds that open the optional interlock relay unless the config says otherwise.
+DEFAULT_CRITICAL_KINDS: tuple[AlarmKind, ...] = (
+    "unsolicited_emission",
+    "emission_after_release",
+    "door_open_during_emission",
+    "radiation_without_emission",
+)
+
+
+class InterlockRelay(Strict):
     """Fail-safe relay in series with the generator's interlock chain (off by default).
 
     Energised only while no critical alarm holds: a crash, a restart or a
@@ -69,7 +66,7 @@ class InterlockRelay(_Strict):
     critical_kinds: tuple[AlarmKind, ...] = DEFAULT_CRITICAL_KINDS
 
 
-class Pins(_Strict):
+class Pins(Strict):
     """The ``[pins]`` table (BCM numbers); defaults are the hardware/ pin map."""
 
     #: The generator's emission output is electronic, not a contact: pulsed fluoroscopy
@@ -135,14 +132,14 @@ class Pins(_Strict):
         return out
 
 
-class TubeSpec(_Strict):
+class TubeSpec(Strict):
     description: str = ""
     sensitivity_cpm_per_usv_h: Annotated[float, Field(gt=0.0)]
     dead_time_us: Annotated[float, Field(ge=0.0, lt=10_000.0)]
     reference_quality: str = "Cs-137"
 
 
-class CalibrationSpec(_Strict):
+class CalibrationSpec(Strict):
     """A calibration factor for one tube *and* one beam quality."""
 
     tube: str
@@ -151,7 +148,7 @@ class CalibrationSpec(_Strict):
     note: str = ""
 
 
-class Probe(_Strict):
+class Probe(Strict):
     kind: Literal["serial", "gpio", "none"] = "serial"
     port: str = "/dev/ttyACM0"
     pin: BcmPin = 25
@@ -162,7 +159,7 @@ class Probe(_Strict):
     frame_s: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
 
 
-class Rules(_Strict):
+class Rules(Strict):
     """Every threshold of the monitor (``[rules]``); names follow spec/scenarios.md."""
 
     release_grace_s: Seconds = 0.5
@@ -197,7 +194,7 @@ class Rules(_Strict):
         return 2000.0 if position == "inside" else 2.5
 
 
-class Device(_Strict):
+class Device(Strict):
     site: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     room: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -207,7 +204,7 @@ class Device(_Strict):
         return self.id or f"{self.site}.{self.room}"
 
 
-class Journal(_Strict):
+class Journal(Strict):
     """The ``[journal]`` table: where the journal is, and how it keeps itself small.
 
     Records the hub has acknowledged are deleted after ``retention_days`` (the
@@ -221,7 +218,7 @@ class Journal(_Strict):
     reserve_mb: Annotated[float, Field(ge=0.0, le=1024.0)] = 4.0
 
 
-class Tls(_Strict):
+class Tls(Strict):
     """TLS towards the broker: the CA that signed it, and our client certificate if it asks."""
 
     ca_file: str = Field(min_length=1)
@@ -229,7 +226,7 @@ class Tls(_Strict):
     key_file: str | None = None
 
 
-class Mqtt(_Strict):
+class Mqtt(Strict):
     """The ``[mqtt]`` table: where the hub's broker is and how patient to be with it.
 
     Absent, the agent publishes nothing and its records wait in the journal's
@@ -271,7 +268,7 @@ class Mqtt(_Strict):
         return value
 
 
-class Metrics(_Strict):
+class Metrics(Strict):
     """The ``[metrics]`` table: Prometheus text on ``http://127.0.0.1:<port>/metrics``.
 
     Bound to the loopback only (a local exporter or node agent scrapes it);
@@ -281,13 +278,13 @@ class Metrics(_Strict):
     port: Annotated[int, Field(ge=0, le=65535)] = 61108
 
 
-class AgentConfig(_Strict):
+class AgentConfig(Strict):
     device: Device
     pins: Pins
     probe: Probe = Probe()
     rules: Rules = Rules()
-    tubes: dict[str, TubeSpec] = {}
-    calibrations: dict[str, CalibrationSpec] = {}
+    tubes: dict[str, TubeSpec] = {}  # noqa: RUF012
+    calibrations: dict[str, CalibrationSpec] = {}  # noqa: RUF012
     journal: Journal = Journal()
     mqtt: Mqtt | None = None
     metrics: Metrics = Metrics()
@@ -318,48 +315,16 @@ class AgentConfig(_Strict):
         return self
 
 
-def describe_errors(exc: ValidationError, source: str) -> str:
-    """One line per mistake: ``source: dotted.key: what was expected``."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif "input" in err and err["type"] not in ("value_error",):
-            msg = f"{msg} (got {err['input']!r})"
-        msg = msg.removeprefix("Value error, ")
-        lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
-    return "\n".join(lines)
-
-
 def parse_config(data: dict[str, Any], source: str = "<config>") -> AgentConfig:
     """Validate a decoded TOML document; raise :class:`ConfigError` naming each bad key."""
-    try:
-        return AgentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_errors(exc, source)) from None
+    return validate(AgentConfig, data, source)
 
 
 def load_config(path: str | Path) -> AgentConfig:
     """Read and validate the agent's TOML configuration file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, str(path))
+    return load_toml(AgentConfig, path)
 
 
 def validate_rule_overrides(overrides: dict[str, Any], source: str) -> Rules:
     """Apply ``[agent]`` overrides of a scenario to the default rules, or raise ConfigError."""
-    try:
-        return Rules.model_validate(overrides)
-    except ValidationError as exc:
-        raise ConfigError(describe_errors(exc, source)) from None
+    return validate(Rules, overrides, source)

@@ -1,23 +1,14 @@
-"""The agent's exceptions: one root, each also the builtin it resembles."""
+"""The agent's exceptions: under :class:`wire.errors.AgentError`, each also the builtin
+it resembles (a configuration mistake is :class:`wire.errors.ConfigError`)."""
 
 from __future__ import annotations
 
-
-class VoyantError(Exception):
-    """Root of every error Voyant raises on purpose."""
+from wire.errors import AgentError
 
 
-class ConfigError(VoyantError, ValueError):
-    """The agent's configuration is invalid; the message names the key."""
-
-
-class ScenarioError(VoyantError, ValueError):
-    """A scenario file is invalid; the message names file, key and expectation."""
-
-
-class ProbeError(VoyantError, OSError):
+class ProbeError(AgentError, OSError):
     """The probe link cannot be opened or read."""
 
 
-class JournalError(VoyantError, RuntimeError):
+class JournalError(AgentError, RuntimeError):
     """The local journal cannot be opened or written."""

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from edge_agent.clock import iso_utc
-from edge_agent.monitor.kinds import AlarmKind
 from edge_agent.monitor.records import AlarmCleared, AlarmRaised, AlarmRecord, Output, ReadingReady
+from wire.kinds import AlarmKind
 
 JOURNAL_FAULT: Final = "journal_fault"
-#: The agent's own alarm kinds (the monitor's are :data:`edge_agent.monitor.kinds.ALARM_KINDS`).
+#: The agent's own alarm kinds (the monitor's are :data:`wire.kinds.ALARM_KINDS`).
 AGENT_ALARM_KINDS: Final = (JOURNAL_FAULT,)
 #: ``journal_fault`` alarms are numbered from here in each run.
 FAULT_NUMBER_BASE: Final = 1_000_000_000

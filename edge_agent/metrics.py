@@ -2,9 +2,13 @@
 
 A tiny stdlib HTTP server in a thread of its own, bound to the loopback
 only: a local exporter or Prometheus agent scrapes it. The text exposition
-format 0.0.4. The collector reads what the agent's loop thread publishes by
-rebinding plain attributes (never mutated in place) and opens its own SQLite
-connection for the outbox depth: a scrape never touches the real-time loop.
+format 0.0.4, written by prometheus-client from a custom collector on a
+private registry (never the process-wide default one, which would also hold
+whatever a library registered there). At each scrape the collector asks the
+service for a snapshot (:class:`Metric` values): it reads what the agent's loop
+thread publishes by rebinding plain attributes (never mutated in place) and
+opens its own SQLite connection for the outbox depth, so a scrape never
+touches the real-time loop.
 """
 
 from __future__ import annotations
@@ -14,14 +18,19 @@ import errno
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import Metric as Family
 
 from edge_agent.logs import log
 from edge_agent.outbox import oldest_record
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,33 +43,43 @@ class Metric:
     samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
 
 
+def family(metric: Metric) -> Family:
+    """A prometheus-client family of one :class:`Metric`; its samples share label names."""
+    names = sorted(metric.samples[0][0]) if metric.samples else []
+    out: GaugeMetricFamily | CounterMetricFamily
+    if metric.kind == "counter":
+        out = CounterMetricFamily(metric.name, metric.help, labels=names)
+    else:
+        out = GaugeMetricFamily(metric.name, metric.help, labels=names)
+    for labels, value in metric.samples:
+        if sorted(labels) != names:
+            raise ValueError(f"{metric.name}: labels {sorted(labels)}, expected {names}")
+        out.add_metric([labels[name] for name in names], value)
+    return out
+
+
+class SnapshotCollector:
+    """A custom collector: the families of ``snapshot()``, taken at each scrape."""
+
+    def __init__(self, snapshot: Callable[[], Iterable[Metric]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Family]:
+        for metric in self._snapshot():
+            yield family(metric)
+
+
+def private_registry(snapshot: Callable[[], Iterable[Metric]]) -> CollectorRegistry:
+    """A registry of its own holding only the collector of ``snapshot``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return registry
+
+
 def render(metrics: Iterable[Metric]) -> str:
-    """The text exposition format 0.0.4."""
-    lines: list[str] = []
-    for m in metrics:
-        lines.append(f"# HELP {m.name} {_escape_help(m.help)}")
-        lines.append(f"# TYPE {m.name} {m.kind}")
-        for labels, value in m.samples:
-            text = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(labels.items()))
-            lines.append(f"{m.name}{{{text}}} {_number(value)}" if text
-                         else f"{m.name} {_number(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _escape_label(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if float(value).is_integer() else repr(float(value))
+    """The text exposition format 0.0.4 of ``metrics``, as prometheus-client writes it."""
+    held = list(metrics)
+    return generate_latest(private_registry(lambda: held)).decode()
 
 
 def outbox_depth(journal_path: str) -> int | None:
@@ -128,7 +147,7 @@ class MetricsServer:
 
     def __init__(self, collect: Callable[[], Iterable[Metric]], port: int,
                  host: str = "127.0.0.1") -> None:
-        self._collect = collect
+        self.registry = private_registry(collect)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -137,7 +156,7 @@ class MetricsServer:
                     self.send_error(404)
                     return
                 try:
-                    body = render(outer._collect()).encode()
+                    body = generate_latest(outer.registry)
                 except Exception as exc:  # a failing collector must not kill the server
                     log("metrics_failed", logging.WARNING, error=repr(exc))
                     self.send_error(500)

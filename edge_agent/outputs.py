@@ -20,7 +20,7 @@ from gpiozero import DigitalOutputDevice
 
 from edge_agent.config import InterlockRelay as RelaySpec
 from edge_agent.config import OutputPin
-from edge_agent.monitor.kinds import AlarmKind
+from wire.kinds import AlarmKind
 
 
 class AlarmOutput:

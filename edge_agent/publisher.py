@@ -42,12 +42,12 @@ from pydantic import ValidationError
 
 from edge_agent.clock import iso_utc
 from edge_agent.config import Device, Mqtt
-from edge_agent.errors import ConfigError
 from edge_agent.ha_discovery import publish_discovery
 from edge_agent.logs import log
 from edge_agent.outbox import READINGS, URGENT_KINDS, Outbox, Pending
 from edge_agent.send_state import SendState, leading_run
 from wire import contract as wire
+from wire.errors import ConfigError
 
 #: Longest time the worker sleeps when nothing wakes it (checks time-outs and heartbeats).
 TICK_S = 0.25

@@ -41,12 +41,12 @@ from edge_agent.metrics import (
     outbox_depth,
     serve_metrics,
 )
-from edge_agent.monitor.kinds import ALARM_KINDS
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.serial_link import SerialProbeLink
 from edge_agent.publisher import Publisher
 from edge_agent.sdnotify import Notifier, Watchdog
 from edge_agent.timesync import ClockSync
+from wire.kinds import ALARM_KINDS
 
 #: Longest sleep between steps: the heartbeat of the loop.
 MAX_SLEEP_S = 0.5

@@ -33,9 +33,10 @@ import uvicorn
 
 from hub.broker.config import broker_config_main, load_accounts
 from hub.config import HubConfig, load_config
-from hub.errors import ConfigError, StoreError
+from hub.errors import StoreError
 from hub.ingest.service import load_rooms
 from hub.logs import log, setup_logging
+from wire.errors import ConfigError, HubError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -154,7 +155,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class WebBindError(RuntimeError):
+class WebBindError(HubError, RuntimeError):
     """The web port is taken or the address is not this machine's."""
 
 
@@ -236,10 +237,10 @@ def _cli_actor() -> str:
 
 def _accounts_command(args: argparse.Namespace, config: HubConfig) -> int:
     from hub.db.connection import connect
+    from hub.db.store import Store
     from hub.web.accounts import AccountError, add_user, find_user, new_token
-    from hub.web.app import prepare_store
 
-    prepare_store(config.store.path)
+    Store.open(config.store.path).close()  # brings it to this hub's schema, or refuses it
     conn = connect(config.store.path)
     try:
         if args.command == "user":

@@ -7,7 +7,8 @@ import sys
 
 from hub.config import HubConfig, load_config
 from hub.db.store import Store
-from hub.errors import ConfigError, StoreError
+from hub.errors import StoreError
+from wire.errors import ConfigError
 
 
 def config_and_store(config_path: str) -> tuple[HubConfig, Store] | int:

@@ -10,30 +10,19 @@ that holds it, read only when connecting, and never logged.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, model_validator
 
-from hub.errors import ConfigError
+from wire.errors import ConfigError
+from wire.settings import Strict, load_toml, validate
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveSeconds = Annotated[float, Field(gt=0.0, le=86400.0)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Tls(_Strict):
+class Tls(Strict):
     """Broker TLS: the CA to trust, and a client certificate if the broker asks for one."""
 
     ca_file: str | None = None
@@ -47,7 +36,7 @@ class Tls(_Strict):
         return self
 
 
-class Mqtt(_Strict):
+class Mqtt(Strict):
     """How the hub reaches the broker; a fixed ``client_id`` keeps its persistent session."""
 
     host: str = Field(default="127.0.0.1", min_length=1)
@@ -84,7 +73,7 @@ class Mqtt(_Strict):
         return lines[0]
 
 
-class Broker(_Strict):
+class Broker(Strict):
     """``external``: Mosquitto run by the system; ``embedded``: amqtt in-process (demo).
 
     ``embedded``: ``voyant-hub run`` starts the broker on ``bind_address:port`` before
@@ -111,11 +100,11 @@ class Broker(_Strict):
         return "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
 
 
-class Store(_Strict):
+class Store(Strict):
     path: str = Field(default="/var/lib/voyant/hub.db", min_length=1)
 
 
-class Ingest(_Strict):
+class Ingest(Strict):
     """Batching, gap and presence timing of the ingest."""
 
     batch_max: Annotated[int, Field(ge=1, le=10_000)] = 500
@@ -159,7 +148,7 @@ def _proxy_network(value: str) -> str:
     return str(network)
 
 
-class Web(_Strict):
+class Web(Strict):
     """The web page and API: where they listen, how long a session lasts, who is a proxy.
 
     ``secure_cookie`` must be true behind an HTTPS reverse proxy (the normal
@@ -195,7 +184,7 @@ class Web(_Strict):
         return self
 
 
-class Events(_Strict):
+class Events(Strict):
     """The PCR's events: the timeline's window and the working-day calendar (hub.workdays).
 
     ``alsace_moselle``: count Good Friday and 26 December as public holidays
@@ -210,7 +199,7 @@ class Events(_Strict):
     due_soon_days: Annotated[int, Field(ge=0, le=10)] = 1
 
 
-class ControlTypeConfig(_Strict):
+class ControlTypeConfig(Strict):
     """A site's own control type (``[[controls.types]]``): a period in months, occasions
     (``receipt``, ``first_use``, ``change_of_use``), or both."""
 
@@ -218,7 +207,7 @@ class ControlTypeConfig(_Strict):
     name: str = Field(min_length=1, max_length=120)
     period_months: Annotated[int, Field(ge=1, le=120)] | None = None
     period_months_mobile: Annotated[int, Field(ge=1, le=120)] | None = None
-    triggers: list[Literal["receipt", "first_use", "change_of_use"]] = []
+    triggers: list[Literal["receipt", "first_use", "change_of_use"]] = []  # noqa: RUF012
 
     @model_validator(mode="after")
     def _something_due(self) -> ControlTypeConfig:
@@ -231,7 +220,7 @@ class ControlTypeConfig(_Strict):
         return self
 
 
-class Controls(_Strict):
+class Controls(Strict):
     """The control calendar (``hub.controls``): reminders, grace periods, the site's types.
 
     ``remind_days``: a due date is highlighted (and the ICS feed's alarms ring) this many
@@ -247,8 +236,8 @@ class Controls(_Strict):
     first_record_grace_days: Annotated[int, Field(ge=0, le=366)] = 30
     recheck_after_not_ok_days: Annotated[int, Field(ge=0, le=366)] = 30
     check_every_min: Annotated[int, Field(ge=1, le=1440)] = 15
-    disabled: list[str] = []
-    types: list[ControlTypeConfig] = []
+    disabled: list[str] = []  # noqa: RUF012
+    types: list[ControlTypeConfig] = []  # noqa: RUF012
 
     @model_validator(mode="after")
     def _consistent(self) -> Controls:
@@ -274,7 +263,7 @@ ZONE_FIELDS = ("non_regulated_msv_month", "supervised_msv_month", "controlled_gr
                "controlled_yellow_msv_h", "controlled_orange_msv_h")
 
 
-class ZoningOverride(_Strict):
+class ZoningOverride(Strict):
     """Some zoning thresholds of one site (the others come from ``[zoning]``)."""
 
     non_regulated_msv_month: MilliSievert | None = None
@@ -284,7 +273,7 @@ class ZoningOverride(_Strict):
     controlled_orange_msv_h: MilliSievert | None = None
 
 
-class Zoning(_Strict):
+class Zoning(Strict):
     """Zoning thresholds (whole-body effective dose, mSv), the upper bound of each zone.
 
     Defaults: Code du travail R.4451-22/23 and the zoning order (revised 28 January
@@ -299,7 +288,7 @@ class Zoning(_Strict):
     controlled_green_msv_month: MilliSievert = 4.0
     controlled_yellow_msv_h: MilliSievert = 2.0
     controlled_orange_msv_h: MilliSievert = 100.0
-    sites: dict[Annotated[str, Field(min_length=1, max_length=64)], ZoningOverride] = {}
+    sites: dict[Annotated[str, Field(min_length=1, max_length=64)], ZoningOverride] = {}  # noqa: RUF012
 
     @model_validator(mode="after")
     def _ordered(self) -> Zoning:
@@ -329,7 +318,7 @@ def check_zoning_order(values: dict[str, Any], where: str = "") -> None:
                              f"({values[high]})")
 
 
-class Reports(_Strict):
+class Reports(Strict):
     """The quarterly ambient reports (``hub.reports``).
 
     ``high_coverage``: from this fraction of the quarter covered by readings, the report
@@ -342,7 +331,7 @@ class Reports(_Strict):
     prepare_every_min: Annotated[int, Field(ge=1, le=1440)] = 60
 
 
-class HubConfig(_Strict):
+class HubConfig(Strict):
     mqtt: Mqtt = Mqtt()
     broker: Broker = Broker()
     store: Store = Store()
@@ -367,42 +356,11 @@ class HubConfig(_Strict):
         return self
 
 
-def describe_errors(exc: ValidationError, source: str) -> str:
-    """One line per mistake: ``source: dotted.key: what was expected``."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif "input" in err and err["type"] not in ("value_error",):
-            msg = f"{msg} (got {err['input']!r})"
-        msg = msg.removeprefix("Value error, ")
-        lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
-    return "\n".join(lines)
-
-
 def parse_config(data: dict[str, Any], source: str = "<config>") -> HubConfig:
     """Validate a decoded TOML document; raise :class:`ConfigError` naming each bad key."""
-    try:
-        return HubConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_errors(exc, source)) from None
+    return validate(HubConfig, data, source)
 
 
 def load_config(path: str | Path) -> HubConfig:
     """Read and validate the hub's TOML configuration file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, str(path))
+    return load_toml(HubConfig, path)

@@ -1,21 +1,12 @@
-"""The hub's exceptions: one root, each also the builtin it resembles.
-
-The hub does not import the agent, so it has its own root; both roots are
-named ``VoyantError`` so that a reader sees one family.
-"""
+"""The hub's store exceptions: under :class:`wire.errors.HubError`, each also the builtin
+it resembles (a configuration mistake is :class:`wire.errors.ConfigError`)."""
 
 from __future__ import annotations
 
-
-class VoyantError(Exception):
-    """Root of every error the hub raises on purpose."""
+from wire.errors import HubError
 
 
-class ConfigError(VoyantError, ValueError):
-    """The hub's configuration is invalid; the message names the file and key."""
-
-
-class StoreError(VoyantError, RuntimeError):
+class StoreError(HubError, RuntimeError):
     """The store cannot be opened or a transaction could not be committed."""
 
 

@@ -27,16 +27,17 @@ from hub.broker.files import (
     HubAccount,
     write_broker_files,
 )
+from wire.errors import SimError
 
 HOST: Final = "127.0.0.1"
 _SEARCH: Final = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # not on a normal user's PATH
 
 
-class MosquittoMissing(RuntimeError):
+class MosquittoMissing(SimError, RuntimeError):
     """Mosquitto is not installed: the message names the Debian package."""
 
 
-class MosquittoFailed(RuntimeError):
+class MosquittoFailed(SimError, RuntimeError):
     """Mosquitto exited or did not listen in time; the message ends with its log."""
 
 
@@ -190,23 +191,29 @@ class Mosquitto:
     def _launch(self, executable: str) -> None:
         with self.log_path.open("ab") as log:
             log.write(f"--- start on port {self.port}\n".encode())
-            log.flush()
-            self._process = subprocess.Popen(
-                [executable, "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        self._wait_listening()
+        self._process = launch_mosquitto(executable, self.conf_path, self.log_path,
+                                         [self.port], host=self.host,
+                                         timeout=self._start_timeout)
 
-    def _wait_listening(self) -> None:
-        assert self._process is not None
-        failure = wait_listening(self._process, self.host, self.port, self._start_timeout)
+
+def launch_mosquitto(executable: str, conf: Path, log_path: Path, ports: Sequence[int], *,
+                     host: str = HOST, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """Mosquitto on ``conf``, its output appended to ``log_path``; returned once every port
+    in ``ports`` accepts connections. The one way tests start it (:class:`Mosquitto`, and
+    the tests that run the files ``voyant-hub broker-config`` wrote): if it exits or does
+    not listen in time it is killed and :class:`MosquittoFailed` says why, with its log."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([executable, "-c", str(conf)], stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    for port in ports:
+        failure = wait_listening(process, host, port, timeout)
         if failure is not None:
-            self.kill()
-            raise MosquittoFailed(self._failure(failure))
-
-    def _failure(self, what: str) -> str:
-        tail = "\n".join(self.log_text().splitlines()[-15:])
-        return f"mosquitto on {self.host}:{self.port} {what}; log {self.log_path}:\n{tail}"
+            process.kill()
+            process.wait()
+            text = log_path.read_text(errors="replace") if log_path.exists() else ""
+            tail = "\n".join(text.splitlines()[-15:])
+            raise MosquittoFailed(f"mosquitto on {host}:{port} {failure}; log {log_path}:\n{tail}")
+    return process
 
 
 def wait_listening(process: subprocess.Popen[bytes], host: str, port: int,

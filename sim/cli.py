@@ -21,13 +21,14 @@ from importlib.resources import files
 from pathlib import Path
 
 from edge_agent.config import load_config
-from edge_agent.errors import ConfigError, ScenarioError
-from edge_agent.logs import setup_logging
+from edge_agent.logs import LOGGER, setup_logging
 from sim.inject import FAULTS
 from sim.live_room import RoomSettings, play_room
 from sim.report import Report, format_table
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
+from sim.scenario_toml import ScenarioError
+from wire.errors import ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +73,8 @@ def library_path(name: str) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sim.demo import run_demo, send_inject  # the hub's modules: loaded only for the demo
+    from sim.demo import run_demo  # the hub's modules: loaded only for the demo
+    from sim.demo_control import send_inject
 
     if args.inject is not None:
         return send_inject(args.dir, args.room, args.inject, args.duration)
@@ -108,9 +110,7 @@ def _room(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.getLogger("voyant").setLevel(
-        logging.INFO if getattr(args, "verbose", False) else logging.ERROR
-    )
+    LOGGER.setLevel(logging.INFO if getattr(args, "verbose", False) else logging.ERROR)
     if args.command == "demo":
         return _demo(args)
     if args.command == "room":

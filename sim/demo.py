@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,142 +38,32 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.resources import files
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
-from hub.broker.config import load_accounts
 from sim.broker import free_port
-from sim.inject import FAULTS, RoomControl, parse_fault
+from sim.demo_control import control_server
+from sim.demo_files import (
+    PCR_PASSWORD,
+    PCR_USERNAME,
+    ROOMS,
+    DemoError,
+    DemoFiles,
+    DemoRoom,
+    clear_directory,
+    library_path,
+    room_settings,
+    write_files,
+)
+from sim.inject import RoomControl, parse_fault
 from sim.live_room import RoomSettings, play_room
 from sim.scenario import load_scenario
 
-SITE: Final = "demo"
-PCR_USERNAME: Final = "pcr"
-PCR_PASSWORD: Final = "voyant-demo"  # printed by the demo: a demonstration account only
-HUB_USERNAME: Final = "hub"
-#: The file in the demo folder that marks it as ours (emptied at each start) and says
-#: where the running demo listens.
-CONTROL_FILE: Final = "control.json"
 HUB_START_TIMEOUT_S: Final = 30.0
 STOP_TIMEOUT_S: Final = 20.0
 #: Plays forever, in practice: the demo stops on Ctrl-C.
 FOREVER: Final = 10**9
-
-
-@dataclass(frozen=True, slots=True)
-class DemoRoom:
-    """One simulated room: its name (also its MQTT account ``demo.<room>``) and scenario."""
-
-    room: str
-    scenario: str  # a library scenario name (sim/scenarios/<name>.toml)
-
-    @property
-    def username(self) -> str:
-        return f"{SITE}.{self.room}"
-
-
-ROOMS: Final = (
-    DemoRoom("salle-1", "demo_interventional"),
-    DemoRoom("salle-2", "demo_radiography"),
-    DemoRoom("bloc-3", "demo_unsolicited"),
-)
-
-
-class DemoError(RuntimeError):
-    """The demo could not start (the message says why, with the hub's log when relevant)."""
-
-
-def library_path(name: str) -> Path:
-    return Path(str(files("sim") / "scenarios" / f"{name}.toml"))
-
-
-@dataclass
-class DemoFiles:
-    """Where the demo keeps everything, all inside ``directory``."""
-
-    directory: Path
-
-    @property
-    def devices(self) -> Path:
-        return self.directory / "devices.toml"
-
-    @property
-    def secrets(self) -> Path:
-        return self.directory / "secrets"
-
-    @property
-    def hub_config(self) -> Path:
-        return self.directory / "hub.toml"
-
-    @property
-    def store(self) -> Path:
-        return self.directory / "hub.db"
-
-    @property
-    def hub_log(self) -> Path:
-        return self.directory / "hub.log"
-
-    @property
-    def control(self) -> Path:
-        return self.directory / CONTROL_FILE
-
-    def journal(self, room: DemoRoom) -> Path:
-        return self.directory / "rooms" / room.room / "journal.db"
-
-
-def clear_directory(directory: Path) -> None:
-    """Empty a demo folder of an earlier run; refuse a non-empty folder that is not one."""
-    if directory.exists() and any(directory.iterdir()):
-        if not (directory / CONTROL_FILE).exists() and not (directory / "hub.toml").exists():
-            raise DemoError(f"{directory} is not empty and is no demo folder: choose another "
-                            "with --dir")
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-
-
-def write_files(demo: DemoFiles, rooms: Sequence[DemoRoom], *, web_port: int,
-                broker_port: int) -> None:
-    """The devices TOML and its passwords, the hub's configuration, the store with the PCR."""
-    lines = [f'[hub]\nusername = "{HUB_USERNAME}"\n']
-    for room in rooms:
-        lines.append(f'[devices."{room.username}"]\nsite = "{SITE}"\nroom = "{room.room}"\n')
-    demo.devices.write_text("\n".join(lines), encoding="utf-8")
-    load_accounts(demo.devices, demo.secrets)  # generates every password file now
-    demo.hub_config.write_text(
-        "# Written by voyant-sim demo.\n"
-        '[mqtt]\nreconnect_min_s = 0.2\n\n'
-        f'[broker]\nmode = "embedded"\nport = {broker_port}\n'
-        f'devices = "{demo.devices}"\nsecrets = "{demo.secrets}"\n\n'
-        f'[store]\npath = "{demo.store}"\n\n'
-        '[ingest]\nbatch_wait_ms = 5.0\n\n'
-        f'[web]\nhost = "127.0.0.1"\nport = {web_port}\n', encoding="utf-8")
-    add_pcr(demo.store)
-
-
-def add_pcr(store: Path) -> None:
-    """Create the store and the demo PCR account in it."""
-    from hub.db.connection import connect
-    from hub.web.accounts import add_user
-    from hub.web.app import prepare_store
-
-    prepare_store(str(store))
-    conn = connect(store)
-    try:
-        add_user(conn, PCR_USERNAME, PCR_PASSWORD, "pcr", display_name="PCR (démo)")
-    finally:
-        conn.close()
-
-
-def room_settings(demo: DemoFiles, room: DemoRoom, broker_port: int) -> RoomSettings:
-    return RoomSettings(
-        device={"site": SITE, "room": room.room},
-        mqtt={"host": "127.0.0.1", "port": broker_port, "username": room.username,
-              "password_file": str(demo.secrets / f"{room.username}.password"),
-              "reconnect_min_s": 0.2, "reconnect_max_s": 2.0, "heartbeat_s": 10.0},
-        journal=demo.journal(room),
-    )
 
 
 @dataclass
@@ -276,41 +165,7 @@ class Demo:
             traceback.print_exc()
 
     def _start_control(self) -> None:
-        demo = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/status":
-                    self._reply(200, demo.status())
-                else:
-                    self._reply(404, {"error": "not found"})
-
-            def do_POST(self) -> None:
-                if self.path != "/inject":
-                    self._reply(404, {"error": "not found"})
-                    return
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                    demo.inject(str(body.get("room", "")), str(body.get("fault", "")),
-                                float(body.get("duration_s", 5.0)))
-                except (ValueError, KeyError, TypeError) as exc:
-                    self._reply(400, {"error": str(exc)})
-                    return
-                self._reply(200, {"ok": True, "room": body["room"], "fault": body["fault"]})
-
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # quiet: the demo's terminal shows the URL and the login
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.control_port), Handler)
+        self._server = control_server(self, self.control_port)
         self._server_thread = threading.Thread(target=self._server.serve_forever,
                                                name="demo-control", daemon=True)
         self._server_thread.start()
@@ -415,42 +270,3 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def send_inject(directory: Path, room: str | None, kind: str, duration_s: float = 5.0) -> int:
-    """``voyant-sim demo --inject KIND --room R``: ask the running demo; 0 done, 1 not."""
-    try:
-        info = json.loads((directory / CONTROL_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        print(f"voyant-sim demo: no demo running in {directory} (start it with "
-              "`voyant-sim demo`, or give its --dir)", file=sys.stderr)
-        return 1
-    rooms: list[str] = info.get("rooms", [])
-    target = room or (rooms[-1] if rooms else "")
-    try:
-        reply = post_inject(str(info["control"]), target, kind, duration_s)
-    except (OSError, urllib.error.URLError, ValueError) as exc:
-        print(f"voyant-sim demo: {exc}", file=sys.stderr)
-        return 1
-    print(f"injected {kind} ({duration_s:g} s) into {reply.get('room', target)}: "
-          f"see {info.get('url', '')}/events")
-    return 0
-
-
-def post_inject(control_url: str, room: str, kind: str, duration_s: float = 5.0
-                ) -> dict[str, Any]:
-    """POST one injection to a running demo's control endpoint; ValueError on refusal."""
-    body = json.dumps({"room": room, "fault": kind, "duration_s": duration_s}).encode()
-    request = urllib.request.Request(f"{control_url}/inject", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5.0) as response:
-            reply: dict[str, Any] = json.loads(response.read())
-            return reply
-    except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}").get("error", str(exc))
-        raise ValueError(f"refused: {detail}") from None
-
-
-__all__ = ["FAULTS", "PCR_PASSWORD", "PCR_USERNAME", "ROOMS", "Demo", "DemoRoom",
-           "run_demo", "send_inject"]

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from edge_agent.monitor.kinds import ALARM_KINDS, AlarmKind
 from sim.scenario_toml import Doc, KeyPath, Table, entries, is_number, show
+from wire.kinds import ALARM_KINDS, AlarmKind
 
 Window = tuple[float, float]
 #: Window bounds are compared with this slack: reports round times to the microsecond.

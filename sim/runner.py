@@ -34,6 +34,7 @@ from sim.report import Report, build_report
 from sim.room import FRAME_S, GPIO_PROBE_PIN, MockRoom, agent_config, scratch_dir
 from sim.scenario import Scenario
 from sim.timeline import Instant, build_timeline, starting_state
+from wire.errors import SimError
 
 #: Virtual wall-clock time of every scenario's start (2026-01-05T07:00:00Z, a Monday).
 EPOCH = 1_767_596_400.0
@@ -43,7 +44,7 @@ LOCKSTEP_TIMEOUT_S = 5.0
 RESTING = {"generator_powered": True, "light.powered": True}
 
 
-class LockstepError(RuntimeError):
+class LockstepError(SimError, RuntimeError):
     """The agent did not consume what the simulator delivered."""
 
 

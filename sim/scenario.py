@@ -23,7 +23,6 @@ checked by the tests against the simulator's report with
 from __future__ import annotations
 
 import itertools
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,19 +30,20 @@ from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
 from edge_agent.config import Rules, validate_rule_overrides
-from edge_agent.errors import ConfigError, ScenarioError
 from sim.expect import Expectations, parse_expect
 from sim.expect import ExpectedAlarm as ExpectedAlarm  # re-exported: part of the file's API
 from sim.scenario_toml import (
     Doc,
     KeyPath,
+    ScenarioError,
     Table,
     entries,
     fmt,
     is_number,
     show,
-    toml_error_line,
 )
+from wire.errors import ConfigError
+from wire.settings import parse_toml, read_text
 
 ProbeKind = Literal["serial", "gpio"]
 ProbePosition = Literal["inside", "outside"]
@@ -139,23 +139,12 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raise :class:`ScenarioError` on any mistake."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read the scenario: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: expected UTF-8 text: {exc.reason}") from None
-    return parse_scenario(text, path)
+    return parse_scenario(read_text(path, "scenario", ScenarioError), path)
 
 
 def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     """Validate the text of a scenario file; ``source`` names it in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = toml_error_line(str(exc))
-        where = f"{source}:{line}" if line else str(source)
-        raise ScenarioError(f"{where}: not valid TOML: {exc}") from None
+    data = parse_toml(text, source, ScenarioError)
     return _scenario(Doc(text, str(source)), data, Path(source))
 
 

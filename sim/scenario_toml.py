@@ -15,21 +15,19 @@ import re
 from collections.abc import Sequence
 from typing import Any, NoReturn, cast
 
-from edge_agent.errors import ScenarioError
+from wire.errors import SimError
 
 KeyPath = tuple[str | int, ...]
 
+
+class ScenarioError(SimError, ValueError):
+    """A scenario file is invalid; the message names file, line, key and expectation."""
+
+
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([\w.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
-_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 
 # -- where a key is --------------------------------------------------------------------
-
-
-def toml_error_line(message: str) -> int | None:
-    """The line number in a ``tomllib`` error message, if it gives one."""
-    match = _TOML_LINE.search(message)
-    return int(match.group(1)) if match else None
 
 
 def _headers(lines: Sequence[str]) -> list[tuple[int, str, bool]]:

@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 
 from hub.broker.files import DeviceAccount
 from hub.db.connection import connect
-from hub.reports import quarterly as qr
+from hub.reports import preparation, quarters
 from sim.broker import Mosquitto
 from tests import hostile_payloads as hp
 from tests.hostile_payloads import A, B, C, Msg
@@ -250,6 +250,6 @@ def prepare_reports(result: Outcome) -> None:
         (received,) = rows(result.rig.hub_db, "SELECT max(stored_at) FROM received WHERE"
                            " device = ?", [A.username])[0]
         when = datetime.fromisoformat(str(received).replace("Z", "+00:00"))
-        assert qr.prepare_quarter(conn, qr.quarter_of(when), datetime.now(UTC))
+        assert preparation.prepare_quarter(conn, quarters.quarter_of(when), datetime.now(UTC))
     finally:
         conn.close()

@@ -20,17 +20,18 @@ from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
+from prometheus_client import REGISTRY, generate_latest
 
 from edge_agent.config import Metrics, parse_config
 from edge_agent.journal_hold import AGENT_ALARM_KINDS
 from edge_agent.logs import LOGGER
 from edge_agent.metrics import CONTENT_TYPE, Metric, MetricsServer, render, serve_metrics
-from edge_agent.monitor.kinds import ALARM_KINDS
 from edge_agent.runner import Service
 from edge_agent.sdnotify import Notifier
 from edge_agent.timesync import ClockSync
 from sim.broker import free_port
 from tests.conftest import received
+from wire.kinds import ALARM_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 #: One sample line of the text format: name, optional {labels}, value.
@@ -274,15 +275,28 @@ def test_a_query_string_is_still_the_metrics(running: tuple[Service, int]) -> No
 
 def test_labels_and_help_are_escaped() -> None:
     metric = Metric("voyant_test", 'a \\ help\nwith "quotes"', "gauge",
-                    [({"kind": 'a"b\\c\nd', "room": "salle-3"}, 1.5), ({}, 2.0)])
+                    [({"kind": 'a"b\\c\nd', "room": "salle-3"}, 1.5),
+                     ({"room": "r", "kind": "k"}, 2.0)])
     assert render([metric]) == (
         '# HELP voyant_test a \\\\ help\\nwith "quotes"\n'
         "# TYPE voyant_test gauge\n"
         'voyant_test{kind="a\\"b\\\\c\\nd",room="salle-3"} 1.5\n'
-        "voyant_test 2\n"
+        'voyant_test{kind="k",room="r"} 2.0\n'
     )
     (labels, _), _ = parse(render([metric]))["voyant_test"][1]
     assert labels == {"kind": 'a\\"b\\\\c\\nd', "room": "salle-3"}  # one line, well formed
+
+
+def test_a_family_has_one_set_of_label_names() -> None:
+    with pytest.raises(ValueError, match="voyant_test: labels"):
+        render([Metric("voyant_test", "h", "gauge", [({"kind": "a"}, 1.0), ({}, 2.0)])])
+
+
+def test_counters_keep_their_names_and_the_default_registry_is_untouched() -> None:
+    text = render([Metric("voyant_alarms_total", "by kind", "counter", [({"kind": "x"}, 3)])])
+    assert text == ("# HELP voyant_alarms_total by kind\n# TYPE voyant_alarms_total counter\n"
+                    'voyant_alarms_total{kind="x"} 3.0\n')
+    assert "voyant_alarms_total" not in generate_latest(REGISTRY).decode()
 
 
 def test_escaped_labels_are_served(logged: Records) -> None:
@@ -295,12 +309,12 @@ def test_escaped_labels_are_served(logged: Records) -> None:
         status, _, text = get(server.port)
     finally:
         server.close()
-    assert status == 200 and 'voyant_alarms_active{kind="x\\"\\n"} 1\n' in text
+    assert status == 200 and 'voyant_alarms_active{kind="x\\"\\n"} 1.0\n' in text
 
 
 @pytest.mark.parametrize(("value", "text"), [
-    (3, "3"), (2.5, "2.5"), (0.0, "0"), (float("nan"), "NaN"), (float("inf"), "+Inf"),
-    (float("-inf"), "-Inf"), (1e-7, "1e-07"),
+    (3, "3.0"), (2.5, "2.5"), (0.0, "0.0"), (float("nan"), "NaN"), (float("inf"), "+Inf"),
+    (float("-inf"), "-Inf"), (1e-7, "1e-07"), (1765000000.5, "1.7650000005e+09"),
 ])
 def test_values(value: float, text: str) -> None:
     assert render([Metric("m", "h", "gauge", [({}, value)])]).endswith(f"\nm {text}\n")

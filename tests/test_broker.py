@@ -4,6 +4,7 @@ limits let a catching-up hub receive its whole backlog, and the generated files 
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from hub.broker.files import (
     passwd_text,
     verify_password,
 )
-from sim.broker import Mosquitto, MosquittoFailed, find_mosquitto
+from sim.broker import Mosquitto, MosquittoFailed, find_mosquitto, free_port, launch_mosquitto
 from tests.mqtt_fixtures import DEVICES, HUB, ProbeFactory
 from wire.contract import ACK, AGENT_KINDS, HUB_SUBSCRIPTION, QOS, READINGS, RETAIN, STATUS, topic
 
@@ -215,6 +216,20 @@ def test_a_broker_that_cannot_start_fails_with_its_log(tmp_path: Path) -> None:
     with pytest.raises(MosquittoFailed, match="exited with"):
         broker.start()
     assert not broker.running
+
+
+def test_the_launcher_names_the_port_that_never_listened_and_stops_the_broker(
+    tmp_path: Path,
+) -> None:
+    listening, silent = free_port(), free_port()
+    conf = tmp_path / "one-listener.conf"
+    conf.write_text(f"listener {listening} 127.0.0.1\nallow_anonymous true\n")
+    with pytest.raises(MosquittoFailed, match=f"not listening on {silent} after 0.5 s") as caught:
+        launch_mosquitto(find_mosquitto(), conf, tmp_path / "one.log", [listening, silent],
+                         timeout=0.5)
+    assert f"log {tmp_path / 'one.log'}" in str(caught.value)
+    with pytest.raises(OSError):  # killed, not left listening
+        socket.create_connection(("127.0.0.1", listening), timeout=1).close()
 
 
 def test_a_missing_mosquitto_fails_the_test_naming_the_package(

@@ -34,7 +34,8 @@ from pathlib import Path
 import pytest
 
 from sim.broker import free_port
-from sim.demo import PCR_PASSWORD, PCR_USERNAME, ROOMS, SITE, post_inject
+from sim.demo_control import post_inject
+from sim.demo_files import PCR_PASSWORD, PCR_USERNAME, ROOMS, SITE
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

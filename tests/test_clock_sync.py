@@ -16,7 +16,7 @@ from edge_agent.monitor.records import Reading
 from edge_agent.outbox import Outbox
 from edge_agent.timesync import ClockSync, adjtimex_synced, system_clock_synced
 from hub.db.store import Store
-from hub.events.workflow import timeline
+from hub.events.timeline import timeline
 from hub.ingest.core import IngestCore
 from hub.web import rooms
 from tests.hub_factory import T0, core, open_store
@@ -171,6 +171,7 @@ def test_an_old_hub_store_gains_the_column_and_old_items_stay_valid(tmp_path: Pa
     store = open_store(tmp_path)
     store.conn.execute("DROP INDEX idx_readings_unsynced")
     store.conn.execute("ALTER TABLE exposures DROP COLUMN clock_synced")
+    store.conn.execute("PRAGMA user_version = 0")  # made before schema versions
     store.close()
     store = open_store(tmp_path)  # the migration adds it back
     try:

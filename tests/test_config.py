@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import Rules, load_config, parse_config
-from edge_agent.errors import ConfigError
+from wire.errors import ConfigError
 
 GOOD = """
 [device]

@@ -13,8 +13,10 @@ import pytest
 
 from hub import workdays
 from hub.config import Controls, parse_config
+from hub.controls import actions as ca
+from hub.controls import overdue as co
+from hub.controls import records as cr
 from hub.controls import schedule
-from hub.controls import store as cs
 from hub.controls.types import (
     BUILTIN,
     BUILTIN_KEYS,
@@ -23,11 +25,11 @@ from hub.controls.types import (
     catalog,
     check_type,
 )
+from hub.db import migrations
 from hub.db.connection import connect, write
 from hub.db.store import Store
-from hub.errors import ConfigError
-from hub.web.i18n import translations
-from hub.web.routes_events import KIND_LABELS
+from wire.errors import ConfigError
+from wire.kinds import KINDS
 
 TYPES = {t.key: t for t in BUILTIN}
 NOON = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
@@ -201,7 +203,6 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     Store.open(path).close()
     db = connect(path)
     db.execute("INSERT INTO devices (device, site, room) VALUES ('box-1', 'chu', 'bloc1')")
-    cs.create_schema(db)
     yield db
     db.close()
 
@@ -209,7 +210,7 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 def _record(conn: sqlite3.Connection, done_on: str, now: datetime = NOON, result: str = "ok",
             control: str = "ambient_internal", note: str = "") -> dict[str, Any]:
     with write(conn):
-        return cs.record_done(conn, Controls(), "marie", "chu", "bloc1", control, done_on,
+        return ca.record_done(conn, Controls(), "marie", "chu", "bloc1", control, done_on,
                               result, "PCR M. Curie", note, "RPT-1", now)
 
 
@@ -224,11 +225,11 @@ def _ongoing(conn: sqlite3.Connection, kind: str = "control_overdue") -> list[st
 
 
 def test_overdue_event_raised_once_then_cleared_by_recording(conn: sqlite3.Connection) -> None:
-    cs.check_overdue(conn, NOON)  # starts tracking the room today: nothing due yet
+    co.check_overdue(conn, NOON)  # starts tracking the room today: nothing due yet
     assert _events(conn) == []
     _record(conn, "2026-01-10")  # due 2026-04-10: overdue on 15 June, opened at once
-    assert cs.check_overdue(conn, NOON)["opened"] == 0  # idempotent
-    assert cs.check_overdue(conn, NOON)["opened"] == 0
+    assert co.check_overdue(conn, NOON)["opened"] == 0  # idempotent
+    assert co.check_overdue(conn, NOON)["opened"] == 0
     events = _events(conn)
     assert len(events) == 1
     event = events[0]
@@ -239,35 +240,35 @@ def test_overdue_event_raised_once_then_cleared_by_recording(conn: sqlite3.Conne
     assert (done["next_due"], done["status"]) == ("2026-09-14", "ok")
     event = _events(conn)[0]
     assert event["condition_cleared_at"] is not None and event["state"] == "open"  # PCR's call
-    assert cs.check_overdue(conn, NOON) == {"opened": 0, "ended": 0}
+    assert co.check_overdue(conn, NOON) == {"opened": 0, "ended": 0}
     # Overdue again three months later: a new event, the first one untouched.
     later = datetime(2026, 9, 15, 8, 0, tzinfo=UTC)
-    cs.check_overdue(conn, later)  # the never-recorded ones are overdue too by then
+    co.check_overdue(conn, later)  # the never-recorded ones are overdue too by then
     ambient = [e for e in _events(conn) if e["ref"] == "control:ambient_internal"]
     assert [e["condition_cleared_at"] is None for e in ambient] == [False, True]
 
 
 def test_overdue_starts_the_day_after_the_due_date_in_paris(conn: sqlite3.Connection) -> None:
     _record(conn, "2025-12-28", now=datetime(2025, 12, 28, 12, 0, tzinfo=UTC))  # due 2026-03-28
-    cs.check_overdue(conn, datetime(2026, 3, 28, 22, 59, tzinfo=UTC))
+    co.check_overdue(conn, datetime(2026, 3, 28, 22, 59, tzinfo=UTC))
     assert "control:ambient_internal" not in _ongoing(conn)
-    cs.check_overdue(conn, datetime(2026, 3, 28, 23, 0, tzinfo=UTC))
+    co.check_overdue(conn, datetime(2026, 3, 28, 23, 0, tzinfo=UTC))
     assert "control:ambient_internal" in _ongoing(conn)
 
 
 def test_a_never_recorded_control_raises_after_the_grace(conn: sqlite3.Connection) -> None:
-    cs.check_overdue(conn, NOON)
+    co.check_overdue(conn, NOON)
     # due 30 days after tracking starts: born inside the 30-day window, so no 30-day
     # reminder burst on the first day; the 7-day one comes as for any control
     assert _events(conn, "control_due_soon") == []
-    cs.check_overdue(conn, datetime(2026, 7, 7, 12, tzinfo=UTC))
+    co.check_overdue(conn, datetime(2026, 7, 7, 12, tzinfo=UTC))
     assert _events(conn, "control_due_soon") == []
-    cs.check_overdue(conn, datetime(2026, 7, 8, 12, tzinfo=UTC))
+    co.check_overdue(conn, datetime(2026, 7, 8, 12, tzinfo=UTC))
     assert {r.split(":")[-1] for r in _ongoing(conn, "control_due_soon")} == {"7d"}
     assert len(_ongoing(conn, "control_due_soon")) == len(BUILTIN)
-    cs.check_overdue(conn, datetime(2026, 7, 15, 12, tzinfo=UTC))
+    co.check_overdue(conn, datetime(2026, 7, 15, 12, tzinfo=UTC))
     assert _ongoing(conn) == []
-    cs.check_overdue(conn, datetime(2026, 7, 16, 12, tzinfo=UTC))
+    co.check_overdue(conn, datetime(2026, 7, 16, 12, tzinfo=UTC))
     assert len(_ongoing(conn)) == len(BUILTIN)  # 30 days to enter the controls' history
 
 
@@ -277,7 +278,7 @@ def test_records_are_kept(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE control_records SET result = 'not_ok'")
     with pytest.raises(sqlite3.DatabaseError, match="kept"):
         conn.execute("DELETE FROM control_records")
-    assert len(cs.history(conn)) == 1
+    assert len(cr.history(conn)) == 1
 
 
 @pytest.mark.parametrize("verb", ["INSERT OR REPLACE", "REPLACE", "INSERT OR IGNORE", "INSERT"])
@@ -290,7 +291,7 @@ def test_a_record_cannot_be_replaced_by_its_id(conn: sqlite3.Connection, verb: s
                      " performed_by, recorded_at, recorded_by) VALUES (?, 'chu', 'bloc1',"
                      " 'ambient_internal', '2026-06-01', 'ok', 'forger', 'x', 'x')",
                      [first["id"]])
-    (row,) = cs.history(conn)
+    (row,) = cr.history(conn)
     assert (row["id"], row["done_on"], row["performed_by"]) == (
         first["id"], "2026-01-10", "PCR M. Curie")
     assert _record(conn, "2026-02-10")["id"] > first["id"]  # new records still go in
@@ -304,8 +305,9 @@ def test_an_existing_store_gains_the_replace_guard(conn: sqlite3.Connection) -> 
                " result, performed_by, recorded_at, recorded_by) VALUES (?, 'chu', 'bloc1',"
                " 'ambient_internal', ?, 'ok', 'forger', 'x', 'x')")
     conn.execute(replace, [first["id"], "2026-02-01"])  # the hole the trigger closes
-    assert cs.history(conn)[0]["performed_by"] == "forger"
-    cs.create_schema(conn)  # what every start runs
+    assert cr.history(conn)[0]["performed_by"] == "forger"
+    conn.execute("PRAGMA user_version = 0")  # a store made before versions...
+    migrations.migrate(conn)  # ...brought up to date at the next start
     with pytest.raises(sqlite3.DatabaseError, match="kept as recorded"):
         conn.execute(replace, [first["id"], "2026-03-01"])
 
@@ -322,13 +324,13 @@ def _at(day: str) -> datetime:
 
 def _record_on(conn: sqlite3.Connection, day: str, result: str = "ok") -> dict[str, Any]:
     with write(conn):
-        return cs.record_done(conn, AMBIENT_ONLY, "marie", "chu", "bloc1", "ambient_internal",
+        return ca.record_done(conn, AMBIENT_ONLY, "marie", "chu", "bloc1", "ambient_internal",
                               day, result, "PCR", "leak" if result == "not_ok" else "", "",
                               _at(day))
 
 
 def _check(conn: sqlite3.Connection, day: str) -> dict[str, int]:
-    return cs.check_overdue(conn, _at(day), AMBIENT_ONLY)
+    return co.check_overdue(conn, _at(day), AMBIENT_ONLY)
 
 
 REF_30 = "control:ambient_internal:2026-04-10:30d"
@@ -365,7 +367,7 @@ def test_reminders_are_not_repeated_by_checks_or_restarts(conn: sqlite3.Connecti
     assert conn.total_changes == changes  # nothing to do: nothing written
     again = connect(tmp_path / "hub.db")  # a restarted hub: nothing kept in memory
     try:
-        assert cs.check_overdue(again, _at("2026-03-20"), AMBIENT_ONLY)["opened"] == 0
+        assert co.check_overdue(again, _at("2026-03-20"), AMBIENT_ONLY)["opened"] == 0
     finally:
         again.close()
     assert len(_events(conn, "control_due_soon")) == 1
@@ -412,10 +414,9 @@ def test_a_due_date_moved_by_a_record_leaves_no_stale_reminder(conn: sqlite3.Con
     assert (detail["due"], detail["reason"]) == ("2026-05-05", "recheck")
 
 
-@pytest.mark.parametrize("kind", cs.KINDS)
+@pytest.mark.parametrize("kind", co.KINDS)
 def test_the_calendar_event_kinds_are_named_and_documented(kind: str) -> None:
-    label = KIND_LABELS[kind]
-    assert translations("fr").gettext(label) != label  # a French name in the inbox
+    assert KINDS[kind].fr != KINDS[kind].en  # a French name in the inbox
     doc = (Path(__file__).resolve().parent.parent / "docs" / "hub.md").read_text("utf-8")
     assert f"**`{kind}`**" in doc.split("### Kinds", 1)[1].split("###", 1)[0]
 
@@ -439,18 +440,18 @@ def test_bad_records_are_refused_and_nothing_is_written(conn: sqlite3.Connection
               "done_on": "2026-06-15", "result": "ok", "performed_by": "PCR", "note": "",
               "document_ref": "", **changes}
     with pytest.raises(ControlError) as caught, write(conn):
-        cs.record_done(conn, Controls(), "marie", now=NOON, **values)
+        ca.record_done(conn, Controls(), "marie", now=NOON, **values)
     assert caught.value.field == field
-    assert cs.history(conn) == []
+    assert cr.history(conn) == []
 
 
 def test_room_settings_and_their_refusals(conn: sqlite3.Connection) -> None:
     with write(conn):
-        change = cs.set_room(conn, Controls(), "marie", "chu", "bloc1", "mobile", "2026-01-10",
+        change = ca.set_room(conn, Controls(), "marie", "chu", "bloc1", "mobile", "2026-01-10",
                              "2026-02-01", None, NOON)
     assert change["before"]["device_kind"] == "fixed" and change["after"]["device_kind"] == (
         "mobile")
-    assert cs.find_room(conn, "chu", "bloc1").first_use_on == "2026-02-01"
+    assert cr.find_room(conn, "chu", "bloc1").first_use_on == "2026-02-01"
     cases: list[tuple[tuple[str, str | None, str | None, str | None], str]] = [
         (("tablet", None, None, None), "device_kind"),
         (("fixed", "2026-02-10", "2026-02-01", None), "first_use_on"),
@@ -458,6 +459,6 @@ def test_room_settings_and_their_refusals(conn: sqlite3.Connection) -> None:
         (("fixed", None, None, "2031-01-01"), "use_changed_on")]
     for args, field in cases:
         with pytest.raises(ControlError) as caught, write(conn):
-            cs.set_room(conn, Controls(), "marie", "chu", "bloc1", *args, NOON)
+            ca.set_room(conn, Controls(), "marie", "chu", "bloc1", *args, NOON)
         assert caught.value.field == field
-    assert cs.find_room(conn, "chu", "bloc1").device_kind == "mobile"  # unchanged
+    assert cr.find_room(conn, "chu", "bloc1").device_kind == "mobile"  # unchanged

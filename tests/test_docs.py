@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import Metrics, Mqtt, Probe, Rules, Tls
-from edge_agent.monitor.kinds import ALARM_KINDS
+from edge_agent.monitor.rules import RULES, After, FluoroscopyTime, Rule
+from wire.kinds import ALARM_KINDS, KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,9 +18,54 @@ def text(name: str) -> str:
     return (ROOT / name).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("kind", ALARM_KINDS)
-def test_every_alarm_kind_is_documented(kind: str) -> None:
-    assert f"`{kind}`" in text("docs/monitor.md")
+def table(doc: str, heading: str) -> list[list[str]]:
+    """The rows (cells stripped) of the first Markdown table after ``heading``."""
+    lines = text(doc).split(f"\n{heading}\n", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2:]:  # past the header and its rule
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def alarm_kinds_table() -> dict[str, dict[str, str]]:
+    """docs/monitor.md's table of alarm kinds, by kind, each row by column."""
+    header = ["kind", "raised when", "grace", "cleared when", "severity", "where"]
+    found: dict[str, dict[str, str]] = {}
+    for row in table("docs/monitor.md", "## Alarm kinds"):
+        assert len(row) == len(header), row
+        kind = row[0].strip("`")
+        assert kind not in found, f"{kind} is in the table twice"
+        found[kind] = dict(zip(header, row, strict=True))
+    return found
+
+
+def test_the_alarm_kinds_table_is_the_rule_table() -> None:
+    assert list(alarm_kinds_table()) == [rule.kind for rule in RULES]
+    assert set(ALARM_KINDS) == {rule.kind for rule in RULES}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.kind)
+def test_each_alarm_kind_says_where_its_rule_lives(rule: Rule) -> None:
+    row = alarm_kinds_table()[rule.kind]
+    function = rule.condition
+    assert function.__module__ == "edge_agent.monitor.rules"
+    assert row["where"].split(" (")[0] == f"`rules.{function.__name__}`", row["where"]
+    assert row["severity"] == KINDS[rule.kind].severity
+    if isinstance(rule.grace, After):
+        assert row["grace"] == f"`{rule.grace.key}`"
+    elif isinstance(rule.grace, FluoroscopyTime):
+        assert row["grace"].startswith(f"`{rule.grace.key}`")
+    else:
+        assert row["grace"].split(" ")[0] in ("0", "statistical"), row["grace"]
+
+
+def test_the_hub_doc_lists_the_vocabulary() -> None:
+    rows = table("docs/hub.md", "### Kinds")
+    assert rows == [[f"`{kind}`", k.by, k.severity, k.about, k.fr, k.en]
+                    for kind, k in KINDS.items()]
 
 
 @pytest.mark.parametrize("key", sorted(Rules.model_fields))

@@ -14,6 +14,7 @@ import pytest
 from hub.db.connection import connect, write
 from hub.db.store import Store
 from hub.events import workflow as ev
+from hub.events.timeline import timeline
 from hub.ingest.core import IngestCore
 from hub.timefmt import iso
 from tests.hub_factory import (
@@ -373,7 +374,7 @@ def test_the_timeline_gathers_what_happened_around_the_event(
     hub.handle_batch([readings(400, 400)], T0 + 11)  # 4000 s later: outside the window
     event = next(e for e in all_events(store) if e["kind"] == "unsolicited_emission")
     full = ev.get_event(conn, event["id"], TODAY)
-    line = ev.timeline(conn, full, 30, 30)
+    line = timeline(conn, full, 30, 30)
     assert line["start"] == iso(T0 + 6 - 1800) and line["end"] == iso(T0 + 9 + 1800)
     # at one instant: alarms, hub events, exposures, then signals
     assert [e["type"] for e in line["entries"]] == ["exposure", "signal", "signal", "alarm"]
@@ -382,7 +383,7 @@ def test_the_timeline_gathers_what_happened_around_the_event(
     assert line["entries"][3]["kind"] == "unsolicited_emission"
     assert [r["start"] for r in line["readings"]] == [iso(T0 + 10), iso(T0 + 20), iso(T0 + 30)]
     assert line["truncated"] is False
-    narrow = ev.timeline(conn, full, 0, 0)
+    narrow = timeline(conn, full, 0, 0)
     assert [e["type"] for e in narrow["entries"]] == ["exposure", "alarm"]
     assert narrow["readings"] == []
 

@@ -8,7 +8,7 @@ import pytest
 
 from hub.cli import main
 from hub.config import HubConfig, load_config, parse_config
-from hub.errors import ConfigError
+from wire.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -42,7 +42,7 @@ def test_fractions_of_a_second_for_reconnect(tmp_path: Path) -> None:
          "hub.toml: mqtt: reconnect_min_s must not exceed reconnect_max_s"),
         ("[mqtt.tls]\ncert_file = 'c.pem'\n", "hub.toml: mqtt.tls: cert_file and key_file go"),
         ("[mqtt]\npassword_file = 'p'\n", "hub.toml: mqtt: password_file needs a username"),
-        ("[mqtt\n", "hub.toml: not valid TOML"),
+        ("[mqtt\n", "hub.toml:1: not valid TOML"),
     ],
 )
 def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import types
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
 import pytest
-import sqlite_utils
 from pydantic import BaseModel
 
 from hub.config import HubConfig
-from hub.db import schema
+from hub.db import migrations
+from hub.db.connection import connect
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "hub.md"
 
@@ -56,9 +55,14 @@ def _documented_keys(text: str) -> set[str]:
 
 
 def store_tables() -> list[str]:
-    db = sqlite_utils.Database(sqlite3.connect(":memory:"))
-    schema.create(db)
-    return sorted(t for t in db.table_names() if not t.startswith("sqlite_"))
+    """Every table of a new store (``hub.db.schema`` and ``schema_app``, by migrating)."""
+    conn = connect(":memory:")
+    try:
+        migrations.migrate(conn)
+        return sorted(str(r[0]) for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    finally:
+        conn.close()
 
 
 def test_the_walk_finds_nested_keys() -> None:

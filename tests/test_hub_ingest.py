@@ -11,8 +11,8 @@ import pytest
 
 from hub.db.store import Store
 from hub.errors import StoreError
-from hub.ingest.core import IngestCore
 from hub.ingest import intake as intake_module
+from hub.ingest.core import IngestCore
 from tests.hub_factory import (
     DEVICE,
     JOURNAL,

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY, generate_latest
 
 from hub.db.connection import connect, write
-from hub.web import routes_metrics
 from hub.web.accounts import new_token
-from hub.web.app import ROUTERS
-from hub.web.routes_metrics import LAST_READING_SQL, Started, render_metrics
+from hub.web.api.metrics import LAST_READING_SQL, Started, render_metrics
 from tests.web_helpers import add_account, api_token, bearer, login, make_app
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z]+="(?:[^"\\]|\\.)*",?)+\})? -?[0-9.e+-]+$|^[a-z_]+ NaN$')
@@ -26,8 +25,6 @@ SAMPLE = re.compile(r'^[a-z_]+(\{([a-z]+="(?:[^"\\]|\\.)*",?)+\})? -?[0-9.e+-]+$
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
     app = make_app(tmp_path)
-    if routes_metrics not in ROUTERS:  # until hub/web/app.py lists it
-        app.include_router(routes_metrics.router)
     conn = connect(app.state.store_path)
     try:
         with write(conn):
@@ -129,7 +126,7 @@ def test_labels_are_escaped(tmp_path: Path) -> None:
         text = render_metrics(conn, now=datetime(2026, 1, 5, 10, 0, 1, tzinfo=UTC))
     finally:
         conn.close()
-    assert 'voyant_device_last_seen_age_seconds{device="a\\"b\\\\c"} 1' in text
+    assert 'voyant_device_last_seen_age_seconds{device="a\\"b\\\\c"} 1.0\n' in text
     _samples(text)
 
 
@@ -165,8 +162,9 @@ def test_a_calendar_token_cannot_scrape(app: FastAPI) -> None:
         assert client.get("/api/metrics", headers=bearer(token)).status_code == 401
 
 
-def test_uptime_counts_from_the_app_start(app: FastAPI) -> None:
+def test_uptime_counts_from_the_app_creation(tmp_path: Path) -> None:
     before = time.time()
+    app = make_app(tmp_path)  # the start is the app's creation, not this module's import
     with TestClient(app) as client:
         samples = _samples(client.get("/metrics", headers=bearer(api_token(app, "viewer"))).text)
     assert 0 <= samples["voyant_hub_uptime_seconds"] < 30
@@ -278,3 +276,20 @@ def test_the_last_reading_query_seeks_the_index(app: FastAPI, analyzed: bool) ->
     assert readings == ["SEARCH r USING INDEX idx_readings_device_start (device=?)"], plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
 
+
+
+def test_the_text_is_prometheus_clients_on_a_private_registry(app: FastAPI) -> None:
+    """Names, help and types as before; values as prometheus-client writes floats; nothing
+    of the process-wide default registry (a library's metrics) and nothing left in it."""
+    conn = connect(app.state.store_path)
+    try:
+        text = render_metrics(conn, started=Started(100.0, 1765000000.5))
+    finally:
+        conn.close()
+    assert ("# HELP voyant_ingest_messages_total Messages the ingest accepted.\n"
+            "# TYPE voyant_ingest_messages_total counter\n"
+            "voyant_ingest_messages_total 120.0\n") in text
+    assert "voyant_hub_start_time_seconds 1.7650000005e+09\n" in text
+    assert 'voyant_events_open{kind="offline",state="acknowledged"} 1.0\n' in text
+    assert "python_gc" not in text and "process_" not in text
+    assert "voyant_" not in generate_latest(REGISTRY).decode()

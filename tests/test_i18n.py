@@ -16,7 +16,7 @@ import pytest
 from babel.messages.pofile import PoFileError, read_po
 from fastapi.testclient import TestClient
 
-from hub.web.i18n import LOCALE_DIR, translations
+from hub.web.i18n import LOCALE_DIR, negotiate, preferred, translations
 from tests.web_helpers import make_app
 
 WEB = Path(__file__).resolve().parent.parent / "hub" / "web"
@@ -113,3 +113,56 @@ def test_the_interface_is_french_by_default_and_english_on_request(tmp_path: Pat
         assert '<html lang="en">' in english.text and "Password" in english.text
         client.cookies.set("lang", "en")
         assert "Password" in client.get("/login").text
+
+
+# --- the language: the cookie, else Accept-Language by q-values, else French -----------------
+
+
+@pytest.mark.parametrize(("header", "lang"), [
+    ("en;q=0.9, fr;q=0.8", "en"),
+    ("fr;q=0.1, en", "en"),  # q-values, not the order of the header
+    ("fr;q=0.8, en;q=0.9", "en"),
+    ("de", "fr"),  # no catalog: the default
+    ("de, en;q=0.5", "en"),
+    ("en-GB,en;q=0.8", "en"),
+    ("fr-CA", "fr"),
+    ("EN", "en"),
+    ("garbage", "fr"),
+    (";;, ,q=", "fr"),
+    ("", "fr"),
+    ("*", "fr"),
+    ("en;q=0", "fr"),  # q=0: "not this one"
+    ("en;q=0, fr;q=0.1", "fr"),
+    ("en;q=abc, fr;q=0.2", "fr"),  # a q-value that does not parse drops its range
+])
+def test_accept_language_is_negotiated_by_q_values(header: str, lang: str) -> None:
+    assert negotiate(header) == lang
+
+
+def test_q_zero_is_excluded_and_ties_keep_the_header_order() -> None:
+    assert preferred("de;q=0.5, en;q=0, es;q=0.5, it") == ["it", "de", "es"]
+
+
+def test_the_cookie_wins_over_the_browser(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path)) as client:
+        assert '<html lang="en">' in client.get(
+            "/login", headers={"Accept-Language": "fr;q=0.1, en"}).text
+        client.cookies.set("lang", "fr")
+        assert '<html lang="fr">' in client.get(
+            "/login", headers={"Accept-Language": "en"}).text
+
+
+def test_the_catalogs_are_read_strictly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub's own reading refuses a broken catalog too, not only this test file's."""
+    folder = tmp_path / "fr" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "broken.po").write_text('msgid "Rooms"\nmsgstr "Salles"\nnot a line\n',
+                                      encoding="utf-8")
+    monkeypatch.setattr("hub.web.i18n.LOCALE_DIR", tmp_path)
+    translations.cache_clear()
+    try:
+        with pytest.raises(PoFileError):
+            translations("fr")
+    finally:
+        monkeypatch.undo()
+        translations.cache_clear()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.demo import ROOMS, library_path
+from sim.demo_files import ROOMS, library_path
 from sim.inject import Fault, RoomControl, parse_fault
 from sim.report import Report
 from sim.runner import Simulation

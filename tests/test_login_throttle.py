@@ -25,12 +25,12 @@ from fastapi.testclient import TestClient
 from hub.cli import web_server_config
 from hub.config import parse_config
 from hub.db.connection import connect
-from hub.errors import ConfigError
 from hub.web import accounts, audit
 from hub.web.client import client_address, networks
 from hub.web.ratelimit import LoginLimiter
 from sim.broker import free_port
 from tests.web_helpers import PASSWORD, add_account, csrf, make_app
+from wire.errors import ConfigError
 
 
 class Clock:

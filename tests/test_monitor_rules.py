@@ -253,6 +253,20 @@ def test_start_with_emission_on_and_no_request_is_unsolicited(clock: ManualClock
     assert kinds(alarms(out)) == ["unsolicited_emission"]
 
 
+def test_start_with_emission_on_and_a_door_open_raises_the_door_at_start(
+    clock: ManualClock,
+) -> None:
+    """The door rule is judged with the others from the start, not at the first input."""
+    m = Monitor(Rules(), ("corridor",), clock, initial={
+        "emission": True, "light.emission": True, "request": True, "door.corridor": True})
+    out = play(m, clock, [(3.0, {"emission": False, "light.emission": False,
+                                 "request": False})], until=5.0)
+    assert alarms(out) == [{"kind": "door_open_during_emission", "subject": "corridor",
+                            "at": 0.0, "cleared": 3.0}]
+    closed = [o.exposure for o in out if isinstance(o, ExposureClosed)]
+    assert closed[0].doors_open == {"corridor"}
+
+
 def test_monitor_refuses_time_going_back(clock: ManualClock) -> None:
     m = monitor(clock)
     clock.advance_to(5.0)

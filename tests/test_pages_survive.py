@@ -33,16 +33,17 @@ from hypothesis import strategies as st
 from hub.db import rollups
 from hub.db.connection import connect
 from hub.db.store import Store
-from hub.events.workflow import SEVERITY
+from hub.reports import preparation, quarters
 from hub.reports import quarterly as qr
-from hub.reports import render as rd
 from hub.reports.points import list_points
 from hub.web import live
+from hub.web import report_document as rd
 from tests.contract_strategies import ODD_TEXT, record
 from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, T0, batch, core
 from tests.test_web_access import _original, _routes
 from tests.web_helpers import api_token, bearer, login, make_app
 from wire.contract import ALARMS, EXPOSURES, LIVE, READINGS, STATUS, topic
+from wire.kinds import KINDS
 from wire.records import AlarmItem, ExposureItem, ReadingItem
 from wire.states import Live, Status
 
@@ -61,7 +62,7 @@ ABSURD_QUERY = (
 #: Query names pages read from ``request.query_params`` without declaring them.
 PAGE_QUERY = ("range", "end", "from", "to", "page", "requested", "alarm", "room", "site",
               "quarter", "status", "q", "state", "kind", "esr", "token")
-#: Streams never end: their work (change markers, rollups) is checked directly below.
+#: Streams never end: their work (change markers) and the rollup job's are checked below.
 STREAMS = {"/live/stream"}
 #: The routes and ids of each kind of id in a path, for the walk.
 ID_TABLES = {"event_id": "events", "report_id": "reports", "point_id": "points",
@@ -88,7 +89,7 @@ def drawn(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
 
 
 def _kinds() -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(sorted(SEVERITY)), st.from_regex(r"^[a-z_]{1,64}$",
+    return st.one_of(st.sampled_from(sorted(KINDS)), st.from_regex(r"^[a-z_]{1,64}$",
                                                                       fullmatch=True))
 
 
@@ -205,7 +206,7 @@ def fill(tmp_path: Path) -> FastAPI:
         legacy_rows(conn)
         conn.execute("COMMIT")
         quarter_end = datetime(2026, 4, 2, tzinfo=UTC)
-        ids = qr.prepare_quarter(conn, qr.parse_quarter("2026-Q1"), quarter_end)
+        ids = preparation.prepare_quarter(conn, quarters.parse_quarter("2026-Q1"), quarter_end)
         assert ids, "no report prepared"
         report = qr.get_report(conn, ids[0])
         conn.execute("BEGIN IMMEDIATE")
@@ -379,14 +380,21 @@ def test_the_issue_urls(clients: dict[str, TestClient], url: str, expected: int)
 
 
 def test_the_live_stream_work_survives(app: FastAPI) -> None:
-    """What /live/stream does between its messages: the change markers and the rollups."""
+    """What /live/stream does between its messages (the change markers: reads only), and
+    the rollup job's refresh (``hub.jobs``: chunks until complete) over the same store."""
+    marks = "SELECT count(*), total(wm) FROM rollup_marks"
+    before = _stored(app, marks)
     hub = live.Broadcaster(app.state.store_path)
+    assert hub.changes() == []  # the baseline
     hub.changes()
-    assert hub._refresh_rollups()
     hub._close()
+    assert _stored(app, marks) == before  # the poller wrote nothing
     conn = connect(app.state.store_path)
     try:
-        assert rollups.refresh(conn).complete
+        for _ in range(1000):
+            if rollups.refresh(conn, limit=rollups.CHUNK).complete:
+                break
+        assert rollups.refresh(conn) == rollups.Refreshed(0, True)  # nothing left
     finally:
         conn.close()
 
@@ -399,3 +407,29 @@ def test_the_store_holds_what_the_walk_needs(app: FastAPI) -> None:
     assert len(list_points(connect(app.state.store_path))) >= 2
     kinds = set(_stored(app, "SELECT DISTINCT kind FROM events"))
     assert {"data_gap", "device_offline"} <= kinds, kinds
+
+
+def _contents(app: FastAPI, skip: frozenset[str]) -> dict[str, list[tuple[Any, ...]]]:
+    conn = connect(app.state.store_path)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return {t: sorted((tuple(r) for r in conn.execute(f'SELECT * FROM "{t}"')), key=repr)
+                for t in tables if t not in skip}
+    finally:
+        conn.close()
+
+
+def test_no_get_writes_the_store(app: FastAPI, clients: dict[str, TestClient]) -> None:
+    """GETs read (issue 13): the rollups are the job's, never a page's. Only the session's
+    own bookkeeping (its last use) may change while pages are read."""
+    skip = frozenset({"sessions"})
+    before = _contents(app, skip)
+    for route in _get_routes(app):
+        for path, _ in _variants(app, route)[:3]:
+            for role in ("pcr", "token"):
+                clients[role].get(path, follow_redirects=False)
+    after = _contents(app, skip)
+    assert before.keys() == after.keys()
+    changed = [t for t in before if before[t] != after[t]]
+    assert not changed, changed

@@ -12,9 +12,10 @@ from gpiozero.pins.mock import MockFactory
 from edge_agent.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config import parse_config, validate_rule_overrides
-from edge_agent.errors import ConfigError, ScenarioError
 from sim.room import PATIENT_PIN, agent_config
 from sim.scenario import parse_scenario
+from sim.scenario_toml import ScenarioError
+from wire.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = {"site": "s", "room": "r"}

@@ -10,13 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.config import Zoning, parse_config
+from hub.db import migrations
 from hub.db.connection import connect
 from hub.db.store import Store
-from hub.errors import ConfigError
+from hub.jobs import prepare_reports
 from hub.reports import points as pts
-from hub.web import routes_reports
 from tests.report_data import device, paris
 from tests.web_helpers import api_token, bearer, csrf, login, make_app
+from wire.errors import ConfigError
 
 DOMAIN = {"non_regulated_msv_month": 0.08, "supervised_msv_month": 1.25,
           "controlled_green_msv_month": 4.0, "controlled_yellow_msv_h": 2.0,
@@ -31,7 +32,8 @@ def client(tmp_path: Path) -> Any:
     conn.execute("DROP TRIGGER points_probe_for_new_device")
     device(conn, "dev-a", "salle-1", paris(2026, 1, 1))
     device(conn, "dev-b", "salle-2", paris(2026, 1, 1))
-    pts.create_schema(conn)  # as the next start does
+    conn.execute("PRAGMA user_version = 0")  # as the next start brings it up to date
+    migrations.migrate(conn)
     conn.close()
     with TestClient(app) as client:
         yield client
@@ -66,7 +68,7 @@ def test_a_month_is_classified_by_its_dose_and_its_largest_hour(
 
 def _scheduler_pass(client: TestClient) -> None:
     app = client.app
-    routes_reports.prepare_due(app.state.store_path, app.state.config)  # type: ignore[attr-defined]
+    prepare_reports(app.state.store_path, app.state.config)  # type: ignore[attr-defined]
 
 
 def test_every_device_gets_its_probe_point_with_the_site_thresholds(client: TestClient) -> None:

@@ -24,7 +24,7 @@ import pytest
 from edge_agent.config import Device, Mqtt
 from hub.broker.files import verify_password
 from hub.cli import main
-from sim.broker import HOST, MosquittoMissing, find_mosquitto, free_port, wait_listening
+from sim.broker import HOST, MosquittoMissing, find_mosquitto, free_port, launch_mosquitto
 from tests.mqtt_fixtures import MqttProbe
 
 HEADER = """# Our rooms. Keep this comment.
@@ -193,7 +193,8 @@ def make_certificates(folder: Path) -> dict[str, Path]:
 
 @pytest.fixture
 def run_mosquitto() -> Iterator[Callable[[Path, list[int]], subprocess.Popen[bytes]]]:
-    """``run(conf, ports)``: Mosquitto on a generated configuration, stopped after the test."""
+    """``run(conf, ports)``: Mosquitto on a generated configuration (through the launcher:
+    it fails naming why, with its log), stopped after the test."""
     processes: list[subprocess.Popen[bytes]] = []
 
     def run(conf: Path, ports: list[int]) -> subprocess.Popen[bytes]:
@@ -203,14 +204,8 @@ def run_mosquitto() -> Iterator[Callable[[Path, list[int]], subprocess.Popen[byt
             pytest.fail(str(exc), pytrace=False)
         if os.geteuid() == 0:  # else Mosquitto drops to "mosquitto", who cannot read tmp_path
             conf.write_text(conf.read_text() + "user root\n")
-        log = conf.with_suffix(".log")
-        with log.open("ab") as out:
-            process = subprocess.Popen([executable, "-c", str(conf)], stdin=subprocess.DEVNULL,
-                                       stdout=out, stderr=subprocess.STDOUT)
+        process = launch_mosquitto(executable, conf, conf.with_suffix(".log"), ports)
         processes.append(process)
-        for port in ports:
-            failure = wait_listening(process, HOST, port, 10)
-            assert failure is None, f"mosquitto {failure}: {log.read_text()}"
         return process
 
     yield run

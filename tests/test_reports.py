@@ -21,20 +21,22 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from edge_agent.dose.tube import BUILTIN_TUBES, default_calibration
+from hub import jobs
 from hub.config import Zoning
 from hub.db.connection import connect, write
 from hub.db.store import Store
-from hub.logs import LOGGER, LogfmtFormatter
+from hub.logs import LOGGER
+from hub.reports import figures, preparation, quarters
 from hub.reports import points as pts
 from hub.reports import quarterly as qr
-from hub.reports.render import render_html
 from hub.timefmt import iso
-from hub.web import routes_reports
+from hub.web.report_document import render_html
 from sim.physics import Radiation
 from tests.hub_factory import batch, core
 from tests.report_data import JOURNAL, device, exposure, fill, paris, set_upto
 from tests.web_helpers import api_token, bearer, csrf, login, make_app
 from wire.contract import READINGS
+from wire.logs import LogfmtFormatter
 
 STEP = 300
 AFTER_Q1 = datetime(2026, 4, 2, 8, tzinfo=UTC)
@@ -50,7 +52,6 @@ def app(tmp_path: Path) -> FastAPI:
 @pytest.fixture
 def conn(app: FastAPI) -> Any:
     conn = connect(app.state.store_path)
-    qr.create_schema(conn)
     yield conn
     conn.close()
 
@@ -59,7 +60,8 @@ def _report(conn: sqlite3.Connection, device_name: str, quarter: str,
             now: datetime = AFTER_Q1) -> dict[str, Any]:
     pts.ensure_probe_points(conn)
     point = pts.list_points(conn, device=device_name, kind="probe")[0]
-    report_id = qr.prepare(conn, point, qr.parse_quarter(quarter), Zoning(), 0.99, now)
+    report_id = preparation.prepare(conn, point, quarters.parse_quarter(quarter), Zoning(), 0.99,
+                                    now)
     return qr.get_report(conn, report_id)
 
 
@@ -79,15 +81,15 @@ def _direct_dose(conn: sqlite3.Connection, device_name: str, start: int, end: in
     ("2024-Q1", 91 * 24 - 1),   # leap year: 29 February
 ])
 def test_quarters_are_paris_calendar_quarters(quarter: str, hours: int) -> None:
-    start, end = qr.parse_quarter(quarter).bounds()
+    start, end = quarters.parse_quarter(quarter).bounds()
     assert (end - start) // 3600 == hours
     assert datetime.fromtimestamp(start, UTC).hour in (22, 23)  # Paris midnight
 
 
 @pytest.mark.parametrize("bad", ["2026-Q5", "2026Q1", "Q1-2026", "", "1999-Q1"])
 def test_a_bad_quarter_is_refused(bad: str) -> None:
-    with pytest.raises(qr.ReportError, match="2026-Q1"):
-        qr.parse_quarter(bad)
+    with pytest.raises(quarters.ReportError, match="2026-Q1"):
+        quarters.parse_quarter(bad)
 
 
 def test_a_full_quarter_across_the_change_of_time(conn: sqlite3.Connection) -> None:
@@ -179,7 +181,7 @@ def test_late_readings_after_a_broker_outage_are_counted(conn: sqlite3.Connectio
     # the outage ends: the agent's outbox sends the held readings, late
     fill(conn, "dev", outage, resumed, STEP, 3.0, seq0=n_before + 1, upto=False)
     set_upto(conn, "dev", n_before + n_gap + (end - resumed) // STEP)
-    qr.recompute(conn, report["id"], Zoning(), 0.99, AFTER_Q1)
+    preparation.recompute(conn, report["id"], Zoning(), 0.99, AFTER_Q1)
     c = qr.get_report(conn, report["id"])["content"]
     assert c["gaps"] == [] and c["continuous"] is True
     assert c["totals"]["dose_usv"] == pytest.approx(_direct_dose(conn, "dev", start, end))
@@ -211,13 +213,13 @@ def test_prepare_due_reports_is_idempotent(conn: sqlite3.Connection) -> None:
     device(conn, "dev", "salle-1", paris(2025, 12, 1))
     device(conn, "new", "salle-2", paris(2026, 4, 1, 12))  # first seen after the quarter
     fill(conn, "dev", paris(2026, 1, 1), paris(2026, 4, 2), 3600, 0.1)
-    first = qr.prepare_due_reports(conn, AFTER_Q1)
-    second = qr.prepare_due_reports(conn, AFTER_Q1)
+    first = preparation.prepare_due_reports(conn, AFTER_Q1)
+    second = preparation.prepare_due_reports(conn, AFTER_Q1)
     assert first == second and len(first) == 1
     rows = conn.execute("SELECT quarter, version, status FROM reports").fetchall()
     assert [tuple(r) for r in rows] == [("2026-Q1", 1, "draft")]
     # before the end of Q1, the quarter just ended is 2025-Q4 (only "dev" existed then)
-    earlier = qr.prepare_due_reports(conn, datetime(2026, 3, 31, 12, tzinfo=UTC))
+    earlier = preparation.prepare_due_reports(conn, datetime(2026, 3, 31, 12, tzinfo=UTC))
     assert [qr.get_report(conn, i)["quarter"] for i in earlier] == ["2025-Q4"]
 
 
@@ -326,7 +328,7 @@ def test_sign_freeze_and_correct_through_the_api(app: FastAPI, conn: sqlite3.Con
 
 def test_the_pages_list_search_and_sign(app: FastAPI, conn: sqlite3.Connection) -> None:
     _quarter(conn)
-    routes_reports.prepare_due(app.state.store_path, app.state.config, AFTER_Q1)  # the scheduler
+    jobs.prepare_reports(app.state.store_path, app.state.config, AFTER_Q1)  # the scheduler
     with TestClient(app) as client:
         login(client, "viewer")
         listed = client.get("/reports")
@@ -391,7 +393,6 @@ def test_simulated_readings_through_the_ingest(tmp_path: Path) -> None:
     assert ingest.stats()["rejected_total"] == 0
     store.close()
     conn = connect(tmp_path / "hub.db")
-    qr.create_schema(conn)
     c = _report(conn, "sim.salle-9", "2026-Q1")["content"]
     assert c["totals"]["readings"] == len(items)
     assert c["totals"]["dose_usv"] == pytest.approx(expected, rel=1e-9)
@@ -431,7 +432,7 @@ def test_hourly_refreshes_keep_the_hash_until_late_data_change_the_figures(
     hours = [AFTER_Q1 + timedelta(hours=h) for h in range(5)]
 
     def scheduler(now: datetime) -> list[int]:
-        return routes_reports.prepare_due(app.state.store_path, app.state.config, now)
+        return jobs.prepare_reports(app.state.store_path, app.state.config, now)
 
     [rid] = scheduler(hours[0])
     opened = qr.get_report(conn, rid)
@@ -491,7 +492,7 @@ def test_readings_stamped_by_an_unsynchronised_clock_are_counted_and_said(
     assert [m["exposures"] for m in c["months"]] == [0, 1, 1]
     assert c["totals"]["clock_unsynced_readings"] == 72
     assert c["totals"]["clock_unsynced_exposures"] == 1
-    assert report["content_sha256"] == qr.content_hash(c)  # in the content, so in the hash
+    assert report["content_sha256"] == figures.content_hash(c)  # in the content, so in the hash
     html = render_html(c, "fr")
     assert 'data-testid="report-clock-unsynced" data-count="72"' in html
     note = html.split('data-testid="report-clock-unsynced-note">')[1].split("</p>")[0]
@@ -513,7 +514,7 @@ SPOT = {"kind": "spot_check", "measured_on": "2026-02-03", "value": 0.4,
 def test_a_wrong_measurement_is_removed_from_a_draft_only(app: FastAPI,
                                                           conn: sqlite3.Connection) -> None:
     _quarter(conn)
-    [rid] = qr.prepare_due_reports(conn, AFTER_Q1)
+    [rid] = preparation.prepare_due_reports(conn, AFTER_Q1)
     with TestClient(app) as client:
         pcr = bearer(api_token(client, "pcr"))
         viewer = bearer(api_token(client, "viewer"))
@@ -569,7 +570,7 @@ def qr_sign(conn: sqlite3.Connection, report_id: int) -> None:
 def test_replace_cannot_delete_a_signed_report_or_its_measurements(
         conn: sqlite3.Connection) -> None:
     _quarter(conn)
-    [rid] = qr.prepare_due_reports(conn, AFTER_Q1)
+    [rid] = preparation.prepare_due_reports(conn, AFTER_Q1)
     with write(conn):
         qr.add_measurement(conn, rid, SPOT, "pcr", AFTER_Q1)
     qr_sign(conn, rid)
@@ -681,11 +682,11 @@ def test_a_failed_scheduler_pass_is_logged_and_the_next_one_runs(
         return [7]
 
     handler = _Lines()
-    monkeypatch.setattr(routes_reports, "prepare_due", flaky)
+    monkeypatch.setattr(jobs, "prepare_reports", flaky)
     LOGGER.addHandler(handler)
     try:
-        asyncio.run(routes_reports.scheduler_pass(app))  # does not raise
-        asyncio.run(routes_reports.scheduler_pass(app))
+        assert not asyncio.run(jobs.run_round(jobs.BY_NAME["reports"], app))  # does not raise
+        assert asyncio.run(jobs.run_round(jobs.BY_NAME["reports"], app))
     finally:
         LOGGER.removeHandler(handler)
     assert len(calls) == 2

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hub.db import rollups
+from hub.db import migrations, rollup_series, rollups
 from hub.db.connection import connect
 from hub.db.store import Store
 from hub.timefmt import iso
@@ -195,6 +195,61 @@ def test_an_older_store_gains_its_days(store: Store, conn: sqlite3.Connection) -
     _ingest(store, list(range(1, 3001)), random.Random(7), step=60.0)
     rollups.refresh(conn)
     conn.execute("DROP TABLE rollup_day")  # as a store made before the day rollup
-    rollups.create_schema(conn)
+    conn.execute("PRAGMA user_version = 0")  # and before versions: the next start...
+    assert migrations.migrate(conn) == [1]  # ...fills its days from the hours
     _assert_days(conn)
     assert rollups.read(conn, "chu-nord.salle-3", "day", "0000", "9999")
+
+
+# -- a chart's series: rollups, and the raw readings they do not count yet ------------------------
+
+DAY = 86400
+
+
+def _stored_between(conn: sqlite3.Connection, start_s: float, end_s: float) -> int:
+    return int(conn.execute("SELECT count(*) FROM readings WHERE start >= ? AND start < ?",
+                            [iso(start_s), iso(end_s)]).fetchone()[0])
+
+
+def _series(conn: sqlite3.Connection, table: str, end_s: int, span_s: int, step_s: int
+            ) -> rollup_series.Series:
+    return rollup_series.series(conn, "chu-nord.salle-3", table, end_s - span_s, end_s, step_s)
+
+
+@pytest.mark.parametrize(("table", "span_s", "step_s"), [
+    ("minute", DAY, 300), ("hour", 7 * DAY, 3600), ("hour", 92 * DAY, 3 * 3600)])
+def test_a_chart_shows_what_a_refresh_would_give(store: Store, conn: sqlite3.Connection,
+                                                 table: str, span_s: int, step_s: int) -> None:
+    """Before any refresh, half-way through one, after it, and with new readings on top:
+    the same steps, to the last bit (the raw span is summed as the refresh stores it)."""
+    end_s = int(T0) + 2 * DAY
+    seqs = list(range(1, 2 * 1440))
+    _ingest(store, seqs[:1500] + seqs[1700:2400], random.Random(8), step=60.0)
+    before = conn.total_changes
+    raw = _series(conn, table, end_s, span_s, step_s)
+    assert conn.total_changes == before  # a read
+    assert raw.complete and sum(s.n for s in raw.steps) == _stored_between(
+        conn, end_s - span_s, end_s) > 0
+    rollups.refresh(conn, chunk=500, limit=600)  # part of the way
+    assert _series(conn, table, end_s, span_s, step_s) == raw
+    rollups.refresh(conn)
+    assert _series(conn, table, end_s, span_s, step_s) == raw
+    _ingest(store, seqs[1500:1700] + seqs[2400:], random.Random(9), step=60.0)  # late ones
+    fresh = _series(conn, table, end_s, span_s, step_s)
+    rollups.refresh(conn)
+    assert _series(conn, table, end_s, span_s, step_s) == fresh
+    assert sum(s.n for s in fresh.steps) == _stored_between(conn, end_s - span_s, end_s)
+
+
+def test_a_backlog_older_than_the_raw_span_waits_for_the_job(
+        store: Store, conn: sqlite3.Connection) -> None:
+    _ingest(store, list(range(1, 30 * 24 + 1)), random.Random(10), step=3600.0)  # 30 days
+    end_s = int(T0) + 31 * DAY
+    waiting = _series(conn, "hour", end_s, 92 * DAY, 3 * 3600)
+    assert not waiting.complete  # readings 8 to 30 days old are neither rolled up nor raw
+    last_week = _stored_between(conn, end_s - rollup_series.RAW_MAX_S, end_s)
+    assert sum(s.n for s in waiting.steps) == last_week > 0  # the last 7 days, read raw
+    rollups.refresh(conn)
+    done = _series(conn, "hour", end_s, 92 * DAY, 3 * 3600)
+    assert done.complete and sum(s.n for s in done.steps) == 30 * 24
+    assert rollup_series.pending_since(conn, "chu-nord.salle-3") is None

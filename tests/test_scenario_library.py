@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from edge_agent.monitor.kinds import ALARM_KINDS
 from sim import workday
 from sim.scenario import Expectations, ExpectedAlarm, Scenario, load_scenario
 from sim.timeline import build_timeline, emission_periods
+from wire.kinds import ALARM_KINDS
 
 LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"

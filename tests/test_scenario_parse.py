@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import Rules
-from edge_agent.errors import ScenarioError
 from sim.scenario import EventSpec, ExpectedAlarm, ExposureSpec, load_scenario, parse_scenario
+from sim.scenario_toml import ScenarioError
 
 SOURCE = "base.toml"
 

@@ -127,9 +127,9 @@ def test_the_agent_stops_pinging_when_its_journal_fails(
         assert before.count("WATCHDOG=1") >= 4
 
         text = scrape(port)
-        for line in ("voyant_agent_healthy 1", "voyant_clock_synced 0",
-                     "voyant_outbox_records 0", "voyant_mqtt_connected 0",
-                     'voyant_alarms_total{kind="unsolicited_emission"} 0',
+        for line in ("voyant_agent_healthy 1.0", "voyant_clock_synced 0.0",
+                     "voyant_outbox_records 0.0", "voyant_mqtt_connected 0.0",
+                     'voyant_alarms_total{kind="unsolicited_emission"} 0.0',
                      "voyant_last_reading_age_seconds NaN"):
             assert line + "\n" in text, line
         assert "# TYPE voyant_alarms_total counter" in text
@@ -144,9 +144,9 @@ def test_the_agent_stops_pinging_when_its_journal_fails(
         assert "WATCHDOG=1" not in after[fault[0]:]  # not one ping once the write failed
         assert after[:fault[0]].count("WATCHDOG=1") <= 1  # the pass before the edge settled
         text = scrape(port)
-        assert "voyant_agent_healthy 0\n" in text
-        assert 'voyant_alarms_active{kind="unsolicited_emission"} 1\n' in text
-        assert 'voyant_alarms_total{kind="unsolicited_emission"} 1\n' in text
+        assert "voyant_agent_healthy 0.0\n" in text
+        assert 'voyant_alarms_active{kind="unsolicited_emission"} 1.0\n' in text
+        assert 'voyant_alarms_total{kind="unsolicited_emission"} 1.0\n' in text
     finally:
         service.close()
     assert received(sock)[-1].startswith("STOPPING=1")

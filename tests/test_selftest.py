@@ -24,14 +24,12 @@ from gpiozero.pins.mock import MockFactory
 from edge_agent import cli
 from edge_agent.config import AgentConfig, parse_config
 from edge_agent.journal import Journal
-from edge_agent.selftest import (
+from edge_agent.selftest import Report, render_table, run_selftest
+from edge_agent.selftest_checks import Item
+from edge_agent.selftest_journal import (
     FREE_FAIL_BYTES,
     FREE_WARN_BYTES,
-    Item,
-    Report,
     check_journal,
-    render_table,
-    run_selftest,
     space_verdict,
     writable_by,
 )

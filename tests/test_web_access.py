@@ -1,7 +1,8 @@
 """Access to the hub's web page and API: login, sessions, CSRF, roles, tokens, audit.
 
 The route walk checks every registered route (whoever added it) answers
-nothing without a session or a token, and takes ``require``.
+nothing without a session or a token, and takes a role dependency of
+:mod:`hub.web.deps` (the only place they are written).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from hub.cli import main
 from hub.db.connection import connect, write
 from hub.web import audit
 from hub.web.accounts import add_user
-from hub.web.routes_auth import safe_next
+from hub.web.auth import ROLES
+from hub.web.deps import Db, Viewer
+from hub.web.pages.auth import safe_next
 from tests.web_helpers import (
     PASSWORD,
     add_account,
@@ -145,10 +148,117 @@ def test_every_route_but_login_static_and_healthz_needs_a_session(app: FastAPI) 
     assert not failures, "answered without a session:\n" + "\n".join(failures)
 
 
-def test_every_route_takes_require(app: FastAPI) -> None:
+def test_every_route_takes_a_role(app: FastAPI) -> None:
     missing = [f"{method} {route.path}" for method, _, route in _walk(app)
                if not isinstance(_original(route), APIRoute) or not _requires(route)]
-    assert not missing, "routes without Depends(require(...)):\n" + "\n".join(missing)
+    assert not missing, "routes without a role dependency (hub.web.deps):\n" + "\n".join(missing)
+
+
+def _role_checks(route: Any) -> list[Any]:
+    """The callables of the role dependencies in the route's dependency tree."""
+    found, stack = [], [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if getattr(dependant.call, "required_role", None) is not None:
+            found.append(dependant.call)
+        stack.extend(dependant.dependencies)
+    return found
+
+
+def test_every_role_check_is_one_of_deps(app: FastAPI) -> None:
+    """No route module writes its own role check: they all come from hub/web/deps.py (but
+    /metrics' bearer-only check, whose refusal differs)."""
+    strays = [f"{method} {route.path}: {check.__module__}.{check.__qualname__}"
+              for method, path, route in _walk(app) if path not in BEARER_ONLY
+              for check in _role_checks(route) if check.__module__ != "hub.web.deps"]
+    assert not strays, "role checks outside hub.web.deps:\n" + "\n".join(strays)
+
+
+def test_the_roles_are_those_the_routes_say(app: FastAPI) -> None:
+    """A sample of the route table with the role each needs (a move must keep them)."""
+    roles = {(method, route.path): max(_requires(route), key=ROLES.index)
+             for method, _, route in _walk(app)}
+    assert {key: roles[key] for key in [
+        ("GET", "/"), ("GET", "/api/rooms"), ("GET", "/live/stream"), ("GET", "/events"),
+        ("POST", "/events/{event_id}/acknowledge"), ("POST", "/api/events/{event_id}/close"),
+        ("GET", "/admin/users"), ("POST", "/api/sessions/end-all"), ("GET", "/audit"),
+        ("GET", "/account/tokens"), ("GET", "/api/me/sessions"), ("POST", "/reports/prepare"),
+        ("PUT", "/api/points/{point_id}/thresholds"), ("GET", "/calendar.ics"),
+        ("POST", "/calendar/types"), ("POST", "/api/controls/records"),
+        ("GET", "/api/openapi.json"),
+    ]} == {
+        ("GET", "/"): "viewer", ("GET", "/api/rooms"): "viewer",
+        ("GET", "/live/stream"): "viewer", ("GET", "/events"): "viewer",
+        ("POST", "/events/{event_id}/acknowledge"): "pcr",
+        ("POST", "/api/events/{event_id}/close"): "pcr", ("GET", "/admin/users"): "admin",
+        ("POST", "/api/sessions/end-all"): "admin", ("GET", "/audit"): "admin",
+        ("GET", "/account/tokens"): "viewer", ("GET", "/api/me/sessions"): "viewer",
+        ("POST", "/reports/prepare"): "pcr", ("PUT", "/api/points/{point_id}/thresholds"): "pcr",
+        ("GET", "/calendar.ics"): "viewer", ("POST", "/calendar/types"): "admin",
+        ("POST", "/api/controls/records"): "pcr", ("GET", "/api/openapi.json"): "viewer",
+    }
+
+
+class _Opened:
+    """Every SQLite connection opened while it is installed (sqlite3.connect wrapped)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.connections: list[sqlite3.Connection] = []
+        real = sqlite3.connect
+
+        def opening(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            conn = real(*args, **kwargs)
+            self.connections.append(conn)
+            return conn
+
+        monkeypatch.setattr(sqlite3, "connect", opening)
+
+    def open(self) -> list[sqlite3.Connection]:
+        still = []
+        for conn in self.connections:
+            try:
+                conn.execute("SELECT 1")
+            except sqlite3.ProgrammingError:  # closed
+                continue
+            still.append(conn)
+        return still
+
+
+@pytest.mark.parametrize("path", ["/api/me", "/events", "/", "/account", "/api/audit"])
+def test_a_logged_in_request_opens_one_connection(app: FastAPI, client: TestClient,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   path: str) -> None:
+    """The session lookup and the route share the request's connection, closed at its end."""
+    login(client, "admin")
+    opened = _Opened(monkeypatch)
+    assert client.get(path).status_code == 200
+    assert len(opened.connections) == 1 and not opened.open()
+    token = api_token(app, "admin", "robot")
+    opened.connections.clear()
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert len(opened.connections) == 1 and not opened.open()
+
+
+def test_a_request_without_a_store_read_opens_none(client: TestClient,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = _Opened(monkeypatch)
+    assert client.get("/login").status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert opened.connections == []
+
+
+def test_a_failing_request_closes_its_connection(app: FastAPI,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    @app.get("/api/test-failure")
+    def failing(db: Db, user: Viewer) -> None:
+        db.execute("SELECT 1")
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        login(client, "viewer")
+        opened = _Opened(monkeypatch)
+        assert client.get("/api/test-failure").status_code == 500
+    assert len(opened.connections) == 1 and not opened.open()
 
 
 def test_public_routes_answer_without_a_session(client: TestClient) -> None:

@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hub.config import Controls
-from hub.controls import store as cs
+from hub.controls import actions as ca
 from hub.db.connection import connect, write
+from hub.jobs import check_controls
 from hub.web import audit
 from hub.web.accounts import new_token
 from hub.web.auth import Role
-from hub.web.routes_calendar import check_now
 from tests.web_helpers import add_account, api_token, bearer, csrf, login, make_app
 
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
@@ -343,17 +343,17 @@ def test_api_lists_and_records(app: FastAPI, client: TestClient) -> None:
 
 def test_the_background_check_opens_overdue_events(app: FastAPI) -> None:
     conn = connect(app.state.store_path)
-    cs.create_schema(conn)
     with write(conn):
-        cs.record_done(conn, Controls(), "marie", "chu", "bloc1", "ambient_internal",
+        ca.record_done(conn, Controls(), "marie", "chu", "bloc1", "ambient_internal",
                        "2026-01-10", "ok", "PCR", "", "", datetime(2026, 1, 10, tzinfo=UTC))
     conn.close()
-    app.state.controls_check = True  # as beside the ingest
-    with TestClient(app):  # the router's lifespan runs the check at start
+    app.state.jobs = {"controls"}  # as beside the ingest
+    with TestClient(app):  # the app's lifespan starts the job: a check at once
         deadline = time.monotonic() + 10
         while not _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'"):
             assert time.monotonic() < deadline, "the background check did not run"
             time.sleep(0.02)
-    assert check_now(app) == {"opened": 0, "ended": 0}  # idempotent
+    assert check_controls(app.state.store_path, app.state.config, NOW) == {
+        "opened": 0, "ended": 0}  # idempotent
     events = _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'")
     assert [e["ref"] for e in events] == ["control:ambient_internal"]

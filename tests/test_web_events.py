@@ -1,4 +1,4 @@
-"""The events pages and API: inbox, an event's actions, the timeline (hub/web/routes_events.py)."""
+"""The events pages and API: inbox, an event's actions, the timeline (hub/web/*/events.py)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ Stable signatures (other areas' tests use them)::
 
     app = make_app(tmp_path)                       # FastAPI, ingest off, store in tmp_path
     app = make_app(tmp_path, web={"login_free_attempts": 3})   # config overrides
+    app.state.jobs = {"controls"}                  # background jobs to run (none by default)
     with TestClient(app) as client:                # runs the lifespan
         login(client, "pcr")                       # a "pcr" account, logged in
         client.post("/x", data={"csrf_token": csrf(client)})

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from wire.errors import VoyantError
 from wire.records import (
     DEVICE_PATTERN,
     ITEM_MODELS,
@@ -45,6 +46,7 @@ from wire.records import (
     Timestamp,
 )
 from wire.records import Payload as _Payload
+from wire.settings import summarize_errors
 from wire.states import Ack, ActiveAlarm, HeldAlarm, Live, Status
 
 __all__ = [
@@ -57,7 +59,7 @@ __all__ = [
     "Message", "Name",
     "ReadingBatch", "ReadingItem", "Record", "RecordEnvelope", "RefusedItem", "Seq", "ShortText",
     "Status", "Timestamp", "Topic", "WireError", "batch_from_json", "batch_payload", "decode",
-    "decode_records", "describe_errors", "dose_rate_payload", "parse_topic", "topic",
+    "decode_records", "dose_rate_payload", "parse_topic", "topic",
 ]
 
 #: Schema version carried in every JSON payload as ``"v"``; topics carry ``v1``.
@@ -97,7 +99,7 @@ WINDOW: Final = 5000
 _NAME = re.compile(NAME_PATTERN)
 
 
-class WireError(ValueError):
+class WireError(VoyantError, ValueError):
     """A topic or payload that breaks the contract; ``reason`` says what and where."""
 
     def __init__(self, reason: str) -> None:
@@ -240,7 +242,7 @@ def decode(topic_text: str, payload: bytes) -> tuple[Topic, Message]:
         message = model.model_validate_json(payload)
     except ValidationError as exc:
         _check_version(payload)  # the clearer reason first: encoding, JSON, version
-        raise WireError(describe_errors(exc)) from None
+        raise WireError(summarize_errors(exc)) from None
     _check_matches(where, message)
     return where, message  # type: ignore[return-value]
 
@@ -275,7 +277,7 @@ def decode_records(
     try:
         envelope = RecordEnvelope.model_validate(data)
     except ValidationError as exc:
-        raise WireError(describe_errors(exc)) from None
+        raise WireError(summarize_errors(exc)) from None
     _check_matches(where, envelope)
     seqs = [_raw_seq(i, item) for i, item in enumerate(envelope.items)]
     try:
@@ -288,7 +290,7 @@ def decode_records(
         try:
             out.append(model.model_validate_json(_json(raw)))
         except (ValidationError, ValueError) as exc:
-            reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+            reason = summarize_errors(exc) if isinstance(exc, ValidationError) else str(exc)
             out.append(RefusedItem(seq, reason, raw))
     return where, envelope, out
 
@@ -363,16 +365,6 @@ def _dose_rate(payload: bytes) -> float:
     if not (0.0 <= value < 1e9):
         raise WireError(f"dose_rate: {value!r} is out of range")
     return value
-
-
-def describe_errors(exc: ValidationError) -> str:
-    """The first three broken rules of a validation error, each as ``dotted.path: why``."""
-    parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(p) for p in err["loc"]) or "payload"
-        parts.append(f"{where}: {err['msg']}")
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 def dose_rate_payload(usv_h: float) -> bytes:

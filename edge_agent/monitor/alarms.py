@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from edge_agent.monitor.kinds import AlarmKind
 from edge_agent.monitor.records import AlarmCleared, AlarmRaised, AlarmRecord, Output
+from wire.kinds import AlarmKind
 
 
 class AlarmBook:

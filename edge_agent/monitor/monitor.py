@@ -4,6 +4,9 @@ It is fed, in time order, debounced input changes (all changes of one instant
 together), probe samples and clock ticks, and returns what happened. It does
 no I/O: the clock is injected (alarms are stamped with the time the agent
 raised them) and every threshold comes from :class:`~edge_agent.config.Rules`.
+It keeps the room's state (signals, exposures, the probe's detectors) and
+judges the rule table of :mod:`edge_agent.monitor.rules` after each step: the
+table, not this module, says when each kind is raised and cleared.
 Conditions are measured from the physical change (the edge time); a condition
 must last strictly longer than its grace, and :meth:`Monitor.next_deadline`
 tells the caller when to come back so that no grace is overshot.
@@ -11,7 +14,7 @@ tells the caller when to come back so that no grace is overshot.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from edge_agent.clock import Clock
@@ -19,8 +22,7 @@ from edge_agent.config import Rules
 from edge_agent.dose.tube import Calibration
 from edge_agent.monitor.alarms import AlarmBook
 from edge_agent.monitor.exposures import ExposureTracker
-from edge_agent.monitor.kinds import EMISSION_KINDS, AlarmKind
-from edge_agent.monitor.probe_watch import EPS, ProbeWatch
+from edge_agent.monitor.probe_watch import ProbeWatch
 from edge_agent.monitor.readings import OneSecondMean, ReadingAccumulator
 from edge_agent.monitor.records import (
     AlarmRecord,
@@ -30,7 +32,7 @@ from edge_agent.monitor.records import (
     Output,
     ReadingReady,
 )
-from edge_agent.monitor.rules import GRACE_RULES, doors_to_alarm
+from edge_agent.monitor.rules import RULES, Clears, Condition, Found, Room, Rule
 from edge_agent.monitor.signals import PATIENT, Signals
 from edge_agent.probe.sample import ProbeSample
 
@@ -79,9 +81,11 @@ class Monitor:
                 dose.calibration, rules.reading_interval_s, start, dose.frame_s
             )
             self._one_s = OneSecondMean(dose.calibration)
+        self.room = Room(self.signals, self.exposures, rules, self.probe)
         self._startup: list[Output] = []
         if self.signals["emission"]:
             self._emission_rises(self._startup, start, resumed=True)
+        self._judge(self._startup, start)
 
     # -- feeding -----------------------------------------------------------------
 
@@ -106,8 +110,7 @@ class Monitor:
         elif changed.get("emission") is False:
             self.exposures.fall(at)
         self._settle(out, at)  # a release may close an exposure whose gap has passed
-        self._doors(out, at)
-        self._evaluate(out, at)
+        self._judge(out, at)
         return out
 
     def on_sample(self, sample: ProbeSample) -> list[Output]:
@@ -120,7 +123,7 @@ class Monitor:
             not x.emission_on
             and sample.end - sample.duration >= x.last_off + self.rules.emission_holdoff_s
         )
-        self.probe.on_sample(sample, quiet, x.emission_on, self.alarms, out)
+        self.probe.on_sample(sample, quiet, x.emission_on)
         one_s = self._one_s.add(sample)
         cal = self.probe.cal
         dose = cal.usv_h(cal.true_cps(sample.counts / sample.duration)) * sample.duration / 3600
@@ -132,7 +135,7 @@ class Monitor:
             exposure.dose_usv += dose
             exposure.max_dose_rate_usv_h = max(exposure.max_dose_rate_usv_h, one_s[0])
             exposure.saturated |= cal.is_saturated(sample.counts / sample.duration)
-        self._evaluate(out, sample.end)
+        self._judge(out, sample.end)
         self._emit_readings(out, sample.end)
         return out
 
@@ -143,11 +146,12 @@ class Monitor:
     def next_deadline(self) -> float | None:
         """The earliest time at which the monitor would act without any new input."""
         candidates = [self.exposures.close_deadline(), self.exposures.procedure_end()]
-        for rule in GRACE_RULES:
-            cond = rule.condition(self.signals, self.exposures)
-            if cond is not None and cond.armed and not self.alarms.is_active(rule.kind):
-                candidates.append(cond.since + rule.grace(self.rules) + EPS)
-        candidates.append(self._fluoroscopy_deadline())
+        for rule in RULES:
+            for subject, cond in _by_subject(rule.condition(self.room)).items():
+                if cond is not None and cond.armed and not self.alarms.is_active(
+                    rule.kind, subject
+                ):
+                    candidates.append(rule.grace.deadline(self.room, cond, self.asof))
         if self.probe is not None and self.readings is not None:
             candidates += [self.probe.next_deadline(), self.readings.next_end]
         times = [t for t in candidates if t is not None]
@@ -164,9 +168,9 @@ class Monitor:
         self.asof = max(self.asof, asof)
         out: list[Output] = []
         self._settle(out, asof)
-        self._evaluate(out, asof)
         if self.probe is not None:
-            self.probe.tick(asof, self.alarms, out)
+            self.probe.tick(asof)
+        self._judge(out, asof)
         if readings:
             self._emit_readings(out, asof)
         return out
@@ -178,34 +182,35 @@ class Monitor:
         end = self.exposures.procedure_end()
         if end is not None and asof >= end:
             self.exposures.end_procedure()
-            self.alarms.clear(out, "fluoroscopy_time_exceeded", end)
+            self._clear_all(out, lambda clears: clears.procedure_end, end)
 
     def _emit_readings(self, out: list[Output], asof: float) -> None:
         """Readings whose interval has ended (a sample ending on the boundary belongs in it)."""
         while self.readings is not None and self.readings.due(asof):
             out.append(ReadingReady(self.readings.emit()))
 
-    def _evaluate(self, out: list[Output], asof: float) -> None:
-        s, x = self.signals, self.exposures
-        for rule in GRACE_RULES:
-            cond = rule.condition(s, x)
-            if cond is None:
-                if rule.clears != "exposure":
-                    self.alarms.clear(out, rule.kind, asof)
-            elif cond.armed and asof - cond.since > rule.grace(self.rules):
-                self._raise(out, rule.kind, cond.since)
-        limit = self.rules.procedure_emission_limit_s
-        if x.emission_on and x.procedure_emission(asof) > limit:
-            assert x.current is not None
-            since = asof - (x.procedure_emission(asof) - limit)
-            self._raise(out, "fluoroscopy_time_exceeded", since)
+    def _judge(self, out: list[Output], asof: float) -> None:
+        """Judge the rule table in order: clear what no longer holds, raise what is due."""
+        for rule in RULES:
+            found = _by_subject(rule.condition(self.room))
+            if rule.clears.condition_end:
+                for subject in self.alarms.subjects(rule.kind):
+                    if found.get(subject) is None:
+                        ended = rule.clears.ended(self.room, asof)
+                        self.alarms.clear(out, rule.kind, ended, subject)
+            for subject, cond in found.items():
+                if cond is None or not cond.armed or self.alarms.is_active(rule.kind, subject):
+                    continue
+                since = rule.grace.due(self.room, cond, asof)
+                if since is not None:
+                    self._raise(out, rule, since, subject, cond.detail)
 
-    def _fluoroscopy_deadline(self) -> float | None:
-        x = self.exposures
-        if not x.emission_on or self.alarms.is_active("fluoroscopy_time_exceeded"):
-            return None
-        remaining = self.rules.procedure_emission_limit_s - x.procedure_emission(self.asof)
-        return self.asof + max(remaining, 0.0) + EPS
+    def _clear_all(self, out: list[Output], when: Callable[[Clears], bool], at: float) -> None:
+        """Clear, as of ``at``, every alarm whose rule clears on this end."""
+        for rule in RULES:
+            if when(rule.clears):
+                for subject in self.alarms.subjects(rule.kind):
+                    self.alarms.clear(out, rule.kind, at, subject)
 
     # -- exposures -----------------------------------------------------------------
 
@@ -215,39 +220,29 @@ class Monitor:
         if exposure is None:
             return
         out.append(ExposureOpened(exposure))
-        if not requested:
-            self._raise(out, "unsolicited_emission", at)
 
     def _close_exposure(self, out: list[Output]) -> None:
         exposure = self.exposures.close()
         assert exposure.end is not None
-        for kind in EMISSION_KINDS:
-            for subject in self.alarms.subjects(kind):
-                self.alarms.clear(out, kind, exposure.end, subject)
-        self.alarms.clear(out, "emission_while_unpowered", exposure.end)
+        self._clear_all(out, lambda clears: clears.exposure_end, exposure.end)
         out.append(ExposureClosed(exposure))
 
-    def _doors(self, out: list[Output], at: float) -> None:
-        exposure = self.exposures.current
-        for door in doors_to_alarm(self.signals, self.exposures):
-            assert exposure is not None
-            exposure.doors_open.add(door)
-            self._raise(out, "door_open_during_emission", at, subject=door)
-        # In a gap between pulses the emission may have ended already (known when the
-        # exposure closes, and cleared there at its end): a door closed now waits for that.
-        if not self.signals.open_doors() and (exposure is None or self.exposures.emission_on):
-            for subject in self.alarms.subjects("door_open_during_emission"):
-                self.alarms.clear(
-                    out, "door_open_during_emission", self.signals.last_door_closed(), subject
-                )
-
     def _raise(
-        self, out: list[Output], kind: AlarmKind, since: float, subject: str | None = None
+        self, out: list[Output], rule: Rule, since: float, subject: str | None, detail: str
     ) -> None:
-        exposure: ExposureRecord | None = self.exposures.current
+        exposure: ExposureRecord | None = self.exposures.current if rule.on_exposure else None
         number = exposure.number if exposure is not None else None
-        alarm = self.alarms.raise_(out, kind, since, subject, exposure=number)
+        alarm = self.alarms.raise_(out, rule.kind, since, subject, detail, exposure=number)
         if alarm is not None and exposure is not None:
             exposure.alarms.add(alarm.kind)
-            if kind == "emission_light_fault":
+            if rule.kind == "emission_light_fault":
                 exposure.emission_light_ok = False
+            if rule.kind == "door_open_during_emission" and subject is not None:
+                exposure.doors_open.add(subject)
+
+
+def _by_subject(found: Found) -> Mapping[str | None, Condition | None]:
+    """A condition's answer per subject (``None``: the kind has no subject)."""
+    if found is None or isinstance(found, Condition):
+        return {None: found}
+    return found

@@ -1,8 +1,10 @@
-"""The dose-rate side of the monitor: probe health and the two statistical alarms.
+"""The dose-rate side of the monitor: probe health and the two statistical detectors.
 
-``radiation_without_emission`` is decided only on counting windows that lie
-wholly outside emission and its hold-off, so a window straddling an emission
-edge never raises it. ``probe_fault`` holds while any cause does: no valid
+This keeps the state the probe rules of :mod:`edge_agent.monitor.rules` read;
+it raises nothing itself. The rise detector (``radiation_without_emission``)
+is fed only counting windows that lie wholly outside emission and its
+hold-off, so a window straddling an emission edge never raises it.
+``probe_fault`` holds while any of :attr:`ProbeWatch.causes` does: no valid
 data, a fault the probe reports (HV, counter overflow), saturation lasting
 with no emission, or a tube that has given no pulse at all for too long.
 """
@@ -12,14 +14,16 @@ from __future__ import annotations
 from edge_agent.config import YEAR_S, Rules
 from edge_agent.dose.detector import HighRateDetector, RiseDetector
 from edge_agent.dose.tube import Calibration
-from edge_agent.monitor.alarms import AlarmBook
-from edge_agent.monitor.records import Output
 from edge_agent.probe.sample import ProbeSample
 
+#: How far past a deadline the monitor asks to be woken (a grace is to be exceeded, not met).
 EPS = 1e-3
 
 
 class ProbeWatch:
+    """The probe's side of the room: its detectors' verdicts and the causes of a fault,
+    which the probe rules of :mod:`edge_agent.monitor.rules` read."""
+
     def __init__(
         self,
         rules: Rules,
@@ -40,7 +44,11 @@ class ProbeWatch:
         self.last_valid = start
         self.last_count = start
         self.saturated_since: float | None = None
+        #: Each probe fault cause holding, with since when.
         self.causes: dict[str, float] = {}
+        #: Since when each detector has said so (None: it does not).
+        self.rise_since: float | None = None
+        self.high_since: float | None = None
 
     # -- samples -----------------------------------------------------------------
 
@@ -49,8 +57,6 @@ class ProbeWatch:
         sample: ProbeSample,
         quiet: bool,
         emitting: bool,
-        book: AlarmBook,
-        out: list[Output],
     ) -> None:
         """Take one valid sample; ``quiet`` says it lies wholly outside emission and hold-off."""
         self.last_valid = sample.end
@@ -62,8 +68,7 @@ class ProbeWatch:
             self.causes.pop("silence", None)
         self._saturation(sample, emitting)
         if sample.hv_ok and sample.fault is None:
-            self._statistics(sample, quiet, book, out)
-        self._settle(book, out, sample.end)
+            self._statistics(sample, quiet)
 
     def _flag(self, cause: str, on: bool, at: float) -> None:
         if on:
@@ -79,27 +84,25 @@ class ProbeWatch:
         elif self.saturated_since is None:
             self.saturated_since = sample.end - sample.duration
 
-    def _statistics(
-        self, sample: ProbeSample, quiet: bool, book: AlarmBook, out: list[Output]
-    ) -> None:
+    def _statistics(self, sample: ProbeSample, quiet: bool) -> None:
         if quiet:
             verdict = self.rise.update(sample.counts, sample.duration)
             if verdict == "raised":
-                book.raise_(out, "radiation_without_emission", sample.end)
+                self.rise_since = sample.end
             elif verdict == "cleared":
-                book.clear(out, "radiation_without_emission", sample.end)
+                self.rise_since = None
         else:
             self.rise.pause()
         verdict = self.high.update(sample.counts, sample.duration)
         if verdict == "raised":
-            book.raise_(out, "dose_rate_high", sample.end)
+            self.high_since = sample.end
         elif verdict == "cleared":
-            book.clear(out, "dose_rate_high", sample.end)
+            self.high_since = None
 
     # -- time --------------------------------------------------------------------
 
-    def tick(self, asof: float, book: AlarmBook, out: list[Output]) -> None:
-        """Raise the time-out causes that ``asof`` has reached."""
+    def tick(self, asof: float) -> None:
+        """Add the time-out causes that ``asof`` has reached."""
         if asof > self.last_valid + self.frame_s + self.rules.probe_timeout_s:
             self.causes.setdefault("no_data", self.last_valid + self.frame_s)
         if asof > self.last_count + self.rules.probe_silence_s:
@@ -109,14 +112,6 @@ class ProbeWatch:
             and asof > self.saturated_since + self.rules.probe_timeout_s
         ):
             self.causes.setdefault("saturation", self.saturated_since)
-        self._settle(book, out, asof)
-
-    def _settle(self, book: AlarmBook, out: list[Output], at: float) -> None:
-        if self.causes and not book.is_active("probe_fault"):
-            since = min(self.causes.values())
-            book.raise_(out, "probe_fault", since, detail=",".join(sorted(self.causes)))
-        elif not self.causes and book.is_active("probe_fault"):
-            book.clear(out, "probe_fault", at)
 
     def next_deadline(self) -> float | None:
         """When the next time-out cause would start, among those not holding yet."""

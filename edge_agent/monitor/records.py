@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge_agent.monitor.kinds import AlarmKind
+from wire.kinds import AlarmKind
 
 
 @dataclass(slots=True)

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from hub.broker.files import (
     BrokerFilesError,
@@ -64,15 +64,12 @@ from hub.broker.files import (
     write_broker_files,
     write_file,
 )
+from wire.settings import Strict
 
 CONF_NAME, PASSWD_NAME, ACL_NAME = "voyant.conf", "voyant.passwd", "voyant.acl"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Tls(_Strict):
+class _Tls(Strict):
     port: int = 8883
     bind_address: str = "0.0.0.0"
     cafile: Path
@@ -81,7 +78,7 @@ class _Tls(_Strict):
     require_certificate: bool = False
 
 
-class _Broker(_Strict):
+class _Broker(Strict):
     port: int = 1883
     bind_address: str = "127.0.0.1"
     password_file: Path = Path("/etc/mosquitto") / PASSWD_NAME
@@ -93,7 +90,7 @@ class _Broker(_Strict):
     tls: _Tls | None = None
 
 
-class _Login(_Strict):
+class _Login(Strict):
     password_file: Path | None = None
 
 
@@ -106,7 +103,7 @@ class _Device(_Login):
     room: str
 
 
-class _File(_Strict):
+class _File(Strict):
     broker: _Broker = _Broker()
     hub: _Hub = _Hub()
     devices: dict[str, _Device] = Field(default_factory=dict)

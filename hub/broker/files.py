@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from hub.errors import ConfigError
 from wire.contract import ACK, AGENT_KINDS, ROOT, topic
+from wire.errors import ConfigError
 from wire.home_assistant import discovery_filter, node_id
 
 #: One MiB: above the contract's MAX_PAYLOAD_BYTES (256 KiB), so that an oversized

@@ -57,7 +57,7 @@ def uid(item: Mapping[str, Any], domain: str) -> str:
 
 def feed(items: Iterable[Mapping[str, Any]], now: datetime, remind_days: Sequence[int],
          tr: Callable[[str], str], domain: str = "voyant", name: str = "Voyant") -> str:
-    """The whole calendar: ``items`` are :func:`hub.controls.store.due_items` rows."""
+    """The whole calendar: ``items`` are :func:`hub.controls.records.due_items` rows."""
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN",
              "METHOD:PUBLISH", f"X-WR-CALNAME:{escape(name)}",
              "REFRESH-INTERVAL;VALUE=DURATION:PT1H"]

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from wire.errors import HubError
+
 TriggerEvent = Literal["receipt", "first_use", "change_of_use"]
 TRIGGER_EVENTS: Final[tuple[TriggerEvent, ...]] = ("receipt", "first_use", "change_of_use")
 DeviceKind = Literal["fixed", "mobile"]
@@ -89,7 +91,7 @@ BUILTIN: Final[tuple[ControlType, ...]] = (
 BUILTIN_KEYS: Final = frozenset(t.key for t in BUILTIN)
 
 
-class ControlError(ValueError):
+class ControlError(HubError, ValueError):
     """A refused value: ``field`` names what to fix; ``message`` is the English source
     string (the page translates it, then ``.format(**params)``)."""
 

@@ -1,11 +1,11 @@
-"""Database access for the web: one short-lived SQLite connection per request.
+"""The one way the hub opens its SQLite store: :func:`connect`, the pragmas always.
 
-The ingest writes through its own connection (one writer thread); the web
-reads in WAL mode alongside it and writes the PCR's actions (acknowledgements,
-qualifications, accounts, audit) in short ``BEGIN IMMEDIATE`` transactions,
-waiting for the ingest's lock rather than failing. A connection belongs to the
-thread that opened it, and FastAPI runs plain ``def`` endpoints in a pool, so
-each request opens its own (about 50 µs).
+Every connection waits for a writer's lock (``busy_timeout``) rather than
+failing, and enforces the tables' references (``foreign_keys``). The web opens
+one short-lived connection per request (about 50 µs: a connection belongs to
+the thread that opened it, and FastAPI runs plain ``def`` endpoints in a pool);
+the ingest's :class:`hub.db.store.Store` opens its own through here too. Who
+writes what, in which thread: :mod:`hub.db`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fastapi import Request
-
 BUSY_TIMEOUT_MS = 10_000
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    # A request may be served by more than one worker thread (FastAPI opens a generator
-    # dependency in one and closes it in another); the connection serves that one request.
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def connect(path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+            autocommit: bool = True, any_thread: bool = True) -> sqlite3.Connection:
+    """A connection to the store at ``path`` (``:memory:`` for tests).
+
+    Defaults (the web's, the jobs'): autocommit (transactions only through :func:`write`),
+    rows as :class:`sqlite3.Row`, usable from any thread: a request may be served by more
+    than one worker thread (FastAPI opens a generator dependency in one and closes it in
+    another), the connection serving that one request. The ingest's store asks for
+    Python's implicit transactions, tuples and its own thread only (``autocommit=False,
+    any_thread=False``), and a longer wait.
+    """
+    conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000,
+                           isolation_level=None if autocommit else "DEFERRED",
+                           check_same_thread=not any_thread)
+    if autocommit:
+        conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
@@ -41,12 +49,3 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def get_db(request: Request) -> Iterator[sqlite3.Connection]:
-    """FastAPI dependency: the request's connection to the hub's store."""
-    conn = connect(request.app.state.store_path)
-    try:
-        yield conn
-    finally:
-        conn.close()

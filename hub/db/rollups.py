@@ -1,7 +1,7 @@
 """Dose-rate rollups: per-device 1-minute, 1-hour and 1-day aggregates of ``readings``.
 
 A quarter of 10 s readings is about 780,000 rows per room: no page may scan
-them. The web keeps two tables beside the ingest's, keyed by (device, bucket),
+them. The hub keeps two tables beside the ingest's, keyed by (device, bucket),
 a bucket being the UTC minute (``2026-01-05T07:03``) or hour
 (``2026-01-05T07``) of the reading's ``start``, and a third keyed by the
 **Paris** day (``2026-01-05``: 23, 24 or 25 UTC hours, Paris offsets being
@@ -27,7 +27,8 @@ A refresh finds the minute buckets the new readings fall in and *recomputes*
 them (and their hours and Paris days) from ``readings`` through its ``(device, start)``
 index: recomputing is idempotent, so a reading seen twice is never counted
 twice. Work is cut into transactions of at most ``chunk`` new readings, so the
-ingest never waits long for the write lock.
+ingest never waits long for the write lock. The job (:mod:`hub.jobs`) refreshes them every
+:data:`REFRESH_INTERVAL_S`; the tables are in :mod:`hub.db.schema_app`.
 """
 
 from __future__ import annotations
@@ -43,34 +44,11 @@ from hub.db.connection import write
 from hub.workdays import PARIS
 from wire.records import MAX_DOSE_RATE_USV_H, MAX_DOSE_USV, MAX_READING_S
 
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS rollup_minute (
-    device TEXT NOT NULL, bucket TEXT NOT NULL, n INTEGER NOT NULL, seconds REAL NOT NULL,
-    sum_mean REAL NOT NULL, max_mean REAL NOT NULL, max_max REAL NOT NULL, dose REAL NOT NULL,
-    saturated INTEGER NOT NULL, cal_min TEXT, cal_max TEXT,
-    PRIMARY KEY (device, bucket)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_hour (
-    device TEXT NOT NULL, bucket TEXT NOT NULL, n INTEGER NOT NULL, seconds REAL NOT NULL,
-    sum_mean REAL NOT NULL, max_mean REAL NOT NULL, max_max REAL NOT NULL, dose REAL NOT NULL,
-    saturated INTEGER NOT NULL, cal_min TEXT, cal_max TEXT,
-    PRIMARY KEY (device, bucket)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_day (
-    device TEXT NOT NULL, bucket TEXT NOT NULL, n INTEGER NOT NULL, seconds REAL NOT NULL,
-    sum_mean REAL NOT NULL, max_mean REAL NOT NULL, max_max REAL NOT NULL, dose REAL NOT NULL,
-    saturated INTEGER NOT NULL, cal_min TEXT, cal_max TEXT,
-    PRIMARY KEY (device, bucket)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_marks (
-    device TEXT NOT NULL, journal TEXT NOT NULL, done INTEGER NOT NULL, wm INTEGER NOT NULL,
-    gap_rows INTEGER NOT NULL,
-    PRIMARY KEY (device, journal)
-) WITHOUT ROWID;
-"""
-
 #: New readings per transaction, at most.
 CHUNK: Final = 20_000
+#: How often the job (:mod:`hub.jobs`) brings every rollup up to date: a page reads the
+#: raw readings of the span the rollups do not cover yet (:mod:`hub.db.rollup_series`).
+REFRESH_INTERVAL_S: Final = 60
 #: Hours further apart than this are recomputed as separate ranges.
 CLUSTER_GAP_H: Final = 2
 
@@ -112,19 +90,6 @@ GROUP BY device
 """
 
 
-def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables; a store made before ``rollup_day`` gains its days from the hours."""
-    had_days = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                            " AND name = 'rollup_day'").fetchone() is not None
-    conn.executescript(SCHEMA)
-    if not had_days:
-        if conn.in_transaction:
-            rebuild_days(conn)
-        else:
-            with write(conn):
-                rebuild_days(conn)
-
-
 def rebuild_days(conn: sqlite3.Connection, device: str | None = None) -> None:
     """Recompute every day of ``device`` (every device if None) from its hours: for a
     store made before the day rollup, or whose hours were written by other means
@@ -162,10 +127,11 @@ def refresh(conn: sqlite3.Connection, device: str | None = None, *, chunk: int =
             limit: int | None = None) -> Refreshed:
     """Bring the rollups of ``device`` (every device if None) up to date.
 
-    ``limit``: stop after about that many readings (a page request does not wait
-    for a long catch-up; the next refresh goes on from there).
+    ``limit``: stop after about that many readings (the job's pass never holds its
+    thread long; the next call goes on from there). Only the job and the report's
+    preparation call it (a GET never writes: pages read the span not yet counted from
+    the raw readings, :mod:`hub.db.rollup_series`).
     """
-    create_schema(conn)
     if device is None:
         devices = [str(r[0]) for r in conn.execute("SELECT DISTINCT device FROM journals")]
     else:
@@ -254,7 +220,6 @@ def recompute_readings(conn: sqlite3.Connection, device: str, starts: Iterable[s
     reading replayed): recompute their minutes, hours and days. Call it in a transaction."""
     minutes = {start[:16] for start in starts}
     if minutes:
-        create_schema(conn)
         _recompute(conn, device, minutes)
 
 
@@ -354,37 +319,5 @@ def read(conn: sqlite3.Connection, device: str, table: str, first: str, last: st
         Bucket(str(r[0]), int(r[1]), float(r[2]), float(r[3]) / max(int(r[1]), 1), float(r[4]),
                float(r[5]), float(r[6]), bool(r[7]),
                tuple(dict.fromkeys(c for c in (r[8], r[9]) if c is not None)))
-        for r in rows
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """Rollup rows summed over one chart step (``k``: steps since the series' start)."""
-
-    k: int
-    n: int
-    mean_usv_h: float
-    max_usv_h: float
-    dose_usv: float
-    saturated: bool
-    calibrations: tuple[str, ...]
-
-
-def series(conn: sqlite3.Connection, device: str, table: str, start_s: int, end_s: int,
-           step_s: int) -> list[Step]:
-    """The rollups of ``[start_s, end_s)`` summed per ``step_s`` (a multiple of the bucket),
-    in SQL: a quarter is about 2,200 hour rows in, a few hundred steps out."""
-    name, suffix, key = {"minute": ("rollup_minute", "", minute_key),
-                         "hour": ("rollup_hour", ":00", hour_key)}[table]
-    rows = conn.execute(
-        f"SELECT (CAST(strftime('%s', bucket || '{suffix}') AS INTEGER) - ?) / ? AS k,"
-        f" sum(n), total(sum_mean), max(max_max), total(dose), max(saturated), min(cal_min),"
-        f" max(cal_max) FROM {name} WHERE device = ? AND bucket >= ? AND bucket <= ?"
-        f" GROUP BY k HAVING sum(n) > 0 AND k IS NOT NULL ORDER BY k",
-        [start_s, step_s, device, key(start_s), key(end_s - 1)]).fetchall()
-    return [
-        Step(int(r[0]), int(r[1]), float(r[2]) / max(int(r[1]), 1), float(r[3]), float(r[4]),
-             bool(r[5]), tuple(dict.fromkeys(c for c in (r[6], r[7]) if c is not None)))
         for r in rows
     ]

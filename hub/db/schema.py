@@ -1,4 +1,4 @@
-"""The hub's tables: what the evidence looks like at rest.
+"""The hub's tables, indexes and triggers: the evidence at rest (what the ingest writes).
 
 ``received`` is the exactly-once key of every record (any kind);
 ``readings`` holds each reading once; ``exposures`` and ``alarms`` hold the
@@ -11,14 +11,19 @@ pruned (``counted``: it counts as received for the acknowledgement;
 ``accepted_jumps`` holds an admin's word that a journal goes on from ``oldest``
 (what lies below is declared lost by the ingest, which sets ``applied_at``).
 Times are ISO 8601 UTC strings.
+
+The tables of the web, the calendar, the reports and the rollups are in
+:mod:`hub.db.schema_app`; :func:`statements` gives both, in creation order, to
+:mod:`hub.db.migrations`, the only code that runs them. Every statement says
+``IF NOT EXISTS``: a migration creates what a store lacks.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Final
 
-import sqlite_utils
-
+from hub.db import schema_app
 from wire.contract import ReadingItem
 
 #: Reading columns after the identity ones, in ReadingItem order.
@@ -64,36 +69,53 @@ def _reading_types() -> dict[str, type]:
     return types
 
 
-_TABLES: Final[dict[str, tuple[dict[str, type], tuple[str, ...]]]] = {
-    "devices": ({"device": str, "site": str, "room": str, "journal": str, "acked_upto": int,
-                 "last_seen": str, "online": int, "status_state": str, "status_at": str,
-                 "heartbeat_s": float, "agent": str}, ("device",)),
-    "journals": ({"device": str, "journal": str, "upto": int, "started_at": str},
-                 ("device", "journal")),
-    "exposures": (EXPOSURE_TYPES, ("device", "journal", "run", "number")),
-    "alarms": (ALARM_TYPES, ("device", "journal", "run", "number")),
-    "live": ({"device": str, "site": str, "room": str, "payload": str, "at": str}, ("device",)),
-    "counters": ({"name": str, "value": int}, ("name",)),
-}
-
-_INDEXES: Final = (
-    ("readings", ("device", "start")),
-    ("exposures", ("device", "start")),
-    ("exposures", ("site", "room", "start")),
-    ("alarms", ("device", "at")),
-)
-
 _SQL_TYPE: Final = {str: "TEXT", int: "INTEGER", float: "REAL"}
 
 
-def _keyed_ddl(table: str, columns: dict[str, type]) -> str:
-    """A table clustered on (device, journal, seq): one B-tree, no rowid (the hot path)."""
-    cols = ",\n    ".join(f'"{name}" {_SQL_TYPE[kind]}' for name, kind in columns.items())
-    return (f"CREATE TABLE IF NOT EXISTS {table} (\n    {cols},\n"
-            f"    PRIMARY KEY (device, journal, seq)\n) WITHOUT ROWID;\n")
+def _table(name: str, columns: dict[str, type], key: tuple[str, ...], *,
+           without_rowid: bool = False) -> str:
+    """A table of typed columns (the record tables' columns are defined once, as data)."""
+    cols = [f'"{c}" {_SQL_TYPE[kind]}' for c, kind in columns.items()]
+    if len(key) == 1:
+        cols = [c + " PRIMARY KEY" if c.startswith(f'"{key[0]}" ') else c for c in cols]
+    else:
+        cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
+    body = ",\n    ".join(cols)
+    tail = " WITHOUT ROWID" if without_rowid else ""
+    return f'CREATE TABLE IF NOT EXISTS "{name}" (\n    {body}\n){tail};\n'
 
 
-_EXTRA_DDL: Final = """
+#: The record tables: readings and receipts are clustered on (device, journal, seq), one
+#: B-tree without rowid (the ingest's hot path).
+_RECORDS: Final = (
+    _table("received", {"device": str, "journal": str, "seq": int, "kind": str,
+                        "stored_at": str}, ("device", "journal", "seq"), without_rowid=True)
+    + _table("readings", _reading_types(), ("device", "journal", "seq"), without_rowid=True)
+    + _table("devices", {"device": str, "site": str, "room": str, "journal": str,
+                         "acked_upto": int, "last_seen": str, "online": int,
+                         "status_state": str, "status_at": str, "heartbeat_s": float,
+                         "agent": str}, ("device",))
+    + _table("journals", {"device": str, "journal": str, "upto": int, "started_at": str},
+             ("device", "journal"))
+    + _table("exposures", EXPOSURE_TYPES, ("device", "journal", "run", "number"))
+    + _table("alarms", ALARM_TYPES, ("device", "journal", "run", "number"))
+    + _table("live", {"device": str, "site": str, "room": str, "payload": str, "at": str},
+             ("device",))
+    + _table("counters", {"name": str, "value": int}, ("name",))
+)
+
+_INTAKE: Final = """
+CREATE INDEX IF NOT EXISTS idx_readings_device_start ON readings (device, start);
+CREATE INDEX IF NOT EXISTS idx_exposures_device_start ON exposures (device, start);
+CREATE INDEX IF NOT EXISTS idx_exposures_site_room_start ON exposures (site, room, start);
+CREATE INDEX IF NOT EXISTS idx_alarms_device_at ON alarms (device, at);
+-- Readings stamped by an unsynchronised clock, found without scanning the others.
+CREATE INDEX IF NOT EXISTS idx_readings_unsynced ON readings (device, start)
+    WHERE clock_synced = 0;
+CREATE INDEX IF NOT EXISTS idx_readings_implausible ON readings (device)
+    WHERE clock_implausible = 1;
+CREATE INDEX IF NOT EXISTS idx_exposures_implausible ON exposures (device)
+    WHERE clock_implausible = 1;
 CREATE TABLE IF NOT EXISTS rejected (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at TEXT NOT NULL,
@@ -130,11 +152,10 @@ CREATE TABLE IF NOT EXISTS accepted_jumps (
 );
 """
 
-
 #: The events table: the ingest opens a row and sets ``condition_cleared_at`` when the
 #: condition ends; the PCR moves ``state`` open -> acknowledged -> closed and may qualify
 #: it as an ESR (see ``hub.events.workflow``). ``updated_at`` changes with every write to the row.
-EVENTS_DDL: Final = """
+EVENTS_TABLE: Final = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -163,24 +184,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-#: Columns added to ``events`` since its first version, with their SQL definition.
-EVENT_COLUMNS_ADDED: Final = (
-    ("severity", "TEXT NOT NULL DEFAULT 'warning'"),
-    ("condition_cleared_at", "TEXT"),
-    ("acknowledged_at", "TEXT"),
-    ("acknowledged_by", "TEXT"),
-    ("closed_by", "TEXT"),
-    ("esr", "INTEGER NOT NULL DEFAULT 0"),
-    ("esr_qualified_at", "TEXT"),
-    ("esr_qualified_by", "TEXT"),
-    ("declaration_due", "TEXT"),
-    ("declared_at", "TEXT"),
-    ("declaration_ref", "TEXT"),
-    ("updated_at", "TEXT"),
-)
-
-_EVENTS_EXTRA_DDL: Final = """
-DROP INDEX IF EXISTS idx_events_one_open;
+_EVENTS: Final = EVENTS_TABLE + """
 CREATE UNIQUE INDEX IF NOT EXISTS idx_events_one_ongoing
     ON events (kind, device, ref) WHERE condition_cleared_at IS NULL;
 CREATE INDEX IF NOT EXISTS idx_events_ref ON events (kind, device, ref);
@@ -209,85 +213,24 @@ CREATE TABLE IF NOT EXISTS signal_changes (
 """
 
 
-def _migrate_events(db: sqlite_utils.Database) -> None:
-    """Bring an ``events`` table of an older hub to the PCR workflow (idempotent).
-
-    The first version allowed only ``open``/``closed`` (closed meaning the
-    condition had ended): SQLite cannot change a CHECK, so the table is
-    rebuilt in one transaction. Old ``closed`` rows keep their end as
-    ``condition_cleared_at`` and become ``open``: no PCR ever reviewed them.
-    """
-    conn = db.conn
-    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'"
-                       ).fetchone()
-    if row is None:
-        conn.executescript(EVENTS_DDL)
-        return
-    if "'acknowledged'" not in row[0]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("ALTER TABLE events RENAME TO events_before_pcr")
-            conn.execute(EVENTS_DDL.strip().rstrip(";"))
-            conn.execute(
-                "INSERT INTO events (id, kind, device, site, room, ref, opened_at, state, detail,"
-                " condition_cleared_at, updated_at)"
-                " SELECT id, kind, device, site, room, ref, opened_at, 'open', detail,"
-                " CASE WHEN state = 'closed' THEN COALESCE(closed_at, opened_at) END,"
-                " COALESCE(closed_at, opened_at) FROM events_before_pcr")
-            conn.execute("DROP TABLE events_before_pcr")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return
-    have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
-    for name, definition in EVENT_COLUMNS_ADDED:
-        if name not in have:
-            conn.execute(f"ALTER TABLE events ADD COLUMN {name} {definition}")
+def split(script: str) -> tuple[str, ...]:
+    """A script's statements, one by one (a trigger's body holds semicolons): run one at a
+    time, they stay inside the caller's transaction, where ``executescript`` would commit."""
+    out: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"an unfinished statement: {current.strip()[:60]}")
+    return tuple(out)
 
 
-#: Record columns added since the first version: (table, column, SQL type).
-RECORD_COLUMNS_ADDED: Final = (
-    ("readings", "clock_synced", "INTEGER"),
-    ("exposures", "clock_synced", "INTEGER"),
-    ("alarms", "clock_synced", "INTEGER"),
-    ("readings", "clock_implausible", "INTEGER"),
-    ("exposures", "clock_implausible", "INTEGER"),
-    ("alarms", "clock_implausible", "INTEGER"),
-)
-
-#: Readings stamped by an unsynchronised clock, found without scanning the others.
-_UNSYNCED_DDL: Final = """
-CREATE INDEX IF NOT EXISTS idx_readings_unsynced ON readings (device, start)
-    WHERE clock_synced = 0;
-CREATE INDEX IF NOT EXISTS idx_readings_implausible ON readings (device)
-    WHERE clock_implausible = 1;
-CREATE INDEX IF NOT EXISTS idx_exposures_implausible ON exposures (device)
-    WHERE clock_implausible = 1;
-"""
-
-
-def _migrate_records(db: sqlite_utils.Database) -> None:
-    """Add the record columns an older hub's tables lack (idempotent; NULL: unknown)."""
-    for table, column, kind in RECORD_COLUMNS_ADDED:
-        have = {r[1] for r in db.conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-
-
-def create(db: sqlite_utils.Database) -> None:
-    """Create every table and index that is missing (idempotent)."""
-    db.conn.executescript(
-        _keyed_ddl("received", {"device": str, "journal": str, "seq": int, "kind": str,
-                                "stored_at": str})
-        + _keyed_ddl("readings", _reading_types())
-    )
-    for name, (columns, pk) in _TABLES.items():
-        db[name].create(columns, pk=pk if len(pk) > 1 else pk[0], if_not_exists=True)  # type: ignore[union-attr]
-    for table, cols in _INDEXES:
-        db[table].create_index(cols, if_not_exists=True)  # type: ignore[union-attr]
-    _migrate_records(db)
-    db.conn.executescript(_UNSYNCED_DDL)
-    db.conn.executescript(_EXTRA_DDL)
-    _migrate_events(db)
-    db.conn.executescript(_EVENTS_EXTRA_DDL)
+def statements() -> tuple[str, ...]:
+    """Every table, index and trigger of the hub, in creation order (``devices`` before
+    the trigger on it in :mod:`hub.db.schema_app`)."""
+    return split(_RECORDS + _INTAKE + _EVENTS) + split(schema_app.SCRIPT)

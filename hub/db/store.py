@@ -1,7 +1,8 @@
 """The hub's SQLite store: one writer, WAL, one transaction per ingest batch.
 
-Open it in the thread that will use it (sqlite3 refuses a connection from
-another thread). ``synchronous=FULL``: an acknowledgement lets the agent
+Opening it brings its schema up to date (:mod:`hub.db.migrations`; a store from a
+newer hub is refused). Open it in the thread that will use it (sqlite3 refuses a
+connection from another thread). ``synchronous=FULL``: an acknowledgement lets the agent
 delete its records, so a commit must survive a power cut before the ack
 leaves.
 """
@@ -19,13 +20,16 @@ from typing import Any, Final
 
 import sqlite_utils
 
-from hub.db import schema
+from hub.db import migrations, schema
+from hub.db.connection import connect
 from hub.errors import StoreError, StoreReplaced
 
 #: Refused messages kept (oldest pruned first): a hostile flood must not fill the disk.
 REJECTED_KEEP: Final = 100_000
 TOPIC_MAX: Final = 300
 HEAD_BYTES: Final = 512
+#: The ingest's wait for another writer's lock.
+BUSY_TIMEOUT_MS: Final = 30_000
 
 _READING_COLS: Final = ("device", "site", "room", "journal", *schema.READING_FIELDS,
                          *schema.HUB_READING_FIELDS)
@@ -89,20 +93,29 @@ class Store:
     @classmethod
     def open(cls, path: str | Path) -> Store:
         """Open (creating if needed) the store at ``path``; ``:memory:`` for tests."""
+        conn: sqlite3.Connection | None = None
         try:
             if str(path) != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite_utils.Database(str(path))
-            if str(path) != ":memory:":
-                db.enable_wal()
-            db.execute("PRAGMA synchronous=FULL")
             # The ingest waits for another writer (a page, a command, a report) rather than
             # failing its batch: 30 s, far below the agents' patience, above any such write
             # on a loaded machine.
-            db.execute("PRAGMA busy_timeout=30000")
-            schema.create(db)
+            conn = connect(path, busy_timeout_ms=BUSY_TIMEOUT_MS, autocommit=False,
+                           any_thread=False)
+            migrations.check_version(conn, str(path))  # a newer hub's store: not even WAL
+            db = sqlite_utils.Database(conn)
+            if str(path) != ":memory:":
+                db.enable_wal()
+            db.execute("PRAGMA synchronous=FULL")
+            migrations.migrate(conn, str(path))
         except (OSError, sqlite3.Error) as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(f"{path}: cannot open the store: {exc}") from None
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
         return cls(db, str(path))
 
     def check_still_mine(self) -> None:

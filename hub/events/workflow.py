@@ -1,9 +1,10 @@
-"""Events: what the PCR reviews. Edge alarms and hub events, their workflow, ESR, timelines.
+"""Events: what the PCR reviews. Edge alarms and hub events, their workflow, ESR.
 
 Two parties write an event, each its own columns:
 
 - the **ingest** opens it (an edge alarm's first record, a ``data_gap``, a
-  ``device_offline``) and sets ``condition_cleared_at`` when the condition
+  ``device_offline``: every kind, with its severity and its name, is in
+  :mod:`wire.kinds`) and sets ``condition_cleared_at`` when the condition
   ends (alarm cleared, gap filled, device back); it never touches ``state``;
 - the **PCR** moves ``state`` from ``open`` to ``acknowledged`` (comment
   required) to ``closed`` (comment required), may qualify it as an ESR
@@ -14,7 +15,8 @@ Two parties write an event, each its own columns:
 The action functions here check and write; the caller holds the write
 transaction (``BEGIN IMMEDIATE``) and adds its audit record in it, so an
 action is all or nothing. A refused action raises :class:`EventError` naming
-the field before anything is written.
+the field before anything is written. What the device stored around an event
+is :mod:`hub.events.timeline`.
 """
 
 from __future__ import annotations
@@ -24,49 +26,18 @@ import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal
 
 from hub import timefmt, workdays
 from wire.contract import AlarmItem
+from wire.errors import HubError
 
 State = Literal["open", "acknowledged", "closed"]
 STATES: Final[tuple[State, ...]] = ("open", "acknowledged", "closed")
-SEVERITIES: Final = ("critical", "warning", "info")
-HUB_KINDS: Final = ("device_offline", "data_gap", "record_quarantined", "ack_stalled",
-                    "journal_new")
-
-#: Severity of each kind; an unknown (newer) alarm kind is a warning.
-SEVERITY: Final[dict[str, str]] = {
-    "unsolicited_emission": "critical",
-    "emission_after_release": "critical",
-    "door_open_during_emission": "critical",
-    "emission_while_unpowered": "critical",
-    "radiation_without_emission": "critical",
-    "dose_rate_high": "critical",
-    "emission_light_fault": "warning",
-    "emission_light_stuck": "warning",
-    "powered_light_fault": "warning",
-    "long_exposure": "warning",
-    "fluoroscopy_time_exceeded": "warning",
-    "request_stuck": "warning",
-    "probe_fault": "warning",
-    "journal_fault": "warning",  # the agent's journal cannot write: a system fault
-    "device_offline": "warning",
-    "data_gap": "warning",
-    "record_quarantined": "warning",
-    "ack_stalled": "warning",
-    "journal_new": "info",
-}
 
 COMMENT_MAX: Final = 2000
 REFERENCE_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/:-]{0,63}$")
-#: Rows of each timeline section at most (a printable annex, not an export).
-TIMELINE_ROWS: Final = 5000
-
-
-def severity(kind: str) -> str:
-    return SEVERITY.get(kind, "warning")
 
 
 def alarm_ref(journal: str, run: int, number: int) -> str:
@@ -80,7 +51,7 @@ def alarm_detail(journal: str, alarm: AlarmItem, stored_at: str) -> dict[str, An
             "exposure": alarm.exposure, "detail": alarm.detail, "stored_at": stored_at}
 
 
-class EventError(ValueError):
+class EventError(HubError, ValueError):
     """A refused action or value; ``field`` names what to fix; ``message`` is the English
     source string (translated by the page, then ``.format(**params)``)."""
 
@@ -89,14 +60,15 @@ class EventError(ValueError):
         self.field, self.message, self.params = field, message, params
 
 
-class EventNotFound(LookupError):
+class EventNotFound(HubError, LookupError):
     pass
 
 
 # -- reading -----------------------------------------------------------------------------------
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The rows of a query as dicts keyed by column name."""
     cursor = conn.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -202,8 +174,8 @@ def list_events(conn: sqlite3.Connection, filters: Filters, today: date,
         params.append(int(filters.esr))
     sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
     sql += f" ORDER BY {_ORDER} LIMIT ? OFFSET ?"
-    rows = _rows(conn, sql, [*params, filters.limit, filters.offset])
-    return [_shape(r, today, soon_days) for r in rows]
+    found = rows(conn, sql, [*params, filters.limit, filters.offset])
+    return [_shape(r, today, soon_days) for r in found]
 
 
 def facets(conn: sqlite3.Connection) -> dict[str, list[Any]]:
@@ -217,17 +189,17 @@ def facets(conn: sqlite3.Connection) -> dict[str, list[Any]]:
 
 def get_event(conn: sqlite3.Connection, event_id: int, today: date,
               soon_days: int = 1) -> dict[str, Any]:
-    rows = _rows(conn, "SELECT * FROM events WHERE id = ?", [event_id])
-    if not rows:
+    found = rows(conn, "SELECT * FROM events WHERE id = ?", [event_id])
+    if not found:
         raise EventNotFound(event_id)
-    event = _shape(rows[0], today, soon_days)
+    event = _shape(found[0], today, soon_days)
     event["notes"] = notes(conn, event_id)
     return event
 
 
 def notes(conn: sqlite3.Connection, event_id: int) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT id, at, username, action, comment FROM event_notes"
-                       " WHERE event_id = ? ORDER BY id", [event_id])
+    return rows(conn, "SELECT id, at, username, action, comment FROM event_notes"
+                      " WHERE event_id = ? ORDER BY id", [event_id])
 
 
 # -- actions (the caller holds the write transaction) ------------------------------------------
@@ -247,10 +219,10 @@ def clean_comment(comment: str | None, required: bool = True) -> str:
 
 
 def _current(conn: sqlite3.Connection, event_id: int) -> dict[str, Any]:
-    rows = _rows(conn, "SELECT * FROM events WHERE id = ?", [event_id])
-    if not rows:
+    found = rows(conn, "SELECT * FROM events WHERE id = ?", [event_id])
+    if not found:
         raise EventNotFound(event_id)
-    return rows[0]
+    return found[0]
 
 
 def _note(conn: sqlite3.Connection, event_id: int, at: str, username: str, action: str,
@@ -343,97 +315,3 @@ def declare(conn: sqlite3.Connection, event_id: int, username: str, declared_on:
     note = f"{declared_on.isoformat()} {ref}" + (f": {text}" if text else "")
     _note(conn, event_id, at, username, "declare", note)
     return {"declared_at": declared_on.isoformat(), "declaration_ref": ref, "comment": text}
-
-
-# -- timeline ----------------------------------------------------------------------------------
-
-
-def _shifted(moment: datetime, minutes: int) -> datetime:
-    """``moment`` moved by ``minutes``, held within years 1-9999 (a window never wraps)."""
-    try:
-        return moment + timedelta(minutes=minutes)
-    except OverflowError:
-        return (datetime.max if minutes > 0 else datetime.min).replace(tzinfo=UTC)
-
-
-def _order(entry: Mapping[str, Any]) -> tuple[bool, datetime, str, str]:
-    """Entries in time order; a time that names no instant last, as written."""
-    moment = timefmt.instant(entry["at"])
-    return (moment is None, moment or datetime.min.replace(tzinfo=UTC), str(entry["at"]),
-            str(entry["type"]))
-
-
-def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int,
-             after_min: int) -> dict[str, Any]:
-    """What the room's device stored around the event, oldest first.
-
-    The window runs from ``before_min`` before detection to ``after_min``
-    after the condition ended (or after detection while it still holds).
-    ``entries`` merges exposures, alarms, signal changes and the device's
-    other events; ``readings`` is the dose-rate series.
-    """
-    try:
-        detected = detected_at(event)
-    except EventError:  # no time to put anything around: the event alone, as stored
-        return {"start": str(event["opened_at"]), "end": str(event["opened_at"]),
-                "before_min": before_min, "after_min": after_min, "entries": [],
-                "readings": [], "truncated": False}
-    start = _shifted(detected, -before_min)
-    cleared = timefmt.instant(event.get("condition_cleared_at"))
-    end = _shifted(cleared if cleared is not None and cleared >= detected else detected,
-                   after_min)
-    lo, hi, device = timefmt.stamp(start), timefmt.stamp(end), event["device"]
-    entries: list[dict[str, Any]] = []
-    for row in _rows(conn,
-                     "SELECT * FROM exposures WHERE device = ? AND start <= ?"
-                     " AND (\"end\" IS NULL OR \"end\" >= ?) ORDER BY start LIMIT ?",
-                     [device, hi, lo, TIMELINE_ROWS]):
-        entries.append({
-            "at": row["start"], "type": "exposure", "end": row["end"],
-            "duration_s": row["duration_s"], "requested": _bool(row["requested"]),
-            "doors_open": json.loads(row["doors_open"] or "[]"),
-            "emission_light_ok": _bool(row["emission_light_ok"]),
-            "max_dose_rate_usv_h": row["max_dose_rate_usv_h"], "dose_usv": row["dose_usv"],
-            "alarms": json.loads(row["alarms"] or "[]"), "interrupted": bool(row["interrupted"]),
-            "procedure": row["procedure"], "state": row["state"],
-            "clock_synced": _bool(row["clock_synced"]),
-        })
-    for row in _rows(conn,
-                     "SELECT * FROM alarms WHERE device = ? AND at <= ?"
-                     " AND (cleared IS NULL OR cleared >= ?) ORDER BY at LIMIT ?",
-                     [device, hi, lo, TIMELINE_ROWS]):
-        entries.append({"at": row["at"], "type": "alarm", "kind": row["kind"],
-                        "subject": row["subject"], "state": row["state"],
-                        "cleared": row["cleared"], "exposure": row["exposure"],
-                        "interrupted": bool(row["interrupted"]),
-                        "clock_synced": _bool(row["clock_synced"])})
-    for row in _rows(conn,
-                     "SELECT at, signal, value FROM signal_changes WHERE device = ?"
-                     " AND at >= ? AND at <= ? ORDER BY at, signal LIMIT ?",
-                     [device, lo, hi, TIMELINE_ROWS]):
-        entries.append({"at": row["at"], "type": "signal", "signal": row["signal"],
-                        "value": bool(row["value"])})
-    for row in _rows(conn,
-                     "SELECT id, kind, opened_at, condition_cleared_at FROM events"
-                     " WHERE device = ? AND id != ? AND opened_at >= ? AND opened_at <= ?"
-                     " AND kind IN ('device_offline', 'data_gap') ORDER BY opened_at LIMIT ?",
-                     [device, event["id"], lo, hi, TIMELINE_ROWS]):
-        entries.append({"at": row["opened_at"], "type": "event", "event_id": row["id"],
-                        "kind": row["kind"], "cleared": row["condition_cleared_at"]})
-    entries.sort(key=_order)
-    readings = _rows(conn,
-                     "SELECT start, \"end\", mean_usv_h, mean_sigma_usv_h, max_usv_h, saturated,"
-                     " calibration, counts, clock_synced FROM readings WHERE device = ?"
-                     " AND start >= ?"
-                     " AND start <= ? ORDER BY start LIMIT ?",
-                     [device, lo, hi, TIMELINE_ROWS])
-    for reading in readings:
-        reading["saturated"] = _bool(reading["saturated"])
-        reading["clock_synced"] = _bool(reading["clock_synced"])
-    return {"start": lo, "end": hi, "before_min": before_min, "after_min": after_min,
-            "entries": entries, "readings": readings,
-            "truncated": len(readings) >= TIMELINE_ROWS or len(entries) >= TIMELINE_ROWS}
-
-
-def _bool(value: Any) -> bool | None:
-    return None if value is None else bool(value)

@@ -21,7 +21,6 @@ from hub import timefmt
 from hub.config import Ingest as IngestSettings
 from hub.db.store import Store
 from hub.errors import StoreError
-from hub.events.workflow import severity
 from hub.ingest.identity import Gate, Refused
 from hub.ingest.intake import Intake
 from hub.ingest.presence import Presence
@@ -44,6 +43,7 @@ from wire.contract import (
     parse_topic,
     topic,
 )
+from wire.kinds import severity
 
 JournalKey = tuple[str, str]
 

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from hub.config import Ingest as IngestSettings
 from hub.ingest.rooms_directory import RoomDirectory
 from hub.workdays import local_date
+from wire.errors import HubError
 
 
-class Refused(Exception):
+class Refused(HubError):
     """A message the hub will not take from this sender; ``reason`` says why."""
 
     def __init__(self, reason: str) -> None:

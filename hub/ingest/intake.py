@@ -22,7 +22,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.events.workflow import alarm_detail, alarm_ref, severity
+from hub.events.workflow import alarm_detail, alarm_ref
 from hub.ingest.records import alarm_row, exposure_row, reading_row, record_times
 from hub.ingest.registry import DeviceState
 from hub.ingest.sequences import JournalSeqs
@@ -38,6 +38,7 @@ from wire.contract import (
     Record,
     RefusedItem,
 )
+from wire.kinds import severity
 from wire.records import instant_key
 
 if TYPE_CHECKING:

@@ -19,10 +19,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hub.db.store import OpenEvent
-from hub.events.workflow import alarm_ref, severity
+from hub.events.workflow import alarm_ref
 from hub.ingest.registry import DeviceState
 from hub.logs import log
 from wire.contract import HeldAlarm, Live, Status
+from wire.kinds import severity
 from wire.records import instant_key
 
 if TYPE_CHECKING:

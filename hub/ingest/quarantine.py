@@ -29,7 +29,8 @@ from hub.config import Ingest as IngestSettings
 from hub.db.rollups import recompute_readings
 from hub.db.store import Store
 from hub.ingest.intake import implausible, plausible_window, record_kind, write
-from wire.contract import ITEM_MODELS, ReadingItem, describe_errors
+from wire.contract import ITEM_MODELS, ReadingItem
+from wire.settings import summarize_errors
 
 _COLUMNS = ("id", "device", "journal", "seq", "kind", "received_at", "counted", "replayed_at",
             "reason")
@@ -93,7 +94,7 @@ def replay(store: Store, device: str | None, now: datetime,
             if record.seq != seq:
                 raise ValueError(f"seq {record.seq} is not the quarantined {seq}")
         except (ValidationError, ValueError) as exc:
-            reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+            reason = summarize_errors(exc) if isinstance(exc, ValidationError) else str(exc)
             with store.transaction():
                 store.conn.execute("UPDATE quarantine SET reason = ? WHERE id = ?",
                                    (reason, qid))

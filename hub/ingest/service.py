@@ -32,11 +32,12 @@ import aiomqtt
 
 from hub.config import HubConfig
 from hub.db.store import Store
-from hub.errors import ConfigError, StoreError, StoreReplaced
+from hub.errors import StoreError, StoreReplaced
 from hub.ingest.core import AckOut, IngestCore
 from hub.ingest.rooms_directory import ProvisionedRooms
 from hub.logs import log
 from wire.contract import ACK, HUB_SUBSCRIPTION, QOS
+from wire.errors import ConfigError
 
 T = TypeVar("T")
 #: QoS 1 acks the hub may have in flight at once (paho's default, 20, let the acks of a

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from hub.events.workflow import severity
 from hub.ingest.registry import DeviceState
 from hub.ingest.sequences import Gap, JournalSeqs
 from hub.logs import log
+from wire.kinds import severity
 
 if TYPE_CHECKING:
     from hub.ingest.core import IngestCore

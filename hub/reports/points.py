@@ -26,33 +26,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from hub.config import ZONE_FIELDS, Zoning, check_zoning_order
+from hub.messages import N_
 from hub.timefmt import iso
-from hub.web.i18n import N_
-
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS points (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    device TEXT NOT NULL,
-    site TEXT NOT NULL,
-    room TEXT NOT NULL,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('probe', 'manual')),
-    thresholds TEXT NOT NULL DEFAULT '{}',
-    created_at TEXT NOT NULL,
-    created_by TEXT NOT NULL DEFAULT '',
-    UNIQUE (device, name)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_points_one_probe ON points (device) WHERE kind = 'probe';
--- A device gets its probe point the moment the ingest registers it (the PCR sees
--- the room's point at once, whatever process ingests).
-CREATE TRIGGER IF NOT EXISTS points_probe_for_new_device AFTER INSERT ON devices
-WHEN NOT EXISTS (SELECT 1 FROM points WHERE device = NEW.device AND kind = 'probe')
-BEGIN
-    INSERT OR IGNORE INTO points (device, site, room, name, kind, created_at)
-    VALUES (NEW.device, NEW.site, NEW.room, 'probe', 'probe',
-            strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-END;
-"""
+from wire.errors import HubError
 
 PROBE_NAME: Final = "probe"
 NAME_RE: Final = re.compile(r"^[\w .,'()/:-]{1,64}$")
@@ -80,7 +56,7 @@ THRESHOLD_LABELS: Final = {
 }
 
 
-class PointError(Exception):
+class PointError(HubError):
     """A refused value: ``field`` names it, ``message`` (English, translatable) says why."""
 
     def __init__(self, field: str, message: str, status: int = 422, **params: Any) -> None:
@@ -101,10 +77,6 @@ class Point:
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "device": self.device, "site": self.site, "room": self.room,
                 "name": self.name, "kind": self.kind, "override": dict(self.override)}
-
-
-def create_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(SCHEMA)
 
 
 def _now() -> str:

@@ -28,9 +28,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 
 from hub.db.connection import write
+from hub.messages import N_
 from hub.web import audit, session_store
 from hub.web.auth import ROLES, Role, User
-from hub.web.i18n import N_
+from wire.errors import HubError
 
 HASHER = PasswordHasher()
 MIN_PASSWORD = 10
@@ -40,30 +41,6 @@ Scope = Literal["api", "calendar"]
 #: ``api``: what a token did before scopes (the default); ``calendar``: the ICS feed only.
 SCOPES: tuple[Scope, ...] = ("api", "calendar")
 
-#: Also added to an older store's ``api_tokens``: its tokens keep doing what they did.
-SCOPE_COLUMN = "scope TEXT NOT NULL DEFAULT 'api' CHECK (scope IN ('api', 'calendar'))"
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    display_name TEXT NOT NULL DEFAULT '',
-    role TEXT NOT NULL CHECK (role IN ('viewer', 'pcr', 'admin')),
-    password_hash TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id INTEGER NOT NULL REFERENCES users (id),
-    name TEXT NOT NULL,
-    token_sha256 TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT,
-    {SCOPE_COLUMN}
-);
-"""
-
 #: Refused whatever their length: the first guesses of any attacker.
 COMMON_PASSWORDS = frozenset({
     "1234567890", "12345678910", "0123456789", "azertyuiop", "qwertyuiop", "motdepasse",
@@ -72,7 +49,7 @@ COMMON_PASSWORDS = frozenset({
 })
 
 
-class AccountError(ValueError):
+class AccountError(HubError, ValueError):
     """A refused value: ``field`` names the form field, ``message`` (English) says why.
 
     ``message`` is a translatable template; ``params`` fill it after translation.
@@ -81,31 +58,6 @@ class AccountError(ValueError):
     def __init__(self, field: str, message: str, **params: Any) -> None:
         self.field, self.message, self.params = field, message, params
         super().__init__(f"{field}: {message.format(**params)}")
-
-
-def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables if missing and bring an older store's up to date (idempotent)."""
-    conn.executescript(SCHEMA)
-    _add_scope_column(conn)
-    audit.create_schema(conn)
-    session_store.create_schema(conn)  # a store made before it: old cookies open nothing
-
-
-def _add_scope_column(conn: sqlite3.Connection) -> None:
-    """Give an older store's tokens a ``scope`` (``api``: what they could do before).
-
-    Checked again inside the write lock: the command line and the server may
-    both open an old store at once, and the second ALTER would fail.
-    """
-    if _has_scope(conn):
-        return
-    with write(conn):
-        if not _has_scope(conn):
-            conn.execute(f"ALTER TABLE api_tokens ADD COLUMN {SCOPE_COLUMN}")
-
-
-def _has_scope(conn: sqlite3.Connection) -> bool:
-    return any(row[1] == "scope" for row in conn.execute("PRAGMA table_info(api_tokens)"))
 
 
 def now_iso() -> str:

@@ -5,13 +5,20 @@ with uvicorn, and its lifespan runs the MQTT ingest (:class:`hub.ingest.service.
 in the same event loop, so one process holds the one writer of the store.
 Tests build it with ``ingest=False`` and a store they fill themselves.
 
+Routes: HTML pages, forms and downloads in :mod:`hub.web.pages` and the JSON
+API under ``/api`` in :mod:`hub.web.api`, one module per resource, plus the
+live stream (:mod:`hub.web.live`); :data:`ROUTERS` lists them in the order
+they are matched. The lifespan also runs the background jobs
+(:mod:`hub.jobs`: reports, calendar check, rollups) beside the ingest.
+
 Access (see docs/hub.md, "Access and accounts"): the session middleware
-(:mod:`hub.web.session`) identifies each request, the CSRF middleware
-(:mod:`hub.web.csrf`) refuses unsafe requests without the session's token,
-and every route but ``/login``, ``/lang``, ``/static`` and ``/healthz`` takes
-:func:`hub.web.auth.require` (a test walks them all). If the ingest stops on
-an error, ``app.state.ingest_error`` holds it and ``app.state.on_ingest_exit``
-(set by ``voyant-hub run``) is called to stop the server.
+(:mod:`hub.web.session`) identifies each request and gives it its one store
+connection, the CSRF middleware (:mod:`hub.web.csrf`) refuses unsafe requests
+without the session's token, and every route but ``/login``, ``/lang``,
+``/static`` and ``/healthz`` takes a role dependency of :mod:`hub.web.deps`
+(a test walks them all). If the ingest stops on an error,
+``app.state.ingest_error`` holds it and ``app.state.on_ingest_exit`` (set by
+``voyant-hub run``) is called to stop the server.
 """
 
 from __future__ import annotations
@@ -24,41 +31,47 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from hub import jobs
 from hub.config import HubConfig
-from hub.controls.store import create_schema as create_controls_schema
 from hub.db.connection import connect, write
 from hub.db.store import Store
 from hub.ingest.service import Ingest
-from hub.reports.quarterly import create_schema as create_reports_schema
-from hub.web import (
-    live,
-    routes_account,
-    routes_admin,
-    routes_auth,
-    routes_calendar,
-    routes_events,
-    routes_metrics,
-    routes_reports,
-    routes_rooms,
-)
-from hub.web.accounts import create_schema
-from hub.web.auth import Forbidden, LoginRequired, require
+from hub.web import live
+from hub.web.api import account as api_account
+from hub.web.api import admin as api_admin
+from hub.web.api import calendar as api_calendar
+from hub.web.api import events as api_events
+from hub.web.api import metrics as api_metrics
+from hub.web.api import points as api_points
+from hub.web.api import reports as api_reports
+from hub.web.api import rooms as api_rooms
+from hub.web.auth import Forbidden, LoginRequired
 from hub.web.client import networks
 from hub.web.csrf import CsrfMiddleware
+from hub.web.deps import Viewer
 from hub.web.i18n import gettext_for
+from hub.web.pages import account as pages_account
+from hub.web.pages import admin as pages_admin
+from hub.web.pages import auth as pages_auth
+from hub.web.pages import calendar as pages_calendar
+from hub.web.pages import events as pages_events
+from hub.web.pages import reports as pages_reports
+from hub.web.pages import rooms as pages_rooms
 from hub.web.ratelimit import LoginLimiter
 from hub.web.session import Sessions, install
 from hub.web.session_store import Policy
 from hub.web.templating import render
 
 STATIC = Path(__file__).resolve().parent / "static"
-ROUTERS = (routes_auth, routes_rooms, routes_events, routes_admin, routes_account, routes_reports,
-           routes_calendar, routes_metrics)
+#: Every router, in the order their routes are matched and listed in the API's schema.
+ROUTERS = (pages_auth, live, pages_rooms, api_rooms, pages_events, api_events, pages_admin,
+           api_admin, pages_account, api_account, pages_reports, api_reports, api_points,
+           pages_calendar, api_calendar, api_metrics)
 
 
 def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
@@ -72,18 +85,18 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
             app.state.ingest = Ingest(config)
             task = asyncio.create_task(app.state.ingest.run(), name="ingest")
             task.add_done_callback(lambda done: _ingest_ended(app, done))
-            routes_reports.start_scheduler(app)  # drafts of the quarter just ended
         try:
+            jobs.start(app)
             yield
         finally:
-            await routes_reports.stop_scheduler(app)
+            await jobs.stop(app)
             await live.stop(app)  # the SSE poller, before the loop closes
             if task is not None:
                 if not task.done():
                     app.state.ingest.stop()
                 await asyncio.wait([task])
 
-    # The OpenAPI schema and its page are served below, behind require() like the rest.
+    # The OpenAPI schema and its page are served below, behind the viewer role like the rest.
     app = FastAPI(title="Voyant hub", version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.config = config
@@ -91,6 +104,9 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
     app.state.ingest = None
     app.state.ingest_error = None
     app.state.on_ingest_exit = None
+    app.state.started = api_metrics.Started.now()  # what /metrics counts the uptime from
+    #: The background jobs to run: all of them beside the ingest; a test names its own.
+    app.state.jobs = jobs.NAMES if ingest else frozenset()
     app.state.login_limiter = LoginLimiter(config.web.login_free_attempts,
                                            config.web.login_backoff_max_s)
     app.state.trusted_proxies = networks(config.web.trusted_proxies)
@@ -106,13 +122,12 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
         """Liveness for the supervisor: no session needed, nothing disclosed."""
         return {"status": "ok"}
 
-    @app.get("/api/openapi.json", include_in_schema=False,
-             dependencies=[Depends(require())])
-    def openapi_schema() -> dict[str, Any]:
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_schema(user: Viewer) -> dict[str, Any]:
         return app.openapi()
 
-    @app.get("/api/docs", include_in_schema=False, dependencies=[Depends(require())])
-    def api_docs() -> HTMLResponse:
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(user: Viewer) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/api/openapi.json", title="Voyant hub API")
 
     @app.exception_handler(LoginRequired)
@@ -150,24 +165,16 @@ def _ingest_ended(app: FastAPI, task: asyncio.Task[None]) -> None:
 
 
 def prepare_store(path: str) -> None:
-    """Create the ingest's tables and the web's own (accounts, tokens, controls, points,
-    rollups, reports, and their triggers on an older store) if missing: once, at start, so
-    that no request has to (a GET never writes)."""
+    """Bring the store to this hub's schema (:mod:`hub.db.migrations`, run by opening it:
+    every table, the ingest's and the web's): once, at start, so that no request has to
+    (a GET never writes). A store from a newer hub is refused (``StoreError``)."""
     Store.open(path).close()
-    conn = connect(path)
-    try:
-        create_schema(conn)
-        create_controls_schema(conn)
-        create_reports_schema(conn)
-    finally:
-        conn.close()
 
 
 def session_secret(path: str) -> str:
     """The key that signs session cookies: drawn once, kept in the store (survives restarts)."""
     conn = connect(path)
     try:
-        conn.execute("CREATE TABLE IF NOT EXISTS web_meta (key TEXT PRIMARY KEY, value TEXT)")
         with write(conn):
             conn.execute("INSERT OR IGNORE INTO web_meta VALUES ('session_secret', ?)",
                          [secrets.token_urlsafe(48)])

@@ -34,24 +34,6 @@ from fastapi import Request
 from hub.web.auth import User
 from hub.web.client import request_address
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    username TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '{}',
-    ip TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS audit_by_user ON audit (username, id);
-CREATE INDEX IF NOT EXISTS audit_by_action ON audit (action, id);
-"""
-
-
-def create_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(SCHEMA)
-
 
 def client_ip(request: Request | None) -> str:
     """The client's address (through ``[web] trusted_proxies`` only, :mod:`hub.web.client`)."""

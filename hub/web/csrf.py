@@ -26,7 +26,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.web.i18n import N_, gettext_for
+from hub.messages import N_
+from hub.web.i18n import gettext_for
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FIELD = "csrf_token"

@@ -14,8 +14,7 @@ on its own connection, whoever is listening: ``PRAGMA data_version`` first
 of the three tables, and puts the names of what changed on every subscriber's
 queue. It starts with the first subscriber and stops by itself once nobody has
 listened for ``idle_stop_s``; :func:`stop` ends it at once (for the app's
-shutdown). While it runs it also keeps the dose-rate rollups
-(:mod:`hub.db.rollups`) up to date every ``rollup_every_s``.
+shutdown). It only reads: the rollups are the job's (:mod:`hub.jobs`).
 
 Each event has an id; a browser reconnecting (``Last-Event-ID``) first gets
 ``rooms`` and ``events`` at once, so that nothing missed while it was away
@@ -34,12 +33,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from hub.db import rollups
 from hub.db.connection import connect
-from hub.web.auth import User, require
+from hub.web.deps import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +52,10 @@ router = APIRouter()
 class Broadcaster:
     """One poller for the app, fanning change notices out to every subscriber's queue."""
 
-    def __init__(self, store_path: str, *, interval_s: float = 0.5, idle_stop_s: float = 10.0,
-                 rollup_every_s: float = 60.0) -> None:
+    def __init__(self, store_path: str, *, interval_s: float = 0.5,
+                 idle_stop_s: float = 10.0) -> None:
         self.store_path = store_path
         self.interval_s, self.idle_stop_s = interval_s, idle_stop_s
-        self.rollup_every_s = rollup_every_s
         self.subscribers: set[asyncio.Queue[tuple[int, str]]] = set()
         self.task: asyncio.Task[None] | None = None
         self.next_id = 0
@@ -94,7 +91,6 @@ class Broadcaster:
 
     async def run(self) -> None:
         idle_since: float | None = None
-        rollup_task = asyncio.create_task(self._rollups(), name="live-rollups")
         try:
             await asyncio.to_thread(self.changes)  # the baseline: what exists now is not news
             self.baseline.set()
@@ -112,21 +108,7 @@ class Broadcaster:
                     log.warning("live poll failed", exc_info=True)
                     self._close()
         finally:
-            rollup_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await rollup_task
             self._close()
-
-    async def _rollups(self) -> None:
-        """Keep the rollups current: a chunk at a time (a long catch-up never holds the
-        write lock long), then every ``rollup_every_s``."""
-        while True:
-            try:
-                done = await asyncio.to_thread(self._refresh_rollups)
-            except sqlite3.Error:
-                log.warning("rollup refresh failed", exc_info=True)
-                done = True
-            await asyncio.sleep(self.rollup_every_s if done else 0.05)
 
     def changes(self) -> list[str]:
         """Names of what changed since the last call (none on the first), from the store."""
@@ -145,18 +127,10 @@ class Broadcaster:
         self._markers = markers
         return [] if first else changed
 
-    def _refresh_rollups(self) -> bool:
-        conn = connect(self.store_path)
-        try:
-            return rollups.refresh(conn, limit=rollups.CHUNK).complete
-        finally:
-            conn.close()
-
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             # Used from one worker thread at a time (each poll is awaited before the next).
-            self._conn = sqlite3.connect(self.store_path, isolation_level=None,
-                                         check_same_thread=False, timeout=10)
+            self._conn = connect(self.store_path)
             self._version = None
         return self._conn
 
@@ -248,8 +222,7 @@ async def _stream(request: Request, hub: Broadcaster,
 
 
 @router.get("/live/stream", include_in_schema=False)
-async def live_stream(request: Request,
-                      user: User = Depends(require("viewer"))) -> EventSourceResponse:  # noqa: B008
+async def live_stream(request: Request, user: Viewer) -> EventSourceResponse:
     """Server-sent events: ``rooms`` and ``events`` when those change (no data to show)."""
     hub = broadcaster(request.app)
     queue = hub.subscribe()

@@ -17,3 +17,6 @@ MAX_INT: Final = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_INT, description="a stored id (1 to 2^63 - 1)")]
 Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="rows to skip")]
 Page = Annotated[int, Query(ge=1, le=MAX_INT, description="page number, from 1")]
+#: The same bounds, undocumented: the accounts' and sessions' ids (their API's schema says
+#: no more than this).
+RowId = Annotated[int, Path(ge=1, le=MAX_INT)]

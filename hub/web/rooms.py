@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
-from hub.db import rollups
+from hub.db import rollup_series
 
 Range = Literal["24h", "7d", "quarter"]
 Choice = Literal["any", "yes", "no"]
@@ -33,8 +33,6 @@ PER_PAGE: Final = 50
 #: quarter and a step back) and its last step end in 9999 (years 1-9999 are all Python names).
 END_MIN: Final = datetime(1, 4, 5, tzinfo=UTC)
 END_MAX: Final = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
-#: Longest rollup catch-up a page request does itself (the live poller does the rest).
-REQUEST_REFRESH_MAX: Final = 50_000
 
 
 class DoseRate(BaseModel):
@@ -231,13 +229,14 @@ def _iso(epoch_s: float) -> str:
 
 def readings(conn: sqlite3.Connection, device: str, range_: Range,
              end: datetime | None = None) -> Readings:
-    """The chart's points, from the rollups (brought up to date first, within a budget)."""
-    result = rollups.refresh(conn, device, limit=REQUEST_REFRESH_MAX)
+    """The chart's points, from the rollups and the raw readings they do not count yet (a
+    GET never writes: the job refreshes them)."""
     span, table, step = RANGES[range_]
     end_dt = chart_end(end or datetime.now(UTC))
     end_s = math.ceil(end_dt.timestamp() / step) * step
     start_s = end_s - int(span.total_seconds())
-    steps = rollups.series(conn, device, table, start_s, end_s, step)
+    result = rollup_series.series(conn, device, table, start_s, end_s, step)
+    steps = result.steps
     calibrations: dict[str, None] = {}
     for s in steps:
         calibrations.update(dict.fromkeys(s.calibrations))

@@ -9,8 +9,11 @@ on. A cookie made before sessions were kept server-side has no id and opens
 nothing either (its holder logs in again).
 
 The middleware puts ``request.state.user`` (or None), ``request.state.session_id``
-(the row, or None) and ``request.state.csrf_token`` on every request;
-:func:`hub.web.auth.require` does the refusing.
+(the row, or None) and ``request.state.csrf_token`` on every request, and
+``request.state.db``: the request's one store connection
+(:class:`hub.web.deps.RequestDb`), which the session lookup and the route
+share and which is closed here when the request ends, also when it fails. The
+role dependencies of :mod:`hub.web.deps` do the refusing.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from fastapi import FastAPI, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
-from hub.db.connection import connect
+from hub.db.connection import BUSY_TIMEOUT_MS
 from hub.web import session_store
 from hub.web.accounts import row_user, user_for_token
 from hub.web.client import request_address
+from hub.web.deps import RequestDb
 from hub.web.session_store import Policy
 
 COOKIE = "voyant_session"
@@ -84,8 +88,13 @@ def install(app: FastAPI, sessions: Sessions) -> None:
         request.state.csrf_from_cookie = bool(data.get("csrf"))
         request.state.csrf_token = data.get("csrf") or secrets.token_urlsafe(24)
         request.state.session_id = None
-        request.state.user = await run_in_threadpool(_user, request, data, sessions.policy)
-        response = await call_next(request)
+        request.state.db = db = RequestDb(request.app.state.store_path)
+        try:
+            request.state.user = await run_in_threadpool(_user, request, db, data,
+                                                         sessions.policy)
+            response = await call_next(request)
+        finally:
+            db.close()
         session = request.state.session
         if session is None:
             sessions.clear(response)
@@ -106,26 +115,27 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-def _user(request: Request, data: dict[str, Any], policy: Policy) -> Any:
-    """The request's account: its bearer token's, else its live session's (run in a thread)."""
+def _user(request: Request, db: RequestDb, data: dict[str, Any], policy: Policy) -> Any:
+    """The request's account: its bearer token's, else its live session's (run in a thread,
+    on the request's connection: the route uses the same one)."""
     token = bearer_token(request)
     sid = data.get("sid")
     if token is None and not isinstance(sid, str):
         return None
     request_address(request)  # computed here, once, for the routes and the audit
-    conn = connect(request.app.state.store_path)
+    conn = db.get()
+    if token is not None:  # the token alone counts: no falling back on the cookie
+        request.state.auth = "token"
+        return user_for_token(conn, token)
+    request.state.auth = "session"
+    now = time.time()
+    live = session_store.find(conn, str(sid), policy, now)
+    if live is None:
+        return None
+    conn.execute(f"PRAGMA busy_timeout = {TOUCH_WAIT_MS}")
     try:
-        if token is not None:  # the token alone counts: no falling back on the cookie
-            request.state.auth = "token"
-            return user_for_token(conn, token)
-        request.state.auth = "session"
-        now = time.time()
-        live = session_store.find(conn, str(sid), policy, now)
-        if live is None:
-            return None
-        conn.execute(f"PRAGMA busy_timeout = {TOUCH_WAIT_MS}")
         session_store.touch(conn, live, now)
-        request.state.session_id = live.id
-        return row_user(live.user)
-    finally:
-        conn.close()
+    finally:  # the route's own writes wait as long as any
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    request.state.session_id = live.id
+    return row_user(live.user)

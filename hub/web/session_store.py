@@ -22,23 +22,6 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id INTEGER NOT NULL REFERENCES users (id),
-    sid_sha256 TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    last_seen_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    ip TEXT NOT NULL DEFAULT '',
-    user_agent TEXT NOT NULL DEFAULT '',
-    revoked_at TEXT,
-    revoked_why TEXT
-);
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, revoked_at);
-CREATE INDEX IF NOT EXISTS sessions_by_ip ON sessions (ip, user_id);
-"""
-
 #: ``last_seen_at`` is written at most this often per session (a GET rarely writes).
 TOUCH_EVERY_S = 60
 #: Ended sessions are deleted this long after they end.
@@ -61,10 +44,6 @@ class Live:
     id: int
     user: sqlite3.Row
     last_seen_at: str
-
-
-def create_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(SCHEMA)
 
 
 def iso(t: float) -> str:

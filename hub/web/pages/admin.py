@@ -1,25 +1,21 @@
-"""Routes: accounts (admin), the current user's API tokens, and the audit log.
+"""Pages: accounts (admin), one's own API tokens (any role), and the audit log (admin).
 
-Pages: ``/admin/users`` (admin: list, create, deactivate, end an account's
-sessions or everyone's but one's own), ``/account/tokens`` (any role: one's
-own tokens, of scope ``api`` or ``calendar``, shown once at creation),
-``/audit`` (admin).
-API: ``/api/me``, ``/api/audit`` (admin), ``/api/users/{id}/sessions/end`` and
-``/api/sessions/end-all`` (admin).
+``/admin/users`` (admin: list, create, deactivate, end an account's sessions
+or everyone's but one's own), ``/account/tokens`` (any role: one's own
+tokens, of scope ``api`` or ``calendar``, shown once at creation), ``/audit``
+(admin). The same data for programs: :mod:`hub.web.api.admin`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel
 
-from hub.db.connection import get_db, write
 from hub.web import audit, session_store
 from hub.web.accounts import (
     SCOPES,
@@ -31,18 +27,13 @@ from hub.web.accounts import (
     revoke_token,
     set_active,
 )
-from hub.web.auth import ROLES, User, require
-from hub.web.i18n import N_
-from hub.web.params import MAX_INT
+from hub.web.api.admin import end_all_sessions, end_user_sessions
+from hub.web.auth import ROLES, User
+from hub.web.deps import Admin, Db, Viewer
+from hub.web.params import MAX_INT, RowId
 from hub.web.templating import render, translate
 
 router = APIRouter()
-
-Db = Annotated[sqlite3.Connection, Depends(get_db)]
-Admin = Annotated[User, Depends(require("admin"))]
-Anyone = Annotated[User, Depends(require())]
-#: A row id as SQLite stores it: a larger one is a 422, not an overflow.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _message(request: Request, exc: AccountError) -> str:
@@ -122,30 +113,6 @@ def activate_user(request: Request, user_id: RowId, user: Admin, db: Db) -> Resp
 # --- ending sessions (admin) ------------------------------------------------------------
 
 
-def end_user_sessions(request: Request, admin: User, db: sqlite3.Connection,
-                      user_id: int) -> tuple[str, int]:
-    """End every session of ``user_id`` (but the admin's own here); audited. Username, count."""
-    keep = getattr(request.state, "session_id", None) if user_id == admin.id else None
-    with write(db):
-        row = db.execute("SELECT username FROM users WHERE id = ?", [user_id]).fetchone()
-        if row is None:
-            raise AccountError("user", N_("no such account"))
-        ended = session_store.end_user(db, user_id, "ended_by_admin", time.time(), keep=keep)
-        audit.record(db, admin, "session.end_user", f"user:{row['username']}",
-                     {"sessions_ended": ended}, request)
-    return str(row["username"]), ended
-
-
-def end_all_sessions(request: Request, admin: User, db: sqlite3.Connection) -> int:
-    """End every session of every account but the one asking (a token keeps none); audited."""
-    with write(db):
-        ended = session_store.end_all(db, "ended_by_admin", time.time(),
-                                      keep=getattr(request.state, "session_id", None))
-        audit.record(db, admin, "session.end_all", "sessions", {"sessions_ended": ended},
-                     request)
-    return ended
-
-
 @router.post("/admin/users/{user_id}/sessions/end", include_in_schema=False)
 def end_sessions_of(request: Request, user_id: RowId, user: Admin, db: Db) -> Response:
     try:
@@ -178,12 +145,12 @@ def _tokens_page(request: Request, user: User, db: sqlite3.Connection, *, new: s
 
 
 @router.get("/account/tokens", response_class=HTMLResponse, include_in_schema=False)
-def tokens_page(request: Request, user: Anyone, db: Db) -> HTMLResponse:
+def tokens_page(request: Request, user: Viewer, db: Db) -> HTMLResponse:
     return _tokens_page(request, user, db)
 
 
 @router.post("/account/tokens", response_class=HTMLResponse, include_in_schema=False)
-def create_token(request: Request, user: Anyone, db: Db,
+def create_token(request: Request, user: Viewer, db: Db,
                  name: Annotated[str, Form(max_length=500)] = "",
                  scope: Annotated[str, Form(max_length=20)] = "api") -> HTMLResponse:
     """A new token of the chosen scope (``calendar`` for a feed address), shown once."""
@@ -196,7 +163,7 @@ def create_token(request: Request, user: Anyone, db: Db,
 
 
 @router.post("/account/tokens/{token_id}/revoke", include_in_schema=False)
-def revoke(request: Request, token_id: RowId, user: Anyone, db: Db) -> Response:
+def revoke(request: Request, token_id: RowId, user: Viewer, db: Db) -> Response:
     try:
         revoke_token(db, user.id, token_id, actor=user, request=request)
     except AccountError as exc:
@@ -220,58 +187,3 @@ def audit_page(request: Request, user: Admin, db: Db,
         "rows": rows, "username": username.strip(), "action": action.strip(),
         "actions": audit.actions(db),
         "older": rows[-1]["id"] if len(rows) == PAGE else None})
-
-
-class Me(BaseModel):
-    id: int
-    username: str
-    role: str
-    display_name: str
-
-
-class AuditEntry(BaseModel):
-    id: int
-    at: str
-    username: str
-    action: str
-    target: str
-    detail: dict[str, Any]
-    ip: str
-
-
-@router.get("/api/me", tags=["access"])
-def api_me(user: Anyone) -> Me:
-    """The account the request is authenticated as (session or bearer token)."""
-    return Me(id=user.id, username=user.username, role=user.role,
-              display_name=user.display_name)
-
-
-class Ended(BaseModel):
-    sessions_ended: int
-
-
-@router.post("/api/users/{user_id}/sessions/end", tags=["access"])
-def api_end_sessions_of(request: Request, user_id: RowId, user: Admin, db: Db) -> Ended:
-    """End every session of an account at once (admin role); its API tokens are kept."""
-    try:
-        return Ended(sessions_ended=end_user_sessions(request, user, db, user_id)[1])
-    except AccountError as exc:
-        raise HTTPException(404, exc.message.format(**exc.params)) from None
-
-
-@router.post("/api/sessions/end-all", tags=["access"])
-def api_end_every_session(request: Request, user: Admin, db: Db) -> Ended:
-    """End every session of every account but the caller's own (admin role); tokens are kept."""
-    return Ended(sessions_ended=end_all_sessions(request, user, db))
-
-
-@router.get("/api/audit", tags=["access"])
-def api_audit(user: Admin, db: Db,
-              username: Annotated[str, Query(max_length=64, description="exact")] = "",
-              action: Annotated[str, Query(max_length=64,
-                                           description="exact, or a prefix ending in '.'")] = "",
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              before_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> list[AuditEntry]:
-    """The audit log, newest first (admin role): who did what, when, from where."""
-    return [AuditEntry(**row) for row in
-            audit.entries(db, username.strip(), action.strip(), limit, before_id)]

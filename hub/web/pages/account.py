@@ -1,11 +1,11 @@
-"""Routes: one's own account, its password and its sessions (any role).
+"""Pages: one's own account, its password and its sessions (any role).
 
-Page: ``/account`` lists the account's live sessions (when each started and
+``/account`` lists the account's live sessions (when each started and
 was last used, from which address and browser; the one asking is marked),
 ends one or all the others, and changes the password (the current one is
 asked, wrong guesses are throttled like logins; the other sessions end).
-API: ``/api/me/sessions``. An admin ends other people's sessions on the
-accounts page (:mod:`hub.web.routes_admin`).
+The same list as JSON: :mod:`hub.web.api.account`. An admin ends other
+people's sessions on the accounts page (:mod:`hub.web.pages.admin`).
 """
 
 from __future__ import annotations
@@ -14,32 +14,28 @@ import sqlite3
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel
 
 from hub import timefmt
-from hub.db.connection import get_db, write
+from hub.db.connection import write
+from hub.messages import N_
 from hub.web import audit, session_store
 from hub.web.accounts import AccountError, change_password
-from hub.web.auth import User, require
+from hub.web.auth import User
 from hub.web.client import request_address
-from hub.web.i18n import N_
+from hub.web.deps import Db, Viewer
+from hub.web.pages.auth import wait_message
+from hub.web.params import RowId
 from hub.web.ratelimit import LoginLimiter
-from hub.web.routes_auth import wait_message
 from hub.web.templating import render, translate
 from hub.workdays import PARIS
 
 router = APIRouter()
 
-Db = Annotated[sqlite3.Connection, Depends(get_db)]
-Anyone = Annotated[User, Depends(require())]
-
 #: ``?done=`` values and what the page then says.
 NOTICES = {"password": N_("Password changed; your other sessions are ended."),
            "ended": N_("Session ended."), "others": N_("Your other sessions are ended.")}
-#: A row id as SQLite stores it: a larger one is a 422, not an overflow.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _page(request: Request, user: User, db: sqlite3.Connection, *, notice: str = "",
@@ -58,13 +54,13 @@ def _page(request: Request, user: User, db: sqlite3.Connection, *, notice: str =
 
 
 @router.get("/account", response_class=HTMLResponse, include_in_schema=False)
-def account_page(request: Request, user: Anyone, db: Db, done: str = "") -> HTMLResponse:
+def account_page(request: Request, user: Viewer, db: Db, done: str = "") -> HTMLResponse:
     notice = translate(request, NOTICES[done]) if done in NOTICES else ""
     return _page(request, user, db, notice=notice)
 
 
 @router.post("/account/password", response_class=HTMLResponse, include_in_schema=False)
-def password(request: Request, user: Anyone, db: Db,
+def password(request: Request, user: Viewer, db: Db,
              current: Annotated[str, Form(max_length=2000)] = "",
              new: Annotated[str, Form(max_length=2000)] = "",
              new2: Annotated[str, Form(max_length=2000)] = "") -> Response:
@@ -92,7 +88,7 @@ def password(request: Request, user: Anyone, db: Db,
 
 
 @router.post("/account/sessions/{session_id}/end", include_in_schema=False)
-def end_one(request: Request, session_id: RowId, user: Anyone, db: Db) -> Response:
+def end_one(request: Request, session_id: RowId, user: Viewer, db: Db) -> Response:
     """End one of one's own sessions (another's is "no such session"); this one logs out."""
     with write(db):
         ended = session_store.end(db, session_id, "ended_by_user", time.time(), user.id)
@@ -108,29 +104,10 @@ def end_one(request: Request, session_id: RowId, user: Anyone, db: Db) -> Respon
 
 
 @router.post("/account/sessions/end-others", include_in_schema=False)
-def end_others(request: Request, user: Anyone, db: Db) -> Response:
+def end_others(request: Request, user: Viewer, db: Db) -> Response:
     with write(db):
         ended = session_store.end_user(db, user.id, "ended_by_user", time.time(),
                                        keep=getattr(request.state, "session_id", None))
         audit.record(db, user, "session.end_others", f"user:{user.username}",
                      {"sessions_ended": ended}, request)
     return RedirectResponse("/account?done=others", status_code=303)
-
-
-class SessionInfo(BaseModel):
-    id: int
-    created_at: str
-    last_seen_at: str
-    expires_at: str
-    ip: str
-    user_agent: str
-    current: bool
-
-
-@router.get("/api/me/sessions", tags=["access"])
-def api_my_sessions(request: Request, user: Anyone, db: Db) -> list[SessionInfo]:
-    """The account's live sessions, most recently used first (``current``: the one asking)."""
-    current = getattr(request.state, "session_id", None)
-    policy = request.app.state.sessions.policy
-    return [SessionInfo(**dict(row), current=row["id"] == current)
-            for row in session_store.live_of(db, user.id, policy, time.time())]

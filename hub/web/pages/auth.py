@@ -1,4 +1,4 @@
-"""Routes: the login page, logging out, and the language switch.
+"""Pages: the login page, logging out, and the language switch (no JSON API).
 
 ``/login`` and ``/lang`` are the only routes (with ``/static`` and
 ``/healthz``) that answer without a session. Both are still CSRF-protected
@@ -12,19 +12,18 @@ throttled by :mod:`hub.web.ratelimit`.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.db.connection import get_db, write
+from hub.db.connection import write
 from hub.web import audit, session_store
 from hub.web.accounts import authenticate
-from hub.web.auth import User, require
 from hub.web.client import request_address
+from hub.web.deps import Db, Viewer
 from hub.web.i18n import LANGUAGES
 from hub.web.ratelimit import LoginLimiter
 from hub.web.templating import render, translate
@@ -68,7 +67,7 @@ def login_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
-def login(request: Request, db: Annotated[sqlite3.Connection, Depends(get_db)],
+def login(request: Request, db: Db,
           username: Annotated[str, Form(max_length=200)] = "",
           password: Annotated[str, Form(max_length=2000)] = "",
           next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
@@ -118,8 +117,7 @@ def wait_message(request: Request, wait: int) -> str:
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request, user: Annotated[User, Depends(require())],
-           db: Annotated[sqlite3.Connection, Depends(get_db)]) -> Response:
+def logout(request: Request, user: Viewer, db: Db) -> Response:
     session_id = getattr(request.state, "session_id", None)
     with write(db):
         if session_id is not None:  # a bearer token has no session to end

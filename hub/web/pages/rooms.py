@@ -1,6 +1,4 @@
-"""Rooms: the overview, a room's page, its exposures as CSV, and the same data under /api.
-
-Pages (HTML, for the PCR):
+"""Pages: the rooms' overview, a room's page, its exposures as CSV (HTML, for the PCR).
 
 - ``GET /``: one card per room, refreshed live (``sse:rooms``, ``sse:events``)
   from the fragment ``GET /overview/cards``;
@@ -11,36 +9,28 @@ Pages (HTML, for the PCR):
   ``page``);
 - ``GET /rooms/{device}/exposures.csv``: the same filters, every matching row.
 
-API (JSON, documented at /api/docs): ``/api/rooms``, ``/api/rooms/{device}``,
-``/api/rooms/{device}/readings?range=``, ``/api/rooms/{device}/exposures``.
-Every route needs the viewer role. The live stream is :mod:`hub.web.live`.
+The same data as JSON: :mod:`hub.web.api.rooms`. Every route needs the viewer
+role. The live stream is :mod:`hub.web.live`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import AfterValidator
 
-from hub.db.connection import get_db
-from hub.web import chart, live, rooms
-from hub.web.auth import User, require
-from hub.web.params import Page
-from hub.web.rooms import Choice, ExposureFilters, ExposurePage, Range, Readings, Room
+from hub.web import chart, rooms
+from hub.web.api.rooms import room_or_404
+from hub.web.deps import Db, Viewer
+from hub.web.rooms import Choice, ExposureFilters, Range
 from hub.web.templating import render, translate
 
 router = APIRouter()
-router.include_router(live.router)
-
-Viewer = Annotated[User, Depends(require("viewer"))]
-Db = Annotated[sqlite3.Connection, Depends(get_db)]
 
 CHOICES = ("any", "yes", "no")
 CSV_COLUMNS = ("device", "journal", "run", "number", "state", "start", "end", "duration_s",
@@ -78,13 +68,6 @@ def seconds(value: float | None) -> str:
 
 def _ctx(**values: Any) -> dict[str, Any]:
     return {"when": when, "rate": rate, "seconds": seconds, **values}
-
-
-def _room_or_404(db: sqlite3.Connection, device: str) -> Room:
-    room = rooms.get_room(db, device)
-    if room is None:
-        raise HTTPException(status_code=404, detail=f"no room with the device {device!r}")
-    return room
 
 
 # -- filters from a form: errors next to the field ------------------------------------------------
@@ -175,7 +158,7 @@ def overview_cards(request: Request, user: Viewer, db: Db) -> HTMLResponse:
 
 @router.get("/rooms/{device}", response_class=HTMLResponse, include_in_schema=False)
 def room_page(request: Request, device: str, user: Viewer, db: Db) -> Response:
-    room = _room_or_404(db, device)
+    room = room_or_404(db, device)
     range_, range_error = _range(request)
     end, end_error = _end(request)
     filters, page, errors = form_filters(request)
@@ -192,12 +175,12 @@ def room_page(request: Request, device: str, user: Viewer, db: Db) -> Response:
 
 @router.get("/rooms/{device}/signals", response_class=HTMLResponse, include_in_schema=False)
 def room_signals(request: Request, device: str, user: Viewer, db: Db) -> HTMLResponse:
-    return render(request, "rooms/_signals.html", _ctx(room=_room_or_404(db, device)))
+    return render(request, "rooms/_signals.html", _ctx(room=room_or_404(db, device)))
 
 
 @router.get("/rooms/{device}/chart", response_class=HTMLResponse, include_in_schema=False)
 def room_chart(request: Request, device: str, user: Viewer, db: Db) -> Response:
-    room = _room_or_404(db, device)
+    room = room_or_404(db, device)
     range_, range_error = _range(request)
     end, end_error = _end(request)
     data = rooms.readings(db, device, range_, end)
@@ -212,7 +195,7 @@ def room_chart(request: Request, device: str, user: Viewer, db: Db) -> Response:
 @router.get("/rooms/{device}/exposures.csv", include_in_schema=False)
 def room_exposures_csv(request: Request, device: str, user: Viewer, db: Db) -> Response:
     """Every exposure matching the filters, oldest first; UTF-8, a header row."""
-    room = _room_or_404(db, device)
+    room = room_or_404(db, device)
     filters, _page, errors = form_filters(request)
     errors.pop("page", None)
     if errors:
@@ -242,58 +225,3 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
-
-
-# -- API ------------------------------------------------------------------------------------------
-
-
-@router.get("/api/rooms", response_model=list[Room], tags=["rooms"])
-def api_rooms(user: Viewer, db: Db) -> list[Room]:
-    """Every room: presence, live state (inputs, doors, lamps, alarms), dose rate with its
-    calibration, and the count of open events."""
-    return rooms.list_rooms(db)
-
-
-@router.get("/api/rooms/{device}", response_model=Room, tags=["rooms"],
-            responses={404: {"description": "no such device"}})
-def api_room(device: str, user: Viewer, db: Db) -> Room:
-    """One room, as in ``/api/rooms``."""
-    return _room_or_404(db, device)
-
-
-@router.get("/api/rooms/{device}/readings", response_model=Readings, tags=["rooms"],
-            responses={404: {"description": "no such device"}})
-def api_readings(
-    device: str, user: Viewer, db: Db,
-    range_: Annotated[Range, Query(alias="range", description="24h, 7d or quarter")] = "24h",
-    end: Annotated[datetime | None, Query(
-        description=f"end of the range (default: now), {rooms.END_MIN.date()} to"
-                    f" {rooms.END_MAX.date()}"), AfterValidator(rooms.chart_end)] = None,
-) -> Readings:
-    """The dose-rate chart's points (mean and max of each step), from the rollups."""
-    _room_or_404(db, device)
-    return rooms.readings(db, device, range_, end)
-
-
-@router.get("/api/rooms/{device}/exposures", response_model=ExposurePage, tags=["rooms"],
-            responses={404: {"description": "no such device"}})
-def api_exposures(
-    device: str, user: Viewer, db: Db,
-    date_from: Annotated[date | None, Query(alias="from", description="first day (UTC)")]
-    = None,
-    date_to: Annotated[date | None, Query(alias="to", description="last day (UTC), included")]
-    = None,
-    requested: Annotated[Choice, Query(description="requested by the operator")] = "any",
-    alarm: Annotated[Choice, Query(description="with at least one alarm")] = "any",
-    page: Page = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = rooms.PER_PAGE,
-) -> ExposurePage:
-    """A room's exposures, newest first, filtered and paginated."""
-    _room_or_404(db, device)
-    if date_from is not None and date_to is not None and date_to < date_from:
-        raise HTTPException(status_code=422, detail=[{
-            "loc": ["query", "to"], "type": "value_error",
-            "msg": "the end date is before the start date", "input": str(date_to)}])
-    filters = ExposureFilters(date_from=date_from, date_to=date_to, requested=requested,
-                              alarm=alarm)
-    return rooms.exposures(db, device, filters, page, per_page)

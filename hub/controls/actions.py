@@ -1,0 +1,149 @@
+"""The control calendar's actions: a control recorded, a room's settings, a site type.
+
+The action functions check and write; the caller holds the write transaction
+(``BEGIN IMMEDIATE``) and adds its audit record in it. A refused value raises
+:class:`~hub.controls.types.ControlError` naming the field before anything is
+written. Each ends or opens the room's calendar events at once
+(:func:`hub.controls.overdue.sync_events`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+from hub import workdays
+from hub.config import Controls as ControlSettings
+from hub.controls import schedule
+from hub.controls.overdue import sync_events
+from hub.controls.records import due_items, find_room, iso, types_in_force
+from hub.controls.types import DEVICE_KINDS, ControlError, check_type
+
+PERFORMER_MAX: Final = 120
+NOTE_MAX: Final = 2000
+DOCUMENT_MAX: Final = 200
+EARLIEST: Final = date(1990, 1, 1)
+#: How far ahead a room's dates may be set (a planned receipt or first use).
+PLANNED_DAYS_MAX: Final = 2 * 366
+
+
+def _text(value: str | None, field: str, limit: int, required: bool,
+          message: str = "At most {max} characters.") -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise ControlError(field, "Required.")
+    if len(text) > limit:
+        raise ControlError(field, message, max=limit)
+    if any(ord(c) < 32 and c not in "\n\t" for c in text):
+        raise ControlError(field, "Control characters are not allowed.")
+    return text
+
+
+def parse_day(value: str | date | None, field: str, required: bool = True) -> date | None:
+    """A YYYY-MM-DD day, or :class:`ControlError` naming ``field``."""
+    if isinstance(value, date):
+        return value
+    text = (value or "").strip()
+    if not text:
+        if required:
+            raise ControlError(field, "Enter the date as YYYY-MM-DD.")
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ControlError(field, "Enter the date as YYYY-MM-DD.") from None
+
+
+def record_done(conn: sqlite3.Connection, settings: ControlSettings, username: str,
+                site: str, room: str, control: str, done_on: str | date, result: str,
+                performed_by: str, note: str, document_ref: str, now: datetime,
+                ) -> dict[str, Any]:
+    """Record a control done; its room's next due date moves, an overdue event ends."""
+    find_room(conn, site, room)
+    if control not in {t.key for t in types_in_force(conn, settings)}:
+        raise ControlError("control", "Unknown control type.")
+    day = parse_day(done_on, "done_on")
+    assert day is not None
+    today = workdays.today(now)
+    if day > today:
+        raise ControlError("done_on", "The date cannot be in the future.")
+    if day < EARLIEST:
+        raise ControlError("done_on", "The date cannot be before {date}.",
+                           date=EARLIEST.isoformat())
+    if result not in schedule.RESULTS:
+        raise ControlError("result", "Choose OK or not OK.")
+    who = _text(performed_by, "performed_by", PERFORMER_MAX, True)
+    text = _text(note, "note", NOTE_MAX, False)
+    if result == "not_ok" and not text:
+        raise ControlError("note", "Say what was not OK.")
+    document = _text(document_ref, "document_ref", DOCUMENT_MAX, False)
+    at = iso(now)
+    cursor = conn.execute(
+        "INSERT INTO control_records (site, room, control, done_on, result, performed_by,"
+        " note, document_ref, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [site, room, control, day.isoformat(), result, who, text, document, at, username])
+    sync_events(conn, settings, now, only=(site, room))
+    item = next(i for i in due_items(conn, settings, today, (site, room))
+                if i["control"] == control)
+    return {"id": int(cursor.lastrowid or 0), "site": site, "room": room, "control": control,
+            "done_on": day.isoformat(), "result": result, "performed_by": who, "note": text,
+            "document_ref": document, "next_due": item["due"], "status": item["status"]}
+
+
+def set_room(conn: sqlite3.Connection, settings: ControlSettings, username: str, site: str,
+             room: str, device_kind: str, received_on: str | date | None,
+             first_use_on: str | date | None, use_changed_on: str | date | None,
+             now: datetime) -> dict[str, Any]:
+    """Save a room's device kind and dates; returns the old and new values (for the audit)."""
+    before = find_room(conn, site, room)
+    if device_kind not in DEVICE_KINDS:
+        raise ControlError("device_kind", "Choose fixed or mobile.")
+    today = workdays.today(now)
+    days: dict[str, date | None] = {}
+    for field, value in (("received_on", received_on), ("first_use_on", first_use_on),
+                         ("use_changed_on", use_changed_on)):
+        day = parse_day(value, field, required=False)
+        if day is not None and not EARLIEST <= day <= today + timedelta(days=PLANNED_DAYS_MAX):
+            raise ControlError(field, "The date must be between {start} and two years from"
+                                      " now.", start=EARLIEST.isoformat())
+        days[field] = day
+    received = days["received_on"]
+    for field in ("first_use_on", "use_changed_on"):
+        day = days[field]
+        if received is not None and day is not None and day < received:
+            raise ControlError(field, "This date cannot be before the receipt.")
+    values = {k: (v.isoformat() if v else None) for k, v in days.items()}
+    at = iso(now)
+    conn.execute(
+        "INSERT INTO control_rooms (site, room, device_kind, received_on, first_use_on,"
+        " use_changed_on, tracked_since, updated_at, updated_by)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, room) DO UPDATE SET"
+        " device_kind = excluded.device_kind, received_on = excluded.received_on,"
+        " first_use_on = excluded.first_use_on, use_changed_on = excluded.use_changed_on,"
+        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        [site, room, device_kind, values["received_on"], values["first_use_on"],
+         values["use_changed_on"], before.tracked_since or today.isoformat(), at, username])
+    sync_events(conn, settings, now, only=(site, room))
+    old = {"device_kind": before.device_kind, "received_on": before.received_on,
+           "first_use_on": before.first_use_on, "use_changed_on": before.use_changed_on}
+    return {"site": site, "room": room, "before": old,
+            "after": {"device_kind": device_kind, **values}}
+
+
+def add_type(conn: sqlite3.Connection, settings: ControlSettings, username: str, key: str,
+             name: str, period_months: int | None, period_months_mobile: int | None,
+             triggers: Iterable[str], now: datetime) -> dict[str, Any]:
+    """Add a site control type (it applies to every room from now on)."""
+    taken = [t.key for t in types_in_force(conn, settings)] + list(settings.disabled)
+    ctype = check_type(key, name, period_months, period_months_mobile, triggers, taken)
+    conn.execute("INSERT INTO control_types (key, name, period_months, period_months_mobile,"
+                 " triggers, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 [ctype.key, ctype.name, ctype.period_months, ctype.period_months_mobile,
+                  json.dumps([t.event for t in ctype.triggers]), iso(now), username])
+    return ctype.as_dict()
+
+
+# -- the calendar's events ---------------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""An event's incident timeline: what the room's device stored around it, for the annex.
+
+Read only: the exposures, alarms, signal changes, the device's other events
+(``device_offline``, ``data_gap``) and the dose-rate readings in a window
+around the event's detection, each section bounded by :data:`TIMELINE_ROWS`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from hub import timefmt
+from hub.events.workflow import EventError, detected_at, rows
+
+#: Rows of each timeline section at most (a printable annex, not an export).
+TIMELINE_ROWS: Final = 5000
+
+
+def _shifted(moment: datetime, minutes: int) -> datetime:
+    """``moment`` moved by ``minutes``, held within years 1-9999 (a window never wraps)."""
+    try:
+        return moment + timedelta(minutes=minutes)
+    except OverflowError:
+        return (datetime.max if minutes > 0 else datetime.min).replace(tzinfo=UTC)
+
+
+def _order(entry: Mapping[str, Any]) -> tuple[bool, datetime, str, str]:
+    """Entries in time order; a time that names no instant last, as written."""
+    moment = timefmt.instant(entry["at"])
+    return (moment is None, moment or datetime.min.replace(tzinfo=UTC), str(entry["at"]),
+            str(entry["type"]))
+
+
+def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int,
+             after_min: int) -> dict[str, Any]:
+    """What the room's device stored around the event, oldest first.
+
+    The window runs from ``before_min`` before detection to ``after_min``
+    after the condition ended (or after detection while it still holds).
+    ``entries`` merges exposures, alarms, signal changes and the device's
+    other events; ``readings`` is the dose-rate series.
+    """
+    try:
+        detected = detected_at(event)
+    except EventError:  # no time to put anything around: the event alone, as stored
+        return {"start": str(event["opened_at"]), "end": str(event["opened_at"]),
+                "before_min": before_min, "after_min": after_min, "entries": [],
+                "readings": [], "truncated": False}
+    start = _shifted(detected, -before_min)
+    cleared = timefmt.instant(event.get("condition_cleared_at"))
+    end = _shifted(cleared if cleared is not None and cleared >= detected else detected,
+                   after_min)
+    lo, hi, device = timefmt.stamp(start), timefmt.stamp(end), event["device"]
+    entries: list[dict[str, Any]] = []
+    for row in rows(conn,
+                     "SELECT * FROM exposures WHERE device = ? AND start <= ?"
+                     " AND (\"end\" IS NULL OR \"end\" >= ?) ORDER BY start LIMIT ?",
+                     [device, hi, lo, TIMELINE_ROWS]):
+        entries.append({
+            "at": row["start"], "type": "exposure", "end": row["end"],
+            "duration_s": row["duration_s"], "requested": _bool(row["requested"]),
+            "doors_open": json.loads(row["doors_open"] or "[]"),
+            "emission_light_ok": _bool(row["emission_light_ok"]),
+            "max_dose_rate_usv_h": row["max_dose_rate_usv_h"], "dose_usv": row["dose_usv"],
+            "alarms": json.loads(row["alarms"] or "[]"), "interrupted": bool(row["interrupted"]),
+            "procedure": row["procedure"], "state": row["state"],
+            "clock_synced": _bool(row["clock_synced"]),
+        })
+    for row in rows(conn,
+                     "SELECT * FROM alarms WHERE device = ? AND at <= ?"
+                     " AND (cleared IS NULL OR cleared >= ?) ORDER BY at LIMIT ?",
+                     [device, hi, lo, TIMELINE_ROWS]):
+        entries.append({"at": row["at"], "type": "alarm", "kind": row["kind"],
+                        "subject": row["subject"], "state": row["state"],
+                        "cleared": row["cleared"], "exposure": row["exposure"],
+                        "interrupted": bool(row["interrupted"]),
+                        "clock_synced": _bool(row["clock_synced"])})
+    for row in rows(conn,
+                     "SELECT at, signal, value FROM signal_changes WHERE device = ?"
+                     " AND at >= ? AND at <= ? ORDER BY at, signal LIMIT ?",
+                     [device, lo, hi, TIMELINE_ROWS]):
+        entries.append({"at": row["at"], "type": "signal", "signal": row["signal"],
+                        "value": bool(row["value"])})
+    for row in rows(conn,
+                     "SELECT id, kind, opened_at, condition_cleared_at FROM events"
+                     " WHERE device = ? AND id != ? AND opened_at >= ? AND opened_at <= ?"
+                     " AND kind IN ('device_offline', 'data_gap') ORDER BY opened_at LIMIT ?",
+                     [device, event["id"], lo, hi, TIMELINE_ROWS]):
+        entries.append({"at": row["opened_at"], "type": "event", "event_id": row["id"],
+                        "kind": row["kind"], "cleared": row["condition_cleared_at"]})
+    entries.sort(key=_order)
+    readings = rows(conn,
+                     "SELECT start, \"end\", mean_usv_h, mean_sigma_usv_h, max_usv_h, saturated,"
+                     " calibration, counts, clock_synced FROM readings WHERE device = ?"
+                     " AND start >= ?"
+                     " AND start <= ? ORDER BY start LIMIT ?",
+                     [device, lo, hi, TIMELINE_ROWS])
+    for reading in readings:
+        reading["saturated"] = _bool(reading["saturated"])
+        reading["clock_synced"] = _bool(reading["clock_synced"])
+    return {"start": lo, "end": hi, "before_min": before_min, "after_min": after_min,
+            "entries": entries, "readings": readings,
+            "truncated": len(readings) >= TIMELINE_ROWS or len(entries) >= TIMELINE_ROWS}
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)

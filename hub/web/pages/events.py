@@ -1,0 +1,205 @@
+"""Pages: the events inbox, an event's page with the PCR's actions, its printable timeline.
+
+``/events`` (inbox, refreshed on the SSE ``events`` message of
+``/live/stream``), ``/events/rows`` (the inbox's table alone, for htmx),
+``/events/{id}``, ``POST /events/{id}/acknowledge|close|qualify-esr|declare``
+(forms: on success 303 back to the event; refused: the page again, 422, the
+message next to the field), ``/events/{id}/timeline`` (printable annex).
+Viewers see; the ``pcr`` role acts, through the same audited actions as the
+API (:mod:`hub.web.api.events`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hub import timefmt, workdays
+from hub.events import workflow as ev
+from hub.messages import N_
+from hub.web.api.events import (
+    WindowMin,
+    act,
+    event_settings,
+    get_event,
+    run_action,
+    timeline,
+)
+from hub.web.auth import User
+from hub.web.deps import Db, Pcr, Viewer, now_of
+from hub.web.i18n import language
+from hub.web.params import Id
+from hub.web.templating import render, translate
+from wire import kinds
+
+router = APIRouter()
+
+STATE_LABELS = {"open": N_("Open"), "acknowledged": N_("Acknowledged"), "closed": N_("Closed")}
+SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"),
+                   "info": N_("Information")}
+NOTE_LABELS = {"acknowledge": N_("Acknowledged"), "close": N_("Closed"),
+               "qualify_esr": N_("Qualified as ESR"), "declare": N_("Declaration recorded"),
+               "note": N_("Note")}
+SIGNAL_LABELS = {
+    "generator_powered": N_("Generator powered"), "request": N_("Exposure request"),
+    "emission": N_("Emission"), "light.powered": N_("Powered light"),
+    "light.emission": N_("Emission light"), "interlock_open": N_("Interlock relay open"),
+    "probe.connected": N_("Probe connected"),
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _local(text: str | None, seconds: bool = True) -> str:
+    """A stored UTC time as Europe/Paris wall time, for the pages (as stored if it names no
+    instant: see :func:`hub.timefmt.wall`)."""
+    return timefmt.wall(text, workdays.PARIS, seconds)
+
+
+def _number(value: float, decimals: int) -> str:
+    """A figure to ``decimals`` places; past a billion (an older hub's 1e308, infinity: no
+    measurement) in exponent form rather than hundreds of digits."""
+    return f"{value:.{decimals}f}" if abs(value) < 1e9 else f"{value:.3g}"
+
+
+def _page_ctx(request: Request) -> dict[str, Any]:
+    def tr(table: dict[str, str], key: str | None) -> str:
+        return translate(request, table[key]) if key in table else str(key or "")
+
+    return {
+        "local": _local,
+        "num": _number,
+        # The kinds' names are the vocabulary's (wire/kinds.py), not the catalogs'.
+        "kind_label": lambda k: kinds.label(str(k or ""), language(request)),
+        "state_label": lambda s: tr(STATE_LABELS, s),
+        "severity_label": lambda s: tr(SEVERITY_LABELS, s),
+        "note_label": lambda a: tr(NOTE_LABELS, a),
+        "signal_label": lambda s: tr(SIGNAL_LABELS, s),
+        "today": workdays.today(now_of(request)).isoformat(),
+    }
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+def _page_filters(request: Request, state: str, kind: str, room: str, esr: str,
+                  ) -> tuple[ev.Filters, dict[str, str]]:
+    """The inbox's filters from its form; a bad value is reported next to its field."""
+    errors: dict[str, str] = {}
+    if state and state not in ev.STATES:
+        errors["state"] = translate(request, "Unknown state.")
+        state = ""
+    if kind and not (len(kind) <= 64 and kind.replace("_", "").isalpha() and kind.islower()):
+        errors["kind"] = translate(request, "Unknown kind.")
+        kind = ""
+    site, _, room_name = room.partition("/") if "/" in room else ("", "", room)
+    esr_value: bool | None = None
+    if esr in ("yes", "no"):
+        esr_value = esr == "yes"
+    elif esr:
+        errors["esr"] = translate(request, "Choose yes or no.")
+    return ev.Filters(state=state or None, kind=kind or None, site=site or None,
+                      room=room_name or None, esr=esr_value), errors
+
+
+def _inbox(request: Request, conn: sqlite3.Connection, state: str, kind: str, room: str,
+           esr: str) -> dict[str, Any]:
+    filters, errors = _page_filters(request, state, kind, room, esr)
+    rows = ev.list_events(conn, filters, workdays.today(now_of(request)),
+                          event_settings(request).due_soon_days)
+    query = urlencode({k: v for k, v in
+                       {"state": state, "kind": kind, "room": room, "esr": esr}.items() if v})
+    return {**_page_ctx(request), "events": rows, "errors": errors,
+            "chosen": {"state": state, "kind": kind, "room": room, "esr": esr},
+            "rows_url": "/events/rows" + (f"?{query}" if query else ""),
+            "facets": ev.facets(conn), "states": ev.STATES}
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+@router.get("/events", response_class=HTMLResponse, include_in_schema=False)
+def inbox_page(request: Request, user: Viewer, conn: Db, state: str = "", kind: str = "",
+               room: str = "", esr: str = "") -> Response:
+    ctx = _inbox(request, conn, state, kind, room, esr)
+    return render(request, "events/inbox.html", ctx, 422 if ctx["errors"] else 200)
+
+
+@router.get("/events/rows", response_class=HTMLResponse, include_in_schema=False)
+def inbox_rows(request: Request, user: Viewer, conn: Db, state: str = "", kind: str = "",
+               room: str = "", esr: str = "") -> Response:
+    return render(request, "events/_rows.html", _inbox(request, conn, state, kind, room, esr))
+
+
+def _detail(request: Request, conn: sqlite3.Connection, event_id: int,
+            errors: dict[str, dict[str, str]] | None = None,
+            values: dict[str, dict[str, str]] | None = None, status_code: int = 200) -> Response:
+    event = get_event(conn, request, event_id)
+    return render(request, "events/detail.html",
+                  {**_page_ctx(request), "event": event, "errors": errors or {},
+                   "values": values or {}}, status_code)
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse, include_in_schema=False)
+def event_page(request: Request, event_id: Id, user: Viewer, conn: Db) -> Response:
+    return _detail(request, conn, event_id)
+
+
+def _form_action(action: str, request: Request, event_id: int, user: User,
+                 conn: sqlite3.Connection, values: dict[str, str]) -> Response:
+    form = action.replace("-", "_")
+    parsed: dict[str, Any] = dict(values)
+    try:
+        if action == "declare":
+            try:
+                parsed["declared_on"] = date.fromisoformat(values.get("declared_on", "").strip())
+            except ValueError:
+                raise ev.EventError("declared_on", N_("Enter the date as YYYY-MM-DD.")) from None
+        get_event(conn, request, event_id)
+        act(request, conn, user, event_id, action,
+             run_action(action, conn, request, user, event_id, parsed))
+    except ev.EventError as exc:
+        message = translate(request, exc.message).format(**exc.params)
+        return _detail(request, conn, event_id, {form: {exc.field: message}}, {form: values},
+                       422)
+    return RedirectResponse(f"/events/{event_id}", status_code=303)
+
+
+@router.post("/events/{event_id}/acknowledge", include_in_schema=False)
+def acknowledge_form(request: Request, event_id: Id, user: Pcr, conn: Db,
+                     comment: Annotated[str, Form()] = "") -> Response:
+    return _form_action("acknowledge", request, event_id, user, conn, {"comment": comment})
+
+
+@router.post("/events/{event_id}/close", include_in_schema=False)
+def close_form(request: Request, event_id: Id, user: Pcr, conn: Db,
+               comment: Annotated[str, Form()] = "") -> Response:
+    return _form_action("close", request, event_id, user, conn, {"comment": comment})
+
+
+@router.post("/events/{event_id}/qualify-esr", include_in_schema=False)
+def qualify_form(request: Request, event_id: Id, user: Pcr, conn: Db,
+                 comment: Annotated[str, Form()] = "") -> Response:
+    return _form_action("qualify-esr", request, event_id, user, conn, {"comment": comment})
+
+
+@router.post("/events/{event_id}/declare", include_in_schema=False)
+def declare_form(request: Request, event_id: Id, user: Pcr, conn: Db,
+                 declared_on: Annotated[str, Form()] = "",
+                 reference: Annotated[str, Form()] = "",
+                 comment: Annotated[str, Form()] = "") -> Response:
+    return _form_action("declare", request, event_id, user, conn,
+                        {"declared_on": declared_on, "reference": reference, "comment": comment})
+
+
+@router.get("/events/{event_id}/timeline", response_class=HTMLResponse, include_in_schema=False)
+def timeline_page(request: Request, event_id: Id, user: Viewer, conn: Db,
+                  before_min: WindowMin = None, after_min: WindowMin = None) -> Response:
+    data = timeline(request, conn, user, event_id, before_min, after_min)
+    return render(request, "events/timeline.html", {**_page_ctx(request), **data})
