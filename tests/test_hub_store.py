@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hub.db.connection import connect
 from hub.db.store import Store
 from hub.ingest.records import exposure_row
 from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, exposure
@@ -88,3 +90,39 @@ def test_a_failed_message_is_undone_by_its_savepoint(store: Store) -> None:
             store.insert_received([(DEVICE, JOURNAL, 2, "readings", "t")])
             raise RuntimeError("bug")
     assert store.stored_above(DEVICE, JOURNAL, 0) == {1}
+
+
+def test_the_ingest_waits_for_another_writer_instead_of_failing(tmp_path: Path) -> None:
+    """A job writes while the ingest's batch is being written: the batch waits for the lock
+    and succeeds. (A deferred transaction that had read first could not upgrade after the
+    other commit: SQLITE_BUSY at once, the batch failed.)"""
+    store = Store.open(tmp_path / "hub.db")
+    locked, go = threading.Event(), threading.Event()
+
+    def job() -> None:
+        other = connect(tmp_path / "hub.db")
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO web_meta (key, value) VALUES ('job', 'x')")
+            locked.set()
+            go.wait(timeout=0.5)  # the batch started its transaction (or waits for this lock)
+            other.execute("COMMIT")
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    assert locked.wait(timeout=10)
+    try:
+        with store.transaction():
+            store.conn.execute("SELECT count(*) FROM events").fetchone()  # reads first
+            go.set()
+            thread.join(timeout=10)
+            store.conn.execute("INSERT INTO web_meta (key, value) VALUES ('ingest', 'y')")
+    finally:
+        go.set()
+        thread.join(timeout=10)
+    rows = dict(store.conn.execute("SELECT key, value FROM web_meta WHERE key IN "
+                                   "('job', 'ingest')").fetchall())
+    store.close()
+    assert rows == {"job": "x", "ingest": "y"}

@@ -137,9 +137,29 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction; nested, a savepoint (one message's writes, undone on error)."""
-        with self.db.atomic():
+        """One transaction; nested, a savepoint (one message's writes, undone on error).
+
+        The outer one takes the write lock at BEGIN (IMMEDIATE): a deferred transaction that
+        read first could not upgrade once a job or a page had written since its snapshot
+        (SQLITE_BUSY at once, no busy wait), and the batch would fail instead of waiting.
+        """
+        if self.conn.in_transaction:
+            with self.db.atomic():  # a savepoint
+                yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     # -- records ---------------------------------------------------------------------------
 
