@@ -120,7 +120,8 @@ def refresh_rollups_step(store_path: str) -> rollups.Refreshed:
 
 
 async def reports_round(app: FastAPI) -> list[int]:
-    ids = await in_thread(lambda: prepare_reports(app.state.store_path, app.state.config))
+    now = _clock(app)
+    ids = await in_thread(lambda: prepare_reports(app.state.store_path, app.state.config, now))
     log("reports_prepared", logging.DEBUG, reports=len(ids))
     return ids
 

@@ -82,7 +82,7 @@ def test_a_second_run_keeps_every_password(tmp_path: Path) -> None:
     ('[broker]\nbind_address = "10.1.2.3"\n', "serves this machine only"),
     ('[broker.tls]\ncafile = "a"\ncertfile = "b"\nkeyfile = "c"\nport = 1883\n',
      "--no-tls contradicts the devices file's [broker.tls] table"),
-    ("[devices\n", "devices.toml"),
+    ("[devices\n", "devices.toml:1: not valid TOML"),
 ])
 def test_mistakes_are_refused_with_a_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
@@ -90,3 +90,23 @@ def test_mistakes_are_refused_with_a_reason(
     assert _run(tmp_path, text) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "voyant.passwd").exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "devices.toml: cannot read the devices file: No such file or directory"),
+    (b'[devices.a]\nsite = "caf\xe9"\n', "devices.toml: expected UTF-8 text"),
+    (b'[hub]\nusername = "hub"\n\n[devices.a\n', "devices.toml:4: not valid TOML"),
+])
+def test_an_unreadable_devices_file_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, message: str
+) -> None:
+    """The devices file is read as every configuration is (wire.settings): one line."""
+    from hub.broker.config import read_devices_file
+    from hub.broker.files import BrokerFilesError
+
+    path = tmp_path / "devices.toml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(BrokerFilesError) as err:
+        read_devices_file(path)
+    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)

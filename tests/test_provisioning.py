@@ -108,6 +108,21 @@ def test_add_refuses_with_a_reason(paths: dict[str, Path], capsys: pytest.Captur
     assert not (paths["out"] / "voyant.passwd").exists()
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    (HEADER + 'colour = "red"\n', 'devices.toml: devices.chu.ir1.colour: unknown key'),
+    (HEADER + "[devices.x\n", "devices.toml:9: not valid TOML"),
+])
+def test_a_broken_devices_file_is_named_line_by_line(
+    paths: dict[str, Path], capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    """The devices file is read as every configuration is (wire.settings): the file, the key
+    or the line, and nothing written."""
+    paths["devices"].write_text(text)
+    assert _device(paths, "add", "chu", "ir2") == 2
+    assert message in capsys.readouterr().err
+    assert paths["devices"].read_text() == text
+
+
 def test_revoke_removes_the_table_the_secret_and_the_acl_lines(
     paths: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

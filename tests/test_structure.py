@@ -88,9 +88,24 @@ def reports_importing_web(root: Path) -> list[str]:
     return [f"{where}:{line} imports {name}" for (where, line), name in sorted(out.items())]
 
 
+def _opens_a_file(call: ast.Call) -> bool:
+    """``sqlite_utils.Database(...)`` given a file (a text, a path) rather than a connection:
+    an opening. Wrapping a connection made by ``connect`` is not."""
+    args = [*call.args[:1], *[k.value for k in call.keywords if k.arg == "filename_or_conn"]]
+    if any(k.arg == "memory" for k in call.keywords):
+        return True
+    for arg in args:
+        if isinstance(arg, ast.Constant | ast.JoinedStr | ast.BinOp):
+            return True
+        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id in (
+                "str", "Path"):
+            return True
+    return False
+
+
 def _sqlite_connects(tree: ast.AST) -> list[int]:
     """Lines calling ``sqlite3.connect`` (the module under any alias, or ``connect``
-    imported from it under any name)."""
+    imported from it under any name), or opening a file with ``sqlite_utils.Database``."""
     modules, functions = {"sqlite3"}, set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -104,7 +119,9 @@ def _sqlite_connects(tree: ast.AST) -> list[int]:
         func = node.func
         on_module = (isinstance(func, ast.Attribute) and func.attr == "connect"
                      and isinstance(func.value, ast.Name) and func.value.id in modules)
-        if on_module or (isinstance(func, ast.Name) and func.id in functions):
+        imported = isinstance(func, ast.Name) and func.id in functions
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if on_module or imported or (name == "Database" and _opens_a_file(node)):
             lines.append(node.lineno)
     return sorted(lines)
 
@@ -149,7 +166,7 @@ def test_the_reports_do_not_import_the_web_layer() -> None:
 
 def test_sqlite_is_opened_only_in_hub_db() -> None:
     found = sqlite_opened_outside_db(ROOT)
-    assert not found, ("sqlite3.connect outside hub/db (open the store with"
+    assert not found, ("SQLite opened outside hub/db (open the store with"
                        " hub.db.connection.connect): " + "; ".join(found))
 
 
@@ -202,6 +219,9 @@ def test_reports_may_import_the_store_and_the_web_may_import_reports(tmp_path: P
     "import sqlite3 as sql\n\ndef f(p):\n    return sql.connect(p, uri=True)\n",
     "from sqlite3 import connect\nconnect(':memory:')\n",
     "from sqlite3 import connect as opener\nopener(path)\n",
+    "import sqlite_utils\ndb = sqlite_utils.Database(str(path))\n",
+    "from sqlite_utils import Database\ndb = Database(tmp / 'hub.db')\n",
+    "import sqlite_utils\ndb = sqlite_utils.Database(memory=True)\n",
 ])
 def test_a_raw_sqlite_connect_outside_hub_db_is_caught(tmp_path: Path, source: str) -> None:
     write(tmp_path, "hub/web/live.py", source)
@@ -213,7 +233,8 @@ def test_hub_db_and_the_agent_may_open_sqlite(tmp_path: Path) -> None:
     write(tmp_path, "hub/db/connection.py", "import sqlite3\nsqlite3.connect(path)\n")
     write(tmp_path, "edge_agent/journal.py", "import sqlite3\nsqlite3.connect(path)\n")
     write(tmp_path, "hub/web/live.py", "from hub.db.connection import connect\nconnect(path)\n"
-          "import sqlite3\nrow: sqlite3.Row\n")
+          "import sqlite3\nrow: sqlite3.Row\nimport sqlite_utils\n"
+          "db = sqlite_utils.Database(conn)\n")
     assert sqlite_opened_outside_db(tmp_path) == []
 
 

@@ -235,10 +235,8 @@ class Monitor:
         alarm = self.alarms.raise_(out, rule.kind, since, subject, detail, exposure=number)
         if alarm is not None and exposure is not None:
             exposure.alarms.add(alarm.kind)
-            if rule.kind == "emission_light_fault":
-                exposure.emission_light_ok = False
-            if rule.kind == "door_open_during_emission" and subject is not None:
-                exposure.doors_open.add(subject)
+            if rule.marks is not None:
+                rule.marks(exposure, subject)
 
 
 def _by_subject(found: Found) -> Mapping[str | None, Condition | None]:

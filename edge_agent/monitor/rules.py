@@ -3,9 +3,10 @@
 An entry says when its kind holds (``condition``, a function of the room as
 the monitor knows it), how long it must hold before it is raised
 (``grace``) and when a raised alarm clears (``clears``, the only place that
-says so). The monitor (:mod:`edge_agent.monitor.monitor`) judges the whole
-table, in this order, whenever time passes, inputs change or a probe sample
-arrives; it keeps no rule of its own.
+says so), and what it writes on the open exposure's record (``marks``). The
+monitor (:mod:`edge_agent.monitor.monitor`) judges the whole table, in this
+order, whenever time passes, inputs change or a probe sample arrives; it keeps
+no rule of its own.
 
 A condition says since when it holds (``None``: it does not). ``armed`` says
 whether it may be raised now: the emission-based rules are raised only while
@@ -28,6 +29,7 @@ from typing import Final
 from edge_agent.config import Rules
 from edge_agent.monitor.exposures import ExposureTracker
 from edge_agent.monitor.probe_watch import EPS, ProbeWatch
+from edge_agent.monitor.records import ExposureRecord
 from edge_agent.monitor.signals import Signals
 from wire.kinds import AlarmKind
 
@@ -254,6 +256,20 @@ def probe_fault(r: Room) -> Found:
     return Condition(min(causes.values()), detail=",".join(sorted(causes)))
 
 
+# -- what an alarm writes on its exposure's record -----------------------------------------
+
+
+def lamp_was_dark(exposure: ExposureRecord, subject: str | None) -> None:
+    """The exposure's record says its warning lamp failed."""
+    exposure.emission_light_ok = False
+
+
+def door_was_open(exposure: ExposureRecord, subject: str | None) -> None:
+    """The exposure's record lists the door (the alarm's subject)."""
+    if subject is not None:
+        exposure.doors_open.add(subject)
+
+
 # -- the table ---------------------------------------------------------------------------
 
 
@@ -265,15 +281,19 @@ class Rule:
     clears: Clears
     #: The alarm names the exposure open when it is raised, and that exposure lists it.
     on_exposure: bool = True
+    #: What else the raised alarm writes on that exposure's record.
+    marks: Callable[[ExposureRecord, str | None], None] | None = None
 
 
 RULES: Final[tuple[Rule, ...]] = (
     Rule("unsolicited_emission", unsolicited_emission, AT_ONCE, EXPOSURE_END),
     Rule("door_open_during_emission", door_open_during_emission, AT_ONCE,
-         Clears(exposure_end=True, condition_end=True, ended=_last_door_closed)),
+         Clears(exposure_end=True, condition_end=True, ended=_last_door_closed),
+         marks=door_was_open),
     Rule("emission_after_release", emission_after_release, After("release_grace_s"),
          EXPOSURE_END),
-    Rule("emission_light_fault", emission_light_fault, After("light_grace_s"), EXPOSURE_END),
+    Rule("emission_light_fault", emission_light_fault, After("light_grace_s"), EXPOSURE_END,
+         marks=lamp_was_dark),
     Rule("emission_light_stuck", emission_light_stuck, After("light_grace_s"), CONDITION_END),
     Rule("powered_light_fault", powered_light_fault, After("light_grace_s"), CONDITION_END),
     Rule("emission_while_unpowered", emission_while_unpowered, After("light_grace_s"),

@@ -43,11 +43,9 @@ import argparse
 import ipaddress
 import secrets
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, ValidationError
 
@@ -64,7 +62,7 @@ from hub.broker.files import (
     write_broker_files,
     write_file,
 )
-from wire.settings import Strict
+from wire.settings import Strict, parse_toml, read_text
 
 CONF_NAME, PASSWD_NAME, ACL_NAME = "voyant.conf", "voyant.passwd", "voyant.acl"
 
@@ -114,10 +112,7 @@ DevicesFile = _File  # the parsed devices TOML, for hub.broker.provisioning
 
 def read_devices_file(path: Path) -> _File:
     """The TOML, validated; a clear-text ``password`` gets its own explanation."""
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BrokerFilesError(f"{path}: {exc}") from None
+    data = parse_toml(read_text(path, "devices file", BrokerFilesError), path, BrokerFilesError)
     try:
         return _File.model_validate(data)
     except ValidationError as exc:

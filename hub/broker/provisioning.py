@@ -26,11 +26,12 @@ import re
 import secrets
 import socket
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from pydantic import ValidationError
 
 from hub.broker.config import DevicesFile, read_devices_file, write_account_files
 from hub.broker.files import (
@@ -43,6 +44,7 @@ from hub.broker.files import (
     write_file,
 )
 from wire.home_assistant import node_id
+from wire.settings import describe_errors, parse_toml, read_text
 
 DEFAULT_DEVICES: Final = Path("/etc/voyant/devices.toml")
 DEFAULT_OUT: Final = Path("/etc/voyant/mosquitto")
@@ -69,19 +71,18 @@ class Added:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """The devices file's text; empty when there is none yet (the first room added)."""
+    if not path.exists():
         return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProvisioningError(f"{path}: {exc}") from None
+    return read_text(path, "devices file", ProvisioningError)
 
 
 def _parse(text: str, path: Path) -> DevicesFile:
+    data = parse_toml(text, path, ProvisioningError)
     try:
-        return DevicesFile.model_validate(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise ProvisioningError(f"{path}: {exc}") from None
+        return DevicesFile.model_validate(data)
+    except ValidationError as exc:
+        raise ProvisioningError(describe_errors(exc, str(path))) from None
 
 
 def _check_names(spec: DevicesFile) -> None:

@@ -2,9 +2,10 @@
 
 Every connection waits for a writer's lock (``busy_timeout``) rather than
 failing, and enforces the tables' references (``foreign_keys``). The web opens
-one short-lived connection per request (about 50 µs: a connection belongs to
-the thread that opened it, and FastAPI runs plain ``def`` endpoints in a pool);
-the ingest's :class:`hub.db.store.Store` opens its own through here too. Who
+one short-lived connection per request (about 50 µs), used by one thread at a
+time but not always the same one (FastAPI runs plain ``def`` endpoints in a
+pool, hence ``any_thread``); the ingest's :class:`hub.db.store.Store` opens its
+own, bound to its writer thread, through here too. Who
 writes what, in which thread: :mod:`hub.db`.
 """
 

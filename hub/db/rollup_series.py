@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from hub.db.rollups import COUNTED, hour_key, minute_key
-from wire.records import MAX_DOSE_RATE_USV_H, MAX_DOSE_USV, MAX_READING_S
+from hub.db.rollups import COUNTED, MINUTE_AGGREGATES, SUM_AGGREGATES, hour_key, minute_key
 
 #: The last hour is always read raw (the job's last pass may be a minute old).
 RAW_S: Final = 3600
@@ -28,22 +27,13 @@ RAW_MAX_S: Final = 7 * 24 * 3600
 
 #: One row per minute of the raw readings, as ``hub.db.rollups`` stores ``rollup_minute``.
 _RAW_MINUTES: Final = f"""
-SELECT substr(start, 1, 16) AS bucket, count(mean_usv_h) AS n,
-       total(min(seconds_covered, {MAX_READING_S!r})) AS seconds,
-       total(min(mean_usv_h, {MAX_DOSE_RATE_USV_H!r})) AS sum_mean,
-       coalesce(max(min(mean_usv_h, {MAX_DOSE_RATE_USV_H!r})), 0) AS max_mean,
-       coalesce(max(min(max_usv_h, {MAX_DOSE_RATE_USV_H!r})), 0) AS max_max,
-       total(min(dose_usv, {MAX_DOSE_USV!r})) AS dose, max(saturated) AS saturated,
-       min(calibration) AS cal_min, max(calibration) AS cal_max
+SELECT substr(start, 1, 16) AS bucket, {MINUTE_AGGREGATES}
 FROM readings WHERE device = ? AND start >= ? AND start < ? AND {COUNTED}
 GROUP BY substr(start, 1, 16)
 """
 #: ... and per hour, as ``rollup_hour`` is summed from the minutes.
 _RAW_HOURS: Final = f"""
-SELECT substr(bucket, 1, 13) AS bucket, sum(n) AS n, total(seconds) AS seconds,
-       total(sum_mean) AS sum_mean, max(max_mean) AS max_mean, max(max_max) AS max_max,
-       total(dose) AS dose, max(saturated) AS saturated, min(cal_min) AS cal_min,
-       max(cal_max) AS cal_max
+SELECT substr(bucket, 1, 13) AS bucket, {SUM_AGGREGATES}
 FROM ({_RAW_MINUTES}) GROUP BY substr(bucket, 1, 13)
 """
 _COLUMNS: Final = "bucket, n, sum_mean, max_max, dose, saturated, cal_min, cal_max"
@@ -71,7 +61,9 @@ class Series:
 def pending_since(conn: sqlite3.Connection, device: str) -> float | None:
     """The start (epoch seconds) of the earliest counted-kind reading of ``device`` that the
     rollups do not count yet: above a journal's ``wm``, or in a gap below it whose reading
-    count changed. None if they count everything. A read: no lock taken."""
+    count changed. None if they count everything. A read: no lock taken. Where no job runs
+    (an app without the ingest, a benchmark), every chart scans the readings above the
+    watermarks, within :data:`RAW_MAX_S` of its end."""
     earliest: float | None = None
     marks = conn.execute(
         "SELECT j.journal, m.done, m.wm, m.gap_rows FROM journals j"

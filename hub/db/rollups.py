@@ -60,31 +60,37 @@ CLUSTER_GAP_H: Final = 2
 COUNTED: Final = ("start >= '0001' AND strftime('%Y-%m-%dT%H:%M:%S',"
                   " julianday(substr(start, 1, 19))) = substr(start, 1, 19)"
                   " AND clock_implausible IS NOT 1")
+#: A minute's figures from its readings, and an hour's or a day's from the rows below it:
+#: written once, for the refresh that stores them and for the charts that sum the readings
+#: not counted yet (:mod:`hub.db.rollup_series`), so both give the same figures.
 #: Each value is counted at most at the contract's bound (an older hub stored up to 1e308:
 #: two of them would sum to infinity); ``min`` keeps a null (no data) null.
+MINUTE_AGGREGATES: Final = f"""count(mean_usv_h) AS n,
+       total(min(seconds_covered, {MAX_READING_S!r})) AS seconds,
+       total(min(mean_usv_h, {MAX_DOSE_RATE_USV_H!r})) AS sum_mean,
+       coalesce(max(min(mean_usv_h, {MAX_DOSE_RATE_USV_H!r})), 0) AS max_mean,
+       coalesce(max(min(max_usv_h, {MAX_DOSE_RATE_USV_H!r})), 0) AS max_max,
+       total(min(dose_usv, {MAX_DOSE_USV!r})) AS dose, max(saturated) AS saturated,
+       min(calibration) AS cal_min, max(calibration) AS cal_max"""
+SUM_AGGREGATES: Final = """sum(n) AS n, total(seconds) AS seconds,
+       total(sum_mean) AS sum_mean, max(max_mean) AS max_mean, max(max_max) AS max_max,
+       total(dose) AS dose, max(saturated) AS saturated, min(cal_min) AS cal_min,
+       max(cal_max) AS cal_max"""
 _MINUTE_SQL: Final = f"""
 INSERT OR REPLACE INTO rollup_minute
-SELECT device, substr(start, 1, 16), count(mean_usv_h),
-       total(min(seconds_covered, {MAX_READING_S!r})),
-       total(min(mean_usv_h, {MAX_DOSE_RATE_USV_H!r})),
-       coalesce(max(min(mean_usv_h, {MAX_DOSE_RATE_USV_H!r})), 0),
-       coalesce(max(min(max_usv_h, {MAX_DOSE_RATE_USV_H!r})), 0),
-       total(min(dose_usv, {MAX_DOSE_USV!r})), max(saturated),
-       min(calibration), max(calibration)
+SELECT device, substr(start, 1, 16), {MINUTE_AGGREGATES}
 FROM readings WHERE device = ? AND start >= ? AND start < ? AND {COUNTED}
 GROUP BY substr(start, 1, 16)
 """
-_HOUR_SQL: Final = """
+_HOUR_SQL: Final = f"""
 INSERT OR REPLACE INTO rollup_hour
-SELECT device, substr(bucket, 1, 13), sum(n), total(seconds), total(sum_mean), max(max_mean),
-       max(max_max), total(dose), max(saturated), min(cal_min), max(cal_max)
+SELECT device, substr(bucket, 1, 13), {SUM_AGGREGATES}
 FROM rollup_minute WHERE device = ? AND bucket >= ? AND bucket < ?
 GROUP BY substr(bucket, 1, 13)
 """
-_DAY_SQL: Final = """
+_DAY_SQL: Final = f"""
 INSERT OR REPLACE INTO rollup_day
-SELECT device, ?, sum(n), total(seconds), total(sum_mean), max(max_mean),
-       max(max_max), total(dose), max(saturated), min(cal_min), max(cal_max)
+SELECT device, ?, {SUM_AGGREGATES}
 FROM rollup_hour WHERE device = ? AND bucket >= ? AND bucket < ?
 GROUP BY device
 """

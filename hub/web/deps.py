@@ -8,7 +8,10 @@ rule about access or about the store is read and changed here, once.
   first use through :func:`hub.db.connection.connect` and closed by the
   session middleware (:func:`hub.web.session.install`) when the request ends,
   also when it fails. The middleware's session lookup uses the same one: a
-  logged-in request opens one connection, not two.
+  logged-in request opens one connection, not two. The middleware closes it
+  when the endpoint has returned its response: a streaming body or a
+  background task must not use ``Db`` (none does; the live stream opens its
+  own, :mod:`hub.web.live`).
 - :data:`Viewer`, :data:`Pcr`, :data:`Admin`: the request's user, who must
   hold at least that role (roles are ordered, :data:`hub.web.auth.ROLES`);
   nobody logged in is :class:`~hub.web.auth.LoginRequired` (the login page, or

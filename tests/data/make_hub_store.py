@@ -23,6 +23,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+# Imports of the commit it runs with (the flat hub of 8d84035 and 453228c), and below a
+# copy of tests/hub_factory.py's batch builder: this script must run against those
+# commits' code, not today's, so it shares nothing with today's tree.
 from hub.config import Controls, Ingest, Zoning
 from hub.controls import store as controls
 from hub.reports import points, quarterly
