@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from hub.db.connection import connect, write
 from hub.db.store import Store
@@ -38,6 +39,7 @@ from tests.hub_factory import (
 )
 from tests.web_helpers import api_token, bearer, login, make_app
 from wire.contract import EXPOSURES, LIVE, READINGS, Live, topic
+from wire.kinds import label
 
 OTHER = "chu-nord.salle-4"
 END = iso(T0 + 86400)[:19]  # the chart's end: a day after T0
@@ -135,6 +137,22 @@ def test_overview_shows_each_room_live(client: TestClient) -> None:
 def test_overview_in_french_by_default(client: TestClient) -> None:
     page = client.get("/")
     assert "Générateur sous tension" in page.text and "Hors ligne" in page.text
+
+
+def test_alarms_are_named_from_the_vocabulary(client: TestClient) -> None:
+    """A card's active alarm and an exposure's alarms show the name wire/kinds.py gives in
+    the reader's language (the code stays in data-kind and the title); an unknown kind shows
+    its code."""
+    for lang in ("fr", "en"):
+        name = str(escape(label("door_open_during_emission", lang)))  # as Jinja escapes
+        card = cards(client.get("/", headers={"Accept-Language": lang}).text)[OTHER]
+        assert (f'data-kind="door_open_during_emission" title="door_open_during_emission">'
+                f"{name} (main)") in card, lang
+        room = client.get(f"/rooms/{DEVICE}", params={"range": "all"},
+                          headers={"Accept-Language": lang}).text
+        assert f'title="door_open_during_emission">{name}</span>' in room, lang
+        assert 'title="unrequested_emission">unrequested_emission</span>' in room, lang
+    assert label("door_open_during_emission", "fr") != label("door_open_during_emission", "en")
 
 
 def test_pages_need_a_session(app: FastAPI) -> None:
