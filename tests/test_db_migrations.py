@@ -6,6 +6,7 @@ The fixtures were written by the hub code of commits 8d84035 and 453228c
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import sqlite3
@@ -197,6 +198,22 @@ def test_a_second_opening_changes_nothing(name: str, tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert list(conn.iterdump()) == dump
     conn.close()
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_an_upgrade_is_logged_the_making_of_a_store_is_not(
+        name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The administrator sees in the hub's log that a store was upgraded, from which
+    version to which; a new store, made by the same steps, is not an upgrade."""
+    caplog.set_level(logging.INFO, logger="voyant.hub")
+    path = _copy(name, tmp_path)
+    Store.open(path).close()
+    Store.open(path).close()  # already upgraded: nothing to say
+    Store.open(tmp_path / "new.db").close()
+    lines = [(r.getMessage(), getattr(r, "fields", {})) for r in caplog.records
+             if r.getMessage() == "store_migrated"]
+    assert lines == [("store_migrated", {"store": str(path), "from_version": 0,
+                                         "to_version": migrations.LATEST})]
 
 
 def test_a_new_store_is_made_at_the_latest_version(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from typing import Final
 
 from hub.db import rollups, schema
 from hub.errors import StoreError
+from hub.logs import log
 
 
 class StoreTooNew(StoreError):
@@ -142,8 +143,10 @@ def migrate(conn: sqlite3.Connection, where: str = "store") -> list[int]:
     ``conn`` must be outside a transaction, in autocommit or legacy mode alike.
     """
     applied: list[int] = []
-    if check_version(conn, where) == LATEST:
+    found = check_version(conn, where)
+    if found == LATEST:
         return applied
+    fresh = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
     for number, _what, step in MIGRATIONS:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -156,4 +159,6 @@ def migrate(conn: sqlite3.Connection, where: str = "store") -> list[int]:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+    if applied and not fresh:  # an upgrade, for the administrator; not the making of a store
+        log("store_migrated", store=where, from_version=found, to_version=applied[-1])
     return applied
