@@ -108,7 +108,8 @@ def test_ages_and_the_ingest_queue(app: FastAPI) -> None:
 
     conn = connect(app.state.store_path)
     try:
-        text = render_metrics(conn, Ingest(), now=datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC))
+        text = render_metrics(conn, Started.now(), Ingest(),
+                              now=datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC))
     finally:
         conn.close()
     samples = _samples(text)
@@ -123,7 +124,7 @@ def test_labels_are_escaped(tmp_path: Path) -> None:
     try:
         conn.execute("CREATE TABLE devices (device TEXT, online INTEGER, last_seen TEXT)")
         conn.execute("""INSERT INTO devices VALUES ('a"b\\c', 1, '2026-01-05T10:00:00Z')""")
-        text = render_metrics(conn, now=datetime(2026, 1, 5, 10, 0, 1, tzinfo=UTC))
+        text = render_metrics(conn, Started.now(), now=datetime(2026, 1, 5, 10, 0, 1, tzinfo=UTC))
     finally:
         conn.close()
     assert 'voyant_device_last_seen_age_seconds{device="a\\"b\\\\c"} 1.0\n' in text
@@ -177,7 +178,7 @@ def test_uptime_counts_from_the_app_creation(tmp_path: Path) -> None:
 def _render(app: FastAPI, **kwargs: Any) -> dict[str, float]:
     conn = connect(app.state.store_path)
     try:
-        return _samples(render_metrics(conn, **kwargs))
+        return _samples(render_metrics(conn, Started.now(), **kwargs))
     finally:
         conn.close()
 
@@ -188,7 +189,7 @@ def test_store_size_is_the_database_and_its_wal(app: FastAPI) -> None:
     with write(conn):
         conn.executemany("INSERT INTO readings (device, journal, seq) VALUES (?, ?, ?)",
                          [("chu.ir9", "z", i) for i in range(2000)])
-    samples = _samples(render_metrics(conn))
+    samples = _samples(render_metrics(conn, Started.now()))
     wal, main = os.path.getsize(path + "-wal"), os.path.getsize(path)
     conn.close()  # the last connection: checkpoints, the WAL goes
     assert wal > 0 and samples["voyant_store_wal_size_bytes"] == wal
@@ -198,7 +199,7 @@ def test_store_size_is_the_database_and_its_wal(app: FastAPI) -> None:
 def test_in_memory_store_has_size_zero() -> None:
     conn = connect(":memory:")
     try:
-        samples = _samples(render_metrics(conn))
+        samples = _samples(render_metrics(conn, Started.now()))
     finally:
         conn.close()
     assert samples["voyant_store_size_bytes"] == 0
@@ -246,7 +247,7 @@ def test_alarms_by_kind_received_and_active(app: FastAPI) -> None:
 def test_the_types_are_declared_once(app: FastAPI) -> None:
     conn = connect(app.state.store_path)
     try:
-        text = render_metrics(conn, started=Started(time.monotonic() - 5, time.time() - 5))
+        text = render_metrics(conn, Started(time.monotonic() - 5, time.time() - 5))
     finally:
         conn.close()
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
@@ -283,7 +284,7 @@ def test_the_text_is_prometheus_clients_on_a_private_registry(app: FastAPI) -> N
     of the process-wide default registry (a library's metrics) and nothing left in it."""
     conn = connect(app.state.store_path)
     try:
-        text = render_metrics(conn, started=Started(100.0, 1765000000.5))
+        text = render_metrics(conn, Started(100.0, 1765000000.5))
     finally:
         conn.close()
     assert ("# HELP voyant_ingest_messages_total Messages the ingest accepted.\n"

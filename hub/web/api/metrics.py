@@ -58,9 +58,6 @@ class Started:
         return cls(time.monotonic(), time.time())
 
 
-#: When this module was loaded: the fallback of a direct call with no app (the tests').
-STARTED = Started.now()
-
 router = APIRouter()
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -157,11 +154,10 @@ def _size(path: str) -> int:
 class StoreCollector:
     """A custom collector: the hub's metric families, read from the store when collected."""
 
-    def __init__(self, db: sqlite3.Connection, ingest: Any = None,
-                 now: datetime | None = None, started: Started | None = None) -> None:
-        self.db, self.ingest = db, ingest
+    def __init__(self, db: sqlite3.Connection, started: Started, ingest: Any = None,
+                 now: datetime | None = None) -> None:
+        self.db, self.started, self.ingest = db, started, ingest
         self.now = now or datetime.now(UTC)
-        self.started = started or STARTED
 
     def collect(self) -> Iterator[Family]:
         yield from self._process()
@@ -247,11 +243,11 @@ class StoreCollector:
                      [((), int(stats.get("unsent_acks", 0)))])
 
 
-def render_metrics(db: sqlite3.Connection, ingest: Any = None, now: datetime | None = None,
-                   started: Started | None = None) -> str:
+def render_metrics(db: sqlite3.Connection, started: Started, ingest: Any = None,
+                   now: datetime | None = None) -> str:
     """The exposition text (a function of its own: the tests call it too)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(db, ingest, now, started))
+    registry.register(StoreCollector(db, started, ingest, now))
     return generate_latest(registry).decode()
 
 
@@ -277,7 +273,7 @@ require_bearer.required_role = "viewer"  # type: ignore[attr-defined]  # the rou
 
 def _respond(request: Request, db: sqlite3.Connection) -> Response:
     started: Started = request.app.state.started
-    text = render_metrics(db, request.app.state.ingest, started=started)
+    text = render_metrics(db, started, request.app.state.ingest)
     return Response(text, media_type=CONTENT_TYPE)
 
 
