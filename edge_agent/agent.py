@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from edge_agent.agent_journal import JournalWriting
+from edge_agent.agent_journal import JournalWriter
 from edge_agent.clock import Clock, iso_utc
 from edge_agent.config import AgentConfig
 from edge_agent.dose.calibrations import calibration_from_config
@@ -23,11 +23,11 @@ from edge_agent.dose.tube import Calibration
 from edge_agent.errors import JournalError
 from edge_agent.inputs import InputBank
 from edge_agent.journal import Journal, RunStart
-from edge_agent.journal_hold import JOURNAL_FAULT, Held, JournalHold
+from edge_agent.journal_hold import JOURNAL_FAULT
 from edge_agent.journal_upkeep import JournalUpkeep
 from edge_agent.logs import log
 from edge_agent.monitor.monitor import DoseSetup, Monitor
-from edge_agent.monitor.records import AlarmRaised, Output
+from edge_agent.monitor.records import Output
 from edge_agent.outputs import AlarmOutput, Interlock
 from edge_agent.probe.sample import ProbeSample
 from edge_agent.timesync import ClockSync
@@ -46,8 +46,8 @@ class ProbeDriver(Protocol):
     def close(self) -> None: ...
 
 
-class Agent(JournalWriting):
-    """One room's agent (see the module docstring; its journaling in
+class Agent:
+    """One room's agent (see the module docstring; its journaling, ``writer``, in
     :mod:`edge_agent.agent_journal`)."""
 
     def __init__(
@@ -64,29 +64,20 @@ class Agent(JournalWriting):
     ) -> None:
         self.config = config
         self.clock = clock
-        #: Whether the system clock is synchronised, stamped on every record (None: unknown).
-        self.clock_sync = clock_sync
         # Read by the metrics thread: only ever rebound, never mutated in place.
         self.active_alarm_kinds: tuple[str, ...] = ()
-        self.alarms_raised: dict[str, int] = {}
-        self.last_reading_wall: float | None = None
-        #: Records the journal refused, held until it writes again, and ``journal_fault``.
-        self.hold = JournalHold()
-        self._replaying: Held | None = None
-        self._meta_pending: dict[str, str] = {}
         self.journal = journal or Journal(config.journal.path)
         self.upkeep = JournalUpkeep(self.journal, config.journal.retention_days,
                                     config.journal.reserve_mb, clock.monotonic())
         self.upkeep.ensure_reserve()
-        self._start_wall = clock.wall()
+        start_wall = clock.wall()
         start_error: JournalError | None = None
         try:
-            run = self.journal.start_run(self._start_wall)
+            run = self.journal.start_run(start_wall)
         except JournalError as exc:  # a full disk: start degraded, write the run later
             start_error = exc
             run = RunStart(self.journal.run, 0, 0,
                            self.journal.get_meta("interlock_latched") == "1")
-        self._run_pending = start_error is not None
         log("agent_started", run=run.run, interrupted_exposures=run.interrupted_exposures,
             interrupted_alarms=run.interrupted_alarms, device=config.device.device_id)
         self.inputs = InputBank(
@@ -123,10 +114,13 @@ class Agent(JournalWriting):
             else None
         )
         self._held: list[ProbeSample] = []
-        self.dose_rate_usv_h: float | None = None
+        self.writer = JournalWriter(
+            self.journal, self.upkeep, clock, clock_sync,
+            self.calibration.name if self.calibration is not None else None,
+        )
         self._last_alive = clock.monotonic()
         if start_error is not None:
-            self._write_failed(start_error)
+            self.writer.start_failed(start_wall, start_error)
         self._handle(self.monitor.start_outputs())
         self._show_alarms()
 
@@ -148,15 +142,14 @@ class Agent(JournalWriting):
                     sample = dataclasses.replace(sample, end=at)
                 self._handle(self.monitor.on_sample(sample))
         self._handle(self.monitor.tick(max(horizon, self.monitor.asof)))
-        if self.hold.fault is not None:
-            self._retry()
-        if self.journal_writes() and now - self._last_alive >= ALIVE_EVERY_S:
+        self.writer.retry()
+        if self.writer.journal_writes() and now - self._last_alive >= ALIVE_EVERY_S:
             self._last_alive = now
             try:
                 self.journal.alive(self.clock.wall())
             except JournalError as exc:
-                self._write_failed(exc)
-        if self.hold.fault is None:
+                self.writer.write_failed(exc)
+        if self.writer.hold.fault is None:
             self.upkeep.step(now, self.clock.wall())
         self._show_alarms()
 
@@ -167,8 +160,8 @@ class Agent(JournalWriting):
         if monitor is not None and monitor <= now:
             monitor = None  # due already: it waits for an input to settle (the horizon)
         times = [monitor, self.inputs.next_deadline()]
-        if self.hold.fault is not None:
-            times.append(max(self.hold.next_retry, now))
+        if self.writer.hold.fault is not None:
+            times.append(max(self.writer.hold.next_retry, now))
         if self.probe is not None:
             times.append(self.probe.next_deadline())
         known = [t for t in times if t is not None]
@@ -180,32 +173,30 @@ class Agent(JournalWriting):
         if not outputs:
             return
         for item in outputs:
-            self._record(item)
-            if isinstance(item, AlarmRaised):
-                self._count_raised(item.alarm.kind)
+            self.writer.record(item)
         self._show_alarms()
 
     def _show_alarms(self) -> None:
         """The alarm output, the relay and the kinds holding (``journal_fault`` included)."""
         holding = [a.kind for a in self.monitor.active_alarms()]
-        kinds = [*holding, JOURNAL_FAULT] if self.hold.fault is not None else holding
+        kinds = [*holding, JOURNAL_FAULT] if self.writer.hold.fault is not None else holding
         self.active_alarm_kinds = tuple(kinds)
         if self.alarm_output is not None:
             self.alarm_output.show(bool(kinds))
         if self.interlock is not None and self.interlock.update(holding):
-            self._set_meta("interlock_latched", "1")
+            self.writer.set_meta("interlock_latched", "1")
             log("interlock_opened", logging.WARNING, kinds=",".join(sorted(set(holding))))
 
     def health(self) -> str | None:
         """None while the journal writes and every input answers; else what is wrong."""
-        if not self.journal_writes():
-            return f"journal failed: {self.hold.error}"
+        if not self.writer.journal_writes():
+            return f"journal failed: {self.writer.hold.error}"
         return self.inputs.fault()
 
     def live_state(self) -> dict[str, Any]:
         """What the room looks like now, for the live page (no time: it changes only on events)."""
-        to_iso = self.to_wall
-        alarms = [*self.monitor.active_alarms(), *([self.hold.fault] if self.hold.fault else [])]
+        to_iso, fault = self.writer.to_wall, self.writer.hold.fault
+        alarms = [*self.monitor.active_alarms(), *([fault] if fault else [])]
         return {
             "inputs": self.inputs.values(),
             "alarms": [
@@ -219,14 +210,14 @@ class Agent(JournalWriting):
         }
 
     def _held_alarms(self) -> dict[str, Any]:
-        held = self.hold.held_alarms(self.journal.run) if self.journal.run else []
+        held = self.writer.hold.held_alarms(self.journal.run) if self.journal.run else []
         return {"journal": self.journal.journal_id, "held_alarms": held} if held else {}
 
     def reset_interlock(self, by: str) -> bool:
         """Close the interlock relay again (on the box or by the PCR) if nothing critical holds."""
         if self.interlock is None or not self.interlock.reset():
             return False
-        self._set_meta("interlock_latched", "0")
+        self.writer.set_meta("interlock_latched", "0")
         log("interlock_reset", by=by)
         return True
 
@@ -237,12 +228,7 @@ class Agent(JournalWriting):
         return ready, [s for s in self._held if s.end > horizon]
 
     def close(self) -> None:
-        if self.hold.fault is not None:
-            self.hold.next_retry = self.clock.monotonic()
-            self._retry()  # a last chance for what is held
-        if len(self.hold):
-            log("journal_records_lost", logging.ERROR, records=len(self.hold),
-                dropped=self.hold.dropped, error=self.hold.error)
+        self.writer.flush()
         try:
             self.journal.stop_run(self.clock.wall())
         except JournalError as exc:  # the outputs must still be released

@@ -1,12 +1,12 @@
 """The agent's records on their way to the journal, and what it does while the journal cannot write.
 
-A mixin of :class:`edge_agent.agent.Agent`, apart so that the loop (inputs,
-probe, monitor, outputs) and the journal's side of it each read in one
-module: every output is journaled before anything else is done with it; a
-journal that cannot write (a full disk, an I/O error) raises
-``journal_fault`` and holds the records (see :mod:`edge_agent.journal_hold`)
-until it writes again, oldest first, each at the moment it was made. The
-attributes declared below are the agent's, set by its ``__init__``.
+:class:`JournalWriter` is held by :class:`edge_agent.agent.Agent` (``agent.writer``), so
+that the loop (inputs, probe, monitor, outputs) and the journal's side of it each read in
+one module and each keep their own state. Every output is journaled before anything else
+is done with it; a journal that cannot write (a full disk, an I/O error) raises
+``journal_fault`` and holds the records (see :mod:`edge_agent.journal_hold`) until it
+writes again, oldest first, each at the moment it was made. What journaling tells (the
+last reading, the alarms raised) is kept here too: a held reading is not yet known.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 
 from edge_agent.clock import Clock
-from edge_agent.dose.tube import Calibration
 from edge_agent.errors import JournalError
 from edge_agent.evidence import InvalidRecord
 from edge_agent.journal import Journal
@@ -32,22 +31,31 @@ from edge_agent.monitor.records import (
 from edge_agent.timesync import ClockSync
 
 
-class JournalWriting:
+class JournalWriter:
     """Journal the agent's outputs; hold them while the journal cannot write."""
 
-    clock: Clock
-    clock_sync: ClockSync | None
-    journal: Journal
-    upkeep: JournalUpkeep
-    hold: JournalHold
-    calibration: Calibration | None
-    alarms_raised: dict[str, int]
-    dose_rate_usv_h: float | None
-    last_reading_wall: float | None
-    _replaying: Held | None
-    _meta_pending: dict[str, str]
-    _run_pending: bool
-    _start_wall: float
+    def __init__(
+        self, journal: Journal, upkeep: JournalUpkeep, clock: Clock,
+        clock_sync: ClockSync | None, calibration: str | None,
+    ) -> None:
+        self.journal = journal
+        self.upkeep = upkeep
+        self.clock = clock
+        #: Whether the system clock is synchronised, stamped on every record (None: unknown).
+        self.clock_sync = clock_sync
+        #: The calibration's name, stamped on every exposure.
+        self.calibration = calibration
+        #: Records the journal refused, held until it writes again, and ``journal_fault``.
+        self.hold = JournalHold()
+        # Read by the metrics thread: only ever rebound, never mutated in place.
+        self.alarms_raised: dict[str, int] = {}
+        #: The mean and the end (UTC wall) of the last reading journaled.
+        self.dose_rate_usv_h: float | None = None
+        self.last_reading_wall: float | None = None
+        self._replaying: Held | None = None
+        self._meta_pending: dict[str, str] = {}
+        #: The start (UTC wall) of a run the journal could not start yet.
+        self._run_pending: float | None = None
 
     def to_wall(self, mono: float) -> float:
         """Monotonic agent time to UTC wall time, at the present offset between them (or at
@@ -56,20 +64,38 @@ class JournalWriting:
             return mono + self._replaying.wall_offset
         return mono + (self.clock.wall() - self.clock.monotonic())
 
+    def clock_synced(self) -> bool | None:
+        if self._replaying is not None:
+            return self._replaying.clock_synced
+        return self.clock_sync.synced() if self.clock_sync is not None else None
+
+    def journal_writes(self) -> bool:
+        """Whether the journal writes now (False while records are held)."""
+        return not (len(self.hold) or self._run_pending is not None or self._meta_pending)
+
+    def start_failed(self, start_wall: float, exc: JournalError) -> None:
+        """The journal could not start the run begun at ``start_wall``: the agent runs
+        degraded, and the run is written first once the journal writes again."""
+        self._run_pending = start_wall
+        self.write_failed(exc)
+
     def _count_raised(self, kind: str) -> None:
         self.alarms_raised = {**self.alarms_raised, kind: self.alarms_raised.get(kind, 0) + 1}
 
-    def _record(self, item: Output) -> None:
+    def record(self, item: Output) -> None:
         """Journal ``item``, or hold it (and every record after it) while the journal
-        cannot write: the alarm output and the relay never wait on the journal."""
+        cannot write: the alarm output and the relay never wait on the journal. An alarm
+        raised is counted either way."""
         if len(self.hold):
             self._hold(item)
-            return
-        try:
-            self._journal_or_refuse(item)
-        except JournalError as exc:
-            self._hold(item)
-            self._write_failed(exc)
+        else:
+            try:
+                self._journal_or_refuse(item)
+            except JournalError as exc:
+                self._hold(item)
+                self.write_failed(exc)
+        if isinstance(item, AlarmRaised):
+            self._count_raised(item.alarm.kind)
 
     def _journal_or_refuse(self, item: Output, held: Held | None = None) -> None:
         """Journal ``item`` (as made at ``held``'s moment); raise JournalError if the journal
@@ -95,7 +121,7 @@ class JournalWriting:
             log("alarm_held", logging.WARNING, kind=item.alarm.kind, number=item.alarm.number,
                 state="raised" if isinstance(item, AlarmRaised) else "cleared")
 
-    def _write_failed(self, exc: JournalError) -> None:
+    def write_failed(self, exc: JournalError) -> None:
         """A write failed: raise ``journal_fault`` (once), give back the reserve if the disk
         is full (then write again at once), else write again in :data:`RETRY_S`."""
         now = self.clock.monotonic()
@@ -111,18 +137,20 @@ class JournalWriting:
         if self.journal.full and self.upkeep.release_reserve():
             self.hold.next_retry = now
 
-    def _retry(self) -> None:
-        """Write what is held, oldest first; clear ``journal_fault`` once everything is in
-        and the disk has room again (the reserve made again)."""
+    def retry(self) -> None:
+        """While ``journal_fault`` holds, write what is held, oldest first, once due; clear
+        the fault once everything is in and the disk has room again (the reserve made again)."""
+        if self.hold.fault is None:
+            return
         now = self.clock.monotonic()
         if now < self.hold.next_retry:
             return
         self.hold.next_retry = now + RETRY_S
         dose_rate, last_reading = self.dose_rate_usv_h, self.last_reading_wall
         try:
-            if self._run_pending:
-                self.journal.start_run(self._start_wall)
-                self._run_pending = False
+            if self._run_pending is not None:
+                self.journal.start_run(self._run_pending)
+                self._run_pending = None
             while self._meta_pending:
                 key, value = next(iter(self._meta_pending.items()))
                 self.journal.set_meta(key, value)
@@ -131,12 +159,21 @@ class JournalWriting:
                 self._journal_or_refuse(self.hold.items[0].output, self.hold.items[0])
                 self.hold.items.popleft()
         except JournalError as exc:
-            self._write_failed(exc)
+            self.write_failed(exc)
             return
         finally:  # the present values, not those of the held readings
             self.dose_rate_usv_h, self.last_reading_wall = dose_rate, last_reading
         if self.hold.fault is not None and self.upkeep.ensure_reserve():
             self._clear_fault(now)
+
+    def flush(self) -> None:
+        """The agent is closing: a last chance for what is held, and a log of what is lost."""
+        if self.hold.fault is not None:
+            self.hold.next_retry = self.clock.monotonic()
+            self.retry()
+        if len(self.hold):
+            log("journal_records_lost", logging.ERROR, records=len(self.hold),
+                dropped=self.hold.dropped, error=self.hold.error)
 
     def _clear_fault(self, now: float) -> None:
         fault = self.hold.fault
@@ -145,28 +182,20 @@ class JournalWriting:
             self._journal(AlarmCleared(cleared))
         except JournalError as exc:
             self.hold.fault = fault
-            self._write_failed(exc)
+            self.write_failed(exc)
             return
         log("journal_fault_cleared", detail=cleared.detail)
 
-    def _set_meta(self, key: str, value: str) -> None:
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a journal meta value, or keep it for the retry while the journal cannot write."""
         try:
             self.journal.set_meta(key, value)
         except JournalError as exc:
             self._meta_pending[key] = value
-            self._write_failed(exc)
-
-    def journal_writes(self) -> bool:
-        """Whether the journal writes now (False while records are held)."""
-        return not (len(self.hold) or self._run_pending or self._meta_pending)
-
-    def clock_synced(self) -> bool | None:
-        if self._replaying is not None:
-            return self._replaying.clock_synced
-        return self.clock_sync.synced() if self.clock_sync is not None else None
+            self.write_failed(exc)
 
     def _journal(self, item: Output) -> None:
-        cal = self.calibration.name if self.calibration is not None else None
+        cal = self.calibration
         synced = self.clock_synced()
         if isinstance(item, ExposureOpened):
             self.journal.exposure_opened(item.exposure, self.to_wall, cal, clock_synced=synced)

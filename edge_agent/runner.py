@@ -162,9 +162,9 @@ class Service:
         for kind in agent.active_alarm_kinds:
             active[kind] = active.get(kind, 0) + 1
         total: dict[str, int] = dict.fromkeys(kinds, 0)
-        total.update(agent.alarms_raised)
+        total.update(agent.writer.alarms_raised)
         depth = outbox_depth(agent.journal.path)
-        last = agent.last_reading_wall
+        last = agent.writer.last_reading_wall
         synced = self.clock_sync.last
         return [
             Metric("voyant_agent_uptime_seconds", "Seconds since the agent started.", "gauge",
@@ -189,8 +189,8 @@ class Service:
             Metric("voyant_clock_synced", "1 if the system clock is synchronised, 0 if not,"
                    " NaN if unknown.", "gauge",
                    [({}, float("nan") if synced is None else float(synced))]),
-            *journal_metrics(agent.journal_writes(), len(agent.hold), agent.hold.dropped,
-                             agent.upkeep.reserve_held),
+            *journal_metrics(agent.writer.journal_writes(), len(agent.writer.hold),
+                             agent.writer.hold.dropped, agent.upkeep.reserve_held),
         ]
 
     def close(self) -> None:
@@ -241,7 +241,7 @@ def start_publisher(config: AgentConfig) -> Publisher | None:
 
 def publish_step(publisher: Publisher, agent: Agent) -> None:
     """After a step: new records may wait in the outbox, the live state may have changed."""
-    publisher.set_live(agent.live_state(), agent.dose_rate_usv_h)
+    publisher.set_live(agent.live_state(), agent.writer.dose_rate_usv_h)
     publisher.notify()
 
 

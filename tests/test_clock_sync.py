@@ -105,7 +105,7 @@ def _agent_records(tmp_path: Path, clock: ManualClock, synced: list[bool]) -> st
     room.run_to(5.0)
     room.agent.journal.reading(
         Reading(3.0, 4.0, 3, 1.0, 18.0, 0.0003, 0.1, 0.06, 0.8, 0.5, False, "sbm20/Cs-137", 10,
-                0), room.agent.to_wall, clock_synced=False)
+                0), room.agent.writer.to_wall, clock_synced=False)
     path = room.agent.journal.path
     room.agent.close()
     return path

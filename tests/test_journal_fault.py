@@ -91,7 +91,7 @@ def play(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: tuple[float, fl
         journal.fail = fault is not None and fault[0] <= now < fault[1]
         before = watchdog.pings
         watchdog.update(agent.health() is None, "")
-        if agent.hold.fault is not None and len(agent.hold):
+        if agent.writer.hold.fault is not None and len(agent.writer.hold):
             seen["first_fault"] = seen["first_fault"] or now
             seen["output_on"] &= agent.alarm_output is not None and agent.alarm_output.is_on
             seen["pinged"] += watchdog.pings - before
@@ -106,8 +106,8 @@ def play(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: tuple[float, fl
     simulation.on_step = on_step
     try:
         simulation.run()
-        seen["writes"] = simulation.agent.journal_writes()
-        seen["fault_after"] = simulation.agent.hold.fault
+        seen["writes"] = simulation.agent.writer.journal_writes()
+        seen["fault_after"] = simulation.agent.writer.hold.fault
         seen["reserve_after"] = Path(str(journal_path) + ".reserve").exists()
     finally:
         simulation.close()
@@ -162,7 +162,7 @@ def test_a_start_on_a_full_disk_runs_degraded_and_catches_up(
     factory = MockFactory()
     agent = Agent(config(tmp_path), clock, pin_factory=factory, journal=journal)
     try:
-        assert agent.hold.fault is not None and agent.health() is not None
+        assert agent.writer.hold.fault is not None and agent.health() is not None
         assert agent.alarm_output is not None and agent.alarm_output.is_on
         # Unwritten, run 2 would be chosen again by a restart on the same full disk (its
         # alarms would share (run, number) with this one's): the start's second is taken.
@@ -170,11 +170,11 @@ def test_a_start_on_a_full_disk_runs_degraded_and_catches_up(
         assert agent.journal.run == run and agent.live_state()["held_alarms"][0]["run"] == run
         clock.advance(5.0)
         agent.step()
-        assert agent.hold.fault is not None  # still failing: still held
+        assert agent.writer.hold.fault is not None  # still failing: still held
         journal.fail = False
         clock.advance(1.0)
         agent.step()
-        assert agent.hold.fault is None and agent.health() is None
+        assert agent.writer.hold.fault is None and agent.health() is None
         assert not agent.alarm_output.is_on
         assert journal.db.execute("SELECT id FROM runs ORDER BY id").fetchall() == [(1,),
                                                                                   (run,)]
@@ -262,7 +262,8 @@ def test_a_record_the_contract_refuses_is_reported_never_held(
         good = _reading(2.0)
         with caplog.at_level("ERROR"):
             agent._handle([ReadingReady(bad), ReadingReady(good)])
-        assert agent.hold.fault is None and not agent.hold.items and agent.health() is None
+        hold = agent.writer.hold
+        assert hold.fault is None and not hold.items and agent.health() is None
         assert "journal_record_refused" in caplog.text
         outbox = Outbox(journal.path)
         try:

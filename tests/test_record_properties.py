@@ -11,7 +11,7 @@ instant, silences longer than the probe time-outs, zero-length steps, and a
 wall clock stepped back or forward. The pure monitor is fed that stream as
 the agent feeds it (waking at each of its deadlines), and every output is
 journaled through a real in-memory journal by the agent's own
-``Agent._journal``; then every record in the outbox must validate against its
+``JournalWriter._journal``; then every record in the outbox must validate against its
 :mod:`wire.records` model, and no NaN or infinity may appear in the outbox or
 the journal's tables. Fixed seed and bounded examples: the same cases every
 run, in a few seconds.
@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.agent import Agent
+from edge_agent.agent_journal import JournalWriter
 from edge_agent.clock import ManualClock
 from edge_agent.config import Rules
 from edge_agent.dose.tube import BUILTIN_TUBES, Calibration, default_calibration
@@ -135,13 +135,14 @@ setups = st.builds(
 
 @dataclass
 class AgentSide:
-    """What ``Agent._journal`` reads of its agent: the journal, the calibration, the clock.
+    """What ``JournalWriter._journal`` reads of its writer: the journal, the calibration's
+    name, the clock.
 
     Running the agent's own method (not a copy of it) keeps this test on the path the
     records really take; a new attribute it needs fails here loudly."""
 
     journal: Journal
-    calibration: Calibration
+    calibration: str
     clock: ManualClock
     synced: bool | None
     offset: float = 0.0
@@ -156,7 +157,7 @@ class AgentSide:
 
     def record(self, outputs: list[Output]) -> None:
         for item in outputs:
-            Agent._journal(cast(Agent, self), item)
+            JournalWriter._journal(cast(JournalWriter, self), item)
 
 
 # -- driving the monitor as the agent does ----------------------------------------------------
@@ -228,7 +229,7 @@ def test_every_record_the_monitor_makes_passes_the_contract(setup: Setup,
     journal = Journal(":memory:", durable=False)
     try:
         journal.start_run(EPOCH)
-        side = AgentSide(journal, setup.calibration, clock, setup.synced)
+        side = AgentSide(journal, setup.calibration.name, clock, setup.synced)
         stream = [s for s in stream if setup.patient or not _presses_patient(s)]
         play(monitor, clock, side, stream)
         assert journal.error is None
