@@ -33,7 +33,7 @@ import uvicorn
 
 from hub.broker.config import broker_config_main, load_accounts
 from hub.config import HubConfig, load_config
-from hub.errors import StoreError
+from hub.errors import CatalogError, StoreError
 from hub.ingest.service import load_rooms
 from hub.logs import log, setup_logging
 from wire.errors import ConfigError, HubError
@@ -236,11 +236,14 @@ def _cli_actor() -> str:
 
 
 def _accounts_command(args: argparse.Namespace, config: HubConfig) -> int:
+    from hub.commands import say_upgraded
     from hub.db.connection import connect
     from hub.db.store import Store
     from hub.web.accounts import AccountError, add_user, find_user, new_token
 
-    Store.open(config.store.path).close()  # brings it to this hub's schema, or refuses it
+    store = Store.open(config.store.path)  # brings it to this hub's schema, or refuses it
+    say_upgraded(store)
+    store.close()
     conn = connect(config.store.path)
     try:
         if args.command == "user":
@@ -300,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         asyncio.run(_run(config))
-    except (StoreError, WebBindError) as exc:
+    except (StoreError, WebBindError, CatalogError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     return 0

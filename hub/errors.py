@@ -1,5 +1,6 @@
-"""The hub's store exceptions: under :class:`wire.errors.HubError`, each also the builtin
-it resembles (a configuration mistake is :class:`wire.errors.ConfigError`)."""
+"""The hub's own exceptions (its store, its catalogs): under :class:`wire.errors.HubError`,
+each also the builtin it resembles (a configuration mistake is
+:class:`wire.errors.ConfigError`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from wire.errors import HubError
 
 class StoreError(HubError, RuntimeError):
     """The store cannot be opened or a transaction could not be committed."""
+
+
+class CatalogError(HubError, ValueError):
+    """A translation catalog cannot be read: the hub refuses to start rather than show
+    pages with strings missing."""
 
 
 class StoreReplaced(StoreError):

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from hub.cli import main
 from hub.db import migrations
 from hub.db.connection import connect
 from hub.db.store import Store
@@ -214,6 +215,21 @@ def test_an_upgrade_is_logged_the_making_of_a_store_is_not(
              if r.getMessage() == "store_migrated"]
     assert lines == [("store_migrated", {"store": str(path), "from_version": 0,
                                          "to_version": migrations.LATEST})]
+
+
+@pytest.mark.parametrize("command", [["quarantine", "list"], ["journal", "list"]])
+def test_a_command_that_upgrades_the_store_says_so(
+        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The store commands migrate as the service would (they need today's tables), and say
+    it on stderr: their log is not the service's. Once: the next command finds it done."""
+    path = _copy("hub_8d84035.db", tmp_path)
+    config = tmp_path / "hub.toml"
+    config.write_text(f'[store]\npath = "{path}"\n', encoding="utf-8")
+    assert main([*command, "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert f"{path}: store upgraded from schema version 0 to {migrations.LATEST}" in err
+    assert main([*command, "--config", str(config)]) == 0
+    assert "upgraded" not in capsys.readouterr().err
 
 
 def test_a_new_store_is_made_at_the_latest_version(tmp_path: Path) -> None:

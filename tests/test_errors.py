@@ -67,7 +67,7 @@ BUILTINS: dict[str, set[str]] = {
     "AccountError": {"ValueError"}, "BrokerFilesError": {"ValueError"},
     "ControlError": {"ValueError"}, "EventError": {"ValueError"},
     "ProvisioningError": {"ValueError"}, "ScenarioError": {"ValueError"},
-    "EventNotFound": {"LookupError"}, "ProbeError": {"OSError"},
+    "CatalogError": {"ValueError"}, "EventNotFound": {"LookupError"}, "ProbeError": {"OSError"},
     "DemoError": {"RuntimeError"}, "InvalidRecord": {"RuntimeError"},
     "JournalError": {"RuntimeError"}, "LockstepError": {"RuntimeError"},
     "MosquittoFailed": {"RuntimeError"}, "MosquittoMissing": {"RuntimeError"},

@@ -16,6 +16,7 @@ import pytest
 from babel.messages.pofile import PoFileError, read_po
 from fastapi.testclient import TestClient
 
+from hub.errors import CatalogError
 from hub.web.i18n import LOCALE_DIR, negotiate, preferred, translations
 from tests.web_helpers import make_app
 
@@ -161,8 +162,11 @@ def test_the_catalogs_are_read_strictly(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr("hub.web.i18n.LOCALE_DIR", tmp_path)
     translations.cache_clear()
     try:
-        with pytest.raises(PoFileError):
+        with pytest.raises(CatalogError, match=r"broken\.po: cannot read the catalog"):
             translations("fr")
+        # ... and the hub does not start (it read them at start, not at its first page)
+        with pytest.raises(CatalogError):
+            make_app(tmp_path / "hub")
     finally:
         monkeypatch.undo()
         translations.cache_clear()

@@ -19,7 +19,7 @@ import logging
 import math
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,12 +30,13 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from hub.db import rollups
+from hub.db import rollup_series, rollups
 from hub.db.connection import connect
 from hub.db.store import Store
 from hub.reports import preparation, quarters
 from hub.reports import quarterly as qr
 from hub.reports.points import list_points
+from hub.timefmt import iso
 from hub.web import live
 from hub.web import report_document as rd
 from tests.contract_strategies import ODD_TEXT, record
@@ -420,16 +421,65 @@ def _contents(app: FastAPI, skip: frozenset[str]) -> dict[str, list[tuple[Any, .
         conn.close()
 
 
-def test_no_get_writes_the_store(app: FastAPI, clients: dict[str, TestClient]) -> None:
-    """GETs read (issue 13): the rollups are the job's, never a page's. Only the session's
-    own bookkeeping (its last use) may change while pages are read."""
-    skip = frozenset({"sessions"})
+def _pending_readings(app: FastAPI, journal: str) -> None:
+    """Readings the rollups do not count yet, inside the charts' windows: a page that
+    refreshed the rollups would write them."""
+    conn = connect(app.state.store_path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        _insert(conn, "journals", {"device": DEVICE, "journal": journal, "upto": 30,
+                                   "started_at": "2026-01-05T00:00:00Z"})
+        for seq in range(1, 31):
+            start = datetime.now(UTC) - timedelta(minutes=40 - seq)
+            _insert(conn, "readings", {
+                "device": DEVICE, "site": SITE, "room": ROOM, "journal": journal, "seq": seq,
+                "run": 1, "start": iso(start.timestamp()),
+                "end": iso(start.timestamp() + 10), "counts": 5, "seconds_covered": 10.0,
+                "cpm": 30.0, "dose_usv": 0.001, "mean_usv_h": 0.2, "mean_sigma_usv_h": 0.01,
+                "max_usv_h": 0.3, "max_sigma_usv_h": 0.01, "saturated": 0,
+                "calibration": "sbm20/Cs-137", "frames": 10, "frames_lost": 0,
+                "clock_synced": 1})
+        conn.execute("COMMIT")
+        assert rollup_series.pending_since(conn, DEVICE) is not None
+    finally:
+        conn.close()
+
+
+def _walk_changes(app: FastAPI, clients: dict[str, TestClient]) -> tuple[list[str], int]:
+    """The tables a walk of every GET route changed (as pcr, admin and a token), and how
+    many answers were 200."""
+    skip = frozenset({"sessions"})  # the session's own bookkeeping: its last use
     before = _contents(app, skip)
+    ok = 0
     for route in _get_routes(app):
         for path, _ in _variants(app, route)[:3]:
-            for role in ("pcr", "token"):
-                clients[role].get(path, follow_redirects=False)
+            for role in ("pcr", "admin", "token"):
+                ok += clients[role].get(path, follow_redirects=False).status_code == 200
     after = _contents(app, skip)
     assert before.keys() == after.keys()
-    changed = [t for t in before if before[t] != after[t]]
+    return [t for t in before if before[t] != after[t]], ok
+
+
+def test_no_get_writes_the_store(app: FastAPI, clients: dict[str, TestClient]) -> None:
+    """GETs read (issue 13): the rollups are the job's, never a page's, even with readings
+    waiting to be counted."""
+    _pending_readings(app, "cd" * 16)
+    changed, ok = _walk_changes(app, clients)
     assert not changed, changed
+    assert ok >= 100, ok  # the pages were served, not refused
+
+
+def test_the_no_write_walk_sees_a_page_that_writes(
+        app: FastAPI, clients: dict[str, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: a chart that refreshed the rollups, as a GET of the room
+    page did before issue 13, is caught."""
+    _pending_readings(app, "ef" * 16)
+    real = rollup_series.series
+
+    def refreshing(conn: sqlite3.Connection, *args: Any, **kwargs: Any) -> Any:
+        rollups.refresh(conn)
+        return real(conn, *args, **kwargs)
+
+    monkeypatch.setattr(rollup_series, "series", refreshing)
+    changed, _ = _walk_changes(app, clients)
+    assert {"rollup_minute", "rollup_marks"} <= set(changed), changed

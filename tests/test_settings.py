@@ -6,6 +6,7 @@ file can be wrong is checked here once, with the error class each caller passes.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from pydantic import Field, ValidationError
 from sim.scenario_toml import ScenarioError
 from wire.errors import ConfigError, VoyantError
 from wire.settings import (
+    MAX_TEXT_BYTES,
     Strict,
     describe_errors,
     load_toml,
@@ -73,6 +75,22 @@ def test_an_unreadable_file_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_a_directory_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the configuration: Is a directory"):
         load_toml(Outer, tmp_path)
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    os.mkfifo(path)  # a read would block until someone writes
+    with pytest.raises(ConfigError, match=r"hub\.toml: cannot read the configuration: not a"
+                                          r" regular file"):
+        load_toml(Outer, path)
+
+
+def test_a_huge_file_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_TEXT_BYTES + 1)  # sparse: nothing written
+    with pytest.raises(ConfigError, match=f"{MAX_TEXT_BYTES + 1} bytes, more than"):
+        load_toml(Outer, path)
 
 
 def test_text_that_is_not_utf8_is_refused_not_crashed_on(tmp_path: Path) -> None:

@@ -88,24 +88,11 @@ def reports_importing_web(root: Path) -> list[str]:
     return [f"{where}:{line} imports {name}" for (where, line), name in sorted(out.items())]
 
 
-def _opens_a_file(call: ast.Call) -> bool:
-    """``sqlite_utils.Database(...)`` given a file (a text, a path) rather than a connection:
-    an opening. Wrapping a connection made by ``connect`` is not."""
-    args = [*call.args[:1], *[k.value for k in call.keywords if k.arg == "filename_or_conn"]]
-    if any(k.arg == "memory" for k in call.keywords):
-        return True
-    for arg in args:
-        if isinstance(arg, ast.Constant | ast.JoinedStr | ast.BinOp):
-            return True
-        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id in (
-                "str", "Path"):
-            return True
-    return False
-
-
 def _sqlite_connects(tree: ast.AST) -> list[int]:
     """Lines calling ``sqlite3.connect`` (the module under any alias, or ``connect``
-    imported from it under any name), or opening a file with ``sqlite_utils.Database``."""
+    imported from it under any name), or importing ``sqlite_utils`` (which opens a file
+    given its path: the store's own business, :meth:`hub.db.store.Store.over` wraps a
+    connection for the others)."""
     modules, functions = {"sqlite3"}, set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -114,14 +101,16 @@ def _sqlite_connects(tree: ast.AST) -> list[int]:
             functions |= {a.asname or a.name for a in node.names if a.name == "connect"}
     lines = []
     for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(name.split(".")[0] == "sqlite_utils" for name in names):
+            lines.append(node.lineno)
         if not isinstance(node, ast.Call):
             continue
         func = node.func
         on_module = (isinstance(func, ast.Attribute) and func.attr == "connect"
                      and isinstance(func.value, ast.Name) and func.value.id in modules)
-        imported = isinstance(func, ast.Name) and func.id in functions
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if on_module or imported or (name == "Database" and _opens_a_file(node)):
+        if on_module or (isinstance(func, ast.Name) and func.id in functions):
             lines.append(node.lineno)
     return sorted(lines)
 
@@ -219,9 +208,9 @@ def test_reports_may_import_the_store_and_the_web_may_import_reports(tmp_path: P
     "import sqlite3 as sql\n\ndef f(p):\n    return sql.connect(p, uri=True)\n",
     "from sqlite3 import connect\nconnect(':memory:')\n",
     "from sqlite3 import connect as opener\nopener(path)\n",
-    "import sqlite_utils\ndb = sqlite_utils.Database(str(path))\n",
-    "from sqlite_utils import Database\ndb = Database(tmp / 'hub.db')\n",
-    "import sqlite_utils\ndb = sqlite_utils.Database(memory=True)\n",
+    "import sqlite_utils\ndb = sqlite_utils.Database(config.store.path)\n",
+    "from sqlite_utils import Database\ndb = Database(path)\n",
+    "from sqlite_utils.db import Database\n",
 ])
 def test_a_raw_sqlite_connect_outside_hub_db_is_caught(tmp_path: Path, source: str) -> None:
     write(tmp_path, "hub/web/live.py", source)
@@ -233,8 +222,8 @@ def test_hub_db_and_the_agent_may_open_sqlite(tmp_path: Path) -> None:
     write(tmp_path, "hub/db/connection.py", "import sqlite3\nsqlite3.connect(path)\n")
     write(tmp_path, "edge_agent/journal.py", "import sqlite3\nsqlite3.connect(path)\n")
     write(tmp_path, "hub/web/live.py", "from hub.db.connection import connect\nconnect(path)\n"
-          "import sqlite3\nrow: sqlite3.Row\nimport sqlite_utils\n"
-          "db = sqlite_utils.Database(conn)\n")
+          "import sqlite3\nrow: sqlite3.Row\nfrom hub.db.store import Store\n"
+          "store = Store.over(conn)\n")
     assert sqlite_opened_outside_db(tmp_path) == []
 
 

@@ -11,6 +11,7 @@ hub never imports the agent's hardware libraries through it.
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wire.errors import ConfigError, VoyantError
 
+#: A configuration, a devices file or a scenario is a few kilobytes; this is far above.
+MAX_TEXT_BYTES = 1 << 20
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 M = TypeVar("M", bound=BaseModel)
@@ -67,9 +70,18 @@ def toml_error_line(message: str) -> int | None:
 
 def read_text(path: str | Path, what: str = "configuration",
               error: type[VoyantError] = ConfigError) -> str:
-    """The file's UTF-8 text, or ``error`` naming the file and why it cannot be read."""
+    """The file's UTF-8 text, or ``error`` naming the file and why it cannot be read.
+
+    Only a regular file of at most :data:`MAX_TEXT_BYTES`: a FIFO or a device would block
+    or never end (a hub re-reading its devices file on SIGHUP would stall)."""
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            raise error(f"{path}: cannot read the {what}: not a regular file")
+        if info.st_size > MAX_TEXT_BYTES:
+            raise error(f"{path}: cannot read the {what}: {info.st_size} bytes,"
+                        f" more than {MAX_TEXT_BYTES}")
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-import sqlite_utils
-
 from hub import workdays
 from hub.config import Controls as ControlSettings
 from hub.controls.records import as_dicts, due_items, iso
@@ -119,7 +117,7 @@ def sync_events(conn: sqlite3.Connection, settings: ControlSettings, now: dateti
     """Open the ``control_overdue`` and ``control_due_soon`` events now due, end those that
     no longer hold (caller's transaction). Returns how many were opened and ended."""
     at = iso(now)
-    store = Store(sqlite_utils.Database(conn, execute_plugins=False))
+    store = Store.over(conn)
     plan = _plan(conn, settings, workdays.today(now), only)
     for event_id in plan.end:
         store.clear_condition(event_id, at)

@@ -137,6 +137,11 @@ def check_version(conn: sqlite3.Connection, where: str) -> int:
     return found
 
 
+def is_new(conn: sqlite3.Connection) -> bool:
+    """Whether the store holds nothing yet: step 1 makes it (not an upgrade)."""
+    return bool(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0)
+
+
 def migrate(conn: sqlite3.Connection, where: str = "store") -> list[int]:
     """Apply the missing steps, each in its own transaction; the versions applied.
 
@@ -146,7 +151,7 @@ def migrate(conn: sqlite3.Connection, where: str = "store") -> list[int]:
     found = check_version(conn, where)
     if found == LATEST:
         return applied
-    fresh = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    fresh = is_new(conn)
     for number, _what, step in MIGRATIONS:
         conn.execute("BEGIN IMMEDIATE")
         try:

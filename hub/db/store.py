@@ -84,11 +84,20 @@ class OpenEvent:
 class Store:
     """Every write and start-up read of the ingest, on one connection."""
 
-    def __init__(self, db: sqlite_utils.Database, path: str = ":memory:") -> None:
+    def __init__(self, db: sqlite_utils.Database, path: str = ":memory:",
+                 upgraded: tuple[int, int] | None = None) -> None:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
         self.path = path
         self._identity = _identity(path)
+        #: (from, to) schema versions when this opening upgraded an existing store.
+        self.upgraded = upgraded
+
+    @classmethod
+    def over(cls, conn: sqlite3.Connection) -> Store:
+        """The store's writes on a connection opened by :func:`connect` (a job's, a
+        request's), in the caller's transaction."""
+        return cls(sqlite_utils.Database(conn, execute_plugins=False))
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -97,17 +106,17 @@ class Store:
         try:
             if str(path) != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # The ingest waits for another writer (a page, a command, a report) rather than
-            # failing its batch: 30 s, far below the agents' patience, above any such write
-            # on a loaded machine.
+            # The ingest waits for another writer (a page, a command, a job) rather than fail
+            # its batch: 30 s, far below the agents' patience, above any such write.
             conn = connect(path, busy_timeout_ms=BUSY_TIMEOUT_MS, autocommit=False,
                            any_thread=False)
-            migrations.check_version(conn, str(path))  # a newer hub's store: not even WAL
+            found = migrations.check_version(conn, str(path))  # a newer one: not even WAL
+            new = migrations.is_new(conn)
             db = sqlite_utils.Database(conn)
             if str(path) != ":memory:":
                 db.enable_wal()
             db.execute("PRAGMA synchronous=FULL")
-            migrations.migrate(conn, str(path))
+            applied = migrations.migrate(conn, str(path))
         except (OSError, sqlite3.Error) as exc:
             if conn is not None:
                 conn.close()
@@ -116,7 +125,7 @@ class Store:
             if conn is not None:
                 conn.close()
             raise
-        return cls(db, str(path))
+        return cls(db, str(path), (found, applied[-1]) if applied and not new else None)
 
     def check_still_mine(self) -> None:
         """Raise :class:`StoreReplaced` unless the file at :attr:`path` is still the one this

@@ -16,9 +16,9 @@ Access (see docs/hub.md, "Access and accounts"): the session middleware
 connection, the CSRF middleware (:mod:`hub.web.csrf`) refuses unsafe requests
 without the session's token, and every route but ``/login``, ``/lang``,
 ``/static`` and ``/healthz`` takes a role dependency of :mod:`hub.web.deps`
-(a test walks them all). If the ingest stops on an error,
-``app.state.ingest_error`` holds it and ``app.state.on_ingest_exit`` (set by
-``voyant-hub run``) is called to stop the server.
+(a test walks them all; ``/metrics`` checks its bearer token itself). If the
+ingest stops on an error, ``app.state.ingest_error`` holds it and
+``app.state.on_ingest_exit`` (set by ``voyant-hub run``) is called to stop the server.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from hub.web.auth import Forbidden, LoginRequired
 from hub.web.client import networks
 from hub.web.csrf import CsrfMiddleware
 from hub.web.deps import Viewer
-from hub.web.i18n import gettext_for
+from hub.web.i18n import LANGUAGES, gettext_for, translations
 from hub.web.pages import account as pages_account
 from hub.web.pages import admin as pages_admin
 from hub.web.pages import auth as pages_auth
@@ -105,6 +105,8 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
     app.state.ingest_error = None
     app.state.on_ingest_exit = None
     app.state.started = api_metrics.Started.now()  # what /metrics counts the uptime from
+    for lang in LANGUAGES:  # a broken catalog stops the hub here, not at its first page
+        translations(lang)
     #: The background jobs to run: all of them beside the ingest; a test names its own.
     app.state.jobs = jobs.NAMES if ingest else frozenset()
     app.state.login_limiter = LoginLimiter(config.web.login_free_attempts,

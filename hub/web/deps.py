@@ -2,7 +2,8 @@
 
 Every route takes these as annotated parameters (``db: Db``, ``user: Pcr``): no
 route module builds its own role check or opens its own connection, so a
-rule about access or about the store is read and changed here, once.
+rule about access or about the store is read and changed here, once. (The one
+exception: ``/metrics`` accepts only a bearer token, :mod:`hub.web.api.metrics`.)
 
 - :data:`Db`: the request's one connection (:class:`RequestDb`), opened at
   first use through :func:`hub.db.connection.connect` and closed by the

@@ -23,9 +23,11 @@ from pathlib import Path
 
 from babel import Locale
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel.messages.pofile import PoFileError, read_po
 from babel.support import Translations
 from fastapi import Request
+
+from hub.errors import CatalogError
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 LANGUAGES = ("fr", "en")
@@ -39,8 +41,11 @@ def translations(lang: str) -> gettext.NullTranslations:
     """The merged catalogs of ``lang`` (English falls back to the source strings)."""
     merged = Translations()
     for path in sorted((LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po")):
-        with path.open("rb") as handle:
-            catalog = read_po(handle, locale=lang, abort_invalid=True)
+        try:
+            with path.open("rb") as handle:
+                catalog = read_po(handle, locale=lang, abort_invalid=True)
+        except (OSError, PoFileError) as exc:
+            raise CatalogError(f"{path}: cannot read the catalog: {exc}") from None
         compiled = io.BytesIO()
         write_mo(compiled, catalog)
         compiled.seek(0)
