@@ -31,6 +31,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,10 +45,54 @@ NOISE = [
 ]
 
 
+ROLES = ("anonymous", "viewer", "pcr", "admin", "token")
+#: Where the values of a path parameter are found in the store (besides ``device``).
+ID_TABLES = {"event_id": "events", "report_id": "reports", "point_id": "points",
+             "user_id": "users", "token_id": "api_tokens",
+             "measurement_id": "report_measurements"}
+#: Values no store holds, and values no store can hold, for every path parameter.
+ABSENT, MALFORMED = ("999999", "no.such.device"), ("0", "-1", "abc", "9" * 40)
+
+
+def _routes(app: Any) -> list[Any]:
+    """The GET routes (those of included routers too, whatever the FastAPI version), but
+    the never-ending live stream."""
+    try:
+        from fastapi.routing import iter_route_contexts
+        routes = list(iter_route_contexts(app.routes))
+    except ImportError:  # older FastAPI: include_router copied the routes into app.routes
+        routes = list(app.routes)
+    return [r for r in routes if "GET" in (getattr(r, "methods", None) or ())
+            and r.path != "/live/stream"]
+
+
+def _paths(conn: sqlite3.Connection, route: Any) -> list[str]:
+    """The route's path with each parameter set to every stored value, absent and
+    malformed ones (the others at their first stored value)."""
+    names = list(route.param_convertors)
+    if not names:
+        return [route.path]
+    values: dict[str, list[str]] = {}
+    for name in names:
+        table = "devices" if name == "device" else ID_TABLES.get(name)
+        column = "device" if name == "device" else "id"
+        stored = [str(r[0]) for r in conn.execute(
+            f"SELECT {column} FROM {table} ORDER BY {column}")] if table else []
+        values[name] = stored + list(ABSENT) + list(MALFORMED)
+    out = []
+    for name in names:
+        for value in values[name]:
+            path = route.path
+            for other in names:
+                chosen = value if other == name else values[other][0]
+                path = re.sub(r"\{" + other + r"(:[a-z]+)?\}", chosen, path)
+            out.append(path)
+    return out
+
+
 def dump(out: Path, store: Path | None) -> None:
     from fastapi.testclient import TestClient
 
-    import tests.test_pages_survive as ps
     from tests.web_helpers import api_token, bearer, login, make_app
 
     out.mkdir(parents=True, exist_ok=True)
@@ -56,6 +101,8 @@ def dump(out: Path, store: Path | None) -> None:
         shutil.copy(store, tmp / "hub.db")
         app = make_app(tmp)
     else:
+        import tests.test_pages_survive as ps  # the pages-survive fill, today's tree only
+
         app = ps.fill(tmp)
         if store is not None:
             conn = sqlite3.connect(tmp / "hub.db")
@@ -63,27 +110,30 @@ def dump(out: Path, store: Path | None) -> None:
             conn.execute("VACUUM INTO ?", [str(store)])
             conn.close()
     clients = {}
-    for role in ps.ROLES:
+    for role in ROLES:
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
+        # Accounts of the walk's own (a stored account of the same name has its password).
         if role in ("viewer", "pcr", "admin"):
-            login(client, role)
+            login(client, role, f"walk-{role}")
         elif role == "token":
-            client.headers.update(bearer(api_token(app, "pcr", "robot")))
+            client.headers.update(bearer(api_token(app, "pcr", "walk-robot")))
         clients[role] = client
+    conn = sqlite3.connect(tmp / "hub.db")
+    paths = [path for route in _routes(app) for path in _paths(conn, route)]
+    conn.close()
     index = {}
-    for route in ps._get_routes(app):
-        for path, _ in ps._variants(app, route):
-            for role in ps.ROLES:
-                for lang in ("fr", "en"):
-                    response = clients[role].get(path, follow_redirects=False,
-                                                 headers={"Accept-Language": lang})
-                    key = f"{role} {lang} {path}"
-                    name = hashlib.sha1(key.encode()).hexdigest()[:16]
-                    (out / name).write_bytes(response.content)
-                    index[key] = {"status": response.status_code, "file": name,
-                                  "type": response.headers.get("content-type"),
-                                  "location": response.headers.get("location")}
+    for path in paths:
+        for role in ROLES:
+            for lang in ("fr", "en"):
+                response = clients[role].get(path, follow_redirects=False,
+                                             headers={"Accept-Language": lang})
+                key = f"{role} {lang} {path}"
+                name = hashlib.sha1(key.encode()).hexdigest()[:16]
+                (out / name).write_bytes(response.content)
+                index[key] = {"status": response.status_code, "file": name,
+                              "type": response.headers.get("content-type"),
+                              "location": response.headers.get("location")}
     (out / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True))
     print(f"{len(index)} requests written to {out}")
 
