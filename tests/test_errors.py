@@ -83,8 +83,10 @@ _BUILTIN = {v for v in vars(builtins).values()
 def test_each_keeps_the_builtin_it_resembled() -> None:
     """``except ValueError`` / ``OSError`` / ``RuntimeError`` / ``LookupError`` written
     before the root still catch what they caught, and nothing more."""
-    found = {c.__qualname__: {b.__name__ for b in c.__mro__ if b in _BUILTIN}
-             for package in AREAS for c in exception_classes(package)}
+    classes = [c for package in AREAS for c in exception_classes(package)]
+    names = [c.__qualname__ for c in classes]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    found = {c.__qualname__: {b.__name__ for b in c.__mro__ if b in _BUILTIN} for c in classes}
     assert found.keys() == BUILTINS.keys(), ("classes not in the table:",
                                              found.keys() - BUILTINS.keys(), "gone:",
                                              BUILTINS.keys() - found.keys())

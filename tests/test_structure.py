@@ -16,6 +16,7 @@ it catches a violation in a synthetic tree.
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,6 +180,19 @@ def test_a_long_module_is_named_with_its_count(tmp_path: Path) -> None:
     write(tmp_path, "tests/test_long.py", "x = 1\n" * 900)  # outside the rule
     write(tmp_path, "bench/long.py", "x = 1\n" * 900)
     assert modules_too_long(tmp_path) == ["sim/long.py: 401 lines"]
+
+
+def test_importing_the_reports_loads_nothing_of_the_web_layer() -> None:
+    """The same rule at run time, imports through other modules included: a fresh
+    interpreter imports every module of hub/reports and lists what of hub.web it loaded."""
+    code = ("import importlib, pkgutil, sys, hub.reports as r\n"
+            "for m in pkgutil.walk_packages(r.__path__, 'hub.reports.'):\n"
+            "    importlib.import_module(m.name)\n"
+            "print(sorted(n for n in sys.modules if n == 'hub.web' or n.startswith('hub.web.')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 @pytest.mark.parametrize("source", [
