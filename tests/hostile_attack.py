@@ -29,8 +29,7 @@ from sim.broker import Mosquitto
 from tests import hostile_payloads as hp
 from tests.hostile_payloads import A, B, C, Msg
 from tests.mqtt_fixtures import DEVICES, HUB, MqttProbe
-from tests.test_pages_survive import ROLES
-from tests.web_helpers import PASSWORD
+from tests.web_helpers import PASSWORD, ROLES
 from tests.wire_rig import Proc, Rig, hub_upto, journal_id, last_seq, rows, wait_until
 from wire.contract import ACK, LIVE, MAX_SEQ, WINDOW, topic
 

@@ -36,8 +36,8 @@ from tests import hostile_payloads as hp
 from tests.hostile_attack import ISSUE_URLS, Outcome, run, summary
 from tests.hostile_payloads import A, B
 from tests.mqtt_fixtures import DEVICES, HUB
-from tests.test_pages_survive import ROLES, _check, _get_routes, _variants
-from tests.web_helpers import bearer, login, make_app
+from tests.test_pages_survive import _check, _get_routes, _variants
+from tests.web_helpers import ROLES, clients_by_role, make_app
 from tests.wire_rig import closing_line, hub_journal_differences, last_seq, rows
 from wire.contract import WINDOW
 
@@ -229,18 +229,8 @@ def test_the_issue_urls_answer_422_or_404_on_the_running_hub(outcome: Outcome) -
 def web(outcome: Outcome) -> Iterator[tuple[FastAPI, dict[str, TestClient]]]:
     """The hub's app on the attacked store: every role logged in, the token the CLI made."""
     app = make_app(outcome.rig.directory)
-    clients = {}
-    for role in ROLES:
-        client = TestClient(app, raise_server_exceptions=False)
-        client.__enter__()
-        if role in ("viewer", "pcr", "admin"):
-            login(client, role)  # type: ignore[arg-type]
-        elif role == "token":
-            client.headers.update(bearer(outcome.token))
-        clients[role] = client
-    yield app, clients
-    for client in clients.values():
-        client.__exit__(None, None, None)
+    with clients_by_role(app, outcome.token) as clients:
+        yield app, clients
 
 
 def test_the_report_lists_the_flagged_records_as_excluded(

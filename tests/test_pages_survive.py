@@ -42,7 +42,7 @@ from hub.web import report_document as rd
 from tests.contract_strategies import ODD_TEXT, record
 from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, T0, batch, core
 from tests.test_web_access import _original, _routes
-from tests.web_helpers import api_token, bearer, login, make_app
+from tests.web_helpers import ROLES, api_token, clients_by_role, make_app
 from wire.contract import ALARMS, EXPOSURES, LIVE, READINGS, STATUS, topic
 from wire.kinds import KINDS
 from wire.records import AlarmItem, ExposureItem, ReadingItem
@@ -69,7 +69,6 @@ STREAMS = {"/live/stream"}
 ID_TABLES = {"event_id": "events", "report_id": "reports", "point_id": "points",
              "user_id": "users", "token_id": "api_tokens",
              "measurement_id": "report_measurements"}
-ROLES = ("anonymous", "viewer", "pcr", "admin", "token")
 
 
 # -- drawing payloads ----------------------------------------------------------------------
@@ -226,18 +225,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
 
 @pytest.fixture(scope="module")
 def clients(app: FastAPI) -> Iterator[dict[str, TestClient]]:
-    out = {}
-    for role in ROLES:
-        client = TestClient(app, raise_server_exceptions=False)
-        client.__enter__()
-        if role in ("viewer", "pcr", "admin"):
-            login(client, role)  # type: ignore[arg-type]
-        elif role == "token":
-            client.headers.update(bearer(api_token(app, "pcr", "robot")))
-        out[role] = client
-    yield out
-    for client in out.values():
-        client.__exit__(None, None, None)
+    with clients_by_role(app, api_token(app, "pcr", "robot")) as out:
+        yield out
 
 
 def _pairs(app: FastAPI, sql: str) -> list[tuple[str, str]]:

@@ -20,6 +20,8 @@ holds one session).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +107,23 @@ def api_token(target: FastAPI | TestClient, role: Role, username: str | None = N
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+#: Who walks a store: nobody, each role logged in, and an API token.
+ROLES = ("anonymous", "viewer", "pcr", "admin", "token")
+
+
+@contextmanager
+def clients_by_role(app: FastAPI, token: str) -> Iterator[dict[str, TestClient]]:
+    """A client per entry of :data:`ROLES` on ``app`` (the token's client shows ``token``),
+    each kept open for the block: the walks of every route use them all."""
+    with ExitStack() as stack:
+        out = {}
+        for role in ROLES:
+            client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+            if role in ("viewer", "pcr", "admin"):
+                login(client, role)  # type: ignore[arg-type]
+            elif role == "token":
+                client.headers.update(bearer(token))
+            out[role] = client
+        yield out
