@@ -20,6 +20,7 @@ from edge_agent.clock import iso_utc
 from edge_agent.errors import JournalError
 from edge_agent.monitor.records import AlarmRecord, ExposureRecord, Reading
 from wire.records import AlarmItem, ExposureItem, ReadingItem
+from wire.settings import summarize_errors
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -45,13 +46,8 @@ def _build(model: type[M], kind: str, fields: dict[str, Any]) -> M:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        reasons = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or kind}: {error['msg']}"
-            for error in exc.errors()[:3]
-        )
-        raise InvalidRecord(
-            f"{kind} record {fields.get('seq')} breaks the wire contract: {reasons}"
-        ) from None
+        raise InvalidRecord(f"{kind} record {fields.get('seq')} breaks the wire contract:"
+                            f" {summarize_errors(exc)}") from None
 
 
 def reading_item(

@@ -29,11 +29,11 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from wire.contract import ALARMS, EXPOSURES, READINGS
 from wire.records import ITEM_MODELS, MAX_DOSE_RATE_USV_H, READING_RATES
 
 #: Sent before readings, as soon as they are within the window.
-URGENT_KINDS: Final = ("alarms", "exposures")
-READINGS: Final = "readings"
+URGENT_KINDS: Final = (ALARMS, EXPOSURES)
 #: How every item the journal queues begins (its model's first field).
 _SEQ_PREFIX: Final = '{"seq":'
 

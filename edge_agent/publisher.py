@@ -44,7 +44,7 @@ from edge_agent.clock import iso_utc
 from edge_agent.config import Device, Mqtt
 from edge_agent.ha_discovery import publish_discovery
 from edge_agent.logs import log
-from edge_agent.outbox import READINGS, URGENT_KINDS, Outbox, Pending
+from edge_agent.outbox import URGENT_KINDS, Outbox, Pending
 from edge_agent.send_state import SendState, leading_run
 from wire import contract as wire
 from wire.errors import ConfigError
@@ -290,7 +290,7 @@ class Publisher:
             return
         state.in_flight = None
         if state.readings_from <= upto:
-            rows = outbox.pending(state.readings_from, limit, upto=upto, kinds=(READINGS,))
+            rows = outbox.pending(state.readings_from, limit, upto=upto, kinds=(wire.READINGS,))
             if not rows:
                 state.readings_from = upto + 1
                 return

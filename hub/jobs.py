@@ -47,6 +47,7 @@ from hub.db import rollups
 from hub.db.connection import connect
 from hub.logs import log
 from hub.reports import preparation
+from hub.web.deps import clock_of
 
 T = TypeVar("T")
 
@@ -63,12 +64,6 @@ class Job:
     every_s: Callable[[HubConfig], float]
     #: The event logged when a round fails.
     failed: str
-
-
-def _clock(app: FastAPI) -> datetime:
-    """``app.state.clock`` if a test put one there, else the system's."""
-    clock: Callable[[], datetime] | None = getattr(app.state, "clock", None)
-    return clock() if clock is not None else datetime.now(UTC)
 
 
 async def in_thread(work: Callable[[], T]) -> T:
@@ -120,14 +115,14 @@ def refresh_rollups_step(store_path: str) -> rollups.Refreshed:
 
 
 async def reports_round(app: FastAPI) -> list[int]:
-    now = _clock(app)
+    now = clock_of(app)
     ids = await in_thread(lambda: prepare_reports(app.state.store_path, app.state.config, now))
     log("reports_prepared", logging.DEBUG, reports=len(ids))
     return ids
 
 
 async def controls_round(app: FastAPI) -> dict[str, int]:
-    now = _clock(app)
+    now = clock_of(app)
     result = await in_thread(lambda: check_controls(app.state.store_path, app.state.config,
                                                     now))
     if result["opened"] or result["ended"]:

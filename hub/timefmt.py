@@ -11,6 +11,12 @@ def iso(epoch_s: float) -> str:
     return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def whole_seconds(epoch_s: float) -> str:
+    """``epoch_s`` to the second below, fixed width (``2026-01-05T08:00:00Z``): instants
+    compared as text in SQL (sessions, chart windows) sort as they should."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse(text: str) -> float:
     """Seconds since the epoch of a wire timestamp (up to 9 decimals, truncated to 6)."""
     body = text.removesuffix("Z")

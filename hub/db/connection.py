@@ -42,11 +42,14 @@ def connect(path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 
 @contextmanager
 def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One all-or-nothing write: nothing half-written if any statement fails."""
+    """One all-or-nothing write: nothing half-written if any statement, or the commit,
+    fails. The write lock is taken at BEGIN (IMMEDIATE): a transaction that read first
+    could not upgrade once another writer had committed (SQLITE_BUSY at once, no wait)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # an error such as a failed COMMIT may have ended it
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")

@@ -21,7 +21,7 @@ from typing import Any, Final
 import sqlite_utils
 
 from hub.db import migrations, schema
-from hub.db.connection import connect
+from hub.db.connection import connect, write
 from hub.errors import StoreError, StoreReplaced
 
 #: Refused messages kept (oldest pruned first): a hostile flood must not fill the disk.
@@ -148,27 +148,15 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """One transaction; nested, a savepoint (one message's writes, undone on error).
 
-        The outer one takes the write lock at BEGIN (IMMEDIATE): a deferred transaction that
-        read first could not upgrade once a job or a page had written since its snapshot
-        (SQLITE_BUSY at once, no busy wait), and the batch would fail instead of waiting.
+        The outer one is :func:`~hub.db.connection.write` (the write lock taken at BEGIN:
+        a batch waits for a job's or a page's write instead of failing).
         """
         if self.conn.in_transaction:
             with self.db.atomic():  # a savepoint
                 yield
             return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write(self.conn):
             yield
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        try:
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
 
     # -- records ---------------------------------------------------------------------------
 

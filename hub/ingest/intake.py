@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.events.workflow import alarm_detail, alarm_ref
@@ -27,7 +27,7 @@ from hub.ingest.records import alarm_row, exposure_row, reading_row, record_time
 from hub.ingest.registry import DeviceState
 from hub.ingest.sequences import JournalSeqs
 from hub.logs import log
-from hub.timefmt import iso
+from hub.timefmt import iso, parse
 from hub.workdays import local_date
 from wire.contract import (
     WINDOW,
@@ -80,6 +80,8 @@ class Intake:
                                                  at)
         before = seqs.upto
         stored = quarantined = duplicates = over_budget = 0
+        received: list[tuple[str, str, int, str, str]] = []  # written once, after the loop
+        readings: list[list[Any]] = []
         for record in records:
             if seqs.is_stored(record.seq) or record.seq in seqs.quarantined:
                 duplicates += 1
@@ -93,11 +95,15 @@ class Intake:
                                  counted=seqs.is_stored(record.seq))
                 quarantined += 1
             else:
-                self._store(ident, record, at, window)
+                received.append((envelope.device, envelope.journal, record.seq, envelope.kind,
+                                 at))
+                self._store(ident, record, at, window, readings)
                 filled = seqs.add(record.seq, now)
                 stored += 1
             for gap in filled:
                 core.watch.gap_filled(dev, envelope.journal, gap, at)
+        core.store.insert_received(received)
+        core.store.insert_readings(readings)
         for seq in seqs.newly_counted:
             core.store.count_quarantined(envelope.device, envelope.journal, seq)
         seqs.newly_counted.clear()
@@ -141,14 +147,16 @@ class Intake:
 
     # -- storing -----------------------------------------------------------------------------
 
-    def _store(self, ident: Ident, record: Record, at: str, window: tuple[str, str]) -> None:
-        store = self.core.store
-        kind = record_kind(record)
-        store.insert_received([(ident[0], ident[3], record.seq, kind, at)])
+    def _store(self, ident: Ident, record: Record, at: str, window: tuple[str, str],
+               readings: list[list[Any]]) -> None:
+        """An exposure's or alarm's rows now (upserts, events); a reading's row joins the
+        batch's one insert (a batch is mostly readings)."""
         flagged = implausible(record, window)
         if flagged:
             self.core.counters["records_implausible"] += 1
-        if write(store, ident, record, at, flagged):
+        if isinstance(record, ReadingItem):
+            readings.append(reading_row(*ident, record, flagged))
+        elif write(self.core.store, ident, record, at, flagged):
             self.core.counters["alarm_events"] += 1
 
     def _quarantine(
@@ -186,7 +194,7 @@ class Intake:
         seq: int | None, reason: str, at: str,
     ) -> None:
         """One ``record_quarantined`` event per device and Paris day, counting refusals."""
-        day = local_date(datetime.fromisoformat(at.replace("Z", "+00:00")))
+        day = local_date(datetime.fromtimestamp(parse(at), UTC))  # ``at``: the hub's stamp
         self.core.store.count_event(
             "record_quarantined", device, site, room, day.isoformat(), at,
             {"journal": journal, "seq": seq, "kind": kind, "reason": reason[:300]},

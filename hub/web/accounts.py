@@ -150,11 +150,6 @@ def row_user(row: sqlite3.Row | None) -> User | None:
     return User(int(row["id"]), str(row["username"]), role, str(row["display_name"]))
 
 
-def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
-    row = conn.execute("SELECT * FROM users WHERE id = ? AND active = 1", [user_id]).fetchone()
-    return row_user(row)
-
-
 def find_user(conn: sqlite3.Connection, username: str) -> User | None:
     row = conn.execute("SELECT * FROM users WHERE username = ? AND active = 1",
                        [username.strip()]).fetchone()

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 
 from hub.config import HubConfig
 from hub.db.connection import connect
@@ -143,8 +143,13 @@ def config_of(request: Request) -> HubConfig:
     return request.app.state.config  # type: ignore[no-any-return]
 
 
-def now_of(request: Request) -> datetime:
-    """The clock: ``app.state.clock`` if a test put one there (a callable returning an
-    aware datetime), else the system's."""
-    clock: Callable[[], datetime] | None = getattr(request.app.state, "clock", None)
+def clock_of(app: FastAPI) -> datetime:
+    """The app's clock: ``app.state.clock`` if a test put one there (a callable returning
+    an aware datetime), else the system's. The jobs read it too."""
+    clock: Callable[[], datetime] | None = getattr(app.state, "clock", None)
     return clock() if clock is not None else datetime.now(UTC)
+
+
+def now_of(request: Request) -> datetime:
+    """The request's clock (:func:`clock_of` its app)."""
+    return clock_of(request.app)

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, Field
 
 from hub.db import rollup_series
+from hub.timefmt import whole_seconds as _iso
 
 Range = Literal["24h", "7d", "quarter"]
 Choice = Literal["any", "yes", "no"]
@@ -221,10 +222,6 @@ def chart_end(value: datetime) -> datetime:
         raise ValueError(f"end: expected a time from {END_MIN.date()} to {END_MAX.date()}"
                          f" (UTC), got {value.isoformat()}")
     return moment
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def readings(conn: sqlite3.Connection, device: str, range_: Range,

@@ -20,7 +20,8 @@ import hashlib
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from hub.timefmt import whole_seconds as iso  # instants compared as text: fixed width
 
 #: ``last_seen_at`` is written at most this often per session (a GET rarely writes).
 TOUCH_EVERY_S = 60
@@ -44,11 +45,6 @@ class Live:
     id: int
     user: sqlite3.Row
     last_seen_at: str
-
-
-def iso(t: float) -> str:
-    """``t`` (Unix seconds) as the store writes instants: fixed width, so they sort."""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def start(conn: sqlite3.Connection, user_id: int, ip: str, user_agent: str, policy: Policy,
