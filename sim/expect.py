@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from edge_agent.monitor.rules import RULE_OF
 from sim.scenario_toml import Doc, KeyPath, Table, entries, is_number, show
 from wire.kinds import ALARM_KINDS, AlarmKind
 
@@ -97,11 +98,12 @@ def _expected_alarm(
     t = Table(doc, data, path, _ALARM_KEYS)
     kind = cast(AlarmKind, t.text("kind", ALARM_KINDS))
     subject = t.text("subject") if "subject" in t.data else None
-    if kind == "door_open_during_emission" and subject not in doors:
+    about = RULE_OF[kind].subject
+    if about == "door" and subject not in doors:
         doc.fail(t.at("subject"), f"expected the door it is about, one of {', '.join(doors)}")
-    if kind != "door_open_during_emission" and subject is not None:
+    if about is None and subject is not None:
         doc.fail(t.at("subject"), "expected no subject (omit the key for null): only"
-                 " door_open_during_emission has one")
+                 " alarms about a door have one")
     at_s = _window(t, "at_s", duration)
     still_active = t.data.get("cleared_s") == "null"
     cleared = None

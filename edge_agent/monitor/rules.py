@@ -283,13 +283,15 @@ class Rule:
     on_exposure: bool = True
     #: What else the raised alarm writes on that exposure's record.
     marks: Callable[[ExposureRecord, str | None], None] | None = None
+    #: What the alarm's ``subject`` names (one alarm per such thing), if it has one.
+    subject: str | None = None
 
 
 RULES: Final[tuple[Rule, ...]] = (
     Rule("unsolicited_emission", unsolicited_emission, AT_ONCE, EXPOSURE_END),
     Rule("door_open_during_emission", door_open_during_emission, AT_ONCE,
          Clears(exposure_end=True, condition_end=True, ended=_last_door_closed),
-         marks=door_was_open),
+         marks=door_was_open, subject="door"),
     Rule("emission_after_release", emission_after_release, After("release_grace_s"),
          EXPOSURE_END),
     Rule("emission_light_fault", emission_light_fault, After("light_grace_s"), EXPOSURE_END,
@@ -307,3 +309,6 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("dose_rate_high", dose_rate_high, AT_ONCE, CONDITION_END, on_exposure=False),
     Rule("probe_fault", probe_fault, AT_ONCE, CONDITION_END, on_exposure=False),
 )
+
+#: Each kind's entry.
+RULE_OF: Final[Mapping[str, Rule]] = {rule.kind: rule for rule in RULES}

@@ -340,7 +340,8 @@ class IngestCore:
         self.presence = Presence(self)
         self.intake = Intake(self)
         self.watch = Watch(self)
-        owners = {journal: device for device, journal, _ in self.store.journals()}
+        journals = self.store.journals()
+        owners = {journal: device for device, journal, _ in journals}
         if getattr(self, "gate", None) is None:
             self.gate = Gate(self.rooms, self.settings, owners)
         else:  # rebuilt after a failure: what each device has spent today is kept
@@ -360,7 +361,7 @@ class IngestCore:
                 continue
             gap_events.setdefault(key, []).append(Gap(first, last, 0, now, event.id))
         filled: list[Gap] = []
-        for device, journal, upto in self.store.journals():
+        for device, journal, upto in journals:
             above = self.store.stored_above(device, journal, upto)
             own = gap_events.pop((device, journal), [])
             waiting = self.store.quarantined_waiting(device, journal, upto)

@@ -73,26 +73,31 @@ class Gate:
             raise Refused(f"payload claims device {claimed!r}; "
                           f"the topic belongs to {device!r}")
 
-    def journal(self, device: str, journal: str, now: float) -> bool:
-        """May ``device`` write ``journal``? True when it is new (the caller says so)."""
+    def journal(self, device: str, journal: str, now: float) -> None:
+        """Refuse unless ``device`` may write ``journal`` (its own, or a new one within the
+        day's budget; the ingest raises ``journal_new`` for it)."""
         owner = self.owners.get(journal)
         if owner is not None:
             if owner != device:
                 raise Refused(f"journal {journal} belongs to device {owner!r}")
-            return False
-        key = (device, local_date(datetime.fromtimestamp(now, UTC)).isoformat())
+            return
+        key = _day_key(device, now)
         if self._new_journals.get(key, 0) >= self.settings.new_journals_per_day:
             raise Refused(f"{device}: more than {self.settings.new_journals_per_day} new "
                           "journals today")
         self._new_journals[key] = self._new_journals.get(key, 0) + 1
         self.owners[journal] = device
-        return True
 
     def may_quarantine(self, device: str, count: int, now: float) -> bool:
         """Room left in today's quarantine budget of ``device`` for ``count`` records."""
-        key = (device, local_date(datetime.fromtimestamp(now, UTC)).isoformat())
+        key = _day_key(device, now)
         used = self._quarantined.get(key, 0)
         if used + count > self.settings.quarantine_per_device_day:
             return False
         self._quarantined[key] = used + count
         return True
+
+
+def _day_key(device: str, now: float) -> tuple[str, str]:
+    """A device's Paris day: the period of its new-journal and quarantine budgets."""
+    return device, local_date(datetime.fromtimestamp(now, UTC)).isoformat()
