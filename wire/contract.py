@@ -5,10 +5,13 @@ on pydantic only (no gpiozero, no FastAPI), so that a change to the contract
 is one change, checked by both sides' tests. ``docs/protocol.md`` documents it
 and is checked against it by a test.
 
-Evidence (readings, exposures, alarms) travels as *record batches* at QoS 1
-from the agent's journal outbox. Every record carries a per-device sequence
-number that the journal keeps across restarts; a batch holds consecutive
-records of one kind. The hub acknowledges, per device and journal, the highest
+Evidence (readings, exposures, alarms, input changes) travels as *record
+batches* at QoS 1 from the agent's journal outbox. Every record carries a
+per-device sequence number that the journal keeps across restarts, and the
+hash of the record before it (:mod:`wire.chain`); a batch holds consecutive
+records of one kind. Input changes travel on the ``exposures`` topic with
+``"kind": "changes"`` (:data:`RECORD_TOPIC`), a topic every deployed broker
+ACL already allows. The hub acknowledges, per device and journal, the highest
 sequence number below which it has stored everything (``ack``); the agent
 keeps each record until an acknowledgement covers it. A broker's PUBACK is
 not that proof.
@@ -22,16 +25,19 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
+from wire.encode import batch_from_json, batch_payload, dose_rate_payload
 from wire.errors import VoyantError
 from wire.records import (
     DEVICE_PATTERN,
     ITEM_MODELS,
     MAX_SEQ,
     NAME_PATTERN,
+    SCHEMA_VERSION,
     AlarmItem,
     AlarmKindName,
+    ChangeItem,
     Count,
     DeviceId,
     DoseRate,
@@ -50,20 +56,18 @@ from wire.settings import summarize_errors
 from wire.states import Ack, ActiveAlarm, HeldAlarm, Live, Status
 
 __all__ = [
-    "ACK", "AGENT_KINDS", "ALARMS", "DEVICE_PATTERN", "DOSE_RATE", "EXPOSURES", "HUB_SUBSCRIPTION",
-    "ITEM_MODELS",
-    "LIVE", "MAX_BATCH", "MAX_PAYLOAD_BYTES", "MAX_SEQ", "NAME_PATTERN", "QOS", "READINGS",
-    "RECORD_KINDS", "RETAIN", "ROOT", "SCHEMA_VERSION", "STATUS", "WINDOW", "Ack", "ActiveAlarm",
-    "AlarmBatch", "AlarmItem", "AlarmKindName", "Batch", "Count", "DeviceId", "DoseRate",
-    "Envelope", "ExposureBatch", "ExposureItem", "HeldAlarm", "Item", "JournalId", "Live",
-    "Message", "Name",
-    "ReadingBatch", "ReadingItem", "Record", "RecordEnvelope", "RefusedItem", "Seq", "ShortText",
-    "Status", "Timestamp", "Topic", "WireError", "batch_from_json", "batch_payload", "decode",
-    "decode_records", "dose_rate_payload", "parse_topic", "topic",
+    "ACK", "AGENT_KINDS", "ALARMS", "CHANGES", "DEVICE_PATTERN", "DOSE_RATE", "EXPOSURES",
+    "HUB_SUBSCRIPTION", "ITEM_KINDS", "ITEM_MODELS", "LIVE", "MAX_BATCH", "MAX_PAYLOAD_BYTES",
+    "MAX_SEQ", "NAME_PATTERN", "QOS", "READINGS", "RECORD_KINDS", "RECORD_TOPIC", "RETAIN",
+    "ROOT", "SCHEMA_VERSION", "STATUS", "WINDOW", "Ack", "ActiveAlarm", "AlarmBatch",
+    "AlarmItem", "AlarmKindName", "Batch", "ChangeBatch", "ChangeItem", "Count", "Decoded",
+    "DeviceId", "DoseRate", "Envelope", "ExposureBatch", "ExposureItem", "HeldAlarm", "Item",
+    "JournalId", "Live", "Message", "Name", "ReadingBatch", "ReadingItem", "Record",
+    "RecordEnvelope", "RefusedItem", "Seq", "ShortText", "Status", "Timestamp", "Topic",
+    "WireError", "batch_from_json", "batch_payload", "decode", "decode_chain", "decode_records",
+    "dose_rate_payload", "parse_topic", "topic",
 ]
 
-#: Schema version carried in every JSON payload as ``"v"``; topics carry ``v1``.
-SCHEMA_VERSION: Final = 1
 ROOT: Final = "voyant/v1"
 
 # -- topics ---------------------------------------------------------------------------
@@ -77,7 +81,14 @@ EXPOSURES: Final = "exposures"  # agent → hub, QoS 1, from the outbox
 ALARMS: Final = "alarms"  # agent → hub, QoS 1, from the outbox
 ACK: Final = "ack"  # hub → agent, retained, QoS 1
 
+#: The record topics (the hub acknowledges per journal, whatever the topic).
 RECORD_KINDS: Final = (READINGS, EXPOSURES, ALARMS)
+#: A batch of input changes says ``"kind": "changes"`` and travels on the exposures topic.
+CHANGES: Final = "changes"
+#: Every kind of record a batch may hold, and the topic it travels on.
+RECORD_TOPIC: Final = {READINGS: READINGS, EXPOSURES: EXPOSURES, ALARMS: ALARMS,
+                       CHANGES: EXPOSURES}
+ITEM_KINDS: Final = tuple(RECORD_TOPIC)
 AGENT_KINDS: Final = (STATUS, LIVE, DOSE_RATE, *RECORD_KINDS)
 
 #: QoS and retain flag of each subtopic.
@@ -187,7 +198,7 @@ class RecordEnvelope(_Envelope):
     """A batch whose items are still raw: the hub validates each record on its own, so that
     one bad record is quarantined alone and never blocks the ones after it."""
 
-    kind: Literal["readings", "exposures", "alarms"]
+    kind: Literal["readings", "exposures", "alarms", "changes"]
     items: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH)]
 
 
@@ -215,7 +226,12 @@ class AlarmBatch(_Batch):
     items: Annotated[list[AlarmItem], Field(max_length=MAX_BATCH)]
 
 
-Batch = ReadingBatch | ExposureBatch | AlarmBatch
+class ChangeBatch(_Batch):
+    kind: Literal["changes"]
+    items: Annotated[list[ChangeItem], Field(max_length=MAX_BATCH)]
+
+
+Batch = ReadingBatch | ExposureBatch | AlarmBatch | ChangeBatch
 
 
 Message = Batch | Status | Live | Ack | float
@@ -223,6 +239,11 @@ Message = Batch | Status | Live | Ack | float
 _MODELS: Final[dict[str, type[_Payload]]] = {
     READINGS: ReadingBatch, EXPOSURES: ExposureBatch, ALARMS: AlarmBatch,
     STATUS: Status, LIVE: Live, ACK: Ack,
+}
+#: What a record topic may carry, told apart by the batch's ``kind``.
+_TOPIC_BATCHES: Final[dict[str, TypeAdapter[Any]]] = {
+    READINGS: TypeAdapter(ReadingBatch), ALARMS: TypeAdapter(AlarmBatch),
+    EXPOSURES: TypeAdapter(Annotated[ExposureBatch | ChangeBatch, Field(discriminator="kind")]),
 }
 
 
@@ -237,9 +258,10 @@ def decode(topic_text: str, payload: bytes) -> tuple[Topic, Message]:
     where = _where(topic_text, payload)
     if where.kind == DOSE_RATE:
         return where, _dose_rate(payload)
-    model = _MODELS[where.kind]
     try:
-        message = model.model_validate_json(payload)
+        adapter = _TOPIC_BATCHES.get(where.kind)
+        message = (adapter.validate_json(payload) if adapter is not None
+                   else _MODELS[where.kind].model_validate_json(payload))
     except ValidationError as exc:
         _check_version(payload)  # the clearer reason first: encoding, JSON, version
         raise WireError(summarize_errors(exc)) from None
@@ -247,16 +269,34 @@ def decode(topic_text: str, payload: bytes) -> tuple[Topic, Message]:
     return where, message  # type: ignore[return-value]
 
 
-Record = ReadingItem | ExposureItem | AlarmItem
+Record = ReadingItem | ExposureItem | AlarmItem | ChangeItem
 
 
-Envelope = RecordEnvelope | ReadingBatch | ExposureBatch | AlarmBatch
+Envelope = RecordEnvelope | ReadingBatch | ExposureBatch | AlarmBatch | ChangeBatch
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A record batch read record by record (:func:`decode_chain`): each record valid or
+    refused, and each as sent (the JSON object its hash is taken over, ``wire.chain``)."""
+
+    topic: Topic
+    envelope: Envelope
+    records: list[Record | RefusedItem]
+    raws: list[dict[str, Any]]
 
 
 def decode_records(
     topic_text: str, payload: bytes
 ) -> tuple[Topic, Envelope, list[Record | RefusedItem]]:
-    """A record batch checked record by record: the records in order, each valid or refused.
+    """A record batch checked record by record (:func:`decode_chain`, without the raws)."""
+    decoded = decode_chain(topic_text, payload)
+    return decoded.topic, decoded.envelope, decoded.records
+
+
+def decode_chain(topic_text: str, payload: bytes) -> Decoded:
+    """A record batch checked record by record: the records in order, each valid or refused,
+    and each as sent.
 
     The envelope (who, which journal, consecutive sequence numbers) must hold,
     or the whole message is refused with :class:`WireError`: a record that
@@ -266,14 +306,14 @@ def decode_records(
     where = _where(topic_text, payload)
     if where.kind not in RECORD_KINDS:
         raise WireError(f"{where.kind} is not a record topic")
+    data = _check_version(payload)
     try:  # the usual case, every record sound: one validation of the whole batch
-        whole = _MODELS[where.kind].model_validate_json(payload)
+        whole = _TOPIC_BATCHES[where.kind].validate_json(payload)
     except ValidationError:
         pass
     else:
         _check_matches(where, whole)
-        return where, whole, list(getattr(whole, "items"))  # type: ignore[return-value]  # noqa: B009
-    data = _check_version(payload)
+        return Decoded(where, whole, list(whole.items), data["items"])
     try:
         envelope = RecordEnvelope.model_validate(data)
     except ValidationError as exc:
@@ -284,7 +324,7 @@ def decode_records(
         _check_seqs(envelope.first, envelope.last, seqs)
     except ValueError as exc:
         raise WireError(str(exc)) from None
-    model = ITEM_MODELS[where.kind]
+    model = ITEM_MODELS[envelope.kind]
     out: list[Record | RefusedItem] = []
     for seq, raw in zip(seqs, envelope.items, strict=True):
         try:
@@ -292,7 +332,7 @@ def decode_records(
         except (ValidationError, ValueError) as exc:
             reason = summarize_errors(exc) if isinstance(exc, ValidationError) else str(exc)
             out.append(RefusedItem(seq, reason, raw))
-    return where, envelope, out
+    return Decoded(where, envelope, out, envelope.items)
 
 
 def _raw_seq(index: int, item: dict[str, Any]) -> int:
@@ -325,7 +365,7 @@ def _check_matches(where: Topic, message: _Payload) -> None:
             f"payload names {message.site}/{message.room}, topic is {where.site}/{where.room}"
         )
     kind = getattr(message, "kind", None)
-    if isinstance(message, _Envelope) and kind != where.kind:
+    if isinstance(message, _Envelope) and RECORD_TOPIC.get(str(kind)) != where.kind:
         raise WireError(f"kind {kind!r} sent on a {where.kind} topic")
 
 
@@ -365,35 +405,3 @@ def _dose_rate(payload: bytes) -> float:
     if not (0.0 <= value < 1e9):
         raise WireError(f"dose_rate: {value!r} is out of range")
     return value
-
-
-def dose_rate_payload(usv_h: float) -> bytes:
-    """The plain retained value for dashboards: µSv/h with 4 significant digits."""
-    return f"{usv_h:.4g}".encode()
-
-
-def batch_payload(
-    kind: str, device: str, site: str, room: str, journal: str, sent: str,
-    items: list[dict[str, Any]], oldest: int | None = None,
-) -> bytes:
-    """A record batch, encoded without validation (for tests and benchmarks).
-
-    ``items`` are consecutive records (each a dict with its ``seq``) of ``kind``.
-    """
-    return batch_from_json(kind, device, site, room, journal, sent,
-                           [json.dumps(item, separators=(",", ":")) for item in items],
-                           items[0]["seq"], items[-1]["seq"], oldest)
-
-
-def batch_from_json(
-    kind: str, device: str, site: str, room: str, journal: str, sent: str,
-    items: list[str], first: int, last: int, oldest: int | None = None,
-) -> bytes:
-    """A record batch around records already validated and serialised (the agent's outbox
-    holds each record's JSON as its model wrote it: it is sent as stored)."""
-    head = json.dumps(
-        {"v": SCHEMA_VERSION, "device": device, "site": site, "room": room, "journal": journal,
-         "kind": kind, "first": first, "last": last, "sent": sent, "oldest": oldest},
-        separators=(",", ":"),
-    )
-    return (head[:-1] + ',"items":[' + ",".join(items) + "]}").encode()

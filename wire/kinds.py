@@ -112,6 +112,11 @@ KINDS: Final[Mapping[str, Kind]] = _kinds(
     data_gap=Kind("warning", "system", "hub", "Données manquantes", "Data gap"),
     record_quarantined=Kind(
         "warning", "system", "hub", "Enregistrement mis en quarantaine", "Record quarantined"),
+    record_conflict=Kind(
+        "warning", "system", "hub", "Enregistrement reçu deux fois, différent",
+        "Record conflict"),
+    chain_broken=Kind(
+        "warning", "system", "hub", "Chaîne d'intégrité rompue", "Hash chain broken"),
     ack_stalled=Kind("warning", "system", "hub", "Acquittement bloqué", "Acknowledgement stalled"),
     journal_new=Kind(
         "info", "system", "hub", "Nouveau journal sur un boîtier", "New journal on a device"),

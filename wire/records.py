@@ -14,6 +14,10 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from wire.chain import HASH_PATTERN
+
+#: Schema version carried in every JSON payload as ``"v"``; topics carry ``v1``.
+SCHEMA_VERSION: Final = 1
 #: Largest sequence number (JSON-safe integer).
 MAX_SEQ: Final = 2**53 - 1
 #: Largest dose rate either side accepts, µSv/h (10 Sv/h: far above what a GM probe can
@@ -78,6 +82,11 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 DeviceId = Annotated[str, Field(pattern=DEVICE_PATTERN)]
 JournalId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 AlarmKindName = Annotated[str, Field(pattern=r"^[a-z_]{1,64}$")]
+#: The SHA-256 of the record before (``wire.chain``), lowercase hex.
+Hash = Annotated[str, Field(pattern=HASH_PATTERN)]
+#: An input's name as the agent calls it: ``emission``, ``door.<name>``, ``light.<name>``…
+SIGNAL_PATTERN: Final = r"^[a-z_]{1,32}(\.[A-Za-z0-9_-]{1,64})?$"
+Signal = Annotated[str, Field(pattern=SIGNAL_PATTERN)]
 
 
 class Payload(BaseModel):
@@ -127,6 +136,7 @@ class ReadingItem(Payload):
     frames: Count
     frames_lost: Count
     clock_synced: bool | None = None
+    prev: Hash | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ReadingItem:
@@ -167,6 +177,7 @@ class ExposureItem(Payload):
     alarms: Annotated[list[AlarmKindName], Field(max_length=32)] = []
     calibration: ShortText | None = None
     clock_synced: bool | None = None
+    prev: Hash | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> ExposureItem:
@@ -190,14 +201,53 @@ class AlarmItem(Payload):
     detail: Annotated[str, Field(max_length=1000)] = ""
     exposure: Seq | None = None
     clock_synced: bool | None = None
+    prev: Hash | None = None
+
+
+class ChangeItem(Payload):
+    """One debounced change of an input, or a run of them (a pulse train).
+
+    ``signal`` changed ``count`` times between its ``first`` and ``last`` edge
+    and was ``value`` after the last one: a single change has ``count`` 1 and
+    ``first`` = ``last``; a pulsed emission is one record per run, however many
+    pulses it holds. ``origin`` ``start`` is the value the agent found when it
+    started, different from the last one it journaled (or every input of a new
+    journal): the change happened while no agent watched, at an unknown time
+    before ``first``, and ``count`` is 0. ``by`` says who asked, for a reset.
+    """
+
+    seq: Seq
+    run: Seq
+    signal: Signal
+    value: bool
+    first: Timestamp
+    last: Timestamp
+    count: Count
+    origin: Literal["edge", "start"] = "edge"
+    by: ShortText | None = None
+    clock_synced: bool | None = None
+    prev: Hash | None = None
+
+    @model_validator(mode="after")
+    def _run(self) -> ChangeItem:
+        if instant_key(self.last) < instant_key(self.first):
+            raise ValueError(f"last {self.last} is before first {self.first}")
+        if self.origin == "edge" and self.count < 1:
+            raise ValueError("count: an edge record holds at least one change")
+        if self.origin == "start" and (self.count != 0 or self.last != self.first):
+            raise ValueError("a start record has count 0 and first = last")
+        return self
 
 
 #: Every record item carries ``clock_synced``: whether the agent's system clock was
 #: synchronised when it stamped the record's times (false if any of them was not; null or
-#: absent when unknown, as from agents older than the field).
-Item = ReadingItem | ExposureItem | AlarmItem
+#: absent when unknown, as from agents older than the field), and ``prev``: the hash of the
+#: journal's record before it (``wire.chain``; absent from records made before the chain).
+Item = ReadingItem | ExposureItem | AlarmItem | ChangeItem
+ItemModel = type[ReadingItem] | type[ExposureItem] | type[AlarmItem] | type[ChangeItem]
 
-#: The item model of each record kind (the topic's last level).
-ITEM_MODELS: Final[dict[str, type[ReadingItem] | type[ExposureItem] | type[AlarmItem]]] = {
+#: The item model of each record kind (the batch's ``kind``).
+ITEM_MODELS: Final[dict[str, ItemModel]] = {
     "readings": ReadingItem, "exposures": ExposureItem, "alarms": AlarmItem,
+    "changes": ChangeItem,
 }

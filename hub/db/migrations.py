@@ -114,10 +114,23 @@ def _to_1(conn: sqlite3.Connection) -> None:
         rollups.rebuild_days(conn)
 
 
+def _to_2(conn: sqlite3.Connection) -> None:
+    """The hash chain (issue 14): every record kept as received with its hash, the input
+    change records, the conflicts and the breaks of the chain. Rows stored before keep
+    NULL there: they were received before the chain."""
+    for column in ("hash", "prev", "body"):
+        add_column(conn, "received", column, "TEXT")
+    add_column(conn, "quarantine", "hash", "TEXT")
+    for statement in schema.statements():
+        conn.execute(statement)
+
+
 #: (version, what it brings, the step): applied in order to a store below ``version``.
 MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, "every table, index and trigger; the upgrades of the stores made before versions",
      _to_1),
+    (2, "records kept as received with their hash; input changes; conflicts; chain breaks",
+     _to_2),
 )
 LATEST: Final = MIGRATIONS[-1][0]
 

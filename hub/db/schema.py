@@ -1,6 +1,9 @@
 """The hub's tables, indexes and triggers: the evidence at rest (what the ingest writes).
 
-``received`` is the exactly-once key of every record (any kind);
+``received`` is the exactly-once key of every record (any kind), with the record
+as received (``body``: its canonical bytes, ``wire.chain``), its ``hash`` and ``prev``
+(NULL in rows stored before the chain);
+``changes`` holds each input change record once;
 ``readings`` holds each reading once; ``exposures`` and ``alarms`` hold the
 latest state of each (device, journal, run, number), replaced only by a
 later sequence number. ``rejected`` keeps the first bytes of every refused
@@ -26,8 +29,9 @@ from typing import Final
 from hub.db import schema_app
 from wire.contract import ReadingItem
 
-#: Reading columns after the identity ones, in ReadingItem order.
-READING_FIELDS: Final = tuple(ReadingItem.model_fields)
+#: Reading columns after the identity ones, in ReadingItem order (``prev`` is kept with
+#: every record in ``received``).
+READING_FIELDS: Final = tuple(name for name in ReadingItem.model_fields if name != "prev")
 
 _KEY: Final[dict[str, type]] = {
     "device": str, "site": str, "room": str, "journal": str, "run": int, "number": int,
@@ -49,6 +53,15 @@ ALARM_TYPES: Final[dict[str, type]] = {
     "first_seen": str, "updated": str, "clock_implausible": int,
 }
 ALARM_COLUMNS: Final = tuple(ALARM_TYPES)
+
+#: One row per input change record (``wire.records.ChangeItem``): what the timeline, the
+#: room page and the CSV read.
+CHANGE_TYPES: Final[dict[str, type]] = {
+    "device": str, "site": str, "room": str, "journal": str, "seq": int, "run": int,
+    "signal": str, "value": int, "first": str, "last": str, "count": int, "origin": str,
+    "by": str, "clock_synced": int, "clock_implausible": int, "stored_at": str,
+}
+CHANGE_COLUMNS: Final = tuple(CHANGE_TYPES)
 
 _FLOAT_READING = {"seconds_covered", "cpm", "dose_usv", "mean_usv_h", "mean_sigma_usv_h",
                   "max_usv_h", "max_sigma_usv_h"}
@@ -89,7 +102,8 @@ def _table(name: str, columns: dict[str, type], key: tuple[str, ...], *,
 #: B-tree without rowid (the ingest's hot path).
 _RECORDS: Final = (
     _table("received", {"device": str, "journal": str, "seq": int, "kind": str,
-                        "stored_at": str}, ("device", "journal", "seq"), without_rowid=True)
+                        "stored_at": str, "hash": str, "prev": str, "body": str},
+           ("device", "journal", "seq"), without_rowid=True)
     + _table("readings", _reading_types(), ("device", "journal", "seq"), without_rowid=True)
     + _table("devices", {"device": str, "site": str, "room": str, "journal": str,
                          "acked_upto": int, "last_seen": str, "online": int,
@@ -102,6 +116,7 @@ _RECORDS: Final = (
     + _table("live", {"device": str, "site": str, "room": str, "payload": str, "at": str},
              ("device",))
     + _table("counters", {"name": str, "value": int}, ("name",))
+    + _table("changes", CHANGE_TYPES, ("device", "journal", "seq"), without_rowid=True)
 )
 
 _INTAKE: Final = """
@@ -109,6 +124,7 @@ CREATE INDEX IF NOT EXISTS idx_readings_device_start ON readings (device, start)
 CREATE INDEX IF NOT EXISTS idx_exposures_device_start ON exposures (device, start);
 CREATE INDEX IF NOT EXISTS idx_exposures_site_room_start ON exposures (site, room, start);
 CREATE INDEX IF NOT EXISTS idx_alarms_device_at ON alarms (device, at);
+CREATE INDEX IF NOT EXISTS idx_changes_device_first ON changes (device, first);
 -- Readings stamped by an unsynchronised clock, found without scanning the others.
 CREATE INDEX IF NOT EXISTS idx_readings_unsynced ON readings (device, start)
     WHERE clock_synced = 0;
@@ -138,7 +154,37 @@ CREATE TABLE IF NOT EXISTS quarantine (
     item TEXT NOT NULL,
     counted INTEGER NOT NULL CHECK (counted IN (0, 1)),
     replayed_at TEXT,
+    hash TEXT,
     UNIQUE (device, journal, seq)
+);
+-- A copy of a stored record sent again with other content (a journal restored or
+-- altered): kept whole, never stored over the first; one row per distinct copy.
+CREATE TABLE IF NOT EXISTS record_conflicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    site TEXT NOT NULL,
+    room TEXT NOT NULL,
+    journal TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    stored_hash TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (device, journal, seq, hash)
+);
+-- A break of a journal's hash chain found as records arrived (``prev`` not the hash of
+-- the record before, or the chain started again): where, and what.
+CREATE TABLE IF NOT EXISTS chain_breaks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    site TEXT NOT NULL,
+    room TEXT NOT NULL,
+    journal TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    found_at TEXT NOT NULL,
+    UNIQUE (device, journal, seq, reason)
 );
 CREATE TABLE IF NOT EXISTS accepted_jumps (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,0 +1,46 @@
+"""The hash chain of a journal: each record carries the SHA-256 of the one before it.
+
+One serialisation, pinned in ``docs/protocol.md`` and used by the agent (when
+it journals a record), the hub (when it stores and verifies one) and the
+inspector's script (which re-implements these few lines without Voyant): the
+record as a JSON object — the record as sent, with its ``prev`` — written by
+Python's ``json.dumps`` with sorted keys, no spaces, UTF-8 and no NaN. A
+record's hash is the SHA-256 of those bytes, in lowercase hex; the next
+record of the same journal (the next sequence number, whatever its kind)
+carries it as ``prev``. The first record an upgraded agent journals carries
+:data:`GENESIS`: the records before it carry no ``prev`` and are outside the
+chain (they still have a hash, for comparing a copy sent twice).
+
+Stdlib only, like the rest of ``wire/`` beside pydantic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+#: ``prev`` of the first record of a chain (a journal's first record after the upgrade).
+GENESIS: Final = "0" * 64
+#: What a hash looks like on the wire.
+HASH_PATTERN: Final = r"^[0-9a-f]{64}$"
+
+
+def canonical(record: Mapping[str, Any]) -> bytes:
+    """The bytes a record's hash is taken over (see the module docstring).
+
+    Raises ValueError for what JSON cannot carry (NaN, infinities): such a record
+    breaks the contract before it has a hash."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """SHA-256 of the record's canonical bytes, lowercase hex."""
+    return hashlib.sha256(canonical(record)).hexdigest()
+
+
+def item_hash(item_json: str) -> str:
+    """The hash of a record given as its JSON text (as the agent's outbox holds it)."""
+    return record_hash(json.loads(item_json))
