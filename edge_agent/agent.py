@@ -5,7 +5,8 @@ is handed in, so that the simulator runs this very class on virtual time and
 mock pins. :meth:`Agent.step` consumes what has arrived and does what is due
 at the clock's present; :meth:`Agent.next_wakeup` says when it must be called
 again if nothing arrives before. The journal is written before anything else
-is done with a record; nothing here waits for the network.
+is done with a record, every input change included (:mod:`edge_agent.changes`:
+the interlock relay and its resets too); nothing here waits for the network.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from edge_agent.agent_journal import JournalWriter
+from edge_agent.changes import INTERLOCK_OPEN, RESET, ChangeRecord, ChangeTracker, start_records
 from edge_agent.clock import Clock, iso_utc
 from edge_agent.config import AgentConfig
 from edge_agent.dose.calibrations import calibration_from_config
@@ -121,6 +123,11 @@ class Agent:
         self._last_alive = clock.monotonic()
         if start_error is not None:
             self.writer.start_failed(start_wall, start_error)
+        #: Every debounced input change becomes a record, pulse trains compacted.
+        self.changes = ChangeTracker()
+        for record in start_records(self.inputs.values(), self.journal.last_inputs(),
+                                    clock.monotonic()):
+            self.writer.record(record)
         self._handle(self.monitor.start_outputs())
         self._show_alarms()
 
@@ -136,12 +143,16 @@ class Agent:
         for at, changes, sample in _merge(groups, samples):
             at = max(at, self.monitor.asof)
             if changes is not None:
+                for record in self.changes.on_inputs(at, changes):
+                    self.writer.record(record)
                 self._handle(self.monitor.on_inputs(at, changes))
             elif sample is not None:
                 if sample.end < at:
                     sample = dataclasses.replace(sample, end=at)
                 self._handle(self.monitor.on_sample(sample))
         self._handle(self.monitor.tick(max(horizon, self.monitor.asof)))
+        for record in self.changes.due(horizon):
+            self.writer.record(record)
         self.writer.retry()
         if self.writer.journal_writes() and now - self._last_alive >= ALIVE_EVERY_S:
             self._last_alive = now
@@ -156,10 +167,10 @@ class Agent:
     def next_wakeup(self) -> float | None:
         """When :meth:`step` must run again if nothing arrives first."""
         now = self.clock.monotonic()
-        monitor = self.monitor.next_deadline()
-        if monitor is not None and monitor <= now:
-            monitor = None  # due already: it waits for an input to settle (the horizon)
-        times = [monitor, self.inputs.next_deadline()]
+        # Due already: they wait for an input to settle (the horizon), whose deadline counts.
+        monitor, runs = self.monitor.next_deadline(), self.changes.next_deadline()
+        times = [t if t is not None and t > now else None for t in (monitor, runs)]
+        times.append(self.inputs.next_deadline())
         if self.writer.hold.fault is not None:
             times.append(max(self.writer.hold.next_retry, now))
         if self.probe is not None:
@@ -185,6 +196,7 @@ class Agent:
             self.alarm_output.show(bool(kinds))
         if self.interlock is not None and self.interlock.update(holding):
             self.writer.set_meta("interlock_latched", "1")
+            self._box_change(INTERLOCK_OPEN, True)
             log("interlock_opened", logging.WARNING, kinds=",".join(sorted(set(holding))))
 
     def health(self) -> str | None:
@@ -215,11 +227,21 @@ class Agent:
 
     def reset_interlock(self, by: str) -> bool:
         """Close the interlock relay again (on the box or by the PCR) if nothing critical holds."""
-        if self.interlock is None or not self.interlock.reset():
+        if self.interlock is None:
+            return False
+        self._box_change(RESET, True, by)  # asked for: evidence whether it closes or not
+        if not self.interlock.reset():
             return False
         self.writer.set_meta("interlock_latched", "0")
+        self._box_change(INTERLOCK_OPEN, False)
         log("interlock_reset", by=by)
         return True
+
+    def _box_change(self, signal: str, value: bool, by: str | None = None) -> None:
+        """A change of the box's own signals (the relay, a reset), journaled at once."""
+        now = self.clock.monotonic()
+        self.writer.record(ChangeRecord(signal, value, now, now, 1,
+                                        by=None if by is None else by[:200]))
 
     def _split(self, horizon: float) -> tuple[list[ProbeSample], list[ProbeSample]]:
         ready = [s for s in self._held if s.end <= horizon]
@@ -228,6 +250,8 @@ class Agent:
         return ready, [s for s in self._held if s.end > horizon]
 
     def close(self) -> None:
+        for record in self.changes.close():
+            self.writer.record(record)
         self.writer.flush()
         try:
             self.journal.stop_run(self.clock.wall())

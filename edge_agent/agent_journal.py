@@ -1,23 +1,26 @@
 """The agent's records on their way to the journal, and what it does while the journal cannot write.
 
-:class:`JournalWriter` is held by :class:`edge_agent.agent.Agent` (``agent.writer``), so
-that the loop (inputs, probe, monitor, outputs) and the journal's side of it each read in
-one module and each keep their own state. Every output is journaled before anything else
-is done with it; a journal that cannot write (a full disk, an I/O error) raises
-``journal_fault`` and holds the records (see :mod:`edge_agent.journal_hold`) until it
-writes again, oldest first, each at the moment it was made. What journaling tells (the
-last reading, the alarms raised) is kept here too: a held reading is not yet known.
+:class:`JournalWriter` is held by :class:`edge_agent.agent.Agent`
+(``agent.writer``), so that the loop (inputs, probe, monitor, outputs) and the
+journal's side of it each read in one module and each keep their own state.
+Every output, and every input change (:mod:`edge_agent.changes`), is journaled
+before anything else is done with it; a journal that cannot write (a full
+disk, an I/O error) raises ``journal_fault`` and holds the records (see
+:mod:`edge_agent.journal_hold`) until it writes again, oldest first, each at
+the moment it was made. What journaling tells (the last reading, the alarms
+raised) is kept here too: a held reading is not yet known.
 """
 
 from __future__ import annotations
 
 import logging
 
+from edge_agent.changes import ChangeRecord
 from edge_agent.clock import Clock
 from edge_agent.errors import JournalError
 from edge_agent.evidence import InvalidRecord
 from edge_agent.journal import Journal
-from edge_agent.journal_hold import JOURNAL_FAULT, RETRY_S, Held, JournalHold
+from edge_agent.journal_hold import JOURNAL_FAULT, RETRY_S, Held, Journaled, JournalHold
 from edge_agent.journal_upkeep import JournalUpkeep
 from edge_agent.logs import log
 from edge_agent.monitor.records import (
@@ -25,7 +28,6 @@ from edge_agent.monitor.records import (
     AlarmRaised,
     ExposureClosed,
     ExposureOpened,
-    Output,
     ReadingReady,
 )
 from edge_agent.timesync import ClockSync
@@ -82,7 +84,7 @@ class JournalWriter:
     def _count_raised(self, kind: str) -> None:
         self.alarms_raised = {**self.alarms_raised, kind: self.alarms_raised.get(kind, 0) + 1}
 
-    def record(self, item: Output) -> None:
+    def record(self, item: Journaled) -> None:
         """Journal ``item``, or hold it (and every record after it) while the journal
         cannot write: the alarm output and the relay never wait on the journal. An alarm
         raised is counted either way."""
@@ -97,7 +99,7 @@ class JournalWriter:
         if isinstance(item, AlarmRaised):
             self._count_raised(item.alarm.kind)
 
-    def _journal_or_refuse(self, item: Output, held: Held | None = None) -> None:
+    def _journal_or_refuse(self, item: Journaled, held: Held | None = None) -> None:
         """Journal ``item`` (as made at ``held``'s moment); raise JournalError if the journal
         cannot write. A record refused as such (a bug) is logged, never held: it would block
         every record after it."""
@@ -115,7 +117,7 @@ class JournalWriter:
         finally:
             self._replaying = None
 
-    def _hold(self, item: Output) -> None:
+    def _hold(self, item: Journaled) -> None:
         self.hold.hold(item, self.clock.wall() - self.clock.monotonic(), self.clock_synced())
         if isinstance(item, AlarmRaised | AlarmCleared):  # journaled (and logged) later
             log("alarm_held", logging.WARNING, kind=item.alarm.kind, number=item.alarm.number,
@@ -194,10 +196,12 @@ class JournalWriter:
             self._meta_pending[key] = value
             self.write_failed(exc)
 
-    def _journal(self, item: Output) -> None:
+    def _journal(self, item: Journaled) -> None:
         cal = self.calibration
         synced = self.clock_synced()
-        if isinstance(item, ExposureOpened):
+        if isinstance(item, ChangeRecord):
+            self.journal.change(item, self.to_wall, clock_synced=synced)
+        elif isinstance(item, ExposureOpened):
             self.journal.exposure_opened(item.exposure, self.to_wall, cal, clock_synced=synced)
             log("exposure_opened", number=item.exposure.number,
                 requested=item.exposure.requested, resumed=item.exposure.resumed)

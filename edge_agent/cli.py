@@ -3,6 +3,7 @@
     voyant-edge run --config /etc/voyant/agent.toml
     voyant-edge check-config /etc/voyant/agent.toml
     voyant-edge journal [--config FILE | --db FILE] [--limit N] [--json]
+    voyant-edge journal [--config FILE | --db FILE] --verify-against EXPORT
     voyant-edge selftest [--config FILE] [--json] [--timeout S] [--agent-user NAME]
 
 Run the self-test as the service's user with the service stopped
@@ -26,6 +27,7 @@ from edge_agent.errors import JournalError
 from edge_agent.journal import Journal
 from edge_agent.logs import setup_logging
 from edge_agent.publisher import read_password
+from edge_agent.verify_export import ExportUnreadable, render, verify_against
 from wire.errors import ConfigError
 
 DEFAULT_CONFIG = "/etc/voyant/agent.toml"
@@ -39,11 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
-    journal = sub.add_parser("journal", help="show recent exposures and alarms")
+    journal = sub.add_parser(
+        "journal", help="show recent exposures, alarms and input changes, or check the hub's"
+                        " export against the journal")
     journal.add_argument("--config", default=DEFAULT_CONFIG)
     journal.add_argument("--db", help="journal file (default: the config's [journal] path)")
     journal.add_argument("--limit", type=int, default=20)
     journal.add_argument("--json", action="store_true")
+    journal.add_argument("--verify-against", metavar="EXPORT",
+                         help="the hub's export (voyant-hub journal export): compare it with"
+                              " the journal record by record; exit 1 on any difference")
     selftest = sub.add_parser(
         "selftest", help="check inputs, lamps, probe, journal, broker and clock (commissioning)")
     selftest.add_argument("--config", default=DEFAULT_CONFIG)
@@ -82,13 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1 if report.verdict == "FAIL" else 0
         if args.command == "journal":
             path = args.db or load_config(args.config).journal.path
+            if args.verify_against is not None:
+                box, verdict, others = verify_against(path, args.verify_against)
+                print(render(box, verdict, others))
+                return 0 if verdict.ok else 1
             return _show_journal(path, args.limit, args.json)
         setup_logging(args.log_level)
         from edge_agent.runner import run
 
         run(load_config(args.config))
         return 0
-    except (ConfigError, JournalError) as exc:
+    except (ConfigError, JournalError, ExportUnreadable) as exc:
         print(f"voyant-edge: {exc}", file=sys.stderr)
         return 2
 
@@ -100,6 +111,7 @@ def _show_journal(path: str, limit: int, as_json: bool) -> int:
     journal = Journal(path, durable=False)
     try:
         exposures, alarms = journal.exposures(limit), journal.alarms(limit)
+        changes, head = journal.changes(limit), journal.chain_head()
         outbox = journal.outbox_state()
     finally:
         journal.close()
@@ -108,13 +120,17 @@ def _show_journal(path: str, limit: int, as_json: bool) -> int:
         oldest["age_s"] = None if oldest["queued"] is None else max(
             time.time() - oldest["queued"], 0.0)
     if as_json:
-        json.dump({"exposures": exposures, "alarms": alarms, "outbox": outbox}, sys.stdout,
-                  indent=2)
+        json.dump({"exposures": exposures, "alarms": alarms, "changes": changes,
+                   "chain_head": None if head is None else {"seq": head[0], "hash": head[1]},
+                   "outbox": outbox}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     print(f"Journal {outbox['journal_id']}: {outbox['waiting']} record(s) waiting for the hub's"
           f" acknowledgement (last sequence number {outbox['last_seq']})")
-    print(_oldest_line(oldest) + "\n")
+    print(_oldest_line(oldest))
+    print("Chain head: none yet (no record since the upgrade)" if head is None else
+          f"Chain head: seq {head[0]} {head[1]}")
+    print()
     print(f"Last {len(exposures)} exposures")
     print(f"  {'start (UTC)':<28} {'dur_s':>8} {'req':>4} {'max µSv/h':>10} {'state':<12}"
           " calibration / doors")
@@ -127,6 +143,14 @@ def _show_journal(path: str, limit: int, as_json: bool) -> int:
     for a in alarms:
         subject = f" ({a['subject']})" if a["subject"] else ""
         print(f"  {a['at']:<28} {a['cleared'] or '-':<28} {a['state']:<12} {a['kind']}{subject}")
+    print(f"\nLast {len(changes)} input changes (a run of a pulse train: one line)")
+    print(f"  {'first (UTC)':<28} {'last (UTC)':<28} {'count':>6} {'value':<6} signal (origin, by)")
+    for c in changes:
+        extra = ", ".join(x for x in (c["origin"] if c["origin"] != "edge" else "", c["by"])
+                          if x)
+        value = "on" if c["value"] else "off"
+        print(f"  {c['first']:<28} {c['last']:<28} {c['count']:>6} {value:<6} {c['signal']}"
+              f"{f' ({extra})' if extra else ''}")
     return 0
 
 

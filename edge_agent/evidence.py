@@ -1,6 +1,6 @@
 """The wire contract's record items, built from what the monitor hands over.
 
-The journal makes every reading, exposure and alarm into its wire model
+The journal makes every reading, exposure, alarm and input change into its wire model
 (:mod:`wire.records`) before it commits anything, so that the outbox only
 ever holds records the hub accepts, checked against the same bounds on both
 sides. An item that breaks the contract is a software fault, never a record
@@ -16,10 +16,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from edge_agent.changes import ChangeRecord
 from edge_agent.clock import iso_utc
 from edge_agent.errors import JournalError
 from edge_agent.monitor.records import AlarmRecord, ExposureRecord, Reading
-from wire.records import AlarmItem, ExposureItem, ReadingItem
+from wire.records import AlarmItem, ChangeItem, ExposureItem, ReadingItem
 from wire.settings import summarize_errors
 
 M = TypeVar("M", bound=BaseModel)
@@ -111,6 +112,18 @@ def alarm_cleared_item(
     return _build(AlarmItem, "alarms", {
         **raised.model_dump(), "seq": seq, "event": "cleared", "cleared": iso_utc(cleared_wall),
         "detail": a.detail, "clock_synced": both_synced(raised.clock_synced, clock_synced),
+    })
+
+
+def change_item(
+    seq: int, run: int, c: ChangeRecord, first_wall: float, last_wall: float,
+    clock_synced: bool | None,
+) -> ChangeItem:
+    """One input change, or a run of them, or the value found at the start."""
+    return _build(ChangeItem, "changes", {
+        "seq": seq, "run": run, "signal": c.signal, "value": c.value,
+        "first": iso_utc(first_wall), "last": iso_utc(last_wall), "count": c.count,
+        "origin": c.origin, "by": c.by, "clock_synced": clock_synced,
     })
 
 

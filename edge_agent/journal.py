@@ -1,4 +1,4 @@
-"""The local journal: every exposure, alarm and reading, on disk before anything else.
+"""The local journal: every exposure, alarm, reading and input change, on disk before anything else.
 
 SQLite in WAL mode through sqlite-utils. In durable mode (the default) every
 write is committed with ``synchronous=FULL``, so a power cut never loses a
@@ -8,7 +8,9 @@ closes, so one that was running when the agent died is found at the next
 start and closed as *interrupted* with what is known (its start, and the last
 time the agent was seen alive). Every record is made into its wire item and
 validated against the contract before anything is written
-(:mod:`edge_agent.journal_records`); the outbox holds those items as sent.
+(:mod:`edge_agent.journal_records`); the outbox holds those items as sent,
+each chained to the one before it by its hash (the ``chain`` table,
+:func:`edge_agent.outbox.queue`).
 
 Each record carries ``clock_synced``: whether the system clock was
 synchronised when it was stamped (1/0, NULL when unknown); an exposure or an
@@ -40,7 +42,7 @@ from edge_agent.logs import log
 from edge_agent.outbox import oldest_record, repair
 from wire.records import AlarmItem, ExposureItem
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Columns added since the first journals, with their SQL type: added at open when missing.
 _COLUMNS_ADDED = (
@@ -164,6 +166,20 @@ class Journal(RecordWriter):
             self.db.execute(
                 """CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
                 kind TEXT NOT NULL, item TEXT NOT NULL, queued REAL)"""
+            )
+            # Every input change, a run of a pulse train as one row (edge_agent.changes).
+            self.db.execute(
+                """CREATE TABLE IF NOT EXISTS changes (
+                id INTEGER PRIMARY KEY, run INTEGER NOT NULL, seq INTEGER, signal TEXT NOT NULL,
+                value INTEGER NOT NULL, first TEXT NOT NULL, first_wall REAL NOT NULL,
+                last TEXT NOT NULL, last_wall REAL NOT NULL, count INTEGER NOT NULL,
+                origin TEXT NOT NULL, by TEXT, clock_synced INTEGER)"""
+            )
+            # The hash of each record as queued (edge_agent.outbox.queue): the chain's head
+            # and what --verify-against compares with the hub's export.
+            self.db.execute(
+                """CREATE TABLE IF NOT EXISTS chain (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+                hash TEXT NOT NULL, queued REAL)"""
             )
             for table, column, kind in _COLUMNS_ADDED:
                 have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
@@ -292,6 +308,21 @@ class Journal(RecordWriter):
                 "waiting": int(waiting),
                 "oldest": None if oldest is None else {
                     "seq": oldest.seq, "kind": oldest.kind, "queued": oldest.queued}}
+
+    def changes(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._rows("changes", limit)
+
+    def last_inputs(self) -> dict[str, bool]:
+        """The last value journaled for each signal (retention keeps each one's last row)."""
+        rows = self.db.execute(
+            "SELECT signal, value FROM changes WHERE id IN"
+            " (SELECT max(id) FROM changes GROUP BY signal)").fetchall()
+        return {str(signal): bool(value) for signal, value in rows}
+
+    def chain_head(self) -> tuple[int, str] | None:
+        """The last chained record's sequence number and hash (None before the first)."""
+        row = self.db.execute("SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def readings_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM readings").fetchone()[0])

@@ -9,7 +9,8 @@ state (``held_alarms``), each under the ``(run, number)`` its record will
 carry, so that the hub's event is the same one when the record arrives.
 
 The queue is bounded (:data:`MAX_HELD`, more than a day of readings): past it,
-the oldest *reading* is dropped and counted, never an exposure or an alarm.
+the oldest *reading* is dropped and counted, never an exposure, an alarm or an
+input change.
 ``journal_fault`` is an agent alarm, not a monitor rule: its numbers start at
 :data:`FAULT_NUMBER_BASE`, far above the monitor's (which count from 1 in each
 run), so that ``(run, number)`` never names two alarms.
@@ -23,9 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
+from edge_agent.changes import ChangeRecord
 from edge_agent.clock import iso_utc
 from edge_agent.monitor.records import AlarmCleared, AlarmRaised, AlarmRecord, Output, ReadingReady
 from wire.kinds import AlarmKind
+
+#: What the agent journals: the monitor's outputs and the input changes.
+Journaled = Output | ChangeRecord
 
 JOURNAL_FAULT: Final = "journal_fault"
 #: The agent's own alarm kinds (the monitor's are :data:`wire.kinds.ALARM_KINDS`).
@@ -44,7 +49,7 @@ MAX_LIVE_HELD: Final = 64
 class Held:
     """One record the journal refused: a copy as it was made, its clock offset and sync."""
 
-    output: Output
+    output: Journaled
     wall_offset: float
     clock_synced: bool | None
 
@@ -76,7 +81,7 @@ class JournalHold:
         self.error, self.dropped, self.held_total = error, 0, 0
         return self.fault
 
-    def hold(self, output: Output, wall_offset: float, clock_synced: bool | None) -> None:
+    def hold(self, output: Journaled, wall_offset: float, clock_synced: bool | None) -> None:
         """Keep a copy of ``output`` as it is now (open records change later)."""
         self.items.append(Held(copy.deepcopy(output), wall_offset, clock_synced))
         self.held_total += 1

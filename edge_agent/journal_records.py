@@ -1,4 +1,5 @@
-"""The journal's records: each exposure, alarm and reading, in its table and in the outbox.
+"""The journal's records: each exposure, alarm, reading and input change, in its table and in
+the outbox.
 
 Each record becomes its wire item (:mod:`edge_agent.evidence`), with the
 sequence number it gets, inside the transaction that journals it: one that
@@ -16,10 +17,12 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from edge_agent.changes import ChangeRecord
 from edge_agent.clock import iso_utc
 from edge_agent.evidence import (
     alarm_cleared_item,
     alarm_raised_item,
+    change_item,
     exposure_closed_item,
     exposure_opened_item,
     interrupted_alarm_item,
@@ -209,4 +212,23 @@ class RecordWriter:
                 "INSERT OR REPLACE INTO meta VALUES ('last_alive_wall', ?)", [repr(end)]
             )
             queue(self.db.conn, "readings", item, end)
+        return int(cursor.lastrowid or 0)
+
+    def change(
+        self, c: ChangeRecord, to_wall: ToWall, *, clock_synced: bool | None = None
+    ) -> int:
+        """An input change (or a run of them) in the ``changes`` table and the outbox."""
+        first = to_wall(c.first)
+        last = first + (c.last - c.first)  # one clock offset for both ends
+        with self._write():
+            seq = next_seq(self.db.conn)
+            item = change_item(seq, self.run, c, first, last, clock_synced)
+            cursor = self.db.execute(
+                """INSERT INTO changes (run, seq, signal, value, first, first_wall, last,
+                last_wall, count, origin, by, clock_synced)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [self.run, seq, c.signal, int(c.value), item.first, first, item.last, last,
+                 c.count, c.origin, c.by, _flag(clock_synced)],
+            )
+            queue(self.db.conn, "changes", item, last)
         return int(cursor.lastrowid or 0)

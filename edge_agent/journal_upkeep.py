@@ -4,9 +4,11 @@ reserve file that is given back when the disk is full.
 Called from the agent's loop at a low rate (each job has its own period), on
 the loop's own connection, so nothing here races the record writes.
 
-- **Retention**: a reading, exposure or alarm older than ``[journal]
-  retention_days`` is deleted once the hub has acknowledged it (the hub keeps
-  the ten-year record). Whether a row is acknowledged is read from the outbox:
+- **Retention**: a reading, exposure, alarm, input change or chain hash older
+  than ``[journal] retention_days`` is deleted once the hub has acknowledged it
+  (the hub keeps the ten-year record); the last change of each signal (the next
+  start compares the inputs with it) and the chain's last hash (the next
+  record's ``prev``) stay. Whether a row is acknowledged is read from the outbox:
   nothing at or after the earliest time any waiting record names is touched,
   so a record the hub has not acknowledged stays whatever its age. With a
   large backlog (the hub away for long) pruning waits.
@@ -39,9 +41,15 @@ PRUNE_MAX_BACKLOG: Final = 20_000
 #: Most rows deleted by one pruning pass (the loop must not stall on a first, large prune).
 PRUNE_BATCH: Final = 5000
 _DAY_S: Final = 86400.0
-#: Where each table keeps its record's time, and the state of a record still changing.
-_TABLES: Final = (("readings", "end_wall", None), ("exposures", "start_wall", "open"),
-                  ("alarms", "at_wall", "active"))
+#: Where each table keeps its record's time, and which rows stay whatever their age (a
+#: record still changing; the last change of each signal, which the next start compares with).
+_TABLES: Final = (
+    ("readings", "end_wall", ""), ("exposures", "start_wall", " AND state != 'open'"),
+    ("alarms", "at_wall", " AND state != 'active'"),
+    ("changes", "last_wall", " AND id NOT IN (SELECT max(id) FROM changes GROUP BY signal)"),
+    # The chain's hashes: never the last (the next record's prev is read from it).
+    ("chain", "queued", " AND seq != (SELECT max(seq) FROM chain)"),
+)
 
 
 class JournalUpkeep:
@@ -130,7 +138,8 @@ class JournalUpkeep:
         return row is not None and int(row[0]) == 0
 
     def prune(self, wall: float) -> int:
-        """Delete acknowledged records older than the retention; returns how many."""
+        """Delete acknowledged records older than the retention (and their chain hashes);
+        returns how many records."""
         db = self.journal.db
         try:
             if db.execute("SELECT count(*) FROM outbox").fetchone()[0] > PRUNE_MAX_BACKLOG:
@@ -138,12 +147,13 @@ class JournalUpkeep:
             cutoff = min(wall - self.retention_s, self._oldest_waiting(db.conn))
             deleted = 0
             with db.conn:
-                for table, when, changing in _TABLES:
-                    open_rule = f" AND state != '{changing}'" if changing else ""
-                    deleted += db.execute(
-                        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {when} < ?"
-                        f"{open_rule} ORDER BY id LIMIT {PRUNE_BATCH})", [cutoff],
+                for table, when, kept in _TABLES:
+                    key = "seq" if table == "chain" else "id"
+                    gone = db.execute(
+                        f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE"
+                        f" {when} < ?{kept} ORDER BY {key} LIMIT {PRUNE_BATCH})", [cutoff],
                     ).rowcount
+                    deleted += gone if table != "chain" else 0  # records, not their hashes
         except sqlite3.Error as exc:
             log("journal_prune_failed", logging.WARNING, error=str(exc))
             return 0
@@ -160,7 +170,8 @@ class JournalUpkeep:
         for (text,) in conn.execute("SELECT item FROM outbox"):
             try:
                 item: Any = json.loads(text)
-                times = [item[k] for k in ("start", "at", "since") if item.get(k) is not None]
+                times = [item[k] for k in ("start", "at", "since", "first")
+                         if item.get(k) is not None]
                 for stamp in times:
                     oldest = min(oldest, _seconds(stamp))
             except (ValueError, TypeError, AttributeError):

@@ -1,9 +1,12 @@
 """The journal's outbox: every record's validated JSON, in sequence order, until the hub holds it.
 
 The journal queues each record (:func:`queue`) inside the transaction that
-journals it, as the JSON its wire model wrote, sequence number included: the
-publisher sends it as stored. ``queued`` is the wall time of the record's
-event (NULL in rows from agents before the column: their age is unknown).
+journals it, as the JSON its wire model wrote, sequence number and ``prev``
+(the hash of the record before it, :mod:`wire.chain`) included: the publisher
+sends it as stored, and its hash is kept in the ``chain`` table (pruned with
+the readings, never its last row) for ``voyant-edge journal
+--verify-against``. ``queued`` is the wall time of the record's event (NULL
+in rows from agents before the column: their age is unknown).
 
 The publisher's thread reads and acknowledges the outbox through its own
 SQLite connection (:class:`Outbox`; a connection belongs to the thread that
@@ -29,6 +32,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from wire.chain import GENESIS, item_hash
 from wire.contract import ALARMS, EXPOSURES, READINGS
 from wire.records import ITEM_MODELS, MAX_DOSE_RATE_USV_H, READING_RATES
 
@@ -75,11 +79,24 @@ def next_seq(conn: sqlite3.Connection) -> int:
 
 def queue(conn: sqlite3.Connection, kind: str, item: BaseModel, queued: float) -> None:
     """Add one validated record (its ``seq`` from :func:`next_seq`) to the outbox, inside the
-    caller's transaction."""
-    conn.execute(
-        "INSERT INTO outbox (seq, kind, item, queued) VALUES (?, ?, ?, ?)",
-        [getattr(item, "seq"), kind, item.model_dump_json(), queued],  # noqa: B009
-    )
+    caller's transaction, chained: the single point every record passes.
+
+    The item gets ``prev``, the hash of the journal's previous chained record (GENESIS for
+    its first: the first record after an upgrade, whatever unchained rows precede it), and
+    its own hash, taken over the very JSON stored and sent, joins the ``chain`` table."""
+    seq = getattr(item, "seq")  # noqa: B009
+    chained = item.model_copy(update={"prev": chain_head(conn)})
+    text = chained.model_dump_json()
+    conn.execute("INSERT INTO outbox (seq, kind, item, queued) VALUES (?, ?, ?, ?)",
+                 [seq, kind, text, queued])
+    conn.execute("INSERT INTO chain (seq, kind, hash, queued) VALUES (?, ?, ?, ?)",
+                 [seq, kind, item_hash(text), queued])
+
+
+def chain_head(conn: sqlite3.Connection) -> str:
+    """The hash of the journal's last chained record (GENESIS when it has none yet)."""
+    row = conn.execute("SELECT hash FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+    return GENESIS if row is None else str(row[0])
 
 
 def repair(conn: sqlite3.Connection) -> Repair:

@@ -13,10 +13,13 @@ what it holds, and says in every batch and status the oldest record it holds
 
 Within the contract's window (:data:`wire.contract.WINDOW` records beyond the
 acknowledgement, or the lower ``[mqtt] window``), alarms and exposures go
-first, all at once; readings follow one batch at a time (the next when the
-broker has the last), so that a new alarm never waits behind a backlog of
-readings. Records travel as the outbox stores them: the journal validated
-each against the contract before writing it.
+first, all at once; readings and input changes follow in order, at most
+``batch_max`` of them at a time (the next when the broker has the last), so
+that a new alarm never waits behind a backlog of readings or of a pulse
+train's changes. Batches are paced
+(:class:`edge_agent.send_state.Budget`) under the rate a hub takes from one
+device. Records travel as the outbox stores them: the journal validated each
+against the contract before writing it.
 
 Everything runs in two threads of its own, paho's network loop and a worker
 that reads the outbox, so the monitor, the journal and the alarm output never
@@ -51,6 +54,9 @@ from wire.errors import ConfigError
 
 #: Longest time the worker sleeps when nothing wakes it (checks time-outs and heartbeats).
 TICK_S = 0.25
+#: Sent in order after the urgent kinds, one batch at a time: readings and input changes
+#: (a change batch says ``"kind": "changes"`` and travels on the exposures topic).
+STREAM_KINDS = (wire.READINGS, wire.CHANGES)
 #: Shortest time between two live-state messages for input changes alone.
 LIVE_MIN_INTERVAL_S = 0.5
 
@@ -276,8 +282,8 @@ class Publisher:
         self._publish_live(now)
 
     def _send(self, outbox: Outbox, state: SendState, now: float) -> None:
-        """Alarms and exposures within the window, all; then one batch of readings, if the
-        broker has the previous one."""
+        """Alarms and exposures within the window, all; then up to ``batch_max`` readings and
+        changes (in as many batches as their kinds alternate), if the broker has the last."""
         upto = min(state.acked + self.settings.window, self.last_seq)
         limit = self.settings.batch_max
         while state.urgent_from <= upto:
@@ -285,17 +291,21 @@ class Publisher:
             if not rows:
                 state.urgent_from = upto + 1  # every one up to there is sent
                 break
+            if not state.budget.take(now):
+                return  # paced: the rest at the next cycle
             state.urgent_from = self._publish_batch(leading_run(rows), state, now)[0]
         if state.in_flight is not None and not _broker_has(state.in_flight):
             return
         state.in_flight = None
         if state.readings_from <= upto:
-            rows = outbox.pending(state.readings_from, limit, upto=upto, kinds=(wire.READINGS,))
+            rows = outbox.pending(state.readings_from, limit, upto=upto, kinds=STREAM_KINDS)
             if not rows:
                 state.readings_from = upto + 1
                 return
-            state.readings_from, state.in_flight = self._publish_batch(
-                leading_run(rows), state, now)
+            while rows and state.budget.take(now):
+                run = leading_run(rows)
+                rows = rows[len(run):]
+                state.readings_from, state.in_flight = self._publish_batch(run, state, now)
 
     def _publish_batch(
         self, rows: list[Pending], state: SendState, now: float
@@ -303,7 +313,8 @@ class Publisher:
         """Publish consecutive records of one kind; returns the next seq and paho's receipt."""
         if not state.outstanding:
             state.sent_at = now  # the time-out counts from the first unacknowledged send
-        info = self.client.publish(self._topic(rows[0].kind), self._batch(rows), qos=1)
+        info = self.client.publish(self._topic(wire.RECORD_TOPIC[rows[0].kind]),
+                                   self._batch(rows), qos=1)
         state.highest_sent = max(state.highest_sent, rows[-1].seq)
         self.sent_upto = state.highest_sent
         return rows[-1].seq + 1, info

@@ -1,13 +1,14 @@
 """Where the publisher's sending stands: what the hub acknowledged, what was sent, when to resend.
 
-Alarms and exposures and readings are tracked apart, so that the first go
+Alarms and exposures, and readings with input changes, are tracked apart, so that the first go
 before the second (see :mod:`edge_agent.publisher`); a rewind sends everything
 unacknowledged again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
 import paho.mqtt.client as mqtt
 
@@ -16,14 +17,40 @@ from edge_agent.outbox import Pending
 
 #: Resend time-outs double while the hub stays silent, up to this many ack time-outs.
 MAX_BACKOFF = 8
+#: Record batches sent per second, and in one burst: well under what a hub takes from one
+#: device by default (``[ingest] device_messages_per_s`` 50, ``device_burst`` 500), leaving
+#: room for the live state. Readings and input changes alternate in the outbox, so a backlog
+#: of them is many small batches: unpaced, a catching-up agent would be refused by the hub.
+BATCHES_PER_S: Final = 40.0
+BATCH_BURST: Final = 400.0
+
+
+@dataclass
+class Budget:
+    """A token bucket of record batches (:data:`BATCHES_PER_S`, :data:`BATCH_BURST`)."""
+
+    rate: float = BATCHES_PER_S
+    burst: float = BATCH_BURST
+    tokens: float = BATCH_BURST
+    at: float | None = None
+
+    def take(self, now: float) -> bool:
+        """Whether one more batch may leave at ``now`` (monotonic); takes its token if so."""
+        if self.at is not None:
+            self.tokens = min(self.burst, self.tokens + max(0.0, now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
 @dataclass
 class SendState:
     """Where sending stands: acknowledged, sent, and the resend time-out.
 
-    Alarms and exposures are sent from ``urgent_from`` on, readings from
-    ``readings_from``: every record of its class below each has been sent
+    Alarms and exposures are sent from ``urgent_from`` on, readings and input changes
+    from ``readings_from``: every record of its class below each has been sent
     since the last rewind. ``in_flight`` is the last batch of readings, until
     the broker has it."""
 
@@ -35,6 +62,7 @@ class SendState:
     sent_at: float = 0.0
     backoff: float = 1.0
     in_flight: mqtt.MQTTMessageInfo | None = None
+    budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self) -> None:
         self.urgent_from = self.readings_from = self.acked + 1

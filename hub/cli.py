@@ -11,7 +11,9 @@ configuration file; ``broker-config`` writes Mosquitto's files from a devices TO
 (:mod:`hub.broker.config`), and ``device add|revoke|list`` manages that TOML's rooms
 (:mod:`hub.broker.provisioning`); ``quarantine list|replay`` shows and replays the records
 the hub refused (:mod:`hub.ingest.quarantine`); ``journal list|accept-jump`` lets a journal go on
-past a jump (:mod:`hub.ingest.jumps`); ``version`` reports the installed version. A bad
+past a jump (:mod:`hub.ingest.jumps`) and ``journal export`` writes a device's records as
+received (:mod:`hub.chain.export`); ``verify`` checks the store's hash chains at rest
+(:mod:`hub.chain.verify`); ``version`` reports the installed version. A bad
 configuration exits with status 2 and one line per mistake on stderr.
 """
 
@@ -81,8 +83,12 @@ def _parser() -> argparse.ArgumentParser:
              "(voyant-hub quarantine --help)")
     sub.add_parser(  # parsed by hub.ingest.jumps itself: see main()
         "journal", add_help=False,
-        help="list | accept-jump: the journals, and an admin's word that one goes on "
-             "(voyant-hub journal --help)")
+        help="list | accept-jump | export: the journals, an admin's word that one goes on, "
+             "a device's records as received (voyant-hub journal --help)")
+    sub.add_parser(  # parsed by hub.commands itself: see main()
+        "verify", add_help=False,
+        help="check the store's hash chains, records and rows at rest "
+             "([--device D] [--from DATE --to DATE] --config FILE)")
     return parser
 
 
@@ -282,6 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hub.ingest.jumps import journal_main
 
         return journal_main(argv[1:])
+    if argv[:1] == ["verify"]:
+        from hub.commands import verify_main
+
+        return verify_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"voyant {version('voyant')}")

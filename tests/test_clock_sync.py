@@ -124,7 +124,8 @@ def test_the_journal_flags_what_an_unsynchronised_clock_stamped(
     assert [i["clock_synced"] for k, i in items if k == "readings"] == [False]
     for kind, item in items:  # every item is valid on the wire
         models: dict[str, type[BaseModel]] = {
-            "exposures": wire.ExposureItem, "alarms": wire.AlarmItem, "readings": wire.ReadingItem}
+            "exposures": wire.ExposureItem, "alarms": wire.AlarmItem, "readings": wire.ReadingItem,
+            "changes": wire.ChangeItem}
         model = models[kind]
         model.model_validate_json(json.dumps(item))
 
@@ -136,7 +137,7 @@ def _to_hub(store: Store, path: str) -> IngestCore:
     for kind, item in _outbox(path):
         payload = wire.batch_payload(kind, DEVICE, SITE, ROOM, journal_id,
                                      "2026-01-05T07:00:00.000000Z", [item])
-        messages.append((wire.topic(SITE, ROOM, kind), payload))
+        messages.append((wire.topic(SITE, ROOM, wire.RECORD_TOPIC[kind]), payload))
     hub.handle_batch(messages, T0)
     return hub
 

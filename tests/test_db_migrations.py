@@ -1,7 +1,8 @@
 """Stores made before schema versions are upgraded by opening them, and lose nothing.
 
-The fixtures were written by the hub code of commits 8d84035 and 453228c
-(``tests/data/make_hub_store.py``, see ``tests/data/README.md``).
+The fixtures were written by the hub code of commits 8d84035 and 453228c (before
+versions) and f553621 (version 1, before the hash chain) (``tests/data/make_hub_store.py``,
+see ``tests/data/README.md``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from tests.web_helpers import login, make_app
 from wire.contract import READINGS
 
 DATA = Path(__file__).resolve().parent / "data"
-FIXTURES = ("hub_8d84035.db", "hub_453228c.db")
+#: Each fixture and the schema version its hub wrote.
+VERSIONS = {"hub_8d84035.db": 0, "hub_453228c.db": 0, "hub_f553621.db": 1}
+FIXTURES = tuple(VERSIONS)
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -121,10 +124,10 @@ def _copy(name: str, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_the_fixture_is_a_store_before_versions(name: str) -> None:
+def test_the_fixture_is_a_store_of_an_earlier_version(name: str) -> None:
     path = DATA / name
     assert path.stat().st_size < 200_000
-    assert _user_version(path) == 0
+    assert _user_version(path) == VERSIONS[name] < migrations.LATEST
     empty = [t for t, (_c, rows) in _snapshot(path).items() if not rows]
     assert not empty, f"{name}: tables without a row: {empty}"
 
@@ -162,6 +165,23 @@ def test_no_row_is_lost_nor_changed(name: str, table: str, upgraded: dict[str, P
         conn.close()
     assert len(after) == len(before)
     assert after == before
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_records_stored_before_the_chain_keep_no_hash(name: str,
+                                                      upgraded: dict[str, Path]) -> None:
+    """A record received before the chain was never hashed: its row says so (NULL), and
+    nothing is made up for it by the upgrade."""
+    before = _snapshot(DATA / name)
+    conn = sqlite3.connect(upgraded[name])
+    try:
+        received = conn.execute("SELECT count(*), count(hash), count(prev), count(body)"
+                                " FROM received").fetchone()
+        quarantined = conn.execute("SELECT count(*), count(hash) FROM quarantine").fetchone()
+    finally:
+        conn.close()
+    assert received == (len(before["received"][1]), 0, 0, 0) and received[0] > 0
+    assert quarantined[1] == 0 and quarantined[0] == len(before.get("quarantine", ([], []))[1])
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -213,7 +233,7 @@ def test_an_upgrade_is_logged_the_making_of_a_store_is_not(
     Store.open(tmp_path / "new.db").close()
     lines = [(r.getMessage(), getattr(r, "fields", {})) for r in caplog.records
              if r.getMessage() == "store_migrated"]
-    assert lines == [("store_migrated", {"store": str(path), "from_version": 0,
+    assert lines == [("store_migrated", {"store": str(path), "from_version": VERSIONS[name],
                                          "to_version": migrations.LATEST})]
 
 

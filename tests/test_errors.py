@@ -67,6 +67,7 @@ BUILTINS: dict[str, set[str]] = {
     "AccountError": {"ValueError"}, "BrokerFilesError": {"ValueError"},
     "ControlError": {"ValueError"}, "EventError": {"ValueError"},
     "ProvisioningError": {"ValueError"}, "ScenarioError": {"ValueError"},
+    "ExportUnreadable": {"ValueError"},
     "CatalogError": {"ValueError"}, "EventNotFound": {"LookupError"}, "ProbeError": {"OSError"},
     "DemoError": {"RuntimeError"}, "InvalidRecord": {"RuntimeError"},
     "JournalError": {"RuntimeError"}, "LockstepError": {"RuntimeError"},

@@ -421,7 +421,11 @@ def test_ten_thousand_hostile_messages_store_nothing(hub: IngestCore, store: Sto
     assert delta["records_quarantined"] == 0 and count(store, "quarantine") == 0
     assert count(store, "rejected") == stats["rejected_total"] == delta["rejected_total"]
     assert count(store, "readings") == 3 and count(store, "received") == 3
-    assert count(store, "exposures") == count(store, "alarms") == count(store, "events") == 0
+    assert count(store, "exposures") == count(store, "alarms") == 0
+    # A copy of seqs 1..3 with other content is a conflict: kept beside the stored record
+    # (within the daily budget), counted in one event, never stored over it.
+    assert {r["kind"] for r in rows(store, "SELECT kind FROM events")} == {"record_conflict"}
+    assert 0 < count(store, "record_conflicts") == delta["record_conflicts"]
     assert hub.upto(DEVICE, JOURNAL) == 3 and stats["handler_errors"] == 0
     head = store.conn.execute("SELECT MAX(LENGTH(payload_head)), MAX(LENGTH(topic)) FROM rejected")
     assert head.fetchone() == (512, 300)

@@ -21,7 +21,7 @@ from gpiozero.pins.mock import MockFactory
 
 import sim.runner
 from edge_agent.agent import Agent
-from edge_agent.clock import ManualClock
+from edge_agent.clock import ManualClock, iso_utc
 from edge_agent.errors import JournalError
 from edge_agent.journal import Journal
 from edge_agent.journal_hold import FAULT_NUMBER_BASE, JOURNAL_FAULT, MAX_HELD, JournalHold
@@ -178,8 +178,12 @@ def test_a_start_on_a_full_disk_runs_degraded_and_catches_up(
         assert not agent.alarm_output.is_on
         assert journal.db.execute("SELECT id FROM runs ORDER BY id").fetchall() == [(1,),
                                                                                   (run,)]
-        kinds = [(r["kind"], r["event"], r["run"]) for r in records(journal)]
+        written = records(journal)
+        kinds = [(r["kind"], r["event"], r["run"]) for r in written if r["kind"] != "changes"]
         assert kinds == [(JOURNAL_FAULT, "raised", run), (JOURNAL_FAULT, "cleared", run)]
+        # The inputs found at the start (a new journal: every one) were held and written too.
+        found = [(r["signal"], r["origin"], r["run"]) for r in written if r["kind"] == "changes"]
+        assert found == [(signal, "start", run) for signal in agent.inputs.values()]
     finally:
         agent.close()
 
@@ -267,10 +271,10 @@ def test_a_record_the_contract_refuses_is_reported_never_held(
         assert "journal_record_refused" in caplog.text
         outbox = Outbox(journal.path)
         try:
-            (only,) = outbox.pending(1, 10)
+            (only,) = outbox.pending(1, 20, kinds=("readings",))
         finally:
             outbox.close()
-        assert json.loads(only.item)["seq"] == 1 and only.kind == "readings"
+        assert json.loads(only.item)["start"] == iso_utc(clock.wall() - clock.monotonic() + 2.0)
     finally:
         agent.close()
 

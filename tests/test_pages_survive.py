@@ -186,6 +186,41 @@ def legacy_rows(conn: sqlite3.Connection) -> None:
         "exposure_open": True, "calibration": "<b>"})})
 
 
+def chain_rows(conn: sqlite3.Connection) -> None:
+    """Input change records, breaks, conflicts and records as received, at their extremes:
+    odd text, the largest sequence numbers, times that name no instant, lost ranges whose
+    detail has the wrong types."""
+    who = {"device": LEGACY, "site": "legacy", "room": "ir9"}
+    journal, huge = "ab" * 16, 2**63 - 1
+    signals = ["emission", "door.\u202e<b>", "reset", "interlock_open", *ODD_TEXT[1:5]]
+    for i, at in enumerate(BAD_TIMES):
+        _insert(conn, "changes", {**who, "journal": journal if i % 2 else ODD_TEXT[i] or "j",
+                                  "seq": huge - i, "run": huge, "signal": signals[i % len(signals)],
+                                  "value": i % 2, "first": at, "last": BAD_TIMES[-1 - i],
+                                  "count": (huge, 0, 1, 15, -1)[i % 5],
+                                  "origin": ("edge", "start", ODD_TEXT[i] or "x")[i % 3],
+                                  "by": ODD_TEXT[-1 - i] if i % 2 else None,
+                                  "clock_synced": (None, 0, 1)[i % 3], "clock_implausible": i % 2,
+                                  "stored_at": BAD_TIMES[i]})
+        _insert(conn, "received", {"device": LEGACY, "journal": journal, "seq": huge - i,
+                                   "kind": ("changes", "readings", "quarantined")[i % 3],
+                                   "stored_at": at, "hash": ("f" * 64, ODD_TEXT[i], None)[i % 3],
+                                   "prev": ("0" * 64, None, "<b>")[i % 3], "body": ODD_TEXT[i]})
+        _insert(conn, "chain_breaks", {**who, "journal": journal if i else ODD_TEXT[2],
+                                       "seq": (huge, 0, -huge)[i % 3],
+                                       "reason": ODD_TEXT[i] or "prev", "found_at": at})
+        _insert(conn, "record_conflicts", {**who, "journal": journal, "seq": huge - 2 * i,
+                                           "kind": ODD_TEXT[i] or "k", "received_at": at,
+                                           "hash": f"{i:064x}", "stored_hash": ODD_TEXT[i],
+                                           "body": ODD_TEXT[-1 - i]})
+    for n, detail in enumerate(({"journal": journal, "first": 1, "last": huge, "lost": True},
+                                {"journal": ODD_TEXT[3], "first": "1", "lost": True},
+                                {"journal": None, "first": huge, "last": -huge, "lost": 1})):
+        _insert(conn, "events", {**who, "kind": "data_gap", "ref": f"g:{n}",
+                                 "opened_at": BAD_TIMES[n], "severity": "warning",
+                                 "detail": json.dumps(detail)})
+
+
 # -- the store and the app ------------------------------------------------------------------
 
 
@@ -204,6 +239,7 @@ def fill(tmp_path: Path) -> FastAPI:
     try:
         conn.execute("BEGIN IMMEDIATE")
         legacy_rows(conn)
+        chain_rows(conn)
         conn.execute("COMMIT")
         quarter_end = datetime(2026, 4, 2, tzinfo=UTC)
         ids = preparation.prepare_quarter(conn, quarters.parse_quarter("2026-Q1"), quarter_end)
@@ -367,6 +403,19 @@ def test_every_query_value_answers_without_a_500(app: FastAPI, clients: dict[str
 def test_the_issue_urls(clients: dict[str, TestClient], url: str, expected: int) -> None:
     for role in ("viewer", "token") if url.startswith("/api/") else ("viewer",):
         assert clients[role].get(url, follow_redirects=False).status_code == expected, role
+
+
+def test_the_extreme_chain_rows_are_shown(clients: dict[str, TestClient]) -> None:
+    """The walk met them: the room page lists the odd change records and says broken at
+    the lowest sequence number of a break; the CSV and the API carry them too."""
+    page = clients["viewer"].get(f"/rooms/{LEGACY}", headers={"Accept-Language": "en"})
+    assert page.status_code == 200 and 'data-state="broken"' in page.text
+    assert page.text.count('data-testid="change-row"') == len(BAD_TIMES)
+    assert f'data-seq="{-(2**63 - 1)}"' in page.text
+    csv_text = clients["viewer"].get(f"/rooms/{LEGACY}/changes.csv").text
+    assert len(csv_text.splitlines()) == 1 + len(BAD_TIMES) and str(2**63 - 1) in csv_text
+    chain = clients["token"].get(f"/api/rooms/{LEGACY}").json()["chain"]
+    assert chain["state"] == "broken" and chain["place"]["seq"] == -(2**63 - 1)
 
 
 def test_the_live_stream_work_survives(app: FastAPI) -> None:

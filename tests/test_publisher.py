@@ -15,17 +15,19 @@ from types import SimpleNamespace
 
 import pytest
 
+from edge_agent.changes import ChangeRecord
 from edge_agent.config import Device, Mqtt
 from edge_agent.journal import Journal
 from edge_agent.monitor.records import AlarmRecord, Reading
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
-from edge_agent.send_state import SendState
+from edge_agent.send_state import BATCH_BURST, BATCHES_PER_S, SendState
 from hub.broker.files import TlsListener
 from sim.broker import Mosquitto, free_port
 from tests.mqtt_fixtures import DEVICES, MqttProbe
 from tests.wire_rig import wait_until
 from wire import contract as wire
+from wire.chain import record_hash
 
 ROOM = DEVICES[0]
 DEVICE = Device(site=ROOM.site, room=ROOM.room, id=ROOM.username)
@@ -249,7 +251,8 @@ class Client:
         out = []
         for topic, payload, _ in self.sent:
             _, batch = wire.decode(topic, payload)
-            if isinstance(batch, wire.ReadingBatch | wire.ExposureBatch | wire.AlarmBatch):
+            if isinstance(batch, wire.ReadingBatch | wire.ExposureBatch | wire.AlarmBatch
+                          | wire.ChangeBatch):
                 out.append((batch.kind, batch.first, batch.last, batch.oldest))
         return out
 
@@ -302,6 +305,56 @@ def test_a_new_alarm_leaves_in_the_next_batch_before_4000_waiting_readings(
     worker.cycle()
     assert worker.client.batches() == [
         ("readings", 1, 100, 1), ("alarms", 4001, 4001, 1), ("readings", 101, 200, 1)]
+    worker.close()
+
+
+def test_changes_travel_in_order_with_the_readings_on_the_exposures_topic(
+    journal: Journal,
+) -> None:
+    write(journal, 1, 2)
+    for k in range(3):  # seq 3..5: a door, then a pulse train's run
+        journal.change(ChangeRecord("emission", k % 2 == 0, 20.0 + k, 20.1 + k, 2 + k),
+                       lambda t: 1_767_596_400.0 + t)
+    write(journal, 3, 3)  # seq 6
+    alarm(journal, 1)  # seq 7: first, as always
+    worker = Worker(journal)
+    for _ in range(4):
+        worker.cycle()
+        worker.client.broker_has_all()
+    assert worker.client.batches() == [
+        ("alarms", 7, 7, 1), ("readings", 1, 2, 1), ("changes", 3, 5, 1), ("readings", 6, 6, 1)]
+    (topic, payload), = [(t, p) for t, p, _ in worker.client.sent if b'"kind":"changes"' in p]
+    assert topic == wire.topic(ROOM.site, ROOM.room, wire.EXPOSURES)
+    decoded = wire.decode_chain(topic, payload)
+    assert isinstance(decoded.envelope, wire.ChangeBatch)
+    assert [r.seq for r in decoded.records] == [3, 4, 5]
+    assert all(isinstance(r, wire.ChangeItem) for r in decoded.records)
+    assert [raw["prev"] for raw in decoded.raws[1:]] == [
+        record_hash(raw) for raw in decoded.raws[:-1]]  # each as sent, chained
+    worker.close()
+
+
+def test_batches_are_paced_under_what_the_hub_takes_from_one_device(journal: Journal) -> None:
+    """Readings and changes alternating: one record per batch, more batches than a burst.
+    The first BATCH_BURST leave at once, then BATCHES_PER_S per second (the worker's clock)."""
+    for k in range(int(BATCH_BURST + 2 * BATCHES_PER_S) // 2):
+        write(journal, k, k)
+        journal.change(ChangeRecord("emission", k % 2 == 0, 10.0 * k, 10.0 * k, 1),
+                       lambda t: 1_767_596_400.0 + t)
+    worker = Worker(journal)
+    now = [1000.0]
+    worker.publisher._monotonic = lambda: now[0]
+    for _ in range(int(BATCH_BURST) + 50):
+        worker.cycle()
+        worker.client.broker_has_all()
+    assert len(worker.client.batches()) == BATCH_BURST
+    now[0] += 1.0
+    for _ in range(50):
+        worker.cycle()
+        worker.client.broker_has_all()
+    assert len(worker.client.batches()) == BATCH_BURST + BATCHES_PER_S
+    sent = [(kind, first) for kind, first, _, _ in worker.client.batches()]
+    assert sent[:3] == [("readings", 1), ("changes", 2), ("readings", 3)]  # in order
     worker.close()
 
 

@@ -564,6 +564,65 @@ def qr_sign(conn: sqlite3.Connection, report_id: int) -> None:
                 lambda c: ("<html></html>", b"%PDF-stand-in"), digest)
 
 
+# -- chain heads: anchors of the store on the signed paper ----------------------------------------
+
+
+def _received(conn: sqlite3.Connection, name: str, journal: str, seqs: range, stored_at: str,
+              chained: bool = True) -> None:
+    with write(conn):
+        conn.executemany(
+            "INSERT INTO received (device, journal, seq, kind, stored_at, hash, prev, body)"
+            " VALUES (?, ?, ?, 'readings', ?, ?, ?, '{}')",
+            [(name, journal, seq, stored_at, f"{seq:064x}",
+              f"{seq - 1:064x}" if chained else None) for seq in seqs])
+
+
+def test_the_report_freezes_the_head_of_every_journal_at_its_preparation(
+        app: FastAPI, conn: sqlite3.Connection) -> None:
+    """The head is the highest chained record stored by the preparation (a record of the
+    quarter received late counts; one received after does not); a journal done before the
+    quarter and one that never chained are left out. Printed in full in the annex, it stays
+    as it is through recomputations and the signature."""
+    _quarter(conn)
+    old, unchained, late = "a" * 32, "b" * 32, "c" * 32
+    _received(conn, "dev", JOURNAL, range(1, 5), "2026-03-01T00:00:00.000Z")
+    _received(conn, "dev", JOURNAL, range(5, 7), "2026-04-02T07:00:00.000Z")  # late, in time
+    _received(conn, "dev", JOURNAL, range(7, 9), "2026-04-02T09:00:00.000Z")  # after AFTER_Q1
+    _received(conn, "dev", old, range(1, 3), "2025-11-01T00:00:00.000Z")
+    _received(conn, "dev", unchained, range(1, 3), "2026-02-01T00:00:00.000Z", chained=False)
+    _received(conn, "dev", late, range(1, 2), "2026-04-02T07:59:59.999Z")
+    report = _report(conn, "dev", "2026-Q1")
+    heads = report["content"]["chain_heads"]
+    assert heads == [{"device": "dev", "journal": JOURNAL, "seq": 6, "hash": f"{6:064x}"},
+                     {"device": "dev", "journal": late, "seq": 1, "hash": f"{1:064x}"}]
+    html = render_html(report["content"])
+    assert "Têtes de chaîne" in html and f"{6:064x}" in html  # the whole hash, not 12 hex
+    assert html.count('data-testid="report-chain-head"') == 2
+    assert "Chain heads" in render_html(report["content"], "en")
+    # an hourly recomputation with the same figures keeps the heads (and the hash)
+    again = _report(conn, "dev", "2026-Q1", AFTER_Q1 + timedelta(hours=3))
+    assert again["content"]["chain_heads"] == heads
+    assert again["content_sha256"] == report["content_sha256"]
+    qr_sign(conn, report["id"])
+    signed = qr.get_report(conn, report["id"])
+    assert signed["status"] == "signed" and signed["content"]["chain_heads"] == heads
+    assert signed["verified"]
+    # more records, new figures: a signed report is never recomputed
+    fill(conn, "dev", paris(2026, 3, 31), paris(2026, 3, 31, 12), 300, 5.0, seq0=10_000)
+    _received(conn, "dev", JOURNAL, range(9, 20), "2026-04-02T10:00:00.000Z")
+    _report(conn, "dev", "2026-Q1", AFTER_Q1 + timedelta(hours=5))
+    assert qr.get_report(conn, report["id"])["content"]["chain_heads"] == heads
+
+
+def test_a_device_without_the_chain_says_so_in_the_annex(conn: sqlite3.Connection) -> None:
+    _quarter(conn)
+    report = _report(conn, "dev", "2026-Q1")
+    assert report["content"]["chain_heads"] == []
+    assert 'data-testid="report-no-chain-heads"' in render_html(report["content"])
+    older = {k: v for k, v in report["content"].items() if k != "chain_heads"}
+    assert "Têtes de chaîne" not in render_html(older)  # a report made before the chain
+
+
 # -- REPLACE cannot get around the triggers ----------------------------------------------------
 
 

@@ -128,7 +128,8 @@ def test_the_agent_stops_pinging_when_its_journal_fails(
 
         text = scrape(port)
         for line in ("voyant_agent_healthy 1.0", "voyant_clock_synced 0.0",
-                     "voyant_outbox_records 0.0", "voyant_mqtt_connected 0.0",
+                     "voyant_outbox_records 6.0",  # each input found at the start
+                     "voyant_mqtt_connected 0.0",
                      'voyant_alarms_total{kind="unsolicited_emission"} 0.0',
                      "voyant_last_reading_age_seconds NaN"):
             assert line + "\n" in text, line

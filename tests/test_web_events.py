@@ -277,6 +277,64 @@ def test_the_timeline_is_a_printable_annex(app: FastAPI, client: TestClient) -> 
     assert client.get(f"/events/{event_id}/timeline?before_min=-1").status_code == 422
 
 
+def add_change(app: FastAPI, seq: int, signal: str, first: str, last: str, count: int,
+               value: int, origin: str = "edge") -> None:
+    conn = connect(app.state.store_path)
+    conn.execute("INSERT INTO changes VALUES (?, 'chu', 'salle-1', 'j1', ?, 1, ?, ?, ?, ?, ?, ?,"
+                 " NULL, 1, 0, ?)", ["chu.salle-1", seq, signal, value, first, last, count,
+                                     origin, last])
+    conn.close()
+
+
+def test_the_timeline_holds_the_journaled_changes_and_older_live_states_before_them(
+        app: FastAPI, client: TestClient) -> None:
+    """A run is one line with its count and edges; a live state of the older agent shows
+    only before the device's first journaled change (after it, the same change would be
+    shown twice), marked as not journaled."""
+    event_id = add_event(app, cleared="2026-01-05T07:00:09.000Z")
+    conn = connect(app.state.store_path)
+    for at, value in (("2026-01-05T06:59:00.000Z", 1), ("2026-01-05T07:00:05.000Z", 1)):
+        conn.execute("INSERT INTO signal_changes VALUES ('chu.salle-1', ?, 'request', ?,"
+                     " 'chu', 'salle-1')", [at, value])
+    conn.close()
+    add_change(app, 7, "emission", "2026-01-05T07:00:04.000Z", "2026-01-05T07:00:04.000Z", 1, 1)
+    add_change(app, 8, "emission", "2026-01-05T07:00:04.600Z", "2026-01-05T07:00:05.500Z", 15, 0)
+    add_change(app, 9, "door.corridor", "2026-01-05T07:00:03.000Z", "2026-01-05T07:00:03.000Z",
+               0, 1, origin="start")
+    add_change(app, 10, "emission", "2026-01-05T10:00:00.000Z", "2026-01-05T10:00:00.000Z", 1, 1)
+    login(client, "viewer")
+    page = client.get(f"/events/{event_id}/timeline", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    types = re.findall(r'data-testid="timeline-entry" data-type="(\w+)"', page.text)
+    assert types == ["signal", "change", "change", "change"]  # 10:00 is outside the window
+    assert "live state, not journaled" in page.text
+    assert 'data-testid="timeline-run"' in page.text
+    assert "15 changes from 2026-01-05 08:00:04 to 2026-01-05 08:00:05, ends off" in page.text
+    assert "found on when the agent started" in page.text
+    assert "Door corridor" in page.text
+    french = client.get(f"/events/{event_id}/timeline").text
+    assert "15 changements de 2026-01-05 08:00:04 à 2026-01-05 08:00:05, état final : inactif" \
+        in french and "état en direct, non journalisé" in french
+    api = client.get(f"/api/events/{event_id}/timeline",
+                     headers=bearer(api_token(app, "viewer"))).json()
+    run = next(e for e in api["entries"] if e.get("count") == 15)
+    assert run == {**run, "type": "change", "journaled": True, "signal": "emission",
+                   "value": False, "first": "2026-01-05T07:00:04.600Z",
+                   "last": "2026-01-05T07:00:05.500Z", "journal": "j1", "seq": 8}
+    legacy = [e for e in api["entries"] if e["type"] == "signal"]
+    assert legacy == [{"at": "2026-01-05T06:59:00.000Z", "type": "signal", "journaled": False,
+                       "signal": "request", "value": True}]
+
+
+def test_a_run_reaching_into_the_window_is_in_it(app: FastAPI, client: TestClient) -> None:
+    event_id = add_event(app, cleared="2026-01-05T07:00:09.000Z")
+    add_change(app, 3, "request", "2026-01-05T06:00:00.000Z", "2026-01-05T06:59:59.000Z", 400, 1)
+    login(client, "viewer")
+    page = client.get(f"/events/{event_id}/timeline?before_min=1&after_min=1",
+                      headers={"Accept-Language": "en"})
+    assert 'data-count="400"' in page.text
+
+
 def test_the_print_stylesheet_hides_the_controls() -> None:
     css = (Path(__file__).resolve().parent.parent / "hub" / "web" / "static" / "events.css")
     assert "@media print" in css.read_text(encoding="utf-8")

@@ -239,9 +239,10 @@ def assert_hub_holds_the_journal(hub_db: Path, device: str, journal: Path) -> No
 
 def first_arrival_in_order(hub_db: Path, device: str, journal: Path) -> bool:
     """Records were first stored in sequence order within each class (stored_at never goes
-    back): alarms and exposures in order, readings in order. Across the two the agent sends
-    alarms and exposures first, so a reading may arrive after a later alarm."""
-    found = rows(hub_db, "SELECT kind = 'readings', stored_at FROM received WHERE device = ?"
+    back): alarms and exposures in order, readings and input changes in order. Across the two
+    the agent sends alarms and exposures first, so a reading may arrive after a later alarm."""
+    found = rows(hub_db, "SELECT kind IN ('readings', 'changes'), stored_at FROM received"
+                 " WHERE device = ?"
                  " AND journal = ? ORDER BY seq", [device, journal_id(journal)])
     return all(all(a <= b for a, b in itertools.pairwise([at for c, at in found if c == cls]))
                for cls in (0, 1))
@@ -309,8 +310,9 @@ def hub_journal_differences(hub_db: Path, device: str, journal: Path) -> list[st
     """Every way the hub's records of ``device`` differ from its journal (empty: equal).
 
     Every column the two tables share is compared (so a column either side adds is
-    compared from then on); readings in sequence order, exposures and alarms by
-    (run, number) in their latest state. The journal's ``state`` is compared with the
+    compared from then on); readings and input changes in sequence order, exposures and
+    alarms by (run, number) in their latest state, and each record's hash (the hub's
+    ``received.hash``, the journal's ``chain``). The journal's ``state`` is compared with the
     hub's latest event, and an alarm's exposure (a row id in the journal) by number.
     """
     jid = journal_id(journal)
@@ -340,6 +342,32 @@ def hub_journal_differences(hub_db: Path, device: str, journal: Path) -> list[st
         [{**r, "state": _EVENT_STATE[r["state"]]} for r in _table(
             hub_db, f"SELECT {', '.join(names)}, event, exposure FROM alarms WHERE device = ?"
             " AND journal = ? ORDER BY run, number", [*names, "state", "exposure"], who)])
+    cols = _shared(journal, hub_db, "changes")
+    if cols:  # a journal made before the change records has none
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        out += _differences(
+            "change",
+            _table(journal, f"SELECT {quoted} FROM changes ORDER BY seq, id", cols),
+            _table(hub_db, f"SELECT {quoted} FROM changes WHERE device = ? AND journal = ?"
+                   " ORDER BY seq", cols, who))
+    return out + chain_differences(hub_db, device, journal)
+
+
+def chain_differences(hub_db: Path, device: str, journal: Path) -> list[str]:
+    """Where the hub's hash of a record (``received.hash``) is not the journal's own (its
+    ``chain`` table), or missing; empty when every hash agrees."""
+    jid = journal_id(journal)
+    if "chain" not in {r[0] for r in rows(journal, "SELECT name FROM sqlite_master")}:
+        return ["the journal has no chain table"]
+    mine = {int(s): str(h) for s, h in rows(journal, "SELECT seq, hash FROM chain")}
+    theirs = dict(rows(hub_db, "SELECT seq, hash FROM received WHERE device = ? AND"
+                       " journal = ?", [device, jid]))
+    out = [f"hash of seq {seq}: journal {digest}, hub {theirs.get(seq)}"
+           for seq, digest in sorted(mine.items()) if theirs.get(seq) != digest]
+    out += [f"hash of seq {seq}: the hub kept none" for seq, digest in sorted(theirs.items())
+            if digest is None]
+    if theirs and not mine:
+        out.append("the journal's chain table is empty")
     return out
 
 

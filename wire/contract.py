@@ -155,12 +155,8 @@ def parse_topic(text: str) -> Topic:
 
 
 class _Envelope(FromDevice):
-    """What every record batch carries besides its items.
-
-    ``oldest`` is the oldest sequence number the agent still holds (optional:
-    agents before it do not send it): whatever the hub lacks below it is lost
-    for good, so the hub declares it lost once and its acknowledgement moves on.
-    """
+    """What every record batch carries besides its items. ``oldest`` (optional) is the oldest
+    seq the agent still holds: what the hub lacks below it is lost, declared once."""
 
     journal: JournalId
     first: Seq
@@ -277,8 +273,7 @@ Envelope = RecordEnvelope | ReadingBatch | ExposureBatch | AlarmBatch | ChangeBa
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A record batch read record by record (:func:`decode_chain`): each record valid or
-    refused, and each as sent (the JSON object its hash is taken over, ``wire.chain``)."""
+    """A batch read record by record: each valid or refused, and each as sent (hashed)."""
 
     topic: Topic
     envelope: Envelope
@@ -286,17 +281,15 @@ class Decoded:
     raws: list[dict[str, Any]]
 
 
-def decode_records(
-    topic_text: str, payload: bytes
-) -> tuple[Topic, Envelope, list[Record | RefusedItem]]:
+def decode_records(topic_text: str, payload: bytes
+                   ) -> tuple[Topic, Envelope, list[Record | RefusedItem]]:
     """A record batch checked record by record (:func:`decode_chain`, without the raws)."""
     decoded = decode_chain(topic_text, payload)
     return decoded.topic, decoded.envelope, decoded.records
 
 
 def decode_chain(topic_text: str, payload: bytes) -> Decoded:
-    """A record batch checked record by record: the records in order, each valid or refused,
-    and each as sent.
+    """A record batch checked record by record: each valid or refused, and each as sent.
 
     The envelope (who, which journal, consecutive sequence numbers) must hold,
     or the whole message is refused with :class:`WireError`: a record that

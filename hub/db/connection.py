@@ -20,7 +20,8 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 def connect(path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-            autocommit: bool = True, any_thread: bool = True) -> sqlite3.Connection:
+            autocommit: bool = True, any_thread: bool = True,
+            read_only: bool = False) -> sqlite3.Connection:
     """A connection to the store at ``path`` (``:memory:`` for tests).
 
     Defaults (the web's, the jobs'): autocommit (transactions only through :func:`write`),
@@ -28,11 +29,13 @@ def connect(path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     than one worker thread (FastAPI opens a generator dependency in one and closes it in
     another), the connection serving that one request. The ingest's store asks for
     Python's implicit transactions, tuples and its own thread only (``autocommit=False,
-    any_thread=False``), and a longer wait.
+    any_thread=False``), and a longer wait. ``read_only``: SQLite refuses every write
+    (``mode=ro``; ``voyant-hub verify`` must not change what it checks).
     """
-    conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000,
+    target = Path(path).resolve().as_uri() + "?mode=ro" if read_only else str(path)
+    conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000,
                            isolation_level=None if autocommit else "DEFERRED",
-                           check_same_thread=not any_thread)
+                           check_same_thread=not any_thread, uri=read_only)
     if autocommit:
         conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")

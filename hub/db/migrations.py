@@ -121,7 +121,7 @@ def _to_2(conn: sqlite3.Connection) -> None:
     for column in ("hash", "prev", "body"):
         add_column(conn, "received", column, "TEXT")
     add_column(conn, "quarantine", "hash", "TEXT")
-    for statement in schema.statements():
+    for statement in (*schema.statements(), *schema.split(schema.CHAIN_INDEXES)):
         conn.execute(statement)
 
 

@@ -259,6 +259,14 @@ CREATE TABLE IF NOT EXISTS signal_changes (
 """
 
 
+#: Made by migration 2 (after it adds ``received.prev``): the chained records of each
+#: journal, so that its chain's start and head are found without a scan.
+CHAIN_INDEXES: Final = """
+CREATE INDEX IF NOT EXISTS idx_received_chained ON received (device, journal, seq)
+    WHERE prev IS NOT NULL;
+"""
+
+
 def split(script: str) -> tuple[str, ...]:
     """A script's statements, one by one (a trigger's body holds semicolons): run one at a
     time, they stay inside the caller's transaction, where ``executescript`` would commit."""

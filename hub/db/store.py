@@ -187,15 +187,16 @@ class Store:
 
     def insert_quarantined(
         self, device: str, site: str, room: str, journal: str, seq: int, kind: str, at: str,
-        reason: str, item: str, counted: bool,
+        reason: str, item: str, counted: bool, digest: str | None = None,
     ) -> None:
-        """Keep a refused record whole; a resend of it only updates ``counted``."""
+        """Keep a refused record whole, with its hash (``wire.chain``; None when JSON cannot
+        hash it); a resend of it only updates ``counted``."""
         self.conn.execute(
             "INSERT INTO quarantine (device, site, room, journal, seq, kind, received_at,"
-            " reason, item, counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " reason, item, counted, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (device, journal, seq) DO UPDATE SET counted = max(counted,"
             " excluded.counted)",
-            (device, site, room, journal, seq, kind, at, reason, item, int(counted)),
+            (device, site, room, journal, seq, kind, at, reason, item, int(counted), digest),
         )
 
     def count_quarantined(self, device: str, journal: str, seq: int) -> None:

@@ -1,8 +1,12 @@
 """An event's incident timeline: what the room's device stored around it, for the annex.
 
-Read only: the exposures, alarms, signal changes, the device's other events
+Read only: the exposures, alarms, input changes, the device's other events
 (``device_offline``, ``data_gap``) and the dose-rate readings in a window
 around the event's detection, each section bounded by :data:`TIMELINE_ROWS`.
+Input changes are the journaled change records (``changes``: every debounced
+change, a run of them as one entry with its count and edge times); an older
+agent's live states (``signal_changes``, throttled, not journaled) only before
+the device's first journaled change, marked so.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
 
     The window runs from ``before_min`` before detection to ``after_min``
     after the condition ended (or after detection while it still holds).
-    ``entries`` merges exposures, alarms, signal changes and the device's
+    ``entries`` merges exposures, alarms, input changes and the device's
     other events; ``readings`` is the dose-rate series.
     """
     try:
@@ -79,12 +83,7 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
                         "cleared": row["cleared"], "exposure": row["exposure"],
                         "interrupted": bool(row["interrupted"]),
                         "clock_synced": _bool(row["clock_synced"])})
-    for row in rows(conn,
-                     "SELECT at, signal, value FROM signal_changes WHERE device = ?"
-                     " AND at >= ? AND at <= ? ORDER BY at, signal LIMIT ?",
-                     [device, lo, hi, TIMELINE_ROWS]):
-        entries.append({"at": row["at"], "type": "signal", "signal": row["signal"],
-                        "value": bool(row["value"])})
+    entries += _changes(conn, device, lo, hi)
     for row in rows(conn,
                      "SELECT id, kind, opened_at, condition_cleared_at FROM events"
                      " WHERE device = ? AND id != ? AND opened_at >= ? AND opened_at <= ?"
@@ -105,6 +104,35 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
     return {"start": lo, "end": hi, "before_min": before_min, "after_min": after_min,
             "entries": entries, "readings": readings,
             "truncated": len(readings) >= TIMELINE_ROWS or len(entries) >= TIMELINE_ROWS}
+
+
+def _changes(conn: sqlite3.Connection, device: str, lo: str, hi: str) -> list[dict[str, Any]]:
+    """The input changes of the window: each journaled record (a run with its edge times,
+    ``first`` to ``last``, overlapping the window), then the live states of an older agent
+    (``signal_changes``) dated before the device's first journaled change, so that no change
+    is shown twice."""
+    out: list[dict[str, Any]] = []
+    for row in rows(conn,
+                     "SELECT journal, seq, signal, value, first, last, count, origin, by,"
+                     " clock_synced, clock_implausible FROM changes WHERE device = ?"
+                     " AND first <= ? AND last >= ? ORDER BY first, seq LIMIT ?",
+                     [device, hi, lo, TIMELINE_ROWS]):
+        out.append({"at": row["first"], "type": "change", "journaled": True,
+                    "signal": row["signal"], "value": _bool(row["value"]),
+                    "first": row["first"], "last": row["last"], "count": row["count"],
+                    "origin": row["origin"], "by": row["by"], "journal": row["journal"],
+                    "seq": row["seq"], "clock_synced": _bool(row["clock_synced"]),
+                    "clock_implausible": bool(row["clock_implausible"])})
+    journaled_from = conn.execute("SELECT min(first) FROM changes WHERE device = ?",
+                                  [device]).fetchone()[0]
+    until = hi if journaled_from is None else min(hi, str(journaled_from))
+    for row in rows(conn,
+                     "SELECT at, signal, value FROM signal_changes WHERE device = ?"
+                     " AND at >= ? AND at <= ? AND (? OR at < ?) ORDER BY at, signal LIMIT ?",
+                     [device, lo, hi, journaled_from is None, until, TIMELINE_ROWS]):
+        out.append({"at": row["at"], "type": "signal", "journaled": False,
+                    "signal": row["signal"], "value": bool(row["value"])})
+    return out
 
 
 def _bool(value: Any) -> bool | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from hub import timefmt
 from hub.config import Ingest as IngestSettings
+from hub.db import chain_store
 from hub.db.store import Store
 from hub.errors import StoreError
 from hub.ingest.identity import Gate, Refused
@@ -39,7 +40,7 @@ from wire.contract import (
     Topic,
     WireError,
     decode,
-    decode_records,
+    decode_chain,
     parse_topic,
     topic,
 )
@@ -55,7 +56,8 @@ COUNTERS = (
     "exposures_stored", "alarms_stored", "replays", "dose_rates", "acks_ignored", "acks_sent",
     "handler_errors", "journals_new", "data_gaps_opened", "offline_opened", "batches",
     "alarm_events", "records_quarantined", "records_lost", "acks_stalled", "records_implausible",
-    "records_beyond_window", "records_over_budget",
+    "records_beyond_window", "records_over_budget", "changes_stored", "record_conflicts",
+    "chain_breaks",
 )
 PRUNE_EVERY_S = 60.0
 
@@ -195,8 +197,10 @@ class IngestCore:
             return
         try:
             if _record_topic(topic_text):
-                where, envelope, records = decode_records(topic_text, payload)
-                message: Message | tuple[Any, ...] = (envelope, records)
+                decoded = decode_chain(topic_text, payload)  # each record also as sent
+                where = decoded.topic
+                message: Message | tuple[Any, ...] = (decoded.envelope, decoded.records,
+                                                      decoded.raws)
             else:
                 where, message = decode(topic_text, payload)
         except WireError as exc:
@@ -239,11 +243,11 @@ class IngestCore:
         the sender's own name, within its daily budget; anything else refused."""
         self._reject(topic_text, payload, reason, now, at)
         if isinstance(message, tuple):
-            envelope, records = message
+            envelope, records, raws = message
             if self.gate.may_quarantine(device, len(records), now):
                 with self.store.transaction():
                     self.intake.quarantine_all(device, where.site, where.room, envelope,
-                                               records, reason, at)
+                                               records, raws, reason, at)
                 return
         with self.store.transaction():
             self.intake.refusal_event(device, where.site, where.room, where.kind,
@@ -254,12 +258,12 @@ class IngestCore:
         touched: dict[JournalKey, Touch],
     ) -> None:
         if isinstance(message, tuple):
-            envelope, records = message
+            envelope, records, raws = message
             seqs = self.seqs.get((envelope.device, envelope.journal))
             touch = touched.setdefault((envelope.device, envelope.journal), Touch(
                 envelope.site, envelope.room, seqs.upto if seqs is not None else 0))
             touch.site, touch.room = envelope.site, envelope.room
-            self.intake.batch(envelope, records, now, at, touch)
+            self.intake.batch(envelope, records, raws, now, at, touch)
         elif isinstance(message, Status):
             self.presence.status(message, now, at)
         elif isinstance(message, Live):
@@ -350,7 +354,8 @@ class IngestCore:
         self.dirty_journals: set[JournalKey] = set()
         events = self.store.open_events()
         self.presence.restore(self.store.devices(), self.store.live_times(), events, now,
-                              self.store.live_inputs())
+                              self.store.live_inputs(),
+                              chain_store.devices_with_changes(self.store.conn))
         stalls = {(e.device, e.ref): e.id for e in events if e.kind == "ack_stalled"}
         gap_events: dict[JournalKey, list[Gap]] = {}
         for event in (e for e in events if e.kind == "data_gap"):

@@ -10,6 +10,13 @@ can replay it (``voyant-hub quarantine replay``). Quarantine raises one
 ``record_quarantined`` event per device and Paris day: a software fault to
 look into, not a radiation alarm.
 
+Every record is kept as received (``received.hash``, ``prev``, ``body``; a quarantined
+one's ``quarantine.hash``) and the batch is checked against the journal's hash chain
+(:mod:`hub.chain.arrival`): a copy of a stored record with other content is a conflict,
+a ``prev`` that does not follow is a break. Input change records go to ``changes``;
+a device that sends them is no longer sampled from its live state
+(:meth:`hub.ingest.presence.Presence._signal_changes`).
+
 What the agent says it no longer holds (``oldest``, in each batch and its
 status) and the hub lacks is lost for good: declared once, with its exact
 count, in a ``data_gap`` event, and the acknowledgement moves on.
@@ -22,8 +29,10 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from hub.chain.arrival import Arrived, check
+from hub.db import chain_store
 from hub.events.workflow import alarm_detail, alarm_ref
-from hub.ingest.records import alarm_row, exposure_row, reading_row, record_times
+from hub.ingest.records import alarm_row, change_row, exposure_row, reading_row, record_times
 from hub.ingest.registry import DeviceState
 from hub.ingest.sequences import JournalSeqs
 from hub.logs import log
@@ -32,6 +41,7 @@ from hub.workdays import local_date
 from wire.contract import (
     WINDOW,
     AlarmItem,
+    ChangeItem,
     Envelope,
     ExposureItem,
     ReadingItem,
@@ -47,6 +57,8 @@ if TYPE_CHECKING:
     from hub.ingest.core import IngestCore, Touch
 
 Ident = tuple[str, str, str, str]  # device, site, room, journal
+#: A batch's rows written in one statement each: readings, changes.
+Rows = tuple[list[list[Any]], list[dict[str, Any]]]
 
 
 class Intake:
@@ -57,8 +69,8 @@ class Intake:
         self.core = core
 
     def batch(
-        self, envelope: Envelope, records: list[Record | RefusedItem], now: float, at: str,
-        touch: Touch,
+        self, envelope: Envelope, records: list[Record | RefusedItem],
+        raws: list[dict[str, Any]], now: float, at: str, touch: Touch,
     ) -> None:
         core = self.core
         dev = core.registry.heard(envelope.device, envelope.site, envelope.room, now, at)
@@ -80,30 +92,43 @@ class Intake:
                                                  at)
         before = seqs.upto
         stored = quarantined = duplicates = over_budget = 0
-        received: list[tuple[str, str, int, str, str]] = []  # written once, after the loop
-        readings: list[list[Any]] = []
+        received: list[tuple[Any, ...]] = []  # written once, after the loop
+        rows: Rows = ([], [])
+        new: list[Arrived] = []
+        copies: list[Arrived] = []
+        raw_of = {record.seq: raw for record, raw in zip(records, raws, strict=False)}
         for record in records:
+            arrived = Arrived.of(record.seq, envelope.kind, raw_of.get(record.seq, {}))
             if seqs.is_stored(record.seq) or record.seq in seqs.quarantined:
                 duplicates += 1
+                copies.append(arrived)
                 continue
             if isinstance(record, RefusedItem):
                 if not core.gate.may_quarantine(envelope.device, 1, now):
                     over_budget += 1  # neither kept nor acknowledged: the box floods
                     continue
                 filled = seqs.quarantine(record.seq, now)
-                self._quarantine(dev, ident, envelope.kind, record, at,
+                self._quarantine(dev, ident, envelope.kind, record, arrived.hash, at,
                                  counted=seqs.is_stored(record.seq))
                 quarantined += 1
             else:
                 received.append((envelope.device, envelope.journal, record.seq, envelope.kind,
-                                 at))
-                self._store(ident, record, at, window, readings)
+                                 at, arrived.hash, arrived.prev, arrived.body))
+                self._store(ident, record, at, window, rows)
                 filled = seqs.add(record.seq, now)
                 stored += 1
+            new.append(arrived)
             for gap in filled:
                 core.watch.gap_filled(dev, envelope.journal, gap, at)
-        core.store.insert_received(received)
-        core.store.insert_readings(readings)
+        chain_store.insert_received(core.store.conn, received)
+        core.store.insert_readings(rows[0])
+        if rows[1]:
+            chain_store.insert_changes(core.store.conn, rows[1])
+            dev.sends_changes = True
+        conflicts, broken = check(core.store, ident, new, copies, at,
+                                  lambda: core.gate.may_quarantine(envelope.device, 1, now))
+        core.counters["record_conflicts"] += conflicts
+        core.counters["chain_breaks"] += broken
         for seq in seqs.newly_counted:
             core.store.count_quarantined(envelope.device, envelope.journal, seq)
         seqs.newly_counted.clear()
@@ -148,25 +173,27 @@ class Intake:
     # -- storing -----------------------------------------------------------------------------
 
     def _store(self, ident: Ident, record: Record, at: str, window: tuple[str, str],
-               readings: list[list[Any]]) -> None:
-        """An exposure's or alarm's rows now (upserts, events); a reading's row joins the
-        batch's one insert (a batch is mostly readings)."""
+               rows: Rows) -> None:
+        """An exposure's or alarm's rows now (upserts, events); a reading's or a change's
+        row joins the batch's one insert (a batch is mostly readings, or changes)."""
         flagged = implausible(record, window)
         if flagged:
             self.core.counters["records_implausible"] += 1
         if isinstance(record, ReadingItem):
-            readings.append(reading_row(*ident, record, flagged))
+            rows[0].append(reading_row(*ident, record, flagged))
+        elif isinstance(record, ChangeItem):
+            rows[1].append(change_row(*ident, record, at, flagged))
         elif write(self.core.store, ident, record, at, flagged):
             self.core.counters["alarm_events"] += 1
 
     def _quarantine(
-        self, dev: DeviceState, ident: Ident, kind: str, refused: RefusedItem, at: str,
-        *, counted: bool,
+        self, dev: DeviceState, ident: Ident, kind: str, refused: RefusedItem,
+        digest: str | None, at: str, *, counted: bool,
     ) -> None:
         store = self.core.store
         device, site, room, journal = ident
         store.insert_quarantined(device, site, room, journal, refused.seq, kind, at,
-                                 refused.reason, _whole(refused.raw), counted)
+                                 refused.reason, _whole(refused.raw), counted, digest)
         if counted:
             store.insert_received([(device, journal, refused.seq, "quarantined", at)])
         self.refusal_event(device, site, room, kind, journal, refused.seq, refused.reason, at)
@@ -175,16 +202,15 @@ class Intake:
 
     def quarantine_all(
         self, device: str, site: str, room: str, envelope: Envelope,
-        records: list[Record | RefusedItem], reason: str, at: str,
+        records: list[Record | RefusedItem], raws: list[dict[str, Any]], reason: str, at: str,
     ) -> None:
         """Keep every record of a message its sender may not send (another device's name, a
-        journal not its own): under the sender's name, never counted for any ack."""
-        for record in records:
-            raw = record.raw if isinstance(record, RefusedItem) else record.model_dump(
-                mode="json")
+        journal not its own), as sent: under the sender's name, never counted for any ack."""
+        for record, raw in zip(records, raws, strict=False):
             why = reason if not isinstance(record, RefusedItem) else f"{reason}; {record.reason}"
-            self.core.store.insert_quarantined(device, site, room, envelope.journal, record.seq,
-                                               envelope.kind, at, why, _whole(raw), False)
+            self.core.store.insert_quarantined(
+                device, site, room, envelope.journal, record.seq, envelope.kind, at, why,
+                _whole(raw), False, Arrived.of(record.seq, envelope.kind, raw).hash)
         self.core.counters["records_quarantined"] += len(records)
         self.refusal_event(device, site, room, envelope.kind, envelope.journal,
                            records[0].seq if records else None, reason, at)
@@ -272,6 +298,8 @@ def write(store: Store, ident: Ident, record: Record, at: str,
     its alarm's event is dated by its receipt (the ESR deadline and the inbox order)."""
     if isinstance(record, ReadingItem):
         store.insert_readings([reading_row(*ident, record, implausible)])
+    elif isinstance(record, ChangeItem):
+        chain_store.insert_changes(store.conn, [change_row(*ident, record, at, implausible)])
     elif isinstance(record, ExposureItem):
         store.upsert_exposure(exposure_row(*ident, record, at, implausible))
     else:
@@ -302,6 +330,8 @@ def alarm_event(store: Store, ident: Ident, alarm: AlarmItem, at: str,
 def record_kind(record: Record) -> str:
     if isinstance(record, ReadingItem):
         return "readings"
+    if isinstance(record, ChangeItem):
+        return "changes"
     return "exposures" if isinstance(record, ExposureItem) else "alarms"
 
 

@@ -1,4 +1,5 @@
-"""``voyant-hub journal list|accept-jump``: a journal's acknowledgement, and an admin's word.
+"""``voyant-hub journal list|accept-jump|export``: a journal's acknowledgement, an admin's
+word, and its records as received (:mod:`hub.chain.export`).
 
 The hub refuses records further than the contract's window beyond what it
 holds, and believes an agent's "I hold nothing below N" only up to
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from hub.commands import config_and_store
+from hub.commands import add_days, config_and_store, export_main
 from hub.timefmt import iso
 from wire.contract import DEVICE_PATTERN, MAX_SEQ
 
@@ -37,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     jump.add_argument("oldest", type=int, help="the first sequence number the hub waits for")
     jump.add_argument("--by", required=True, help="who accepts it (kept in the event)")
     jump.add_argument("--reason", required=True, help="why (kept in the event)")
+    export = sub.add_parser("export", help="DEVICE's records as received, with their hashes,"
+                            " in JSON lines (docs/protocol.md, \"The hash chain\")")
+    export.add_argument("--config", required=True, help="the hub's TOML configuration")
+    export.add_argument("device", help="the device id")
+    export.add_argument("--journal", help="only this journal (default: each in turn)")
+    export.add_argument("--out", help="the file to write (default: stdout)")
+    add_days(export, "records")
     return parser
 
 
@@ -54,6 +62,8 @@ def _check(args: argparse.Namespace) -> str | None:
 
 def journal_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.action == "export":  # reads only: never opens the store to write
+        return export_main(args)
     opened = config_and_store(args.config)
     if isinstance(opened, int):
         return opened

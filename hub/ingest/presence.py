@@ -15,7 +15,7 @@ event (see :meth:`Presence._held_alarms`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hub.db.store import OpenEvent
@@ -74,7 +74,10 @@ class Presence:
         )
 
     def _signal_changes(self, dev: DeviceState, message: Live) -> None:
-        """Keep each input change (door, lamp, request, emission...) for the event timelines.
+        """Keep each input change (door, lamp, request, emission...) seen in the live state,
+        for the timelines of a device that journals none (an agent older than the change
+        records): a sample, throttled and lost in an outage. A device that has sent a change
+        record is read from its records only.
 
         The first live state of a device, or one after a restart of the hub
         that had none stored, records every input as it stands.
@@ -86,7 +89,7 @@ class Presence:
         changed = [(name, value) for name, value in sorted(inputs.items())
                    if before is None or before.get(name) != value]
         dev.live_inputs = inputs
-        if changed:
+        if changed and not dev.sends_changes:
             self.core.store.insert_signal_changes(
                 (dev.device, message.at, name, int(value), dev.site, dev.room)
                 for name, value in changed
@@ -152,6 +155,7 @@ class Presence:
         self, rows: Sequence[Mapping[str, Any]], live_times: Mapping[str, str],
         events: Sequence[OpenEvent], now: float,
         live_inputs: Mapping[str, dict[str, bool]] | None = None,
+        sends_changes: Collection[str] = frozenset(),
     ) -> None:
         """Devices from the store; silence is timed from ``now`` (the hub was away)."""
         offline = {e.device: e.id for e in events if e.kind == "device_offline"}
@@ -164,6 +168,7 @@ class Presence:
                 heartbeat_s=row["heartbeat_s"], agent=row["agent"], online=bool(row["online"]),
                 live_at=live_times.get(row["device"]), offline_event=offline.get(row["device"]),
                 live_inputs=(live_inputs or {}).get(row["device"]),
+                sends_changes=row["device"] in sends_changes,
             )
             registry.devices[dev.device] = dev
             registry.by_room[(dev.site, dev.room)] = dev.device

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from hub import timefmt
+from hub.chain.arrival import Arrived
 from hub.commands import config_and_store
 from hub.config import Ingest as IngestSettings
 from hub.db.rollups import recompute_readings
@@ -105,9 +106,12 @@ def replay(store: Store, device: str | None, now: datetime,
             write(store, (dev, site, room, journal), record, at, implausible(record, window))
             if isinstance(record, ReadingItem):  # below the rollups' watermark: count it now
                 recompute_readings(store.conn, dev, [record.start])
+            arrived = Arrived.of(seq, kind, json.loads(item))  # as received, as the chain has it
             store.conn.execute(
-                "UPDATE received SET kind = ? WHERE device = ? AND journal = ? AND seq = ?",
-                (record_kind(record), dev, journal, seq))
+                "UPDATE received SET kind = ?, hash = ?, prev = ?, body = ? WHERE device = ?"
+                " AND journal = ? AND seq = ?",
+                (record_kind(record), arrived.hash, arrived.prev, arrived.body, dev, journal,
+                 seq))
             store.conn.execute("UPDATE quarantine SET replayed_at = ? WHERE id = ?", (at, qid))
         stored += 1
     return stored, refused, waiting

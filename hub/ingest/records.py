@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from hub.db.schema import READING_FIELDS
-from wire.contract import AlarmItem, ExposureItem, ReadingItem
+from wire.contract import AlarmItem, ChangeItem, ExposureItem, ReadingItem
 
 _EXPOSURE_STATE = {"opened": "open", "closed": "closed", "interrupted": "closed"}
 _ALARM_STATE = {"raised": "active", "cleared": "cleared", "interrupted": "cleared"}
@@ -67,10 +67,26 @@ def alarm_row(
     }
 
 
-def record_times(record: ReadingItem | ExposureItem | AlarmItem) -> list[str]:
+def change_row(
+    device: str, site: str, room: str, journal: str, item: ChangeItem, at: str,
+    implausible: bool = False,
+) -> dict[str, Any]:
+    """``changes`` columns: the record's fields (``value`` 0/1) and when it was stored."""
+    return {
+        "device": device, "site": site, "room": room, "journal": journal, "seq": item.seq,
+        "run": item.run, "signal": item.signal, "value": int(item.value), "first": item.first,
+        "last": item.last, "count": item.count, "origin": item.origin, "by": item.by,
+        "clock_synced": _flag(item.clock_synced), "clock_implausible": int(implausible),
+        "stored_at": at,
+    }
+
+
+def record_times(record: ReadingItem | ExposureItem | AlarmItem | ChangeItem) -> list[str]:
     """Every time a record states (to check it against its receipt)."""
     if isinstance(record, ReadingItem):
         return [record.start, record.end]
+    if isinstance(record, ChangeItem):
+        return [record.first, record.last]
     if isinstance(record, ExposureItem):
         return [t for t in (record.start, record.end) if t is not None]
     return [t for t in (record.at, record.since, record.cleared) if t is not None]

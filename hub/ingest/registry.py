@@ -29,6 +29,8 @@ class DeviceState:
     live_at: str | None = None
     offline_event: int | None = None
     live_inputs: dict[str, bool] | None = None
+    #: It has sent change records: its inputs are journaled, no longer sampled from live.
+    sends_changes: bool = False
 
     def row(self, acked_upto: int) -> dict[str, Any]:
         return {

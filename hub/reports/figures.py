@@ -17,6 +17,8 @@ or less):
   and the quarter's highest, flagged as a lower bound when a month is incomplete;
 - how many readings (and exposures) were stamped by a clock that was not synchronised
   (``clock_synced = 0``), per month and over the quarter: their times may be wrong;
+- the head of every journal of the device (:mod:`hub.chain.heads`), as stored when the
+  figures were computed: a signed report freezes them;
 - whether the probe ran continuously (coverage at least ``[reports]
   high_coverage``): then the report says that the point was verified
   continuously, as art. 12 of the order of 23 October 2020 asks where exposure
@@ -38,6 +40,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from hub.chain.heads import report_heads
 from hub.config import Zoning
 from hub.db import rollups
 from hub.reports import points as pts
@@ -46,7 +49,8 @@ from hub.reports.quarters import Quarter
 from hub.timefmt import iso, parse
 from hub.workdays import PARIS
 
-CONTENT_SCHEMA: Final = 3  # 2: clock_unsynced_*, highest_zone_lower_bound; 3: excluded
+CONTENT_SCHEMA: Final = 4  # 2: clock_unsynced_*, highest_zone_lower_bound; 3: excluded;
+#                             4: chain_heads
 HOUR: Final = 3600
 
 
@@ -167,6 +171,7 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
         "gaps": [{"start": iso(a), "end": iso(b), "hours": (b - a) // HOUR} for a, b in gaps],
         "calibrations": list(calibrations),
         "prepared_at": iso(now.timestamp()),
+        "chain_heads": report_heads(conn, point.device, iso(start_s), iso(now.timestamp())),
     }
 
 

@@ -15,7 +15,6 @@ checkout (stdlib + that checkout's packages only)::
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import json
 import sys
@@ -23,13 +22,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-# Imports of the commit it runs with (the flat hub of 8d84035 and 453228c), and below a
-# copy of tests/hub_factory.py's batch builder: this script must run against those
-# commits' code, not today's, so it shares nothing with today's tree.
+# Imports of the commit it runs with (the flat hub of 8d84035 and 453228c, the hub in
+# packages of f553621), and below a copy of tests/hub_factory.py's batch builder: this
+# script must run against those commits' code, not today's, so it shares nothing with
+# today's tree.
 from hub.config import Controls, Ingest, Zoning
-from hub.controls import store as controls
-from hub.reports import points, quarterly
-from hub.reports.render import render_both
+from hub.reports import points
 from hub.timefmt import iso
 from hub.web import accounts, audit
 from hub.web.app import prepare_store, session_secret
@@ -48,13 +46,45 @@ from wire.contract import (
     topic,
 )
 
-# The modules of the flat hub of those commits (today's tree has moved them).
-events = importlib.import_module("hub.events")
-rollups = importlib.import_module("hub.web.rollups")
-IngestCore = importlib.import_module("hub.core").IngestCore
-Store = importlib.import_module("hub.store").Store
-connect = importlib.import_module("hub.web.db").connect
-write = importlib.import_module("hub.web.db").write
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _attr(attr: str, *modules: str) -> Any:
+    """``attr`` from the first of ``modules`` that has it: the layout moved between the
+    commits (the flat hub of 8d84035 and 453228c, the packages of f553621)."""
+    for name in modules:
+        module = _module(name)
+        if module is not None and hasattr(module, attr):
+            return getattr(module, attr)
+    raise ImportError(f"{attr} is in none of {modules}")
+
+
+class _Functions:
+    """A module-like view of functions found by :func:`_attr` across layouts."""
+
+    def __init__(self, **found: Any) -> None:
+        self.__dict__.update(found)
+
+
+_CONTROLS = ("hub.controls.store", "hub.controls.actions", "hub.controls.overdue")
+controls = _Functions(**{name: _attr(name, *_CONTROLS) for name in (
+    "set_room", "add_type", "record_done", "check_overdue")})
+_QUARTERLY = ("hub.reports.quarterly", "hub.reports.preparation", "hub.reports.quarters")
+quarterly = _Functions(**{name: _attr(name, *_QUARTERLY) for name in (
+    "prepare_quarter", "parse_quarter", "add_measurement", "get_report", "sign", "correct")})
+events = _Functions(**{name: _attr(name, "hub.events", "hub.events.workflow") for name in (
+    "acknowledge", "qualify_esr", "declare", "close")})
+render_both = _attr("render_both", "hub.reports.render", "hub.web.report_document")
+rollups = _Functions(refresh=_attr("refresh", "hub.web.rollups", "hub.db.rollups"))
+IngestCore = _attr("IngestCore", "hub.core", "hub.ingest.core")
+Store = _attr("Store", "hub.store", "hub.db.store")
+connect = _attr("connect", "hub.web.db", "hub.db.connection")
+write = _attr("write", "hub.web.db", "hub.db.connection")
 
 
 class ProvisionedRooms:
@@ -65,8 +95,9 @@ class ProvisionedRooms:
 
     def device_for(self, site: str, room: str) -> str | None:
         return self.devices.get((site, room))
-HAS = {name: importlib.util.find_spec(name) is not None
-       for name in ("hub.intake", "hub.jumps", "hub.web.session_store")}
+HAS = {"hub.intake": bool(_module("hub.intake") or _module("hub.ingest.intake")),
+       "hub.jumps": bool(_module("hub.jumps") or _module("hub.ingest.jumps")),
+       "hub.web.session_store": _module("hub.web.session_store") is not None}
 
 T0 = 1_767_596_400.0  # 2026-01-05T07:00:00Z, in 2026-Q1
 SITE, ROOM = "chu-nord", "salle-3"
@@ -135,7 +166,7 @@ def ingest(path: Path) -> None:
     if HAS["hub.jumps"]:
         config = path.with_suffix(".toml")
         config.write_text(f'[store]\npath = "{path}"\n', encoding="utf-8")
-        jumps = importlib.import_module("hub.jumps")
+        jumps = _module("hub.jumps") or _module("hub.ingest.jumps")
         assert jumps.journal_main(["accept-jump", "--config", str(config), DEVICE, JOURNAL,
                                    "41", "--by", "admin", "--reason", "box replaced"]) == 0
         config.unlink()

@@ -112,7 +112,10 @@ class TimelineOut(BaseModel):
     before_min: int
     after_min: int
     entries: list[dict[str, Any]] = Field(
-        description="exposures, alarms, signal changes and the device's other events, in order")
+        description="exposures, alarms, input changes and the device's other events, in order;"
+                    " a journaled input change (type change) gives its first and last edge and"
+                    " count (a run), an older agent's live state (type signal) has journaled"
+                    " false")
     readings: list[dict[str, Any]] = Field(description="the dose-rate series")
     truncated: bool
     generated_at: str

@@ -77,6 +77,11 @@ COUNTERS = (
      "Records declared lost: neither the agent nor the hub held them any more."),
     ("voyant_ingest_ack_stalls_total", "acks_stalled",
      "Times a device's acknowledgement stalled while it sent (ack_stalled events)."),
+    ("voyant_changes_stored_total", "changes_stored", "Input change records stored."),
+    ("voyant_ingest_record_conflicts_total", "record_conflicts",
+     "Copies of stored records received again with other content (record_conflict events)."),
+    ("voyant_ingest_chain_breaks_total", "chain_breaks",
+     "Breaks of a journal's hash chain found as records arrived (chain_broken events)."),
 )
 
 #: The end of each device's newest reading: one index seek per device on

@@ -1,8 +1,8 @@
 """API: the rooms (JSON, documented at /api/docs; the viewer role).
 
-``/api/rooms``, ``/api/rooms/{device}``, ``/api/rooms/{device}/readings?range=``,
-``/api/rooms/{device}/exposures``: the data of the pages of
-:mod:`hub.web.pages.rooms`.
+``/api/rooms``, ``/api/rooms/{device}`` (with its chain badge),
+``/api/rooms/{device}/readings?range=``, ``/api/rooms/{device}/exposures``,
+``/api/rooms/{device}/changes``: the data of the pages of :mod:`hub.web.pages.rooms`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
-from hub.web import rooms
+from hub.chain.status import ChainStatus, device_status
+from hub.web import changes, rooms
+from hub.web.changes import ChangeList
 from hub.web.deps import Db, Viewer
 from hub.web.params import Page
 from hub.web.rooms import Choice, ExposureFilters, ExposurePage, Range, Readings, Room
@@ -36,11 +38,27 @@ def api_rooms(user: Viewer, db: Db) -> list[Room]:
     return rooms.list_rooms(db)
 
 
-@router.get("/api/rooms/{device}", response_model=Room, tags=["rooms"],
+class RoomDetail(Room):
+    chain: ChainStatus = Field(description="the hash chain of its journals: intact, gap or"
+                               " broken, and where (the room page's badge)")
+
+
+@router.get("/api/rooms/{device}", response_model=RoomDetail, tags=["rooms"],
             responses={404: {"description": "no such device"}})
-def api_room(device: str, user: Viewer, db: Db) -> Room:
-    """One room, as in ``/api/rooms``."""
-    return room_or_404(db, device)
+def api_room(device: str, user: Viewer, db: Db) -> RoomDetail:
+    """One room, as in ``/api/rooms``, with the state of its hash chain."""
+    room = room_or_404(db, device)
+    return RoomDetail(**room.model_dump(), chain=device_status(db, device))
+
+
+@router.get("/api/rooms/{device}/changes", response_model=ChangeList, tags=["rooms"],
+            responses={404: {"description": "no such device"}})
+def api_changes(device: str, user: Viewer, db: Db,
+                limit: Annotated[int, Query(ge=1, le=1000)] = changes.SHOWN) -> ChangeList:
+    """The room's latest journaled input changes, newest first (a run of changes of one
+    input is one record: count, first and last edge); all of them: ``changes.csv``."""
+    room_or_404(db, device)
+    return changes.latest(db, device, limit)
 
 
 @router.get("/api/rooms/{device}/readings", response_model=Readings, tags=["rooms"],

@@ -31,6 +31,7 @@ from hub.web.api.events import (
     timeline,
 )
 from hub.web.auth import User
+from hub.web.changes import SIGNAL_LABELS
 from hub.web.deps import Db, Pcr, Viewer, now_of
 from hub.web.i18n import language
 from hub.web.params import Id
@@ -45,12 +46,6 @@ SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"),
 NOTE_LABELS = {"acknowledge": N_("Acknowledged"), "close": N_("Closed"),
                "qualify_esr": N_("Qualified as ESR"), "declare": N_("Declaration recorded"),
                "note": N_("Note")}
-SIGNAL_LABELS = {
-    "generator_powered": N_("Generator powered"), "request": N_("Exposure request"),
-    "emission": N_("Emission"), "light.powered": N_("Powered light"),
-    "light.emission": N_("Emission light"), "interlock_open": N_("Interlock relay open"),
-    "probe.connected": N_("Probe connected"),
-}
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -7,7 +7,13 @@
   ``range`` = 24h | 7d | quarter), the exposures table with its filters
   (``from``, ``to``: dates, UTC; ``requested``, ``alarm``: any | yes | no;
   ``page``);
-- ``GET /rooms/{device}/exposures.csv``: the same filters, every matching row.
+- ``GET /rooms/{device}/exposures.csv``: the same filters, every matching row;
+- ``GET /rooms/{device}/changes.csv``: the journaled input changes (``from``, ``to``);
+- ``GET /rooms/{device}/journal.jsonl``: the journal export with its hashes, for an
+  inspector (``docs/protocol.md``, "The hash chain").
+
+The page also shows the badge of the device's hash chain (:mod:`hub.chain.status`)
+and its latest input changes.
 
 The same data as JSON: :mod:`hub.web.api.rooms`. Every route needs the viewer
 role. The live stream is :mod:`hub.web.live`.
@@ -17,14 +23,18 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from hub.web import chart, rooms
+from hub.chain.export import export_lines
+from hub.chain.status import device_status
+from hub.db.connection import connect
+from hub.web import changes, chart, rooms
 from hub.web.api.rooms import room_or_404
 from hub.web.deps import Db, Viewer
 from hub.web.rooms import Choice, ExposureFilters, Range
@@ -73,19 +83,30 @@ def _ctx(**values: Any) -> dict[str, Any]:
 # -- filters from a form: errors next to the field ------------------------------------------------
 
 
-def form_filters(request: Request) -> tuple[ExposureFilters, int, dict[str, str]]:
-    """The exposure filters of the query string; bad fields are left out and explained."""
-    q = request.query_params
-    errors: dict[str, str] = {}
+def form_dates(request: Request, errors: dict[str, str]) -> dict[str, date | None]:
+    """The ``from`` and ``to`` dates of the query string (UTC days); a bad one is left out
+    and explained in ``errors``."""
     dates: dict[str, date | None] = {}
     for name in ("from", "to"):
-        raw = (q.get(name) or "").strip()
+        raw = (request.query_params.get(name) or "").strip()
         dates[name] = None
         if raw:
             try:
                 dates[name] = date.fromisoformat(raw)
             except ValueError:
                 errors[name] = translate(request, "Expected a date: YYYY-MM-DD.")
+    start, stop = dates["from"], dates["to"]
+    if start is not None and stop is not None and stop < start:
+        errors["to"] = translate(request, "The end date is before the start date.")
+        dates["to"] = None
+    return dates
+
+
+def form_filters(request: Request) -> tuple[ExposureFilters, int, dict[str, str]]:
+    """The exposure filters of the query string; bad fields are left out and explained."""
+    q = request.query_params
+    errors: dict[str, str] = {}
+    dates = form_dates(request, errors)
     choices: dict[str, Choice] = {}
     for name in ("requested", "alarm"):
         raw = (q.get(name) or "any").strip()
@@ -94,10 +115,6 @@ def form_filters(request: Request) -> tuple[ExposureFilters, int, dict[str, str]
         else:
             errors[name] = translate(request, "Expected any, yes or no.")
             choices[name] = "any"
-    start, stop = dates["from"], dates["to"]
-    if start is not None and stop is not None and stop < start:
-        errors["to"] = translate(request, "The end date is before the start date.")
-        dates["to"] = None
     page = 1
     raw_page = (q.get("page") or "1").strip()
     if raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= 18 and int(raw_page) >= 1:
@@ -168,7 +185,9 @@ def room_page(request: Request, device: str, user: Viewer, db: Db) -> Response:
     q = request.query_params
     return render(request, "rooms/room.html", _ctx(
         room=room, readings=data, svg=chart.draw(data), range=range_, listing=listing,
-        errors=errors,
+        errors=errors, chain=device_status(db, device), changes=changes.latest(db, device),
+        signal_label=lambda name: translate(request, changes.SIGNAL_LABELS[name])
+        if name in changes.SIGNAL_LABELS else name,
         form={k: q.get(k, "") for k in ("from", "to", "requested", "alarm", "end")},
         query=lambda **changes: _query(request, **changes)), 422 if errors else 200)
 
@@ -211,6 +230,71 @@ def room_exposures_csv(request: Request, device: str, user: Viewer, db: Db) -> R
     name = f"exposures_{room.device}{'_' + span if span else ''}.csv"
     return Response(out.getvalue().encode(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _refused(errors: dict[str, str]) -> Response:
+    """A download's bad query string, said in plain text (422), field by field."""
+    text = "\n".join(f"{name}: {message}" for name, message in errors.items())
+    return Response(text + "\n", status_code=422, media_type="text/plain; charset=utf-8")
+
+
+def _file_name(kind: str, device: str, dates: dict[str, date | None], ext: str) -> str:
+    """``changes_<device>_<from>_<to>.csv``, with only the characters a file name keeps (a
+    device name is the agent's, a header must stay one safe line)."""
+    span = "_".join(str(d) for d in (dates["from"], dates["to"]) if d is not None)
+    stem = f"{kind}_{device}{'_' + span if span else ''}"
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_"
+                   for c in stem) + "." + ext
+
+
+@router.get("/rooms/{device}/changes.csv", include_in_schema=False)
+def room_changes_csv(request: Request, device: str, user: Viewer, db: Db) -> Response:
+    """Every journaled input change of the dates (``from``, ``to``: UTC days, by first
+    edge), oldest first; UTF-8, a header row: one row per record, a run with its count."""
+    room = room_or_404(db, device)
+    errors: dict[str, str] = {}
+    dates = form_dates(request, errors)
+    if errors:
+        return _refused(errors)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(changes.CSV_COLUMNS)
+    for row in changes.csv_rows(db, device, dates["from"], dates["to"]):
+        writer.writerow([_csv_cell(v) for v in row])
+    name = _file_name("changes", room.device, dates, "csv")
+    return Response(out.getvalue().encode(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/rooms/{device}/journal.jsonl", include_in_schema=False)
+def room_journal(request: Request, device: str, user: Viewer, db: Db) -> Response:
+    """The export of the device's journals (``journal``: one of them; ``from``, ``to``:
+    Paris days, as ``voyant-hub journal export``), JSON lines with the hashes, for the
+    inspector's script of ``docs/protocol.md``. Streamed from a connection
+    of its own: the request's one is closed once the headers are sent, and a box's years
+    of readings do not fit in memory."""
+    room = room_or_404(db, device)
+    errors: dict[str, str] = {}
+    dates = form_dates(request, errors)
+    journal = request.query_params.get("journal") or None
+    if journal is not None and not (len(journal) <= 200 and journal.isprintable()):
+        errors["journal"] = translate(request, "Unknown journal.")
+    if errors:
+        return _refused(errors)
+    path = str(request.app.state.store_path)
+
+    def lines() -> Iterator[bytes]:
+        conn = connect(path)
+        try:
+            for line in export_lines(conn, room.device, journal=journal, since=dates["from"],
+                                     until=dates["to"]):
+                yield (line + "\n").encode()
+        finally:
+            conn.close()
+
+    name = _file_name("journal", room.device, dates, "jsonl")
+    return StreamingResponse(lines(), media_type="application/x-ndjson; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _csv_cell(value: Any) -> Any:

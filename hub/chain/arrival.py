@@ -1,0 +1,129 @@
+"""The chain checked as records arrive: conflicting copies and broken links, per batch.
+
+A batch's records are checked against each other in memory and against the stored
+records around it (its duplicates, the record before its first and after its last) in
+one lookup: record n's ``prev`` against the hash of n-1 when n-1 is known, and, since
+records arrive out of order, a stored n+1's ``prev`` against n's hash. ``GENESIS``
+after a chained record is a break too: the chain started again (a journal re-made).
+A copy of a stored sequence number with another hash is a conflict: kept whole beside
+the first, never over it (within the device's daily quarantine budget: a flood of
+altered copies must not fill the disk). Each finding is a row (``record_conflicts``,
+``chain_breaks``), a warning in the log and one counting event per (device, journal).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hub.db import chain_store
+from hub.db.chain_store import Link
+from hub.db.store import Store
+from hub.logs import log
+from wire.chain import GENESIS, canonical, record_hash
+from wire.kinds import severity
+
+Ident = tuple[str, str, str, str]  # device, site, room, journal
+
+#: Why a link is broken (the words of the inspector's script in docs/protocol.md).
+RESTARTED = "the chain starts again"
+
+
+def not_linked(seq: int) -> str:
+    return f"prev is not the hash of seq {seq - 1}"
+
+
+@dataclass(frozen=True, slots=True)
+class Arrived:
+    """One record of a batch as received: its hash over its canonical bytes (``body``), and
+    the ``prev`` it carries; hash and body None when JSON cannot hash it (NaN...)."""
+
+    seq: int
+    kind: str
+    hash: str | None
+    prev: str | None
+    body: str | None
+
+    @classmethod
+    def of(cls, seq: int, kind: str, raw: Mapping[str, Any]) -> Arrived:
+        prev = raw.get("prev")
+        try:
+            body = canonical(raw).decode("utf-8")
+        except (ValueError, TypeError):
+            return cls(seq, kind, None, prev if isinstance(prev, str) else None, None)
+        return cls(seq, kind, record_hash(raw), prev if isinstance(prev, str) else None, body)
+
+    @property
+    def link(self) -> Link:
+        return Link(self.hash, self.prev)
+
+
+def breaks(seq: int, link: Link, before: Link | None) -> str | None:
+    """Why record ``seq`` does not follow ``before`` (the record seq-1, None: not known)."""
+    if before is None or link.prev is None:
+        return None
+    if link.prev == GENESIS:
+        return RESTARTED if before.prev is not None else None
+    if before.hash is not None and link.prev != before.hash:
+        return not_linked(seq)
+    return None
+
+
+def check(store: Store, ident: Ident, new: Sequence[Arrived], copies: Sequence[Arrived],
+          at: str, may_keep: Callable[[], bool] = lambda: True) -> tuple[int, int]:
+    """Check a batch: ``new`` records just stored or quarantined, ``copies`` of records the
+    hub already held (a conflict is kept when ``may_keep`` says there is room).
+    Returns (conflicts, breaks) found."""
+    device, journal = ident[0], ident[3]
+    mine = {r.seq: r.link for r in new}
+    around = {s for r in new for s in (r.seq - 1, r.seq + 1)} - mine.keys()
+    stored = chain_store.links(store.conn, device, journal, around | {c.seq for c in copies})
+    conflicts = sum(_conflict(store, ident, copy, stored.get(copy.seq), at, may_keep)
+                    for copy in copies)
+    found = 0
+    for record in new:
+        before = mine.get(record.seq - 1) or stored.get(record.seq - 1)
+        found += _broken(store, ident, record.seq, breaks(record.seq, record.link, before), at)
+        after = stored.get(record.seq + 1) if record.seq + 1 not in mine else None
+        if after is not None:
+            found += _broken(store, ident, record.seq + 1,
+                             breaks(record.seq + 1, after, record.link), at)
+    return conflicts, found
+
+
+def _conflict(store: Store, ident: Ident, copy: Arrived, stored: Link | None, at: str,
+              may_keep: Callable[[], bool]) -> bool:
+    device, site, room, journal = ident
+    if stored is None or stored.hash is None or copy.hash is None or copy.hash == stored.hash:
+        return False
+    if not may_keep():
+        log("record_conflict_not_kept", logging.WARNING, device=device, journal=journal,
+            seq=copy.seq, reason="quarantine budget spent")
+        return False
+    if not chain_store.insert_conflict(store.conn, (
+            device, site, room, journal, copy.seq, copy.kind, at, copy.hash, stored.hash,
+            copy.body)):
+        return False  # this very copy, sent again
+    store.count_event("record_conflict", device, site, room, journal, at,
+                      {"journal": journal, "seq": copy.seq, "kind": copy.kind,
+                       "hash": copy.hash, "stored_hash": stored.hash},
+                      severity("record_conflict"))
+    log("record_conflict", logging.WARNING, device=device, journal=journal, seq=copy.seq,
+        kind=copy.kind, hash=copy.hash, stored_hash=stored.hash)
+    return True
+
+
+def _broken(store: Store, ident: Ident, seq: int, reason: str | None, at: str) -> bool:
+    if reason is None:
+        return False
+    device, site, room, journal = ident
+    if not chain_store.insert_break(store.conn, (device, site, room, journal, seq, reason, at)):
+        return False
+    store.count_event("chain_broken", device, site, room, journal, at,
+                      {"journal": journal, "seq": seq, "reason": reason},
+                      severity("chain_broken"))
+    log("chain_broken", logging.WARNING, device=device, journal=journal, seq=seq,
+        reason=reason)
+    return True

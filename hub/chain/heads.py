@@ -1,0 +1,44 @@
+"""The chain heads a quarterly report freezes: anchors of the store outside the database.
+
+The head of a journal is its highest chained record (``prev`` set) stored up to
+the report's preparation, with its hash. Taken at preparation rather than at
+the quarter's end: records journaled in the quarter but received late (an
+outage) are then covered too, and a head anchors every record below it through
+the chain. ``voyant-hub verify`` compares each ``{"device", "journal", "seq",
+"hash"}`` of a signed report with the store: rewriting the store and
+recomputing the chain is caught against the signed paper.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+#: Journals of one device a report lists at most (one per install of the agent).
+HEADS_MAX: Final = 100
+
+
+def report_heads(conn: sqlite3.Connection, device: str, quarter_start: str,
+                 prepared_at: str) -> list[dict[str, object]]:
+    """The head of every journal of ``device`` the report covers, journal by journal.
+
+    A journal is covered when it has a chained record stored up to ``prepared_at``
+    and stored anything from ``quarter_start`` on (a journal finished before the
+    quarter is anchored by an earlier report). Times as the store writes them
+    (``2026-04-01T00:00:00.000Z``); a quarantined record is not a head (not stored).
+    """
+    journals = conn.execute(
+        "SELECT journal FROM received WHERE device = ? AND kind != 'quarantined'"
+        " GROUP BY journal HAVING max(stored_at) >= ? ORDER BY journal LIMIT ?",
+        [device, quarter_start, HEADS_MAX]).fetchall()
+    heads: list[dict[str, object]] = []
+    for (journal,) in journals:
+        row = conn.execute(
+            "SELECT seq, hash FROM received WHERE device = ? AND journal = ?"
+            " AND kind != 'quarantined' AND prev IS NOT NULL AND hash IS NOT NULL"
+            " AND stored_at <= ? ORDER BY seq DESC LIMIT 1",
+            [device, journal, prepared_at]).fetchone()
+        if row is not None:
+            heads.append({"device": device, "journal": str(journal), "seq": int(row[0]),
+                          "hash": str(row[1])})
+    return heads

@@ -1,0 +1,98 @@
+"""The ingest's writes and reads of the hash chain: records as received, input changes,
+conflicts and breaks (beside :mod:`hub.db.store`, on the same connection and transaction).
+
+Functions over the ingest's connection, so that :class:`hub.db.store.Store` stays about the
+sequence and event bookkeeping; what the chain needs of the store is here, batched: one
+statement per batch for its rows, one query per batch for the hashes it compares.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from hub.db import schema
+
+
+def _insert(table: str, columns: Sequence[str], verb: str = "INSERT OR IGNORE") -> str:
+    return (f"{verb} INTO {table} (" + ", ".join(f'"{c}"' for c in columns) + ") VALUES ("
+            + ", ".join("?" for _ in columns) + ")")
+
+
+RECEIVED_COLUMNS: Final = ("device", "journal", "seq", "kind", "stored_at", "hash", "prev", "body")
+CONFLICT_COLUMNS: Final = ("device", "site", "room", "journal", "seq", "kind", "received_at",
+                           "hash", "stored_hash", "body")
+BREAK_COLUMNS: Final = ("device", "site", "room", "journal", "seq", "reason", "found_at")
+_SQL: Final = {
+    "received": _insert("received", RECEIVED_COLUMNS),
+    "changes": _insert("changes", schema.CHANGE_COLUMNS),
+    "conflict": _insert("record_conflicts", CONFLICT_COLUMNS),
+    "break": _insert("chain_breaks", BREAK_COLUMNS),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What the chain knows of one stored record: its hash (None: a quarantined record JSON
+    cannot hash) and the ``prev`` it carries (None: made before the chain)."""
+
+    hash: str | None
+    prev: str | None
+
+
+def insert_received(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Rows in :data:`RECEIVED_COLUMNS` order: each record's key, with its hash, its
+    ``prev`` and its canonical bytes as text."""
+    conn.executemany(_SQL["received"], rows)
+
+
+def insert_changes(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Change records (``hub.ingest.records.change_row``), each stored once."""
+    conn.executemany(_SQL["changes"], ([row[c] for c in schema.CHANGE_COLUMNS] for row in rows))
+
+
+def insert_conflict(conn: sqlite3.Connection, row: Sequence[Any]) -> bool:
+    """A copy of a stored record with other content; False when this very copy is known."""
+    return conn.execute(_SQL["conflict"], row).rowcount > 0
+
+
+def insert_break(conn: sqlite3.Connection, row: Sequence[Any]) -> bool:
+    """A break of a journal's chain; False when it was already found."""
+    return conn.execute(_SQL["break"], row).rowcount > 0
+
+
+def links(conn: sqlite3.Connection, device: str, journal: str,
+          seqs: Iterable[int]) -> dict[int, Link]:
+    """The stored records among ``seqs`` (stored ones, then quarantined ones), in two
+    queries whatever their number: a batch's duplicates and its neighbours at once."""
+    wanted = json.dumps(sorted(set(seqs)))
+    if wanted == "[]":
+        return {}
+    out: dict[int, Link] = {}
+    for seq, digest, item in conn.execute(
+            "SELECT seq, hash, item FROM quarantine WHERE device = ? AND journal = ?"
+            " AND seq IN (SELECT value FROM json_each(?))", (device, journal, wanted)):
+        out[int(seq)] = Link(digest, prev_of(item))
+    for seq, digest, prev in conn.execute(
+            "SELECT seq, hash, prev FROM received WHERE device = ? AND journal = ?"
+            " AND hash IS NOT NULL AND seq IN (SELECT value FROM json_each(?))",
+            (device, journal, wanted)):
+        out[int(seq)] = Link(digest, prev)  # a stored copy wins over a replayed refused one
+    return out
+
+
+def prev_of(item: str | None) -> str | None:
+    """The ``prev`` a quarantined record (kept as received, as JSON text) carries."""
+    try:
+        prev = json.loads(item or "null").get("prev")
+    except (ValueError, AttributeError):
+        return None
+    return prev if isinstance(prev, str) else None
+
+
+def devices_with_changes(conn: sqlite3.Connection) -> set[str]:
+    """Devices that have sent change records (their inputs are journaled, not sampled)."""
+    return {str(r[0]) for r in conn.execute("SELECT DISTINCT device FROM changes")}

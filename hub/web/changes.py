@@ -1,0 +1,94 @@
+"""A room's input changes, read from the journaled change records (``changes``).
+
+What the room page lists (the latest, newest first) and ``changes.csv`` exports
+(every one in the dates, oldest first). Each row is one record: a single change
+(``count`` 1, ``first`` = ``last``), a run of changes of one input (``count``
+edges from ``first`` to ``last``, ``value`` after the last), or what the agent
+found at its start (``origin`` start). An older agent's live states are not
+here: they were never journaled.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, timedelta
+from typing import Any, Final
+
+from pydantic import BaseModel, Field
+
+from hub.messages import N_
+
+#: The inputs' names in words (``door.<name>`` is said "Door <name>" by the templates).
+SIGNAL_LABELS: Final = {
+    "generator_powered": N_("Generator powered"), "request": N_("Exposure request"),
+    "emission": N_("Emission"), "light.powered": N_("Powered light"),
+    "light.emission": N_("Emission light"), "interlock_open": N_("Interlock relay open"),
+    "probe.connected": N_("Probe connected"), "patient": N_("Patient present"),
+    "reset": N_("Reset"),
+}
+#: Changes the room page lists at most (the CSV has them all).
+SHOWN: Final = 50
+CSV_COLUMNS: Final = ("device", "site", "room", "journal", "seq", "run", "signal", "value",
+                      "first", "last", "count", "origin", "by", "clock_synced",
+                      "clock_implausible", "stored_at")
+
+
+class Change(BaseModel):
+    journal: str
+    seq: int | str = Field(description="an integer; as stored if the store holds another value")
+    signal: str
+    value: bool | None
+    first: str
+    last: str
+    count: int = Field(description="changes the record holds (a run), 0 for a start value")
+    origin: str = Field(description="edge, or start: found at the agent's start")
+    by: str | None
+    clock_synced: bool | None
+    clock_implausible: bool
+
+
+class ChangeList(BaseModel):
+    device: str
+    total: int
+    items: list[Change] = Field(description="the latest, newest first")
+
+
+def _flag(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _where(device: str, date_from: date | None, date_to: date | None) -> tuple[str, list[Any]]:
+    sql, params = "device = ?", [device]
+    if date_from is not None:
+        sql += " AND first >= ?"
+        params.append(date_from.isoformat())
+    if date_to is not None and date_to < date.max:  # the last day has no next one
+        sql += " AND first < ?"
+        params.append((date_to + timedelta(days=1)).isoformat())
+    return sql, params
+
+
+def latest(conn: sqlite3.Connection, device: str, limit: int = SHOWN) -> ChangeList:
+    """The latest change records of ``device`` (by their first edge), and how many it has."""
+    total = int(conn.execute("SELECT count(*) FROM changes WHERE device = ?",
+                             [device]).fetchone()[0])
+    rows = conn.execute(
+        "SELECT journal, seq, signal, value, first, last, count, origin, by, clock_synced,"
+        " clock_implausible FROM changes WHERE device = ? ORDER BY first DESC, seq DESC"
+        " LIMIT ?", [device, limit]).fetchall()
+    items = [Change(journal=str(r[0]), seq=r[1] if isinstance(r[1], int) else str(r[1]),
+                    signal=str(r[2]), value=_flag(r[3]),
+                    first=str(r[4]), last=str(r[5]), count=r[6] if isinstance(r[6], int) else 0,
+                    origin=str(r[7]), by=None if r[8] is None else str(r[8]),
+                    clock_synced=_flag(r[9]), clock_implausible=bool(r[10]))
+             for r in rows]
+    return ChangeList(device=device, total=total, items=items)
+
+
+def csv_rows(conn: sqlite3.Connection, device: str, date_from: date | None,
+             date_to: date | None) -> list[tuple[Any, ...]]:
+    """Every change record of the dates (by first edge, UTC), oldest first, CSV order."""
+    where, params = _where(device, date_from, date_to)
+    columns = ", ".join(f'"{c}"' for c in CSV_COLUMNS)
+    return [tuple(r) for r in conn.execute(
+        f"SELECT {columns} FROM changes WHERE {where} ORDER BY first, journal, seq", params)]
