@@ -9,8 +9,9 @@ state (``held_alarms``), each under the ``(run, number)`` its record will
 carry, so that the hub's event is the same one when the record arrives.
 
 The queue is bounded (:data:`MAX_HELD`, more than a day of readings): past it,
-the oldest *reading* is dropped and counted, never an exposure, an alarm or an
-input change.
+the oldest *reading* is dropped and counted; once no reading is left, the oldest
+input change record (the memory of a box is finite too); never an exposure or an
+alarm.
 ``journal_fault`` is an agent alarm, not a monitor rule: its numbers start at
 :data:`FAULT_NUMBER_BASE`, far above the monitor's (which count from 1 in each
 run), so that ``(run, number)`` never names two alarms.
@@ -64,6 +65,7 @@ class JournalHold:
         self.fault: AlarmRecord | None = None
         self.error = ""
         self.dropped = 0
+        self.dropped_changes = 0
         self.held_total = 0
         self.next_retry = 0.0
         self._faults = 0
@@ -78,22 +80,27 @@ class JournalHold:
             FAULT_NUMBER_BASE + self._faults, cast(AlarmKind, JOURNAL_FAULT), None, now, now,
             detail=f"journal cannot write: {error}"[:1000],
         )
-        self.error, self.dropped, self.held_total = error, 0, 0
+        self.error, self.dropped, self.dropped_changes, self.held_total = error, 0, 0, 0
         return self.fault
 
     def hold(self, output: Journaled, wall_offset: float, clock_synced: bool | None) -> None:
         """Keep a copy of ``output`` as it is now (open records change later)."""
         self.items.append(Held(copy.deepcopy(output), wall_offset, clock_synced))
         self.held_total += 1
-        if len(self.items) > self.max_held:
-            self._drop_a_reading()
+        if len(self.items) > self.max_held and not self._drop(ReadingReady):
+            self._drop(ChangeRecord)
 
-    def _drop_a_reading(self) -> None:
+    def _drop(self, kind: type) -> bool:
+        """Drop the oldest held record of ``kind``; False if none is held."""
         for i, held in enumerate(self.items):
-            if isinstance(held.output, ReadingReady):
+            if isinstance(held.output, kind):
                 del self.items[i]
-                self.dropped += 1
-                return
+                if kind is ReadingReady:
+                    self.dropped += 1
+                else:
+                    self.dropped_changes += 1
+                return True
+        return False
 
     def end(self, now: float, wall: Callable[[float], float]) -> AlarmRecord:
         """Clear ``journal_fault``: the record to journal, its detail saying what happened."""
@@ -103,7 +110,8 @@ class JournalHold:
         cleared.cleared = now
         took = wall(now) - wall(fault.at)
         cleared.detail = (f"journal cannot write: {self.error}; {self.held_total} record(s)"
-                          f" held for {took:.0f} s, {self.dropped} reading(s) dropped")[:1000]
+                          f" held for {took:.0f} s, {self.dropped} reading(s) and"
+                          f" {self.dropped_changes} input change record(s) dropped")[:1000]
         self.fault = None
         return cleared
 

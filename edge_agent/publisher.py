@@ -16,7 +16,8 @@ acknowledgement, or the lower ``[mqtt] window``), alarms and exposures go
 first, all at once; readings and input changes follow in order, at most
 ``batch_max`` of them at a time (the next when the broker has the last), so
 that a new alarm never waits behind a backlog of readings or of a pulse
-train's changes. Batches are paced
+train's changes. Each round sends one batch per kind, whose records go up
+with holes where the other kinds' records are. Batches are paced
 (:class:`edge_agent.send_state.Budget`) under the rate a hub takes from one
 device. Records travel as the outbox stores them: the journal validated each
 against the contract before writing it.
@@ -48,7 +49,7 @@ from edge_agent.config import Device, Mqtt
 from edge_agent.ha_discovery import publish_discovery
 from edge_agent.logs import log
 from edge_agent.outbox import URGENT_KINDS, Outbox, Pending
-from edge_agent.send_state import SendState, leading_run
+from edge_agent.send_state import SendState, by_kind
 from wire import contract as wire
 from wire.errors import ConfigError
 
@@ -283,7 +284,7 @@ class Publisher:
 
     def _send(self, outbox: Outbox, state: SendState, now: float) -> None:
         """Alarms and exposures within the window, all; then up to ``batch_max`` readings and
-        changes (in as many batches as their kinds alternate), if the broker has the last."""
+        changes (a batch of each kind), if the broker has the last ones."""
         upto = min(state.acked + self.settings.window, self.last_seq)
         limit = self.settings.batch_max
         while state.urgent_from <= upto:
@@ -291,33 +292,37 @@ class Publisher:
             if not rows:
                 state.urgent_from = upto + 1  # every one up to there is sent
                 break
-            if not state.budget.take(now):
+            groups = by_kind(rows)
+            if not state.budget.take(now, len(groups)):
                 return  # paced: the rest at the next cycle
-            state.urgent_from = self._publish_batch(leading_run(rows), state, now)[0]
-        if state.in_flight is not None and not _broker_has(state.in_flight):
+            for group in groups:
+                self._publish_batch(group, state, now)
+            state.urgent_from = rows[-1].seq + 1
+        if not all(_broker_has(info) for info in state.in_flight):
             return
-        state.in_flight = None
+        state.in_flight = []
         if state.readings_from <= upto:
             rows = outbox.pending(state.readings_from, limit, upto=upto, kinds=STREAM_KINDS)
             if not rows:
                 state.readings_from = upto + 1
                 return
-            while rows and state.budget.take(now):
-                run = leading_run(rows)
-                rows = rows[len(run):]
-                state.readings_from, state.in_flight = self._publish_batch(run, state, now)
+            groups = by_kind(rows)
+            if not state.budget.take(now, len(groups)):
+                return
+            state.in_flight = [self._publish_batch(group, state, now) for group in groups]
+            state.readings_from = rows[-1].seq + 1
 
     def _publish_batch(
         self, rows: list[Pending], state: SendState, now: float
-    ) -> tuple[int, mqtt.MQTTMessageInfo]:
-        """Publish consecutive records of one kind; returns the next seq and paho's receipt."""
+    ) -> mqtt.MQTTMessageInfo:
+        """Publish records of one kind (in sequence order); returns paho's receipt."""
         if not state.outstanding:
             state.sent_at = now  # the time-out counts from the first unacknowledged send
         info = self.client.publish(self._topic(wire.RECORD_TOPIC[rows[0].kind]),
                                    self._batch(rows), qos=1)
         state.highest_sent = max(state.highest_sent, rows[-1].seq)
         self.sent_upto = state.highest_sent
-        return rows[-1].seq + 1, info
+        return info
 
     def _publish_live(self, now: float) -> None:
         """The live state when it changed (alarms at once, inputs at most every

@@ -19,8 +19,8 @@ from edge_agent.outbox import Pending
 MAX_BACKOFF = 8
 #: Record batches sent per second, and in one burst: well under what a hub takes from one
 #: device by default (``[ingest] device_messages_per_s`` 50, ``device_burst`` 500), leaving
-#: room for the live state. Readings and input changes alternate in the outbox, so a backlog
-#: of them is many small batches: unpaced, a catching-up agent would be refused by the hub.
+#: room for the live state. A backlog leaves in few batches (one per kind per round), so
+#: this binds only a box that makes records faster than the hub may take its messages.
 BATCHES_PER_S: Final = 40.0
 BATCH_BURST: Final = 400.0
 
@@ -34,14 +34,14 @@ class Budget:
     tokens: float = BATCH_BURST
     at: float | None = None
 
-    def take(self, now: float) -> bool:
-        """Whether one more batch may leave at ``now`` (monotonic); takes its token if so."""
+    def take(self, now: float, batches: int = 1) -> bool:
+        """Whether ``batches`` more may leave at ``now`` (monotonic); takes their tokens if so."""
         if self.at is not None:
             self.tokens = min(self.burst, self.tokens + max(0.0, now - self.at) * self.rate)
         self.at = now
-        if self.tokens < 1.0:
+        if self.tokens < batches:
             return False
-        self.tokens -= 1.0
+        self.tokens -= batches
         return True
 
 
@@ -51,8 +51,8 @@ class SendState:
 
     Alarms and exposures are sent from ``urgent_from`` on, readings and input changes
     from ``readings_from``: every record of its class below each has been sent
-    since the last rewind. ``in_flight`` is the last batch of readings, until
-    the broker has it."""
+    since the last rewind. ``in_flight`` are the last batches of readings and
+    changes, until the broker has them."""
 
     acked: int
     timeout: float
@@ -61,7 +61,7 @@ class SendState:
     highest_sent: int = 0
     sent_at: float = 0.0
     backoff: float = 1.0
-    in_flight: mqtt.MQTTMessageInfo | None = None
+    in_flight: list[mqtt.MQTTMessageInfo] = field(default_factory=list)
     budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self) -> None:
@@ -89,17 +89,17 @@ class SendState:
             log("outbox_resend", reason=why, from_seq=self.acked + 1, to_seq=self.highest_sent)
         self.urgent_from = self.readings_from = self.acked + 1
         self.highest_sent = self.acked
-        self.in_flight = None
+        self.in_flight = []
         self.sent_at = now
         if backoff:
             self.backoff = min(self.backoff * 2, MAX_BACKOFF)
 
 
-def leading_run(rows: list[Pending]) -> list[Pending]:
-    """The first records of ``rows`` that share a kind and follow each other."""
-    run = [rows[0]]
-    for row in rows[1:]:
-        if row.kind != run[0].kind or row.seq != run[-1].seq + 1:
-            break
-        run.append(row)
-    return run
+def by_kind(rows: list[Pending]) -> list[list[Pending]]:
+    """``rows`` (in sequence order) as one batch per kind, each in sequence order: a batch's
+    holes are the other kinds' records (see ``wire.contract``), so a backlog where readings
+    and input changes alternate still leaves in a few batches."""
+    groups: dict[str, list[Pending]] = {}
+    for row in rows:
+        groups.setdefault(row.kind, []).append(row)
+    return list(groups.values())

@@ -18,6 +18,7 @@ from typing import Any
 
 from edge_agent.config import Device, Mqtt
 from edge_agent.logs import log
+from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
 from edge_agent.runner import publish_step
 from sim.inject import RoomControl
@@ -67,7 +68,7 @@ def play_room(
                 on_report(report)
             log("scenario_played", run=sim.agent.journal.run, outbox_last=publisher.last_seq)
         assert publisher is not None
-        _linger(publisher, linger_s)
+        _linger(publisher, linger_s, settings.journal)
         return publisher
     finally:
         if publisher is not None:
@@ -82,11 +83,20 @@ def _simulation(scenario: Scenario, settings: RoomSettings, speed: float | None,
     )
 
 
-def _linger(publisher: Publisher, linger_s: float) -> None:
-    """Poll, with a deadline, until every record is acknowledged by the hub."""
+def _linger(publisher: Publisher, linger_s: float, journal: Path) -> None:
+    """Poll, with a deadline, until every record is acknowledged by the hub.
+
+    The last record is read from the journal itself, closed by now: the agent journals
+    its last records (an open run of input changes) as it closes, and the publisher's
+    worker may not have seen them yet."""
+    outbox = Outbox(journal)
+    try:
+        last = outbox.last_seq()
+    finally:
+        outbox.close()
     deadline = time.monotonic() + linger_s
     while time.monotonic() < deadline:
         publisher.notify()
-        if publisher.last_seq and publisher.acked >= publisher.last_seq:
+        if publisher.acked >= last:
             return
         time.sleep(0.05)

@@ -21,6 +21,7 @@ from gpiozero.pins.mock import MockFactory
 
 import sim.runner
 from edge_agent.agent import Agent
+from edge_agent.changes import ChangeRecord
 from edge_agent.clock import ManualClock, iso_utc
 from edge_agent.errors import JournalError
 from edge_agent.journal import Journal
@@ -137,7 +138,7 @@ def test_a_journal_that_cannot_write_raises_journal_fault_and_loses_nothing(
     assert [r["seq"] for r in mine] == list(range(1, len(mine) + 1))
     faults = [r for r in mine if r.get("kind") == JOURNAL_FAULT]
     assert [f["event"] for f in faults] == ["raised", "cleared"]
-    assert "held" in faults[1]["detail"] and "0 reading(s) dropped" in faults[1]["detail"]
+    assert "held" in faults[1]["detail"] and "0 reading(s) and" in faults[1]["detail"]
 
     def evidence(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         return [(r["kind"] if "kind" in r and r.get("number") is None else "reading",
@@ -202,8 +203,20 @@ def test_the_held_queue_drops_readings_first_and_counts_them() -> None:
     assert hold.dropped == 2 and hold.held_total == 5
     exposure.end = 9.0  # the held copy is the record as it was
     assert hold.items[0].output.exposure.end is None  # type: ignore[union-attr]
-    assert "2 reading(s) dropped" in hold.end(5.0, lambda t: t).detail
+    assert "2 reading(s) and 0 input change record(s) dropped" in hold.end(
+        5.0, lambda t: t).detail
     assert MAX_HELD * 10.0 > 86400.0  # more than a day of 10-s readings
+
+
+def test_once_no_reading_is_held_the_oldest_change_record_goes() -> None:
+    hold = JournalHold(max_held=2)
+    hold.begin(0.0, "disk full")
+    alarm = AlarmRecord(1, "unsolicited_emission", None, 2.0, 2.0)
+    door = [ChangeRecord("door.corridor", k % 2 == 0, float(k), float(k), 1) for k in range(3)]
+    for item in (door[0], AlarmRaised(alarm), door[1], door[2]):
+        hold.hold(item, 0.0, True)
+    assert [h.output for h in hold.items] == [AlarmRaised(alarm), door[2]]
+    assert (hold.dropped, hold.dropped_changes) == (0, 2)
 
 
 def _ago(base: float, t: float) -> float:

@@ -21,7 +21,7 @@ from edge_agent.journal import Journal
 from edge_agent.monitor.records import AlarmRecord, Reading
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
-from edge_agent.send_state import BATCH_BURST, BATCHES_PER_S, SendState
+from edge_agent.send_state import BATCH_BURST, BATCHES_PER_S, Budget, SendState
 from hub.broker.files import TlsListener
 from sim.broker import Mosquitto, free_port
 from tests.mqtt_fixtures import DEVICES, MqttProbe
@@ -321,8 +321,11 @@ def test_changes_travel_in_order_with_the_readings_on_the_exposures_topic(
     for _ in range(4):
         worker.cycle()
         worker.client.broker_has_all()
+    # a batch per kind, each in order: the readings' hole (3..5) is the changes' batch
     assert worker.client.batches() == [
-        ("alarms", 7, 7, 1), ("readings", 1, 2, 1), ("changes", 3, 5, 1), ("readings", 6, 6, 1)]
+        ("alarms", 7, 7, 1), ("readings", 1, 6, 1), ("changes", 3, 5, 1)]
+    (topic, payload), = [(t, p) for t, p, _ in worker.client.sent if b'"kind":"readings"' in p]
+    assert [r.seq for r in wire.decode_chain(topic, payload).records] == [1, 2, 6]
     (topic, payload), = [(t, p) for t, p, _ in worker.client.sent if b'"kind":"changes"' in p]
     assert topic == wire.topic(ROOM.site, ROOM.room, wire.EXPOSURES)
     decoded = wire.decode_chain(topic, payload)
@@ -334,28 +337,36 @@ def test_changes_travel_in_order_with_the_readings_on_the_exposures_topic(
     worker.close()
 
 
-def test_batches_are_paced_under_what_the_hub_takes_from_one_device(journal: Journal) -> None:
-    """Readings and changes alternating: one record per batch, more batches than a burst.
-    The first BATCH_BURST leave at once, then BATCHES_PER_S per second (the worker's clock)."""
-    for k in range(int(BATCH_BURST + 2 * BATCHES_PER_S) // 2):
+def test_a_backlog_of_alternating_kinds_leaves_in_a_few_batches(journal: Journal) -> None:
+    """Readings and changes alternating in the outbox (a day of fluoroscopy behind an
+    outage): each round sends one batch of each kind, ``batch_max`` records in all, each
+    batch in order with holes where the other kind's records are."""
+    for k in range(300):
         write(journal, k, k)
         journal.change(ChangeRecord("emission", k % 2 == 0, 10.0 * k, 10.0 * k, 1),
                        lambda t: 1_767_596_400.0 + t)
     worker = Worker(journal)
-    now = [1000.0]
-    worker.publisher._monotonic = lambda: now[0]
-    for _ in range(int(BATCH_BURST) + 50):
+    for _ in range(20):
         worker.cycle()
         worker.client.broker_has_all()
-    assert len(worker.client.batches()) == BATCH_BURST
-    now[0] += 1.0
-    for _ in range(50):
-        worker.cycle()
-        worker.client.broker_has_all()
-    assert len(worker.client.batches()) == BATCH_BURST + BATCHES_PER_S
-    sent = [(kind, first) for kind, first, _, _ in worker.client.batches()]
-    assert sent[:3] == [("readings", 1), ("changes", 2), ("readings", 3)]  # in order
+    sent = worker.client.batches()
+    assert len(sent) == 2 * 600 // 100  # batch_max 100: 50 readings and 50 changes a round
+    assert [(kind, first) for kind, first, _, _ in sent[:4]] == [
+        ("readings", 1), ("changes", 2), ("readings", 101), ("changes", 102)]
+    numbers = sorted(r.seq for t, p, _ in worker.client.sent if b'"kind":"' in p
+                     and b'"alarms"' not in p for r in wire.decode_chain(t, p).records)
+    assert numbers == list(range(1, 601))
     worker.close()
+
+
+def test_batches_are_paced_under_what_the_hub_takes_from_one_device() -> None:
+    """The budget of batches: BATCH_BURST at once, then BATCHES_PER_S a second."""
+    budget = Budget()
+    assert budget.take(1000.0, int(BATCH_BURST) - 1) and budget.take(1000.0)
+    assert not budget.take(1000.0)
+    assert not budget.take(1000.5, int(BATCHES_PER_S))  # half a second: half of them
+    assert budget.take(1001.0, int(BATCHES_PER_S))
+    assert not budget.take(1001.0)
 
 
 def test_nothing_leaves_beyond_the_window_until_the_hub_acknowledges(journal: Journal) -> None:

@@ -8,8 +8,8 @@ and is checked against it by a test.
 Evidence (readings, exposures, alarms, input changes) travels as *record
 batches* at QoS 1 from the agent's journal outbox. Every record carries a
 per-device sequence number that the journal keeps across restarts, and the
-hash of the record before it (:mod:`wire.chain`); a batch holds consecutive
-records of one kind. Input changes travel on the ``exposures`` topic with
+hash of the record before it (:mod:`wire.chain`); a batch holds records of
+one kind, in increasing order. Input changes travel on the ``exposures`` topic with
 ``"kind": "changes"`` (:data:`RECORD_TOPIC`), a topic every deployed broker
 ACL already allows. The hub acknowledges, per device and journal, the highest
 sequence number below which it has stored everything (``ack``); the agent
@@ -174,19 +174,20 @@ class _Envelope(FromDevice):
 
 class _Batch(_Envelope):
     @model_validator(mode="after")
-    def _consecutive(self) -> _Batch:
+    def _increasing(self) -> _Batch:
         items: list[Any] = getattr(self, "items")  # noqa: B009 (the subclass declares it)
         _check_seqs(self.first, self.last, [item.seq for item in items])
         return self
 
 
 def _check_seqs(first: int, last: int, seqs: list[int]) -> None:
+    """A batch's records go up; a hole between two is a record of another kind."""
     if not seqs:
         raise ValueError("items: a batch holds at least one record")
     if first != seqs[0] or last != seqs[-1]:
         raise ValueError(f"first/last ({first}, {last}) do not match the items")
     for before, after in itertools.pairwise(seqs):
-        if after != before + 1:
+        if after <= before:
             raise ValueError(f"items: seq {after} does not follow {before}")
 
 
@@ -291,7 +292,7 @@ def decode_records(topic_text: str, payload: bytes
 def decode_chain(topic_text: str, payload: bytes) -> Decoded:
     """A record batch checked record by record: each valid or refused, and each as sent.
 
-    The envelope (who, which journal, consecutive sequence numbers) must hold,
+    The envelope (who, which journal, increasing sequence numbers) must hold,
     or the whole message is refused with :class:`WireError`: a record that
     cannot be attributed to a (device, journal, seq) cannot be quarantined.
     Within a sound envelope, each record is validated on its own.
