@@ -9,7 +9,11 @@ silent). Duplicates are harmless: the hub stores each (device, journal,
 sequence) once. An ack below what the agent has already forgotten (a hub
 store restored from an older copy) changes nothing: the agent keeps sending
 what it holds, and says in every batch and status the oldest record it holds
-(``oldest``), so that the hub declares the rest lost once.
+(``oldest``), so that the hub declares the rest lost once. An ack covers only
+what this publisher has sent: a journal restored from an older copy re-makes
+numbers the hub already holds (its retained ack is ahead of the journal), and
+those records must reach the hub, which compares each with the copy it holds
+(a ``record_conflict``), rather than be forgotten unsent.
 
 Within the contract's window (:data:`wire.contract.WINDOW` records beyond the
 acknowledgement, or the lower ``[mqtt] window``), alarms and exposures go
@@ -99,6 +103,7 @@ class Publisher:
         self.acked = 0
         self.sent_upto = 0
         self.last_seq = 0
+        self._behind_warned = False
         #: The oldest record the outbox holds (last_seq + 1 when empty), said to the hub.
         self.oldest = 1
         self.backlog = 0
@@ -263,8 +268,12 @@ class Publisher:
             hub_upto = self._link.hub_upto
             self._link.reconnected = False
         self.last_seq = outbox.last_seq()
-        if hub_upto is not None and hub_upto > state.acked:
-            state.acknowledged(min(hub_upto, self.last_seq), now)
+        if hub_upto is not None and hub_upto > self.last_seq and not self._behind_warned:
+            self._behind_warned = True  # once per process: the hub compares what comes
+            log("journal_behind_hub", logging.WARNING, hub_upto=hub_upto,
+                last_seq=self.last_seq, journal=self.journal_id)
+        if hub_upto is not None and hub_upto > state.acked and state.highest_sent > state.acked:
+            state.acknowledged(min(hub_upto, state.highest_sent), now)
             try:
                 outbox.acknowledge(state.acked)
             except sqlite3.Error as exc:  # a full disk: deleted at the next acknowledgement

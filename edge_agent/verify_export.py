@@ -249,9 +249,18 @@ def verify_against(journal_path: str, export_path: str) -> tuple[BoxChain, Verdi
     return box, verify(box, entries, lost), others
 
 
+#: Problems listed one by one; past them, a count (a record altered at the hub changes the
+#: hash of every record after it: the first lines say where the copies part).
+PROBLEMS_SHOWN = 20
+
+
 def render(box: BoxChain, verdict: Verdict, others: int) -> str:
-    """One line per problem, then the notes, then the summary."""
-    lines = [f"MISMATCH {p}" for p in verdict.problems]
+    """One line per problem (the first :data:`PROBLEMS_SHOWN`), the notes, the summary."""
+    lines = [f"MISMATCH {p}" for p in verdict.problems[:PROBLEMS_SHOWN]]
+    if len(verdict.problems) > PROBLEMS_SHOWN:
+        lines.append(f"... and {len(verdict.problems) - PROBLEMS_SHOWN} more: a record that"
+                     " differs changes the hash of every record after it, so the first"
+                     " mismatch is where the copies part")
     lines += [f"note: {n}" for n in verdict.notes]
     if others:
         lines.append(f"note: {others} line(s) of other journals ignored")

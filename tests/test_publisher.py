@@ -377,9 +377,31 @@ def test_nothing_leaves_beyond_the_window_until_the_hub_acknowledges(journal: Jo
         worker.cycle()
         worker.client.broker_has_all()
     assert worker.client.batches() == [("readings", 1, 100, 1), ("readings", 101, 150, 1)]
-    worker.ack(160)
+    worker.ack(150)
     worker.cycle()
-    assert worker.client.batches()[2:] == [("alarms", 301, 301, 161), ("readings", 161, 260, 161)]
+    assert worker.client.batches()[2:] == [("readings", 151, 250, 151)]
+    worker.client.broker_has_all()
+    worker.ack(155)  # the window reaches 305: the alarm goes first
+    worker.cycle()
+    assert worker.client.batches()[3:] == [("alarms", 301, 301, 156), ("readings", 251, 300, 156)]
+    worker.close()
+
+
+def test_an_ack_beyond_what_was_sent_forgets_nothing_unsent(journal: Journal) -> None:
+    """A journal restored from an older copy: the hub's retained ack is ahead of it. The
+    records it re-makes under those numbers must reach the hub (which compares each with
+    the copy it holds), not be forgotten unsent."""
+    write(journal, 1, 30)
+    worker = Worker(journal)
+    worker.ack(500)  # retained, from before the restore
+    worker.cycle()
+    worker.client.broker_has_all()
+    assert worker.client.batches() == [("readings", 1, 30, 1)]
+    worker.cycle()  # sent now: the ack covers them
+    assert Outbox(journal.path).backlog() == 0
+    write(journal, 31, 35)
+    worker.cycle()
+    assert worker.client.batches()[1:] == [("readings", 31, 35, 31)]
     worker.close()
 
 

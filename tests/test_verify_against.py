@@ -21,6 +21,7 @@ from edge_agent.cli import main
 from edge_agent.journal import Journal
 from edge_agent.monitor.records import Reading
 from edge_agent.outbox import Outbox
+from edge_agent.verify_export import BoxChain, Verdict, render
 from hub.chain.export import export_lines
 from tests.hub_factory import T0, core, open_store
 from wire import contract as wire
@@ -249,3 +250,13 @@ def journal_of(path: Path) -> str:
         return str(conn.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0])
     finally:
         conn.close()
+
+
+def test_past_the_first_twenty_problems_a_count_says_why_they_follow() -> None:
+    box = BoxChain("0" * 32, {}, frozenset(), 30)
+    verdict = Verdict(problems=[f"seq {k}: differs" for k in range(1, 26)])
+    lines = render(box, verdict, 0).splitlines()
+    assert [line for line in lines if line.startswith("MISMATCH")] == [
+        f"MISMATCH seq {k}: differs" for k in range(1, 21)]
+    assert lines[20].startswith("... and 5 more: a record that differs changes the hash")
+    assert lines[-1].endswith("25 problem(s)")
