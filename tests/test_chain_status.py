@@ -134,7 +134,7 @@ def test_the_room_page_and_its_json_show_the_badge(app: FastAPI,
         assert 'data-testid="chain-badge" data-state="broken"' in french.text
         assert "Chaîne rompue" in french.text
         assert "à la séquence 1234 du journal" in french.text
-        assert "son prev n&#39;est pas l&#39;empreinte" in french.text
+        assert "il ne porte pas l&#39;empreinte" in french.text
         assert f'<code title="{J1}">4f1c0000…</code>' in french.text
         assert "2 enregistrements antérieurs à la chaîne" in french.text
         assert f"{41:064x}"[:12] + "…" in french.text  # the head, 12 hex shown

@@ -41,6 +41,17 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
+def try_hash(record: object) -> str | None:
+    """The hash of a record as received, or None when the chain cannot hash it: not a JSON
+    object, NaN or infinities, nested too deep. Hostile input never raises here."""
+    if not isinstance(record, dict):
+        return None
+    try:
+        return record_hash(record)
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
 def item_hash(item_json: str) -> str:
     """The hash of a record given as its JSON text (as the agent's outbox holds it)."""
     return record_hash(json.loads(item_json))
