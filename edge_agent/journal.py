@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import sqlite3
 import uuid
@@ -313,10 +314,17 @@ class Journal(RecordWriter):
         return self._rows("changes", limit)
 
     def last_inputs(self) -> dict[str, bool]:
-        """The last value journaled for each signal (retention keeps each one's last row)."""
-        rows = self.db.execute(
-            "SELECT signal, value FROM changes WHERE id IN"
-            " (SELECT max(id) FROM changes GROUP BY signal)").fetchall()
+        """The last value journaled for each signal (retention keeps each one's last row).
+
+        A journal that cannot be read here gives none: every input then gets its start
+        record (one record too many, never an agent that does not start)."""
+        try:
+            rows = self.db.execute(
+                "SELECT signal, value FROM changes WHERE id IN"
+                " (SELECT max(id) FROM changes GROUP BY signal)").fetchall()
+        except sqlite3.Error as exc:
+            log("journal_inputs_unread", logging.WARNING, error=str(exc))
+            return {}
         return {str(signal): bool(value) for signal, value in rows}
 
     def chain_head(self) -> tuple[int, str] | None:

@@ -120,8 +120,13 @@ def repair(conn: sqlite3.Connection) -> Repair:
 
 
 def _repaired(seq: int, kind: str, text: str) -> tuple[str | None, bool]:
-    """The row's item as its model writes it, repaired where that is certain; None if it
-    still breaks the contract."""
+    """The row's item, repaired where that is certain; None if it still breaks the contract.
+
+    A row that needs no repair keeps its own text (its sequence number put first), byte for
+    byte what the older agent's publisher sent: if the hub stored it before the upgrade and
+    its acknowledgement never came, the copy sent again hashes the same (no false
+    ``record_conflict``). A repaired row is written by its model, outside the chain (no
+    ``prev``): the hub refused its first copy, which had no hash."""
     model = ITEM_MODELS.get(kind)
     try:
         data = json.loads(text)  # NaN and Infinity tokens as older agents wrote them
@@ -132,9 +137,10 @@ def _repaired(seq: int, kind: str, text: str) -> tuple[str | None, bool]:
     data["seq"] = seq
     changed = kind == READINGS and _repair_reading(data)
     try:
-        return model.model_validate(data).model_dump_json(), changed
+        valid = model.model_validate(data)
     except ValidationError:
         return None, False
+    return (valid.model_dump_json(exclude={"prev"}) if changed else with_seq(seq, text)), changed
 
 
 def _repair_reading(data: dict[str, Any]) -> bool:

@@ -1,35 +1,29 @@
 """The agent's MQTT publisher: the journal's outbox to the hub, with end-to-end acknowledgement.
 
-A broker's PUBACK only says that the broker has a message; a broker can
-crash or drop a queue before the hub reads it. So records leave the outbox
-only when the hub's retained ``ack`` (everything up to it stored, quarantined
-or declared lost) covers them, and what stays unacknowledged is sent again
-after a reconnect, a restart or a time-out (backing off while the hub stays
-silent). Duplicates are harmless: the hub stores each (device, journal,
-sequence) once. An ack below what the agent has already forgotten (a hub
-store restored from an older copy) changes nothing: the agent keeps sending
-what it holds, and says in every batch and status the oldest record it holds
-(``oldest``), so that the hub declares the rest lost once. An ack covers only
-what this publisher has sent: a journal restored from an older copy re-makes
-numbers the hub already holds (its retained ack is ahead of the journal), and
-those records must reach the hub, which compares each with the copy it holds
-(a ``record_conflict``), rather than be forgotten unsent.
+A broker's PUBACK only says that the broker has a message. So records leave the
+outbox only when the hub's retained ``ack`` (everything up to it stored,
+quarantined or declared lost) covers them; what stays unacknowledged is sent
+again after a reconnect, a restart or a time-out (backing off while the hub is
+silent). Duplicates are harmless: the hub stores each (device, journal, seq)
+once. An ack below what the agent has forgotten (a hub store restored from an
+older copy) changes nothing: the agent says in every batch and status the oldest
+record it holds (``oldest``), and the hub declares the rest lost once. An ack
+covers only what this publisher has sent: a journal restored from an older copy
+re-makes numbers the hub holds, and those must reach the hub (which finds a
+``record_conflict``), not be forgotten unsent.
 
-Within the contract's window (:data:`wire.contract.WINDOW` records beyond the
-acknowledgement, or the lower ``[mqtt] window``), alarms and exposures go
-first, all at once; readings and input changes follow in order, at most
-``batch_max`` of them at a time (the next when the broker has the last), so
-that a new alarm never waits behind a backlog of readings or of a pulse
-train's changes. Each round sends one batch per kind, whose records go up
-with holes where the other kinds' records are. Batches are paced
-(:class:`edge_agent.send_state.Budget`) under the rate a hub takes from one
-device. Records travel as the outbox stores them: the journal validated each
-against the contract before writing it.
+Within the contract's window (:data:`wire.contract.WINDOW`, or the lower
+``[mqtt] window``), alarms and exposures go first, all at once; readings and
+input changes follow in order, ``batch_max`` at a time (the next when the broker
+has the last), so that an alarm never waits behind a backlog. Each round sends
+one batch per kind, its records going up with holes where the other kinds' are,
+paced (:class:`edge_agent.send_state.Budget`) under what a hub takes from one
+device. Records travel as the outbox stores them, validated when journaled.
 
 Everything runs in two threads of its own, paho's network loop and a worker
 that reads the outbox, so the monitor, the journal and the alarm output never
-wait for the network. Paho's own offline queue is memory only; durability is
-the outbox's.
+wait for the network. Paho's offline queue is memory only; durability is the
+outbox's.
 """
 
 from __future__ import annotations

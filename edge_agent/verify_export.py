@@ -11,7 +11,9 @@ received it, with its hash. Record by record, for the box's journal:
   restored journal);
 - a record the box made that the export lacks is a hole at the hub, unless it
   still waits in the box's outbox (not yet acknowledged: it may simply not have
-  arrived when the export was made);
+  arrived when the export was made), or comes after the export's last record
+  (the hub exports what it has acknowledged; the box goes on journaling while
+  the export is carried to it);
 - a record the export holds above the box's last sequence number was never
   made by this box; one the box no longer holds (pruned by its retention, or
   journaled before the chain) cannot be compared and is only counted.
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from edge_agent.errors import JournalError
-from wire.chain import record_hash
+from wire.chain import try_hash
 from wire.errors import AgentError
 
 #: The longest export line read (a record is far smaller: a batch is at most 256 KiB).
@@ -81,7 +83,8 @@ def read_box(path: str) -> BoxChain:
     if not Path(path).is_file():
         raise JournalError(f"{path}: no journal there")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                               timeout=30.0)
     except sqlite3.Error as exc:
         raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
     try:
@@ -155,16 +158,6 @@ def _entry(number: int, data: dict[str, Any]) -> ExportEntry:
                        data["record"])
 
 
-def _hash_of(record: Any) -> str | None:
-    """The record's hash as the chain takes it, or None when it cannot be hashed."""
-    if not isinstance(record, dict):
-        return None
-    try:
-        return record_hash(record)
-    except (ValueError, TypeError, RecursionError):
-        return None
-
-
 def verify(box: BoxChain, entries: list[ExportEntry], lost: list[tuple[int, int]]) -> Verdict:
     """Compare the box's chain with the export's records of its journal (module docstring)."""
     verdict = Verdict()
@@ -180,7 +173,8 @@ def verify(box: BoxChain, entries: list[ExportEntry], lost: list[tuple[int, int]
         held[entry.seq] = entry
         _compare(box, entry, where, verdict)
     lowest = min([e.seq for e in entries] + [first for first, _ in lost])
-    _missing(box, held, lost, lowest, verdict)
+    highest = max([e.seq for e in entries] + [last for _, last in lost])
+    _missing(box, held, lost, (lowest, highest), verdict)
     return verdict
 
 
@@ -189,7 +183,7 @@ def _compare(box: BoxChain, entry: ExportEntry, where: str, verdict: Verdict) ->
         verdict.problems.append(f"{where}: never made by this box (its last is {box.last_seq})")
         return
     found = len(verdict.problems)
-    if entry.hash is not None and _hash_of(entry.record) != entry.hash:
+    if entry.hash is not None and try_hash(entry.record) != entry.hash:
         verdict.problems.append(f"{where}: the exported record does not match its stated hash")
     if isinstance(entry.record, dict) and entry.record.get("seq") != entry.seq:
         verdict.problems.append(f"{where}: the exported record says seq"
@@ -206,31 +200,44 @@ def _compare(box: BoxChain, entry: ExportEntry, where: str, verdict: Verdict) ->
 
 
 def _missing(box: BoxChain, held: dict[int, ExportEntry], lost: list[tuple[int, int]],
-             lowest: int, verdict: Verdict) -> None:
-    """The box's chained records the export lacks, from the export's first on."""
-    before = 0
+             span: tuple[int, int], verdict: Verdict) -> None:
+    """The box's chained records the export lacks, within the export's span (its first to
+    its last record or lost range): outside it, only counted."""
+    lowest, highest = span
+    before = after = waiting = 0
     for seq in sorted(box.hashes):
         if seq < lowest:
             before += 1
+        elif seq > highest:
+            after += 1
         elif seq in held:
             continue
         elif seq in box.waiting:
-            verdict.notes.append(f"seq {seq}: not at the hub yet (still in the box's outbox)")
+            waiting += 1
         elif any(first <= seq <= last for first, last in lost):
             verdict.problems.append(f"seq {seq}: declared lost by the hub; the box made it")
         else:
             verdict.problems.append(f"seq {seq}: the box made it and the hub acknowledged it,"
                                     " but the export lacks it")
+    if waiting:
+        verdict.notes.append(f"{waiting} record(s) not at the hub yet (still in the box's"
+                             " outbox): not compared")
     if before:
         verdict.notes.append(f"{before} record(s) of the box before the export's first"
                              f" (seq {lowest}): not compared")
+    if after:
+        verdict.notes.append(f"{after} record(s) of the box after the export's last"
+                             f" (seq {highest}), made or acknowledged since: not compared")
 
 
 def iter_export(path: str) -> Iterator[str]:
-    """The export's lines; an unreadable file is :class:`ExportUnreadable`."""
+    """The export's lines, each read to at most :data:`MAX_LINE` + 1 characters (a hostile
+    file of one huge line is refused without being read whole); an unreadable file is
+    :class:`ExportUnreadable`."""
     try:
         with open(path, encoding="utf-8") as export:
-            yield from export
+            while line := export.readline(MAX_LINE + 1):
+                yield line
     except (OSError, UnicodeDecodeError) as exc:
         raise ExportUnreadable(f"{path}: cannot read the export: {exc}") from None
 
@@ -249,8 +256,8 @@ def verify_against(journal_path: str, export_path: str) -> tuple[BoxChain, Verdi
     return box, verify(box, entries, lost), others
 
 
-#: Problems listed one by one; past them, a count (a record altered at the hub changes the
-#: hash of every record after it: the first lines say where the copies part).
+#: Problems listed one by one; past them, a count (a restored journal, or a chain recomputed
+#: after an alteration, differs on every record after the first: that first one matters).
 PROBLEMS_SHOWN = 20
 
 
@@ -258,9 +265,9 @@ def render(box: BoxChain, verdict: Verdict, others: int) -> str:
     """One line per problem (the first :data:`PROBLEMS_SHOWN`), the notes, the summary."""
     lines = [f"MISMATCH {p}" for p in verdict.problems[:PROBLEMS_SHOWN]]
     if len(verdict.problems) > PROBLEMS_SHOWN:
-        lines.append(f"... and {len(verdict.problems) - PROBLEMS_SHOWN} more: a record that"
-                     " differs changes the hash of every record after it, so the first"
-                     " mismatch is where the copies part")
+        lines.append(f"... and {len(verdict.problems) - PROBLEMS_SHOWN} more: the first"
+                     " mismatch is where the copies part (a journal restored, or a chain"
+                     " recomputed after an alteration, differs from there on)")
     lines += [f"note: {n}" for n in verdict.notes]
     if others:
         lines.append(f"note: {others} line(s) of other journals ignored")

@@ -187,3 +187,11 @@ def test_a_restart_records_only_what_changed_while_no_agent_watched(
     assert [(c.signal, c.value, c.origin, c.count) for c in found] == [
         ("door.corridor", True, "start", 0)]
     again.agent.close()
+
+
+def test_a_journal_whose_changes_cannot_be_read_gives_every_start_record(
+        tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db", durable=False)
+    journal.db.execute("DROP TABLE changes")  # as unreadable as a damaged page there
+    assert journal.last_inputs() == {}
+    journal.close()

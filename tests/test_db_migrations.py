@@ -7,6 +7,7 @@ see ``tests/data/README.md``).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from hub.chain.verify import report, verify
 from hub.cli import main
 from hub.db import migrations
 from hub.db.connection import connect
@@ -26,6 +28,7 @@ from hub.errors import StoreError
 from hub.events import workflow
 from tests.hub_factory import JOURNAL_2, T0, batch, core, reading
 from tests.web_helpers import login, make_app
+from wire.chain import try_hash
 from wire.contract import READINGS
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -177,11 +180,35 @@ def test_records_stored_before_the_chain_keep_no_hash(name: str,
     try:
         received = conn.execute("SELECT count(*), count(hash), count(prev), count(body)"
                                 " FROM received").fetchone()
-        quarantined = conn.execute("SELECT count(*), count(hash) FROM quarantine").fetchone()
+        quarantined = conn.execute("SELECT item, hash FROM quarantine ORDER BY id").fetchall()
     finally:
         conn.close()
     assert received == (len(before["received"][1]), 0, 0, 0) and received[0] > 0
-    assert quarantined[1] == 0 and quarantined[0] == len(before.get("quarantine", ([], []))[1])
+    assert len(quarantined) == len(before.get("quarantine", ([], []))[1])
+    # A quarantined record was kept as received: its hash is taken from what was kept.
+    assert [h for _i, h in quarantined] == [try_hash(json.loads(i)) for i, _h in quarantined]
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_verify_finds_an_upgraded_store_intact(name: str, tmp_path: Path) -> None:
+    """Records quarantined before the upgrade are not 'altered': their hash is filled from
+    the record as received, and one the chain cannot hash is not compared."""
+    path = _copy(name, tmp_path)
+    conn = sqlite3.connect(path)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'quarantine'").fetchone():
+        conn.execute("INSERT INTO quarantine (device, site, room, journal, seq, kind,"
+                     " received_at, reason, item, counted) SELECT device, site, room,"
+                     " journal, 9000, kind, received_at, 'NaN',"
+                     " '{\"seq\":9000,\"cpm\":NaN}', 0 FROM quarantine LIMIT 1")
+    conn.commit()
+    conn.close()
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    try:
+        lines, status = report(verify(conn))
+    finally:
+        conn.close()
+    assert status == 0, lines
 
 
 @pytest.mark.parametrize("name", FIXTURES)

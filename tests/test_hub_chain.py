@@ -248,3 +248,61 @@ def test_a_replayed_record_is_kept_as_it_was_received(hub: IngestCore, store: St
         ("readings", record_hash(items[2]), items[2]["prev"], canonical(items[2]).decode())]
     [check] = verify(store.conn)
     assert (check.records, check.state) == (3, "intact")
+
+
+@pytest.mark.parametrize("first", ["chained", "unchained"])
+def test_a_record_without_prev_after_a_chained_one_is_a_break(first: str, hub: IngestCore,
+                                                              store: Store) -> None:
+    """An older agent's journal put back after the chain: the chain stops, from either side."""
+    items = chained([reading(s) for s in range(1, 4)])
+    older = [reading(4), reading(5)]  # no prev at all
+    batches = [items, older] if first == "chained" else [older, items]
+    for n, sent in enumerate(batches):
+        hub.handle_batch([send("readings", sent)], T0 + n)
+    assert table(store, "SELECT seq, reason FROM chain_breaks") == [(4, "the chain stops")]
+    assert hub.upto(DEVICE, JOURNAL) == 5
+
+
+def test_a_record_nested_too_deep_never_rolls_a_batch_back(hub: IngestCore,
+                                                          store: Store) -> None:
+    """Records nested to the edge of Python's recursion: whatever the depth, each is stored
+    or quarantined and the records after it are stored and acknowledged (a whole payload
+    too deep for the decoder is refused as a message, nothing stored)."""
+    seq = 1
+    for depth in range(940, 1000, 2):
+        deep = json.dumps(reading(seq + 1))[:-1] + ',"x":' + "[" * depth + "]" * depth + "}"
+        items = [json.dumps(reading(seq)), deep, json.dumps(reading(seq + 2))]
+        payload = batch_from_json("readings", DEVICE, SITE, ROOM, JOURNAL, iso(T0), items,
+                                  seq, seq + 2)
+        acks = hub.handle_batch([(topic(SITE, ROOM, "readings"), payload)], T0 + seq)
+        if hub.upto(DEVICE, JOURNAL) == seq - 1:  # the payload itself is too deep
+            assert acks == [] and not table(store, "SELECT 1 FROM received WHERE seq = ?",
+                                            seq)
+            continue
+        assert acked(acks) == [(DEVICE, JOURNAL, seq + 2)], depth
+        assert table(store, "SELECT seq FROM quarantine WHERE seq = ?", seq + 1) == [
+            (seq + 1,)]
+        seq += 3
+    assert seq > 1, "no depth reached the ingest"
+    [check] = verify(store.conn)
+    assert check.state == "intact", [p.line() for p in check.problems]
+
+
+def test_conflicts_have_their_own_budget_and_a_resend_spends_none(
+        store: Store) -> None:
+    """A restored journal's altered copies must not spend the quarantine budget (a refused
+    record over it is not acknowledged: the device stalls), and the same copy sent again
+    is already kept: it is not charged again."""
+    budgeted = core(store, quarantine_per_device_day=1)
+    budgeted.intake.conflicts.per_day = 2
+    items = chained([reading(s) for s in range(1, 4)])
+    budgeted.handle_batch([send("readings", items)], T0)
+    copy2 = [{**items[1], "counts": 13}]
+    copy3 = [{**items[2], "counts": 14}]
+    for sent in (copy2, copy2, copy3):  # copy 2 sent twice: charged once
+        budgeted.handle_batch([send("readings", sent)], T0 + 1)
+    assert table(store, "SELECT seq FROM record_conflicts ORDER BY seq") == [(2,), (3,)]
+    refused = [{**reading(4), "counts": -1, "prev": record_hash(items[2])}]
+    acks = budgeted.handle_batch([send("readings", refused)], T0 + 2)
+    assert acked(acks) == [(DEVICE, JOURNAL, 4)]
+    assert table(store, "SELECT seq FROM quarantine") == [(4,)]

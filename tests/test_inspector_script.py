@@ -100,3 +100,43 @@ def test_a_record_left_out_is_found(script: Path, export: Path, tmp_path: Path) 
     done = inspect(script, cut)
     assert done.returncode == 1
     assert "seq 5..5 missing, not declared" in done.stdout
+
+
+def _rewritten(export: Path, tmp_path: Path, change: object) -> Path:
+    """The export with ``change(entry)`` applied to each record line."""
+    out = []
+    for line in export.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if entry["status"] != "lost":
+            change(entry)  # type: ignore[operator]
+        out.append(json.dumps(entry))
+    path = tmp_path / "rewritten.jsonl"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_stored_record_whose_hash_was_removed_is_found(script: Path, export: Path,
+                                                         tmp_path: Path) -> None:
+    def alter(entry: dict[str, object]) -> None:
+        if entry["seq"] == 2:
+            entry["record"]["cpm"] = 7.0  # type: ignore[index]
+            entry["hash"] = None
+    done = inspect(script, _rewritten(export, tmp_path, alter))
+    assert done.returncode == 1
+    assert "BROKEN line 2, seq 2: a stored record without its hash" in done.stdout
+    assert "line 3, seq 3: prev is not the hash of seq 2" in done.stdout
+
+
+def test_a_tail_stripped_of_its_links_and_rehashed_is_found(script: Path, export: Path,
+                                                            tmp_path: Path) -> None:
+    """Without the rule, records whose prev was removed (and hashes recomputed) would pass
+    for records made before the chain."""
+    def strip(entry: dict[str, object]) -> None:
+        if isinstance(entry["seq"], int) and entry["seq"] >= 9:
+            record = entry["record"]
+            assert isinstance(record, dict)
+            record.pop("prev", None)
+            entry["hash"] = record_hash(record)
+    done = inspect(script, _rewritten(export, tmp_path, strip))
+    assert done.returncode == 1
+    assert "seq 9: the chain stops (no prev after a chained record)" in done.stdout

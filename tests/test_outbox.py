@@ -17,12 +17,13 @@ from edge_agent.journal import Journal
 from edge_agent.metrics import oldest_record_metrics
 from edge_agent.monitor.readings import OneSecondMean, ReadingAccumulator
 from edge_agent.monitor.records import AlarmRecord, ExposureRecord, Reading
-from edge_agent.outbox import Oldest, Outbox, oldest_record
+from edge_agent.outbox import Oldest, Outbox, oldest_record, with_seq
 from edge_agent.probe.sample import ProbeSample
 from edge_agent.send_state import by_kind
 from sim.runner import Simulation
 from sim.scenario import load_scenario
 from wire import contract as wire
+from wire.chain import item_hash
 from wire.records import MAX_DOSE_RATE_USV_H, READING_RATES
 
 LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
@@ -285,3 +286,16 @@ def test_a_close_whose_opening_never_reached_the_journal_is_still_journaled(
     assert [(type(r).__name__, r.event, r.seq) for r in got] == [  # type: ignore[union-attr]
         ("ExposureItem", "closed", 1), ("AlarmItem", "cleared", 2)]
     assert isinstance(got[0], wire.ExposureItem) and got[0].duration_s == 2.5
+
+
+def test_a_row_sent_before_the_upgrade_hashes_the_same_when_sent_again(tmp_path: Path) -> None:
+    """What the previous agent's publisher sent (its row, the seq put first) and what the
+    upgraded journal sends again are the same record to the hub's chain: no false conflict.
+    Only rows that needed a repair differ, and the hub had refused those."""
+    path = fixture_copy(tmp_path)
+    sent_before = {seq: item_hash(with_seq(seq, item)) for seq, item in sqlite3.connect(
+        path).execute("SELECT seq, item FROM outbox") if "NaN" not in item
+        and "Infinity" not in item}
+    Journal(path, durable=False).close()  # upgraded at open
+    after = dict(sqlite3.connect(path).execute("SELECT seq, item FROM outbox").fetchall())
+    assert sent_before and {seq: item_hash(after[seq]) for seq in sent_before} == sent_before

@@ -4,31 +4,39 @@ A batch's records are checked against each other in memory and against the store
 records around it (its duplicates, the record before its first and after its last) in
 one lookup: record n's ``prev`` against the hash of n-1 when n-1 is known, and, since
 records arrive out of order, a stored n+1's ``prev`` against n's hash. ``GENESIS``
-after a chained record is a break too: the chain started again (a journal re-made).
-A copy of a stored sequence number with another hash is a conflict: kept whole beside
-the first, never over it (within the device's daily quarantine budget: a flood of
-altered copies must not fill the disk). Each finding is a row (``record_conflicts``,
+after a chained record is a break too (the chain started again: a journal re-made), and
+so is a record with no ``prev`` after a chained one (the chain stops: an older agent's
+journal put back). A copy of a stored sequence number with another hash is a conflict:
+kept whole beside the first, never over it, within a daily budget of its own per device
+(:data:`CONFLICTS_PER_DEVICE_DAY`: a flood of altered copies must not fill the disk, and
+a restored journal resending days of records must not spend the quarantine budget that
+lets the device's refused records be acknowledged). Each finding is a row (``record_conflicts``,
 ``chain_breaks``), a warning in the log and one counting event per (device, journal).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Final
 
 from hub.db import chain_store
 from hub.db.chain_store import Link
 from hub.db.store import Store
 from hub.logs import log
-from wire.chain import GENESIS, canonical, record_hash
+from hub.workdays import local_date
+from wire.chain import GENESIS, canonical, try_hash
 from wire.kinds import severity
 
 Ident = tuple[str, str, str, str]  # device, site, room, journal
 
 #: Why a link is broken (the words of the inspector's script in docs/protocol.md).
 RESTARTED = "the chain starts again"
+STOPPED = "the chain stops"
+#: Conflicting copies kept per device and day at most (beside the quarantine's budget).
+CONFLICTS_PER_DEVICE_DAY: Final = 20_000
 
 
 def not_linked(seq: int) -> str:
@@ -38,7 +46,8 @@ def not_linked(seq: int) -> str:
 @dataclass(frozen=True, slots=True)
 class Arrived:
     """One record of a batch as received: its hash over its canonical bytes (``body``), and
-    the ``prev`` it carries; hash and body None when JSON cannot hash it (NaN...)."""
+    the ``prev`` it carries; hash and body None when the chain cannot hash it (NaN, not an
+    object, nested too deep: hostile input must not roll the batch back)."""
 
     seq: int
     kind: str
@@ -47,13 +56,17 @@ class Arrived:
     body: str | None
 
     @classmethod
-    def of(cls, seq: int, kind: str, raw: Mapping[str, Any]) -> Arrived:
-        prev = raw.get("prev")
+    def of(cls, seq: int, kind: str, raw: object) -> Arrived:
+        prev = raw.get("prev") if isinstance(raw, dict) else None
+        prev = prev if isinstance(prev, str) else None
+        digest = try_hash(raw)
+        if digest is None or not isinstance(raw, dict):
+            return cls(seq, kind, None, prev, None)
         try:
             body = canonical(raw).decode("utf-8")
-        except (ValueError, TypeError):
-            return cls(seq, kind, None, prev if isinstance(prev, str) else None, None)
-        return cls(seq, kind, record_hash(raw), prev if isinstance(prev, str) else None, body)
+        except (ValueError, TypeError, RecursionError):  # hashed a frame higher: at the edge
+            return cls(seq, kind, None, prev, None)
+        return cls(seq, kind, digest, prev, body)
 
     @property
     def link(self) -> Link:
@@ -61,9 +74,12 @@ class Arrived:
 
 
 def breaks(seq: int, link: Link, before: Link | None) -> str | None:
-    """Why record ``seq`` does not follow ``before`` (the record seq-1, None: not known)."""
-    if before is None or link.prev is None:
+    """Why record ``seq`` does not follow ``before`` (the record seq-1, None: not known).
+    A record the chain cannot hash says nothing of its place (its ``prev`` may be lost)."""
+    if before is None:
         return None
+    if link.prev is None:
+        return STOPPED if before.prev is not None and link.hash is not None else None
     if link.prev == GENESIS:
         return RESTARTED if before.prev is not None else None
     if before.hash is not None and link.prev != before.hash:
@@ -71,11 +87,31 @@ def breaks(seq: int, link: Link, before: Link | None) -> str | None:
     return None
 
 
+class ConflictBudget:
+    """Conflicting copies kept per device and day: their own budget, not the quarantine's,
+    so a restored journal resending its records cannot stall the device's acknowledgements
+    (a refused record over the quarantine budget is not acknowledged)."""
+
+    def __init__(self, per_day: int = CONFLICTS_PER_DEVICE_DAY) -> None:
+        self.per_day = per_day
+        self._spent: dict[str, tuple[date, int]] = {}  # device: (Paris day, copies kept)
+
+    def may_keep(self, device: str, now: float) -> bool:
+        """Charge one copy to ``device``'s Paris day; False when its budget is spent."""
+        day = local_date(datetime.fromtimestamp(now, UTC))
+        known, spent = self._spent.get(device, (day, 0))
+        spent = spent if known == day else 0
+        if spent >= self.per_day:
+            return False
+        self._spent[device] = (day, spent + 1)
+        return True
+
+
 def check(store: Store, ident: Ident, new: Sequence[Arrived], copies: Sequence[Arrived],
           at: str, may_keep: Callable[[], bool] = lambda: True) -> tuple[int, int]:
     """Check a batch: ``new`` records just stored or quarantined, ``copies`` of records the
-    hub already held (a conflict is kept when ``may_keep`` says there is room).
-    Returns (conflicts, breaks) found."""
+    hub already held (a new conflict is kept when ``may_keep`` says there is room; a copy
+    already kept is not charged). Returns (conflicts, breaks) found."""
     device, journal = ident[0], ident[3]
     mine = {r.seq: r.link for r in new}
     around = {s for r in new for s in (r.seq - 1, r.seq + 1)} - mine.keys()
@@ -98,9 +134,11 @@ def _conflict(store: Store, ident: Ident, copy: Arrived, stored: Link | None, at
     device, site, room, journal = ident
     if stored is None or stored.hash is None or copy.hash is None or copy.hash == stored.hash:
         return False
+    if chain_store.conflict_known(store.conn, device, journal, copy.seq, copy.hash):
+        return False  # this very copy, sent again: no budget spent on it
     if not may_keep():
         log("record_conflict_not_kept", logging.WARNING, device=device, journal=journal,
-            seq=copy.seq, reason="quarantine budget spent")
+            seq=copy.seq, reason="conflict budget spent")
         return False
     if not chain_store.insert_conflict(store.conn, (
             device, site, room, journal, copy.seq, copy.kind, at, copy.hash, stored.hash,

@@ -7,7 +7,11 @@ received; ``hash`` null when JSON cannot hash it), and one ``lost`` line per ran
 declared lost (a ``data_gap`` event with ``lost`` true). Records the hub received before
 it kept them as received (no ``body``: stored before the hub's upgrade) cannot be
 checked and are left out, and so is what lies below the first record exported: the
-export starts where the hub's evidence of the chain starts.
+export starts where the hub's evidence of the chain starts. It stops at the journal's
+acknowledgement (``journals.upto``): above it records may still be on their way (batches
+of readings and of changes travel apart), and their holes are no evidence of anything.
+Records a device sent under another device's journal (kept, never counted) are not its
+journal's. The export is streamed: one ordered cursor, the lost ranges merged in.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from hub.db.chain_store import loads
 from hub.timefmt import iso
 from hub.workdays import PARIS
 
@@ -32,21 +37,38 @@ def paris_bounds(since: date | None, until: date | None) -> tuple[str | None, st
             start(until + timedelta(days=1)) if until else None)
 
 
-def lost_ranges(conn: sqlite3.Connection, device: str, journal: str) -> list[tuple[int, int]]:
-    """The ranges declared lost in ``journal``: the spans of its ``data_gap`` events with
-    ``lost`` true, less the records the hub holds in them (a span counts what was missing
-    when it was declared, around records that had arrived early)."""
-    spans = []
+def window(column: str, low: str | None, high: str | None) -> tuple[str, list[str]]:
+    """The SQL (`` AND ...``) and parameters keeping ``column`` in ``[low, high)``."""
+    sql, params = "", []
+    if low:
+        sql, params = f" AND {column} >= ?", [low]
+    if high:
+        sql, params = sql + f" AND {column} < ?", [*params, high]
+    return sql, params
+
+
+def declared_lost(conn: sqlite3.Connection, device: str) -> Iterator[tuple[str, int, int]]:
+    """(journal, first, last) of each range of ``device`` declared lost: a ``data_gap``
+    event with ``lost`` true and integer bounds. The one reading of those events for the
+    export, the badge and ``verify``: anything else in a detail is no declaration."""
     for (detail,) in conn.execute("SELECT detail FROM events WHERE kind = 'data_gap'"
                                   " AND device = ?", (device,)):
-        try:
-            gap = json.loads(detail)
-            if gap.get("lost") is True and gap.get("journal") == journal:
-                spans.append((int(gap["first"]), int(gap["last"])))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        gap = loads(detail)
+        if not isinstance(gap, dict) or gap.get("lost") is not True:
             continue
+        journal, first, last = gap.get("journal"), gap.get("first"), gap.get("last")
+        if (isinstance(journal, str) and type(first) is int and type(last) is int
+                and first <= last):
+            yield journal, first, last
+
+
+def lost_ranges(conn: sqlite3.Connection, device: str, journal: str) -> list[tuple[int, int]]:
+    """The ranges declared lost in ``journal``, less the records the hub holds in them (a
+    span counts what was missing when it was declared, around records that had arrived
+    early)."""
+    spans = sorted((a, b) for j, a, b in declared_lost(conn, device) if j == journal)
     out = []
-    for lo, hi in sorted(spans):
+    for lo, hi in spans:
         held = [int(r[0]) for r in conn.execute(
             "SELECT seq FROM received WHERE device = ? AND journal = ? AND seq BETWEEN ? AND ?"
             " UNION SELECT seq FROM quarantine WHERE device = ? AND journal = ?"
@@ -67,55 +89,64 @@ def journals_of(conn: sqlite3.Connection, device: str | None) -> list[tuple[str,
     return [(str(d), str(j)) for d, j in conn.execute(sql.format(w=where), params)]
 
 
-def _window(column: str, since: str | None, until: str | None) -> tuple[str, list[str]]:
-    sql, params = "", []
-    if since:
-        sql, params = f" AND {column} >= ?", [since]
-    if until:
-        sql, params = sql + f" AND {column} < ?", [*params, until]
-    return sql, params
-
-
 def export_lines(conn: sqlite3.Connection, device: str, journal: str | None = None,
                  since: date | None = None, until: date | None = None) -> Iterator[str]:
     """The export of ``device`` (one journal, or each in turn), records stored or received
-    from the Paris day ``since`` to ``until`` included; each line without its newline."""
+    from the Paris day ``since`` to ``until`` included, up to each journal's
+    acknowledgement (``journals.upto``: above it records may still be in flight, holes
+    there are normal); each line without its newline."""
     low, high = paris_bounds(since, until)
     for dev, jour in journals_of(conn, device):
         if journal is None or jour == journal:
             yield from _journal(conn, dev, jour, low, high)
 
 
+def _record(text: str | None) -> Any:
+    """A record as kept: its JSON, or the text itself when it is not JSON (the inspector
+    then finds that it does not match its hash)."""
+    if text is None:
+        return None
+    parsed = loads(text)
+    return parsed if parsed is not None or text.strip() == "null" else text
+
+
 def _journal(conn: sqlite3.Connection, device: str, journal: str, low: str | None,
              high: str | None) -> Iterator[str]:
     head = {"device": device, "journal": journal}
-    sql, params = _window("received_at", low, high)
-    entries: list[tuple[int, dict[str, Any]]] = []
-    for seq, kind, digest, item in conn.execute(
-            "SELECT seq, kind, hash, item FROM quarantine WHERE device = ? AND journal = ?"
-            " AND replayed_at IS NULL" + sql, [device, journal, *params]):
-        entries.append((int(seq), {**head, "seq": int(seq), "kind": kind,
-                                   "status": "quarantined", "hash": digest,
-                                   "record": json.loads(item)}))
-    sql, params = _window("stored_at", low, high)
-    for seq, kind, digest, body in conn.execute(
-            "SELECT seq, kind, hash, body FROM received WHERE device = ? AND journal = ?"
-            " AND body IS NOT NULL" + sql, [device, journal, *params]):
-        entries.append((int(seq), {**head, "seq": int(seq), "kind": kind, "status": "stored",
-                                   "hash": digest, "record": json.loads(body)}))
-    if not entries:
-        return
-    entries.sort(key=lambda e: (e[0], e[1]["status"] != "stored"))
-    first, last = entries[0][0], entries[-1][0]
-    windowed = low is not None or high is not None
-    for lo, hi in lost_ranges(conn, device, journal):
-        if hi >= first and (not windowed or lo <= last):
-            entries.append((max(lo, first), {**head, "status": "lost", "first": max(lo, first),
-                                             "last": hi}))
-    entries.sort(key=lambda e: (e[0], e[1]["status"] != "stored"))
+    row = conn.execute("SELECT upto FROM journals WHERE device = ? AND journal = ?",
+                       (device, journal)).fetchone()
+    upto = int(row[0]) if row else 0
+    stored_sql, stored_params = window("stored_at", low, high)
+    kept_sql, kept_params = window("received_at", low, high)
+    rows = conn.execute(  # counted = 1: the sender's own journal, not one it named falsely
+        "SELECT seq, kind, hash, body, 0 FROM received WHERE device = ? AND journal = ?"
+        " AND body IS NOT NULL AND seq <= ?" + stored_sql
+        + " UNION ALL SELECT seq, kind, hash, item, 1 FROM quarantine WHERE device = ?"
+        " AND journal = ? AND replayed_at IS NULL AND counted = 1 AND seq <= ?" + kept_sql
+        + " ORDER BY 1, 5", [device, journal, upto, *stored_params,
+                             device, journal, upto, *kept_params])
+    lost = lost_ranges(conn, device, journal)
+    first: int | None = None
     written = 0
-    for seq, entry in entries:
-        if entry["status"] != "lost" and seq == written:
+    for seq, kind, digest, text, quarantined in rows:
+        if first is None:
+            first = int(seq)
+            lost = [(lo, hi) for lo, hi in lost if hi >= first]
+        while lost and max(lost[0][0], first) < seq:
+            yield _lost(head, first, *lost.pop(0))
+        if seq == written:
             continue  # a seq both stored and quarantined: the stored copy is the record
-        yield json.dumps(entry, ensure_ascii=False)
-        written = seq
+        written = int(seq)
+        yield json.dumps({**head, "seq": int(seq), "kind": kind,
+                          "status": "quarantined" if quarantined else "stored",
+                          "hash": digest, "record": _record(text)}, ensure_ascii=False)
+    if first is None:
+        return
+    for lo, hi in lost:
+        if (low is None and high is None) or lo <= written:
+            yield _lost(head, first, lo, hi)
+
+
+def _lost(head: dict[str, str], first: int, lo: int, hi: int) -> str:
+    return json.dumps({**head, "status": "lost", "first": max(lo, first), "last": hi},
+                      ensure_ascii=False)

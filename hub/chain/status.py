@@ -9,11 +9,12 @@ before intact.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Final, Literal
 
 from pydantic import BaseModel, Field
+
+from hub.chain.export import declared_lost
 
 State = Literal["intact", "gap", "broken"]
 _RANK: Final[dict[str, int]] = {"intact": 0, "gap": 1, "broken": 2}
@@ -71,18 +72,7 @@ def _problems(conn: sqlite3.Connection, device: str) -> dict[str, tuple[Place, i
 def _lost(conn: sqlite3.Connection, device: str) -> dict[str, Place]:
     """The first range declared lost of each journal (``data_gap`` events, ``lost`` true)."""
     out: dict[str, Place] = {}
-    for (detail,) in conn.execute("SELECT detail FROM events WHERE kind = 'data_gap'"
-                                  " AND device = ?", [device]):
-        try:
-            gap = json.loads(detail)
-        except (TypeError, ValueError):
-            continue
-        if not isinstance(gap, dict) or gap.get("lost") is not True:
-            continue
-        first, last = gap.get("first"), gap.get("last")
-        if not isinstance(first, int) or not isinstance(last, int):
-            continue
-        journal = str(gap.get("journal"))
+    for journal, first, last in declared_lost(conn, device):
         if journal not in out or first < out[journal].seq:
             out[journal] = Place(seq=first, last=last, reason="lost")
     return out

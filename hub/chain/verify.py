@@ -14,6 +14,7 @@ not checked: nothing is left to check them by.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -24,11 +25,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from hub.chain.arrival import breaks
-from hub.chain.export import journals_of, lost_ranges, paris_bounds
+from hub.chain.export import journals_of, lost_ranges, paris_bounds, window
 from hub.db import schema
-from hub.db.chain_store import Link, links, prev_of
+from hub.db.chain_store import Link, item_hash, links, loads, prev_of
 from hub.ingest.records import alarm_row, change_row, exposure_row
-from wire.chain import canonical, record_hash
+from wire.chain import try_hash
 from wire.contract import ITEM_MODELS, AlarmItem, ChangeItem, ExposureItem, ReadingItem
 
 #: Columns of a derived row the hub sets itself (not from the record).
@@ -100,16 +101,12 @@ def _journal(conn: sqlite3.Connection, device: str, journal: str, low: str | Non
     quarantined = {int(seq): (digest, item) for seq, digest, item in conn.execute(
         "SELECT seq, hash, item FROM quarantine WHERE device = ? AND journal = ?",
         (device, journal))}
-    sql, params = "", []
-    if low:
-        sql, params = " AND stored_at >= ?", [low]
-    if high:
-        sql, params = sql + " AND stored_at < ?", [*params, high]
+    sql, params = window("stored_at", low, high)
     previous: tuple[int, Link] | None = None
     seqs: list[int] = []
     for seq, kind, digest, prev, body in conn.execute(
             "SELECT seq, kind, hash, prev, body FROM received WHERE device = ? AND journal = ?"
-            + sql + " ORDER BY seq", [device, journal, *params]).fetchall():
+            + sql + " ORDER BY seq", [device, journal, *params]):
         seqs.append(seq)
         if kind == "quarantined" or (body is None and seq in quarantined):
             check.quarantined += 1
@@ -156,38 +153,39 @@ def _orphans(conn: sqlite3.Connection, check: JournalCheck) -> None:
 
 
 def _quarantined(check: JournalCheck, seq: int, digest: str | None, item: str | None) -> Link:
-    """A refused record takes part in the chain as received: its hash from its bytes."""
-    try:
-        own: str | None = record_hash(json.loads(item or "null"))
-    except (ValueError, TypeError):
-        own = None
-    if own != digest:
+    """A refused record takes part in the chain as received: its hash from its bytes. One
+    quarantined before the hub kept hashes (no ``prev``, no hash: an upgrade could not hash
+    it) has nothing to be compared with."""
+    prev = prev_of(item)
+    if digest is None and prev is None:
+        return Link(None, None)
+    if item_hash(item) != digest:
         check.problems.append(Problem(check.device, check.journal, seq, "quarantined",
                                       "altered: the quarantined record does not match its hash"))
-    return Link(digest, prev_of(item))
+    return Link(digest, prev)
 
 
 def _record(conn: sqlite3.Connection, check: JournalCheck, seq: int, kind: str,
             digest: str | None, prev: str | None, body: str) -> Link:
     """One stored record: its hash from its bytes, its ``prev`` column from its record, its
-    rows from its fields."""
+    rows from its fields. A body that is no JSON object is a problem found, never a crash."""
     def problem(what: str) -> None:
         check.problems.append(Problem(check.device, check.journal, seq, kind, what))
 
-    try:
-        raw = json.loads(body)
-        own = record_hash(raw)
-    except (ValueError, TypeError):
-        problem("altered: the stored record is not JSON the chain can hash")
+    raw = loads(body)
+    own = try_hash(raw)
+    if not isinstance(raw, dict) or own is None:
+        problem("altered: the stored record is not a JSON object the chain can hash")
         return Link(digest, prev)
-    if own != digest or canonical(raw).decode("utf-8") != body:
+    # Its canonical bytes are the body exactly when they hash alike (one dumps, not two).
+    if own != digest or hashlib.sha256(body.encode("utf-8")).hexdigest() != own:
         problem("altered: the stored record does not match its hash")
     if raw.get("prev") != prev:
         problem("altered: the stored prev is not the record's")
     model = ITEM_MODELS.get(kind)
     try:
         item = model.model_validate(raw) if model is not None else None
-    except ValidationError:
+    except (ValidationError, RecursionError):
         item = None
     if item is None:
         problem("the stored record is not a valid record of its kind")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hub.db import schema
+from wire.chain import try_hash
 
 
 def _insert(table: str, columns: Sequence[str], verb: str = "INSERT OR IGNORE") -> str:
@@ -59,6 +60,14 @@ def insert_conflict(conn: sqlite3.Connection, row: Sequence[Any]) -> bool:
     return conn.execute(_SQL["conflict"], row).rowcount > 0
 
 
+def conflict_known(conn: sqlite3.Connection, device: str, journal: str, seq: int,
+                   digest: str) -> bool:
+    """Whether this very copy (same hash) of a record is already kept as a conflict."""
+    return conn.execute(
+        "SELECT 1 FROM record_conflicts WHERE device = ? AND journal = ? AND seq = ?"
+        " AND hash = ?", (device, journal, seq, digest)).fetchone() is not None
+
+
 def insert_break(conn: sqlite3.Connection, row: Sequence[Any]) -> bool:
     """A break of a journal's chain; False when it was already found."""
     return conn.execute(_SQL["break"], row).rowcount > 0
@@ -84,13 +93,26 @@ def links(conn: sqlite3.Connection, device: str, journal: str,
     return out
 
 
+def loads(text: str | None) -> object:
+    """A record kept as JSON text, parsed; None when it is not JSON (or nested too deep for
+    Python: hostile input must not raise)."""
+    try:
+        return json.loads(text or "null")
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
 def prev_of(item: str | None) -> str | None:
     """The ``prev`` a quarantined record (kept as received, as JSON text) carries."""
-    try:
-        prev = json.loads(item or "null").get("prev")
-    except (ValueError, AttributeError):
-        return None
+    record = loads(item)
+    prev = record.get("prev") if isinstance(record, dict) else None
     return prev if isinstance(prev, str) else None
+
+
+def item_hash(item: str | None) -> str | None:
+    """The hash of a quarantined record from its text as received (None: the chain cannot
+    hash it)."""
+    return try_hash(loads(item))
 
 
 def devices_with_changes(conn: sqlite3.Connection) -> set[str]:

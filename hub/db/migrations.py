@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Final
 
 from hub.db import rollups, schema
+from hub.db.chain_store import item_hash
 from hub.errors import StoreError
 from hub.logs import log
 
@@ -116,11 +117,16 @@ def _to_1(conn: sqlite3.Connection) -> None:
 
 def _to_2(conn: sqlite3.Connection) -> None:
     """The hash chain (issue 14): every record kept as received with its hash, the input
-    change records, the conflicts and the breaks of the chain. Rows stored before keep
-    NULL there: they were received before the chain."""
+    change records, the conflicts and the breaks of the chain. Records stored before keep
+    NULL there: they were received before the chain, their bytes are gone. A quarantined
+    record was kept as received: its hash is taken from it (NULL when the chain cannot
+    hash it), so that ``verify`` finds it as it is, not altered."""
     for column in ("hash", "prev", "body"):
         add_column(conn, "received", column, "TEXT")
     add_column(conn, "quarantine", "hash", "TEXT")
+    kept = conn.execute("SELECT id, item FROM quarantine WHERE hash IS NULL")
+    conn.executemany("UPDATE quarantine SET hash = ? WHERE id = ?",
+                     [(item_hash(item), qid) for qid, item in kept])
     for statement in (*schema.statements(), *schema.split(schema.CHAIN_INDEXES)):
         conn.execute(statement)
 

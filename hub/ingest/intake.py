@@ -29,7 +29,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.chain.arrival import Arrived, check
+from hub.chain.arrival import Arrived, ConflictBudget, check
 from hub.db import chain_store
 from hub.events.workflow import alarm_detail, alarm_ref
 from hub.ingest.records import alarm_row, change_row, exposure_row, reading_row, record_times
@@ -67,6 +67,7 @@ class Intake:
 
     def __init__(self, core: IngestCore) -> None:
         self.core = core
+        self.conflicts = ConflictBudget()
 
     def batch(
         self, envelope: Envelope, records: list[Record | RefusedItem],
@@ -126,7 +127,7 @@ class Intake:
             chain_store.insert_changes(core.store.conn, rows[1])
             dev.sends_changes = True
         conflicts, broken = check(core.store, ident, new, copies, at,
-                                  lambda: core.gate.may_quarantine(envelope.device, 1, now))
+                                  lambda: self.conflicts.may_keep(envelope.device, now))
         core.counters["record_conflicts"] += conflicts
         core.counters["chain_breaks"] += broken
         for seq in seqs.newly_counted:
@@ -336,5 +337,10 @@ def record_kind(record: Record) -> str:
 
 
 def _whole(raw: dict[str, Any]) -> str:
-    """The refused record as received (NaN and infinities kept as JSON writes them)."""
-    return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+    """The refused record as received (NaN and infinities kept as JSON writes them). One
+    nested too deep for Python to write again is kept as a JSON string saying so: the
+    batch goes on (the chain has no hash for it either)."""
+    try:
+        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        return json.dumps("a record nested too deeply to be written again")
