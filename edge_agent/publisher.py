@@ -22,8 +22,7 @@ device. Records travel as the outbox stores them, validated when journaled.
 
 Everything runs in two threads of its own, paho's network loop and a worker
 that reads the outbox, so the monitor, the journal and the alarm output never
-wait for the network. Paho's offline queue is memory only; durability is the
-outbox's.
+wait for the network. Paho's offline queue is memory only: durability is the outbox's.
 """
 
 from __future__ import annotations
