@@ -1,16 +1,15 @@
 """The wire contract between a room's agent and the hub: topics, payloads, QoS, retention.
 
-Both sides import this module and nothing else about each other; it depends
-on pydantic only (no gpiozero, no FastAPI), so that a change to the contract
-is one change, checked by both sides' tests. ``docs/protocol.md`` documents it
-and is checked against it by a test.
+Both sides import this module and nothing else about each other (pydantic only), so
+that a change to the contract is one change, checked by both sides' tests and by
+``docs/protocol.md``'s.
 
 Evidence (readings, exposures, alarms, input changes) travels as *record
 batches* at QoS 1 from the agent's journal outbox. Every record carries a
 per-device sequence number that the journal keeps across restarts, and the
 hash of the record before it (:mod:`wire.chain`); a batch holds records of
-one kind, in increasing order. Input changes travel on the ``exposures`` topic with
-``"kind": "changes"`` (:data:`RECORD_TOPIC`), a topic every deployed broker
+one kind, in increasing order. Input changes travel on the ``exposures`` topic
+with ``"kind": "changes"`` (:data:`RECORD_TOPIC`), which every deployed broker
 ACL already allows. The hub acknowledges, per device and journal, the highest
 sequence number below which it has stored everything (``ack``); the agent
 keeps each record until an acknowledgement covers it. A broker's PUBACK is
