@@ -121,22 +121,24 @@ def verify_main(argv: Sequence[str]) -> int:
 
 def export_main(args: argparse.Namespace) -> int:
     """``voyant-hub journal export``: the JSON lines of :mod:`hub.chain.export`, to
-    ``--out`` or stdout."""
+    ``--out`` or stdout. Any failure is said in one line (what was written so far is no
+    export to hand an inspector), never a traceback."""
     from hub.chain.export import export_lines
 
     opened = config_and_reader(args.config)
     if isinstance(opened, int):
         return opened
     _, conn = opened
+    written = 0
     try:
         with (open(args.out, "w", encoding="utf-8") if args.out
               else contextlib.nullcontext(sys.stdout)) as out:
-            written = 0
             for line in export_lines(conn, args.device, args.journal, args.since, args.until):
                 out.write(line + "\n")
                 written += 1
-    except (OSError, sqlite3.Error) as exc:
-        print(f"export: {exc}", file=sys.stderr)
+    except Exception as exc:  # said to the admin in one line, whatever it is
+        print(f"export failed after {written} line(s): {type(exc).__name__}: {exc}",
+              file=sys.stderr)
         return 1
     finally:
         conn.close()

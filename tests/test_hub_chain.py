@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from hub.chain.arrival import Arrived
 from hub.chain.verify import verify
 from hub.db.store import Store
+from hub.ingest import core as core_module
 from hub.ingest.core import IngestCore
 from hub.ingest.quarantine import replay
 from hub.timefmt import iso
@@ -263,29 +265,40 @@ def test_a_record_without_prev_after_a_chained_one_is_a_break(first: str, hub: I
     assert hub.upto(DEVICE, JOURNAL) == 5
 
 
-def test_a_record_nested_too_deep_never_rolls_a_batch_back(hub: IngestCore,
-                                                          store: Store) -> None:
-    """Records nested to the edge of Python's recursion: whatever the depth, each is stored
-    or quarantined and the records after it are stored and acknowledged (a whole payload
-    too deep for the decoder is refused as a message, nothing stored)."""
-    seq = 1
-    for depth in range(940, 1000, 2):
-        deep = json.dumps(reading(seq + 1))[:-1] + ',"x":' + "[" * depth + "]" * depth + "}"
-        items = [json.dumps(reading(seq)), deep, json.dumps(reading(seq + 2))]
-        payload = batch_from_json("readings", DEVICE, SITE, ROOM, JOURNAL, iso(T0), items,
-                                  seq, seq + 2)
-        acks = hub.handle_batch([(topic(SITE, ROOM, "readings"), payload)], T0 + seq)
-        if hub.upto(DEVICE, JOURNAL) == seq - 1:  # the payload itself is too deep
-            assert acks == [] and not table(store, "SELECT 1 FROM received WHERE seq = ?",
-                                            seq)
-            continue
-        assert acked(acks) == [(DEVICE, JOURNAL, seq + 2)], depth
-        assert table(store, "SELECT seq FROM quarantine WHERE seq = ?", seq + 1) == [
-            (seq + 1,)]
-        seq += 3
-    assert seq > 1, "no depth reached the ingest"
+def deep(depth: int) -> list[Any]:
+    """Lists nested ``depth`` deep, built without recursion."""
+    out: list[Any] = []
+    for _ in range(depth):
+        out = [out]
+    return out
+
+
+def test_a_record_nested_too_deep_never_rolls_a_batch_back(
+        hub: IngestCore, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record Python read but cannot write again (parsed higher on the stack than it is
+    hashed: nested ~980 deep): quarantined, and the records after it stored and
+    acknowledged; ``verify`` reads it without a traceback."""
+    real = core_module.decode_chain
+
+    def parsed_shallower(topic_text: str, payload: bytes) -> Any:
+        decoded = real(topic_text, payload)
+        decoded.raws[1]["x"] = deep(5000)  # the refused record 2, as a deep parse left it
+        return decoded
+
+    monkeypatch.setattr(core_module, "decode_chain", parsed_shallower)
+    items = chained([reading(1), {**reading(2), "counts": -1}, reading(3), reading(4)])
+    acks = hub.handle_batch([send("readings", items)], T0)
+    assert acked(acks) == [(DEVICE, JOURNAL, 4)]
+    assert table(store, "SELECT seq, hash FROM quarantine") == [(2, None)]
+    assert table(store, "SELECT seq FROM received WHERE kind = 'readings' ORDER BY seq") == [
+        (1,), (3,), (4,)]
+    assert Arrived.of(9, "readings", {"seq": 9, "x": deep(5000)}).hash is None
+    deep_text = '{"seq":2,"prev":"' + GENESIS + '","x":' + "[" * 5000 + "]" * 5000 + "}"
+    store.conn.execute("UPDATE quarantine SET item = ?", (deep_text,))
+    store.conn.execute("UPDATE received SET body = ? WHERE seq = 3", (deep_text,))
     [check] = verify(store.conn)
-    assert check.state == "intact", [p.line() for p in check.problems]
+    assert [(p.seq, p.what) for p in check.problems][:1] == [
+        (3, "altered: the stored record is not a JSON object the chain can hash")]
 
 
 def test_conflicts_have_their_own_budget_and_a_resend_spends_none(

@@ -213,6 +213,15 @@ def chain_rows(conn: sqlite3.Connection) -> None:
                                            "kind": ODD_TEXT[i] or "k", "received_at": at,
                                            "hash": f"{i:064x}", "stored_hash": ODD_TEXT[i],
                                            "body": ODD_TEXT[-1 - i]})
+    for seq, body in enumerate((ODD_TEXT[2], "[1]", "null", '{"seq": NaN}'), 1):  # exported
+        _insert(conn, "received", {"device": LEGACY, "journal": journal, "seq": seq,
+                                   "kind": "readings", "stored_at": BAD_TIMES[seq],
+                                   "hash": ODD_TEXT[seq], "prev": None, "body": body})
+    for seq, item in enumerate(ODD_TEXT[:8], 5):
+        _insert(conn, "quarantine", {**who, "journal": journal, "seq": seq, "kind": item,
+                                     "received_at": BAD_TIMES[seq % len(BAD_TIMES)],
+                                     "reason": item, "item": item, "counted": 1,
+                                     "hash": ODD_TEXT[-seq]})
     for n, detail in enumerate(({"journal": journal, "first": 1, "last": huge, "lost": True},
                                 {"journal": ODD_TEXT[3], "first": "1", "lost": True},
                                 {"journal": None, "first": huge, "last": -huge, "lost": 1})):
@@ -416,6 +425,19 @@ def test_the_extreme_chain_rows_are_shown(clients: dict[str, TestClient]) -> Non
     assert len(csv_text.splitlines()) == 1 + len(BAD_TIMES) and str(2**63 - 1) in csv_text
     chain = clients["token"].get(f"/api/rooms/{LEGACY}").json()["chain"]
     assert chain["state"] == "broken" and chain["place"]["seq"] == -(2**63 - 1)
+
+
+def test_the_journal_export_of_extreme_rows_is_json_lines(
+        clients: dict[str, TestClient]) -> None:
+    """Bodies and quarantined items that are no JSON (or no object) are exported as their
+    text: never a 200 with an empty body cut short by a row."""
+    answer = clients["viewer"].get(f"/rooms/{LEGACY}/journal.jsonl")
+    assert answer.status_code == 200
+    lines = [json.loads(line, parse_constant=pytest.fail) for line in answer.text.splitlines()]
+    assert lines and all(line["device"] == LEGACY for line in lines)
+    records = {line["seq"]: line["record"] for line in lines if "seq" in line}
+    assert records[1] == ODD_TEXT[2] and records[2] == [1] and records[6] == ODD_TEXT[1]
+    assert records[4] == '{"seq": NaN}'  # strict JSON lines: NaN goes as the text kept
 
 
 def test_the_live_stream_work_survives(app: FastAPI) -> None:

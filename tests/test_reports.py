@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from edge_agent.dose.tube import BUILTIN_TUBES, default_calibration
 from hub import jobs
+from hub.chain.heads import report_heads
 from hub.config import Zoning
 from hub.db.connection import connect, write
 from hub.db.store import Store
@@ -569,7 +570,9 @@ def qr_sign(conn: sqlite3.Connection, report_id: int) -> None:
 
 def _received(conn: sqlite3.Connection, name: str, journal: str, seqs: range, stored_at: str,
               chained: bool = True) -> None:
-    with write(conn):
+    with write(conn):  # the ingest keeps a journals row for every journal it receives
+        conn.execute("INSERT OR IGNORE INTO journals (device, journal, upto, started_at)"
+                     " VALUES (?, ?, 0, ?)", (name, journal, stored_at))
         conn.executemany(
             "INSERT INTO received (device, journal, seq, kind, stored_at, hash, prev, body)"
             " VALUES (?, ?, ?, 'readings', ?, ?, ?, '{}')",
@@ -612,6 +615,24 @@ def test_the_report_freezes_the_head_of_every_journal_at_its_preparation(
     _received(conn, "dev", JOURNAL, range(9, 20), "2026-04-02T10:00:00.000Z")
     _report(conn, "dev", "2026-Q1", AFTER_Q1 + timedelta(hours=5))
     assert qr.get_report(conn, report["id"])["content"]["chain_heads"] == heads
+
+
+def test_the_heads_are_read_from_the_chain_index_not_every_receipt(
+        conn: sqlite3.Connection) -> None:
+    """Each journal's head from the top of its chain back: every read of ``received`` goes
+    through the partial index of chained records (a device's years of receipts unread)."""
+    _received(conn, "dev", JOURNAL, range(1, 5), "2026-03-01T00:00:00.000Z")
+    _received(conn, "dev", JOURNAL, range(5, 7), "2026-04-02T09:00:00.000Z")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    heads = report_heads(conn, "dev", "2026-01-01T00:00:00.000Z", "2026-04-02T08:00:00.000Z")
+    conn.set_trace_callback(None)
+    assert heads == [{"device": "dev", "journal": JOURNAL, "seq": 4, "hash": f"{4:064x}"}]
+    reads = [s for s in statements if "FROM received" in s]
+    assert reads
+    for sql in reads:
+        plan = " ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "USING INDEX idx_received_chained" in plan and "GROUP" not in plan, plan
 
 
 def test_a_device_without_the_chain_says_so_in_the_annex(conn: sqlite3.Connection) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from hub.chain import export as export_module
 from hub.chain.export import export_lines
+from hub.chain.status import device_status
 from hub.chain.verify import report, verify
 from hub.cli import main
 from tests.hub_factory import DEVICE, JOURNAL, T0, core, open_store, reading
@@ -230,3 +232,125 @@ def test_verify_in_python(tmp_path: Path) -> None:
     conn.close()
     assert (check.records, check.quarantined, check.state) == (9, 1, "intact")
     assert report([check])[1] == 0
+
+
+def export(db: Path) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(db)
+    try:
+        return [json.loads(line) for line in export_lines(conn, DEVICE)]
+    finally:
+        conn.close()
+
+
+def test_a_record_without_prev_after_the_chain_is_a_break(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def older(hub: Any) -> None:  # an older agent's journal put back: no prev any more
+        hub.handle_batch([send("readings", [reading(9)])], T0 + 60)
+
+    db = ingest(tmp_path, older)
+    status, out = run(db, capsys)
+    assert status == 1 and f"BROKEN {DEVICE} {JOURNAL} seq 9 readings: the chain stops" in out
+    copy = altered(db, tmp_path, "DELETE FROM chain_breaks")  # verify finds it itself
+    status, out = run(copy, capsys)
+    assert status == 1 and "seq 9 readings: the chain stops" in out, out
+
+
+@pytest.mark.parametrize("body", ["[1]", "not json", "null"])
+def test_a_stored_body_that_is_no_json_object_is_a_problem_and_exported(
+        body: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = altered(ingest(tmp_path), tmp_path, f"UPDATE received SET body = '{body}' WHERE seq = 2")
+    status, out = run(db, capsys)
+    assert status == 1
+    assert "seq 2 readings: altered: the stored record is not a JSON object the chain" in out
+    lines = export(db)
+    assert [e["seq"] for e in lines] == list(range(1, 9))
+    assert lines[1]["record"] == ([1] if body == "[1]" else None if body == "null" else body)
+
+
+def test_the_export_stops_at_the_acknowledgement_and_keeps_the_journal_its_own(
+        tmp_path: Path) -> None:
+    def after_a_loss(hub: Any) -> None:  # 9..11 lost, 12..13 stored, 15..16 in flight
+        later = chained([reading(12), reading(13)], prev="a" * 64)
+        hub.handle_batch([send("readings", later, oldest=12)], T0 + 60)
+        early = chained([reading(15), reading(16)], prev="b" * 64)
+        hub.handle_batch([send("readings", early)], T0 + 61)
+
+    db = ingest(tmp_path, after_a_loss)
+    # Kept from a message naming another device (never counted): not this journal's record.
+    db = altered(db, tmp_path, "INSERT INTO quarantine (device, site, room, journal, seq,"
+                 " kind, received_at, reason, item, counted) VALUES"
+                 f" ('{DEVICE}', 's', 'r', '{JOURNAL}', 10, 'readings',"
+                 " '2026-01-05T07:00:00.000Z', 'not its own', '{}', 0)")
+    lines = export(db)
+    assert [(e["status"], e.get("seq", e.get("first"))) for e in lines][7:] == [
+        ("stored", 8), ("lost", 9), ("stored", 12), ("stored", 13)]
+
+
+def test_lost_ranges_are_read_alike_by_export_badge_and_verify(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ``data_gap`` whose bounds are not integers declares nothing, for every reader."""
+    db = ingest(tmp_path)
+    store = open_store(tmp_path)
+    with store.transaction():
+        store.open_event("data_gap", DEVICE, "s", "r", f"{JOURNAL}:9", "2026-01-05T07:00:00Z",
+                         {"journal": JOURNAL, "first": "9", "last": 10, "lost": True})
+    badge = device_status(store.conn, DEVICE)
+    store.close()
+    assert badge.state == "intact" and badge.place is None
+    assert [e["status"] for e in export(db)] == ["stored"] * 8
+    status, out = run(db, capsys)
+    assert status == 0 and "0 declared lost" in out, out
+
+
+def test_a_failed_export_says_so_without_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    db = ingest(tmp_path)
+    config = tmp_path / "hub.toml"
+    config.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+
+    def failing(*_args: Any) -> Any:
+        yield "{}"
+        raise RuntimeError("a row the export cannot read")
+
+    monkeypatch.setattr(export_module, "export_lines", failing)
+    assert main(["journal", "export", DEVICE, "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "export failed after 1 line(s): RuntimeError: a row the export cannot read" in err
+    assert "Traceback" not in err
+
+
+def test_the_export_streams_its_lines(tmp_path: Path) -> None:
+    """The first line is out before the journal is read: one ordered cursor, nothing built
+    in memory first (a box's years of records)."""
+    def more(hub: Any) -> None:
+        items = chained([reading(s) for s in range(9, 409)], prev=record_hash(mixed()[-1]))
+        hub.handle_batch([send("readings", items)], T0 + 60)
+
+    conn = sqlite3.connect(ingest(tmp_path, more))
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    conn.set_progress_handler(count, 100)
+    lines = export_lines(conn, DEVICE)
+    next(lines)
+    first = steps[0]
+    rest = sum(1 for _ in lines)
+    conn.close()
+    assert rest == 407 and first * 3 < steps[0], (first, steps[0])
+
+
+def test_a_record_quarantined_before_the_chain_without_a_hash_is_not_altered(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A store upgraded before the upgrade filled ``quarantine.hash``: a refused record of
+    an agent without the chain (no ``prev``) has nothing to be compared with."""
+    store = open_store(tmp_path)
+    core(store).handle_batch([send("readings", [reading(1), {**reading(2), "counts": -1},
+                                                reading(3)])], T0)
+    store.close()
+    db = altered(tmp_path / "hub.db", tmp_path, "UPDATE quarantine SET hash = NULL")
+    status, out = run(db, capsys)
+    assert status == 0 and "1 quarantined" in out, out

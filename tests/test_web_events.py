@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from hub.db.connection import connect
 from hub.db.store import Store
+from hub.events.timeline import timeline
 from hub.web import audit
 from tests.web_helpers import api_token, bearer, csrf, login, make_app
 
@@ -328,11 +329,31 @@ def test_the_timeline_holds_the_journaled_changes_and_older_live_states_before_t
 
 def test_a_run_reaching_into_the_window_is_in_it(app: FastAPI, client: TestClient) -> None:
     event_id = add_event(app, cleared="2026-01-05T07:00:09.000Z")
-    add_change(app, 3, "request", "2026-01-05T06:00:00.000Z", "2026-01-05T06:59:59.000Z", 400, 1)
+    # A record spans a second at most (TRAIN_SPAN_S): this one starts before the window.
+    add_change(app, 3, "request", "2026-01-05T06:59:05.400Z", "2026-01-05T06:59:06.300Z", 4, 1)
     login(client, "viewer")
     page = client.get(f"/events/{event_id}/timeline?before_min=1&after_min=1",
                       headers={"Accept-Language": "en"})
-    assert 'data-count="400"' in page.text
+    assert 'data-count="4"' in page.text
+
+
+def test_the_timeline_reads_the_changes_of_its_window_only(app: FastAPI) -> None:
+    """The change records are read from a minute before the window, bounded on both sides
+    by the index: not the device's whole history from its first change."""
+    event_id = add_event(app, cleared="2026-01-05T07:00:09.000Z")
+    [event] = rows(app, "SELECT * FROM events WHERE id = ?", [event_id])
+    conn = connect(app.state.store_path)
+    try:
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        timeline(conn, event, 5, 5)
+        conn.set_trace_callback(None)
+        [query] = [s for s in statements if "FROM changes WHERE" in s and "journal" in s]
+        plan = " ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + query))
+    finally:
+        conn.close()
+    assert "idx_changes_device_first (device=? AND first>? AND first<?)" in plan, plan
+    assert "'2026-01-05T06:54:06.000Z'" in query  # lo (06:55:06) less a minute
 
 
 def test_the_print_stylesheet_hides_the_controls() -> None:

@@ -65,14 +65,14 @@ def declared_lost(conn: sqlite3.Connection, device: str) -> Iterator[tuple[str, 
 def lost_ranges(conn: sqlite3.Connection, device: str, journal: str) -> list[tuple[int, int]]:
     """The ranges declared lost in ``journal``, less the records the hub holds in them (a
     span counts what was missing when it was declared, around records that had arrived
-    early)."""
+    early; a record kept uncounted, named in another device's message, is not held)."""
     spans = sorted((a, b) for j, a, b in declared_lost(conn, device) if j == journal)
     out = []
     for lo, hi in spans:
         held = [int(r[0]) for r in conn.execute(
             "SELECT seq FROM received WHERE device = ? AND journal = ? AND seq BETWEEN ? AND ?"
             " UNION SELECT seq FROM quarantine WHERE device = ? AND journal = ?"
-            " AND seq BETWEEN ? AND ? ORDER BY 1", (device, journal, lo, hi) * 2)]
+            " AND seq BETWEEN ? AND ? AND counted = 1 ORDER BY 1", (device, journal, lo, hi) * 2)]
         for seq in [*held, hi + 1]:
             if seq > lo:
                 out.append((lo, seq - 1))
@@ -137,14 +137,24 @@ def _journal(conn: sqlite3.Connection, device: str, journal: str, low: str | Non
         if seq == written:
             continue  # a seq both stored and quarantined: the stored copy is the record
         written = int(seq)
-        yield json.dumps({**head, "seq": int(seq), "kind": kind,
-                          "status": "quarantined" if quarantined else "stored",
-                          "hash": digest, "record": _record(text)}, ensure_ascii=False)
+        yield _line({**head, "seq": int(seq), "kind": kind,
+                     "status": "quarantined" if quarantined else "stored", "hash": digest},
+                    text)
     if first is None:
         return
     for lo, hi in lost:
         if (low is None and high is None) or lo <= written:
             yield _lost(head, first, lo, hi)
+
+
+def _line(entry: dict[str, Any], text: str | None) -> str:
+    """One record's line, strict JSON: a record JSON cannot write back (NaN, nested too
+    deep) goes as its text, like one that is no JSON."""
+    try:
+        return json.dumps({**entry, "record": _record(text)}, ensure_ascii=False,
+                          allow_nan=False)
+    except (ValueError, RecursionError):
+        return json.dumps({**entry, "record": text}, ensure_ascii=False)
 
 
 def _lost(head: dict[str, str], first: int, lo: int, hi: int) -> str:

@@ -22,23 +22,31 @@ def report_heads(conn: sqlite3.Connection, device: str, quarter_start: str,
                  prepared_at: str) -> list[dict[str, object]]:
     """The head of every journal of ``device`` the report covers, journal by journal.
 
-    A journal is covered when it has a chained record stored up to ``prepared_at``
-    and stored anything from ``quarter_start`` on (a journal finished before the
-    quarter is anchored by an earlier report). Times as the store writes them
-    (``2026-04-01T00:00:00.000Z``); a quarantined record is not a head (not stored).
+    A journal is covered when its highest chained record was stored from ``quarter_start``
+    on (one whose chain ended before is anchored by an earlier report, and the records
+    below a head are anchored by it through the chain, whenever they arrived) and it has a
+    chained record stored up to ``prepared_at``: its head. Read from ``journals`` and the
+    partial index ``idx_received_chained``, from the top of each chain back to the first
+    record stored by the preparation: a few rows, not the device's every receipt. Times as
+    the store writes them (``2026-04-01T00:00:00.000Z``).
     """
-    journals = conn.execute(
-        "SELECT journal FROM received WHERE device = ? AND kind != 'quarantined'"
-        " GROUP BY journal HAVING max(stored_at) >= ? ORDER BY journal LIMIT ?",
-        [device, quarter_start, HEADS_MAX]).fetchall()
     heads: list[dict[str, object]] = []
-    for (journal,) in journals:
+    for (journal,) in conn.execute("SELECT journal FROM journals WHERE device = ?"
+                                   " ORDER BY journal", [device]).fetchall():
+        top = conn.execute(
+            "SELECT stored_at FROM received INDEXED BY idx_received_chained"
+            " WHERE device = ? AND journal = ? AND prev IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            [device, journal]).fetchone()
+        if top is None or str(top[0]) < quarter_start:
+            continue
         row = conn.execute(
-            "SELECT seq, hash FROM received WHERE device = ? AND journal = ?"
-            " AND kind != 'quarantined' AND prev IS NOT NULL AND hash IS NOT NULL"
-            " AND stored_at <= ? ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, hash FROM received INDEXED BY idx_received_chained"
+            " WHERE device = ? AND journal = ? AND prev IS NOT NULL AND hash IS NOT NULL"
+            " AND kind != 'quarantined' AND stored_at <= ? ORDER BY seq DESC LIMIT 1",
             [device, journal, prepared_at]).fetchone()
         if row is not None:
             heads.append({"device": device, "journal": str(journal), "seq": int(row[0]),
                           "hash": str(row[1])})
+            if len(heads) == HEADS_MAX:
+                break
     return heads

@@ -99,7 +99,8 @@ def _journal(conn: sqlite3.Connection, device: str, journal: str, low: str | Non
              high: str | None) -> JournalCheck:
     check = JournalCheck(device, journal)
     quarantined = {int(seq): (digest, item) for seq, digest, item in conn.execute(
-        "SELECT seq, hash, item FROM quarantine WHERE device = ? AND journal = ?",
+        "SELECT seq, hash, item FROM quarantine WHERE device = ? AND journal = ?"
+        " AND counted = 1",  # one kept from a message naming another device is not its own
         (device, journal))}
     sql, params = window("stored_at", low, high)
     previous: tuple[int, Link] | None = None

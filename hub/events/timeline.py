@@ -22,6 +22,10 @@ from hub.events.workflow import EventError, detected_at, rows
 
 #: Rows of each timeline section at most (a printable annex, not an export).
 TIMELINE_ROWS: Final = 5000
+#: How far before the window a change record overlapping it can start: a record spans one
+#: second at most (the agent's ``TRAIN_SPAN_S``; a start record has ``first`` = ``last``),
+#: so a minute bounds the index range of ``idx_changes_device_first`` with room to spare.
+SPAN_MARGIN_MIN: Final = 1
 
 
 def _shifted(moment: datetime, minutes: int) -> datetime:
@@ -83,7 +87,7 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
                         "cleared": row["cleared"], "exposure": row["exposure"],
                         "interrupted": bool(row["interrupted"]),
                         "clock_synced": _bool(row["clock_synced"])})
-    entries += _changes(conn, device, lo, hi)
+    entries += _changes(conn, device, lo, hi, timefmt.stamp(_shifted(start, -SPAN_MARGIN_MIN)))
     for row in rows(conn,
                      "SELECT id, kind, opened_at, condition_cleared_at FROM events"
                      " WHERE device = ? AND id != ? AND opened_at >= ? AND opened_at <= ?"
@@ -106,17 +110,19 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
             "truncated": len(readings) >= TIMELINE_ROWS or len(entries) >= TIMELINE_ROWS}
 
 
-def _changes(conn: sqlite3.Connection, device: str, lo: str, hi: str) -> list[dict[str, Any]]:
+def _changes(conn: sqlite3.Connection, device: str, lo: str, hi: str,
+             since: str) -> list[dict[str, Any]]:
     """The input changes of the window: each journaled record (a run with its edge times,
-    ``first`` to ``last``, overlapping the window), then the live states of an older agent
-    (``signal_changes``) dated before the device's first journaled change, so that no change
-    is shown twice."""
+    ``first`` to ``last``, overlapping the window; ``first`` from ``since``, just before
+    ``lo``, so the index bounds the read, not the device's whole history), then the live
+    states of an older agent (``signal_changes``) dated before the device's first journaled
+    change, so that no change is shown twice."""
     out: list[dict[str, Any]] = []
     for row in rows(conn,
                      "SELECT journal, seq, signal, value, first, last, count, origin, by,"
                      " clock_synced, clock_implausible FROM changes WHERE device = ?"
-                     " AND first <= ? AND last >= ? ORDER BY first, seq LIMIT ?",
-                     [device, hi, lo, TIMELINE_ROWS]):
+                     " AND first >= ? AND first <= ? AND last >= ? ORDER BY first, seq LIMIT ?",
+                     [device, since, hi, lo, TIMELINE_ROWS]):
         out.append({"at": row["first"], "type": "change", "journaled": True,
                     "signal": row["signal"], "value": _bool(row["value"]),
                     "first": row["first"], "last": row["last"], "count": row["count"],
