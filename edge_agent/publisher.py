@@ -263,10 +263,10 @@ class Publisher:
         self.last_seq = outbox.last_seq()
         if hub_upto is not None and hub_upto > self.last_seq and not self._behind_warned:
             self._behind_warned = True  # once per process: the hub compares what comes
-            log("journal_behind_hub", logging.WARNING, hub_upto=hub_upto,
-                last_seq=self.last_seq, journal=self.journal_id)
-        if hub_upto is not None and hub_upto > state.acked and state.highest_sent > state.acked:
-            state.acknowledged(min(hub_upto, state.highest_sent), now)
+            log("journal_behind_hub", logging.WARNING, hub_upto=hub_upto, last_seq=self.last_seq)
+        sent = min(state.urgent_from, state.readings_from) - 1  # every record up to it
+        if hub_upto is not None and hub_upto > state.acked and sent > state.acked:
+            state.acknowledged(min(hub_upto, sent), now)
             try:
                 outbox.acknowledge(state.acked)
             except sqlite3.Error as exc:  # a full disk: deleted at the next acknowledgement

@@ -405,6 +405,26 @@ def test_an_ack_beyond_what_was_sent_forgets_nothing_unsent(journal: Journal) ->
     worker.close()
 
 
+def test_an_alarm_sent_first_does_not_let_an_ack_ahead_forget_the_readings_below_it(
+        journal: Journal) -> None:
+    """Alarms leave before readings: an ack ahead of the journal covers a record only once
+    every record below it has been sent, not merely the highest one sent."""
+    write(journal, 1, 30)
+    alarm(journal, 1)  # seq 31, sent in the first round
+    worker = Worker(journal, batch_max=10)
+    worker.ack(500)
+    worker.cycle()
+    assert worker.client.batches() == [("alarms", 31, 31, 1), ("readings", 1, 10, 1)]
+    for _ in range(6):
+        worker.client.broker_has_all()
+        worker.cycle()
+    sent = sorted(seq for kind, first, last, _ in worker.client.batches()
+                  for seq in range(first, last + 1) if kind == "readings")
+    assert sent == list(range(1, 31))  # every reading left before it was forgotten
+    assert Outbox(journal.path).backlog() == 0
+    worker.close()
+
+
 def test_an_acknowledgement_that_moves_back_resends_nothing_forgotten(journal: Journal) -> None:
     write(journal, 1, 30)
     worker = Worker(journal)
