@@ -307,21 +307,24 @@ def test_the_timeline_holds_the_journaled_changes_and_older_live_states_before_t
     page = client.get(f"/events/{event_id}/timeline", headers={"Accept-Language": "en"})
     assert page.status_code == 200
     types = re.findall(r'data-testid="timeline-entry" data-type="(\w+)"', page.text)
-    assert types == ["signal", "change", "change", "change"]  # 10:00 is outside the window
+    # 10:00 is outside the window; the train's first edge (7) and run record (8): one entry
+    assert types == ["signal", "change", "change"]
     assert "live state, not journaled" in page.text
-    assert 'data-testid="timeline-run"' in page.text
-    assert "15 changes from 2026-01-05 08:00:04 to 2026-01-05 08:00:05, ends off" in page.text
+    assert 'data-testid="timeline-run" data-records="2"' in page.text
+    assert "16 changes from 2026-01-05 08:00:04 to 2026-01-05 08:00:05, ends off" in page.text
+    assert "(2 records, sequence 7 to 8)" in page.text
     assert "found on when the agent started" in page.text
     assert "Door corridor" in page.text
     french = client.get(f"/events/{event_id}/timeline").text
-    assert "15 changements de 2026-01-05 08:00:04 à 2026-01-05 08:00:05, état final : inactif" \
+    assert "16 changements de 2026-01-05 08:00:04 à 2026-01-05 08:00:05, état final : inactif" \
         in french and "état en direct, non journalisé" in french
     api = client.get(f"/api/events/{event_id}/timeline",
                      headers=bearer(api_token(app, "viewer"))).json()
-    run = next(e for e in api["entries"] if e.get("count") == 15)
+    run = next(e for e in api["entries"] if e.get("count") == 16)
     assert run == {**run, "type": "change", "journaled": True, "signal": "emission",
-                   "value": False, "first": "2026-01-05T07:00:04.600Z",
-                   "last": "2026-01-05T07:00:05.500Z", "journal": "j1", "seq": 8}
+                   "value": False, "first": "2026-01-05T07:00:04.000Z",
+                   "last": "2026-01-05T07:00:05.500Z", "journal": "j1", "seq": 7,
+                   "last_seq": 8, "records": 2}
     legacy = [e for e in api["entries"] if e["type"] == "signal"]
     assert legacy == [{"at": "2026-01-05T06:59:00.000Z", "type": "signal", "journaled": False,
                        "signal": "request", "value": True}]

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from hub import timefmt
+from hub.events.trains import merge_trains
 from hub.events.workflow import EventError, detected_at, rows
 
 #: Rows of each timeline section at most (a printable annex, not an export).
@@ -114,21 +115,23 @@ def _changes(conn: sqlite3.Connection, device: str, lo: str, hi: str,
              since: str) -> list[dict[str, Any]]:
     """The input changes of the window: each journaled record (a run with its edge times,
     ``first`` to ``last``, overlapping the window; ``first`` from ``since``, just before
-    ``lo``, so the index bounds the read, not the device's whole history), then the live
+    ``lo``, so the index bounds the read, not the device's whole history), a train's
+    records merged into one entry (:mod:`hub.events.trains`), then the live
     states of an older agent (``signal_changes``) dated before the device's first journaled
     change, so that no change is shown twice."""
-    out: list[dict[str, Any]] = []
+    journaled: list[dict[str, Any]] = []
     for row in rows(conn,
                      "SELECT journal, seq, signal, value, first, last, count, origin, by,"
                      " clock_synced, clock_implausible FROM changes WHERE device = ?"
                      " AND first >= ? AND first <= ? AND last >= ? ORDER BY first, seq LIMIT ?",
                      [device, since, hi, lo, TIMELINE_ROWS]):
-        out.append({"at": row["first"], "type": "change", "journaled": True,
+        journaled.append({"at": row["first"], "type": "change", "journaled": True,
                     "signal": row["signal"], "value": _bool(row["value"]),
                     "first": row["first"], "last": row["last"], "count": row["count"],
                     "origin": row["origin"], "by": row["by"], "journal": row["journal"],
                     "seq": row["seq"], "clock_synced": _bool(row["clock_synced"]),
                     "clock_implausible": bool(row["clock_implausible"])})
+    out = merge_trains(journaled)  # a pulse train's records: one entry
     journaled_from = conn.execute("SELECT min(first) FROM changes WHERE device = ?",
                                   [device]).fetchone()[0]
     until = hi if journaled_from is None else min(hi, str(journaled_from))

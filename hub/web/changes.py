@@ -1,7 +1,8 @@
 """A room's input changes, read from the journaled change records (``changes``).
 
-What the room page lists (the latest, newest first) and ``changes.csv`` exports
-(every one in the dates, oldest first). Each row is one record: a single change
+What the room page lists (the latest, newest first, a pulse train's records on one
+line: :mod:`hub.events.trains`) and ``changes.csv`` exports (every record in the
+dates, oldest first). Each record is: a single change
 (``count`` 1, ``first`` = ``last``), a run of changes of one input (``count``
 edges from ``first`` to ``last``, ``value`` after the last), or what the agent
 found at its start (``origin`` start). An older agent's live states are not
@@ -16,6 +17,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, Field
 
+from hub.events.trains import merge_trains
 from hub.messages import N_
 
 #: The inputs' names in words (``door.<name>`` is said "Door <name>" by the templates).
@@ -45,11 +47,15 @@ class Change(BaseModel):
     by: str | None
     clock_synced: bool | None
     clock_implausible: bool
+    records: int = Field(1, description="records merged into this line: a pulse train's,"
+                         " sequence numbers seq to last_seq (hub.events.trains)")
+    last_seq: int | str | None = None
 
 
 class ChangeList(BaseModel):
     device: str
     total: int
+    shown: int = Field(description="records the items hold (a train's records are one item)")
     items: list[Change] = Field(description="the latest, newest first")
 
 
@@ -76,13 +82,14 @@ def latest(conn: sqlite3.Connection, device: str, limit: int = SHOWN) -> ChangeL
         "SELECT journal, seq, signal, value, first, last, count, origin, by, clock_synced,"
         " clock_implausible FROM changes WHERE device = ? ORDER BY first DESC, seq DESC"
         " LIMIT ?", [device, limit]).fetchall()
-    items = [Change(journal=str(r[0]), seq=r[1] if isinstance(r[1], int) else str(r[1]),
-                    signal=str(r[2]), value=_flag(r[3]),
-                    first=str(r[4]), last=str(r[5]), count=r[6] if isinstance(r[6], int) else 0,
-                    origin=str(r[7]), by=None if r[8] is None else str(r[8]),
-                    clock_synced=_flag(r[9]), clock_implausible=bool(r[10]))
-             for r in rows]
-    return ChangeList(device=device, total=total, items=items)
+    records = [{"journal": str(r[0]), "seq": r[1] if isinstance(r[1], int) else str(r[1]),
+                "signal": str(r[2]), "value": _flag(r[3]), "first": str(r[4]),
+                "last": str(r[5]), "count": r[6] if isinstance(r[6], int) else 0,
+                "origin": str(r[7]), "by": None if r[8] is None else str(r[8]),
+                "clock_synced": _flag(r[9]), "clock_implausible": bool(r[10])}
+               for r in reversed(rows)]  # oldest first, to merge the trains
+    items = [Change.model_validate(item) for item in reversed(merge_trains(records))]
+    return ChangeList(device=device, total=total, shown=len(rows), items=items)
 
 
 def csv_rows(conn: sqlite3.Connection, device: str, date_from: date | None,
