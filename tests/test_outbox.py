@@ -61,7 +61,7 @@ def records(path: Path) -> list[wire.Record | wire.RefusedItem]:
     """Every record of the outbox as the hub validates it, one by one."""
     out: list[wire.Record | wire.RefusedItem] = []
     for payload in batches(path):
-        out += wire.decode_records(topic_of(payload), payload)[2]
+        out += wire.decode_chain(topic_of(payload), payload).records
     return out
 
 

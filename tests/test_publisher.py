@@ -474,7 +474,7 @@ def test_a_journal_of_the_previous_agent_drains_through_the_broker(
             for kind in wire.RECORD_KINDS:
                 topic = wire.topic(ROOM.site, ROOM.room, kind)
                 for payload in hub.received(topic):
-                    out += wire.decode_records(topic, payload)[2]
+                    out += wire.decode_chain(topic, payload).records
             return out
         hub.wait_for(lambda: len(received()) == 16, "records 4..19 at the hub")
         got = received()

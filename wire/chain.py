@@ -41,15 +41,21 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def try_hash(record: object) -> str | None:
-    """The hash of a record as received, or None when the chain cannot hash it: not a JSON
-    object, NaN or infinities, nested too deep. Hostile input never raises here."""
+def try_canonical(record: object) -> bytes | None:
+    """A record's canonical bytes as received, or None when the chain cannot hash it: not a
+    JSON object, NaN or infinities, nested too deep. Hostile input never raises here."""
     if not isinstance(record, dict):
         return None
     try:
-        return record_hash(record)
+        return canonical(record)
     except (ValueError, TypeError, RecursionError):
         return None
+
+
+def try_hash(record: object) -> str | None:
+    """The hash of a record as received, or None when the chain cannot hash it."""
+    body = try_canonical(record)
+    return None if body is None else hashlib.sha256(body).hexdigest()
 
 
 def item_hash(item_json: str) -> str:

@@ -63,7 +63,7 @@ __all__ = [
     "DeviceId", "DoseRate", "Envelope", "ExposureBatch", "ExposureItem", "HeldAlarm", "Item",
     "JournalId", "Live", "Message", "Name", "ReadingBatch", "ReadingItem", "Record",
     "RecordEnvelope", "RefusedItem", "Seq", "ShortText", "Status", "Timestamp", "Topic",
-    "WireError", "batch_from_json", "batch_payload", "decode", "decode_chain", "decode_records",
+    "WireError", "batch_from_json", "batch_payload", "decode", "decode_chain",
     "dose_rate_payload", "parse_topic", "topic",
 ]
 
@@ -249,7 +249,7 @@ def decode(topic_text: str, payload: bytes) -> tuple[Topic, Message]:
     Raises :class:`WireError` whose reason names the first broken rule: the
     topic, the size, the encoding, the JSON, the schema version, or the field
     (as a dotted path) and what was expected. The hub reads record batches with
-    :func:`decode_records` instead, record by record.
+    :func:`decode_chain` instead, record by record.
     """
     where = _where(topic_text, payload)
     if where.kind == DOSE_RATE:
@@ -279,13 +279,6 @@ class Decoded:
     envelope: Envelope
     records: list[Record | RefusedItem]
     raws: list[dict[str, Any]]
-
-
-def decode_records(topic_text: str, payload: bytes
-                   ) -> tuple[Topic, Envelope, list[Record | RefusedItem]]:
-    """A record batch checked record by record (:func:`decode_chain`, without the raws)."""
-    decoded = decode_chain(topic_text, payload)
-    return decoded.topic, decoded.envelope, decoded.records
 
 
 def decode_chain(topic_text: str, payload: bytes) -> Decoded:

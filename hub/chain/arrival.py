@@ -16,6 +16,7 @@ lets the device's refused records be acknowledged). Each finding is a row (``rec
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from hub.db.chain_store import Link
 from hub.db.store import Store
 from hub.logs import log
 from hub.workdays import local_date
-from wire.chain import GENESIS, canonical, try_hash
+from wire.chain import GENESIS, try_canonical
 from wire.kinds import severity
 
 Ident = tuple[str, str, str, str]  # device, site, room, journal
@@ -59,14 +60,10 @@ class Arrived:
     def of(cls, seq: int, kind: str, raw: object) -> Arrived:
         prev = raw.get("prev") if isinstance(raw, dict) else None
         prev = prev if isinstance(prev, str) else None
-        digest = try_hash(raw)
-        if digest is None or not isinstance(raw, dict):
+        body = try_canonical(raw)  # once: the hash is taken over these very bytes
+        if body is None:
             return cls(seq, kind, None, prev, None)
-        try:
-            body = canonical(raw).decode("utf-8")
-        except (ValueError, TypeError, RecursionError):  # hashed a frame higher: at the edge
-            return cls(seq, kind, None, prev, None)
-        return cls(seq, kind, digest, prev, body)
+        return cls(seq, kind, hashlib.sha256(body).hexdigest(), prev, body.decode("utf-8"))
 
     @property
     def link(self) -> Link:

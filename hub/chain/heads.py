@@ -18,6 +18,18 @@ from typing import Final
 HEADS_MAX: Final = 100
 
 
+def journal_head(conn: sqlite3.Connection, device: str, journal: str,
+                 stored_by: str | None = None) -> tuple[int, str] | None:
+    """A journal's head: its highest chained record stored (by ``stored_by``, if given) and
+    kept as received, with its hash; read backwards on ``idx_received_chained``."""
+    row = conn.execute(
+        "SELECT seq, hash FROM received INDEXED BY idx_received_chained"
+        " WHERE device = ? AND journal = ? AND prev IS NOT NULL AND hash IS NOT NULL"
+        " AND kind != 'quarantined' AND (? IS NULL OR stored_at <= ?)"
+        " ORDER BY seq DESC LIMIT 1", [device, journal, stored_by, stored_by]).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 def report_heads(conn: sqlite3.Connection, device: str, quarter_start: str,
                  prepared_at: str) -> list[dict[str, object]]:
     """The head of every journal of ``device`` the report covers, journal by journal.
@@ -39,14 +51,10 @@ def report_heads(conn: sqlite3.Connection, device: str, quarter_start: str,
             [device, journal]).fetchone()
         if top is None or str(top[0]) < quarter_start:
             continue
-        row = conn.execute(
-            "SELECT seq, hash FROM received INDEXED BY idx_received_chained"
-            " WHERE device = ? AND journal = ? AND prev IS NOT NULL AND hash IS NOT NULL"
-            " AND kind != 'quarantined' AND stored_at <= ? ORDER BY seq DESC LIMIT 1",
-            [device, journal, prepared_at]).fetchone()
-        if row is not None:
-            heads.append({"device": device, "journal": str(journal), "seq": int(row[0]),
-                          "hash": str(row[1])})
+        head = journal_head(conn, device, str(journal), prepared_at)
+        if head is not None:
+            heads.append({"device": device, "journal": str(journal), "seq": head[0],
+                          "hash": head[1]})
             if len(heads) == HEADS_MAX:
                 break
     return heads

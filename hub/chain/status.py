@@ -15,6 +15,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, Field
 
 from hub.chain.export import declared_lost
+from hub.chain.heads import journal_head
 
 State = Literal["intact", "gap", "broken"]
 _RANK: Final[dict[str, int]] = {"intact": 0, "gap": 1, "broken": 2}
@@ -90,10 +91,7 @@ def device_status(conn: sqlite3.Connection, device: str) -> ChainStatus:
     rows += [(j, None, None) for j in sorted({*problems, *lost} - listed)]  # not in journals
     for raw, upto, highest in rows:
         journal = str(raw)
-        head = conn.execute(  # the partial index idx_received_chained: no scan
-            "SELECT seq, hash FROM received INDEXED BY idx_received_chained"
-            " WHERE device = ? AND journal = ? AND prev IS NOT NULL ORDER BY seq DESC LIMIT 1",
-            [device, journal]).fetchone()
+        head = journal_head(conn, device, journal)
         start = conn.execute(
             "SELECT min(seq) FROM received INDEXED BY idx_received_chained"
             " WHERE device = ? AND journal = ? AND prev IS NOT NULL",
@@ -113,7 +111,7 @@ def device_status(conn: sqlite3.Connection, device: str) -> ChainStatus:
             state, place = "gap", Place(seq=upto + 1, last=None, reason="missing")
         journals.append(JournalChain(
             journal=journal, state=state, place=place, breaks=breaks, before_chain=before,
-            head_seq=head[0] if head else None, head_hash=str(head[1]) if head else None))
+            head_seq=head[0] if head else None, head_hash=head[1] if head else None))
     worst = max(journals, key=lambda j: _RANK[j.state], default=None)
     return ChainStatus(device=device, state=worst.state if worst else "intact",
                        journal=worst.journal if worst and worst.state != "intact" else None,

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from hub.chain.arrival import breaks
 from hub.chain.export import journals_of, lost_ranges, paris_bounds, window
 from hub.db import schema
-from hub.db.chain_store import Link, item_hash, links, loads, prev_of
+from hub.db.chain_store import Link, kept_hash, links, loads, prev_of
 from hub.ingest.records import alarm_row, change_row, exposure_row
 from wire.chain import try_hash
 from wire.contract import ITEM_MODELS, AlarmItem, ChangeItem, ExposureItem, ReadingItem
@@ -160,7 +160,7 @@ def _quarantined(check: JournalCheck, seq: int, digest: str | None, item: str | 
     prev = prev_of(item)
     if digest is None and prev is None:
         return Link(None, None)
-    if item_hash(item) != digest:
+    if kept_hash(item) != digest:
         check.problems.append(Problem(check.device, check.journal, seq, "quarantined",
                                       "altered: the quarantined record does not match its hash"))
     return Link(digest, prev)

@@ -109,7 +109,7 @@ def prev_of(item: str | None) -> str | None:
     return prev if isinstance(prev, str) else None
 
 
-def item_hash(item: str | None) -> str | None:
+def kept_hash(item: str | None) -> str | None:
     """The hash of a quarantined record from its text as received (None: the chain cannot
     hash it)."""
     return try_hash(loads(item))
@@ -117,4 +117,7 @@ def item_hash(item: str | None) -> str | None:
 
 def devices_with_changes(conn: sqlite3.Connection) -> set[str]:
     """Devices that have sent change records (their inputs are journaled, not sampled)."""
-    return {str(r[0]) for r in conn.execute("SELECT DISTINCT device FROM changes")}
+    # One seek per device on the changes' key, not a scan of years of changes at start.
+    return {str(r[0]) for r in conn.execute(
+        "SELECT device FROM devices d WHERE EXISTS"
+        " (SELECT 1 FROM changes c WHERE c.device = d.device)")}

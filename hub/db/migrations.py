@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Final
 
 from hub.db import rollups, schema
-from hub.db.chain_store import item_hash
+from hub.db.chain_store import kept_hash
 from hub.errors import StoreError
 from hub.logs import log
 
@@ -126,7 +126,7 @@ def _to_2(conn: sqlite3.Connection) -> None:
     add_column(conn, "quarantine", "hash", "TEXT")
     kept = conn.execute("SELECT id, item FROM quarantine WHERE hash IS NULL")
     conn.executemany("UPDATE quarantine SET hash = ? WHERE id = ?",
-                     [(item_hash(item), qid) for qid, item in kept])
+                     [(kept_hash(item), qid) for qid, item in kept])
     for statement in (*schema.statements(), *schema.split(schema.CHAIN_INDEXES)):
         conn.execute(statement)
 

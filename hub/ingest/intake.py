@@ -1,7 +1,7 @@
 """Record batches into the store, record by record: stored, quarantined, or declared lost.
 
 The refusal model: each record of a batch is validated on its own
-(:func:`wire.contract.decode_records`). A valid one is stored once, keyed by
+(:func:`wire.contract.decode_chain`). A valid one is stored once, keyed by
 (device, journal, seq). An invalid one is *quarantined* whole, with its key
 and reason, never truncated or pruned, and counts as received for the
 acknowledgement only as the next sequence number (never past a jump): so a
