@@ -13,7 +13,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from wire.errors import ConfigError
 from wire.settings import Strict, load_toml, validate
@@ -190,24 +190,42 @@ class Events(Strict):
     ``alsace_moselle``: count Good Friday and 26 December as public holidays
     (local law of Bas-Rhin, Haut-Rhin and Moselle) in the ESR declaration
     deadline. ``due_soon_days``: an undeclared ESR shows in red from this many
-    days before its due date.
+    days before its due date. ``followup_months``: the follow-up report (compte
+    rendu) of a declared ESR is due this many calendar months after the
+    declaration (guide ASN n° 11: about two). ``esr_criteria_file``: the site's
+    own list of the guide's criteria (default: the list shipped with the hub),
+    read and checked here, at start.
     """
 
     timeline_before_min: Annotated[int, Field(ge=0, le=1440)] = 30
     timeline_after_min: Annotated[int, Field(ge=0, le=1440)] = 30
     alsace_moselle: bool = False
     due_soon_days: Annotated[int, Field(ge=0, le=10)] = 1
+    followup_months: Annotated[int, Field(ge=1, le=12)] = 2
+    esr_criteria_file: str | None = Field(default=None, min_length=1)
+
+    @field_validator("esr_criteria_file")
+    @classmethod
+    def _criteria_readable(cls, path: str | None) -> str | None:
+        from hub.events import criteria  # the hub's data, not the wire's settings kernel
+
+        criteria.in_force(path)
+        return path
+
+
+TriggerName = Literal["receipt", "first_use", "change_of_use", "modification", "maintenance"]
 
 
 class ControlTypeConfig(Strict):
-    """A site's own control type (``[[controls.types]]``): a period in months, occasions
-    (``receipt``, ``first_use``, ``change_of_use``), or both."""
+    """A site's own verification type (``[[controls.types]]``): a period in months,
+    occasions (``receipt``, ``first_use``, ``change_of_use``, ``modification``,
+    ``maintenance``), or both."""
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     name: str = Field(min_length=1, max_length=120)
     period_months: Annotated[int, Field(ge=1, le=120)] | None = None
     period_months_mobile: Annotated[int, Field(ge=1, le=120)] | None = None
-    triggers: list[Literal["receipt", "first_use", "change_of_use"]] = []  # noqa: RUF012
+    triggers: list[TriggerName] = []  # noqa: RUF012
 
     @model_validator(mode="after")
     def _something_due(self) -> ControlTypeConfig:
@@ -221,14 +239,18 @@ class ControlTypeConfig(Strict):
 
 
 class Controls(Strict):
-    """The control calendar (``hub.controls``): reminders, grace periods, the site's types.
+    """The verification calendar (``hub.controls``): reminders, grace periods, the site's
+    types.
 
     ``remind_days``: a due date is highlighted (and the ICS feed's alarms ring) this many
-    days before. ``first_record_grace_days``: a control never recorded is due this long
-    after the hub started tracking the room. ``recheck_after_not_ok_days``: a not-OK
-    result makes a new control due this long after (0: only the period).
-    ``check_every_min``: how often the hub looks for controls overdue. ``disabled``:
-    built-in types that do not apply to this installation.
+    days before. ``first_record_grace_days``: a verification never recorded is due this
+    long after the hub started tracking the room. ``recheck_after_not_ok_days``: a not-OK
+    result makes a new verification due this long after (0: only the period).
+    ``check_every_min``: how often the hub looks for verifications overdue. ``disabled``:
+    built-in or optional types that do not apply to this installation (the legal guide's
+    former keys are accepted and change nothing: those types are no longer in force).
+    The intervals of the built-in types and the optional (quality control) types enabled
+    are set on the calendar page (``control_type_settings``).
     """
 
     remind_days: list[Annotated[int, Field(ge=1, le=366)]] = Field(
@@ -241,18 +263,18 @@ class Controls(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Controls:
-        from hub.controls.types import BUILTIN_KEYS  # no cycle: types imports nothing of hub
+        from hub.controls.types import RESERVED_KEYS  # no cycle: types imports nothing of hub
 
         if len(set(self.remind_days)) != len(self.remind_days):
             raise ValueError("remind_days: a day is listed twice")
         for key in self.disabled:
-            if key not in BUILTIN_KEYS:
-                raise ValueError(f"disabled: {key!r} is not a built-in control type "
-                                 f"(one of {', '.join(sorted(BUILTIN_KEYS))})")
+            if key not in RESERVED_KEYS:
+                raise ValueError(f"disabled: {key!r} is not a built-in verification type "
+                                 f"(one of {', '.join(sorted(RESERVED_KEYS))})")
         seen: set[str] = set()
         for item in self.types:
-            if item.key in BUILTIN_KEYS or item.key in seen:
-                raise ValueError(f"types: {item.key!r} is already a control type")
+            if item.key in RESERVED_KEYS or item.key in seen:
+                raise ValueError(f"types: {item.key!r} is already a verification type")
             seen.add(item.key)
         return self
 
@@ -324,11 +346,16 @@ class Reports(Strict):
     ``high_coverage``: from this fraction of the quarter covered by readings, the report
     says the point was verified continuously (order of 23 October 2020, art. 12).
     ``prepare_every_min``: how often the hub looks for a quarter just ended to prepare
-    its draft reports.
+    its draft reports. ``xray_scatter_calibrations``: see below (default none: every zone
+    is indicative until the site names the calibrations made in X-ray scatter).
     """
 
     high_coverage: Annotated[float, Field(gt=0.0, le=1.0)] = 0.99
     prepare_every_min: Annotated[int, Field(ge=1, le=1440)] = 60
+    #: The probe calibrations (their names, as the boxes send them) made for X-ray scatter;
+    #: a zone computed with any other (the tube's default Cs-137 one) is indicative only.
+    xray_scatter_calibrations: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=64)] = []  # noqa: RUF012
 
 
 class HubConfig(Strict):

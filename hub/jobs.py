@@ -86,8 +86,9 @@ def prepare_reports(store_path: str, config: HubConfig, now: datetime | None = N
     """The reports job's work: the drafts of the quarter just ended (their ids)."""
     conn = connect(store_path)
     try:
-        return preparation.prepare_due_reports(conn, now or datetime.now(UTC), config.zoning,
-                                             config.reports.high_coverage)
+        return preparation.prepare_due_reports(
+            conn, now or datetime.now(UTC), config.zoning, config.reports.high_coverage,
+            scatter=config.reports.xray_scatter_calibrations)
     finally:
         conn.close()
 

@@ -202,6 +202,7 @@ def test_a_pcr_follows_an_unsolicited_emission_from_the_live_rooms_to_its_timeli
             # Qualify it as an ESR: the declaration's due date appears.
             page.fill("[data-testid=qualify-esr-comment]",
                       "Unsolicited emission: exposure of staff possible, ESR criterion 1.")
+            page.select_option("[data-testid=qualify-esr-criterion]", "6")
             page.click("[data-testid=qualify-esr-submit]")
             expect(page.locator("[data-testid=form-qualify-esr]")).to_have_count(0)
             due = page.locator("[data-testid=event-detail] [data-testid=declaration-due]")

@@ -1,4 +1,5 @@
-"""The control calendar's rules: due dates, triggers, reminders, the overdue event, site types."""
+"""The verification calendar's rules: due dates, triggers, reminders, the overdue event,
+the site's types and intervals."""
 
 from __future__ import annotations
 
@@ -20,8 +21,13 @@ from hub.controls import schedule
 from hub.controls.types import (
     BUILTIN,
     BUILTIN_KEYS,
+    LEGACY_KEYS,
+    OPTIONAL,
+    OPTIONAL_KEYS,
+    WORKPLACE,
     ControlError,
     RoomSettings,
+    TypeSetting,
     catalog,
     check_type,
 )
@@ -31,7 +37,7 @@ from hub.db.store import Store
 from wire.errors import ConfigError
 from wire.kinds import KINDS
 
-TYPES = {t.key: t for t in BUILTIN}
+TYPES = {t.key: t for t in (*BUILTIN, *OPTIONAL)}
 NOON = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 
 
@@ -84,41 +90,61 @@ def test_today_is_the_paris_day_across_dst(utc: datetime, paris_day: date) -> No
 # -- due dates -----------------------------------------------------------------------------------
 
 
-def test_quarterly_runs_three_months_from_the_last_control() -> None:
-    due = _due("ambient_internal", ROOM, ("2026-01-10", "ok"), ("2025-10-02", "ok"))
+def test_quarterly_runs_three_months_from_the_last_verification() -> None:
+    due = _due(WORKPLACE, ROOM, ("2026-01-10", "ok"), ("2025-10-02", "ok"))
     assert (due.due, due.reason, due.last_done) == (date(2026, 4, 10), "periodic",
                                                     date(2026, 1, 10))
 
 
-def test_external_ambient_five_years_fixed_three_years_mobile() -> None:
+def test_a_site_interval_and_a_mobile_device() -> None:
+    """The site sets a built-in type's interval (within the law's longest) on the page."""
     done = ("2024-02-29", "ok")
-    assert _due("ambient_external", ROOM, done).due == date(2029, 2, 28)
+    assert _due("periodic_equipment", ROOM, done).due == date(2025, 2, 28)  # one year
+    types = {t.key: t for t in catalog(settings=[
+        TypeSetting("periodic_equipment", True, 12, 6)])}
     mobile = RoomSettings("chu", "c-arm", "mobile")
-    assert _due("ambient_external", mobile, done).due == date(2027, 2, 28)
-    assert _due("quality_external", mobile, done).due == date(2029, 2, 28)  # same for both
+    records = [schedule.Done(date(2024, 2, 29))]
+    assert schedule.next_due(types["periodic_equipment"], mobile, records,
+                             date(2024, 1, 1)).due == date(2024, 8, 29)
+    assert schedule.next_due(types["periodic_equipment"], ROOM, records,
+                             date(2024, 1, 1)).due == date(2025, 2, 28)
 
 
 def test_never_recorded_is_due_after_the_grace_period() -> None:
-    due = _due("ambient_internal", ROOM, since=date(2026, 5, 1))
+    due = _due(WORKPLACE, ROOM, since=date(2026, 5, 1))
     assert (due.due, due.reason, due.last_done) == (date(2026, 5, 31), "first_record", None)
 
 
-def test_technical_control_at_receipt_first_use_change_of_use_then_yearly() -> None:
+def test_initial_verification_at_commissioning_and_after_a_modification() -> None:
     room = RoomSettings("chu", "bloc2", received_on="2026-02-01", first_use_on="2026-03-01")
-    assert (_due("technical_internal", room).due,
-            _due("technical_internal", room).reason) == (date(2026, 2, 1), "receipt")
-    # One control between receipt and first use covers both; then yearly.
-    after = _due("technical_internal", room, ("2026-02-20", "ok"))
-    assert (after.due, after.reason) == (date(2027, 2, 20), "periodic")
-    # A control from before the receipt (the previous device) covers neither.
-    assert _due("technical_internal", room, ("2026-01-05", "ok")).reason == "receipt"
-    # A change of use calls for a control on that day, until one is recorded after it.
-    changed = RoomSettings("chu", "bloc2", received_on="2026-02-01", first_use_on="2026-03-01",
-                           use_changed_on="2026-06-01")
-    due = _due("technical_internal", changed, ("2026-02-20", "ok"))
-    assert (due.due, due.reason) == (date(2026, 6, 1), "change_of_use")
-    assert _due("technical_internal", changed, ("2026-02-20", "ok"),
-                ("2026-06-03", "ok")).due == date(2027, 6, 3)
+    due = _due("initial_equipment", room)
+    assert (due.due, due.reason) == (date(2026, 3, 1), "first_use")  # before first use
+    # One verification between receipt and commissioning covers it; no renewal by default.
+    assert _due("initial_equipment", room, ("2026-02-20", "ok")).due is None
+    # A verification from before the receipt (the previous device) does not.
+    assert _due("initial_equipment", room, ("2026-01-05", "ok")).reason == "first_use"
+    # Each modification calls for it again, until one is recorded on or after it.
+    modified = RoomSettings("chu", "bloc2", received_on="2026-02-01", first_use_on="2026-03-01",
+                            occasions=(("modification", "2026-05-04"),
+                                       ("maintenance", "2026-05-10")))
+    due = _due("initial_workplace", modified, ("2026-02-20", "ok"))
+    assert (due.due, due.reason) == (date(2026, 5, 4), "modification")
+    assert _due("initial_workplace", modified, ("2026-02-20", "ok"),
+                ("2026-05-06", "ok")).due is None
+    # The maintenance calls for the verification on return to service, not the initial one.
+    due = _due("return_to_service", modified)
+    assert (due.due, due.reason) == (date(2026, 5, 10), "maintenance")
+    assert _due("return_to_service", modified, ("2026-05-10", "ok")).due is None
+
+
+def test_the_renewal_of_the_initial_verification_is_a_site_setting() -> None:
+    """R.4451-41: renewed where the order requires it for the equipment's category."""
+    (renewed,) = [t for t in catalog(settings=[TypeSetting("initial_equipment", True, 36,
+                                                            None)])
+                  if t.key == "initial_equipment"]
+    room = RoomSettings("chu", "bloc2", first_use_on="2026-03-01")
+    records = [schedule.Done(date(2026, 2, 20))]
+    assert schedule.next_due(renewed, room, records, date(2026, 1, 1)).due == date(2029, 2, 20)
 
 
 def test_quality_controls_follow_first_clinical_use() -> None:
@@ -130,37 +156,46 @@ def test_quality_controls_follow_first_clinical_use() -> None:
 
 
 def test_a_not_ok_result_calls_for_a_recheck() -> None:
-    due = _due("ambient_external", ROOM, ("2026-03-01", "not_ok"))
+    due = _due("periodic_equipment", ROOM, ("2026-03-01", "not_ok"))
     assert (due.due, due.reason, due.last_result) == (date(2026, 3, 31), "recheck", "not_ok")
-    ok_again = _due("ambient_external", ROOM, ("2026-03-01", "not_ok"), ("2026-03-20", "ok"))
-    assert (ok_again.due, ok_again.reason) == (date(2031, 3, 20), "periodic")
+    ok_again = _due("periodic_equipment", ROOM, ("2026-03-01", "not_ok"), ("2026-03-20", "ok"))
+    assert (ok_again.due, ok_again.reason) == (date(2027, 3, 20), "periodic")
 
 
-# -- site types ------------------------------------------------------------------------------
+# -- types ---------------------------------------------------------------------------------------
 
 
 def test_site_types_from_the_configuration() -> None:
-    config = parse_config({"controls": {"disabled": ["quality_audit"], "types": [
+    config = parse_config({"controls": {"disabled": ["protection_devices"], "types": [
         {"key": "apron_check", "name": "Lead aprons", "period_months": 12,
-         "period_months_mobile": 6, "triggers": ["receipt"]}]}})
+         "period_months_mobile": 6, "triggers": ["receipt", "maintenance"]}]}})
     types = {t.key: t for t in catalog(config.controls.types, (), config.controls.disabled)}
-    assert "quality_audit" not in types and types["apron_check"].source == "config"
+    assert "protection_devices" not in types and types["apron_check"].source == "config"
     mobile = RoomSettings("chu", "c-arm", "mobile", received_on="2026-01-10")
     records = [schedule.Done(date(2026, 1, 12))]
     assert schedule.next_due(types["apron_check"], mobile, records, date(2026, 1, 1)).due == (
         date(2026, 7, 12))
 
 
+def test_a_former_configuration_still_starts() -> None:
+    """``disabled`` may still name a legal guide's type (no longer in force: no effect)."""
+    config = parse_config({"controls": {"disabled": ["ambient_external", "quality_audit"]}})
+    keys = {t.key for t in catalog(config.controls.types, (), config.controls.disabled)}
+    assert keys == BUILTIN_KEYS
+
+
 @pytest.mark.parametrize("table,message", [
     ({"types": [{"key": "ambient_internal", "name": "x", "period_months": 3}]},
-     "already a control type"),
+     "already a verification type"),
+    ({"types": [{"key": "periodic_workplace", "name": "x", "period_months": 3}]},
+     "already a verification type"),
     ({"types": [{"key": "x", "name": "x", "period_months": 3},
-                {"key": "x", "name": "y", "period_months": 3}]}, "already a control type"),
+                {"key": "x", "name": "y", "period_months": 3}]}, "already a verification type"),
     ({"types": [{"key": "x", "name": "x"}]}, "give period_months, triggers, or both"),
     ({"types": [{"key": "Bad key", "name": "x", "period_months": 3}]}, "controls.types.0.key"),
     ({"types": [{"key": "x", "name": "x", "period_months": 0}]}, "greater than or equal to 1"),
     ({"types": [{"key": "x", "name": "x", "triggers": ["delivery"]}]}, "controls.types.0.triggers"),
-    ({"disabled": ["nope"]}, "not a built-in control type"),
+    ({"disabled": ["nope"]}, "not a built-in verification type"),
     ({"remind_days": [30, 30]}, "listed twice"),
     ({"remind_days": []}, "controls.remind_days"),
     ({"check_every_min": 0}, "controls.check_every_min"),
@@ -170,16 +205,27 @@ def test_bad_controls_configuration_is_refused(table: dict[str, Any], message: s
         parse_config({"controls": table}, "hub.toml")
 
 
-def test_the_defaults_are_the_guides() -> None:
+def test_the_defaults_are_the_order_of_23_october_2020() -> None:
     config = Controls()
     assert config.remind_days == [30, 7] and not config.disabled and not config.types
-    assert {t.key: (t.period_for("fixed"), t.period_for("mobile")) for t in BUILTIN} == {
-        "ambient_internal": (3, 3), "ambient_external": (60, 36), "technical_internal": (12, 12),
-        "quality_internal": (3, 3), "quality_external": (60, 60), "quality_audit": (12, 12)}
+    in_force = catalog()
+    assert {t.key: (t.period_for("fixed"), t.max_months, t.performer) for t in in_force} == {
+        "initial_equipment": (None, 120, "accredited"),   # renewal: none by default
+        "initial_workplace": (None, 120, "accredited"),
+        "periodic_equipment": (12, 12, "crp"),            # art. 7: at most one year
+        "return_to_service": (None, 120, "crp"),
+        "periodic_workplace": (3, 3, "crp"),              # art. 12: at most 3 months
+        "protection_devices": (12, 12, "crp"),            # art. 12: at most one year
+        "instrument_check": (12, 120, "crp")}             # R.4451-48: the programme's
+    assert all(t.basis for t in in_force)  # each with its legal basis
+    assert not {t.key for t in in_force} & (OPTIONAL_KEYS | LEGACY_KEYS)
+    enabled = catalog(settings=[TypeSetting("quality_audit", True, 12, None)])
+    assert [t.key for t in enabled if t.source == "optional"] == ["quality_audit"]
 
 
 @pytest.mark.parametrize("fields,field", [
     ({"key": "9x"}, "key"), ({"key": "ambient_internal"}, "key"), ({"key": "mine"}, "key"),
+    ({"key": "quality_audit"}, "key"),
     ({"name": "  "}, "name"), ({"period_months": 0}, "period_months"),
     ({"period_months": None, "triggers": []}, "period_months"),
     ({"period_months": None, "period_months_mobile": 6, "triggers": ["receipt"]},
@@ -196,6 +242,12 @@ def test_check_type_names_the_field(fields: dict[str, Any], field: str) -> None:
 
 # -- the store and the overdue event -----------------------------------------------------------
 
+#: The probe point that the device 'box-1' gets when it is registered (its workplace).
+PROBE = 1
+#: The default types due with no occasion dated: periodic equipment, the workplace (its one
+#: probe point), protection devices, measuring instruments.
+PERIODIC = 4
+
 
 @pytest.fixture
 def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
@@ -208,10 +260,11 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _record(conn: sqlite3.Connection, done_on: str, now: datetime = NOON, result: str = "ok",
-            control: str = "ambient_internal", note: str = "") -> dict[str, Any]:
+            control: str = WORKPLACE, note: str = "") -> dict[str, Any]:
     with write(conn):
         return ca.record_done(conn, Controls(), "marie", "chu", "bloc1", control, done_on,
-                              result, "PCR M. Curie", note, "RPT-1", now)
+                              result, "PCR M. Curie", note, "RPT-1", now,
+                              PROBE if control == WORKPLACE else None)
 
 
 def _events(conn: sqlite3.Connection, kind: str = "control_overdue") -> list[dict[str, Any]]:
@@ -234,7 +287,7 @@ def test_overdue_event_raised_once_then_cleared_by_recording(conn: sqlite3.Conne
     assert len(events) == 1
     event = events[0]
     assert (event["site"], event["room"], event["device"], event["ref"], event["state"]) == (
-        "chu", "bloc1", "box-1", "control:ambient_internal", "open")
+        "chu", "bloc1", "box-1", "control:periodic_workplace:point:1", "open")
     assert '"due":"2026-04-10"' in event["detail"] and event["condition_cleared_at"] is None
     done = _record(conn, "2026-06-14")
     assert (done["next_due"], done["status"]) == ("2026-09-14", "ok")
@@ -244,16 +297,16 @@ def test_overdue_event_raised_once_then_cleared_by_recording(conn: sqlite3.Conne
     # Overdue again three months later: a new event, the first one untouched.
     later = datetime(2026, 9, 15, 8, 0, tzinfo=UTC)
     co.check_overdue(conn, later)  # the never-recorded ones are overdue too by then
-    ambient = [e for e in _events(conn) if e["ref"] == "control:ambient_internal"]
+    ambient = [e for e in _events(conn) if e["ref"] == "control:periodic_workplace:point:1"]
     assert [e["condition_cleared_at"] is None for e in ambient] == [False, True]
 
 
 def test_overdue_starts_the_day_after_the_due_date_in_paris(conn: sqlite3.Connection) -> None:
     _record(conn, "2025-12-28", now=datetime(2025, 12, 28, 12, 0, tzinfo=UTC))  # due 2026-03-28
     co.check_overdue(conn, datetime(2026, 3, 28, 22, 59, tzinfo=UTC))
-    assert "control:ambient_internal" not in _ongoing(conn)
+    assert "control:periodic_workplace:point:1" not in _ongoing(conn)
     co.check_overdue(conn, datetime(2026, 3, 28, 23, 0, tzinfo=UTC))
-    assert "control:ambient_internal" in _ongoing(conn)
+    assert "control:periodic_workplace:point:1" in _ongoing(conn)
 
 
 def test_a_never_recorded_control_raises_after_the_grace(conn: sqlite3.Connection) -> None:
@@ -265,11 +318,11 @@ def test_a_never_recorded_control_raises_after_the_grace(conn: sqlite3.Connectio
     assert _events(conn, "control_due_soon") == []
     co.check_overdue(conn, datetime(2026, 7, 8, 12, tzinfo=UTC))
     assert {r.split(":")[-1] for r in _ongoing(conn, "control_due_soon")} == {"7d"}
-    assert len(_ongoing(conn, "control_due_soon")) == len(BUILTIN)
+    assert len(_ongoing(conn, "control_due_soon")) == PERIODIC
     co.check_overdue(conn, datetime(2026, 7, 15, 12, tzinfo=UTC))
     assert _ongoing(conn) == []
     co.check_overdue(conn, datetime(2026, 7, 16, 12, tzinfo=UTC))
-    assert len(_ongoing(conn)) == len(BUILTIN)  # 30 days to enter the controls' history
+    assert len(_ongoing(conn)) == PERIODIC  # 30 days to enter the verifications' history
 
 
 def test_records_are_kept(conn: sqlite3.Connection) -> None:
@@ -314,8 +367,8 @@ def test_an_existing_store_gains_the_replace_guard(conn: sqlite3.Connection) -> 
 
 # -- active reminders ----------------------------------------------------------------------------
 
-#: Only the quarterly ambient control: the other types' reminders would blur the counts.
-AMBIENT_ONLY = Controls(disabled=sorted(BUILTIN_KEYS - {"ambient_internal"}))
+#: Only the quarterly workplace verification: the other types' reminders would blur the counts.
+WORKPLACE_ONLY = Controls(disabled=sorted(BUILTIN_KEYS - {WORKPLACE}))
 
 
 def _at(day: str) -> datetime:
@@ -324,17 +377,17 @@ def _at(day: str) -> datetime:
 
 def _record_on(conn: sqlite3.Connection, day: str, result: str = "ok") -> dict[str, Any]:
     with write(conn):
-        return ca.record_done(conn, AMBIENT_ONLY, "marie", "chu", "bloc1", "ambient_internal",
+        return ca.record_done(conn, WORKPLACE_ONLY, "marie", "chu", "bloc1", WORKPLACE,
                               day, result, "PCR", "leak" if result == "not_ok" else "", "",
-                              _at(day))
+                              _at(day), PROBE)
 
 
 def _check(conn: sqlite3.Connection, day: str) -> dict[str, int]:
-    return co.check_overdue(conn, _at(day), AMBIENT_ONLY)
+    return co.check_overdue(conn, _at(day), WORKPLACE_ONLY)
 
 
-REF_30 = "control:ambient_internal:2026-04-10:30d"
-REF_7 = "control:ambient_internal:2026-04-10:7d"
+REF_30 = "control:periodic_workplace:point:1:2026-04-10:30d"
+REF_7 = "control:periodic_workplace:point:1:2026-04-10:7d"
 
 
 def test_reminders_at_30_then_7_days_once_each(conn: sqlite3.Connection) -> None:
@@ -345,7 +398,8 @@ def test_reminders_at_30_then_7_days_once_each(conn: sqlite3.Connection) -> None
     assert (event["ref"], event["device"], event["severity"], event["state"], event["esr"]) == (
         REF_30, "box-1", "info", "open", 0)
     assert json.loads(event["detail"]) == {
-        "control": "ambient_internal", "name": "Internal ambient control", "due": "2026-04-10",
+        "control": WORKPLACE, "name": "Periodic verification of the workplaces",
+        "point": {"id": 1, "name": "probe"}, "due": "2026-04-10",
         "reason": "periodic", "last_done": "2026-01-10", "remind_days": 30}
     assert _check(conn, "2026-04-02") == {"opened": 0, "ended": 0}  # 8 days: still the 30
     assert _check(conn, "2026-04-03") == {"opened": 1, "ended": 1}  # 7 days supersedes it
@@ -353,7 +407,7 @@ def test_reminders_at_30_then_7_days_once_each(conn: sqlite3.Connection) -> None
     assert _check(conn, "2026-04-10") == {"opened": 0, "ended": 0}  # due today: not overdue
     assert _check(conn, "2026-04-11") == {"opened": 1, "ended": 1}  # overdue takes over
     assert _ongoing(conn, "control_due_soon") == [] and _ongoing(conn) == [
-        "control:ambient_internal"]
+        "control:periodic_workplace:point:1"]
     assert [e["ref"] for e in _events(conn, "control_due_soon")] == [REF_30, REF_7]
 
 
@@ -367,7 +421,7 @@ def test_reminders_are_not_repeated_by_checks_or_restarts(conn: sqlite3.Connecti
     assert conn.total_changes == changes  # nothing to do: nothing written
     again = connect(tmp_path / "hub.db")  # a restarted hub: nothing kept in memory
     try:
-        assert co.check_overdue(again, _at("2026-03-20"), AMBIENT_ONLY)["opened"] == 0
+        assert co.check_overdue(again, _at("2026-03-20"), WORKPLACE_ONLY)["opened"] == 0
     finally:
         again.close()
     assert len(_events(conn, "control_due_soon")) == 1
@@ -399,7 +453,8 @@ def test_recording_the_control_ends_its_reminder(conn: sqlite3.Connection) -> No
     assert event["condition_cleared_at"] is not None and event["state"] == "open"  # PCR's
     assert _check(conn, "2026-03-12") == {"opened": 0, "ended": 0}
     assert _check(conn, "2026-05-13")["opened"] == 1  # the next due date's own reminder
-    assert _ongoing(conn, "control_due_soon") == ["control:ambient_internal:2026-06-12:30d"]
+    assert _ongoing(conn, "control_due_soon") == [
+        "control:periodic_workplace:point:1:2026-06-12:30d"]
 
 
 def test_a_due_date_moved_by_a_record_leaves_no_stale_reminder(conn: sqlite3.Connection
@@ -409,7 +464,8 @@ def test_a_due_date_moved_by_a_record_leaves_no_stale_reminder(conn: sqlite3.Con
     assert _ongoing(conn, "control_due_soon") == [REF_7]
     # Not compliant: a recheck due 30 days later, inside the 30-day window at once.
     assert _record_on(conn, "2026-04-05", "not_ok")["next_due"] == "2026-05-05"
-    assert _ongoing(conn, "control_due_soon") == ["control:ambient_internal:2026-05-05:30d"]
+    assert _ongoing(conn, "control_due_soon") == [
+        "control:periodic_workplace:point:1:2026-05-05:30d"]
     detail = json.loads(_events(conn, "control_due_soon")[-1]["detail"])
     assert (detail["due"], detail["reason"]) == ("2026-05-05", "recheck")
 
@@ -428,6 +484,10 @@ def test_the_calendar_event_kinds_are_named_and_documented(kind: str) -> None:
     ({"result": "maybe"}, "result"),
     ({"result": "not_ok"}, "note"),              # say what was wrong
     ({"control": "nope"}, "control"),
+    ({"control": "ambient_internal"}, "control"),  # no longer in force: read-only
+    ({"point_id": ""}, "point"),                   # which workplace?
+    ({"point_id": "99"}, "point"),
+    ({"control": "periodic_equipment"}, "point"),  # only a workplace names a point
     ({"room": "nowhere"}, "room"),
     ({"performed_by": "  "}, "performed_by"),
     ({"note": "x" * 2001}, "note"),
@@ -436,7 +496,7 @@ def test_the_calendar_event_kinds_are_named_and_documented(kind: str) -> None:
 def test_bad_records_are_refused_and_nothing_is_written(conn: sqlite3.Connection,
                                                         changes: dict[str, str],
                                                         field: str) -> None:
-    values = {"site": "chu", "room": "bloc1", "control": "ambient_internal",
+    values = {"site": "chu", "room": "bloc1", "control": WORKPLACE, "point_id": "1",
               "done_on": "2026-06-15", "result": "ok", "performed_by": "PCR", "note": "",
               "document_ref": "", **changes}
     with pytest.raises(ControlError) as caught, write(conn):

@@ -32,8 +32,15 @@ from wire.chain import try_hash
 from wire.contract import READINGS
 
 DATA = Path(__file__).resolve().parent / "data"
+#: The records of each fixture kept as received by a hub with the chain: (with their hash
+#: and body, of which with a link). Before the chain, none.
+CHAINED = {"hub_a6c646b.db": (54, 3)}
+#: What ``verify`` finds in each fixture: the break and the conflict its hub recorded.
+VERIFY_FINDS = {"hub_a6c646b.db": ["seq 63 changes: prev is not the hash of seq 62",
+                                   "seq 62 changes: conflict"]}
 #: Each fixture and the schema version its hub wrote.
-VERSIONS = {"hub_8d84035.db": 0, "hub_453228c.db": 0, "hub_f553621.db": 1}
+VERSIONS = {"hub_8d84035.db": 0, "hub_453228c.db": 0, "hub_f553621.db": 1,
+            "hub_a6c646b.db": 2}
 FIXTURES = tuple(VERSIONS)
 
 
@@ -129,7 +136,7 @@ def _copy(name: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("name", FIXTURES)
 def test_the_fixture_is_a_store_of_an_earlier_version(name: str) -> None:
     path = DATA / name
-    assert path.stat().st_size < 200_000
+    assert path.stat().st_size < (200_000 if VERSIONS[name] < 2 else 256_000)
     assert _user_version(path) == VERSIONS[name] < migrations.LATEST
     empty = [t for t, (_c, rows) in _snapshot(path).items() if not rows]
     assert not empty, f"{name}: tables without a row: {empty}"
@@ -180,10 +187,17 @@ def test_records_stored_before_the_chain_keep_no_hash(name: str,
     try:
         received = conn.execute("SELECT count(*), count(hash), count(prev), count(body)"
                                 " FROM received").fetchone()
+        unhashed = conn.execute("SELECT count(*) FROM received WHERE hash IS NULL"
+                                " AND prev IS NULL AND body IS NULL").fetchone()[0]
+        columns, rows = before["received"]
+        hashed_before = (sum(1 for row in rows if row[columns.index("hash")] is not None)
+                         if "hash" in columns else 0)
         quarantined = conn.execute("SELECT item, hash FROM quarantine ORDER BY id").fetchall()
     finally:
         conn.close()
-    assert received == (len(before["received"][1]), 0, 0, 0) and received[0] > 0
+    hashed, linked = CHAINED.get(name, (0, 0))  # as the hub with the chain kept them
+    assert received == (len(before["received"][1]), hashed, linked, hashed)
+    assert hashed_before == hashed and unhashed == received[0] - hashed > 0
     assert len(quarantined) == len(before.get("quarantine", ([], []))[1])
     # A quarantined record was kept as received: its hash is taken from what was kept.
     assert [h for _i, h in quarantined] == [try_hash(json.loads(i)) for i, _h in quarantined]
@@ -208,7 +222,11 @@ def test_verify_finds_an_upgraded_store_intact(name: str, tmp_path: Path) -> Non
         lines, status = report(verify(conn))
     finally:
         conn.close()
-    assert status == 0, lines
+    broken = [line for line in lines if line.startswith("BROKEN")]
+    expected = VERIFY_FINDS.get(name, [])
+    assert status == (1 if expected else 0), lines
+    assert len(broken) == len(expected) and all(
+        f in line for f, line in zip(expected, broken, strict=True)), lines
 
 
 @pytest.mark.parametrize("name", FIXTURES)

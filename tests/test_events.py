@@ -1,4 +1,5 @@
-"""Events as the PCR sees them: made by the ingest, reviewed by the PCR (hub/events/workflow.py)."""
+"""Events as the PCR sees them: made by the ingest, reviewed by the PCR (hub/events/workflow.py,
+hub/events/esr.py; the ESR follow-up in detail: tests/test_esr_*.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from hub.db.connection import connect, write
 from hub.db.store import Store
+from hub.events import esr
 from hub.events import workflow as ev
 from hub.events.timeline import timeline
 from hub.ingest.core import IngestCore
@@ -213,6 +215,12 @@ def _get(conn: sqlite3.Connection, event_id: int, today: date = TODAY) -> dict[s
     return ev.get_event(conn, event_id, today)
 
 
+def qualify(conn: sqlite3.Connection, event_id: int, who: str, comment: str, now: datetime,
+            alsace_moselle: bool = False) -> dict[str, Any]:
+    """Qualify under criterion 6 of the packaged list ("other event")."""
+    return esr.qualify_esr(conn, event_id, who, comment, now, alsace_moselle, criterion="6")
+
+
 def test_acknowledge_then_close_with_notes(store: Store, conn: sqlite3.Connection) -> None:
     event_id = _event(store)
     with write(conn):
@@ -241,7 +249,7 @@ def test_invalid_transitions_are_refused(store: Store, conn: sqlite3.Connection)
     event_id = _event(store)
     refusals: list[tuple[Callable[[], Any], str]] = [
         (lambda: ev.close(conn, event_id, "a", "done", NOW), "state"),
-        (lambda: ev.declare(conn, event_id, "a", TODAY, "ESNR-1", "", NOW), "esr"),
+        (lambda: esr.declare(conn, event_id, "a", TODAY, "ESNR-1", "", NOW), "esr"),
     ]
     for action, field in refusals:
         with pytest.raises(ev.EventError) as caught, write(conn):
@@ -254,7 +262,7 @@ def test_invalid_transitions_are_refused(store: Store, conn: sqlite3.Connection)
     with write(conn):
         ev.close(conn, event_id, "a", "done", NOW)
     late: list[Callable[[], Any]] = [lambda: ev.close(conn, event_id, "a", "again", NOW),
-                                     lambda: ev.qualify_esr(conn, event_id, "a", "late", NOW)]
+                                     lambda: qualify(conn, event_id, "a", "late", NOW)]
     for action in late:
         with pytest.raises(ev.EventError) as caught, write(conn):
             action()
@@ -275,7 +283,7 @@ def test_qualifying_sets_the_due_date_from_detection_not_from_qualification(
     event_id = _event(store, "2026-05-13T15:00:00.000Z")  # Wednesday before Ascension
     later = datetime(2026, 5, 15, 10, tzinfo=UTC)  # qualified on the Friday
     with write(conn):
-        result = ev.qualify_esr(conn, event_id, "bob", "unsolicited emission", later)
+        result = qualify(conn, event_id, "bob", "unsolicited emission", later)
     assert result["declaration_due"] == "2026-05-18"
     event = _get(conn, event_id, today=date(2026, 5, 15))
     assert event["esr"] is True and event["esr_qualified_by"] == "bob"
@@ -285,13 +293,13 @@ def test_qualifying_sets_the_due_date_from_detection_not_from_qualification(
     assert _get(conn, event_id, today=date(2026, 5, 18))["due_status"] == "soon"
     assert _get(conn, event_id, today=date(2026, 5, 19))["due_status"] == "overdue"
     with pytest.raises(ev.EventError, match="already qualified"), write(conn):
-        ev.qualify_esr(conn, event_id, "bob", "again", later)
+        qualify(conn, event_id, "bob", "again", later)
 
 
 def test_alsace_moselle_moves_the_due_date(store: Store, conn: sqlite3.Connection) -> None:
     event_id = _event(store, "2026-04-02T08:00:00.000Z")  # Thursday before Good Friday
     with write(conn):
-        due = ev.qualify_esr(conn, event_id, "bob", "x", datetime(2026, 4, 2, 9, tzinfo=UTC),
+        due = qualify(conn, event_id, "bob", "x", datetime(2026, 4, 2, 9, tzinfo=UTC),
                              alsace_moselle=True)
     assert due["declaration_due"] == "2026-04-08"
 
@@ -299,10 +307,10 @@ def test_alsace_moselle_moves_the_due_date(store: Store, conn: sqlite3.Connectio
 def test_declaring_an_esr(store: Store, conn: sqlite3.Connection) -> None:
     event_id = _event(store)
     with write(conn):
-        ev.qualify_esr(conn, event_id, "bob", "significant", NOW)
+        qualify(conn, event_id, "bob", "significant", NOW)
     with pytest.raises(ev.EventError) as caught, write(conn):
         ev.close(conn, event_id, "bob", "done", NOW)
-    assert "declaration" in caught.value.message
+    assert caught.value.field == "esr" and "declaration" in caught.value.message
     bad = [
         (date(2026, 1, 6), "ESNR-2026-0001", "declared_on"),  # tomorrow
         (date(2026, 1, 4), "ESNR-2026-0001", "declared_on"),  # before detection
@@ -312,18 +320,27 @@ def test_declaring_an_esr(store: Store, conn: sqlite3.Connection) -> None:
     ]
     for declared_on, reference, field in bad:
         with pytest.raises(ev.EventError) as caught, write(conn):
-            ev.declare(conn, event_id, "bob", declared_on, reference, "", NOW)
+            esr.declare(conn, event_id, "bob", declared_on, reference, "", NOW)
         assert caught.value.field == field
     with write(conn):
-        ev.declare(conn, event_id, "bob", TODAY, " ESNR-PAR-2026-0001 ", "by the portal", NOW)
+        esr.declare(conn, event_id, "bob", TODAY, " ESNR-PAR-2026-0001 ", "by the portal", NOW)
     event = _get(conn, event_id, today=date(2026, 2, 1))
     assert (event["declared_at"], event["declaration_ref"]) == ("2026-01-05", "ESNR-PAR-2026-0001")
     assert event["due_status"] is None  # declared: no longer shown as due
     assert event["notes"][-1]["comment"] == "2026-01-05 ESNR-PAR-2026-0001: by the portal"
     with pytest.raises(ev.EventError, match="already recorded"), write(conn):
-        ev.declare(conn, event_id, "bob", TODAY, "ESNR-2", "", NOW)
+        esr.declare(conn, event_id, "bob", TODAY, "ESNR-2", "", NOW)
+    with pytest.raises(ev.EventError) as caught, write(conn):
+        ev.close(conn, event_id, "bob", "declared and analysed", NOW, "closed by the ASNR")
+    assert caught.value.field == "followup"
     with write(conn):
+        esr.record_followup(conn, event_id, "bob", TODAY, "CR-1", "", NOW)
+    with pytest.raises(ev.EventError) as caught, write(conn):
         ev.close(conn, event_id, "bob", "declared and analysed", NOW)
+    assert caught.value.field == "outcome"
+    with write(conn):
+        ev.close(conn, event_id, "bob", "declared and analysed", NOW, "closed by the ASNR")
+    assert _get(conn, event_id)["esr_outcome"] == "closed by the ASNR"
 
 
 def test_the_inbox_lists_open_ones_first_newest_first(
@@ -337,7 +354,7 @@ def test_the_inbox_lists_open_ones_first_newest_first(
                              {})
     with write(conn):
         ev.acknowledge(conn, c, "a", "seen", NOW)
-        ev.qualify_esr(conn, a, "a", "serious", NOW)
+        qualify(conn, a, "a", "serious", NOW)
         ev.acknowledge(conn, b, "a", "seen", NOW)
         ev.close(conn, b, "a", "fine", NOW)
     d = _event(store, "2026-01-05T06:00:00.000Z")
@@ -396,9 +413,13 @@ def test_every_refusal_message_has_a_french_translation() -> None:
 
     french = translations("fr")
     messages = []
-    for node in ast.walk(ast.parse(inspect.getsource(ev))):
+    for node in (n for module in (ev, esr) for n in ast.walk(ast.parse(inspect.getsource(module)))):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id == "EventError"):
+                and node.func.id == "EventError" and isinstance(node.args[1], ast.Constant)):
             messages.append(ast.literal_eval(node.args[1]))
-    assert len(messages) >= 10
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in ("clean_reference", "clean_text", "_check_day")):
+            messages += [ast.literal_eval(a) for a in node.args if isinstance(a, ast.Constant)
+                         and isinstance(a.value, str) and " " in a.value]
+    assert len(messages) >= 20
     assert [m for m in messages if french.gettext(m) == m] == []

@@ -45,14 +45,15 @@ def _rows(app: FastAPI, sql: str) -> list[sqlite3.Row]:
 
 
 def _overdue_control(app: FastAPI) -> None:
-    """A room whose quarterly control was last done in January: overdue in June."""
+    """A room whose quarterly workplace verification (its probe point) was last done in
+    January: overdue in June."""
     conn = connect(app.state.store_path)
     try:
         conn.execute("INSERT INTO devices (device, site, room) VALUES ('box-1', 'chu', 'bloc1')")
         with write(conn):
-            ca.record_done(conn, Controls(), "marie", "chu", "bloc1", "ambient_internal",
+            ca.record_done(conn, Controls(), "marie", "chu", "bloc1", "periodic_workplace",
                            "2026-01-10", "ok", "PCR", "", "",
-                           datetime(2026, 1, 10, tzinfo=UTC))
+                           datetime(2026, 1, 10, tzinfo=UTC), 1)
     finally:
         conn.close()
 
@@ -135,7 +136,7 @@ def test_the_controls_round_opens_the_overdue_events(app: FastAPI) -> None:
     result = asyncio.run(jobs.controls_round(app))
     assert result["opened"] >= 1
     events = _rows(app, "SELECT ref FROM events WHERE kind = 'control_overdue'")
-    assert [e["ref"] for e in events] == ["control:ambient_internal"]
+    assert [e["ref"] for e in events] == ["control:periodic_workplace:point:1"]
     assert asyncio.run(jobs.controls_round(app)) == {"opened": 0, "ended": 0}  # idempotent
 
 

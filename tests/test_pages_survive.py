@@ -128,6 +128,8 @@ def payloads() -> list[tuple[str, bytes]]:
 BAD_TIMES = ("2026-02-30T10:00:00Z", "2026-01-05T25:00:00Z", "0000-00-00T00:00:00Z",
              "9999-12-31T23:59:59.999999999Z", "0001-01-01T00:00:00Z", "2026-13-01T00:00:61Z",
              "\uff12\uff10\uff12\uff16-01-05T07:00:40.000Z")  # fullwidth digits: older \d
+#: ESR days (declaration, follow-up due and sent, matériovigilance) an older hub stored.
+BAD_DAYS = ("9999-12-31", "0001-01-01", "2026-02-30", "\u202e<b>", "9999-12-31T23:59:59Z", "")
 HUGE = (1e308, math.inf, 1.7976931348623157e308, 5e-324, None)
 
 
@@ -177,6 +179,10 @@ def legacy_rows(conn: sqlite3.Connection) -> None:
                                  "opened_at": at, "condition_cleared_at": BAD_TIMES[-number],
                                  "severity": "critical", "esr": number % 2,
                                  "declaration_due": "2026-02-30" if number % 2 else None,
+                                 "declared_at": BAD_DAYS[number // 2] if number % 2 else None,
+                                 "followup_due": BAD_DAYS[1 - number] if number > 1 else None,
+                                 "followup_at": BAD_DAYS[2] if number == 5 else None,
+                                 "materiovigilance_at": BAD_DAYS[number % len(BAD_DAYS)],
                                  "detail": json.dumps({"at": at, "subject": ODD_TEXT[number]})})
         _insert(conn, "signal_changes", {**who, "at": at, "signal": ODD_TEXT[number] or "s",
                                          "value": 1})
@@ -184,6 +190,30 @@ def legacy_rows(conn: sqlite3.Connection) -> None:
         "inputs": {"door.\u202e": True, "emission": True}, "dose_rate_usv_h": 1e308,
         "alarms": [{"kind": "x", "since": BAD_TIMES[0]}], "outbox": 2**63 - 1,
         "exposure_open": True, "calibration": "<b>"})})
+
+
+def calendar_rows(conn: sqlite3.Connection) -> None:
+    """The verification calendar's rows written by hand or by an older hub: days that are
+    none or at the end of time, periods that are no number of months or out of bounds."""
+    who = {"site": "legacy", "room": "ir9"}
+    by = {"recorded_at": BAD_TIMES[0], "recorded_by": ODD_TEXT[1] or "x"}
+    _insert(conn, "control_rooms", {**who, "device_kind": "mobile", "received_on": "garbage",
+                                    "first_use_on": "9999-12-31", "use_changed_on": "2026-02-30",
+                                    "tracked_since": "\u202e<b>", "upgraded_on": "9999-12-31"})
+    for n, day in enumerate(("garbage", *BAD_DAYS)):
+        _insert(conn, "control_occasions", {**who, **by, "on_day": day, "note": ODD_TEXT[n],
+                                            "kind": ("modification", "maintenance")[n % 2]})
+        _insert(conn, "control_records", {**who, **by, "control": "periodic_equipment",
+                                          "done_on": day, "result": "not_ok",
+                                          "performed_by": ODD_TEXT[n] or "x"})
+    for key, fixed, mobile in (("periodic_equipment", "x", None), ("periodic_workplace", 2**63 - 1,
+                               -1), ("quality_internal", 1e308, "9"), ("quality_audit", None, 3)):
+        _insert(conn, "control_type_settings", {"key": key, "enabled": 1, "period_months": fixed,
+                                                "period_months_mobile": mobile,
+                                                "updated_at": BAD_TIMES[1], "updated_by": "x"})
+    _insert(conn, "control_types", {"key": "odd", "name": ODD_TEXT[2] or "x", "period_months": "x",
+                                    "period_months_mobile": 2**63 - 1, "triggers": "{",
+                                    "created_at": BAD_TIMES[2], "created_by": "x"})
 
 
 def chain_rows(conn: sqlite3.Connection) -> None:
@@ -249,6 +279,7 @@ def fill(tmp_path: Path) -> FastAPI:
         conn.execute("BEGIN IMMEDIATE")
         legacy_rows(conn)
         chain_rows(conn)
+        calendar_rows(conn)
         conn.execute("COMMIT")
         quarter_end = datetime(2026, 4, 2, tzinfo=UTC)
         ids = preparation.prepare_quarter(conn, quarters.parse_quarter("2026-Q1"), quarter_end)
@@ -468,6 +499,9 @@ def test_the_store_holds_what_the_walk_needs(app: FastAPI) -> None:
     assert len(list_points(connect(app.state.store_path))) >= 2
     kinds = set(_stored(app, "SELECT DISTINCT kind FROM events"))
     assert {"data_gap", "device_offline"} <= kinds, kinds
+    for table in ("control_rooms", "control_occasions", "control_records",
+                  "control_type_settings", "control_types"):
+        assert _stored(app, f"SELECT count(*) FROM {table}")[0] != "0", table
 
 
 def _contents(app: FastAPI, skip: frozenset[str]) -> dict[str, list[tuple[Any, ...]]]:
@@ -543,3 +577,31 @@ def test_the_no_write_walk_sees_a_page_that_writes(
     monkeypatch.setattr(rollup_series, "series", refreshing)
     changed, _ = _walk_changes(app, clients)
     assert {"rollup_minute", "rollup_marks"} <= set(changed), changed
+
+
+def test_a_body_holding_nan_or_infinity_is_refused_not_a_500(
+        app: FastAPI, clients: dict[str, TestClient], caplog: pytest.LogCaptureFixture) -> None:
+    """Python's JSON parser reads ``NaN`` and ``Infinity``; JSON has neither. Quoted back
+    in FastAPI's 422, they made the answer itself fail: every JSON route of the API is sent
+    them, in every field its body declares and in one it does not."""
+    caplog.set_level(logging.ERROR)
+    failures, sent = [], 0
+    for route in _routes(app):
+        methods = set(getattr(_original(route), "methods", None) or ()) - {"GET", "HEAD"}
+        if not route.path.startswith("/api/") or not methods:
+            continue
+        path = _variants(app, route)[0][0]
+        body = route.dependant.body_params
+        fields = [name for p in body
+                  for name in getattr(p.field_info.annotation, "model_fields", {})] or ["x"]
+        for value in ("NaN", "Infinity", "-Infinity"):
+            text = "{" + ", ".join(f'"{name}": {value}' for name in [*fields, "extra"]) + "}"
+            for method in sorted(methods):
+                response = clients["token"].request(
+                    method, path, content=text, headers={"content-type": "application/json"})
+                sent += 1
+                if response.status_code >= 500:
+                    failures.append(f"{method} {path} {text[:60]}: {response.status_code}")
+    assert sent >= 20 and not failures, "\n".join(failures[:40])
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, "\n".join(r.getMessage() for r in errors[:20])

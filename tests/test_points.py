@@ -150,3 +150,92 @@ def test_a_viewer_sees_the_points_page_but_cannot_add(client: TestClient) -> Non
     blank = client.post("/points", data={"csrf_token": csrf(client), "device": "dev-a",
                                          "name": ""})
     assert blank.status_code == 422 and 'data-testid="error-name"' in blank.text
+
+
+def test_declared_zones_and_background_through_the_api(client: TestClient) -> None:
+    _scheduler_pass(client)
+    token = api_token(client, "pcr")
+    point = client.get("/api/points?device=dev-a", headers=bearer(token)).json()["points"][0]
+    url = f"/api/points/{point['id']}/zoning"
+    assert point["declared"] == {} and point["background_cpm"] is None
+    ok = client.put(url, json={"declared": {"off": "non_regulated", "powered": "supervised",
+                                            "emitting": "controlled_green"},
+                               "background_cpm": 18.5}, headers=bearer(token))
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["declared"] == {"off": "non_regulated", "powered": "supervised",
+                                     "emitting": "controlled_green"}
+    assert ok.json()["background_cpm"] == 18.5
+    for body, loc in (
+            ({"declared": {"always": "supervised"}}, ["body", "declared", "always"]),
+            ({"declared": {"off": "<script>"}}, ["body", "declared", "off"]),
+            ({"declared": {"permanent": "supervised", "off": "supervised"}},
+             ["body", "declared", "permanent"]),
+            ({"declared": {"off": "supervised", "emitting": "non_regulated"}},
+             ["body", "declared", "emitting"]),
+            ({"background_cpm": -1}, ["body", "background_cpm"]),
+            ({"background_cpm": 1e9}, ["body", "background_cpm"]),
+            ({"background_cpm": "lots"}, ["body", "background_cpm"]),
+            ({"declared": ["supervised"]}, ["body", "declared"]),
+            ({"colour": "blue"}, ["body", "colour"])):
+        bad = client.put(url, json=body, headers=bearer(token))
+        assert bad.status_code == 422, body
+        assert bad.json()["detail"][0]["loc"] == loc, body
+    nan = client.put(url, content=b'{"background_cpm": NaN}', headers={
+        **bearer(token), "Content-Type": "application/json"})
+    assert nan.status_code == 422 and nan.json()["detail"][0]["loc"] == ["body", "background_cpm"]
+    # what was refused changed nothing; clearing is an empty body
+    kept = client.get("/api/points?device=dev-a", headers=bearer(token)).json()["points"][0]
+    assert kept["background_cpm"] == 18.5 and kept["declared"]["emitting"] == "controlled_green"
+    cleared = client.put(url, json={}, headers=bearer(token)).json()
+    assert cleared["declared"] == {} and cleared["background_cpm"] is None
+    assert client.put("/api/points/999/zoning", json={}, headers=bearer(token)).status_code == 404
+    viewer = api_token(client, "viewer")
+    assert client.put(url, json={}, headers=bearer(viewer)).status_code == 403
+    conn = connect(client.app.state.store_path)  # type: ignore[attr-defined]
+    audits = conn.execute("SELECT target, detail FROM audit WHERE action = 'point.zoning'"
+                          " ORDER BY id").fetchall()
+    conn.close()
+    assert [a[0] for a in audits] == [f"point:{point['id']}"] * 2
+    assert '"background_cpm": 18.5' in audits[0][1]
+
+
+def test_the_points_page_sets_declared_zones_and_says_what_is_refused(
+        client: TestClient) -> None:
+    _scheduler_pass(client)
+    login(client, "pcr")
+    page = client.get("/points")
+    assert page.status_code == 200 and 'data-testid="zoning-forms"' in page.text
+    point_id = int(page.text.split('data-point-id="', 1)[1].split('"', 1)[0])
+    url = f"/points/{point_id}/zoning"
+    form = {"permanent": "", "off": "", "powered": "", "emitting": "", "background_cpm": ""}
+    assert client.post(url, data={**form, "permanent": "supervised"}).status_code == 403  # CSRF
+    done = client.post(url, data={**form, "csrf_token": csrf(client), "permanent": "supervised",
+                                  "background_cpm": "12,5"}, follow_redirects=False)
+    assert done.status_code == 303
+    shown = client.get("/points").text
+    cell = shown.split(f'data-testid="point-declared-{point_id}"', 1)[1].split("</td>", 1)[0]
+    assert "en permanence : Surveillée (bleue)" in cell
+    assert "12.5 coups/min" in shown
+    for change, field, message in (
+            ({"background_cpm": "beaucoup"}, "background_cpm", "Saisissez un nombre."),
+            ({"background_cpm": "1" * 40}, "background_cpm", "Saisissez un nombre."),
+            ({"background_cpm": "nan"}, "background_cpm", "Un bruit de fond est un taux"),
+            ({"background_cpm": "-3"}, "background_cpm", "Un bruit de fond est un taux"),
+            ({"off": "<b>rouge</b>"}, "off", "Zone inconnue."),
+            ({"permanent": "supervised", "off": "supervised"}, "permanent", "pas les deux"),
+            ({"off": "controlled_green", "powered": "supervised"}, "emitting",
+             "ne peut pas être plus basse")):
+        refused = client.post(url, data={**form, "csrf_token": csrf(client), **change})
+        assert refused.status_code == 422, change
+        error = refused.text.split(f'data-testid="error-zoning-{field}"', 1)
+        assert len(error) == 2, change
+        assert message in error[1].split("</span>", 1)[0], change
+        assert "<b>rouge</b>" not in refused.text
+        assert f'id="zoning-{point_id}" data-testid="zoning-{point_id}" open' in refused.text
+    kept = client.get("/points").text
+    assert "12.5 coups/min" in kept
+    assert client.post("/points/999/zoning", data={**form, "csrf_token": csrf(client)}
+                       ).status_code == 404
+    login(client, "viewer")
+    assert 'data-testid="zoning-forms"' not in client.get("/points").text
+    assert client.post(url, data={**form, "csrf_token": csrf(client)}).status_code == 403

@@ -125,7 +125,7 @@ def test_a_full_quarter_across_the_change_of_time(conn: sqlite3.Connection) -> N
     assert "report-highest-zone-lower-bound" not in html
     # the signed document is French: thresholds in words with their units, no config keys
     thresholds = html.split('data-testid="report-thresholds">')[1].split("</span>")[0]
-    assert "non réglementée en dessous de 0.08 mSv par mois" in thresholds
+    assert "hors zone délimitée en dessous de 0.08 mSv par mois" in thresholds
     assert "contrôlée orange en dessous de 100 mSv en une heure, rouge au-delà" in thresholds
     assert "_msv_" not in html
 
@@ -206,7 +206,7 @@ def test_a_point_crossing_into_a_higher_zone(conn: sqlite3.Connection) -> None:
     assert zones == [("non_regulated", "month"), ("controlled_green", "month"),
                      ("controlled_orange", "hour")]
     assert c["highest_zone"] == "controlled_orange" and c["highest_zone_lower_bound"] is False
-    assert c["months"][2]["max_hour_at"] == iso(paris(2026, 3, 5, 10))
+    assert c["months"][2]["max_window_start"] == iso(paris(2026, 3, 5, 10))
     assert c["totals"]["max_usv_h"] == 9000.0
 
 
@@ -305,7 +305,7 @@ def test_sign_freeze_and_correct_through_the_api(app: FastAPI, conn: sqlite3.Con
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         assert pdf.headers["content-type"] == "application/pdf"
         html = client.get(f"/reports/{rid}.html").text
-        assert "A. Martin" in html and "Contrôle d&#39;ambiance trimestriel" in html
+        assert "A. Martin" in html and "Vérification trimestrielle des lieux de travail" in html
         # a correction: version 2 in draft, the signed version 1 kept as it was
         fixed = client.post(f"/api/reports/{rid}/correct", headers=pcr)
         assert fixed.status_code == 200, fixed.text
@@ -497,7 +497,7 @@ def test_readings_stamped_by_an_unsynchronised_clock_are_counted_and_said(
     html = render_html(c, "fr")
     assert 'data-testid="report-clock-unsynced" data-count="72"' in html
     note = html.split('data-testid="report-clock-unsynced-note">')[1].split("</p>")[0]
-    assert "(mesures : 72 ; expositions : 1)" in note
+    assert "(mesures : 72 ; émissions : 1)" in note
     assert 'data-unsynced="72"' in html
     plan = " ".join(str(r[3]) for r in conn.execute(
         "EXPLAIN QUERY PLAN SELECT count(*) FROM readings WHERE device = ?"

@@ -55,9 +55,9 @@ def _rows(app: FastAPI, sql: str) -> list[dict[str, Any]]:
 
 
 def _record(client: TestClient, **fields: str) -> Any:
-    data = {"room": "chu/bloc1", "control": "ambient_internal", "done_on": "2026-01-10",
-            "result": "ok", "performed_by": "PCR M. Curie", "note": "", "document_ref": "R-1",
-            "csrf_token": csrf(client), **fields}
+    data = {"room": "chu/bloc1", "control": "periodic_workplace", "point": "1",
+            "done_on": "2026-01-10", "result": "ok", "performed_by": "PCR M. Curie", "note": "",
+            "document_ref": "R-1", "csrf_token": csrf(client), **fields}
     return client.post("/calendar/record", data=data, follow_redirects=False)
 
 
@@ -74,8 +74,8 @@ def _row(page: str, control: str) -> str:
 def test_a_viewer_sees_due_dates_and_reminders(app: FastAPI, client: TestClient) -> None:
     login(client, "viewer")
     page = client.get("/calendar")
-    assert page.status_code == 200 and "Calendrier des contrôles" in page.text
-    assert _row(page.text, "ambient_internal") == "upcoming 2026-07-15"  # 30 days' grace
+    assert page.status_code == 200 and "Calendrier des vérifications" in page.text
+    assert _row(page.text, "periodic_workplace") == "upcoming 2026-07-15"  # 30 days' grace
     assert 'data-testid="reminder"' in page.text and "dans les 30 jours" in page.text
     assert 'data-testid="form-record"' not in page.text  # viewers do not record
     assert 'data-testid="form-type"' not in page.text
@@ -87,19 +87,20 @@ def test_recording_moves_the_due_date_and_ends_the_overdue_event(app: FastAPI,
     response = _record(client)
     assert response.status_code == 303 and response.headers["location"] == "/calendar"
     page = client.get("/calendar").text
-    assert _row(page, "ambient_internal") == "overdue 2026-04-10"
+    assert _row(page, "periodic_workplace") == "overdue 2026-04-10"
     assert "En retard" in page
     events = _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'")
     assert len(events) == 1 and events[0]["condition_cleared_at"] is None
     assert _record(client, done_on="2026-06-12").status_code == 303
-    assert _row(client.get("/calendar").text, "ambient_internal") == "ok 2026-09-12"
+    assert _row(client.get("/calendar").text, "periodic_workplace") == "ok 2026-09-12"
     events = _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'")
     assert len(events) == 1 and events[0]["condition_cleared_at"] is not None
     conn = connect(app.state.store_path)
     rows = audit.entries(conn, action="control.record")
     conn.close()
     assert len(rows) == 2 and rows[0]["username"] == "pcr"
-    assert rows[0]["target"] == "control:chu/bloc1/ambient_internal"
+    assert rows[0]["target"] == "control:chu/bloc1/periodic_workplace"
+    assert rows[0]["detail"]["point_id"] == 1
     history = client.get("/calendar/room", params={"site": "chu", "room": "bloc1"}).text
     assert history.count('data-testid="history-row"') == 2 and "PCR M. Curie" in history
 
@@ -109,7 +110,9 @@ def test_recording_moves_the_due_date_and_ends_the_overdue_event(app: FastAPI,
     ({"done_on": "hier"}, "done_on", "AAAA-MM-JJ"),
     ({"result": "not_ok"}, "note", "Indiquez ce qui n'était pas conforme."),
     ({"room": "chu/nowhere"}, "room", "Salle inconnue."),
-    ({"control": "x"}, "control", "Type de contrôle inconnu."),
+    ({"control": "x"}, "control", "Type de vérification inconnu."),
+    ({"control": "ambient_internal"}, "control", "n'est plus en vigueur"),
+    ({"point": ""}, "point", "Choisissez le point de mesure vérifié."),
     ({"performed_by": ""}, "performed_by", "Obligatoire."),
 ])
 def test_a_refused_record_says_why_next_to_the_field(app: FastAPI, client: TestClient,
@@ -130,11 +133,12 @@ def test_room_settings_mobile_device_and_dates(app: FastAPI, client: TestClient)
     response = client.post("/calendar/room", data=data, follow_redirects=False)
     assert response.status_code == 303
     page = client.get(response.headers["location"]).text
-    assert _row(page, "technical_internal") == "overdue 2026-05-02"  # at receipt, not recorded
-    assert _row(page, "quality_internal") == "ok 2026-08-04"   # 3 months after first use
-    assert _record(client, control="ambient_external", done_on="2026-06-01").status_code == 303
+    # At commissioning (before first use), not recorded yet: due that day, overdue now.
+    assert _row(page, "initial_equipment") == "overdue 2026-05-04"
+    assert _record(client, control="initial_equipment", point="",
+                   done_on="2026-05-03").status_code == 303
     page = client.get("/calendar").text
-    assert _row(page, "ambient_external") == "ok 2029-06-01"  # 3 years: a mobile device
+    assert _row(page, "initial_equipment") == "unscheduled "  # no renewal set: done
     bad = client.post("/calendar/room", data={**data, "first_use_on": "2026-04-01",
                                               "csrf_token": csrf(client)})
     assert bad.status_code == 422 and 'id="room-first_use_on-error"' in bad.text
@@ -298,7 +302,9 @@ def test_the_feed_is_valid_icalendar(tmp_path: Path) -> None:
         assert _record(client).status_code == 303
         body = client.get("/calendar.ics").content
     events = _check_ics(body)
-    assert len(events) == 7  # six built-in types and the site's, one room
+    # the four periodic defaults (the workplace: its one probe point) and the site's type;
+    # the initial and return-to-service verifications wait for their occasions
+    assert len(events) == 5
     overdue = [e for e in events if e["DTSTART;VALUE=DATE"] == "20260410"]
     assert len(overdue) == 1 and overdue[0]["SUMMARY"].startswith("En retard")
     assert any("Vérification des équipements" in e["SUMMARY"] for e in events)
@@ -312,9 +318,9 @@ def test_the_feed_is_valid_icalendar(tmp_path: Path) -> None:
 def test_api_lists_and_records(app: FastAPI, client: TestClient) -> None:
     viewer = api_token(app, "viewer")
     items = client.get("/api/controls", headers=bearer(viewer)).json()
-    assert items["today"] == "2026-06-15" and len(items["items"]) == 6
-    assert {i["status"] for i in items["items"]} == {"upcoming"}
-    body = {"site": "chu", "room": "bloc1", "control": "ambient_internal",
+    assert items["today"] == "2026-06-15" and len(items["items"]) == 7
+    assert {i["status"] for i in items["items"]} == {"upcoming", "unscheduled"}
+    body = {"site": "chu", "room": "bloc1", "control": "periodic_workplace", "point_id": 1,
             "done_on": "2026-06-01", "result": "ok", "performed_by": "OCR Contrôle SA"}
     assert client.post("/api/controls/records", json=body,
                        headers=bearer(viewer)).status_code == 403
@@ -337,15 +343,16 @@ def test_api_lists_and_records(app: FastAPI, client: TestClient) -> None:
                        headers=bearer(pcr))
     assert room.status_code == 200 and room.json()["after"]["device_kind"] == "mobile"
     types = client.get("/api/controls/types", headers=bearer(viewer)).json()
-    assert [t["key"] for t in types][:2] == ["ambient_internal", "ambient_external"]
+    assert [t["key"] for t in types][:2] == ["initial_equipment", "initial_workplace"]
+    assert all(t["basis"] for t in types)
     assert len(_rows(app, "SELECT * FROM control_records")) == 1
 
 
 def test_the_background_check_opens_overdue_events(app: FastAPI) -> None:
     conn = connect(app.state.store_path)
     with write(conn):
-        ca.record_done(conn, Controls(), "marie", "chu", "bloc1", "ambient_internal",
-                       "2026-01-10", "ok", "PCR", "", "", datetime(2026, 1, 10, tzinfo=UTC))
+        ca.record_done(conn, Controls(), "marie", "chu", "bloc1", "periodic_workplace",
+                       "2026-01-10", "ok", "PCR", "", "", datetime(2026, 1, 10, tzinfo=UTC), 1)
     conn.close()
     app.state.jobs = {"controls"}  # as beside the ingest
     with TestClient(app):  # the app's lifespan starts the job: a check at once
@@ -356,4 +363,4 @@ def test_the_background_check_opens_overdue_events(app: FastAPI) -> None:
     assert check_controls(app.state.store_path, app.state.config, NOW) == {
         "opened": 0, "ended": 0}  # idempotent
     events = _rows(app, "SELECT * FROM events WHERE kind = 'control_overdue'")
-    assert [e["ref"] for e in events] == ["control:ambient_internal"]
+    assert [e["ref"] for e in events] == ["control:periodic_workplace:point:1"]

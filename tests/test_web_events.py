@@ -142,7 +142,8 @@ def test_a_bad_filter_is_named_next_to_its_field(
 def test_an_overdue_esr_shows_its_due_date_in_red(app: FastAPI, client: TestClient) -> None:
     event_id = add_event(app)
     login(client, "pcr")
-    assert post(client, f"/events/{event_id}/qualify-esr", comment="unsolicited").status_code == 303
+    assert post(client, f"/events/{event_id}/qualify-esr", comment="unsolicited",
+                criterion="6").status_code == 303
     row = re.search(r'<span class="due (\w+)" data-testid="declaration-due"[^>]*>([^<]+)',
                     client.get("/events").text)
     assert row is not None and row.group(1) == "pending" and "2026-01-07" in row.group(2)
@@ -167,26 +168,34 @@ def test_acknowledge_qualify_declare_close_through_the_forms(
     assert "form-close" not in page.text and "form-declare" not in page.text
     done = post(client, f"/events/{event_id}/acknowledge", comment="calling biomedical")
     assert done.status_code == 303 and done.headers["location"] == f"/events/{event_id}"
-    assert post(client, f"/events/{event_id}/qualify-esr", comment="emission on its own"
-                ).status_code == 303
+    assert post(client, f"/events/{event_id}/qualify-esr", comment="emission on its own",
+                criterion="6").status_code == 303
     page = client.get(f"/events/{event_id}")
     assert "form-declare" in page.text and "form-acknowledge" not in page.text
     assert post(client, f"/events/{event_id}/declare", declared_on="2026-01-05",
                 reference="ESNR-PAR-2026-0042", comment="").status_code == 303
-    assert post(client, f"/events/{event_id}/close", comment="analysed").status_code == 303
+    refused = post(client, f"/events/{event_id}/close", comment="analysed", outcome="none")
+    assert refused.status_code == 422 and 'data-testid="error-close-followup"' in refused.text
+    assert post(client, f"/events/{event_id}/followup", sent_on="2026-01-05",
+                reference="CR-2026-1").status_code == 303
+    refused = post(client, f"/events/{event_id}/close", comment="analysed")
+    assert refused.status_code == 422 and 'data-testid="error-close-outcome"' in refused.text
+    assert post(client, f"/events/{event_id}/close", comment="analysed",
+                outcome="closed by the ASNR").status_code == 303
     (event,) = rows(app, "SELECT * FROM events")
     assert (event["state"], event["esr"], event["declaration_due"], event["declared_at"],
             event["declaration_ref"]) == ("closed", 1, "2026-01-07", "2026-01-05",
                                           "ESNR-PAR-2026-0042")
     notes = rows(app, "SELECT action, username FROM event_notes ORDER BY id")
-    assert [n["action"] for n in notes] == ["acknowledge", "qualify_esr", "declare", "close"]
+    assert [n["action"] for n in notes] == ["acknowledge", "qualify_esr", "declare", "followup",
+                                            "close"]
     trail = rows(app, "SELECT action, target, username FROM audit WHERE action LIKE 'event.%'"
                       " ORDER BY id")
     assert [t["action"] for t in trail] == ["event.acknowledge", "event.qualify-esr",
-                                            "event.declare", "event.close"]
+                                            "event.declare", "event.followup", "event.close"]
     assert {t["target"] for t in trail} == {f"event:{event_id}"}
     page = client.get(f"/events/{event_id}")
-    assert page.text.count('data-testid="event-note"') == 4
+    assert page.text.count('data-testid="event-note"') == 5
 
 
 @pytest.mark.parametrize(("action", "data", "form", "field"), [
@@ -194,7 +203,15 @@ def test_acknowledge_qualify_declare_close_through_the_forms(
     ("close", {"comment": "done"}, "close", "state"),  # not acknowledged yet
     ("declare", {"declared_on": "2026-01-05", "reference": "ESNR-1"}, "declare", "esr"),
     ("declare", {"declared_on": "05/01/2026", "reference": "ESNR-1"}, "declare", "declared_on"),
-    ("qualify-esr", {"comment": "x" * 2001}, "qualify_esr", "comment"),
+    ("qualify-esr", {"comment": "x" * 2001, "criterion": "6"}, "qualify_esr", "comment"),
+    ("qualify-esr", {"comment": "x", "criterion": "9.9"}, "qualify_esr", "criterion"),
+    ("qualify-esr", {"comment": "x"}, "qualify_esr", "criterion"),
+    ("unqualify-esr", {"reason": "wrong"}, "unqualify_esr", "esr"),
+    ("followup", {"sent_on": "2026-01-05", "reference": "CR-1"}, "followup", "esr"),
+    ("materiovigilance", {"reported_on": "2026-13-01", "reference": "R1"}, "materiovigilance",
+     "reported_on"),
+    ("materiovigilance", {"reported_on": "2026-01-05", "reference": "R" * 65},
+     "materiovigilance", "reference"),
 ])
 def test_a_refused_form_says_why_next_to_the_field_and_writes_nothing(
     app: FastAPI, client: TestClient, action: str, data: dict[str, str], form: str, field: str
@@ -222,7 +239,7 @@ def test_the_page_speaks_french_by_default(app: FastAPI, client: TestClient) -> 
     event_id = add_event(app)
     login(client, "pcr")
     page = client.get(f"/events/{event_id}", headers={"Accept-Language": "fr"})
-    assert "Prendre en compte" in page.text and "Émission non sollicitée" in page.text
+    assert "Prendre en compte" in page.text and "Émission inopinée" in page.text
     refused = post(client, f"/events/{event_id}/acknowledge", comment="")
     assert "Un commentaire est obligatoire." in refused.text
 
@@ -410,7 +427,10 @@ def test_the_api_acts_with_a_token_and_names_the_field_it_refuses(
     assert refused("declare", {"declared_on": "2026-01-05", "reference": "<b>"}) == [
         ("body", "reference")]
     assert rows(app, "SELECT COUNT(*) AS n FROM event_notes") == [{"n": 0}]
-    done = client.post(f"{url}/qualify-esr", json={"comment": "significant"}, headers=token)
+    assert refused("qualify-esr", {"comment": "significant", "criterion": "99"}) == [
+        ("body", "criterion")]
+    done = client.post(f"{url}/qualify-esr", json={"comment": "significant", "criterion": "6"},
+                       headers=token)
     assert done.status_code == 200
     event = done.json()["event"]
     assert (event["esr"], event["state"], event["declaration_due"], event["due_status"]) == (
@@ -420,18 +440,24 @@ def test_the_api_acts_with_a_token_and_names_the_field_it_refuses(
     declared = client.post(f"{url}/declare", headers=token,
                            json={"declared_on": "2026-01-05", "reference": "ESNR-PAR-2026-7"})
     assert declared.json()["event"]["declaration_ref"] == "ESNR-PAR-2026-7"
-    closed = client.post(f"{url}/close", json={"comment": "analysed"}, headers=token)
+    assert refused("close", {"comment": "analysed", "outcome": "x"}) == [("followup",)]
+    assert client.post(f"{url}/followup", json={"sent_on": "2026-01-05", "reference": "CR-7"},
+                       headers=token).status_code == 200
+    assert refused("close", {"comment": "analysed"}) == [("body", "outcome")]
+    closed = client.post(f"{url}/close", json={"comment": "analysed", "outcome": "no action"},
+                         headers=token)
     assert closed.json()["event"]["state"] == "closed"
     assert [n["action"] for n in closed.json()["event"]["notes"]] == [
-        "qualify_esr", "declare", "close"]
-    assert len(rows(app, "SELECT id FROM audit WHERE action LIKE 'event.%'")) == 3
+        "qualify_esr", "declare", "followup", "close"]
+    assert len(rows(app, "SELECT id FROM audit WHERE action LIKE 'event.%'")) == 4
 
 
 def test_the_api_is_documented(app: FastAPI, client: TestClient) -> None:
     spec = client.get("/api/openapi.json", headers=bearer(api_token(app, "viewer"))).json()
     for path in ("/api/events", "/api/events/{event_id}", "/api/events/{event_id}/timeline"):
         assert "get" in spec["paths"][path]
-    for action in ("acknowledge", "close", "qualify-esr", "declare"):
+    for action in ("acknowledge", "close", "qualify-esr", "unqualify-esr", "declare",
+                   "followup", "materiovigilance"):
         operation = spec["paths"][f"/api/events/{{event_id}}/{action}"]["post"]
         assert "requestBody" in operation and "422" in operation["responses"]
     assert set(spec["components"]["schemas"]["DeclareBody"]["properties"]) == {
@@ -449,6 +475,20 @@ def test_an_esr_deadline_never_runs_from_an_implausible_clock(
     app.state.clock = lambda: datetime(2026, 1, 5, 9, tzinfo=UTC)  # a Monday
     event_id = add_event(app, opened_at=opened_at)
     login(client, "pcr")
-    assert post(client, f"/events/{event_id}/qualify-esr", comment="found late").status_code == 303
+    assert post(client, f"/events/{event_id}/qualify-esr", comment="found late",
+                criterion="6").status_code == 303
     (row,) = rows(app, "SELECT declaration_due FROM events WHERE id = ?", [event_id])
     assert row["declaration_due"] == "2026-01-07"
+
+
+def test_the_reports_list_names_the_periodic_verification(client: TestClient) -> None:
+    """The English intro of ``/reports`` says what the French one says: the periodic
+    verification of the workplaces, signed by the CRP (no "ambient control", no "PCR")."""
+    login(client, "viewer")
+    english = client.get("/reports", headers={"Accept-Language": "en"}).text
+    assert ("Periodic verification of the workplaces, every quarter: one report per point"
+            " with a probe, prepared when the quarter ends, reviewed and signed by the"
+            " radiation protection adviser (CRP), kept with every version.") in english
+    assert "Internal ambient control" not in english
+    french = client.get("/reports", headers={"Accept-Language": "fr"}).text
+    assert "Vérification périodique des lieux de travail, chaque trimestre" in french

@@ -75,7 +75,7 @@ def _kinds(**kinds: Kind) -> Mapping[str, Kind]:
 #: Every kind, in the order the docs list them.
 KINDS: Final[Mapping[str, Kind]] = _kinds(
     unsolicited_emission=Kind(
-        "critical", "radiation", "monitor", "Émission non sollicitée", "Unsolicited emission"),
+        "critical", "radiation", "monitor", "Émission inopinée", "Unsolicited emission"),
     emission_after_release=Kind(
         "critical", "radiation", "monitor", "Émission après relâchement de la commande",
         "Emission after release"),
@@ -120,9 +120,13 @@ KINDS: Final[Mapping[str, Kind]] = _kinds(
     ack_stalled=Kind("warning", "system", "hub", "Acquittement bloqué", "Acknowledgement stalled"),
     journal_new=Kind(
         "info", "system", "hub", "Nouveau journal sur un boîtier", "New journal on a device"),
-    control_overdue=Kind("warning", "system", "hub", "Contrôle en retard", "Control overdue"),
+    control_overdue=Kind(
+        "warning", "system", "hub", "Vérification en retard", "Verification overdue"),
     control_due_soon=Kind(
-        "info", "system", "hub", "Contrôle bientôt à faire", "Control due soon"),
+        "info", "system", "hub", "Vérification bientôt à faire", "Verification due soon"),
+    zone_not_consistent=Kind(
+        "warning", "radiation", "hub", "Zone non conforme à la délimitation",
+        "Zone not consistent with the delimitation"),
 )
 
 

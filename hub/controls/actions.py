@@ -1,4 +1,5 @@
-"""The control calendar's actions: a control recorded, a room's settings, a site type.
+"""The verification calendar's actions: a verification recorded, a room's settings and
+occasions (modification, maintenance), a site type, the site's setting of a type.
 
 The action functions check and write; the caller holds the write transaction
 (``BEGIN IMMEDIATE``) and adds its audit record in it. A refused value raises
@@ -18,9 +19,19 @@ from typing import Any, Final
 from hub import workdays
 from hub.config import Controls as ControlSettings
 from hub.controls import schedule
+from hub.controls.due import due_items, slot
 from hub.controls.overdue import sync_events
-from hub.controls.records import due_items, find_room, iso, types_in_force
-from hub.controls.types import DEVICE_KINDS, ControlError, check_type
+from hub.controls.records import find_room, iso, points, types_in_force
+from hub.controls.types import (
+    DEVICE_KINDS,
+    OCCASION_KINDS,
+    RESERVED_KEYS,
+    WORKPLACE,
+    ControlError,
+    check_periods,
+    check_type,
+    defined,
+)
 
 PERFORMER_MAX: Final = 120
 NOTE_MAX: Final = 2000
@@ -57,14 +68,38 @@ def parse_day(value: str | date | None, field: str, required: bool = True) -> da
         raise ControlError(field, "Enter the date as YYYY-MM-DD.") from None
 
 
+def _point(conn: sqlite3.Connection, site: str, room: str, control: str,
+           point_id: int | str | None) -> int | None:
+    """The measurement point a workplace verification was done at (required where the
+    room has points: each is a workplace of its own); None for any other type."""
+    text = str(point_id).strip() if point_id is not None else ""
+    listed = points(conn).get((site, room), [])
+    if control != WORKPLACE or not listed:
+        if text:
+            raise ControlError("point", "Only a workplace verification names a point.")
+        return None
+    if not text:
+        raise ControlError("point", "Choose the measurement point verified.")
+    if not text.isdigit() or int(text) not in {int(p["id"]) for p in listed}:
+        raise ControlError("point", "Not a measurement point of this room.")
+    return int(text)
+
+
 def record_done(conn: sqlite3.Connection, settings: ControlSettings, username: str,
                 site: str, room: str, control: str, done_on: str | date, result: str,
                 performed_by: str, note: str, document_ref: str, now: datetime,
-                ) -> dict[str, Any]:
-    """Record a control done; its room's next due date moves, an overdue event ends."""
+                point_id: int | str | None = None) -> dict[str, Any]:
+    """Record a verification done; its room's next due date moves, an overdue event ends.
+    A type no longer in force (the legal guide's) keeps its records, read-only."""
     find_room(conn, site, room)
     if control not in {t.key for t in types_in_force(conn, settings)}:
-        raise ControlError("control", "Unknown control type.")
+        if control in RESERVED_KEYS or conn.execute(
+                "SELECT 1 FROM control_records WHERE control = ? LIMIT 1",
+                [control]).fetchone():
+            raise ControlError("control", "This verification type is no longer in force:"
+                                          " its records are kept, read-only.")
+        raise ControlError("control", "Unknown verification type.")
+    point = _point(conn, site, room, control, point_id)
     day = parse_day(done_on, "done_on")
     assert day is not None
     today = workdays.today(now)
@@ -83,14 +118,17 @@ def record_done(conn: sqlite3.Connection, settings: ControlSettings, username: s
     at = iso(now)
     cursor = conn.execute(
         "INSERT INTO control_records (site, room, control, done_on, result, performed_by,"
-        " note, document_ref, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [site, room, control, day.isoformat(), result, who, text, document, at, username])
+        " note, document_ref, recorded_at, recorded_by, point_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [site, room, control, day.isoformat(), result, who, text, document, at, username,
+         point])
     sync_events(conn, settings, now, only=(site, room))
     item = next(i for i in due_items(conn, settings, today, (site, room))
-                if i["control"] == control)
+                if i["slot"] == slot(control, point))
     return {"id": int(cursor.lastrowid or 0), "site": site, "room": room, "control": control,
-            "done_on": day.isoformat(), "result": result, "performed_by": who, "note": text,
-            "document_ref": document, "next_due": item["due"], "status": item["status"]}
+            "point_id": point, "done_on": day.isoformat(), "result": result,
+            "performed_by": who, "note": text, "document_ref": document,
+            "next_due": item["due"], "status": item["status"]}
 
 
 def set_room(conn: sqlite3.Connection, settings: ControlSettings, username: str, site: str,
@@ -136,8 +174,9 @@ def set_room(conn: sqlite3.Connection, settings: ControlSettings, username: str,
 def add_type(conn: sqlite3.Connection, settings: ControlSettings, username: str, key: str,
              name: str, period_months: int | None, period_months_mobile: int | None,
              triggers: Iterable[str], now: datetime) -> dict[str, Any]:
-    """Add a site control type (it applies to every room from now on)."""
+    """Add a site verification type (it applies to every room from now on)."""
     taken = [t.key for t in types_in_force(conn, settings)] + list(settings.disabled)
+    taken += [str(r[0]) for r in conn.execute("SELECT key FROM control_types")]
     ctype = check_type(key, name, period_months, period_months_mobile, triggers, taken)
     conn.execute("INSERT INTO control_types (key, name, period_months, period_months_mobile,"
                  " triggers, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -146,4 +185,63 @@ def add_type(conn: sqlite3.Connection, settings: ControlSettings, username: str,
     return ctype.as_dict()
 
 
-# -- the calendar's events ---------------------------------------------------------------------
+def add_occasion(conn: sqlite3.Connection, settings: ControlSettings, username: str,
+                 site: str, room: str, kind: str, on_day: str | date, note: str,
+                 now: datetime) -> dict[str, Any]:
+    """Record a modification or a maintenance of a room's equipment: the verifications it
+    calls for fall due that day (kept: never changed nor deleted)."""
+    find_room(conn, site, room)
+    if kind not in OCCASION_KINDS:
+        raise ControlError("kind", "Choose modification or maintenance.")
+    day = parse_day(on_day, "on_day")
+    assert day is not None
+    today = workdays.today(now)
+    if not EARLIEST <= day <= today:
+        raise ControlError("on_day", "The date must be between {start} and today.",
+                           start=EARLIEST.isoformat())
+    text = _text(note, "note", NOTE_MAX, True)
+    cursor = conn.execute(
+        "INSERT INTO control_occasions (site, room, kind, on_day, note, recorded_at,"
+        " recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [site, room, kind, day.isoformat(), text, iso(now), username])
+    sync_events(conn, settings, now, only=(site, room))
+    return {"id": int(cursor.lastrowid or 0), "site": site, "room": room, "kind": kind,
+            "on_day": day.isoformat(), "note": text}
+
+
+def set_type(conn: sqlite3.Connection, settings: ControlSettings, username: str, key: str,
+             enabled: bool, period_months: int | None, period_months_mobile: int | None,
+             now: datetime) -> dict[str, Any]:
+    """The site's interval of a built-in type (within the law's longest), or an optional
+    (quality control) type enabled or not; returns the old and new values (the audit)."""
+    ctype = defined(key)
+    if ctype is None or ctype.legacy:
+        raise ControlError("key", "Not a built-in or optional verification type.")
+    if key in settings.disabled:
+        raise ControlError("key", "This type is disabled in the configuration.")
+    if ctype.source == "builtin" and not enabled:
+        raise ControlError("enabled", "A verification of the order cannot be switched off"
+                                      " here (the configuration's disabled list can).")
+    check_periods(period_months, period_months_mobile, ctype.max_months)
+    if ctype.periodic and period_months is None:
+        raise ControlError("period_months", "This verification is periodic: give its"
+                                            " interval.")
+    if period_months is None and not ctype.triggers:
+        raise ControlError("period_months", "Give a period, or at least one occasion.")
+    row = conn.execute("SELECT enabled, period_months, period_months_mobile FROM"
+                       " control_type_settings WHERE key = ?", [key]).fetchone()
+    before = ({"enabled": bool(row[0]), "period_months": row[1],
+               "period_months_mobile": row[2]} if row is not None else
+              {"enabled": ctype.source == "builtin", "period_months": ctype.period_months,
+               "period_months_mobile": ctype.period_months_mobile})
+    conn.execute(
+        "INSERT INTO control_type_settings (key, enabled, period_months, period_months_mobile,"
+        " updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+        " enabled = excluded.enabled, period_months = excluded.period_months,"
+        " period_months_mobile = excluded.period_months_mobile,"
+        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        [key, int(enabled), period_months, period_months_mobile, iso(now), username])
+    sync_events(conn, settings, now)
+    return {"key": key, "before": before,
+            "after": {"enabled": enabled, "period_months": period_months,
+                      "period_months_mobile": period_months_mobile}}

@@ -1,19 +1,22 @@
-"""The control calendar's events: the periodic ``control_overdue`` check and the reminders.
+"""The verification calendar's events: the periodic ``control_overdue`` check and the
+reminders (the kind codes kept from the control calendar; named "Vérification en retard"
+and "Vérification bientôt à faire" in the inbox).
 
-:func:`check_overdue` opens one ``control_overdue`` event per room and
-control whose due date has passed (through :meth:`hub.db.store.Store.open_event`:
-at most one ongoing per room and control) and ends the condition of those that
-are no longer overdue (a control recorded, a date corrected).
+:func:`check_overdue` opens one ``control_overdue`` event per room and verification
+(and measurement point, for the workplace verification) whose due date has passed
+(through :meth:`hub.db.store.Store.open_event`: at most one ongoing per room and
+``ref``) and ends the condition of those that are no longer overdue (a verification
+recorded, a signed report that stands as it, a date corrected, a type no longer in
+force).
 
-It also raises the **active reminders**: a PCR who never opens the calendar
-page must still hear of a control coming due. When a control crosses a
-``remind_days`` threshold (30, then 7 days before its due date), one
-``control_due_soon`` event (severity ``info``) is opened; its ``ref`` names the
-control, the due date and the level, and a reminder whose ``ref`` was ever
-raised for the room is never raised again: each level fires once per due date,
-whatever the restarts and repeated checks. Its condition ends when the next
-level takes over, when the control becomes overdue (``control_overdue`` then
-takes over) or when a record moves the due date (a new due date, new refs).
+It also raises the **active reminders**: a PCR who never opens the calendar page must
+still hear of a verification coming due. When one crosses a ``remind_days`` threshold
+(30, then 7 days before its due date), one ``control_due_soon`` event (severity
+``info``) is opened; its ``ref`` names the verification, the due date and the level,
+and a reminder whose ``ref`` was ever raised for the room is never raised again: each
+level fires once per due date, whatever the restarts and repeated checks. Its condition
+ends when the next level takes over, when the verification becomes overdue
+(``control_overdue`` then takes over) or when a record moves the due date.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import Any, Final
 
 from hub import workdays
 from hub.config import Controls as ControlSettings
-from hub.controls.records import as_dicts, due_items, iso
+from hub.controls.due import due_items
+from hub.controls.records import as_dicts, iso
 from hub.db.store import Store
 from wire.kinds import severity
 
@@ -46,8 +50,9 @@ EventKey = tuple[str, str, str, str]  # (kind, site, room, ref)
 
 
 def _reminder_ref(item: dict[str, Any]) -> str:
-    """Names the control, its due date and the level: once per level and due date."""
-    return f"control:{item['control']}:{item['due']}:{item['remind_days']}d"
+    """Names the verification (and its point), its due date and the level: once per
+    level and due date."""
+    return f"control:{item['slot']}:{item['due']}:{item['remind_days']}d"
 
 
 def _wanted(items: Iterable[dict[str, Any]], grace_days: int
@@ -63,7 +68,7 @@ def _wanted(items: Iterable[dict[str, Any]], grace_days: int
     for item in items:
         site, room = item["site"], item["room"]
         if item["status"] == "overdue":
-            wanted[(KIND, site, room, f"control:{item['control']}")] = item
+            wanted[(KIND, site, room, f"control:{item['slot']}")] = item
         elif item["status"] in ("soon", "upcoming") and item["remind_days"] is not None:
             if item["reason"] == "first_record" and item["remind_days"] >= grace_days:
                 continue
@@ -107,6 +112,8 @@ def _plan(conn: sqlite3.Connection, settings: ControlSettings, today: date,
 def _detail(kind: str, item: dict[str, Any]) -> dict[str, Any]:
     detail = {"control": item["control"], "name": item["name"], "due": item["due"],
               "reason": item["reason"], "last_done": item["last_done"]}
+    if item["point_id"] is not None:
+        detail["point"] = {"id": item["point_id"], "name": item["point_name"]}
     if kind == REMIND_KIND:
         detail["remind_days"] = item["remind_days"]
     return detail

@@ -1,22 +1,28 @@
-"""Due dates and reminders: pure functions of a control type, a room and its records.
+"""Due dates and reminders: pure functions of a verification type, a room and its records.
 
 Dates are calendar days in Europe/Paris (:func:`hub.workdays.today`).
 
-- **Periods run from the last control done**, not from calendar quarters or
-  years: a quarterly control is due 3 months after the last one (the order of
+- **Periods run from the last verification done**, not from calendar quarters or
+  years: a quarterly verification is due 3 months after the last one (the order of
   23 October 2020, art. 12, asks for checks *at most* 3 months apart; calendar
-  quarters would allow almost 6 months between two controls). Adding months
+  quarters would allow almost 6 months between two verifications). Adding months
   keeps the day of the month, or the month's last day when it has no such day
   (30 November + 3 months = 28 or 29 February; 29 February + 12 months =
   28 February): never later than the period allows.
-- **Triggers**: a control is due on (or ``offset_months`` after) the room's
-  receipt, first use or change of use date, until a control is recorded on or
-  after that date (for "before first use": on or after the receipt date).
-- **A not-OK result** makes a new control due ``recheck_days`` after it
+- **Triggers**: a verification is due on (or ``offset_months`` after) the room's
+  receipt, commissioning (first use) or change of use date, and each modification
+  or maintenance recorded, until one is recorded on or after that date (for "at
+  commissioning": on or after the receipt date). ``also_due`` are such occasions
+  given by the caller (a signed report that could not close the verification).
+- **A not-OK result** makes a new verification due ``recheck_days`` after it
   (``[controls] recheck_after_not_ok_days``) when that comes before the period.
 - **Never recorded**: without any record and no trigger date, a periodic
-  control is due ``grace_days`` after the hub started tracking the room: time
-  for the PCR to enter the last controls done (``first_record_grace_days``).
+  verification is due ``grace_days`` after the hub started tracking the room: time
+  for the PCR to enter the last verifications done (``first_record_grace_days``).
+- **A type an upgrade brought** (``upgraded_on``: the verifications of 2020, in a room
+  tracked before migration step 3): the grace runs from the upgrade's day, and what
+  an occasion before it made due is due no earlier than the grace's end (the PCR
+  enters the verifications already done; the old calendar had no such type).
 
 The next due date is the earliest of these; it is *overdue* from the day
 after; reminders come ``remind_days`` (30 and 7 by default) before.
@@ -30,26 +36,50 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final, Literal
 
-from hub.controls.types import ControlType, RoomSettings
+from hub.controls.types import OCCASION_KINDS, ControlType, RoomSettings
 
 Result = Literal["ok", "not_ok"]
 RESULTS: Final[tuple[Result, ...]] = ("ok", "not_ok")
-Reason = Literal["periodic", "receipt", "first_use", "change_of_use", "recheck",
-                 "first_record"]
+Reason = Literal["periodic", "receipt", "first_use", "change_of_use", "modification",
+                 "maintenance", "report", "recheck", "first_record"]
 Status = Literal["overdue", "soon", "upcoming", "ok", "unscheduled"]
 
 
 def add_months(day: date, months: int) -> date:
-    """``day`` plus ``months`` calendar months, clamped to the end of a shorter month."""
+    """``day`` plus ``months`` calendar months, clamped to the end of a shorter month
+    (and to :data:`date.max`: a stored day near it must not overflow)."""
     index = day.year * 12 + (day.month - 1) + months
     year, month = divmod(index, 12)
     month += 1
+    if year > date.max.year:
+        return date.max
+    if year < date.min.year:
+        return date.min
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def add_days(day: date, days: int) -> date:
+    """``day`` plus ``days``, clamped to :data:`date.max` and :data:`date.min`."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
+def parse_day(text: object) -> date | None:
+    """An ISO day as stored, or None when absent or unreadable (a row written by hand or
+    by an older hub must not stop the whole calendar)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """One control recorded: the day it was done and its result."""
+    """One verification recorded (or a signed report closing it): its day and result."""
 
     done_on: date
     result: Result = "ok"
@@ -63,35 +93,48 @@ class Due:
     last_result: Result | None
 
 
-def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
-
-
 def next_due(ctype: ControlType, room: RoomSettings, records: Sequence[Done],
-             tracked_since: date, grace_days: int = 30, recheck_days: int = 30) -> Due:
+             tracked_since: date, grace_days: int = 30, recheck_days: int = 30,
+             also_due: Sequence[tuple[date, Reason]] = (),
+             upgraded_on: date | None = None) -> Due:
     """The next due date of ``ctype`` in ``room`` and why (see the module's rules)."""
+    if upgraded_on is not None:
+        tracked_since = max(tracked_since, upgraded_on)
+
+    def graced(due: date, occasion: date) -> date:
+        if upgraded_on is None or occasion >= upgraded_on:
+            return due
+        return max(due, add_days(upgraded_on, grace_days))
+
     last = max(records, key=lambda r: r.done_on) if records else None
     dues: list[tuple[date, Reason]] = []
-    received = _day(room.received_on)
-    dated = {"receipt": received, "first_use": _day(room.first_use_on),
-             "change_of_use": _day(room.use_changed_on)}
+    received = parse_day(room.received_on)
+    dated: dict[str, list[date]] = {e: [] for e in ("receipt", "first_use", "change_of_use",
+                                                    *OCCASION_KINDS)}
+    for event, text in (("receipt", room.received_on), ("first_use", room.first_use_on),
+                        ("change_of_use", room.use_changed_on), *room.occasions):
+        day = parse_day(text)
+        if day is not None and event in dated:
+            dated[event].append(day)
     for trigger in ctype.triggers:
-        occasion = dated[trigger.event]
-        if occasion is None:
-            continue
-        since: date | None = occasion
-        if trigger.event == "first_use" and trigger.offset_months == 0:
-            since = received if received is not None and received <= occasion else None
-        if not any(since is None or r.done_on >= since for r in records):
-            dues.append((add_months(occasion, trigger.offset_months), trigger.event))
+        for occasion in dated[trigger.event]:
+            since: date | None = occasion
+            if trigger.event == "first_use" and trigger.offset_months == 0:
+                since = received if received is not None and received <= occasion else None
+            if not any(since is None or r.done_on >= since for r in records):
+                dues.append((graced(add_months(occasion, trigger.offset_months), occasion),
+                             trigger.event))
+    for occasion, reason in also_due:
+        if not any(r.done_on >= occasion for r in records):
+            dues.append((graced(occasion, occasion), reason))
     period = ctype.period_for(room.device_kind)
     if last is not None:
         if period is not None:
             dues.append((add_months(last.done_on, period), "periodic"))
         if last.result == "not_ok" and recheck_days > 0:
-            dues.append((last.done_on + timedelta(days=recheck_days), "recheck"))
+            dues.append((add_days(last.done_on, recheck_days), "recheck"))
     elif period is not None and not dues:
-        dues.append((tracked_since + timedelta(days=grace_days), "first_record"))
+        dues.append((add_days(tracked_since, grace_days), "first_record"))
     if not dues:
         return Due(None, None, None, None)
     due, reason = min(dues)

@@ -131,12 +131,32 @@ def _to_2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _to_3(conn: sqlite3.Connection) -> None:
+    """The French rules (issue 15): each point's declared zones and configured background
+    (reports signed before keep their content, method 1: never recomputed); the
+    verification calendar of the order of 23 October 2020 (the old types kept as legacy,
+    read-only: :mod:`hub.db.migrate_calendar`); the ESR follow-up
+    (:mod:`hub.db.migrate_events`)."""
+    add_column(conn, "points", "declared_zones", "TEXT NOT NULL DEFAULT '{}'")
+    add_column(conn, "points", "background_cpm", "REAL")
+    # Imported here: those steps use add_column, from this module.
+    from hub.db.migrate_calendar import calendar_to_3
+    from hub.db.migrate_events import events_to_3
+
+    calendar_to_3(conn)
+    events_to_3(conn)
+    for statement in schema.statements():
+        conn.execute(statement)
+
+
 #: (version, what it brings, the step): applied in order to a store below ``version``.
 MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, "every table, index and trigger; the upgrades of the stores made before versions",
      _to_1),
     (2, "records kept as received with their hash; input changes; conflicts; chain breaks",
      _to_2),
+    (3, "declared zones and background per point; the 2020 verification calendar; ESR"
+        " follow-up", _to_3),
 )
 LATEST: Final = MIGRATIONS[-1][0]
 

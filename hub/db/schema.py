@@ -226,27 +226,48 @@ CREATE TABLE IF NOT EXISTS events (
     declaration_due TEXT,
     declared_at TEXT,
     declaration_ref TEXT,
-    updated_at TEXT
+    updated_at TEXT,
+    esr_criterion TEXT,
+    esr_criteria_version TEXT,
+    followup_due TEXT,
+    followup_at TEXT,
+    followup_ref TEXT,
+    materiovigilance_at TEXT,
+    materiovigilance_ref TEXT,
+    esr_outcome TEXT
 );
 """
 
-_EVENTS: Final = EVENTS_TABLE + """
+_EVENT_INDEXES: Final = """
 CREATE UNIQUE INDEX IF NOT EXISTS idx_events_one_ongoing
     ON events (kind, device, ref) WHERE condition_cleared_at IS NULL;
 CREATE INDEX IF NOT EXISTS idx_events_ref ON events (kind, device, ref);
 CREATE INDEX IF NOT EXISTS idx_events_device_opened ON events (device, opened_at);
 CREATE INDEX IF NOT EXISTS idx_events_state ON events (state, kind);
 CREATE INDEX IF NOT EXISTS idx_events_opened ON events (opened_at);
+"""
+
+#: Every action a PCR records on an event, one ``event_notes`` row each (its CHECK lists
+#: them: a new action needs the table rebuilt, :mod:`hub.db.migrate_events`).
+EVENT_NOTES_TABLE: Final = """
 CREATE TABLE IF NOT EXISTS event_notes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id INTEGER NOT NULL REFERENCES events (id),
     at TEXT NOT NULL,
     username TEXT NOT NULL,
     action TEXT NOT NULL
-        CHECK (action IN ('acknowledge', 'close', 'qualify_esr', 'declare', 'note')),
+        CHECK (action IN ('acknowledge', 'close', 'qualify_esr', 'declare', 'note',
+                          'unqualify_esr', 'followup', 'materiovigilance')),
     comment TEXT NOT NULL DEFAULT ''
 );
+"""
+
+#: The index of ``event_notes``, made after the table (and again after its rebuild).
+EVENT_NOTES_INDEX: Final = """
 CREATE INDEX IF NOT EXISTS idx_event_notes_event ON event_notes (event_id, id);
+"""
+
+_SIGNAL_CHANGES: Final = """
 CREATE TABLE IF NOT EXISTS signal_changes (
     device TEXT NOT NULL,
     at TEXT NOT NULL,
@@ -257,6 +278,9 @@ CREATE TABLE IF NOT EXISTS signal_changes (
     PRIMARY KEY (device, at, signal)
 ) WITHOUT ROWID;
 """
+
+_EVENTS: Final = (EVENTS_TABLE + _EVENT_INDEXES + EVENT_NOTES_TABLE + EVENT_NOTES_INDEX
+                  + _SIGNAL_CHANGES)
 
 
 #: Made by migration 2 (after it adds ``received.prev``): the chained records of each

@@ -64,7 +64,42 @@ CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, revoked_at);
 CREATE INDEX IF NOT EXISTS sessions_by_ip ON sessions (ip, user_id);
 """
 
-#: The control calendar (:mod:`hub.controls`): ``control_records`` is append-only.
+#: The verification calendar of the order of 23 October 2020 (migration step 3,
+#: :func:`hub.db.migrate_calendar.calendar_to_3`): a room's modifications and maintenances
+#: (append-only), the site's setting of a built-in or optional type.
+CONTROLS_3: Final = """
+CREATE TABLE IF NOT EXISTS control_occasions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    site TEXT NOT NULL,
+    room TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('modification', 'maintenance')),
+    on_day TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_control_occasions_room ON control_occasions (site, room, on_day);
+CREATE TRIGGER IF NOT EXISTS control_occasions_no_update BEFORE UPDATE ON control_occasions
+    BEGIN SELECT RAISE(ABORT, 'occasions are kept: record it again'); END;
+CREATE TRIGGER IF NOT EXISTS control_occasions_no_delete BEFORE DELETE ON control_occasions
+    BEGIN SELECT RAISE(ABORT, 'occasions are kept'); END;
+CREATE TRIGGER IF NOT EXISTS control_occasions_no_replace BEFORE INSERT ON control_occasions
+    WHEN EXISTS (SELECT 1 FROM control_occasions WHERE id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, 'occasions are kept as recorded'); END;
+CREATE TABLE IF NOT EXISTS control_type_settings (
+    key TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    period_months INTEGER,
+    period_months_mobile INTEGER,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+"""
+
+#: The verification calendar (:mod:`hub.controls`): ``control_records`` is append-only;
+#: ``point_id`` (step 3) names the measurement point of a workplace verification;
+#: ``control_rooms.upgraded_on`` (step 3): the day step 3 brought the 2020 verifications
+#: to a room tracked before (NULL: tracked with them).
 CONTROLS: Final = """
 CREATE TABLE IF NOT EXISTS control_rooms (
     site TEXT NOT NULL,
@@ -76,6 +111,7 @@ CREATE TABLE IF NOT EXISTS control_rooms (
     tracked_since TEXT NOT NULL,
     updated_at TEXT,
     updated_by TEXT,
+    upgraded_on TEXT,
     PRIMARY KEY (site, room)
 );
 CREATE TABLE IF NOT EXISTS control_types (
@@ -98,7 +134,8 @@ CREATE TABLE IF NOT EXISTS control_records (
     note TEXT NOT NULL DEFAULT '',
     document_ref TEXT NOT NULL DEFAULT '',
     recorded_at TEXT NOT NULL,
-    recorded_by TEXT NOT NULL
+    recorded_by TEXT NOT NULL,
+    point_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS idx_control_records_room
     ON control_records (site, room, control, done_on);
@@ -112,7 +149,8 @@ CREATE TRIGGER IF NOT EXISTS control_records_no_delete BEFORE DELETE ON control_
 CREATE TRIGGER IF NOT EXISTS control_records_no_replace BEFORE INSERT ON control_records
     WHEN EXISTS (SELECT 1 FROM control_records WHERE id = NEW.id)
     BEGIN SELECT RAISE(ABORT, 'control records are kept as recorded'); END;
-"""
+""" + CONTROLS_3
+
 
 #: Measurement points (:mod:`hub.reports.points`). A device gets its probe point the
 #: moment the ingest registers it (the PCR sees the room's point at once, whatever
@@ -128,6 +166,8 @@ CREATE TABLE IF NOT EXISTS points (
     thresholds TEXT NOT NULL DEFAULT '{}',
     created_at TEXT NOT NULL,
     created_by TEXT NOT NULL DEFAULT '',
+    declared_zones TEXT NOT NULL DEFAULT '{}',
+    background_cpm REAL,
     UNIQUE (device, name)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_points_one_probe ON points (device) WHERE kind = 'probe';

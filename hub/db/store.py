@@ -96,8 +96,9 @@ class Store:
     @classmethod
     def over(cls, conn: sqlite3.Connection) -> Store:
         """The store's writes on a connection opened by :func:`connect` (a job's, a
-        request's), in the caller's transaction."""
-        return cls(sqlite_utils.Database(conn, execute_plugins=False))
+        request's), in the caller's transaction. The connection stays as the caller
+        made it: sqlite-utils would turn ``recursive_triggers`` on for good."""
+        return cls(sqlite_utils.Database(conn, execute_plugins=False, recursive_triggers=False))
 
     @classmethod
     def open(cls, path: str | Path) -> Store:

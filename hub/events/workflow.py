@@ -7,10 +7,10 @@ Two parties write an event, each its own columns:
   :mod:`wire.kinds`) and sets ``condition_cleared_at`` when the condition
   ends (alarm cleared, gap filled, device back); it never touches ``state``;
 - the **PCR** moves ``state`` from ``open`` to ``acknowledged`` (comment
-  required) to ``closed`` (comment required), may qualify it as an ESR
-  (which sets ``declaration_due``, see :mod:`hub.workdays`) and records the
-  declaration (date and the regulator's reference). Each action is one
-  ``event_notes`` row.
+  required) to ``closed`` (comment required; a declared ESR's also with the
+  regulator's outcome). What makes an event an ESR (qualification under a
+  guide n°11 criterion, declaration, follow-up report, matériovigilance) is
+  :mod:`hub.events.esr`. Each action is one ``event_notes`` row.
 
 The action functions here check and write; the caller holds the write
 transaction (``BEGIN IMMEDIATE``) and adds its audit record in it, so an
@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal
 
-from hub import timefmt, workdays
+from hub import timefmt
+from hub.events import followup
 from wire.contract import AlarmItem
 from wire.errors import HubError
 
@@ -37,6 +38,7 @@ State = Literal["open", "acknowledged", "closed"]
 STATES: Final[tuple[State, ...]] = ("open", "acknowledged", "closed")
 
 COMMENT_MAX: Final = 2000
+OUTCOME_MAX: Final = 2000
 REFERENCE_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/:-]{0,63}$")
 
 
@@ -135,13 +137,23 @@ def due_status(event: Mapping[str, Any], today: date, soon_days: int = 1) -> str
     return "soon" if (due - today).days <= soon_days else "pending"
 
 
-def _shape(row: dict[str, Any], today: date, soon_days: int) -> dict[str, Any]:
+def followup_status(event: Mapping[str, Any], today: date, soon_days: int = 1,
+                    months: int = followup.FOLLOWUP_MONTHS) -> str | None:
+    """A declared ESR whose follow-up report is not recorded: ``overdue``, ``soon`` or
+    ``pending``, reckoned as the inbox's list (:func:`hub.events.followup.status`)."""
+    return followup.status(event, today, soon_days, months)
+
+
+def _shape(row: dict[str, Any], today: date, soon_days: int, months: int) -> dict[str, Any]:
     try:
         row["detail"] = json.loads(row["detail"] or "{}")
     except ValueError:
         row["detail"] = {"raw": row["detail"]}
     row["esr"] = bool(row["esr"])
     row["due_status"] = due_status(row, today, soon_days)
+    row["followup_status"] = followup_status(row, today, soon_days, months)
+    due = followup.due_on(row.get("followup_due"), row.get("declared_at"), months)
+    row["followup_due_on"] = due.isoformat() if due else None
     return row
 
 
@@ -161,8 +173,11 @@ _ORDER: Final = ("CASE state WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 
 
 
 def list_events(conn: sqlite3.Connection, filters: Filters, today: date,
-                soon_days: int = 1) -> list[dict[str, Any]]:
-    """Open ones first, then acknowledged, then closed; newest first in each."""
+                soon_days: int = 1,
+                followup_months: int = followup.FOLLOWUP_MONTHS) -> list[dict[str, Any]]:
+    """Open ones first, then acknowledged, then closed; newest first in each.
+    ``followup_months``: ``[events] followup_months``, for the ESRs declared before follow-up
+    due dates were stored."""
     where, params = [], []
     for column in ("state", "kind", "site", "room"):
         value = getattr(filters, column)
@@ -175,7 +190,7 @@ def list_events(conn: sqlite3.Connection, filters: Filters, today: date,
     sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
     sql += f" ORDER BY {_ORDER} LIMIT ? OFFSET ?"
     found = rows(conn, sql, [*params, filters.limit, filters.offset])
-    return [_shape(r, today, soon_days) for r in found]
+    return [_shape(r, today, soon_days, followup_months) for r in found]
 
 
 def facets(conn: sqlite3.Connection) -> dict[str, list[Any]]:
@@ -187,12 +202,12 @@ def facets(conn: sqlite3.Connection) -> dict[str, list[Any]]:
     }
 
 
-def get_event(conn: sqlite3.Connection, event_id: int, today: date,
-              soon_days: int = 1) -> dict[str, Any]:
+def get_event(conn: sqlite3.Connection, event_id: int, today: date, soon_days: int = 1,
+              followup_months: int = followup.FOLLOWUP_MONTHS) -> dict[str, Any]:
     found = rows(conn, "SELECT * FROM events WHERE id = ?", [event_id])
     if not found:
         raise EventNotFound(event_id)
-    event = _shape(found[0], today, soon_days)
+    event = _shape(found[0], today, soon_days, followup_months)
     event["notes"] = notes(conn, event_id)
     return event
 
@@ -205,7 +220,7 @@ def notes(conn: sqlite3.Connection, event_id: int) -> list[dict[str, Any]]:
 # -- actions (the caller holds the write transaction) ------------------------------------------
 
 
-def _now_iso(now: datetime) -> str:
+def now_iso(now: datetime) -> str:
     return timefmt.iso(now.timestamp())
 
 
@@ -218,14 +233,34 @@ def clean_comment(comment: str | None, required: bool = True) -> str:
     return text
 
 
-def _current(conn: sqlite3.Connection, event_id: int) -> dict[str, Any]:
+def clean_text(value: str | None, field: str, most: int, missing: str) -> str:
+    """A required free text (a reason, an outcome), stripped and bounded; ``missing``: the
+    refusal when it is empty."""
+    text = (value or "").strip()
+    if not text:
+        raise EventError(field, missing)
+    if len(text) > most:
+        raise EventError(field, "At most {max} characters.", max=most)
+    return text
+
+
+def clean_reference(reference: str | None, message: str, field: str = "reference") -> str:
+    """A reference given by the regulator or the ANSM, as typed (spaces around dropped);
+    ``message``: the refusal, which says whose reference."""
+    ref = (reference or "").strip()
+    if not REFERENCE_RE.match(ref):
+        raise EventError(field, message)
+    return ref
+
+
+def current(conn: sqlite3.Connection, event_id: int) -> dict[str, Any]:
     found = rows(conn, "SELECT * FROM events WHERE id = ?", [event_id])
     if not found:
         raise EventNotFound(event_id)
     return found[0]
 
 
-def _note(conn: sqlite3.Connection, event_id: int, at: str, username: str, action: str,
+def add_note(conn: sqlite3.Connection, event_id: int, at: str, username: str, action: str,
           comment: str) -> int:
     cursor = conn.execute(
         "INSERT INTO event_notes (event_id, at, username, action, comment) VALUES (?, ?, ?, ?, ?)",
@@ -237,81 +272,43 @@ def acknowledge(conn: sqlite3.Connection, event_id: int, username: str, comment:
                 now: datetime) -> dict[str, Any]:
     """open -> acknowledged: someone has seen it and says what they do about it."""
     text = clean_comment(comment)
-    event = _current(conn, event_id)
+    event = current(conn, event_id)
     if event["state"] != "open":
         raise EventError("state", "The event is already acknowledged or closed.")
-    at = _now_iso(now)
+    at = now_iso(now)
     conn.execute("UPDATE events SET state = 'acknowledged', acknowledged_at = ?,"
                  " acknowledged_by = ?, updated_at = ? WHERE id = ?",
                  [at, username, at, event_id])
-    _note(conn, event_id, at, username, "acknowledge", text)
+    add_note(conn, event_id, at, username, "acknowledge", text)
     return {"state": "acknowledged", "comment": text}
 
 
 def close(conn: sqlite3.Connection, event_id: int, username: str, comment: str,
-          now: datetime) -> dict[str, Any]:
-    """acknowledged -> closed, with the conclusion; an ESR must be declared first."""
+          now: datetime, outcome: str = "") -> dict[str, Any]:
+    """acknowledged -> closed, with the conclusion. An ESR closes once declared and its
+    follow-up report recorded, with the regulator's ``outcome`` (which comes after that
+    report); one qualified wrongly is unqualified first
+    (:func:`hub.events.esr.unqualify_esr`): before that, it could never be closed."""
     text = clean_comment(comment)
-    event = _current(conn, event_id)
+    event = current(conn, event_id)
     if event["state"] == "open":
         raise EventError("state", "Acknowledge the event before closing it.")
     if event["state"] == "closed":
         raise EventError("state", "The event is already closed.")
-    if event["esr"] and not event["declared_at"]:
-        raise EventError("state", "An ESR cannot be closed before its declaration is recorded.")
-    at = _now_iso(now)
-    conn.execute("UPDATE events SET state = 'closed', closed_at = ?, closed_by = ?,"
-                 " updated_at = ? WHERE id = ?", [at, username, at, event_id])
-    _note(conn, event_id, at, username, "close", text)
-    return {"state": "closed", "comment": text}
-
-
-def qualify_esr(conn: sqlite3.Connection, event_id: int, username: str, comment: str,
-                now: datetime, alsace_moselle: bool = False) -> dict[str, Any]:
-    """Qualify as an ESR: the declaration is due two working days after *detection*.
-
-    Qualifying an open event acknowledges it too (a qualification is a review).
-    """
-    text = clean_comment(comment)
-    event = _current(conn, event_id)
-    if event["state"] == "closed":
-        raise EventError("state", "A closed event cannot be qualified.")
+    result: dict[str, Any] = {"state": "closed", "comment": text}
     if event["esr"]:
-        raise EventError("state", "The event is already qualified as an ESR.")
-    due = workdays.declaration_due(deadline_basis(event, now), alsace_moselle)
-    at = _now_iso(now)
-    conn.execute(
-        "UPDATE events SET esr = 1, esr_qualified_at = ?, esr_qualified_by = ?,"
-        " declaration_due = ?, state = 'acknowledged',"
-        " acknowledged_at = COALESCE(acknowledged_at, ?),"
-        " acknowledged_by = COALESCE(acknowledged_by, ?), updated_at = ? WHERE id = ?",
-        [at, username, due.isoformat(), at, username, at, event_id])
-    _note(conn, event_id, at, username, "qualify_esr", text)
-    return {"esr": True, "declaration_due": due.isoformat(), "comment": text}
-
-
-def declare(conn: sqlite3.Connection, event_id: int, username: str, declared_on: date,
-            reference: str, comment: str, now: datetime) -> dict[str, Any]:
-    """Record the ESR's declaration to the regulator: its date and the regulator's reference."""
-    ref = (reference or "").strip()
-    if not REFERENCE_RE.match(ref):
-        raise EventError("reference", "Give the regulator's reference: 1 to 64 letters, digits,"
-                                      " spaces or . _ / : -")
-    text = clean_comment(comment, required=False)
-    event = _current(conn, event_id)
-    if not event["esr"]:
-        raise EventError("esr", "Only an event qualified as an ESR can be declared.")
-    if event["declared_at"]:
-        raise EventError("state", "The declaration is already recorded.")
-    if declared_on > workdays.today(now):
-        raise EventError("declared_on", "The declaration date cannot be in the future.")
-    detected = workdays.local_date(detected_at(event))
-    if declared_on < detected:
-        raise EventError("declared_on", "The declaration date cannot be before the event"
-                                        " was detected ({date}).", date=detected.isoformat())
-    at = _now_iso(now)
-    conn.execute("UPDATE events SET declared_at = ?, declaration_ref = ?, updated_at = ?"
-                 " WHERE id = ?", [declared_on.isoformat(), ref, at, event_id])
-    note = f"{declared_on.isoformat()} {ref}" + (f": {text}" if text else "")
-    _note(conn, event_id, at, username, "declare", note)
-    return {"declared_at": declared_on.isoformat(), "declaration_ref": ref, "comment": text}
+        if not event["declared_at"]:
+            raise EventError("esr", "An ESR cannot be closed before its declaration is"
+                                    " recorded; if it was qualified wrongly, unqualify it"
+                                    " first.")
+        if not event["followup_at"]:
+            raise EventError("followup", "Record the follow-up report (compte rendu) before"
+                                         " closing the ESR.")
+        result["outcome"] = clean_text(outcome, "outcome", OUTCOME_MAX,
+                                       "Give the regulator's outcome to close a declared ESR.")
+    at = now_iso(now)
+    conn.execute("UPDATE events SET state = 'closed', closed_at = ?, closed_by = ?,"
+                 " esr_outcome = COALESCE(?, esr_outcome), updated_at = ? WHERE id = ?",
+                 [at, username, result.get("outcome"), at, event_id])
+    add_note(conn, event_id, at, username, "close", text)
+    return result

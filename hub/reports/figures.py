@@ -13,8 +13,10 @@ or less):
   and per day, and the hours without any reading as intervals;
 - the maximum dose rate (the readings' ``max_usv_h``) and when;
 - the number of exposures (``exposures.start`` in the quarter);
-- each month's zone against the point's thresholds (:func:`hub.reports.points.classify`),
-  and the quarter's highest, flagged as a lower bound when a month is incomplete;
+- each month's zone from its net dose (background subtracted) and its largest dose in any
+  60-minute window, the criterion that set it, whether it is a lower bound, the zone with
+  the generator off, the peak dose rate during emissions and the verdict against the
+  declared zone (:mod:`hub.reports.zoning_report`, method 2), and the quarter's highest;
 - how many readings (and exposures) were stamped by a clock that was not synchronised
   (``clock_synced = 0``), per month and over the quarter: their times may be wrong;
 - the head of every journal of the device (:mod:`hub.chain.heads`), as stored when the
@@ -37,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -46,11 +49,12 @@ from hub.db import rollups
 from hub.reports import points as pts
 from hub.reports.points import Point
 from hub.reports.quarters import Quarter
+from hub.reports.zoning_report import assess
 from hub.timefmt import iso, parse
 from hub.workdays import PARIS
 
-CONTENT_SCHEMA: Final = 4  # 2: clock_unsynced_*, highest_zone_lower_bound; 3: excluded;
-#                             4: chain_heads
+CONTENT_SCHEMA: Final = 5  # 2: clock_unsynced_*, highest_zone_lower_bound; 3: excluded;
+#                             4: chain_heads; 5: zoning (method 2: net, sliding hour, verdict)
 HOUR: Final = 3600
 
 
@@ -88,11 +92,13 @@ def _days(conn: sqlite3.Connection, device: str, start_s: int, end_s: int
 
 
 def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zoning,
-            high_coverage: float, now: datetime) -> dict[str, Any]:
+            high_coverage: float, now: datetime, scatter: Collection[str] = ()
+            ) -> dict[str, Any]:
     """The report's measured content (no manual measurement, no signature); JSON-ready.
 
     Brings the device's rollups up to date first (so ``conn`` must not be in a
-    transaction).
+    transaction). ``scatter``: the calibrations meant for X-ray scatter (any other makes
+    the zones indicative).
     """
     start_s, end_s = quarter.bounds()
     rollups.refresh(conn, point.device)
@@ -111,7 +117,6 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
         mkey = _local_label(h, "%Y-%m")
         month = months.setdefault(mkey, {"month": mkey, "start": iso(h), "expected_s": 0,
                                          "seconds": 0.0, "dose_usv": 0.0, "readings": 0,
-                                         "max_hour_dose_usv": 0.0, "max_hour_at": None,
                                          "max_usv_h": None, "hours_without_data": 0})
         month["expected_s"] += HOUR
         row = by_hour.get(h)
@@ -128,8 +133,6 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
         month["dose_usv"] += dose
         month["max_usv_h"] = peak if month["max_usv_h"] is None else max(month["max_usv_h"], peak)
         month["readings"] += int(row[1])
-        if dose > month["max_hour_dose_usv"] or month["max_hour_at"] is None:
-            month["max_hour_dose_usv"], month["max_hour_at"] = dose, iso(h)
         total["dose"] += dose
         total["seconds"] += seconds
         total["readings"] += int(row[1])
@@ -137,7 +140,9 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
         calibrations.update(dict.fromkeys(c for c in (row[6], row[7]) if c is not None))
         if best is None or peak > best[0]:
             best = (peak, h)
-    _finish_months(conn, point.device, months, limits["values"], high_coverage)
+    _finish_months(conn, point.device, months, high_coverage)
+    zoning_block = assess(conn, point, start_s, end_s, months, limits["values"], high_coverage,
+                          scatter)
     days = _days(conn, point.device, start_s, end_s)
     expected = end_s - start_s
     coverage = total["seconds"] / expected
@@ -165,6 +170,9 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
         "excluded": excluded(conn, point.device, start_s, end_s),
         "continuous": coverage >= high_coverage,
         "high_coverage": high_coverage,
+        "method": zoning_block["method"],
+        "indicative": zoning_block["indicative"],
+        "zoning": zoning_block,
         **_highest_zone(list(months.values())),
         "months": list(months.values()),
         "days": days,
@@ -176,18 +184,13 @@ def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
 
 
 def _finish_months(conn: sqlite3.Connection, device: str, months: dict[str, dict[str, Any]],
-                   values: dict[str, float], high_coverage: float) -> None:
-    """Each month's coverage, exposures, clock flags and zone, once its hours are summed."""
+                   high_coverage: float) -> None:
+    """Each month's coverage, exposures and clock flags, once its hours are summed."""
     for month in months.values():
         start = int(parse(month["start"]))  # every hour of the month was counted in expected_s
         month["coverage"] = month["seconds"] / month["expected_s"]
         month["complete"] = month["coverage"] >= high_coverage
         month.update(_month_events(conn, device, start, start + month["expected_s"]))
-        if month["readings"]:
-            zone, by = pts.classify(month["dose_usv"], month["max_hour_dose_usv"], values)
-            month["zone"], month["zone_by"] = zone, by
-        else:
-            month["zone"], month["zone_by"] = None, None
 
 
 def _month_events(conn: sqlite3.Connection, device: str, start_s: int, end_s: int
@@ -238,18 +241,27 @@ def _month_sums(months: dict[str, dict[str, Any]], keys: tuple[str, ...]) -> dic
 
 
 def _highest_zone(months: list[dict[str, Any]]) -> dict[str, Any]:
-    """The quarter's highest monthly zone, and whether it is only a lower bound.
+    """The quarter's highest monthly zone, the month and criterion that set it, and whether
+    it is only a lower bound.
 
-    A month with hours without data has a dose that is what was measured, so its zone can
-    only go up with the missing hours; a month without any reading has no zone at all.
+    A month with hours without data, incomplete or saturated has a dose that is what was
+    measured, so its zone can only go up; a month without any reading has no zone at all.
     Either may hide a higher zone than the highest seen, unless that is already the top.
     """
-    zones = [m["zone"] for m in months if m["zone"]]
-    highest = max(zones, key=pts.ZONE_CODES.index) if zones else None
-    incomplete = any(not m["complete"] for m in months)
+    zoned = [m for m in months if m["zone"]]
+    top = max(zoned, key=lambda m: pts.ZONE_CODES.index(m["zone"])) if zoned else None
+    highest = top["zone"] if top else None
+    unsure = any(not m["complete"] or m.get("lower_bound_reasons") or not m["zone"]
+                 for m in months)
+    verdicts = [m.get("verdict") for m in months if m.get("verdict")]
+    worst = next((v for v in ("not_consistent", "undetermined", "consistent")
+                  if v in verdicts), None)
     return {"highest_zone": highest,
-            "highest_zone_lower_bound": bool(highest and incomplete
-                                             and highest != pts.ZONE_CODES[-1])}
+            "highest_zone_month": top["month"] if top else None,
+            "highest_zone_by": top["zone_by"] if top else None,
+            "highest_zone_lower_bound": bool(highest and unsure
+                                             and highest != pts.ZONE_CODES[-1]),
+            "verdict": worst}
 
 
 def _maximum(conn: sqlite3.Connection, device: str, best: tuple[float, int] | None
@@ -263,6 +275,34 @@ def _maximum(conn: sqlite3.Connection, device: str, best: tuple[float, int] | No
         " ORDER BY max_usv_h DESC, start LIMIT 1",
         [device, iso(hour), iso(hour + HOUR)]).fetchone()
     return {"max_usv_h": peak, "max_at": str(row[0]) if row is not None else iso(hour)}
+
+
+def inputs_key(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zoning,
+               high_coverage: float, scatter: Collection[str]) -> str:
+    """A digest of everything :func:`compute` reads, cheap to take (the quarter's hour
+    rollups summed, its exposures and the generator's changes counted, the settings): the
+    scheduler's hourly pass recomputes a draft only when it changed, since the zoning reads
+    every reading of the quarter. Brings the rollups up to date first (not in a
+    transaction)."""
+    start_s, end_s = quarter.bounds()
+    rollups.refresh(conn, point.device)
+    hours = conn.execute(
+        "SELECT count(*), total(n), total(seconds), total(dose), max(saturated),"
+        " max(max_max), min(cal_min), max(cal_max) FROM rollup_hour"
+        " WHERE device = ? AND bucket >= ? AND bucket <= ?",
+        [point.device, rollups.hour_key(start_s), rollups.hour_key(end_s - 1)]).fetchone()
+    exposures = conn.execute(
+        "SELECT count(*), max(updated), total(last_seq) FROM exposures WHERE device = ?"
+        " AND start >= ? AND start < ?", [point.device, iso(start_s - 86_400), iso(end_s)]
+    ).fetchone()
+    changes = conn.execute("SELECT count(*), max(seq), max(stored_at) FROM changes"
+                           " WHERE device = ? AND signal = 'generator_powered'",
+                           [point.device]).fetchone()
+    return content_hash({"schema": CONTENT_SCHEMA, "point": point.as_dict(),
+                         "thresholds": pts.thresholds(point, zoning),
+                         "high_coverage": high_coverage, "scatter": sorted(scatter),
+                         "hours": list(hours), "exposures": list(exposures),
+                         "changes": list(changes)})
 
 
 def content_hash(content: dict[str, Any]) -> str:

@@ -18,10 +18,12 @@ month with the second, and keeps the higher zone.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -35,7 +37,7 @@ NAME_RE: Final = re.compile(r"^[\w .,'()/:-]{1,64}$")
 
 #: Zones, lowest first: (code, label).
 ZONES: Final = (
-    ("non_regulated", N_("Non-regulated")),
+    ("non_regulated", N_("Outside delimited areas")),
     ("supervised", N_("Supervised (blue)")),
     ("controlled_green", N_("Controlled green")),
     ("controlled_yellow", N_("Controlled yellow")),
@@ -47,7 +49,7 @@ ZONE_CODES: Final = tuple(code for code, _label in ZONES)
 #: How each threshold reads in a document (``{value}`` in mSv): the keys are config
 #: names, which an inspector reading the signed report should not have to decode.
 THRESHOLD_LABELS: Final = {
-    "non_regulated_msv_month": N_("non-regulated below {value} mSv per month"),
+    "non_regulated_msv_month": N_("outside delimited areas below {value} mSv per month"),
     "supervised_msv_month": N_("supervised (blue) below {value} mSv per month"),
     "controlled_green_msv_month": N_("controlled green below {value} mSv per month"),
     "controlled_yellow_msv_h": N_("controlled yellow below {value} mSv in one hour"),
@@ -73,10 +75,16 @@ class Point:
     name: str
     kind: str
     override: dict[str, float]
+    #: The zone declared at the delimitation and the initial verification: ``permanent``,
+    #: or per generator state (``off``, ``powered``, ``emitting``) for an intermittent zone.
+    declared: dict[str, str] = field(default_factory=dict)
+    #: The natural background to subtract, counts per minute (None: measured).
+    background_cpm: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "device": self.device, "site": self.site, "room": self.room,
-                "name": self.name, "kind": self.kind, "override": dict(self.override)}
+                "name": self.name, "kind": self.kind, "override": dict(self.override),
+                "declared": dict(self.declared), "background_cpm": self.background_cpm}
 
 
 def _now() -> str:
@@ -95,11 +103,36 @@ def ensure_probe_points(conn: sqlite3.Connection) -> int:
 
 
 def _point(row: sqlite3.Row | tuple[Any, ...]) -> Point:
+    declared = _json_object(row[7])
     return Point(int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]),
-                 {k: float(v) for k, v in json.loads(row[6] or "{}").items()})
+                 {k: v for k, v in ((k, _number(v)) for k, v in _json_object(row[6]).items())
+                  if v is not None},
+                 {k: str(v) for k, v in declared.items()
+                  if k in DECLARED_STATES and v in ZONE_CODES},
+                 _number(row[8]))
 
 
-_COLUMNS: Final = "id, device, site, room, name, kind, thresholds"
+def _number(value: Any) -> float | None:
+    """A stored number, or None (a text or a non-finite value written by hand)."""
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    """A stored JSON object, or {} (a row written by hand must not break a page)."""
+    try:
+        value = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+_COLUMNS: Final = "id, device, site, room, name, kind, thresholds, declared_zones, background_cpm"
+#: Declared zones: one for the whole time, or one per generator state (intermittent zone).
+DECLARED_STATES: Final = ("permanent", "off", "powered", "emitting")
+#: A background above this (counts per minute) is no natural background for a GM tube.
+BACKGROUND_MAX_CPM: Final = 10_000.0
 
 
 def get_point(conn: sqlite3.Connection, point_id: int) -> Point:
@@ -166,6 +199,33 @@ def set_override(conn: sqlite3.Connection, point: Point, zoning: Zoning,
                                    "{detail}."), detail=str(exc)) from None
     conn.execute("UPDATE points SET thresholds = ? WHERE id = ?",
                  [json.dumps(override, sort_keys=True), point.id])
+    return get_point(conn, point.id)
+
+
+def set_zoning(conn: sqlite3.Connection, point: Point, declared: dict[str, str | None],
+               background_cpm: float | None) -> Point:
+    """Replace the point's declared zones and configured background (in the caller's write
+    transaction). A zone declared for the whole time excludes zones per state; per state,
+    a zone never lower than the state before it (off, powered, emitting)."""
+    unknown = set(declared) - set(DECLARED_STATES)
+    if unknown:
+        raise PointError(sorted(unknown)[0], N_("Unknown generator state."))
+    given = {k: v for k, v in declared.items() if v}
+    for key, value in given.items():
+        if value not in ZONE_CODES:
+            raise PointError(key, N_("Unknown zone."))
+    if "permanent" in given and len(given) > 1:
+        raise PointError("permanent", N_("Declare one zone for the whole time, or one per "
+                                         "generator state, not both."))
+    states = [given[s] for s in DECLARED_STATES[1:] if s in given]
+    if any(ZONE_CODES.index(a) > ZONE_CODES.index(b) for a, b in itertools.pairwise(states)):
+        raise PointError("emitting", N_("A zone per state cannot be lower when the generator "
+                                        "is powered or emitting than before."))
+    if background_cpm is not None and not 0 <= float(background_cpm) <= BACKGROUND_MAX_CPM:
+        raise PointError("background_cpm", N_("A background is a count rate from 0 to {max} "
+                                              "counts per minute."), max=int(BACKGROUND_MAX_CPM))
+    conn.execute("UPDATE points SET declared_zones = ?, background_cpm = ? WHERE id = ?",
+                 [json.dumps(given, sort_keys=True), background_cpm, point.id])
     return get_point(conn, point.id)
 
 

@@ -117,7 +117,7 @@ def _store_content(conn: sqlite3.Connection, report_id: int, content: dict[str, 
 #: What a recomputation always changes, or what is not a figure: left out when comparing.
 #: The chain heads move with every record received: they are taken again only with new
 #: figures (so they are the heads at ``prepared_at``), else no draft could be signed.
-NOT_FIGURES: Final = ("prepared_at", "measurements", "chain_heads")
+NOT_FIGURES: Final = ("prepared_at", "measurements", "chain_heads", "inputs")
 
 
 def _figures_hash(content: dict[str, Any]) -> str:
@@ -125,7 +125,7 @@ def _figures_hash(content: dict[str, Any]) -> str:
 
 
 def store_figures(conn: sqlite3.Connection, report_id: int, content: dict[str, Any],
-                   now: datetime) -> bool:
+                   now: datetime, *, force: bool = False) -> bool:
     """Store freshly computed figures in a draft only if they differ from the stored ones.
 
     Why: the page's sign form sends the hash the PCR read, and the scheduler recomputes
@@ -136,7 +136,9 @@ def store_figures(conn: sqlite3.Connection, report_id: int, content: dict[str, A
     """
     row = conn.execute("SELECT content FROM reports WHERE id = ?", [report_id]).fetchone()
     stored = json.loads(row[0]) if row is not None and row[0] else {}
-    if (stored and _figures_hash(stored) == _figures_hash(content)
+    if "amends" in stored and "amends" not in content:  # an amended report stays one
+        content["amends"] = stored["amends"]
+    if (not force and stored and _figures_hash(stored) == _figures_hash(content)
             and ("chain_heads" in stored or "chain_heads" not in content)):
         return False
     _store_content(conn, report_id, content, now)

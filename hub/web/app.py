@@ -24,6 +24,7 @@ ingest stops on an error, ``app.state.ingest_error`` holds it and
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -132,6 +135,14 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
     def api_docs(user: Viewer) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/api/openapi.json", title="Voyant hub API")
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's own 422, with every value it quotes made JSON-safe: a body may hold
+        ``NaN`` or ``Infinity`` (Python's JSON parser reads them, JSON has neither), and
+        quoting one back would make the answer itself fail with a 500."""
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))},
+                            status_code=422)
+
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if request.url.path.startswith("/api/"):
@@ -155,6 +166,17 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
             status_code=403)
 
     return app
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with each non-finite float written as text (``nan``, ``inf``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _ingest_ended(app: FastAPI, task: asyncio.Task[None]) -> None:

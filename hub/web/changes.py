@@ -24,7 +24,7 @@ from hub.messages import N_
 SIGNAL_LABELS: Final = {
     "generator_powered": N_("Generator powered"), "request": N_("Exposure request"),
     "emission": N_("Emission"), "light.powered": N_("Powered light"),
-    "light.emission": N_("Emission light"), "interlock_open": N_("Interlock relay open"),
+    "light.emission": N_("Emission light"), "interlock_open": N_("Voyant's relay open"),
     "probe.connected": N_("Probe connected"), "patient": N_("Patient present"),
     "reset": N_("Reset"),
 }

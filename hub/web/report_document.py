@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from hub.messages import N_
 from hub.reports.points import THRESHOLD_LABELS, ZONES
 from hub.timefmt import parse, wall
 from hub.web.i18n import translations
@@ -96,12 +97,75 @@ def threshold_label(gettext: Callable[[str], str], key: str, value: float) -> st
     return gettext(label).format(value=text) if label else f"{key} = {text}"
 
 
+#: The words of the zoning method (content schema 5, ``method`` 2): each code of the
+#: content as the document says it. An unknown code (a newer content) is shown as written.
+WORDS: Final = {
+    # verdicts against the declared zone (art. 12 of the order of 23 October 2020)
+    "consistent": N_("consistent"),
+    "not_consistent": N_("not consistent"),
+    "undetermined": N_("undetermined"),
+    # why a verdict
+    "above_declared": N_("above the declared zone"),
+    "off_above_declared": N_("generator off: above the zone declared for that state"),
+    "lower_bound_below_declared": N_("a lower bound below the declared zone"),
+    "indicative_calibration": N_("calibration not meant for X-ray scatter"),
+    "no_data": N_("no data"),
+    "background_not_subtracted": N_("no background subtracted: an upper bound"),
+    # why a zone is a lower bound
+    "saturated": N_("the probe saturated"),
+    "coverage": N_("incomplete coverage"),
+    "hours_without_data": N_("hours without data"),
+    "background_capped": N_("background above nature, subtracted only up to it"),
+    # the criterion that set the zone
+    "month": N_("monthly"),
+    "hour": N_("hourly"),
+    # generator states of a declared zone
+    "permanent": N_("at all times"),
+    "off": N_("generator off"),
+    "powered": N_("generator powered"),
+    "emitting": N_("during emission"),
+}
+
+
+def words(gettext: Callable[[str], str], codes: Any) -> str:
+    """Codes of the content in words, comma separated (``—`` for none)."""
+    if not codes:
+        return "—"
+    items = [codes] if isinstance(codes, str) else list(codes)
+    return ", ".join(gettext(WORDS[c]) if c in WORDS else str(c) for c in items)
+
+
+def window_span(gettext: Callable[[str], str], start: str | None, end: str | None) -> str:
+    """A 60-minute window in Paris time: "2026-03-05, between 10:30 and 11:30" (seconds
+    only when the readings do not start on a whole minute)."""
+    if not start or not end:
+        return "—"
+    precise = not (start[17:19] == "00" and end[17:19] == "00")
+    a, b = local(start, precise), local(end, precise)
+    day_a, _, time_a = a.partition(" ")
+    day_b, _, time_b = b.partition(" ")
+    if day_a == day_b and time_a and time_b:
+        return gettext("{day}, between {start} and {end}").format(day=day_a, start=time_a,
+                                                                  end=time_b)
+    return gettext("between {start} and {end}").format(start=a, end=b)
+
+
+def rate(usv_h: float | None) -> str:
+    if usv_h is None:
+        return "—"
+    if usv_h >= 1000:
+        return f"{usv_h / 1000:.3g} mSv/h"
+    return f"{usv_h:.3g} µSv/h"
+
+
 def helpers(gettext: Callable[[str], str]) -> dict[str, Any]:
     labels = dict(ZONES)
     return {
-        "local": local, "dose": dose, "percent": percent,
+        "local": local, "dose": dose, "percent": percent, "rate": rate,
         "zone_label": lambda code: gettext(labels[code]) if code in labels else "—",
         "threshold_label": lambda key, value: threshold_label(gettext, key, value),
+        "words": lambda codes: words(gettext, codes),
+        "window_span": lambda start, end: window_span(gettext, start, end),
         "chart": chart,
     }
 

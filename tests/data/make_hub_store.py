@@ -162,6 +162,8 @@ def ingest(path: Path) -> None:
     if HAS["hub.intake"]:
         later[5] = {**later[5], "counts": -1}  # invalid: quarantined whole, the rest stored
     core.handle_batch([batch(READINGS, later), live(now + 30, False)], now + 30)
+    if _module("wire.chain") is not None:  # a6c646b: input changes, the hash chain
+        _changes(core, now + 40)
     core.tick(now + 200)  # the gap outlives its timeout: data_gap; the device is silent
     if HAS["hub.jumps"]:
         config = path.with_suffix(".toml")
@@ -219,6 +221,31 @@ def web(path: Path) -> None:
         quarterly.correct(conn, report, PCR, NOW)
     rollups.refresh(conn)
     conn.close()
+
+
+def _change(seq: int, value: bool, prev: str) -> dict[str, Any]:
+    contract = _module("wire.contract")
+    return contract.ChangeItem.model_validate(dict(
+        seq=seq, run=1, signal="generator_powered", value=value, first=iso(T0 + 3000 + seq),
+        last=iso(T0 + 3000 + seq), count=1, origin="edge", clock_synced=True, prev=prev,
+    )).model_dump(mode="json")
+
+
+def _changes(core: Any, at: float) -> None:
+    """Two chained input changes; the second sent again, different (a conflict, kept
+    whole); then one whose link names no record the hub holds (a break of the chain)."""
+    chain, contract = _module("wire.chain"), _module("wire.contract")
+    kind = contract.CHANGES
+    where = topic(SITE, ROOM, contract.RECORD_TOPIC[kind])
+
+    def send(items: list[dict[str, Any]], when: float) -> None:
+        core.handle_batch([(where, batch_payload(kind, DEVICE, SITE, ROOM, JOURNAL, iso(when),
+                                                 items))], when)
+
+    first = _change(61, True, chain.GENESIS)
+    send([first, _change(62, False, chain.record_hash(first))], at)
+    send([_change(62, True, chain.record_hash(first))], at + 1)
+    send([_change(63, True, "f" * 64)], at + 2)
 
 
 def main(out: str) -> int:

@@ -2,10 +2,11 @@
 
 ``GET /api/reports``, ``POST /api/reports`` (prepare),
 ``POST /api/reports/prepare-quarter``, ``GET /api/reports/{id}``,
-``POST /api/reports/{id}/measurements|sign|correct|recompute``,
+``POST /api/reports/{id}/measurements|sign|correct|recompute|amend``,
 ``DELETE /api/reports/{id}/measurements/{m}``. A refused value is a 422 whose
 ``detail[].loc`` names the field; changing a signed report is a 409 saying to
-make a correction; an unknown id a 404. Viewers read; the ``pcr`` role acts;
+make a correction (or an amended report, recomputed with the zoning method in
+force); an unknown id a 404. Viewers read; the ``pcr`` role acts;
 every action is audited (``report.*``), through the functions here that the
 pages (:mod:`hub.web.pages.reports`) call too. The measurement points' API is
 :mod:`hub.web.api.points`.
@@ -75,7 +76,8 @@ def prepare(request: Request, conn: sqlite3.Connection, user: User, point_id: in
     point = pts.get_point(conn, point_id)
     cfg = config_of(request)
     report_id = preparation.prepare(conn, point, q, cfg.zoning, cfg.reports.high_coverage,
-                                    now_of(request), user.username)
+                                    now_of(request), user.username,
+                                    cfg.reports.xray_scatter_calibrations)
     with write(conn):
         audit.record(conn, user, "report.prepare", f"report:{report_id}",
                      {"point": point_id, "quarter": q.code}, request)
@@ -90,7 +92,8 @@ def prepare_quarter(request: Request, conn: sqlite3.Connection, user: User, quar
         raise quarters.ReportError("quarter", N_("This quarter has not ended yet."))
     cfg = config_of(request)
     ids = preparation.prepare_quarter(conn, q, now_of(request), cfg.zoning,
-                                      cfg.reports.high_coverage)
+                                      cfg.reports.high_coverage,
+                                      scatter=cfg.reports.xray_scatter_calibrations)
     with write(conn):
         audit.record(conn, user, "report.prepare_quarter", f"quarter:{q.code}",
                      {"quarter": q.code, "reports": ids}, request)
@@ -100,7 +103,7 @@ def prepare_quarter(request: Request, conn: sqlite3.Connection, user: User, quar
 def recompute(request: Request, conn: sqlite3.Connection, user: User, report_id: int) -> None:
     cfg = config_of(request)
     changed = preparation.recompute(conn, report_id, cfg.zoning, cfg.reports.high_coverage,
-                                    now_of(request))
+                                    now_of(request), cfg.reports.xray_scatter_calibrations)
     with write(conn):
         audit.record(conn, user, "report.recompute", f"report:{report_id}",
                      {"changed": changed}, request)
@@ -139,6 +142,19 @@ def correct(request: Request, conn: sqlite3.Connection, user: User, report_id: i
         result = qr.correct(conn, report_id, user.username, now_of(request))
         audit.record(conn, user, "report.correct", f"report:{report_id}", result, request)
     return result
+
+
+def amend(request: Request, conn: sqlite3.Connection, user: User, report_id: int
+          ) -> dict[str, Any]:
+    """An amended report of a signed one: a new draft version computed again with the
+    zoning method in force, naming the signed version it replaces (refused, 409, on a
+    draft or a version already corrected)."""
+    cfg = config_of(request)
+    return preparation.amend(
+        conn, report_id, cfg.zoning, cfg.reports.high_coverage, user.username,
+        now_of(request), cfg.reports.xray_scatter_calibrations,
+        lambda made: audit.record(conn, user, "report.amend", f"report:{report_id}", made,
+                                  request))
 
 
 # -- routes ----------------------------------------------------------------------------------
@@ -298,3 +314,18 @@ def api_recompute(request: Request, report_id: Id, user: Pcr, conn: Db) -> Answe
     except pts.PointError as exc:
         return error_json(exc, set())
     return public(get_report(conn, report_id))
+
+
+@router.post("/api/reports/{report_id}/amend", tags=["reports"], responses=ERRORS,
+             response_model=None)
+def api_amend(request: Request, report_id: Id, user: Pcr, conn: Db) -> Answer:
+    """An amended report: a new draft version of a signed report, computed again from the
+    stored readings with the zoning method in force (``content.amends`` names the signed
+    version, its hash and method); the signed one is kept. 409 on a draft or on a version
+    already corrected."""
+    get_report(conn, report_id)
+    try:
+        result = amend(request, conn, user, report_id)
+    except pts.PointError as exc:
+        return error_json(exc, set())
+    return public(get_report(conn, int(result["report"])))

@@ -1,10 +1,14 @@
-"""Pages: the control calendar, its forms, and its ICS feed.
+"""Pages: the verification calendar (order of 23 October 2020), its forms, its programme
+and its ICS feed.
 
-``/calendar`` (reminders, every room's next due dates, the record form, the
-add-a-type form for admins), ``/calendar/room?site=&room=`` (one room: its
-settings, controls and history), ``POST /calendar/record``,
-``POST /calendar/room`` (pcr), ``POST /calendar/types`` (admin). A refused
-form shows the page again (422) with the message next to the field.
+``/calendar`` (reminders, ESR follow-up reports to hand in, every room's next due
+dates, the record form, the type settings and the add-a-type form for admins),
+``/calendar/programme`` (the verification programme, art. 18: one printable page),
+``/calendar/room?site=&room=`` (one room: its settings, occasions, verifications
+and history), ``POST /calendar/record``, ``POST /calendar/room``,
+``POST /calendar/occasion`` (pcr), ``POST /calendar/types`` and
+``POST /calendar/type-settings`` (admin). A refused form shows the page again
+(422) with the message next to the field.
 
 Feed: ``/calendar.ics``, with a token of scope ``calendar`` in ``?token=``
 (calendar applications cannot send headers, and feed addresses end up in
@@ -33,8 +37,18 @@ from hub import workdays
 from hub.controls import actions as ca
 from hub.controls import ics
 from hub.controls import records as cr
-from hub.controls.types import BUILTIN, DEVICE_KINDS, TRIGGER_EVENTS, ControlError
+from hub.controls.due import due_items
+from hub.controls.types import (
+    BUILTIN,
+    DEVICE_KINDS,
+    LEGACY,
+    OCCASION_KINDS,
+    OPTIONAL,
+    TRIGGER_EVENTS,
+    ControlError,
+)
 from hub.db.connection import write
+from hub.events.followup import due_followups
 from hub.messages import N_
 from hub.web import audit
 from hub.web.deps import Admin, Db, FeedUser, Pcr, Viewer, config_of, now_of
@@ -46,36 +60,67 @@ router = APIRouter()
 STATUS_LABELS = {"overdue": N_("Overdue"), "soon": N_("Due soon"),
                  "upcoming": N_("Upcoming"), "ok": N_("Up to date"),
                  "unscheduled": N_("No due date")}
-REASON_LABELS = {"periodic": N_("period since the last control"), "receipt": N_("receipt"),
-                 "first_use": N_("first use"), "change_of_use": N_("change of use"),
+REASON_LABELS = {"periodic": N_("interval since the last verification"),
+                 "receipt": N_("receipt"), "first_use": N_("commissioning"),
+                 "change_of_use": N_("change of use"), "modification": N_("modification"),
+                 "maintenance": N_("maintenance"),
+                 "report": N_("the signed quarterly report does not stand as the verification"),
                  "recheck": N_("re-check after a not-OK result"),
-                 "first_record": N_("no control recorded yet")}
+                 "first_record": N_("no verification recorded yet")}
 RESULT_LABELS = {"ok": N_("Compliant"), "not_ok": N_("Not compliant")}
 KIND_LABELS = {"fixed": N_("fixed device"), "mobile": N_("mobile device")}
-TRIGGER_LABELS = {"receipt": N_("at receipt"), "first_use": N_("before first use"),
-                  "change_of_use": N_("after a change of use")}
-#: The built-in types' names, marked for translation (hub.controls.types.BUILTIN).
+TRIGGER_LABELS = {"receipt": N_("at receipt"),
+                  "first_use": N_("at commissioning (before first use)"),
+                  "change_of_use": N_("after a change of use"),
+                  "modification": N_("after any modification"),
+                  "maintenance": N_("on return to service after maintenance")}
+PERFORMER_LABELS = {"accredited": N_("accredited body"),
+                    "crp": N_("radiation protection adviser (CRP)"),
+                    "site": N_("as the site decides")}
+#: The hub's types' names, marked for translation (hub.controls.types).
 TYPE_LABELS = {
-    "ambient_internal": N_("Internal ambient control"),
-    "ambient_external": N_("External ambient control"),
-    "technical_internal": N_("Internal technical control"),
+    "initial_equipment": N_("Initial verification of the equipment"),
+    "initial_workplace": N_("Initial verification of the workplaces"),
+    "periodic_equipment": N_("Periodic verification of the equipment"),
+    "return_to_service": N_("Verification on return to service after maintenance"),
+    "periodic_workplace": N_("Periodic verification of the workplaces"),
+    "protection_devices": N_("Verification of the protection and alarm devices (warning"
+                             " lamps, door contacts, emergency stops)"),
+    "instrument_check": N_("Check of the measuring instruments (Voyant's probe included)"),
     "quality_internal": N_("Internal image quality control"),
     "quality_external": N_("External quality control"),
     "quality_audit": N_("External audit of the internal quality control"),
+    "ambient_internal": N_("Internal ambient control"),
+    "ambient_external": N_("External ambient control"),
+    "technical_internal": N_("Internal technical control"),
 }
 BASIS_LABELS = {
-    "ambient_internal": N_("quarterly: at most 3 months apart (order of 23 October 2020,"
-                           " art. 12)"),
-    "ambient_external": N_("every 5 years (fixed device), 3 years (mobile device)"),
-    "technical_internal": N_("at receipt, before first use, after a change of use, then"
-                             " yearly"),
-    "quality_internal": N_("initial 3 months after first clinical use, then quarterly"),
-    "quality_external": N_("before first clinical use, then every 5 years"),
-    "quality_audit": N_("one year after entry into service, then yearly"),
+    "initial_equipment": N_("Code du travail R.4451-40; order of 23 October 2020, art. 5;"
+                            " renewal: R.4451-41"),
+    "initial_workplace": N_("Code du travail R.4451-44; order of 23 October 2020, art. 10"),
+    "periodic_equipment": N_("Code du travail R.4451-42; order of 23 October 2020, art. 7:"
+                             " at most one year"),
+    "return_to_service": N_("Code du travail R.4451-40 to R.4451-42; order of 23 October"
+                            " 2020"),
+    "periodic_workplace": N_("Code du travail R.4451-45; order of 23 October 2020, art. 12:"
+                             " continuous, or at most 3 months"),
+    "protection_devices": N_("order of 23 October 2020, art. 12: at most one year"),
+    "instrument_check": N_("Code du travail R.4451-48: on the programme's interval"),
+    "quality_internal": N_("ANSM decision for the modality: initial 3 months after first"
+                           " clinical use, then quarterly"),
+    "quality_external": N_("ANSM decision for the modality: before first clinical use, then"
+                           " every 5 years"),
+    "quality_audit": N_("ANSM decision for the modality: one year after entry into service,"
+                        " then yearly"),
+    "ambient_internal": N_("order of 21 May 2010 (repealed on 1 July 2021)"),
+    "ambient_external": N_("order of 21 May 2010 (repealed on 1 July 2021)"),
+    "technical_internal": N_("order of 21 May 2010 (repealed on 1 July 2021)"),
 }
-FEED_WORDS = (N_("Overdue"), N_("Control"), N_("Room"), N_("Last done"),
-              N_("Voyant: controls"))
-assert set(TYPE_LABELS) == {t.key for t in BUILTIN}
+OCCASION_LABELS = {"modification": N_("Modification"), "maintenance": N_("Maintenance")}
+FEED_WORDS = (N_("Overdue"), N_("Verification"), N_("Room"), N_("Last done"),
+              N_("Voyant: verifications"), N_("ESR follow-up report to hand in"),
+              N_("Declaration"))
+assert set(TYPE_LABELS) == set(BASIS_LABELS) == {t.key for t in (*BUILTIN, *OPTIONAL, *LEGACY)}
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -93,21 +138,31 @@ def _page_ctx(request: Request, conn: sqlite3.Connection) -> dict[str, Any]:
     def tr(table: dict[str, str], key: str | None) -> str:
         return translate(request, table[key]) if key in table else str(key or "")
 
+    def failure(item: dict[str, Any]) -> str:
+        return translate(request, item["message"]).format(**item["params"])
+
     settings = config_of(request).controls
-    types = cr.types_in_force(conn, settings)
     return {
         "status_label": lambda s: tr(STATUS_LABELS, s),
         "reason_label": lambda r: tr(REASON_LABELS, r),
         "result_label": lambda r: tr(RESULT_LABELS, r),
         "kind_label": lambda k: tr(KIND_LABELS, k),
         "trigger_label": lambda t: tr(TRIGGER_LABELS, t),
+        "performer_label": lambda p: tr(PERFORMER_LABELS, p),
+        "occasion_label": lambda o: tr(OCCASION_LABELS, o),
         "type_label": lambda key, name: tr(TYPE_LABELS, key) if key in TYPE_LABELS else name,
-        "basis_label": lambda key: tr(BASIS_LABELS, key),
+        "basis_label": lambda key, basis="": tr(BASIS_LABELS, key) if key in BASIS_LABELS
+        else basis,
+        "failure_text": failure,
         "months": lambda n: (translate(request, "1 month") if n == 1 else
                              translate(request, "{n} months").format(n=n)),
-        "types": types, "rooms": cr.rooms(conn), "today": _today(request).isoformat(),
+        "types": cr.types_in_force(conn, settings),
+        "legacy": cr.legacy_types(conn, settings),
+        "rooms": cr.rooms(conn), "points": cr.points(conn),
+        "today": _today(request).isoformat(),
         "remind_days": sorted(settings.remind_days, reverse=True),
         "device_kinds": DEVICE_KINDS, "trigger_events": TRIGGER_EVENTS,
+        "occasion_kinds": OCCASION_KINDS, "workplace": "periodic_workplace",
     }
 
 
@@ -115,15 +170,21 @@ def _calendar_page(request: Request, conn: sqlite3.Connection,
                    errors: dict[str, dict[str, str]] | None = None,
                    values: dict[str, dict[str, Any]] | None = None,
                    status_code: int = 200) -> Response:
-    items = cr.due_items(conn, config_of(request).controls, _today(request))
+    items = due_items(conn, config_of(request).controls, _today(request))
     by_room: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in items:
         by_room.setdefault((item["site"], item["room"]), []).append(item)
     reminders = sorted((i for i in items if i["status"] in ("overdue", "soon", "upcoming")),
-                       key=lambda i: (i["due"], i["site"], i["room"], i["control"]))
+                       key=lambda i: (i["due"], i["site"], i["room"], i["slot"]))
+    settings = {s.key: s for s in cr.type_settings(conn)}
+    adjustable = [t for t in (*BUILTIN, *OPTIONAL)
+                  if t.key not in config_of(request).controls.disabled]
     return render(request, "calendar/calendar.html", {
         **_page_ctx(request, conn), "by_room": by_room, "reminders": reminders,
-        "errors": errors or {}, "values": values or {},
+        "followups": due_followups(conn, config_of(request).events.followup_months,
+                                   workdays.today(now_of(request))),
+        "adjustable": adjustable,
+        "type_settings": settings, "errors": errors or {}, "values": values or {},
         "feed_url": str(request.url_for("calendar_feed")) + "?token=…"}, status_code)
 
 
@@ -135,9 +196,10 @@ def _room_page(request: Request, conn: sqlite3.Connection, site: str, room: str,
         settings = cr.find_room(conn, site, room)
     except ControlError:
         raise HTTPException(status_code=404, detail="no such room") from None
-    items = cr.due_items(conn, config_of(request).controls, _today(request), (site, room))
+    items = due_items(conn, config_of(request).controls, _today(request), (site, room))
     return render(request, "calendar/room.html", {
         **_page_ctx(request, conn), "room": settings, "items": items,
+        "occasions": cr.occasions(conn, site, room),
         "history": cr.history(conn, site, room), "errors": errors or {},
         "values": values or {}}, status_code)
 
@@ -154,6 +216,12 @@ def calendar_page(request: Request, user: Viewer, conn: Db) -> Response:
     return _calendar_page(request, conn)
 
 
+@router.get("/calendar/programme", response_class=HTMLResponse, include_in_schema=False)
+def programme_page(request: Request, user: Viewer, conn: Db) -> Response:
+    """The verification programme (art. 18): every type as the site set it, printable."""
+    return render(request, "calendar/programme.html", _page_ctx(request, conn))
+
+
 @router.get("/calendar/room", response_class=HTMLResponse, include_in_schema=False)
 def room_page(request: Request, user: Viewer, conn: Db, site: str = "",
               room: str = "") -> Response:
@@ -165,16 +233,17 @@ def record_form(request: Request, user: Pcr, conn: Db,
                 room: Annotated[str, Form()] = "", control: Annotated[str, Form()] = "",
                 done_on: Annotated[str, Form()] = "", result: Annotated[str, Form()] = "",
                 performed_by: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
-                document_ref: Annotated[str, Form()] = "",
+                document_ref: Annotated[str, Form()] = "", point: Annotated[str, Form()] = "",
                 back: Annotated[str, Form()] = "") -> Response:
     values = {"room": room, "control": control, "done_on": done_on, "result": result,
-              "performed_by": performed_by, "note": note, "document_ref": document_ref}
+              "performed_by": performed_by, "note": note, "document_ref": document_ref,
+              "point": point}
     site, _, room_name = room.partition("/")
     try:
         with write(conn):
             done = ca.record_done(conn, config_of(request).controls, user.username, site,
                                   room_name, control, done_on, result, performed_by, note,
-                                  document_ref, now_of(request))
+                                  document_ref, now_of(request), point or None)
             audit.record(conn, user, "control.record",
                          f"control:{site}/{room_name}/{control}", done, request)
     except ControlError as exc:
@@ -210,14 +279,34 @@ def room_form(request: Request, user: Pcr, conn: Db, site: Annotated[str, Form()
     return RedirectResponse(_room_url(site, room), status_code=303)
 
 
+@router.post("/calendar/occasion", include_in_schema=False)
+def occasion_form(request: Request, user: Pcr, conn: Db, site: Annotated[str, Form()] = "",
+                  room: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "",
+                  on_day: Annotated[str, Form()] = "",
+                  note: Annotated[str, Form()] = "") -> Response:
+    """A modification or a maintenance: the verifications it calls for fall due."""
+    values = {"kind": kind, "on_day": on_day, "note": note}
+    try:
+        with write(conn):
+            added = ca.add_occasion(conn, config_of(request).controls, user.username, site,
+                                    room, kind, on_day, note, now_of(request))
+            audit.record(conn, user, "control.occasion", f"room:{site}/{room}", added, request)
+    except ControlError as exc:
+        if exc.field == "room":
+            raise HTTPException(status_code=404, detail="no such room") from None
+        return _room_page(request, conn, site, room,
+                          {"occasion": {exc.field: _message(request, exc)}},
+                          {"occasion": values}, 422)
+    return RedirectResponse(_room_url(site, room), status_code=303)
+
+
 def _months(value: str, field: str) -> int | None:
     text = value.strip()
     if not text:
         return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ControlError(field, "A number of months from 1 to {max}.", max=120) from None
+    if not text.isdigit() or len(text) > 4:  # int() would take "+1", "١٢" or 4300 digits
+        raise ControlError(field, "A number of months from 1 to {max}.", max=120)
+    return int(text)
 
 
 @router.post("/calendar/types", include_in_schema=False)
@@ -241,6 +330,29 @@ def type_form(request: Request, user: Admin, conn: Db, key: Annotated[str, Form(
     return RedirectResponse("/calendar", status_code=303)
 
 
+@router.post("/calendar/type-settings", include_in_schema=False)
+def type_settings_form(request: Request, user: Admin, conn: Db,
+                       key: Annotated[str, Form()] = "", enabled: Annotated[str, Form()] = "",
+                       period_months: Annotated[str, Form()] = "",
+                       period_months_mobile: Annotated[str, Form()] = "") -> Response:
+    """The site's interval of a built-in type, or an optional type enabled."""
+    values = {key: {"enabled": enabled, "period_months": period_months,
+                    "period_months_mobile": period_months_mobile}}
+    try:
+        fixed = _months(period_months, "period_months")
+        mobile = _months(period_months_mobile, "period_months_mobile")
+        with write(conn):
+            change = ca.set_type(conn, config_of(request).controls, user.username, key,
+                                 enabled == "1", fixed, mobile, now_of(request))
+            audit.record(conn, user, "control.type_settings", f"control_type:{key}", change,
+                         request)
+    except ControlError as exc:
+        return _calendar_page(request, conn,
+                              {f"setting-{key}": {exc.field: _message(request, exc)}},
+                              {"setting": values}, 422)
+    return RedirectResponse("/calendar#type-settings", status_code=303)
+
+
 # -- the feed ------------------------------------------------------------------------------------
 
 
@@ -248,10 +360,12 @@ def type_form(request: Request, user: Admin, conn: Db, key: Annotated[str, Form(
 def calendar_feed(request: Request, user: FeedUser, conn: Db) -> Response:
     settings = config_of(request).controls
     now = now_of(request)
-    items = cr.due_items(conn, settings, workdays.today(now))
+    items = due_items(conn, settings, workdays.today(now))
     tr = gettext_for(request).gettext
     body = ics.feed(items, now, settings.remind_days, tr, request.url.hostname or "voyant",
-                    tr("Voyant: controls"))
+                    tr("Voyant: verifications"),
+                    due_followups(conn, config_of(request).events.followup_months,
+                                  workdays.today(now_of(request))))
     return Response(body, media_type="text/calendar; charset=utf-8", headers={
         "Cache-Control": "private, no-store",
         "Content-Disposition": 'inline; filename="voyant-controls.ics"'})

@@ -2,9 +2,10 @@
 
 ``/events`` (inbox, refreshed on the SSE ``events`` message of
 ``/live/stream``), ``/events/rows`` (the inbox's table alone, for htmx),
-``/events/{id}``, ``POST /events/{id}/acknowledge|close|qualify-esr|declare``
-(forms: on success 303 back to the event; refused: the page again, 422, the
-message next to the field), ``/events/{id}/timeline`` (printable annex).
+``/events/{id}``, ``POST /events/{id}/acknowledge|close|qualify-esr|unqualify-esr|``
+``declare|followup|materiovigilance`` (forms: on success 303 back to the event; refused:
+the page again, 422, the message next to the field), ``/events/{id}/timeline``
+(printable annex). The inbox lists the ESR follow-up reports due above the events.
 Viewers see; the ``pcr`` role acts, through the same audited actions as the
 API (:mod:`hub.web.api.events`).
 """
@@ -20,11 +21,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import timefmt, workdays
+from hub.events import followup
 from hub.events import workflow as ev
+from hub.events.followup import due_followups
 from hub.messages import N_
 from hub.web.api.events import (
     WindowMin,
     act,
+    criteria_in_force,
     event_settings,
     get_event,
     run_action,
@@ -45,7 +49,11 @@ SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"),
                    "info": N_("Information")}
 NOTE_LABELS = {"acknowledge": N_("Acknowledged"), "close": N_("Closed"),
                "qualify_esr": N_("Qualified as ESR"), "declare": N_("Declaration recorded"),
-               "note": N_("Note")}
+               "note": N_("Note"), "unqualify_esr": N_("ESR qualification withdrawn"),
+               "followup": N_("Follow-up report recorded"),
+               "materiovigilance": N_("Matériovigilance report recorded")}
+#: The date fields of the forms, parsed here (the API's models parse its own).
+DATE_FIELDS = ("declared_on", "sent_on", "reported_on")
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -55,6 +63,14 @@ def _local(text: str | None, seconds: bool = True) -> str:
     """A stored UTC time as Europe/Paris wall time, for the pages (as stored if it names no
     instant: see :func:`hub.timefmt.wall`)."""
     return timefmt.wall(text, workdays.PARIS, seconds)
+
+
+def _day(request: Request, text: Any) -> str:
+    """A stored ESR day (declaration, follow-up report, matériovigilance) as stored, said
+    unreadable when it is no date (an older hub stored what it was given)."""
+    if followup.iso_day(text) is not None:
+        return str(text)
+    return f"{text or ''} ({translate(request, 'unreadable date')})".lstrip()
 
 
 def _number(value: float, decimals: int) -> str:
@@ -67,8 +83,19 @@ def _page_ctx(request: Request) -> dict[str, Any]:
     def tr(table: dict[str, str], key: str | None) -> str:
         return translate(request, table[key]) if key in table else str(key or "")
 
+    criteria = criteria_in_force(request)
+    lang = language(request)
+
+    def criterion_label(code: str | None) -> str:
+        """A stored criterion in the list in force (one of an older list: its code only)."""
+        found = criteria.get(str(code or ""))
+        return found.label(lang) if found else ""
+
     return {
+        "criteria": criteria,
+        "criterion_label": criterion_label,
         "local": _local,
+        "day": lambda text: _day(request, text),
         "num": _number,
         # The kinds' names are the vocabulary's (wire/kinds.py), not the catalogs'.
         "kind_label": lambda k: kinds.label(str(k or ""), language(request)),
@@ -106,11 +133,13 @@ def _page_filters(request: Request, state: str, kind: str, room: str, esr: str,
 def _inbox(request: Request, conn: sqlite3.Connection, state: str, kind: str, room: str,
            esr: str) -> dict[str, Any]:
     filters, errors = _page_filters(request, state, kind, room, esr)
-    rows = ev.list_events(conn, filters, workdays.today(now_of(request)),
-                          event_settings(request).due_soon_days)
+    settings, today = event_settings(request), workdays.today(now_of(request))
+    rows = ev.list_events(conn, filters, today, settings.due_soon_days,
+                          settings.followup_months)
     query = urlencode({k: v for k, v in
                        {"state": state, "kind": kind, "room": room, "esr": esr}.items() if v})
-    return {**_page_ctx(request), "events": rows, "errors": errors,
+    followups = due_followups(conn, settings.followup_months, today)
+    return {**_page_ctx(request), "events": rows, "errors": errors, "followups": followups,
             "chosen": {"state": state, "kind": kind, "room": room, "esr": esr},
             "rows_url": "/events/rows" + (f"?{query}" if query else ""),
             "facets": ev.facets(conn), "states": ev.STATES}
@@ -151,11 +180,12 @@ def _form_action(action: str, request: Request, event_id: int, user: User,
     form = action.replace("-", "_")
     parsed: dict[str, Any] = dict(values)
     try:
-        if action == "declare":
-            try:
-                parsed["declared_on"] = date.fromisoformat(values.get("declared_on", "").strip())
-            except ValueError:
-                raise ev.EventError("declared_on", N_("Enter the date as YYYY-MM-DD.")) from None
+        for field in DATE_FIELDS:
+            if field in values:
+                try:
+                    parsed[field] = date.fromisoformat(values[field].strip())
+                except ValueError:
+                    raise ev.EventError(field, N_("Enter the date as YYYY-MM-DD.")) from None
         get_event(conn, request, event_id)
         act(request, conn, user, event_id, action,
              run_action(action, conn, request, user, event_id, parsed))
@@ -174,14 +204,43 @@ def acknowledge_form(request: Request, event_id: Id, user: Pcr, conn: Db,
 
 @router.post("/events/{event_id}/close", include_in_schema=False)
 def close_form(request: Request, event_id: Id, user: Pcr, conn: Db,
-               comment: Annotated[str, Form()] = "") -> Response:
-    return _form_action("close", request, event_id, user, conn, {"comment": comment})
+               comment: Annotated[str, Form()] = "",
+               outcome: Annotated[str, Form()] = "") -> Response:
+    return _form_action("close", request, event_id, user, conn,
+                        {"comment": comment, "outcome": outcome})
 
 
 @router.post("/events/{event_id}/qualify-esr", include_in_schema=False)
 def qualify_form(request: Request, event_id: Id, user: Pcr, conn: Db,
-                 comment: Annotated[str, Form()] = "") -> Response:
-    return _form_action("qualify-esr", request, event_id, user, conn, {"comment": comment})
+                 comment: Annotated[str, Form()] = "",
+                 criterion: Annotated[str, Form()] = "") -> Response:
+    return _form_action("qualify-esr", request, event_id, user, conn,
+                        {"comment": comment, "criterion": criterion})
+
+
+@router.post("/events/{event_id}/unqualify-esr", include_in_schema=False)
+def unqualify_form(request: Request, event_id: Id, user: Pcr, conn: Db,
+                   reason: Annotated[str, Form()] = "") -> Response:
+    return _form_action("unqualify-esr", request, event_id, user, conn, {"reason": reason})
+
+
+@router.post("/events/{event_id}/followup", include_in_schema=False)
+def followup_form(request: Request, event_id: Id, user: Pcr, conn: Db,
+                  sent_on: Annotated[str, Form()] = "",
+                  reference: Annotated[str, Form()] = "",
+                  comment: Annotated[str, Form()] = "") -> Response:
+    return _form_action("followup", request, event_id, user, conn,
+                        {"sent_on": sent_on, "reference": reference, "comment": comment})
+
+
+@router.post("/events/{event_id}/materiovigilance", include_in_schema=False)
+def materiovigilance_form(request: Request, event_id: Id, user: Pcr, conn: Db,
+                          reported_on: Annotated[str, Form()] = "",
+                          reference: Annotated[str, Form()] = "",
+                          comment: Annotated[str, Form()] = "") -> Response:
+    return _form_action("materiovigilance", request, event_id, user, conn,
+                        {"reported_on": reported_on, "reference": reference,
+                         "comment": comment})
 
 
 @router.post("/events/{event_id}/declare", include_in_schema=False)

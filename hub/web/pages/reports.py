@@ -2,12 +2,14 @@
 
 ``/reports`` (list, search by room, quarter, status, text), ``/reports/{id}``
 (the report with its chart; PCR forms: add a manual measurement, recompute a
-draft, sign, correct), ``/reports/{id}.pdf`` and ``/reports/{id}.html`` (the
-signed files as frozen, or a draft rendered now), ``POST /reports/prepare`` (a
-point's report for any quarter), ``POST /reports/prepare-quarter`` ("Prepare
-now": every probe point's draft of a quarter),
+draft, sign, correct, prepare an amended report), ``/reports/{id}.pdf`` and
+``/reports/{id}.html`` (the signed files as frozen, or a draft rendered now),
+``POST /reports/prepare`` (a point's report for any quarter),
+``POST /reports/prepare-quarter`` ("Prepare now": every probe point's draft of a
+quarter), ``POST /reports/{id}/amend`` (an amended report of a signed one),
 ``POST /reports/{id}/measurements/{m}/delete``, ``/points`` (the measurement
-points; PCR: add a manual point).
+points; PCR: add a manual point, ``POST /points/{id}/zoning``: set a point's
+declared zones and background).
 
 Viewers read; the ``pcr`` role acts, through the audited actions of
 :mod:`hub.web.api.reports`. GETs never write: the tables are made at start,
@@ -33,10 +35,13 @@ from hub.reports import quarterly as qr
 from hub.reports import quarters
 from hub.web import audit
 from hub.web import report_document as rd
+from hub.web.api.points import set_zoning
 from hub.web.api.reports import (
+    amend,
     correct,
     get_report,
     measure,
+    not_found,
     prepare,
     prepare_quarter,
     recompute,
@@ -201,6 +206,12 @@ def correct_form(request: Request, report_id: Id, user: Pcr, conn: Db) -> Respon
                  lambda: correct(request, conn, user, report_id))
 
 
+@router.post("/reports/{report_id}/amend", include_in_schema=False)
+def amend_form(request: Request, report_id: Id, user: Pcr, conn: Db) -> Response:
+    return _form(request, conn, report_id, "amend", {},
+                 lambda: amend(request, conn, user, report_id))
+
+
 @router.post("/reports/{report_id}/recompute", include_in_schema=False)
 def recompute_form(request: Request, report_id: Id, user: Pcr, conn: Db) -> Response:
     return _form(request, conn, report_id, "recompute", {},
@@ -214,14 +225,18 @@ def points_page(request: Request, user: Viewer, conn: Db) -> Response:
 
 def _points_page(request: Request, conn: sqlite3.Connection,
                  errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
-                 status_code: int = 200) -> Response:
+                 status_code: int = 200, zoning_form: dict[str, Any] | None = None
+                 ) -> Response:
+    """``zoning_form``: the point whose zoning form was refused, its values and errors."""
     points = pts.list_points(conn)
     zoning = config_of(request).zoning
     gettext = gettext_for(request).gettext
     return render(request, "reports/points.html", {
         "points": points, "limits": {p.id: pts.thresholds(p, zoning) for p in points},
         "devices": [str(r[0]) for r in conn.execute("SELECT device FROM devices ORDER BY 1")],
-        "errors": errors or {}, "values": values or {}, **rd.helpers(gettext)}, status_code)
+        "errors": errors or {}, "values": values or {}, "states": pts.DECLARED_STATES,
+        "zone_codes": pts.ZONE_CODES, "zoning_form": zoning_form or {},
+        **rd.helpers(gettext)}, status_code)
 
 
 @router.post("/points", include_in_schema=False)
@@ -237,3 +252,44 @@ def add_point_form(request: Request, user: Pcr, conn: Db, device: Annotated[str,
                             {exc.field: translate(request, exc.message).format(**exc.params)},
                             {"device": device, "name": name}, exc.status)
     return RedirectResponse("/points", status_code=303)
+
+
+#: A background typed on the page is a short number ("12.5" or "12,5").
+BACKGROUND_MAX_CHARS = 32
+
+
+@router.post("/points/{point_id}/zoning", include_in_schema=False)
+def zoning_form(request: Request, point_id: Id, user: Pcr, conn: Db,
+                permanent: Annotated[str, Form()] = "", off: Annotated[str, Form()] = "",
+                powered: Annotated[str, Form()] = "", emitting: Annotated[str, Form()] = "",
+                background_cpm: Annotated[str, Form()] = "") -> Response:
+    """The point's declared zones (one at all times, or per generator state) and its
+    background in counts per minute (empty: measured); a refusal is said by the field."""
+    declared = {"permanent": permanent, "off": off, "powered": powered, "emitting": emitting}
+    values = {**declared, "background_cpm": background_cpm}
+    try:
+        pts.get_point(conn, point_id)
+    except pts.PointError as exc:
+        raise not_found(exc) from None
+    try:
+        background = _number(background_cpm)
+        set_zoning(request, conn, user, point_id,
+                   {k: v.strip() or None for k, v in declared.items()}, background)
+    except pts.PointError as exc:
+        message = translate(request, exc.message).format(**exc.params)
+        return _points_page(request, conn, status_code=exc.status, zoning_form={
+            "point": point_id, "values": values, "errors": {exc.field: message}})
+    return RedirectResponse(f"/points#zoning-{point_id}", status_code=303)
+
+
+def _number(text: str) -> float | None:
+    """A typed count rate (a decimal comma accepted); empty: None."""
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        if len(text) > BACKGROUND_MAX_CHARS:
+            raise ValueError(text)
+        return float(text)
+    except ValueError:
+        raise pts.PointError("background_cpm", N_("Enter a number.")) from None
