@@ -461,12 +461,21 @@ def test_a_reading_ending_in_9999_does_not_carry_the_windows_along(
     assert march["max_window_start"] == iso(paris(2026, 3, 5, 10, 30))
 
 
+def _with_a_26_hour_gap(conn: sqlite3.Connection, usv_h: float) -> None:
+    """Readings every 5 minutes, but one-minute ones around a silence from 10 February
+    10:01 to 11 February 11:59 (Paris)."""
+    cut, back = paris(2026, 2, 10, 10), paris(2026, 2, 11, 12)
+    last = fill(conn, "dev", Q1[0], cut, STEP, usv_h)
+    last = fill(conn, "dev", cut, cut + 60, 60, usv_h, seq0=last + 1)
+    last = fill(conn, "dev", back - 60, back, 60, usv_h, seq0=last + 1)
+    fill(conn, "dev", back, Q1[1], STEP, usv_h, seq0=last + 1)
+
+
 def test_a_gap_of_26_hours_is_measured_in_seconds_not_whole_hours(
         conn: sqlite3.Connection) -> None:
     """Readings stop at 10:01 and resume at 11:59 the next day: 24 whole clock hours are
     empty, but the probe was silent for almost 26 hours."""
-    last = fill(conn, "dev", Q1[0], paris(2026, 2, 10, 10, 1), 60, 0.1)
-    fill(conn, "dev", paris(2026, 2, 11, 11, 59), Q1[1], 60, 0.1, seq0=last + 1)
+    _with_a_26_hour_gap(conn, 0.1)
     c = _report(conn)
     assert [g["hours"] for g in c["gaps"]] == [24]
     assert c["zoning"]["long_gaps"] == [{"start": iso(paris(2026, 2, 10, 10, 1)),
@@ -478,8 +487,7 @@ def test_the_document_says_why_a_report_does_not_stand_as_the_verification(
         conn: sqlite3.Connection) -> None:
     """A capped background, a 26-hour gap and an indicative calibration, as the document
     (the HTML frozen at signing) states them in French."""
-    last = fill(conn, "dev", Q1[0], paris(2026, 2, 10, 10, 1), 60, 1.1)
-    fill(conn, "dev", paris(2026, 2, 11, 11, 59), Q1[1], 60, 1.1, seq0=last + 1)
+    _with_a_26_hour_gap(conn, 1.1)
     page = render_html(_report(conn, scatter=()))
     assert "Ce rapport ne vaut pas vérification en continu" in page
     assert 'data-testid="report-long-gap"' in page and "26.0 heures sans aucune mesure" in page
@@ -493,8 +501,7 @@ def test_a_prepared_and_signed_report_with_a_26_hour_gap_does_not_close_the_veri
         conn: sqlite3.Connection) -> None:
     """The gap as the report computes it and the calendar's condition, together: 24 whole
     empty clock hours passed the old count; the 26 hours measured do not."""
-    last = fill(conn, "dev", Q1[0], paris(2026, 2, 10, 10, 1), 60, 0.1)
-    fill(conn, "dev", paris(2026, 2, 11, 11, 59), Q1[1], 60, 0.1, seq0=last + 1)
+    _with_a_26_hour_gap(conn, 0.1)
     _report(conn)
     report_id = int(conn.execute("SELECT id FROM reports").fetchone()[0])
     with write(conn):

@@ -23,16 +23,6 @@ _START = _EPOCH.format(col="start")
 _END = _EPOCH.format(col='"end"')
 
 
-def _number(column: str, otherwise: str = "0") -> str:
-    """The column where it holds a number, else ``otherwise`` (text written in a number's
-    place by hand or by an older hub must not stop a report)."""
-    return (f"CASE WHEN typeof({column}) IN ('integer', 'real') THEN {column}"
-            f" ELSE {otherwise} END")
-
-
-_PEAK = _number("max_usv_h", "'nan'")
-
-
 def readings(conn: sqlite3.Connection, device: str, start_s: int, end_s: int) -> Readings:
     """The quarter's counted readings with some coverage, by start, as columns.
 
@@ -41,9 +31,8 @@ def readings(conn: sqlite3.Connection, device: str, start_s: int, end_s: int) ->
     older than the contract's checks) leaves its reading out, as the rollups do.
     """
     rows = conn.execute(
-        f"SELECT start, coalesce(\"end\", start), {_number('counts')},"
-        f" {_number('seconds_covered')}, {_number('dose_usv')}, {_PEAK},"
-        f" {_number('saturated')}, coalesce(calibration, '') FROM readings"
+        "SELECT start, coalesce(\"end\", start), counts, seconds_covered, dose_usv,"
+        " max_usv_h, saturated, calibration FROM readings"
         " WHERE device = ? AND start >= ? AND start < ? AND seconds_covered > 0"
         " AND clock_implausible IS NOT 1 ORDER BY start",
         [device, iso(start_s), iso(end_s)]).fetchall()
@@ -57,14 +46,15 @@ def readings(conn: sqlite3.Connection, device: str, start_s: int, end_s: int) ->
     # A reading lasts at most the contract's longest interval: a stored end of year 9999
     # must not carry every later window along.
     end = np.minimum(end, start + MAX_READING_S)
-    names, codes = np.unique(np.array(cal, dtype=str), return_inverse=True)
+    names: dict[str, int] = {}
+    codes = np.fromiter((names.setdefault(str(c or ""), len(names)) for c in cal),
+                        dtype=np.int64, count=len(cal))
     # Each value at most the contract's bound, as the rollups count it (an older hub
-    # stored up to 1e308: two of them would sum to infinity).
+    # stored up to 1e308: two of them would sum to infinity); no number: 0 (the peak: none).
     return Readings(start[keep], end[keep], _bounded(counts, MAX_SEQ)[keep],
                     _bounded(seconds, MAX_READING_S)[keep], _bounded(dose, MAX_DOSE_USV)[keep],
-                    _bounded(peak, MAX_DOSE_RATE_USV_H)[keep],
-                    np.array(saturated, dtype=bool)[keep], codes.astype(np.int64)[keep],
-                    tuple(str(n) for n in names))
+                    _bounded(peak, MAX_DOSE_RATE_USV_H, np.nan)[keep],
+                    _bounded(saturated, 1.0)[keep] > 0, codes[keep], tuple(names))
 
 
 def previous_end(conn: sqlite3.Connection, device: str, start_s: int) -> float | None:
@@ -89,15 +79,28 @@ def _instant(text: object) -> float | None:
     return None if np.isnan(value) else value
 
 
-def _bounded(values: tuple[float, ...], bound: float) -> np.ndarray:
-    out: np.ndarray = np.clip(np.array(values, dtype=float), 0.0, bound)
+def _bounded(values: tuple[object, ...], bound: float, missing: float = 0.0) -> np.ndarray:
+    """A column as floats in [0, bound]; ``missing`` where a row holds no number (NULL, or
+    text written in a number's place by hand or by an older hub: it must not stop a
+    report). The whole column at once, one value at a time only when that fails."""
+    try:
+        array = np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        array = np.array([_float(v) for v in values], dtype=float)
+    out: np.ndarray = np.clip(np.where(np.isnan(array), missing, array), 0.0, bound)
     return out
+
+
+def _float(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return float("nan")
 
 
 def _seconds(texts: tuple[str, ...]) -> np.ndarray:
     """ISO 8601 UTC texts (``…Z``) as seconds since the epoch; NaN for a text naming no
     instant (one at a time, only when the whole column cannot be read at once)."""
-    bare = [t[:-1] if t.endswith("Z") else t for t in texts]
+    bare = [str(t).rstrip("Z") for t in texts]
     try:
         stamps = np.array(bare, dtype="datetime64[us]")
     except ValueError:
