@@ -155,7 +155,9 @@ class Web(Strict):
     set-up on a hospital LAN); it is false by default only so that the demo
     works on plain ``http://localhost``. ``trusted_proxies``: the reverse
     proxies whose ``X-Forwarded-For`` names the client (empty: the header is
-    ignored, the peer is the client).
+    ignored, the peer is the client). ``establishment``: the establishment's name
+    as the incident timeline (an ESR declaration's annex) heads it (empty: not
+    shown).
     """
 
     host: str = Field(default="127.0.0.1", min_length=1)
@@ -167,6 +169,7 @@ class Web(Strict):
     login_backoff_max_s: Annotated[int, Field(ge=1, le=3600)] = 300
     trusted_proxies: tuple[Annotated[str, AfterValidator(_proxy_network)], ...] = Field(
         default=(), max_length=64)
+    establishment: str = Field(default="", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
 
     @model_validator(mode="before")
     @classmethod

@@ -219,7 +219,7 @@ def test_the_points_page_sets_declared_zones_and_says_what_is_refused(
     for change, field, message in (
             ({"background_cpm": "beaucoup"}, "background_cpm", "Saisissez un nombre."),
             ({"background_cpm": "1" * 40}, "background_cpm", "Saisissez un nombre."),
-            ({"background_cpm": "nan"}, "background_cpm", "Un bruit de fond est un taux"),
+            ({"background_cpm": "nan"}, "background_cpm", "Saisissez un nombre"),
             ({"background_cpm": "-3"}, "background_cpm", "Un bruit de fond est un taux"),
             ({"off": "<b>rouge</b>"}, "off", "Zone inconnue."),
             ({"permanent": "supervised", "off": "supervised"}, "permanent", "pas les deux"),

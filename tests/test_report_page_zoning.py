@@ -237,3 +237,49 @@ def test_the_amend_api(scatter: FastAPI) -> None:
     detail = conn.execute("SELECT detail FROM audit WHERE action = 'report.amend'").fetchone()[0]
     assert json.loads(detail)["supersedes"] == rid
     conn.close()
+
+
+def test_signing_a_report_with_hours_without_data_asks_to_say_they_were_seen(
+        indicative: FastAPI) -> None:
+    """10 February has no data: the page signs only once the signer ticked that they saw
+    it, and the document says "pas de données" for what was not measured."""
+    conn = connect(indicative.state.store_path)
+    rid = _prepare(indicative, conn)
+    digest = qr.get_report(conn, rid)["content_sha256"]
+    with TestClient(indicative) as client:
+        login(client, "pcr")
+        page = client.get(f"/reports/{rid}").text
+        assert 'data-testid="sign-missing-data"' in page and "24 heures du trimestre" in page
+        form = {"csrf_token": csrf(client), "name": "A. Martin", "content_sha256": digest}
+        refused = client.post(f"/reports/{rid}/sign", data=form)
+        assert refused.status_code == 422
+        assert "cochez la case pour dire que vous les avez vues" in _text(refused.text)
+        assert qr.get_report(conn, rid)["status"] == "draft"
+        signed = client.post(f"/reports/{rid}/sign", data={**form, "missing_data": "seen"},
+                             follow_redirects=False)
+        assert signed.status_code == 303, signed.text
+        assert qr.get_report(conn, rid)["status"] == "signed"
+    conn.close()
+
+
+@pytest.mark.parametrize(("lang", "typed", "stored"), [
+    ("fr", "12,5", 12.5), ("fr", "1\u202f234,5", 1234.5), ("fr", "1,234", 1.234),
+    ("en", "1,234", 1234.0), ("en", "12.5", 12.5),
+])
+def test_a_measurement_is_typed_as_the_page_language_writes_numbers(
+        indicative: FastAPI, lang: str, typed: str, stored: float) -> None:
+    conn = connect(indicative.state.store_path)
+    rid = _prepare(indicative, conn)
+    with TestClient(indicative) as client:
+        login(client, "pcr")
+        client.cookies.set("lang", lang)
+        done = client.post(f"/reports/{rid}/measurements", data={
+            "csrf_token": csrf(client), "kind": "spot_check", "measured_on": "2026-02-01",
+            "value": typed, "measured_by": "PCR"}, follow_redirects=False)
+        assert done.status_code == 303, done.text
+        refused = client.post(f"/reports/{rid}/measurements", data={
+            "csrf_token": csrf(client), "kind": "spot_check", "measured_on": "2026-02-01",
+            "value": "12,5 µSv", "measured_by": "PCR"})
+        assert refused.status_code == 422
+    assert conn.execute("SELECT value FROM report_measurements").fetchone()[0] == stored
+    conn.close()

@@ -723,7 +723,13 @@ def test_pages_and_api_reads_create_nothing_prepare_now_does(app: FastAPI,
         done = client.post("/reports/prepare-quarter", data={"csrf_token": csrf(client),
                                                              "quarter": "2026-Q1"},
                            follow_redirects=False)
-        assert done.status_code == 303 and done.headers["location"] == "/reports?quarter=2026-Q1"
+        assert done.status_code == 303
+        assert done.headers["location"] == "/reports?quarter=2026-Q1&prepared=1"
+        said = client.get(done.headers["location"]).text  # what "Prepare now" prepared
+        assert 'data-testid="prepared"' in said and "pour 2026-Q1 : 1." in said
+        nothing = client.post("/reports/prepare-quarter", data={"csrf_token": csrf(client),
+                                                                "quarter": "2024-Q1"})
+        assert "aucune salle n&#39;a été vue avant la fin de ce trimestre" in nothing.text
         assert _counts(conn) == (1, 1)
         api = client.post("/api/reports/prepare-quarter", json={"quarter": "2025-Q4"},
                           headers=pcr)
@@ -733,7 +739,8 @@ def test_pages_and_api_reads_create_nothing_prepare_now_does(app: FastAPI,
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "quarter"]
     audited = [tuple(r) for r in conn.execute(
         "SELECT username, target FROM audit WHERE action = 'report.prepare_quarter' ORDER BY id")]
-    assert audited == [("pcr", "quarter:2026-Q1"), ("pcr", "quarter:2025-Q4")]
+    assert audited == [("pcr", "quarter:2026-Q1"), ("pcr", "quarter:2024-Q1"),
+                       ("pcr", "quarter:2025-Q4")]
 
 
 # -- the scheduler -------------------------------------------------------------------------

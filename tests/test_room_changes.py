@@ -57,8 +57,10 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
-def csv_rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+def csv_rows(body: bytes) -> list[dict[str, str]]:
+    """The rows of an English CSV download (after its BOM: tests/test_csv_french.py)."""
+    assert body.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
 
 
 def test_the_room_page_lists_the_latest_changes_newest_first(client: TestClient) -> None:
@@ -94,24 +96,26 @@ def test_the_page_shows_a_bounded_number_and_says_how_many(app: FastAPI,
 
 
 def test_the_csv_holds_every_change_oldest_first_with_its_run(client: TestClient) -> None:
-    response = client.get(f"/rooms/{DEVICE}/changes.csv")
+    response = client.get(f"/rooms/{DEVICE}/changes.csv", headers={"Accept-Language": "en"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert f'filename="changes_{DEVICE}.csv"' in response.headers["content-disposition"]
-    rows = csv_rows(response.text)
+    rows = csv_rows(response.content)
     assert list(rows[0]) == list(changes.CSV_COLUMNS)
     assert [int(r["seq"]) for r in rows] == [1, 2, 3, 4, 5]
     run = rows[2]
     assert (run["signal"], run["count"], run["first"], run["last"], run["value"]) == (
-        "emission", "15", "2026-01-05T07:00:00.500Z", "2026-01-05T07:00:01.400Z", "0")
+        "emission", "15", "2026-01-05T08:00:00.500+01:00", "2026-01-05T08:00:01.400+01:00",
+        "0")  # Paris time with its offset
     assert rows[0]["origin"] == "start" and rows[3]["by"] == "'=marie"  # no formula
 
 
 def test_the_csv_filters_by_utc_days_of_the_first_edge(client: TestClient) -> None:
     def seqs(query: str) -> list[int]:
-        response = client.get(f"/rooms/{DEVICE}/changes.csv?{query}")
+        response = client.get(f"/rooms/{DEVICE}/changes.csv?{query}",
+                              headers={"Accept-Language": "en"})
         assert response.status_code == 200, response.text
-        return [int(r["seq"]) for r in csv_rows(response.text)]
+        return [int(r["seq"]) for r in csv_rows(response.content)]
 
     assert seqs("from=2026-01-05&to=2026-01-05") == [2, 3]
     assert seqs("from=2026-01-06") == [4, 5]

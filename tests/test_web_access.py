@@ -38,7 +38,7 @@ from tests.web_helpers import (
     make_app,
 )
 
-PUBLIC = {"/login", "/lang", "/healthz"}  # and /static (a mount)
+PUBLIC = {"/login", "/lang", "/healthz", "/favicon.ico"}  # and /static (a mount)
 #: Outside /api/ but for programs only: a 401 asking for a bearer token, never the login page.
 BEARER_ONLY = {"/metrics"}
 

@@ -81,6 +81,24 @@ def test_a_viewer_sees_due_dates_and_reminders(app: FastAPI, client: TestClient)
     assert 'data-testid="form-type"' not in page.text
 
 
+def test_a_verification_due_the_same_day_in_many_rooms_is_one_reminder(
+        app: FastAPI, client: TestClient) -> None:
+    """Eighteen rooms tracked the same day: each verification type is one reminder line
+    naming the eighteen rooms, not eighteen lines."""
+    conn = connect(app.state.store_path)
+    conn.executemany("INSERT INTO devices (device, site, room) VALUES (?, 'chu', ?)",
+                     [(f"box-{n}", f"salle-{n}") for n in range(2, 19)])
+    conn.commit()
+    conn.close()
+    login(client, "viewer")
+    page = client.get("/calendar").text
+    lines = re.findall(r'data-testid="reminder" data-status="\w+" data-control="([\w]+)"'
+                       r' data-room="[^"]*" data-count="(\d+)"', page)
+    controls = [control for control, _count in lines]
+    assert lines and len(controls) == len(set(controls)), controls
+    assert dict(lines)["protection_devices"] == "18"
+
+
 def test_recording_moves_the_due_date_and_ends_the_overdue_event(app: FastAPI,
                                                                  client: TestClient) -> None:
     login(client, "pcr")

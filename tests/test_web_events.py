@@ -276,8 +276,8 @@ def test_the_timeline_is_a_printable_annex(app: FastAPI, client: TestClient) -> 
     conn = connect(app.state.store_path)
     conn.execute("INSERT INTO signal_changes VALUES ('chu.salle-1', '2026-01-05T07:00:05.000Z',"
                  " 'emission', 1, 'chu', 'salle-1')")
-    conn.execute("INSERT INTO signal_changes VALUES ('chu.salle-1', '2026-01-05T09:00:05.000Z',"
-                 " 'emission', 0, 'chu', 'salle-1')")  # outside the default window
+    conn.execute("INSERT INTO signal_changes VALUES ('chu.salle-1', '2026-01-05T08:59:05.000Z',"
+                 " 'emission', 0, 'chu', 'salle-1')")  # outside the default window, before now
     conn.close()
     login(client, "pcr", username="marie")
     page = client.get(f"/events/{event_id}/timeline", headers={"Accept-Language": "en"})
@@ -328,13 +328,15 @@ def test_the_timeline_holds_the_journaled_changes_and_older_live_states_before_t
     assert types == ["signal", "change", "change"]
     assert "live state, not journaled" in page.text
     assert 'data-testid="timeline-run" data-records="2"' in page.text
-    assert "16 changes from 2026-01-05 08:00:04 to 2026-01-05 08:00:05, ends off" in page.text
+    assert ("16 changes in 1.5 s, from 2026-01-05 08:00:04 +01:00 to 2026-01-05 08:00:05 +01:00,"
+            " ends off") in page.text
     assert "(2 records, sequence 7 to 8)" in page.text
     assert "found on when the agent started" in page.text
     assert "Door corridor" in page.text
     french = client.get(f"/events/{event_id}/timeline").text
-    assert "16 changements de 2026-01-05 08:00:04 à 2026-01-05 08:00:05, état final : inactif" \
-        in french and "état en direct, non journalisé" in french
+    assert ("16 changements en 1,5 s, de 2026-01-05 08:00:04 +01:00 à 2026-01-05 08:00:05"
+            " +01:00, état final : inactif") in french
+    assert "état en direct, non journalisé" in french
     api = client.get(f"/api/events/{event_id}/timeline",
                      headers=bearer(api_token(app, "viewer"))).json()
     run = next(e for e in api["entries"] if e.get("count") == 16)

@@ -200,7 +200,7 @@ def test_records_stamped_by_an_implausible_clock_are_shown_and_left_out(
     assert sum(p["n"] for p in chart.json()["points"]) == 400  # the flagged one left out
     assert chart.json()["clock_implausible"] == 1
     export = client.get(f"/rooms/{DEVICE}/exposures.csv")
-    assert export.text.splitlines()[0].endswith(",clock_implausible")
+    assert export.text.splitlines()[0].endswith(";clock_implausible")  # French: ";"
 
 
 def test_chart_reads_the_rollups(client: TestClient) -> None:
@@ -240,7 +240,7 @@ def test_exposure_filters(client: TestClient, params: dict[str, str],
     page = client.get(f"/rooms/{DEVICE}", params=params)
     assert page.text.count('data-testid="exposure-row"') == len(numbers)
     export = client.get(f"/rooms/{DEVICE}/exposures.csv", params=params)
-    rows = list(csv.DictReader(io.StringIO(export.text)))
+    rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")), delimiter=";"))
     assert [int(r["number"]) for r in rows] == sorted(numbers)
 
 
@@ -279,7 +279,7 @@ def test_csv_export(client: TestClient) -> None:
     assert export.headers["content-type"] == "text/csv; charset=utf-8"
     assert export.headers["content-disposition"] == (
         f'attachment; filename="exposures_{DEVICE}.csv"')
-    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8"))))
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig")), delimiter=";"))
     header = rows[0]
     assert "calibration" in header and "max_dose_rate_usv_h" in header
     by_number = {r[header.index("number")]: dict(zip(header, r, strict=True)) for r in rows[1:]}
@@ -300,6 +300,10 @@ def test_rooms_api(client: TestClient, app: FastAPI) -> None:
     assert one["doors"] == {"control": True, "corridor": False}
     assert one["dose_rate"] == {"usv_h": 0.12, "calibration": "sbm20/Cs-137"}
     assert one["open_events"] == 1
+    # its data gap: a system fault, the card's level and the event the card shows
+    assert one["alert"] == "fault"
+    assert [(e["kind"], e["about"], e["level"]) for e in one["alerts"]] == [
+        ("data_gap", "system", "fault")]
     two = client.get(f"/api/rooms/{OTHER}").json()
     assert two["emitting"] is True and two["exposure_open"] is True and two["online"] is False
     assert two["light_powered"] is None and two["alarms"][0]["subject"] == "main"

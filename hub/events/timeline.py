@@ -45,24 +45,30 @@ def _order(entry: Mapping[str, Any]) -> tuple[bool, datetime, str, str]:
 
 
 def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int,
-             after_min: int) -> dict[str, Any]:
+             after_min: int, now: datetime | None = None) -> dict[str, Any]:
     """What the room's device stored around the event, oldest first.
 
     The window runs from ``before_min`` before detection to ``after_min``
-    after the condition ended (or after detection while it still holds).
-    ``entries`` merges exposures, alarms, input changes and the device's
-    other events; ``readings`` is the dose-rate series.
+    after the condition ended (or after detection while it still holds), cut
+    at ``now`` (the time of printing: an annex never claims to cover what has
+    not happened yet; ``end_clamped`` says so). ``entries`` merges exposures,
+    alarms, input changes and the device's other events; ``readings`` is the
+    dose-rate series.
     """
     try:
         detected = detected_at(event)
     except EventError:  # no time to put anything around: the event alone, as stored
         return {"start": str(event["opened_at"]), "end": str(event["opened_at"]),
                 "before_min": before_min, "after_min": after_min, "entries": [],
-                "readings": [], "truncated": False}
+                "readings": [], "truncated": False, "end_clamped": False}
     start = _shifted(detected, -before_min)
     cleared = timefmt.instant(event.get("condition_cleared_at"))
     end = _shifted(cleared if cleared is not None and cleared >= detected else detected,
                    after_min)
+    clamped = now is not None and end > now
+    if now is not None:
+        end = min(end, now)
+        start = min(start, end)
     lo, hi, device = timefmt.stamp(start), timefmt.stamp(end), event["device"]
     entries: list[dict[str, Any]] = []
     for row in rows(conn,
@@ -107,7 +113,7 @@ def timeline(conn: sqlite3.Connection, event: Mapping[str, Any], before_min: int
         reading["saturated"] = _bool(reading["saturated"])
         reading["clock_synced"] = _bool(reading["clock_synced"])
     return {"start": lo, "end": hi, "before_min": before_min, "after_min": after_min,
-            "entries": entries, "readings": readings,
+            "entries": entries, "readings": readings, "end_clamped": clamped,
             "truncated": len(readings) >= TIMELINE_ROWS or len(entries) >= TIMELINE_ROWS}
 
 
@@ -146,3 +152,52 @@ def _changes(conn: sqlite3.Connection, device: str, lo: str, hi: str,
 
 def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
+
+
+def identification(conn: sqlite3.Connection, event: Mapping[str, Any]) -> dict[str, Any]:
+    """What the hub knows of the room's equipment, for the annex's heading: the monitoring
+    device (its agent version, the journal the event came from and when that journal
+    began), the room's generator as the verification calendar holds it (fixed or mobile,
+    received, first used) and the probe's measurement point. Missing facts stay ``None``."""
+    device = event["device"]
+    found = rows(conn, "SELECT agent, journal, last_seen FROM devices WHERE device = ?",
+                 [device])
+    detail = event.get("detail")
+    journal = detail.get("journal") if isinstance(detail, Mapping) else None
+    journal = journal if isinstance(journal, str) else (found[0]["journal"] if found else None)
+    started = rows(conn, "SELECT started_at FROM journals WHERE device = ? AND journal = ?",
+                   [device, journal])
+    room = rows(conn, "SELECT device_kind, received_on, first_use_on FROM control_rooms"
+                      " WHERE site = ? AND room = ?", [event["site"], event["room"]])
+    point = rows(conn, "SELECT name FROM points WHERE device = ? AND kind = 'probe'", [device])
+    return {"device": device, "site": event["site"], "room": event["room"],
+            "agent": found[0]["agent"] if found else None, "journal": journal,
+            "journal_started_at": started[0]["started_at"] if started else None,
+            "device_kind": room[0]["device_kind"] if room else None,
+            "received_on": room[0]["received_on"] if room else None,
+            "first_use_on": room[0]["first_use_on"] if room else None,
+            "probe_point": point[0]["name"] if point else None}
+
+
+def alarm_exposure(conn: sqlite3.Connection, event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The exposure an edge alarm names (its detail's journal, run and exposure number),
+    with its dose and peak dose rate; ``None`` when the alarm names none or it is not
+    stored (yet)."""
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        return None
+    journal, run, number = detail.get("journal"), detail.get("run"), detail.get("exposure")
+    if not (isinstance(journal, str) and _integer(run) and _integer(number)):
+        return None
+    found = rows(conn, "SELECT number, state, start, \"end\", duration_s, pulses,"
+                       " max_dose_rate_usv_h, dose_usv, saturated, calibration FROM exposures"
+                       " WHERE device = ? AND journal = ? AND run = ? AND number = ?",
+                 [event["device"], journal, run, number])
+    if not found:
+        return None
+    found[0]["saturated"] = _bool(found[0]["saturated"])
+    return found[0]
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

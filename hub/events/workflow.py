@@ -164,6 +164,7 @@ class Filters:
     site: str | None = None
     room: str | None = None
     esr: bool | None = None
+    severity: str | None = None
     limit: int = 200
     offset: int = 0
 
@@ -179,7 +180,7 @@ def list_events(conn: sqlite3.Connection, filters: Filters, today: date,
     ``followup_months``: ``[events] followup_months``, for the ESRs declared before follow-up
     due dates were stored."""
     where, params = [], []
-    for column in ("state", "kind", "site", "room"):
+    for column in ("state", "kind", "site", "room", "severity"):
         value = getattr(filters, column)
         if value:
             where.append(f"{column} = ?")

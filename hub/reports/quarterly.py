@@ -25,6 +25,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from hub.messages import N_
+from hub.numbers import parse_decimal
 from hub.reports import points as pts
 from hub.reports.figures import content_hash
 from hub.reports.quarters import ReportError, parse_quarter
@@ -154,7 +155,7 @@ def draft(conn: sqlite3.Connection, report_id: int) -> dict[str, Any]:
 
 
 def add_measurement(conn: sqlite3.Connection, report_id: int, values: dict[str, Any],
-                    username: str, now: datetime) -> dict[str, Any]:
+                    username: str, now: datetime, lang: str = "fr") -> dict[str, Any]:
     """A passive dosimeter result or a spot check, in the caller's write transaction."""
     report = draft(conn, report_id)
     kind = str(values.get("kind", ""))
@@ -184,8 +185,10 @@ def add_measurement(conn: sqlite3.Connection, report_id: int, values: dict[str, 
         raise ReportError("measured_on", N_("The measurement must fall in the quarter "
                                             "({first} to {last})."),
                           first=first.isoformat(), last=last.isoformat())
-    try:
-        value = float(values.get("value", ""))
+    raw = values.get("value", "")
+    try:  # typed on the page (12,5 in French) or a JSON number
+        value = (float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool)
+                 else parse_decimal(str(raw), lang))
     except (TypeError, ValueError):
         raise ReportError("value", N_("Enter a number.")) from None
     if not (0 <= value < 1e9) or value != value:

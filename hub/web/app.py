@@ -15,7 +15,7 @@ Access (see docs/hub.md, "Access and accounts"): the session middleware
 (:mod:`hub.web.session`) identifies each request and gives it its one store
 connection, the CSRF middleware (:mod:`hub.web.csrf`) refuses unsafe requests
 without the session's token, and every route but ``/login``, ``/lang``,
-``/static`` and ``/healthz`` takes a role dependency of :mod:`hub.web.deps`
+``/static``, ``/favicon.ico`` and ``/healthz`` takes a role dependency of :mod:`hub.web.deps`
 (a test walks them all; ``/metrics`` checks its bearer token itself). If the
 ingest stops on an error, ``app.state.ingest_error`` holds it and
 ``app.state.on_ingest_exit`` (set by ``voyant-hub run``) is called to stop the server.
@@ -32,11 +32,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+import fastapi_offline
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 
 from hub import jobs
@@ -71,6 +78,11 @@ from hub.web.session_store import Policy
 from hub.web.templating import render
 
 STATIC = Path(__file__).resolve().parent / "static"
+#: Swagger UI as the ``fastapi-offline`` package ships it (a dependency: the page of
+#: ``/api/docs`` needs no CDN), and the files of it that ``/api/docs`` loads.
+SWAGGER_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
+SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+                  "swagger-ui.css": "text/css; charset=utf-8"}
 #: Every router, in the order their routes are matched and listed in the API's schema.
 ROUTERS = (pages_auth, live, pages_rooms, api_rooms, pages_events, api_events, pages_admin,
            api_admin, pages_account, api_account, pages_reports, api_reports, api_points,
@@ -133,7 +145,30 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs(user: Viewer) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="Voyant hub API")
+        """Swagger UI from the hub itself (no CDN: the page works on a network cut off from
+        the internet); no validator badge, which would send the schema's address out."""
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json", title="Voyant hub API",
+            swagger_js_url="/api/docs/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            swagger_ui_parameters={"validatorUrl": None})
+
+    @app.get("/api/docs/{asset}", include_in_schema=False)
+    def api_docs_asset(asset: str, user: Viewer) -> Response:
+        """Swagger UI's script and style sheet, from the ``fastapi-offline`` package (a
+        fixed list of names: nothing else of the package's folder is reachable)."""
+        if asset not in SWAGGER_ASSETS:
+            raise HTTPException(404, "No such file.")
+        return FileResponse(SWAGGER_DIR / asset, media_type=SWAGGER_ASSETS[asset],
+                            headers={"Cache-Control": "private, max-age=86400"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """The warning lamp, for the browsers and tools that ask for ``/favicon.ico``
+        whatever the page links (public, like ``/static``: an icon tells nothing)."""
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -170,6 +170,13 @@ def helpers(gettext: Callable[[str], str]) -> dict[str, Any]:
     }
 
 
+def missing_hours(content: dict[str, Any]) -> int:
+    """The hours of the quarter without any reading (0 when the content does not say)."""
+    totals = content.get("totals")
+    value = totals.get("hours_without_data") if isinstance(totals, dict) else None
+    return int(value) if isinstance(value, int | float) and value > 0 else 0
+
+
 def render_html(content: dict[str, Any], lang: str = "fr") -> str:
     """The standalone document (what is frozen at signing and printed to PDF)."""
     gettext = translations(lang).gettext

@@ -2,8 +2,11 @@
 
 Rooms come from ``devices`` (presence) joined with ``live`` (the last Live
 payload: inputs by name, active alarms, open exposure, dose rate and its
-calibration) and the count of open events. A device's live state is the last
+calibration) and its events not closed yet. A device's live state is the last
 one received: when the device is offline it is shown as the last known one.
+
+A room's alert level and the events its card shows come from the ``events``
+table (:mod:`hub.web.room_alerts`), not from the live state.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from hub.db import rollup_series
 from hub.timefmt import whole_seconds as _iso
+from hub.web.room_alerts import Level, RoomEvent, alerts_by_device
 
 Range = Literal["24h", "7d", "quarter"]
 Choice = Literal["any", "yes", "no"]
@@ -73,6 +77,10 @@ class Room(BaseModel):
     dose_rate: DoseRate
     outbox: int | None = Field(description="records waiting for the hub's acknowledgement")
     open_events: int = Field(description="events not closed yet (open or acknowledged)")
+    alert: Level | None = Field(None, description="the most urgent level of its events not"
+                                " closed: alarm, acknowledged, fault, radiation; null if none")
+    alerts: list[RoomEvent] = Field(default_factory=list, description="its events that the"
+                                    " card shows, most urgent first, newest first in a level")
 
 
 class ChartPoint(BaseModel):
@@ -161,7 +169,7 @@ def _flag(inputs: dict[str, bool], *names: str) -> bool | None:
     return None
 
 
-def _room(row: sqlite3.Row, open_events: int) -> Room:
+def _room(row: sqlite3.Row, open_events: int, alerts: list[RoomEvent] | None = None) -> Room:
     payload: dict[str, Any] = json.loads(row["payload"]) if row["payload"] else {}
     inputs = {str(k): bool(v) for k, v in (payload.get("inputs") or {}).items()}
     return Room(
@@ -183,6 +191,8 @@ def _room(row: sqlite3.Row, open_events: int) -> Room:
                            calibration=payload.get("calibration")),
         outbox=payload.get("outbox"),
         open_events=open_events,
+        alert=alerts[0].level if alerts else None,
+        alerts=alerts or [],
     )
 
 
@@ -196,16 +206,17 @@ def _open_events(conn: sqlite3.Connection, device: str | None = None) -> dict[st
 
 
 def list_rooms(conn: sqlite3.Connection) -> list[Room]:
-    counts = _open_events(conn)
+    counts, alerts = _open_events(conn), alerts_by_device(conn)
     rows = conn.execute(_ROOMS_SQL + " ORDER BY d.site, d.room, d.device").fetchall()
-    return [_room(r, counts.get(r["device"], 0)) for r in rows]
+    return [_room(r, counts.get(r["device"], 0), alerts.get(r["device"])) for r in rows]
 
 
 def get_room(conn: sqlite3.Connection, device: str) -> Room | None:
     row = conn.execute(_ROOMS_SQL + " WHERE d.device = ?", [device]).fetchone()
     if row is None:
         return None
-    return _room(row, _open_events(conn, device).get(device, 0))
+    return _room(row, _open_events(conn, device).get(device, 0),
+                 alerts_by_device(conn, device).get(device))
 
 
 # -- readings ---------------------------------------------------------------------------------

@@ -1,7 +1,14 @@
-"""Jinja2 templates (autoescaped) with gettext: ``{{ _("Rooms") }}``, the user, the language."""
+"""Jinja2 templates (autoescaped) with gettext: ``{{ _("Rooms") }}``, the user, the language.
+
+Every page's header shows how many critical events nobody has acknowledged yet
+(``open_critical``): read here, once per render, so that no route can forget it.
+"""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,15 +16,43 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from hub import timefmt, workdays
+from hub.web.deps import RequestDb
 from hub.web.i18n import gettext_for, language
+from hub.web.room_alerts import open_critical
 from wire import kinds
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 
 
+@dataclass(frozen=True, slots=True)
+class OpenCritical:
+    """The header's count of critical events not acknowledged, and the newest one's id
+    (the page's script compares it with the last it saw to notice a new one)."""
+
+    count: int
+    latest: int
+
+
+def _open_critical(request: Request) -> OpenCritical | None:
+    """For a signed-in reader only (the login page shows nothing), on the request's one
+    connection; none when the store cannot say (an error page must still render)."""
+    holder = getattr(request.state, "db", None)
+    if getattr(request.state, "user", None) is None or not isinstance(holder, RequestDb):
+        return None
+    try:
+        return OpenCritical(*open_critical(holder.get()))
+    except sqlite3.Error:
+        log.warning("cannot count the open critical events", exc_info=True)
+        return None
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
            status_code: int = 200) -> HTMLResponse:
-    """Render ``name`` in the request's language, with ``user``, ``lang`` and ``csrf_token``."""
+    """Render ``name`` in the request's language, with ``user``, ``lang``, ``csrf_token``
+    and ``open_critical`` (:class:`OpenCritical`, none when nobody is signed in)."""
     translations = gettext_for(request)
     lang = language(request)
     ctx = {
@@ -28,6 +63,9 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
         # An alarm's or event's name in the reader's language, from the one vocabulary.
         "alarm_label": lambda kind: kinds.label(str(kind or ""), lang),
         "csrf_token": getattr(request.state, "csrf_token", ""),
+        "open_critical": _open_critical(request),
+        # A stored UTC time as Paris wall time, to the minute.
+        "paris_time": lambda text: timefmt.wall(text, workdays.PARIS, False),
         **(context or {}),
     }
     return TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -177,6 +177,8 @@ class TimelineOut(BaseModel):
                     " false")
     readings: list[dict[str, Any]] = Field(description="the dose-rate series")
     truncated: bool
+    end_clamped: bool = Field(False, description="true: the window's end was cut at the time"
+                              " the timeline was made (generated_at)")
     generated_at: str
     generated_by: str
 
@@ -260,8 +262,9 @@ def timeline(request: Request, conn: sqlite3.Connection, user: User, event_id: i
     event = get_event(conn, request, event_id)
     before = settings.timeline_before_min if before_min is None else before_min
     after = settings.timeline_after_min if after_min is None else after_min
-    data = event_timeline(conn, event, before, after)
-    return {**data, "event": event, "generated_at": timefmt.iso(now_of(request).timestamp()),
+    now = now_of(request)
+    data = event_timeline(conn, event, before, after, now)
+    return {**data, "event": event, "generated_at": timefmt.iso(now.timestamp()),
             "generated_by": user.display_name or user.username}
 
 

@@ -30,6 +30,7 @@ from hub.web import audit
 from hub.web import report_document as rd
 from hub.web.auth import User
 from hub.web.deps import Db, Pcr, Viewer, config_of, now_of
+from hub.web.i18n import language
 from hub.web.params import Id, Offset
 
 router = APIRouter()
@@ -112,7 +113,8 @@ def recompute(request: Request, conn: sqlite3.Connection, user: User, report_id:
 def measure(request: Request, conn: sqlite3.Connection, user: User, report_id: int,
              values: dict[str, Any]) -> dict[str, Any]:
     with write(conn):
-        result = qr.add_measurement(conn, report_id, values, user.username, now_of(request))
+        result = qr.add_measurement(conn, report_id, values, user.username, now_of(request),
+                                    language(request))
         audit.record(conn, user, "report.measurement", f"report:{report_id}", result, request)
     return result
 

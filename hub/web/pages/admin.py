@@ -31,6 +31,7 @@ from hub.web.api.admin import end_all_sessions, end_user_sessions
 from hub.web.auth import ROLES, User
 from hub.web.deps import Admin, Db, Viewer
 from hub.web.params import MAX_INT, RowId
+from hub.web.report_document import local
 from hub.web.templating import render, translate
 
 router = APIRouter()
@@ -50,7 +51,7 @@ def _users_page(request: Request, db: sqlite3.Connection, *, form: dict[str, str
     return render(request, "admin_users.html", {
         "users": list_users(db), "roles": ROLES, "form": form or {"role": "viewer"},
         "sessions": session_store.live_counts(db, policy, time.time()),
-        "errors": errors or {}, "notice": notice}, status_code)
+        "errors": errors or {}, "notice": notice, "local": local}, status_code)
 
 
 @router.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
@@ -139,7 +140,8 @@ def _tokens_page(request: Request, user: User, db: sqlite3.Connection, *, new: s
         if new and scope == "calendar" else ""
     response = render(request, "account_tokens.html", {
         "tokens": list_tokens(db, user.id), "new_token": new, "name": name, "scope": scope,
-        "scopes": SCOPES, "feed_url": feed_url, "errors": errors or {}}, status_code)
+        "scopes": SCOPES, "feed_url": feed_url, "errors": errors or {}, "local": local},
+        status_code)
     response.headers["Cache-Control"] = "no-store"  # the new token is shown once
     return response
 
@@ -186,4 +188,4 @@ def audit_page(request: Request, user: Admin, db: Db,
     return render(request, "audit.html", {
         "rows": rows, "username": username.strip(), "action": action.strip(),
         "actions": audit.actions(db),
-        "older": rows[-1]["id"] if len(rows) == PAGE else None})
+        "older": rows[-1]["id"] if len(rows) == PAGE else None, "local": local})

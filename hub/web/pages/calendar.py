@@ -134,6 +134,18 @@ def _message(request: Request, exc: ControlError) -> str:
     return translate(request, exc.message).format(**exc.params)
 
 
+def _grouped(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One reminder per type, state and due date, naming every room (and point) it is for:
+    18 rooms due the same verification the same day read as one line, not 18."""
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for item in items:
+        key = (item["status"], item["control"], item["due"], item.get("remind_days"))
+        group = groups.setdefault(key, {**item, "places": []})
+        group["places"].append({"site": item["site"], "room": item["room"],
+                                "point_name": item.get("point_name")})
+    return list(groups.values())
+
+
 def _page_ctx(request: Request, conn: sqlite3.Connection) -> dict[str, Any]:
     def tr(table: dict[str, str], key: str | None) -> str:
         return translate(request, table[key]) if key in table else str(key or "")
@@ -174,8 +186,9 @@ def _calendar_page(request: Request, conn: sqlite3.Connection,
     by_room: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in items:
         by_room.setdefault((item["site"], item["room"]), []).append(item)
-    reminders = sorted((i for i in items if i["status"] in ("overdue", "soon", "upcoming")),
-                       key=lambda i: (i["due"], i["site"], i["room"], i["slot"]))
+    reminders = _grouped(sorted(
+        (i for i in items if i["status"] in ("overdue", "soon", "upcoming")),
+        key=lambda i: (i["due"], i["site"], i["room"], i["slot"])))
     settings = {s.key: s for s in cr.type_settings(conn)}
     adjustable = [t for t in (*BUILTIN, *OPTIONAL)
                   if t.key not in config_of(request).controls.disabled]

@@ -5,7 +5,8 @@
 ``/events/{id}``, ``POST /events/{id}/acknowledge|close|qualify-esr|unqualify-esr|``
 ``declare|followup|materiovigilance`` (forms: on success 303 back to the event; refused:
 the page again, 422, the message next to the field), ``/events/{id}/timeline``
-(printable annex). The inbox lists the ESR follow-up reports due above the events.
+(printable annex) and ``/events/{id}/timeline.pdf`` (the same, as PDF:
+:mod:`hub.web.annex`). The inbox lists the ESR follow-up reports due above the events.
 Viewers see; the ``pcr`` role acts, through the same audited actions as the
 API (:mod:`hub.web.api.events`).
 """
@@ -25,6 +26,7 @@ from hub.events import followup
 from hub.events import workflow as ev
 from hub.events.followup import due_followups
 from hub.messages import N_
+from hub.web import annex
 from hub.web.api.events import (
     WindowMin,
     act,
@@ -111,7 +113,7 @@ def _page_ctx(request: Request) -> dict[str, Any]:
 
 
 def _page_filters(request: Request, state: str, kind: str, room: str, esr: str,
-                  ) -> tuple[ev.Filters, dict[str, str]]:
+                  severity: str = "") -> tuple[ev.Filters, dict[str, str]]:
     """The inbox's filters from its form; a bad value is reported next to its field."""
     errors: dict[str, str] = {}
     if state and state not in ev.STATES:
@@ -126,21 +128,26 @@ def _page_filters(request: Request, state: str, kind: str, room: str, esr: str,
         esr_value = esr == "yes"
     elif esr:
         errors["esr"] = translate(request, "Choose yes or no.")
+    if severity and severity not in kinds.SEVERITIES:
+        errors["severity"] = translate(request, "Unknown severity.")
+        severity = ""
     return ev.Filters(state=state or None, kind=kind or None, site=site or None,
-                      room=room_name or None, esr=esr_value), errors
+                      room=room_name or None, esr=esr_value, severity=severity or None), errors
 
 
 def _inbox(request: Request, conn: sqlite3.Connection, state: str, kind: str, room: str,
-           esr: str) -> dict[str, Any]:
-    filters, errors = _page_filters(request, state, kind, room, esr)
+           esr: str, severity: str = "") -> dict[str, Any]:
+    filters, errors = _page_filters(request, state, kind, room, esr, severity)
     settings, today = event_settings(request), workdays.today(now_of(request))
     rows = ev.list_events(conn, filters, today, settings.due_soon_days,
                           settings.followup_months)
     query = urlencode({k: v for k, v in
-                       {"state": state, "kind": kind, "room": room, "esr": esr}.items() if v})
+                       {"state": state, "kind": kind, "room": room, "esr": esr,
+                        "severity": severity}.items() if v})
     followups = due_followups(conn, settings.followup_months, today)
     return {**_page_ctx(request), "events": rows, "errors": errors, "followups": followups,
-            "chosen": {"state": state, "kind": kind, "room": room, "esr": esr},
+            "chosen": {"state": state, "kind": kind, "room": room, "esr": esr,
+                       "severity": severity},
             "rows_url": "/events/rows" + (f"?{query}" if query else ""),
             "facets": ev.facets(conn), "states": ev.STATES}
 
@@ -150,15 +157,16 @@ def _inbox(request: Request, conn: sqlite3.Connection, state: str, kind: str, ro
 
 @router.get("/events", response_class=HTMLResponse, include_in_schema=False)
 def inbox_page(request: Request, user: Viewer, conn: Db, state: str = "", kind: str = "",
-               room: str = "", esr: str = "") -> Response:
-    ctx = _inbox(request, conn, state, kind, room, esr)
+               room: str = "", esr: str = "", severity: str = "") -> Response:
+    ctx = _inbox(request, conn, state, kind, room, esr, severity)
     return render(request, "events/inbox.html", ctx, 422 if ctx["errors"] else 200)
 
 
 @router.get("/events/rows", response_class=HTMLResponse, include_in_schema=False)
 def inbox_rows(request: Request, user: Viewer, conn: Db, state: str = "", kind: str = "",
-               room: str = "", esr: str = "") -> Response:
-    return render(request, "events/_rows.html", _inbox(request, conn, state, kind, room, esr))
+               room: str = "", esr: str = "", severity: str = "") -> Response:
+    return render(request, "events/_rows.html",
+                  _inbox(request, conn, state, kind, room, esr, severity))
 
 
 def _detail(request: Request, conn: sqlite3.Connection, event_id: int,
@@ -252,8 +260,26 @@ def declare_form(request: Request, event_id: Id, user: Pcr, conn: Db,
                         {"declared_on": declared_on, "reference": reference, "comment": comment})
 
 
+def _annex_ctx(request: Request, conn: sqlite3.Connection, user: User, event_id: int,
+               before_min: int | None, after_min: int | None) -> dict[str, Any]:
+    data = timeline(request, conn, user, event_id, before_min, after_min)
+    signer = (user.display_name or user.username) if user.can("pcr") else ""
+    return {**_page_ctx(request), **data, **annex.context(request, conn, data, signer)}
+
+
 @router.get("/events/{event_id}/timeline", response_class=HTMLResponse, include_in_schema=False)
 def timeline_page(request: Request, event_id: Id, user: Viewer, conn: Db,
                   before_min: WindowMin = None, after_min: WindowMin = None) -> Response:
-    data = timeline(request, conn, user, event_id, before_min, after_min)
-    return render(request, "events/timeline.html", {**_page_ctx(request), **data})
+    return render(request, "events/timeline.html",
+                  _annex_ctx(request, conn, user, event_id, before_min, after_min))
+
+
+@router.get("/events/{event_id}/timeline.pdf", include_in_schema=False)
+def timeline_pdf(request: Request, event_id: Id, user: Viewer, conn: Db,
+                 before_min: WindowMin = None, after_min: WindowMin = None) -> Response:
+    """The annex as PDF: the page's body in a standalone document, no control in it."""
+    ctx = _annex_ctx(request, conn, user, event_id, before_min, after_min)
+    body = annex.pdf(annex.document_html(request, ctx))
+    name = f"voyant-event-{event_id}-timeline"
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{name}.pdf"'})

@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.db.connection import write
 from hub.messages import N_
+from hub.numbers import parse_decimal
 from hub.reports import points as pts
 from hub.reports import quarterly as qr
 from hub.reports import quarters
@@ -49,7 +50,7 @@ from hub.web.api.reports import (
     unmeasure,
 )
 from hub.web.deps import Db, Pcr, Viewer, config_of, now_of
-from hub.web.i18n import gettext_for
+from hub.web.i18n import gettext_for, language
 from hub.web.params import Id
 from hub.web.templating import render, translate
 
@@ -64,7 +65,7 @@ STATUSES = ("draft", "signed")
 
 @router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
 def reports_page(request: Request, user: Viewer, conn: Db, room: str = "", quarter: str = "",
-                 status: str = "", q: str = "") -> Response:
+                 status: str = "", q: str = "", prepared: str = "") -> Response:
     """Read only: the drafts are made by the scheduler or "Prepare now", never by a GET."""
     errors: dict[str, str] = {}
     if quarter and not quarters.QUARTER_RE.match(quarter):
@@ -83,7 +84,8 @@ def reports_page(request: Request, user: Viewer, conn: Db, room: str = "", quart
         "reports": rows, "errors": errors, "rooms": rooms,
         "points": pts.list_points(conn, kind="probe"),
         "chosen": {"room": room, "quarter": quarter, "status": status, "q": q},
-        "last_quarter": quarters.last_ended_quarter(now_of(request)).code, "local": rd.local},
+        "last_quarter": quarters.last_ended_quarter(now_of(request)).code, "local": rd.local,
+        "prepared": int(prepared) if prepared.isdigit() and len(prepared) < 6 else None},
         422 if errors else 200)
 
 
@@ -104,10 +106,11 @@ def prepare_form(request: Request, user: Pcr, conn: Db, point_id: Annotated[str,
 def prepare_quarter_form(request: Request, user: Pcr, conn: Db,
                          quarter: Annotated[str, Form()] = "") -> Response:
     try:
-        prepare_quarter(request, conn, user, quarter)
+        ids = prepare_quarter(request, conn, user, quarter)
     except pts.PointError as exc:
         return _list_error(request, conn, "prepare_quarter", exc.message, **exc.params)
-    return RedirectResponse(f"/reports?quarter={quarter.strip()}", status_code=303)
+    return RedirectResponse(f"/reports?quarter={quarter.strip()}&prepared={len(ids)}",
+                            status_code=303)
 
 
 def _list_error(request: Request, conn: sqlite3.Connection, field: str, message: str,
@@ -195,9 +198,18 @@ def remove_measurement_form(request: Request, report_id: Id, measurement_id: Id,
 @router.post("/reports/{report_id}/sign", include_in_schema=False)
 def sign_form(request: Request, report_id: Id, user: Pcr, conn: Db,
               name: Annotated[str, Form()] = "",
-              content_sha256: Annotated[str, Form()] = "") -> Response:
-    return _form(request, conn, report_id, "sign", {"name": name},
-                 lambda: sign(request, conn, user, report_id, name, content_sha256))
+              content_sha256: Annotated[str, Form()] = "",
+              missing_data: Annotated[str, Form()] = "") -> Response:
+    """On the page, a report with hours without data is signed only once the signer ticked
+    that they saw it (the document says "pas de données" for them, never a zero)."""
+    def act() -> Any:
+        report = get_report(conn, report_id)
+        if rd.missing_hours(report["content"]) and missing_data != "seen":
+            raise quarters.ReportError("missing_data", N_(
+                "This report has hours without data: tick the box to say you saw them."))
+        return sign(request, conn, user, report_id, name, content_sha256)
+
+    return _form(request, conn, report_id, "sign", {"name": name}, act)
 
 
 @router.post("/reports/{report_id}/correct", include_in_schema=False)
@@ -272,7 +284,7 @@ def zoning_form(request: Request, point_id: Id, user: Pcr, conn: Db,
     except pts.PointError as exc:
         raise not_found(exc) from None
     try:
-        background = _number(background_cpm)
+        background = _number(background_cpm, language(request))
         set_zoning(request, conn, user, point_id,
                    {k: v.strip() or None for k, v in declared.items()}, background)
     except pts.PointError as exc:
@@ -282,14 +294,13 @@ def zoning_form(request: Request, point_id: Id, user: Pcr, conn: Db,
     return RedirectResponse(f"/points#zoning-{point_id}", status_code=303)
 
 
-def _number(text: str) -> float | None:
-    """A typed count rate (a decimal comma accepted); empty: None."""
-    text = text.strip().replace(",", ".")
-    if not text:
+def _number(text: str, lang: str) -> float | None:
+    """A typed count rate (12,5 in French); empty: None."""
+    if not text.strip():
         return None
     try:
         if len(text) > BACKGROUND_MAX_CHARS:
             raise ValueError(text)
-        return float(text)
+        return parse_decimal(text, lang)
     except ValueError:
         raise pts.PointError("background_cpm", N_("Enter a number.")) from None

@@ -9,6 +9,8 @@
   ``page``);
 - ``GET /rooms/{device}/exposures.csv``: the same filters, every matching row;
 - ``GET /rooms/{device}/changes.csv``: the journaled input changes (``from``, ``to``);
+  both CSV files in the request's language, for a spreadsheet (:mod:`hub.web.csv_export`:
+  French Excel's ``;`` and decimal comma, a BOM, Paris times with their offset);
 - ``GET /rooms/{device}/journal.jsonl``: the journal export with its hashes, for an
   inspector (``docs/protocol.md``, "The hash chain").
 
@@ -21,8 +23,6 @@ role. The live stream is :mod:`hub.web.live`.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -34,9 +34,10 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from hub.chain.export import export_lines
 from hub.chain.status import device_status
 from hub.db.connection import connect
-from hub.web import changes, chart, rooms
+from hub.web import changes, chart, csv_export, rooms
 from hub.web.api.rooms import room_or_404
 from hub.web.deps import Db, Viewer
+from hub.web.i18n import language
 from hub.web.rooms import Choice, ExposureFilters, Range
 from hub.web.templating import render, translate
 
@@ -47,6 +48,12 @@ CSV_COLUMNS = ("device", "journal", "run", "number", "state", "start", "end", "d
                "requested", "resumed", "interrupted", "procedure", "pulses", "doors_open",
                "emission_light_ok", "max_dose_rate_usv_h", "dose_usv", "saturated", "alarms",
                "calibration", "clock_synced", "clock_implausible")
+#: How the CSV files write their times and numbers (:mod:`hub.web.csv_export`).
+EXPOSURE_KINDS: dict[str, csv_export.Kind] = {
+    "start": "time", "end": "time", "duration_s": "seconds", "max_dose_rate_usv_h": "dose",
+    "dose_usv": "dose"}
+CHANGE_KINDS: dict[str, csv_export.Kind] = {"first": "time", "last": "time",
+                                            "stored_at": "time"}
 
 
 # -- helpers for the templates ------------------------------------------------------------------
@@ -213,22 +220,22 @@ def room_chart(request: Request, device: str, user: Viewer, db: Db) -> Response:
 
 @router.get("/rooms/{device}/exposures.csv", include_in_schema=False)
 def room_exposures_csv(request: Request, device: str, user: Viewer, db: Db) -> Response:
-    """Every exposure matching the filters, oldest first; UTF-8, a header row."""
+    """Every exposure matching the filters, oldest first, a header row, in the request's
+    language (:mod:`hub.web.csv_export`)."""
     room = room_or_404(db, device)
     filters, _page, errors = form_filters(request)
     errors.pop("page", None)
     if errors:
-        text = "\n".join(f"{name}: {message}" for name, message in errors.items())
-        return Response(text + "\n", status_code=422, media_type="text/plain; charset=utf-8")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for item in rooms.all_exposures(db, device, filters):
-        row = item.model_dump()
-        writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
-    span = "_".join(str(d) for d in (filters.date_from, filters.date_to) if d is not None)
-    name = f"exposures_{room.device}{'_' + span if span else ''}.csv"
-    return Response(out.getvalue().encode(), media_type="text/csv; charset=utf-8",
+        return _refused(errors)
+    items = (item.model_dump() for item in rooms.all_exposures(db, device, filters))
+    body = csv_export.document(CSV_COLUMNS, ([row[c] for c in CSV_COLUMNS] for row in items),
+                               language(request), EXPOSURE_KINDS)
+    dates = {"from": filters.date_from, "to": filters.date_to}
+    return _csv(body, _file_name("exposures", room.device, dates, "csv"))
+
+
+def _csv(body: bytes, name: str) -> Response:
+    return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -250,20 +257,17 @@ def _file_name(kind: str, device: str, dates: dict[str, date | None], ext: str) 
 @router.get("/rooms/{device}/changes.csv", include_in_schema=False)
 def room_changes_csv(request: Request, device: str, user: Viewer, db: Db) -> Response:
     """Every journaled input change of the dates (``from``, ``to``: UTC days, by first
-    edge), oldest first; UTF-8, a header row: one row per record, a run with its count."""
+    edge), oldest first, a header row: one row per record, a run with its count; in the
+    request's language (:mod:`hub.web.csv_export`)."""
     room = room_or_404(db, device)
     errors: dict[str, str] = {}
     dates = form_dates(request, errors)
     if errors:
         return _refused(errors)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(changes.CSV_COLUMNS)
-    for row in changes.csv_rows(db, device, dates["from"], dates["to"]):
-        writer.writerow([_csv_cell(v) for v in row])
-    name = _file_name("changes", room.device, dates, "csv")
-    return Response(out.getvalue().encode(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    body = csv_export.document(changes.CSV_COLUMNS,
+                               changes.csv_rows(db, device, dates["from"], dates["to"]),
+                               language(request), CHANGE_KINDS)
+    return _csv(body, _file_name("changes", room.device, dates, "csv"))
 
 
 @router.get("/rooms/{device}/journal.jsonl", include_in_schema=False)
@@ -296,16 +300,3 @@ def room_journal(request: Request, device: str, user: Viewer, db: Db) -> Respons
     return StreamingResponse(lines(), media_type="application/x-ndjson; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-
-def _csv_cell(value: Any) -> Any:
-    """Lists as ``a;b``, booleans as 1/0, none as empty; text that a spreadsheet would run
-    as a formula (``=``, ``+``, ``-``, ``@``) gets a leading ``'``."""
-    if isinstance(value, list):
-        value = ";".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return int(value)
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
