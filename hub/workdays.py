@@ -27,6 +27,7 @@ from the Gregorian computus (Meeus/Jones/Butcher).
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Final
@@ -113,3 +114,38 @@ def declaration_due(detected_at: datetime, alsace_moselle: bool = False) -> date
 def today(now: datetime | None = None) -> date:
     """Today in Europe/Paris."""
     return local_date(now or datetime.now(UTC))
+
+
+# -- calendar days, as the calendar and the ESR follow-up count them ---------------------
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus ``months`` calendar months, clamped to the end of a shorter month
+    (and to :data:`date.max`: a stored day near it must not overflow)."""
+    index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    if year > date.max.year:
+        return date.max
+    if year < date.min.year:
+        return date.min
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def add_days(day: date, days: int) -> date:
+    """``day`` plus ``days``, clamped to :data:`date.max` and :data:`date.min`."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
+def parse_day(text: object) -> date | None:
+    """An ISO day as stored, or None when absent or unreadable (a row written by hand or
+    by an older hub must not stop the whole calendar)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None

@@ -7,24 +7,17 @@ with every request to another host refused, the page still lists the API's opera
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hub.cli import web_server_config
-from sim.broker import free_port
-from tests.web_helpers import PASSWORD, add_account, login, make_app
+from tests.web_helpers import PASSWORD, add_account, login, make_app, serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -89,23 +82,6 @@ def test_the_favicon_answers_without_a_session(client: TestClient) -> None:
 # --- in Chromium, with no internet -------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` behind uvicorn as ``voyant-hub run`` sets it up, on a free loopback port."""
-    config = web_server_config(app)
-    config.port = free_port()
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)  # poll interval, bounded by the deadline
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def test_swagger_ui_renders_the_operations_with_no_internet(app: FastAPI) -> None:

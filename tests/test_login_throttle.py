@@ -7,29 +7,21 @@ HTTP server (uvicorn, configured as ``voyant-hub run`` configures it).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hub.cli import web_server_config
 from hub.config import parse_config
 from hub.db.connection import connect
 from hub.web import accounts, audit
 from hub.web.client import client_address, networks
 from hub.web.ratelimit import LoginLimiter
-from sim.broker import free_port
-from tests.web_helpers import PASSWORD, add_account, csrf, make_app
+from tests.web_helpers import PASSWORD, add_account, csrf, make_app, serving
 from wire.errors import ConfigError
 
 
@@ -223,23 +215,6 @@ def test_web_settings_are_checked_at_start(web: dict[str, Any], message: str) ->
 # --- through the real HTTP server ------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` behind uvicorn as ``voyant-hub run`` sets it up, on a free loopback port."""
-    config = web_server_config(app)
-    config.port = free_port()
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)  # poll interval, bounded by the deadline
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def test_the_real_server_does_not_trust_forwarded_for_from_loopback(tmp_path: Path) -> None:

@@ -20,20 +20,26 @@ holds one session).
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from hub.cli import web_server_config
 from hub.config import parse_config
 from hub.db.connection import connect
 from hub.web.accounts import add_user, new_token
 from hub.web.app import create_app
 from hub.web.auth import Role, User
 from hub.web.session import COOKIE
+from sim.broker import free_port
 
 PASSWORD = "correct horse battery staple"
 
@@ -127,3 +133,23 @@ def clients_by_role(app: FastAPI, token: str) -> Iterator[dict[str, TestClient]]
                 client.headers.update(bearer(token))
             out[role] = client
         yield out
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """``app`` behind uvicorn as ``voyant-hub run`` sets it up, on a free loopback port: for
+    what only a real HTTP server shows (a browser, the client's address)."""
+    config = web_server_config(app)
+    config.port = free_port()
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)  # poll interval, bounded by the deadline
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)

@@ -17,12 +17,9 @@ from __future__ import annotations
 import socket
 import sys
 import tempfile
-import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import uvicorn
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +35,7 @@ from hub.web.accounts import add_user  # noqa: E402
 from hub.web.app import create_app  # noqa: E402
 from hub.web.report_document import render_both  # noqa: E402
 from tests.report_data import JOURNAL, SITE, device, fill, paris  # noqa: E402
+from tests.web_helpers import serving  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTHS = (800, 1366, 1920)
@@ -93,47 +91,32 @@ def main(out: Path) -> None:
         store = Path(tmp) / "hub.db"
         app = create_app(parse_config({"store": {"path": str(store)}}), ingest=False)
         app.state.clock = lambda: AFTER_Q1
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise SystemExit("the hub did not start")
-            time.sleep(0.05)  # bounded by the deadline
-        report = seed(store)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                            args=["--no-sandbox", "--disable-gpu"])
-                for lang in ("fr", "en"):
-                    for width in WIDTHS:
-                        context = browser.new_context(viewport={"width": width, "height": 900})
-                        context.add_cookies([{"name": "lang", "value": lang, "url": base}])
-                        page = context.new_page()
-                        page.goto(f"{base}/login")
-                        page.fill("#username", "pcr")
-                        page.fill("#password", PASSWORD)
-                        page.press("#password", "Enter")
-                        page.wait_for_load_state()
-                        for name, path in (("report", f"/reports/{report}"),
-                                           ("points", "/points"), ("calendar", "/calendar"),
-                                           ("programme", "/calendar/programme")):
-                            page.goto(base + path)
-                            if name == "points":
-                                page.locator("details.zoning").first.evaluate(
-                                    "d => d.open = true")
-                            target = out / f"{name}-{lang}-{width}.png"
-                            page.screenshot(path=str(target), full_page=True)
-                            print(target)
-                        context.close()
-                browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with serving(app) as base, sync_playwright() as p:
+            report = seed(store)  # once the hub made its store
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=["--no-sandbox", "--disable-gpu"])
+            for lang in ("fr", "en"):
+                for width in WIDTHS:
+                    context = browser.new_context(viewport={"width": width, "height": 900})
+                    context.add_cookies([{"name": "lang", "value": lang, "url": base}])
+                    page = context.new_page()
+                    page.goto(f"{base}/login")
+                    page.fill("#username", "pcr")
+                    page.fill("#password", PASSWORD)
+                    page.press("#password", "Enter")
+                    page.wait_for_load_state()
+                    for name, path in (("report", f"/reports/{report}"),
+                                       ("points", "/points"), ("calendar", "/calendar"),
+                                       ("programme", "/calendar/programme")):
+                        page.goto(base + path)
+                        if name == "points":
+                            page.locator("details.zoning").first.evaluate(
+                                "d => d.open = true")
+                        target = out / f"{name}-{lang}-{width}.png"
+                        page.screenshot(path=str(target), full_page=True)
+                        print(target)
+                    context.close()
+            browser.close()
 
 
 if __name__ == "__main__":

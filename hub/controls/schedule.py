@@ -30,51 +30,21 @@ after; reminders come ``remind_days`` (30 and 7 by default) before.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Final, Literal
 
 from hub.controls.types import OCCASION_KINDS, ControlType, RoomSettings
+from hub.workdays import add_days as add_days
+from hub.workdays import add_months as add_months
+from hub.workdays import parse_day as parse_day
 
 Result = Literal["ok", "not_ok"]
 RESULTS: Final[tuple[Result, ...]] = ("ok", "not_ok")
 Reason = Literal["periodic", "receipt", "first_use", "change_of_use", "modification",
                  "maintenance", "report", "recheck", "first_record"]
 Status = Literal["overdue", "soon", "upcoming", "ok", "unscheduled"]
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` plus ``months`` calendar months, clamped to the end of a shorter month
-    (and to :data:`date.max`: a stored day near it must not overflow)."""
-    index = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(index, 12)
-    month += 1
-    if year > date.max.year:
-        return date.max
-    if year < date.min.year:
-        return date.min
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def add_days(day: date, days: int) -> date:
-    """``day`` plus ``days``, clamped to :data:`date.max` and :data:`date.min`."""
-    try:
-        return day + timedelta(days=days)
-    except OverflowError:
-        return date.max if days > 0 else date.min
-
-
-def parse_day(text: object) -> date | None:
-    """An ISO day as stored, or None when absent or unreadable (a row written by hand or
-    by an older hub must not stop the whole calendar)."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)

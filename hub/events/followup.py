@@ -13,7 +13,6 @@ are read with :func:`iso_day` (None when no date) and a due date is never later 
 
 from __future__ import annotations
 
-import calendar
 import sqlite3
 from collections.abc import Mapping
 from datetime import date
@@ -30,18 +29,9 @@ Status = Literal["overdue", "soon", "pending"]
 
 
 def add_months(day: date, months: int) -> date:
-    """``day`` plus whole calendar months; past the end of a shorter month, its last day
-    (31 December + 2 months is 28 or 29 February): never later than the months given.
-    Past the calendar's ends (a declaration stored as 9999-12-31), :data:`LATEST` or
-    ``date.min``."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    if year > LATEST.year:
-        return LATEST
-    if year < date.min.year:
-        return date.min
-    last = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(day.day, last))
+    """``day`` plus whole calendar months (:func:`hub.workdays.add_months`: 31 December + 2
+    months is 28 or 29 February), never later than :data:`LATEST`."""
+    return min(workdays.add_months(day, months), LATEST)
 
 
 def followup_due(declared_on: date, months: int = FOLLOWUP_MONTHS) -> date:
@@ -52,10 +42,7 @@ def followup_due(declared_on: date, months: int = FOLLOWUP_MONTHS) -> date:
 def iso_day(text: Any) -> date | None:
     """A stored ``YYYY-MM-DD`` (a longer text: its first ten characters), or None when it
     is no date."""
-    try:
-        return date.fromisoformat(str(text)[:10]) if text else None
-    except ValueError:
-        return None
+    return workdays.parse_day(str(text)[:10]) if text else None
 
 
 def due_on(stored_due: Any, declared_at: Any, months: int = FOLLOWUP_MONTHS) -> date | None:

@@ -92,16 +92,17 @@ def _days(conn: sqlite3.Connection, device: str, start_s: int, end_s: int
 
 
 def compute(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zoning,
-            high_coverage: float, now: datetime, scatter: Collection[str] = ()
-            ) -> dict[str, Any]:
+            high_coverage: float, now: datetime, scatter: Collection[str] = (), *,
+            refresh: bool = True) -> dict[str, Any]:
     """The report's measured content (no manual measurement, no signature); JSON-ready.
 
     Brings the device's rollups up to date first (so ``conn`` must not be in a
-    transaction). ``scatter``: the calibrations meant for X-ray scatter (any other makes
-    the zones indicative).
+    transaction), unless the caller just did (``refresh`` false). ``scatter``: the
+    calibrations meant for X-ray scatter (any other makes the zones indicative).
     """
     start_s, end_s = quarter.bounds()
-    rollups.refresh(conn, point.device)
+    if refresh:
+        rollups.refresh(conn, point.device)
     rows = conn.execute(
         "SELECT bucket, n, seconds, max_max, dose, saturated, cal_min, cal_max FROM rollup_hour"
         " WHERE device = ? AND bucket >= ? AND bucket <= ?",
@@ -282,10 +283,8 @@ def inputs_key(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning:
     """A digest of everything :func:`compute` reads, cheap to take (the quarter's hour
     rollups summed, its exposures and the generator's changes counted, the settings): the
     scheduler's hourly pass recomputes a draft only when it changed, since the zoning reads
-    every reading of the quarter. Brings the rollups up to date first (not in a
-    transaction)."""
+    every reading of the quarter. The rollups must be up to date (``rollups.refresh``)."""
     start_s, end_s = quarter.bounds()
-    rollups.refresh(conn, point.device)
     hours = conn.execute(
         "SELECT count(*), total(n), total(seconds), total(dose), max(saturated),"
         " max(max_max), min(cal_min), max(cal_max) FROM rollup_hour"

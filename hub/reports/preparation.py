@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.config import Zoning
+from hub.db import rollups
 from hub.db.connection import write
 from hub.db.store import Store
 from hub.messages import N_
@@ -42,11 +43,12 @@ def prepare(conn: sqlite3.Connection, point: Point, quarter: Quarter, zoning: Zo
     """
     if point.kind != "probe":
         raise ReportError("point", N_("Only a point with a probe has a quarterly report."))
+    rollups.refresh(conn, point.device)  # once: for the digest and the figures
     key = inputs_key(conn, point, quarter, zoning, high_coverage, scatter)
     known = _latest(conn, point, quarter)
     if known is not None and (known[1] == "signed" or known[2] == key):
         return known[0]  # signed, or a draft whose inputs have not changed
-    content = compute(conn, point, quarter, zoning, high_coverage, now, scatter)
+    content = compute(conn, point, quarter, zoning, high_coverage, now, scatter, refresh=False)
     content["inputs"] = key
     with write(conn):
         latest = conn.execute(
@@ -111,8 +113,9 @@ def recompute(conn: sqlite3.Connection, report_id: int, zoning: Zoning, high_cov
     report = draft(conn, report_id)
     point = pts.get_point(conn, report["point_id"])
     quarter = parse_quarter(report["quarter"])
+    rollups.refresh(conn, point.device)
     key = inputs_key(conn, point, quarter, zoning, high_coverage, scatter)
-    content = compute(conn, point, quarter, zoning, high_coverage, now, scatter)
+    content = compute(conn, point, quarter, zoning, high_coverage, now, scatter, refresh=False)
     content["inputs"] = key
     with write(conn):
         draft(conn, report_id)
@@ -139,7 +142,7 @@ def amend(conn: sqlite3.Connection, report_id: int, zoning: Zoning, high_coverag
             "content_sha256": signed["content_sha256"],
             "method": int(signed["content"].get("method", 1)),
             "signed_at": signed["signed_at"], "signer_name": signed["signer_name"]}
-        store_figures(conn, made["report"], new["content"], now, force=True)
+        store_figures(conn, made["report"], new["content"], now)
     recompute(conn, made["report"], zoning, high_coverage, now, scatter)
     return made
 

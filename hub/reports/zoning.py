@@ -45,8 +45,6 @@ BACKGROUND_MIN_COVERED_S: Final = 1800.0
 NATURAL_MAX_USV_H: Final = 0.3
 #: Longer without any reading, and a signed report does not stand as the verification.
 MAX_GAP_S: Final = 24 * 3600.0
-#: Generator states a declared zone may be given for (an intermittent zone), lowest first.
-STATES: Final = ("off", "powered", "emitting")
 
 Floats = npt.NDArray[np.float64]
 Flags = npt.NDArray[np.bool_]
