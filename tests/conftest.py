@@ -1,5 +1,6 @@
 """Shared fixtures: a virtual clock, mock pins, a monitor player, systemd's notify socket,
-a hub store."""
+a hub store; cheap argon2 parameters for every test (tests/test_password_hashing.py checks
+the production ones)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
@@ -17,9 +19,16 @@ from edge_agent.config import Rules
 from edge_agent.monitor.monitor import Monitor
 from edge_agent.monitor.records import AlarmCleared, AlarmRaised, Output
 from hub.db.store import Store
+from hub.web import accounts
 from tests.hub_factory import open_store
 
 pytest_plugins = ["tests.mqtt_fixtures"]
+
+#: About a millisecond per hash or check instead of a sixth of a second of CPU: the tests
+#: log in hundreds of times and test what a login does, not argon2's strength. Hub processes
+#: the tests start (``voyant-hub run``, the demo) keep the production parameters.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+accounts.use_hasher(CHEAP_HASHER)
 
 
 @pytest.fixture

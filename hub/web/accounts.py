@@ -33,7 +33,12 @@ from hub.web import audit, session_store
 from hub.web.auth import ROLES, Role, User
 from wire.errors import HubError
 
-HASHER = PasswordHasher()
+#: argon2-cffi's defaults (RFC 9106's low-memory profile: t=3, m=64 MiB, p=4): a sixth of a
+#: second of CPU per hash or check here, the point against a stolen store. The tests swap in
+#: cheap ones (:func:`use_hasher`, from tests/conftest.py); a hash records its own
+#: parameters, so :func:`authenticate` verifies hashes made with either.
+PRODUCTION_HASHER = PasswordHasher()
+HASHER = PRODUCTION_HASHER
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "vy_"
 
@@ -260,4 +265,16 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_DUMMY_HASH = HASHER.hash("not a password: makes unknown users cost as much as known ones")
+_DUMMY_PASSWORD = "not a password: makes unknown users cost as much as known ones"
+_DUMMY_HASH = HASHER.hash(_DUMMY_PASSWORD)
+
+
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Hash new passwords with ``hasher`` (and keep the unknown-user dummy of the same cost).
+
+    A seam for the tests only: their hundreds of logins at production cost were a minute
+    of the suite's CPU. Production never calls it.
+    """
+    global HASHER, _DUMMY_HASH
+    HASHER = hasher
+    _DUMMY_HASH = hasher.hash(_DUMMY_PASSWORD)
