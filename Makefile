@@ -32,7 +32,7 @@ typecheck: install
 # script's lint. The suite runs on every core (pytest-xdist), a test file per worker: the
 # tests that drive real processes (Mosquitto, the hub, the rooms) wait on them, not on the CPU.
 pytest: install
-	@.ci/ensure-packages mosquitto chromium libpango-1.0-0 libpangoft2-1.0-0 shellcheck
+	@.ci/ensure-packages mosquitto chromium libpango-1.0-0 libpangoft2-1.0-0 shellcheck dcmtk
 	$(BIN)/pytest -q -n auto --dist loadfile
 
 test: lint typecheck pytest

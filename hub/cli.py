@@ -13,8 +13,10 @@ configuration file; ``broker-config`` writes Mosquitto's files from a devices TO
 the hub refused (:mod:`hub.ingest.quarantine`); ``journal list|accept-jump`` lets a journal go on
 past a jump (:mod:`hub.ingest.jumps`) and ``journal export`` writes a device's records as
 received (:mod:`hub.chain.export`); ``verify`` checks the store's hash chains at rest
-(:mod:`hub.chain.verify`); ``version`` reports the installed version. A bad
-configuration exits with status 2 and one line per mistake on stderr.
+(:mod:`hub.chain.verify`); ``rdsr show`` prints what a DICOM radiation dose report holds
+(:mod:`hub.rdsr.show`) and ``rdsr import`` stores reports from files (:mod:`hub.rdsr.cli`);
+``version`` reports the installed version. A bad configuration exits with status 2 and
+one line per mistake on stderr.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from hub.config import HubConfig, load_config
 from hub.errors import CatalogError, StoreError
 from hub.ingest.service import load_rooms
 from hub.logs import log, setup_logging
+from hub.rdsr.config import DicomBindError
 from wire.errors import ConfigError, HubError
 
 
@@ -89,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         "verify", add_help=False,
         help="check the store's hash chains, records and rows at rest "
              "([--device D] [--from DATE --to DATE] --config FILE)")
+    sub.add_parser(  # parsed by hub.rdsr.show itself: see main()
+        "rdsr", add_help=False,
+        help="show FILE [--json] | import PATH... --config FILE: DICOM radiation dose reports "
+             "(RDSR)")
     return parser
 
 
@@ -189,6 +196,9 @@ async def _run(config: HubConfig) -> None:
             if config.broker.mode == "embedded":
                 config = await stack.enter_async_context(embedded_broker(config))
             app = create_app(config, ingest=True)
+            if config.dicom.enabled:
+                from hub.rdsr.scp import serving  # pydicom, pynetdicom: only when on
+                await stack.enter_async_context(serving(config.dicom, config.store.path))
             server = _Server(web_server_config(app))
 
             def stop() -> None:
@@ -292,6 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hub.commands import verify_main
 
         return verify_main(argv[1:])
+    if argv[:1] == ["rdsr"]:
+        from hub.rdsr.cli import rdsr_main
+
+        return rdsr_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"voyant {version('voyant')}")
@@ -313,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         asyncio.run(_run(config))
-    except (StoreError, WebBindError, CatalogError) as exc:
+    except (StoreError, WebBindError, CatalogError, DicomBindError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     return 0

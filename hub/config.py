@@ -9,14 +9,14 @@ that holds it, read only when connecting, and never logged.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from hub.rdsr.config import Dicom
 from wire.errors import ConfigError
-from wire.settings import Strict, load_toml, validate
+from wire.settings import Strict, load_toml, one_network, validate
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveSeconds = Annotated[float, Field(gt=0.0, le=86400.0)]
@@ -138,14 +138,7 @@ EMBEDDED_DECIDES = ("host", "port", "username", "client_id", "password_file", "t
 
 def _proxy_network(value: str) -> str:
     """One entry of ``[web] trusted_proxies``: an address or a network, never everyone."""
-    try:
-        network = ipaddress.ip_network(value.strip(), strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IP address or network "
-                         f"(e.g. \"10.0.0.5\" or \"10.0.0.0/24\"): {exc}") from None
-    if network.prefixlen == 0:
-        raise ValueError(f"{value!r} trusts every address: name the proxy's own address")
-    return str(network)
+    return one_network(value, "trusts every address: name the proxy's own address")
 
 
 class Web(Strict):
@@ -371,6 +364,7 @@ class HubConfig(Strict):
     controls: Controls = Controls()
     zoning: Zoning = Zoning()
     reports: Reports = Reports()
+    dicom: Dicom = Dicom()
 
     @model_validator(mode="after")
     def _embedded_broker_settings(self) -> HubConfig:

@@ -1,7 +1,8 @@
 """``voyant-sim``: play scenario files against the real agent.
 
     voyant-sim run SCENARIO.toml [--json]
-    voyant-sim demo [--dir DIR] [--port PORT]           broker, hub and three live rooms
+    voyant-sim demo [--dir DIR] [--port PORT]           broker, hub and three live rooms, with
+                                                        the history of the last quarters
     voyant-sim demo --inject unsolicited [--room R]     a fault, now, in the running demo
     voyant-sim room SCENARIO.toml --config AGENT.toml --journal PATH [--speed X] [--repeat N]
                                                         [--report FILE]
@@ -45,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080,
                       help="the web page's port (default 8080; a free one if it is taken)")
     demo.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
+    demo.add_argument("--no-history", action="store_true",
+                      help="start without the generated history of the last quarters (tests)")
     demo.add_argument("--inject", choices=sorted(FAULTS),
                       help="inject this fault now into the running demo's --room")
     demo.add_argument("--room", help="the room for --inject (default: the last room)")
@@ -81,7 +84,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.room is not None:
         print("voyant-sim demo: --room goes with --inject", file=sys.stderr)
         return 2
-    return run_demo(args.dir, web_port=args.port, speed=args.speed)
+    return run_demo(args.dir, web_port=args.port, speed=args.speed,
+                    history=not args.no_history)
 
 
 def _room(args: argparse.Namespace) -> int:

@@ -45,6 +45,10 @@ from typing import Any, Final
 from sim.broker import free_port
 from sim.demo_control import control_server
 from sim.demo_files import (
+    ADMIN_NAME,
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    PCR_NAME,
     PCR_PASSWORD,
     PCR_USERNAME,
     ROOMS,
@@ -56,6 +60,7 @@ from sim.demo_files import (
     room_settings,
     write_files,
 )
+from sim.demo_history import READING_PERIOD_S, History, ensure_history
 from sim.inject import RoomControl, parse_fault
 from sim.live_room import RoomSettings, play_room
 from sim.scenario import load_scenario
@@ -83,7 +88,8 @@ class Demo:
 
     def __init__(self, directory: Path, *, web_port: int = 0, broker_port: int = 0,
                  control_port: int = 0, rooms: Sequence[DemoRoom] = ROOMS,
-                 speed: float = 1.0, hub_argv: Sequence[str] | None = None) -> None:
+                 speed: float = 1.0, hub_argv: Sequence[str] | None = None,
+                 history: bool = False, out: Callable[[str], None] = print) -> None:
         self.files = DemoFiles(Path(directory).resolve())
         self.web_port = web_port or free_port()
         self.broker_port = broker_port or free_port()
@@ -91,6 +97,9 @@ class Demo:
         self.rooms_spec = tuple(rooms)
         self.speed = speed
         self._hub_argv = hub_argv
+        self.with_history = history
+        self.history: History | None = None
+        self.out = out
         self.hub: subprocess.Popen[bytes] | None = None
         self.rooms: dict[str, _RunningRoom] = {}
         self._server: ThreadingHTTPServer | None = None
@@ -113,6 +122,9 @@ class Demo:
         clear_directory(self.files.directory)
         write_files(self.files, self.rooms_spec, web_port=self.web_port,
                     broker_port=self.broker_port)
+        if self.with_history:
+            self.history = ensure_history(self.files, self.rooms_spec, self.broker_port,
+                                          out=self.out)
         self._start_hub()
         for spec in self.rooms_spec:
             control = RoomControl()
@@ -222,16 +234,19 @@ class Demo:
 # -- the command line -----------------------------------------------------------------
 
 
-def run_demo(directory: Path, *, web_port: int, speed: float = 1.0,
+def run_demo(directory: Path, *, web_port: int, speed: float = 1.0, history: bool = True,
              out: Callable[[str], None] = print) -> int:
-    """Start the demo, print where to look, wait for Ctrl-C/SIGTERM, stop in order."""
+    """Start the demo (with its history unless ``history`` is false), print where to look,
+    wait for Ctrl-C/SIGTERM, stop in order."""
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    demo = Demo(directory, web_port=web_port if _port_free(web_port) else 0, speed=speed)
+    out("Voyant demo: starting...")
+    demo = Demo(directory, web_port=web_port if _port_free(web_port) else 0, speed=speed,
+                history=history, out=out)
     try:
         try:
             demo.start()
@@ -241,7 +256,13 @@ def run_demo(directory: Path, *, web_port: int, speed: float = 1.0,
             return 1
         rooms = ", ".join(f"{r.room} ({r.scenario})" for r in demo.rooms_spec)
         out(f"Voyant demo: open {demo.url}/")
-        out(f"  log in as {PCR_USERNAME} / {PCR_PASSWORD} (PCR)")
+        out(f"  log in as {PCR_USERNAME} / {PCR_PASSWORD} ({PCR_NAME}, the CRP)")
+        out(f"  or as {ADMIN_USERNAME} / {ADMIN_PASSWORD} ({ADMIN_NAME}, admin)")
+        if demo.history is not None:
+            made = demo.history
+            out(f"  history: {_day(made.start)} to now, readings every "
+                f"{READING_PERIOD_S:g} s (live rooms: 10 s), "
+                f"{'made' if made.made else 'reused'} in {made.seconds:.0f} s")
         out(f"  rooms playing in real time: {rooms}")
         out(f"  inject a fault now: voyant-sim demo --dir {directory} --inject unsolicited "
             f"--room {demo.rooms_spec[-1].room}")
@@ -259,6 +280,10 @@ def run_demo(directory: Path, *, web_port: int, speed: float = 1.0,
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _day(moment: float) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(moment))
 
 
 def _port_free(port: int) -> bool:

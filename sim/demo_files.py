@@ -21,10 +21,17 @@ from wire.errors import SimError
 SITE: Final = "demo"
 PCR_USERNAME: Final = "pcr"
 PCR_PASSWORD: Final = "voyant-demo"  # printed by the demo: a demonstration account only
+PCR_NAME: Final = "Claire Moreau"
+ADMIN_USERNAME: Final = "admin"
+ADMIN_PASSWORD: Final = "voyant-gestion"  # printed by the demo: a demonstration account only
+ADMIN_NAME: Final = "Julien Roux"
 HUB_USERNAME: Final = "hub"
 #: The file in the demo folder that marks it as ours (emptied at each start) and says
 #: where the running demo listens.
 CONTROL_FILE: Final = "control.json"
+#: The folder inside the demo folder that outlives a start: the history, made once
+#: (:mod:`sim.demo_history`).
+KEPT_DIR: Final = "history"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +96,19 @@ class DemoFiles:
 
 
 def clear_directory(directory: Path) -> None:
-    """Empty a demo folder of an earlier run; refuse a non-empty folder that is not one."""
+    """Empty a demo folder of an earlier run but its kept history; refuse a non-empty
+    folder that is not one."""
     if directory.exists() and any(directory.iterdir()):
         if not (directory / CONTROL_FILE).exists() and not (directory / "hub.toml").exists():
             raise DemoError(f"{directory} is not empty and is no demo folder: choose another "
                             "with --dir")
-        shutil.rmtree(directory)
+        for entry in directory.iterdir():
+            if entry.name == KEPT_DIR and entry.is_dir():
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     directory.mkdir(parents=True, exist_ok=True)
 
 
@@ -118,7 +132,8 @@ def write_files(demo: DemoFiles, rooms: Sequence[DemoRoom], *, web_port: int,
 
 
 def add_pcr(store: Path) -> None:
-    """Create the store and the demo PCR account in it."""
+    """Create the store and the demo accounts in it: the PCR (the CRP of the page) and an
+    admin, with the names a site would give them."""
     from hub.db.connection import connect
     from hub.web.accounts import add_user
     from hub.web.app import prepare_store
@@ -126,7 +141,8 @@ def add_pcr(store: Path) -> None:
     prepare_store(str(store))
     conn = connect(store)
     try:
-        add_user(conn, PCR_USERNAME, PCR_PASSWORD, "pcr", display_name="PCR (démo)")
+        add_user(conn, PCR_USERNAME, PCR_PASSWORD, "pcr", display_name=PCR_NAME)
+        add_user(conn, ADMIN_USERNAME, ADMIN_PASSWORD, "admin", display_name=ADMIN_NAME)
     finally:
         conn.close()
 

@@ -75,7 +75,8 @@ BUILTINS: dict[str, set[str]] = {
     "StoreError": {"RuntimeError"}, "StoreReplaced": {"RuntimeError"},
     "StoreTooNew": {"RuntimeError"}, "WebBindError": {"RuntimeError"},
     "Forbidden": set(), "LoginRequired": set(), "PointError": set(), "Refused": set(),
-    "ReportError": set(),
+    "ReportError": set(), "RdsrError": {"ValueError"}, "LabelError": {"ValueError"},
+    "DicomBindError": {"RuntimeError"},
 }
 _BUILTIN = {v for v in vars(builtins).values()
             if inspect.isclass(v) and issubclass(v, BaseException)} - {BaseException, Exception}

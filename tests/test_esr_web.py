@@ -66,7 +66,7 @@ def test_the_follow_up_report_falls_due_and_shows_in_the_inbox(
     _declared(client, event_id)
     page = client.get(f"/events/{event_id}", headers=FRENCH)
     assert 'data-testid="followup-due" data-due-status="pending"' in page.text
-    assert "dû le 2026-03-05" in page.text and "Enregistrer le compte rendu" in page.text
+    assert "dû le jeudi 5 mars 2026" in page.text and "Enregistrer le compte rendu" in page.text
     inbox = client.get("/events", headers=FRENCH)
     assert 'data-testid="followup-item" data-event-id="' + str(event_id) in inbox.text
     assert "Comptes rendus d&#39;ESR attendus" in inbox.text

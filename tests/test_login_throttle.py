@@ -123,7 +123,7 @@ def test_the_real_admin_logs_in_from_a_known_address_while_others_spray(tmp_path
     with from_address(app, "198.51.100.7") as stranger:  # a new address waits its turn
         refused = post_login(stranger, "admin", PASSWORD)
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
-        assert "Trop de tentatives échouées : attendez" in refused.text
+        assert "Trop de tentatives échouées\u202f: attendez" in refused.text
     with from_address(app, "10.0.0.1") as desk:
         assert post_login(desk, "admin", PASSWORD).status_code == 303
 

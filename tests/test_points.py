@@ -214,7 +214,7 @@ def test_the_points_page_sets_declared_zones_and_says_what_is_refused(
     assert done.status_code == 303
     shown = client.get("/points").text
     cell = shown.split(f'data-testid="point-declared-{point_id}"', 1)[1].split("</td>", 1)[0]
-    assert "en permanence : Surveillée (bleue)" in cell
+    assert "en permanence\u202f: Surveillée (bleue)" in cell
     assert "12.5 coups/min" in shown
     for change, field, message in (
             ({"background_cpm": "beaucoup"}, "background_cpm", "Saisissez un nombre."),

@@ -85,8 +85,9 @@ def _row(page: str, testid: str, month: str) -> str:
 
 
 def _text(html: str) -> str:
-    """The page's text, tags removed and spaces folded (a sentence may wrap in the source)."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
+    """The page's text, tags removed and the source's spaces folded (a sentence may wrap in
+    the source); a narrow no-break space, French typography's, is kept."""
+    return re.sub(r"[ \t\r\n]+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
 
 
 def test_an_indicative_report_says_so_first_with_the_window_and_the_lower_bound(
@@ -100,7 +101,7 @@ def test_an_indicative_report_says_so_first_with_the_window_and_the_lower_bound(
         # the banner comes right under the title, before the report's facts
         head = text.split("Vérification trimestrielle des lieux de travail · 2026-Q1", 1)[1]
         assert head.lstrip().startswith(
-            "Zonage indicatif : étalonnage non prévu pour le rayonnement diffusé X "
+            "Zonage indicatif\u202f: étalonnage non prévu pour le rayonnement diffusé X "
             "(sbm20/Cs-137)")
         assert 'data-background="no_emission_median"' in page
         assert "heures sans émission (ce boîtier ne journalise pas l'état du générateur)" in text
@@ -113,17 +114,18 @@ def test_an_indicative_report_says_so_first_with_the_window_and_the_lower_bound(
         assert "étalonnage non prévu pour le rayonnement diffusé X" in _text(zones)
         february = _row(page, "report-zones", "2026-02")
         assert 'data-lower-bound="true"' in february
-        assert "borne inférieure : couverture incomplète, heures sans données" in _text(february)
+        assert ("borne inférieure\u202f: couverture incomplète, heures sans données"
+                in _text(february))
         assert "Hors zone délimitée" in _row(page, "report-zones", "2026-01")
         assert 'data-verdict="undetermined"' in page.split('data-testid="report-verdict"')[1]
-        assert "Borne inférieure : un tube GM perd des coups dans chaque impulsion." in text
+        assert "Borne inférieure\u202f: un tube GM perd des coups dans chaque impulsion." in text
         assert "9 mSv/h, le 2026-03-05 10:40:00" in text
         assert "arrêté du 15 mai 2006 modifié" in text
-        for word in ("Contrôle d", "non réglementé", "dose efficace corps entier ;"):
+        for word in ("Contrôle d", "non réglementé", "dose efficace corps entier\u202f;"):
             assert word not in text
         # the standalone document (what the PDF prints) says the same
         html = _text(client.get(f"/reports/{rid}.html").text)
-        assert "Zonage indicatif : étalonnage non prévu" in html
+        assert "Zonage indicatif\u202f: étalonnage non prévu" in html
         assert "le 2026-03-05, entre 10:30 et 11:30" in html and "BROUILLON" in html
         pdf = client.get(f"/reports/{rid}.pdf")
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
@@ -198,7 +200,7 @@ def test_a_report_signed_before_renders_as_before_and_is_amended(scatter: FastAP
             "report": rid, "version": 1, "content_sha256": old["content_sha256"], "method": 1,
             "signed_at": old["signed_at"], "signer_name": "A. Martin"}
         text = _text(client.get(f"/reports/{new_id}").text)
-        assert ("Rapport modificatif : remplace la version 1 signée le 2026-04-02 10:00 par "
+        assert ("Rapport modificatif\u202f: remplace la version 1 signée le 2026-04-02 10:00 par "
                 f"A. Martin, empreinte {old['content_sha256']}.") in text
         assert "ancienne méthode de zonage" in text
         # the signed version is left as it was, and cannot be amended twice

@@ -125,7 +125,7 @@ def test_a_full_quarter_across_the_change_of_time(conn: sqlite3.Connection) -> N
     assert "report-highest-zone-lower-bound" not in html
     # the signed document is French: thresholds in words with their units, no config keys
     thresholds = html.split('data-testid="report-thresholds">')[1].split("</span>")[0]
-    assert "hors zone délimitée en dessous de 0.08 mSv par mois" in thresholds
+    assert "hors zone délimitée en dessous de 0,08 mSv par mois" in thresholds
     assert "contrôlée orange en dessous de 100 mSv en une heure, rouge au-delà" in thresholds
     assert "_msv_" not in html
 
@@ -497,7 +497,7 @@ def test_readings_stamped_by_an_unsynchronised_clock_are_counted_and_said(
     html = render_html(c, "fr")
     assert 'data-testid="report-clock-unsynced" data-count="72"' in html
     note = html.split('data-testid="report-clock-unsynced-note">')[1].split("</p>")[0]
-    assert "(mesures : 72 ; émissions : 1)" in note
+    assert "(mesures\u202f: 72\u202f; émissions\u202f: 1)" in note
     assert 'data-unsynced="72"' in html
     plan = " ".join(str(r[3]) for r in conn.execute(
         "EXPLAIN QUERY PLAN SELECT count(*) FROM readings WHERE device = ?"

@@ -71,14 +71,15 @@ def test_the_room_page_lists_the_latest_changes_newest_first(client: TestClient)
     # the train's first edge and its run record (seq 2 and 3) are one line
     assert signals == [("door.corridor", "1"), ("reset", "1"), ("emission", "16"),
                        ("door.corridor", "0")]
-    assert ("16 changes from 2026-01-05 07:00:00 to 2026-01-05 07:00:01, ends off"
+    assert ("16 changes from 2026-01-05 08:00:00 to 2026-01-05 08:00:01, ends X-rays off"
             " <span class=\"muted\">(2 records, sequence 2 to 3)</span>") in page.text
     assert "reset asked (by =marie)" in page.text
-    assert "found off when the agent started" in page.text
+    assert "found closed when the agent started" in page.text
     assert "Shown: the latest 5 of 5." in page.text
     assert f'href="/rooms/{DEVICE}/changes.csv?' in page.text
     french = client.get(f"/rooms/{DEVICE}").text
-    assert "16 changements de 2026-01-05 07:00:00 à 2026-01-05 07:00:01, état final : inactif" \
+    assert ("16 changements de 2026-01-05 08:00:00 à 2026-01-05 08:00:01, état final\u202f:"
+            " pas d&#39;émission") \
         in french and "(2 enregistrements, séquences 2 à 3)" in french
     assert "Changements des entrées" in french
 
@@ -110,18 +111,19 @@ def test_the_csv_holds_every_change_oldest_first_with_its_run(client: TestClient
     assert rows[0]["origin"] == "start" and rows[3]["by"] == "'=marie"  # no formula
 
 
-def test_the_csv_filters_by_utc_days_of_the_first_edge(client: TestClient) -> None:
+def test_the_csv_filters_by_paris_days_of_the_first_edge(client: TestClient) -> None:
+    """23:59:59.9 UTC on 4 January is 00:59:59.9 in Paris on the 5th: a Paris day's change."""
     def seqs(query: str) -> list[int]:
         response = client.get(f"/rooms/{DEVICE}/changes.csv?{query}",
                               headers={"Accept-Language": "en"})
         assert response.status_code == 200, response.text
         return [int(r["seq"]) for r in csv_rows(response.content)]
 
-    assert seqs("from=2026-01-05&to=2026-01-05") == [2, 3]
+    assert seqs("from=2026-01-05&to=2026-01-05") == [1, 2, 3]
     assert seqs("from=2026-01-06") == [4, 5]
-    assert seqs("to=2026-01-04") == [1]
+    assert seqs("to=2026-01-04") == []
     assert seqs("to=9999-12-31&from=0001-01-01") == [1, 2, 3, 4, 5]
-    assert seqs("from=2026-01-05&requested=nonsense&page=-1") == [2, 3, 4, 5]  # not its own
+    assert seqs("from=2026-01-06&requested=nonsense&page=-1") == [4, 5]  # not its own
     named = client.get(f"/rooms/{DEVICE}/changes.csv?from=2026-01-05&to=2026-01-06")
     assert (f'filename="changes_{DEVICE}_2026-01-05_2026-01-06.csv"'
             in named.headers["content-disposition"])

@@ -173,10 +173,10 @@ def test_an_admin_ends_one_accounts_sessions_then_everyones_but_their_own(
         uid = paul.get("/api/me").json()["id"]
         response = client.post(f"/admin/users/{uid}/sessions/end",
                                data={"csrf_token": csrf(client)})
-        assert "Sessions de paul fermées : 1." in response.text
+        assert "Sessions de paul fermées\u202f: 1." in response.text
         assert not opens(paul_copy) and opens(marie_copy)
         response = client.post("/admin/sessions/end-all", data={"csrf_token": csrf(client)})
-        assert "Sessions fermées : 1 (" in response.text  # marie and her copy: one session
+        assert "Sessions fermées\u202f: 1 (" in response.text  # marie and her copy: one session
         assert not opens(marie_copy) and not opens(marie) and opens(client)
     assert audit_rows(app, "session.end_user")[0]["target"] == "user:paul"
     assert audit_rows(app, "session.end_all")[0]["detail"] == {"sessions_ended": 1}

@@ -64,8 +64,8 @@ def test_the_programme_lists_every_type_with_its_interval_and_basis(
     for ctype in BUILTIN:
         assert f'data-testid="programme-type" data-key="{ctype.key}"' in page
     assert page.count('data-testid="programme-type"') == len(BUILTIN)
-    assert "Code du travail R.4451-45 ; arrêté du 23 octobre 2020, art. 12" in page
-    assert "Code du travail R.4451-40 ; arrêté du 23 octobre 2020, art. 5" in page
+    assert "Code du travail R.4451-45\u202f; arrêté du 23 octobre 2020, art. 12" in page
+    assert "Code du travail R.4451-40\u202f; arrêté du 23 octobre 2020, art. 5" in page
     assert "Code du travail R.4451-48" in page and "organisme accrédité" in page
     assert "conseiller en radioprotection (CRP)" in page
     assert "au plus 3 mois" in page and "au plus 12 mois" in page
@@ -185,7 +185,7 @@ def test_esr_follow_up_reports_fall_due_in_the_calendar(app: FastAPI,
     page = html.unescape(client.get("/calendar").text)
     assert "Comptes rendus d'ESR à remettre" in page
     assert f'<a href="/events/{event_id}">chu · bloc1 · ESR-2026-07</a>' in page
-    assert "échéance 2026-06-03" in page
+    assert "échéance mercredi 3 juin 2026" in page  # a deadline with its weekday
     feed = client.get("/calendar.ics").content.decode().replace("\r\n ", "")
     assert f"UID:esr-followup-{event_id}@" in feed and "DTSTART;VALUE=DATE:20260603" in feed
     assert "Compte rendu d'ESR à remettre" in feed

@@ -487,7 +487,7 @@ def test_admin_creates_and_deactivates_an_account(app: FastAPI, client: TestClie
     ({"password": "short", "password2": "short"}, "password", "au moins 10 caractères"),
     ({"password": "aaaaaaaaaaaa", "password2": "aaaaaaaaaaaa"}, "password", "trop facile"),
     ({"password2": "something else"}, "password2", "Les deux mots de passe diffèrent."),
-    ({"role": "root"}, "role", "attendu : l'un de viewer, pcr, admin"),
+    ({"role": "root"}, "role", "attendu\u202f: l'un de viewer, pcr, admin"),
     ({"username": "admin"}, "username", "admin est déjà pris"),
 ])
 def test_account_form_errors_next_to_the_field(app: FastAPI, client: TestClient,

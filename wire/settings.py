@@ -10,6 +10,7 @@ hub never imports the agent's hardware libraries through it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import stat
 import tomllib
@@ -111,3 +112,16 @@ def validate(model: type[M], data: Any, source: str) -> M:
 def load_toml(model: type[M], path: str | Path) -> M:
     """Read, parse and validate a TOML configuration file as ``model``."""
     return validate(model, parse_toml(read_text(path), path), str(path))
+
+
+def one_network(value: str, everyone: str) -> str:
+    """An address or a network of a setting (``10.0.0.5``, ``10.0.0.0/24``), never every
+    address: ``everyone`` says why that one is refused (what it would let in)."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address or network "
+                         f"(e.g. \"10.0.0.5\" or \"10.0.0.0/24\"): {exc}") from None
+    if network.prefixlen == 0:
+        raise ValueError(f"{value!r} {everyone}")
+    return str(network)

@@ -149,6 +149,21 @@ def _to_3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _to_4(conn: sqlite3.Connection) -> None:
+    """The site's display names of its boxes, doors, lamps and points (issue 16)."""
+    from hub.db.migrate_names import names_to_4
+
+    names_to_4(conn)
+
+
+def _to_5(conn: sqlite3.Connection) -> None:
+    """The DICOM radiation dose reports received (issue 17): files, studies, irradiation
+    events, refused files (:mod:`hub.db.migrate_rdsr`)."""
+    from hub.db.migrate_rdsr import rdsr_to_5
+
+    rdsr_to_5(conn)
+
+
 #: (version, what it brings, the step): applied in order to a store below ``version``.
 MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, "every table, index and trigger; the upgrades of the stores made before versions",
@@ -157,6 +172,9 @@ MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], .
      _to_2),
     (3, "declared zones and background per point; the 2020 verification calendar; ESR"
         " follow-up", _to_3),
+    (4, "the site's display names of its boxes, doors, lamps and points", _to_4),
+    (5, "the DICOM radiation dose reports received: files, studies, irradiation events,"
+        " refused files", _to_5),
 )
 LATEST: Final = MIGRATIONS[-1][0]
 

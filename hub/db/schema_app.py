@@ -290,5 +290,100 @@ CREATE TABLE IF NOT EXISTS rollup_marks (
 ) WITHOUT ROWID;
 """
 
+#: The site's own labels of its boxes, door and lamp signals and measurement points
+#: (:mod:`hub.web.names`; migration step 4, :func:`hub.db.migrate_names.names_to_4`).
+NAMES: Final = """
+CREATE TABLE IF NOT EXISTS display_names (
+    device TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('device', 'signal', 'point')),
+    key TEXT NOT NULL,
+    label TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    PRIMARY KEY (device, kind, key)
+) WITHOUT ROWID;
+"""
+
+#: DICOM radiation dose reports received (:mod:`hub.rdsr.store`; migration step 5,
+#: :func:`hub.db.migrate_rdsr.rdsr_to_5`). A file once by SOP Instance UID, kept whole
+#: (``raw``, last: the other columns are read without its overflow pages) with the peer the
+#: association authenticated; a study's totals are one file's (``totals_sop_instance_uid``,
+#: the most complete), never a sum; an event once by its UID. No patient identifier here
+#: (issue 17, item 5). ``rdsr_refused``: what was not stored, kept once by hash.
+RDSR: Final = """
+CREATE TABLE IF NOT EXISTS rdsr_files (
+    sop_instance_uid TEXT PRIMARY KEY,
+    sop_class TEXT NOT NULL,
+    study_instance_uid TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    peer_device TEXT,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    manufacturer TEXT,
+    model TEXT,
+    serial TEXT,
+    observer_name TEXT,
+    events INTEGER NOT NULL,
+    last_event_utc TEXT,
+    raw BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rdsr_files_by_study ON rdsr_files (study_instance_uid);
+CREATE TABLE IF NOT EXISTS rdsr_studies (
+    study_instance_uid TEXT PRIMARY KEY,
+    first_seen_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    totals_sop_instance_uid TEXT NOT NULL REFERENCES rdsr_files (sop_instance_uid),
+    manufacturer TEXT,
+    model TEXT,
+    serial TEXT,
+    observer_name TEXT,
+    start_utc TEXT,
+    scope TEXT,
+    dap_gym2 REAL,
+    kar_gy REAL,
+    fluoro_dap_gym2 REAL,
+    fluoro_kar_gy REAL,
+    fluoro_time_s REAL,
+    acquisition_dap_gym2 REAL,
+    acquisition_kar_gy REAL,
+    acquisition_time_s REAL,
+    peak_skin_dose_gy REAL,
+    per_plane TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS rdsr_irradiation_events (
+    irradiation_event_uid TEXT PRIMARY KEY,
+    uid_derived INTEGER NOT NULL DEFAULT 0,
+    study_instance_uid TEXT NOT NULL,
+    sop_instance_uid TEXT NOT NULL REFERENCES rdsr_files (sop_instance_uid),
+    start_utc TEXT,
+    duration_s REAL,
+    xray_on_s REAL,
+    type TEXT,
+    plane TEXT,
+    pulses INTEGER,
+    pulse_rate_hz REAL,
+    dap_gym2 REAL,
+    kar_gy REAL,
+    protocol TEXT
+);
+CREATE INDEX IF NOT EXISTS rdsr_events_by_study ON rdsr_irradiation_events
+    (study_instance_uid, start_utc);
+CREATE INDEX IF NOT EXISTS rdsr_events_by_start ON rdsr_irradiation_events (start_utc);
+CREATE TABLE IF NOT EXISTS rdsr_refused (
+    sha256 TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('not_rdsr', 'conflict')),
+    sop_instance_uid TEXT,
+    reason TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    first_received_at TEXT NOT NULL,
+    last_received_at TEXT NOT NULL,
+    times INTEGER NOT NULL DEFAULT 1,
+    size INTEGER NOT NULL,
+    raw BLOB
+);
+"""
+
 #: In creation order: ``points`` before ``reports`` (referenced), ``users`` before the rest.
-SCRIPT: Final = ACCOUNTS + AUDIT_AND_SESSIONS + CONTROLS + POINTS + REPORTS + ROLLUPS
+SCRIPT: Final = (ACCOUNTS + AUDIT_AND_SESSIONS + CONTROLS + POINTS + REPORTS + ROLLUPS + NAMES
+                 + RDSR)

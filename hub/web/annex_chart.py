@@ -4,30 +4,22 @@ The room page's chart draws rollup steps over a fixed range; the annex has
 the raw readings of its own window (minutes, not days). Each reading becomes
 one point of the room chart's helper (same log scale, same breaks where data
 is missing); on top of it the annex puts what the declaration is about: the
-exposures of the window as grey bands, the alarm's detection and the end of
-its condition as marks, and time ticks in Paris wall time. Everything is drawn
-in strokes and greys that survive black and white printing.
+exposures of the window as grey bands (:func:`hub.web.chart_marks.band`), the
+alarm's detection and the end of its condition as marks; the axes are the room
+chart's (:mod:`hub.web.chart_axis`: Paris wall time). Everything is drawn in
+strokes and greys that survive black and white printing.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from hub import timefmt
-from hub.web import chart
+from hub.web import chart, chart_axis, chart_marks
 from hub.web.rooms import ChartPoint, Readings
-from hub.workdays import PARIS
-
-#: Tick intervals (seconds) the time axis chooses from: the smallest giving at most
-#: :data:`MAX_TICKS` ticks.
-INTERVALS: Final = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
-                    86400)
-MAX_TICKS: Final = 8
 
 
 @dataclass(slots=True)
@@ -75,42 +67,18 @@ def draw(data: Mapping[str, Any]) -> AnnexChart | None:
     svg = chart.draw(Readings(device=str(data["event"]["device"]), range="24h",
                               start=str(data["start"]), end=str(data["end"]), step_s=step,
                               calibrations=calibrations, points=points, complete=True))
-    span = end - start
-
-    def x(t: float) -> float:
-        return round(svg.left + (min(max(t, start), end) - start) / span * svg.plot_w, 1)
-
-    svg.x_ticks = _ticks(start, end, x)
     out = AnnexChart(svg=svg, points=len(points))
-    for y, label in svg.y_ticks:  # decades, written in the reader's numbers by the template
-        value = float(label)
-        out.y_ticks.append((y, value, max(0, -math.floor(math.log10(value)))))
+    for y, value, _label in svg.y_ticks:  # decades, in the reader's numbers by the template
+        out.y_ticks.append((y, value, chart_axis.places(value)))
     for entry in data.get("entries", []):
         if entry.get("type") != "exposure":
             continue
         a, b = _epoch(entry.get("at")), _epoch(entry.get("end"))
         if a is not None:
-            left, right = x(a), x(b if b is not None else end)
-            out.bands.append((left, max(right - left, 3.0)))  # a short one still shows
+            out.bands.append(chart_marks.band(svg, a, b if b is not None else end))
     event = data["event"]
     for key, name in (("opened_at", "detected"), ("condition_cleared_at", "cleared")):
         t = _epoch(event.get(key))
         if t is not None and start <= t <= end:
-            out.marks.append((x(t), name))
-    return out
-
-
-def _ticks(start: float, end: float, x: Any) -> list[tuple[float, str]]:
-    """Ticks on round Paris times, at most :data:`MAX_TICKS` (seconds when closer than a
-    minute)."""
-    span = end - start
-    every = next((i for i in INTERVALS if span / i <= MAX_TICKS), INTERVALS[-1])
-    offset = datetime.fromtimestamp(start, PARIS).utcoffset()
-    shift = offset.total_seconds() if offset is not None else 0.0
-    t = -(-(start + shift) // every) * every - shift  # the first round local time >= start
-    fmt = "%H:%M:%S" if every < 60 else "%H:%M" if every < 86400 else "%d/%m"
-    out: list[tuple[float, str]] = []
-    while t <= end:
-        out.append((x(t), datetime.fromtimestamp(t, PARIS).strftime(fmt)))
-        t += every
+            out.marks.append((svg.x(t), name))
     return out

@@ -69,7 +69,9 @@ from hub.web.pages import account as pages_account
 from hub.web.pages import admin as pages_admin
 from hub.web.pages import auth as pages_auth
 from hub.web.pages import calendar as pages_calendar
+from hub.web.pages import chart as pages_chart
 from hub.web.pages import events as pages_events
+from hub.web.pages import names as pages_names
 from hub.web.pages import reports as pages_reports
 from hub.web.pages import rooms as pages_rooms
 from hub.web.ratelimit import LoginLimiter
@@ -84,9 +86,9 @@ SWAGGER_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
                   "swagger-ui.css": "text/css; charset=utf-8"}
 #: Every router, in the order their routes are matched and listed in the API's schema.
-ROUTERS = (pages_auth, live, pages_rooms, api_rooms, pages_events, api_events, pages_admin,
-           api_admin, pages_account, api_account, pages_reports, api_reports, api_points,
-           pages_calendar, api_calendar, api_metrics)
+ROUTERS = (pages_auth, live, pages_rooms, pages_chart, api_rooms, pages_events, api_events,
+           pages_admin, pages_names, api_admin, pages_account, api_account, pages_reports,
+           api_reports, api_points, pages_calendar, api_calendar, api_metrics)
 
 
 def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:

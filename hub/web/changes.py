@@ -12,13 +12,14 @@ here: they were never journaled.
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
+from datetime import UTC, date, tzinfo
 from typing import Any, Final
 
 from pydantic import BaseModel, Field
 
 from hub.events.trains import merge_trains
 from hub.messages import N_
+from hub.web.rooms import day_bounds
 
 #: The inputs' names in words (``door.<name>`` is said "Door <name>" by the templates).
 SIGNAL_LABELS: Final = {
@@ -63,14 +64,16 @@ def _flag(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-def _where(device: str, date_from: date | None, date_to: date | None) -> tuple[str, list[Any]]:
+def _where(device: str, date_from: date | None, date_to: date | None,
+           zone: tzinfo) -> tuple[str, list[Any]]:
     sql, params = "device = ?", [device]
-    if date_from is not None:
+    start, end = day_bounds(date_from, date_to, zone)
+    if start is not None:
         sql += " AND first >= ?"
-        params.append(date_from.isoformat())
-    if date_to is not None and date_to < date.max:  # the last day has no next one
+        params.append(start)
+    if end is not None:
         sql += " AND first < ?"
-        params.append((date_to + timedelta(days=1)).isoformat())
+        params.append(end)
     return sql, params
 
 
@@ -93,9 +96,9 @@ def latest(conn: sqlite3.Connection, device: str, limit: int = SHOWN) -> ChangeL
 
 
 def csv_rows(conn: sqlite3.Connection, device: str, date_from: date | None,
-             date_to: date | None) -> list[tuple[Any, ...]]:
-    """Every change record of the dates (by first edge, UTC), oldest first, CSV order."""
-    where, params = _where(device, date_from, date_to)
+             date_to: date | None, zone: tzinfo = UTC) -> list[tuple[Any, ...]]:
+    """Every change record of the days of ``zone`` (by first edge), oldest first, CSV order."""
+    where, params = _where(device, date_from, date_to, zone)
     columns = ", ".join(f'"{c}"' for c in CSV_COLUMNS)
     return [tuple(r) for r in conn.execute(
         f"SELECT {columns} FROM changes WHERE {where} ORDER BY first, journal, seq", params)]

@@ -1,25 +1,35 @@
 """The dose-rate chart as inline SVG, drawn on the server (no JavaScript library).
 
-Log scale (background near 0.1 µSv/h and an emission's thousands share the
-chart), one line for the mean and one for the maximum of each point's step;
-a step without readings breaks the lines: missing data is shown as missing.
+Log scale: background near 0.1 µSv/h and an emission's thousands share the
+chart. The axis runs from a decade under the lowest positive value drawn
+(never under :data:`FLOOR`) to the decade above the highest, so background sits
+inside the plot, not on its edge. Up to three lines per step: its maximum, its
+mean and, when a step spans several minutes, its quietest minute (``lows``):
+a 5-minute step holding 20 s of fluoroscopy has a mean of tens of µSv/h, and
+only its quiet minutes still show the room's background. A step without
+readings breaks the lines: missing data is shown as missing. Times on the axis
+are Paris wall time, numbers in the reader's language (:mod:`hub.web.chart_axis`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
+from hub.web import chart_axis
 from hub.web.rooms import Readings
 from wire.records import MAX_DOSE_RATE_USV_H
 
 WIDTH: Final = 960
 HEIGHT: Final = 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 28
-FLOOR: Final = 0.001  # µSv/h: the lowest decade ever drawn
+LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 40  # the bottom: time ticks, then the zone
+#: µSv/h: the lowest decade ever drawn (a probe reading 0 is drawn on it).
+FLOOR: Final = 0.01
+#: The fewest decades the axis spans (a flat background is not blown up into noise).
+MIN_DECADES: Final = 2
 #: The highest value drawn (the contract's largest dose rate); a larger one, from a hub older
 #: than that bound, is drawn at the top rather than stretching the scale to 1e308 or beyond.
 CEILING: Final = MAX_DOSE_RATE_USV_H
@@ -27,6 +37,10 @@ CEILING: Final = MAX_DOSE_RATE_USV_H
 
 @dataclass(slots=True)
 class Svg:
+    """The chart's geometry; ``x(t)`` places an epoch second on it (for bands and marks)."""
+
+    t0: float = 0.0
+    t1: float = 1.0
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -35,71 +49,74 @@ class Svg:
     plot_h: int = HEIGHT - TOP - BOTTOM
     mean_path: str = ""
     max_path: str = ""
-    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    low_path: str = ""
+    y_ticks: list[tuple[float, float, str]] = field(default_factory=list)  # y, µSv/h, label
     x_ticks: list[tuple[float, str]] = field(default_factory=list)
     empty: bool = True
+
+    def x(self, t: float) -> float:
+        """The x of epoch second ``t``, kept within the plot."""
+        ratio = (min(max(t, self.t0), self.t1) - self.t0) / (self.t1 - self.t0)
+        return round(self.left + ratio * self.plot_w, 1)
 
 
 def _epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
-def draw(data: Readings) -> Svg:
-    svg = Svg()
-    start, end = _epoch(data.start), _epoch(data.end)
-    values = [p.max_usv_h for p in data.points] + [p.mean_usv_h for p in data.points]
+def scale(values: Iterable[float]) -> tuple[float, float]:
+    """The axis' lowest and highest decades for ``values`` (µSv/h): a decade under the
+    lowest positive one (at least :data:`FLOOR`), the decade above the highest."""
     positive = [min(v, CEILING) for v in values if v > 0 and not math.isnan(v)]
-    low = max(FLOOR, 10 ** math.floor(math.log10(min(positive)))) if positive else 0.01
-    high = 10 ** math.ceil(math.log10(max(positive))) if positive else 1.0
-    if math.log10(high) - math.log10(low) < 2:
-        high = low * 100
-    span_log = math.log10(high) - math.log10(low)
+    if not positive:
+        return FLOOR, FLOOR * 10 ** MIN_DECADES
+    low = max(FLOOR, 10.0 ** (math.floor(math.log10(min(positive))) - 1))
+    high = 10.0 ** (math.floor(math.log10(max(positive))) + 1)
+    return low, max(high, low * 10 ** MIN_DECADES)
 
-    def x(t: float) -> float:
-        return svg.left + (t - start) / (end - start) * svg.plot_w
+
+def draw(data: Readings, lows: Mapping[int, float] | None = None, lang: str = "fr") -> Svg:
+    """The chart of ``data``; ``lows``: the quietest minute's mean of each step, by its
+    index from the range's start (none: no such line)."""
+    start, end = _epoch(data.start), _epoch(data.end)
+    svg = Svg(t0=start, t1=end)
+    lows = lows or {}
+    low, high = scale([p.max_usv_h for p in data.points] + [p.mean_usv_h for p in data.points]
+                      + list(lows.values()))
+    log_low, span_log = math.log10(low), math.log10(high) - math.log10(low)
 
     def y(v: float) -> float:
         clamped = low if math.isnan(v) else min(max(v, low), high)
-        ratio = (math.log10(clamped) - math.log10(low)) / span_log
-        return svg.top + svg.plot_h * (1 - ratio)
+        return svg.top + svg.plot_h * (1 - (math.log10(clamped) - log_low) / span_log)
 
-    mean: list[str] = []
-    peak: list[str] = []
-    previous: float | None = None
     half = data.step_s / 2
-    for point in data.points:
-        t = _epoch(point.start) + half
-        verb = "L" if previous is not None and t - previous <= data.step_s * 1.5 else "M"
-        if verb == "M" and mean:  # an isolated point still shows: a short flat stroke
-            mean.append("h1")
-            peak.append("h1")
-        mean.append(f"{verb}{x(t):.1f},{y(point.mean_usv_h):.1f}")
-        peak.append(f"{verb}{x(t):.1f},{y(point.max_usv_h):.1f}")
-        previous = t
-    if mean:
-        mean.append("h1")
-        peak.append("h1")
-    svg.mean_path, svg.max_path = " ".join(mean), " ".join(peak)
+    times = [_epoch(p.start) + half for p in data.points]
+    svg.mean_path = _path(zip(times, (p.mean_usv_h for p in data.points), strict=True),
+                          data.step_s, svg.x, y)
+    svg.max_path = _path(zip(times, (p.max_usv_h for p in data.points), strict=True),
+                         data.step_s, svg.x, y)
+    svg.low_path = _path(((start + k * data.step_s + half, v) for k, v in sorted(lows.items())),
+                         data.step_s, svg.x, y)
     svg.empty = not data.points
-    decade = low
-    while decade <= high * 1.0001:
-        svg.y_ticks.append((round(y(decade), 1), _number(decade)))
-        decade *= 10
-    svg.x_ticks = _x_ticks(start, end, data.range, x)
+    for power in range(round(math.log10(low)), round(math.log10(high)) + 1):
+        decade = 10.0 ** power
+        svg.y_ticks.append((round(y(decade), 1), decade, chart_axis.number(decade, lang)))
+    svg.x_ticks = chart_axis.time_ticks(start, end, svg.x, lang)
     return svg
 
 
-def _x_ticks(start: float, end: float, range_: str,
-             x: Callable[[float], float]) -> list[tuple[float, str]]:
-    every, fmt = {"24h": (3 * 3600, "%H:%M"), "7d": (86400, "%m-%d"),
-                  "quarter": (14 * 86400, "%m-%d")}[range_]
-    out: list[tuple[float, str]] = []
-    t = math.ceil(start / every) * every
-    while t <= end:
-        out.append((round(x(t), 1), datetime.fromtimestamp(t, UTC).strftime(fmt)))
-        t += every
-    return out
+def _path(samples: Iterable[tuple[float, float]], step_s: int, x: Callable[[float], float],
+          y: Callable[[float], float]) -> str:
+    """An SVG path through ``(epoch second, µSv/h)`` samples, broken where a step is
+    missing; an isolated sample still shows as a short flat stroke."""
+    out: list[str] = []
+    previous: float | None = None
+    for t, value in samples:
+        verb = "L" if previous is not None and t - previous <= step_s * 1.5 else "M"
+        if verb == "M" and out:
+            out.append("h1")
+        out.append(f"{verb}{x(t):.1f},{y(value):.1f}")
+        previous = t
+    if out:
+        out.append("h1")
+    return " ".join(out)

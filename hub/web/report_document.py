@@ -17,6 +17,7 @@ from hub.messages import N_
 from hub.reports.points import THRESHOLD_LABELS, ZONES
 from hub.timefmt import parse, wall
 from hub.web.i18n import translations
+from hub.web.numfmt import fixed, number
 from hub.web.templating import TEMPLATES
 from hub.workdays import PARIS
 
@@ -77,22 +78,24 @@ def local(text: str | None, seconds: bool = False) -> str:
     return wall(text, PARIS, seconds)
 
 
-def dose(usv: float | None) -> str:
+def dose(usv: float | None, lang: str = "fr") -> str:
+    """A dose in the reader's numbers (``0,16 µSv``, ``3,000 mSv``)."""
     if usv is None:
         return "—"
     if usv >= 1000:
-        return f"{usv / 1000:.3f} mSv"
-    return f"{usv:.2f} µSv"
+        return f"{fixed(usv / 1000, lang, 3)} mSv"
+    return f"{fixed(usv, lang, 2)} µSv"
 
 
-def percent(ratio: float | None) -> str:
-    return "—" if ratio is None else f"{100 * ratio:.1f} %"
+def percent(ratio: float | None, lang: str = "fr") -> str:
+    return "—" if ratio is None else f"{fixed(100 * ratio, lang, 1)} %"
 
 
-def threshold_label(gettext: Callable[[str], str], key: str, value: float) -> str:
+def threshold_label(gettext: Callable[[str], str], key: str, value: float,
+                    lang: str = "fr") -> str:
     """A zoning threshold in words with its unit (an unknown key, from a newer or older
     content, is shown as written rather than lost)."""
-    text = f"{value:g}"
+    text = number(value, lang, 6)
     label = THRESHOLD_LABELS.get(key)
     return gettext(label).format(value=text) if label else f"{key} = {text}"
 
@@ -150,20 +153,25 @@ def window_span(gettext: Callable[[str], str], start: str | None, end: str | Non
     return gettext("between {start} and {end}").format(start=a, end=b)
 
 
-def rate(usv_h: float | None) -> str:
+def rate(usv_h: float | None, lang: str = "fr") -> str:
     if usv_h is None:
         return "—"
     if usv_h >= 1000:
-        return f"{usv_h / 1000:.3g} mSv/h"
-    return f"{usv_h:.3g} µSv/h"
+        return f"{number(usv_h / 1000, lang)} mSv/h"
+    return f"{number(usv_h, lang)} µSv/h"
 
 
-def helpers(gettext: Callable[[str], str]) -> dict[str, Any]:
+def helpers(gettext: Callable[[str], str], lang: str = "fr") -> dict[str, Any]:
+    """The document's template functions, its numbers in ``lang`` (decimal comma in
+    French, as the signed document is)."""
     labels = dict(ZONES)
     return {
-        "local": local, "dose": dose, "percent": percent, "rate": rate,
+        "local": local, "dose": lambda usv: dose(usv, lang),
+        "percent": lambda ratio: percent(ratio, lang),
+        "rate": lambda usv_h: rate(usv_h, lang),
+        "number": lambda value, digits=3: number(value, lang, digits),
         "zone_label": lambda code: gettext(labels[code]) if code in labels else "—",
-        "threshold_label": lambda key, value: threshold_label(gettext, key, value),
+        "threshold_label": lambda key, value: threshold_label(gettext, key, value, lang),
         "words": lambda codes: words(gettext, codes),
         "window_span": lambda start, end: window_span(gettext, start, end),
         "chart": chart,
@@ -181,7 +189,7 @@ def render_html(content: dict[str, Any], lang: str = "fr") -> str:
     """The standalone document (what is frozen at signing and printed to PDF)."""
     gettext = translations(lang).gettext
     template = TEMPLATES.env.get_template("reports/document.html")
-    return template.render(_=gettext, lang=lang, c=content, **helpers(gettext))
+    return template.render(_=gettext, lang=lang, c=content, **helpers(gettext, lang))
 
 
 def render_pdf(html: str) -> bytes:

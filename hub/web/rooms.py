@@ -15,20 +15,22 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
 from hub.db import rollup_series
+from hub.timefmt import stamp
 from hub.timefmt import whole_seconds as _iso
 from hub.web.room_alerts import Level, RoomEvent, alerts_by_device
 
-Range = Literal["24h", "7d", "quarter"]
+Range = Literal["1h", "24h", "7d", "quarter"]
 Choice = Literal["any", "yes", "no"]
 
 #: (span, rollup table, step of a chart point) of each chart range.
 RANGES: Final[dict[str, tuple[timedelta, str, int]]] = {
+    "1h": (timedelta(hours=1), "minute", 60),
     "24h": (timedelta(hours=24), "minute", 300),
     "7d": (timedelta(days=7), "hour", 3600),
     "quarter": (timedelta(days=92), "hour", 3 * 3600),
@@ -271,15 +273,37 @@ class _Where:
     params: list[Any]
 
 
-def _where(device: str, f: ExposureFilters) -> _Where:
+def day_start(day: date, zone: tzinfo) -> str | None:
+    """When ``day`` starts in ``zone``, as stored times are written (UTC, to the
+    millisecond: compared as text); None when that instant is no UTC time of years 1-9999
+    (Paris's 1 January of year 1 starts in year 0 UTC: no bound is needed there)."""
+    try:
+        return stamp(datetime.combine(day, time.min, zone))
+    except (OverflowError, ValueError):
+        return None
+
+
+def day_bounds(first: date | None, last: date | None,
+               zone: tzinfo) -> tuple[str | None, str | None]:
+    """The UTC bounds ``[start, end)`` of the days ``first`` to ``last`` (included) of
+    ``zone``: a Paris day lasts 23 or 25 hours when the clocks change. None: unbounded."""
+    start = day_start(first, zone) if first is not None else None
+    end = None
+    if last is not None and last < date.max:  # the last day has no next one
+        end = day_start(last + timedelta(days=1), zone)
+    return start, end
+
+
+def _where(device: str, f: ExposureFilters, zone: tzinfo) -> _Where:
     sql: list[str] = ["device = ?"]
     params: list[Any] = [device]
-    if f.date_from is not None:
+    start, end = day_bounds(f.date_from, f.date_to, zone)
+    if start is not None:
         sql.append("start >= ?")
-        params.append(f.date_from.isoformat())
-    if f.date_to is not None and f.date_to < date.max:  # the last day has no next one
+        params.append(start)
+    if end is not None:
         sql.append("start < ?")
-        params.append((f.date_to + timedelta(days=1)).isoformat())
+        params.append(end)
     if f.requested != "any":
         sql.append("requested = ?")
         params.append(1 if f.requested == "yes" else 0)
@@ -308,8 +332,10 @@ def _exposure(row: sqlite3.Row) -> Exposure:
 
 
 def exposures(conn: sqlite3.Connection, device: str, f: ExposureFilters, page: int = 1,
-              per_page: int = PER_PAGE) -> ExposurePage:
-    where = _where(device, f)
+              per_page: int = PER_PAGE, zone: tzinfo = UTC) -> ExposurePage:
+    """A page of the exposures matching ``f``, newest first; ``f``'s days are days of
+    ``zone`` (the API's: UTC; the pages': Paris)."""
+    where = _where(device, f, zone)
     total = int(conn.execute(f"SELECT count(*) FROM exposures WHERE {where.sql}",
                              where.params).fetchone()[0])
     pages = max(1, -(-total // per_page))
@@ -322,9 +348,10 @@ def exposures(conn: sqlite3.Connection, device: str, f: ExposureFilters, page: i
                         pages=pages, items=[_exposure(r) for r in rows])
 
 
-def all_exposures(conn: sqlite3.Connection, device: str, f: ExposureFilters) -> list[Exposure]:
-    """Every exposure matching ``f``, oldest first (the CSV export)."""
-    where = _where(device, f)
+def all_exposures(conn: sqlite3.Connection, device: str, f: ExposureFilters,
+                  zone: tzinfo = UTC) -> list[Exposure]:
+    """Every exposure matching ``f`` (days of ``zone``), oldest first (the CSV export)."""
+    where = _where(device, f, zone)
     rows = conn.execute(f"SELECT * FROM exposures WHERE {where.sql}"
                         " ORDER BY start, run, number", where.params).fetchall()
     return [_exposure(r) for r in rows]

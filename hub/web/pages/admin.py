@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.web import audit, session_store
+from hub.web import audit, audit_words, session_store
 from hub.web.accounts import (
     SCOPES,
     AccountError,
@@ -30,6 +30,7 @@ from hub.web.accounts import (
 from hub.web.api.admin import end_all_sessions, end_user_sessions
 from hub.web.auth import ROLES, User
 from hub.web.deps import Admin, Db, Viewer
+from hub.web.i18n import gettext_for, language
 from hub.web.params import MAX_INT, RowId
 from hub.web.report_document import local
 from hub.web.templating import render, translate
@@ -185,7 +186,12 @@ def audit_page(request: Request, user: Admin, db: Db,
                action: Annotated[str, Query(max_length=64)] = "",
                before: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> HTMLResponse:
     rows = audit.entries(db, username.strip(), action.strip(), PAGE, before)
+    gettext, lang = gettext_for(request).gettext, language(request)
     return render(request, "audit.html", {
         "rows": rows, "username": username.strip(), "action": action.strip(),
         "actions": audit.actions(db),
-        "older": rows[-1]["id"] if len(rows) == PAGE else None, "local": local})
+        "older": rows[-1]["id"] if len(rows) == PAGE else None, "local": local,
+        # The stored codes in words (the filter still sends the code).
+        "action_label": lambda code: audit_words.action_label(gettext, code),
+        "target_label": lambda target: audit_words.target_label(gettext, target),
+        "detail_items": lambda detail: audit_words.detail_items(gettext, lang, detail)})

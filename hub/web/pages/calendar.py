@@ -52,8 +52,9 @@ from hub.events.followup import due_followups
 from hub.messages import N_
 from hub.web import audit
 from hub.web.deps import Admin, Db, FeedUser, Pcr, Viewer, config_of, now_of
-from hub.web.i18n import gettext_for
+from hub.web.i18n import gettext_for, language
 from hub.web.templating import render, translate
+from hub.web.timeshow import long_day
 
 router = APIRouter()
 
@@ -166,6 +167,7 @@ def _page_ctx(request: Request, conn: sqlite3.Connection) -> dict[str, Any]:
         "basis_label": lambda key, basis="": tr(BASIS_LABELS, key) if key in BASIS_LABELS
         else basis,
         "failure_text": failure,
+        "long_day": lambda value: long_day(value, language(request)),
         "months": lambda n: (translate(request, "1 month") if n == 1 else
                              translate(request, "{n} months").format(n=n)),
         "types": cr.types_in_force(conn, settings),

@@ -26,7 +26,7 @@ from hub.events import followup
 from hub.events import workflow as ev
 from hub.events.followup import due_followups
 from hub.messages import N_
-from hub.web import annex
+from hub.web import annex, names, numfmt, timeshow
 from hub.web.api.events import (
     WindowMin,
     act,
@@ -39,7 +39,9 @@ from hub.web.api.events import (
 from hub.web.auth import User
 from hub.web.changes import SIGNAL_LABELS
 from hub.web.deps import Db, Pcr, Viewer, now_of
-from hub.web.i18n import language
+from hub.web.event_words import detail_lines
+from hub.web.i18n import gettext_for, language
+from hub.web.pages.calendar import TYPE_LABELS
 from hub.web.params import Id
 from hub.web.templating import render, translate
 from wire import kinds
@@ -75,13 +77,7 @@ def _day(request: Request, text: Any) -> str:
     return f"{text or ''} ({translate(request, 'unreadable date')})".lstrip()
 
 
-def _number(value: float, decimals: int) -> str:
-    """A figure to ``decimals`` places; past a billion (an older hub's 1e308, infinity: no
-    measurement) in exponent form rather than hundreds of digits."""
-    return f"{value:.{decimals}f}" if abs(value) < 1e9 else f"{value:.3g}"
-
-
-def _page_ctx(request: Request) -> dict[str, Any]:
+def _page_ctx(request: Request, conn: sqlite3.Connection | None = None) -> dict[str, Any]:
     def tr(table: dict[str, str], key: str | None) -> str:
         return translate(request, table[key]) if key in table else str(key or "")
 
@@ -93,12 +89,24 @@ def _page_ctx(request: Request) -> dict[str, Any]:
         found = criteria.get(str(code or ""))
         return found.label(lang) if found else ""
 
+    gettext = gettext_for(request).gettext
+    labels = names.load(conn) if conn is not None else names.Names()
     return {
         "criteria": criteria,
         "criterion_label": criterion_label,
+        **timeshow.helpers(lang),
         "local": _local,
         "day": lambda text: _day(request, text),
-        "num": _number,
+        # A figure to ``decimals`` places in the reader's language (1e308, inf: a dash).
+        "num": lambda value, decimals: numfmt.fixed(value, lang, decimals),
+        "detail_lines": lambda detail: detail_lines(gettext, lang, detail, TYPE_LABELS),
+        # The site's own names (hub.web.names): a box, a door or lamp, a point.
+        "device_name": labels.device,
+        "signal_own": labels.signal,
+        "door_names": lambda device, doors: ", ".join(
+            labels.signal(device, f"door.{d}") or str(d) for d in doors),
+        "point_name": labels.point,
+        "deadline": lambda text: timeshow.long_day(text, lang),
         # The kinds' names are the vocabulary's (wire/kinds.py), not the catalogs'.
         "kind_label": lambda k: kinds.label(str(k or ""), language(request)),
         "state_label": lambda s: tr(STATE_LABELS, s),
@@ -145,7 +153,7 @@ def _inbox(request: Request, conn: sqlite3.Connection, state: str, kind: str, ro
                        {"state": state, "kind": kind, "room": room, "esr": esr,
                         "severity": severity}.items() if v})
     followups = due_followups(conn, settings.followup_months, today)
-    return {**_page_ctx(request), "events": rows, "errors": errors, "followups": followups,
+    return {**_page_ctx(request, conn), "events": rows, "errors": errors, "followups": followups,
             "chosen": {"state": state, "kind": kind, "room": room, "esr": esr,
                        "severity": severity},
             "rows_url": "/events/rows" + (f"?{query}" if query else ""),
@@ -174,7 +182,7 @@ def _detail(request: Request, conn: sqlite3.Connection, event_id: int,
             values: dict[str, dict[str, str]] | None = None, status_code: int = 200) -> Response:
     event = get_event(conn, request, event_id)
     return render(request, "events/detail.html",
-                  {**_page_ctx(request), "event": event, "errors": errors or {},
+                  {**_page_ctx(request, conn), "event": event, "errors": errors or {},
                    "values": values or {}}, status_code)
 
 
@@ -264,7 +272,7 @@ def _annex_ctx(request: Request, conn: sqlite3.Connection, user: User, event_id:
                before_min: int | None, after_min: int | None) -> dict[str, Any]:
     data = timeline(request, conn, user, event_id, before_min, after_min)
     signer = (user.display_name or user.username) if user.can("pcr") else ""
-    return {**_page_ctx(request), **data, **annex.context(request, conn, data, signer)}
+    return {**_page_ctx(request, conn), **data, **annex.context(request, conn, data, signer)}
 
 
 @router.get("/events/{event_id}/timeline", response_class=HTMLResponse, include_in_schema=False)

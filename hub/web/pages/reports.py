@@ -148,7 +148,7 @@ def _detail(request: Request, conn: sqlite3.Connection, report_id: int,
     return render(request, "reports/detail.html", {
         "report": report, "c": report["content"], "errors": errors or {},
         "values": values or {}, "room_points": pts.list_points(conn, device=report["device"]),
-        **rd.helpers(gettext)}, status_code)
+        **rd.helpers(gettext, language(request))}, status_code)
 
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -248,7 +248,7 @@ def _points_page(request: Request, conn: sqlite3.Connection,
         "devices": [str(r[0]) for r in conn.execute("SELECT device FROM devices ORDER BY 1")],
         "errors": errors or {}, "values": values or {}, "states": pts.DECLARED_STATES,
         "zone_codes": pts.ZONE_CODES, "zoning_form": zoning_form or {},
-        **rd.helpers(gettext)}, status_code)
+        **rd.helpers(gettext, language(request))}, status_code)
 
 
 @router.post("/points", include_in_schema=False)

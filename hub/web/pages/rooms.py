@@ -3,9 +3,9 @@
 - ``GET /``: one card per room, refreshed live (``sse:rooms``, ``sse:events``)
   from the fragment ``GET /overview/cards``;
 - ``GET /rooms/{device}``: live signals (fragment ``/rooms/{device}/signals``,
-  on ``sse:rooms``), the dose-rate chart (fragment ``/rooms/{device}/chart``,
-  ``range`` = 24h | 7d | quarter), the exposures table with its filters
-  (``from``, ``to``: dates, UTC; ``requested``, ``alarm``: any | yes | no;
+  on ``sse:rooms``), the dose-rate chart (:mod:`hub.web.chart_view`; its fragment
+  ``/rooms/{device}/chart`` is :mod:`hub.web.pages.chart`), the exposures table with its filters
+  (``from``, ``to``: Paris days; ``requested``, ``alarm``: any | yes | no;
   ``page``);
 - ``GET /rooms/{device}/exposures.csv``: the same filters, every matching row;
 - ``GET /rooms/{device}/changes.csv``: the journaled input changes (``from``, ``to``);
@@ -17,14 +17,21 @@
 The page also shows the badge of the device's hash chain (:mod:`hub.chain.status`)
 and its latest input changes.
 
+One clock: every time a person reads is Europe/Paris wall time (the page says the
+zone once, under its title), and the days of the filters are Paris days (23 or 25
+hours when the clocks change). Numbers are written in the reader's language
+(:mod:`hub.web.numfmt`), states in words, and the site's own names of its boxes,
+doors and lamps (:mod:`hub.web.names`) stand for the config keys.
+
 The same data as JSON: :mod:`hub.web.api.rooms`. Every route needs the viewer
 role. The live stream is :mod:`hub.web.live`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, time
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,12 +41,15 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from hub.chain.export import export_lines
 from hub.chain.status import device_status
 from hub.db.connection import connect
-from hub.web import changes, chart, csv_export, rooms
+from hub.messages import N_
+from hub.timefmt import wall
+from hub.web import changes, chart_view, csv_export, names, numfmt, rooms
 from hub.web.api.rooms import room_or_404
 from hub.web.deps import Db, Viewer
 from hub.web.i18n import language
-from hub.web.rooms import Choice, ExposureFilters, Range
+from hub.web.rooms import Choice, ExposureFilters
 from hub.web.templating import render, translate
+from hub.workdays import PARIS
 
 router = APIRouter()
 
@@ -60,39 +70,71 @@ CHANGE_KINDS: dict[str, csv_export.Kind] = {"first": "time", "last": "time",
 
 
 def when(text: str | None) -> str:
-    """``2026-01-05T07:00:05.250Z`` as ``2026-01-05 07:00:05`` (UTC, said in the headings)."""
+    """``2026-01-05T07:00:05.250Z`` as ``2026-01-05 08:00:05``: Paris wall time, to the
+    second (the page says the zone once)."""
     if not text:
         return "—"
-    return text.replace("T", " ")[:19]
+    return wall(text, PARIS, True)
 
 
-def rate(value: float | None) -> str:
-    """3 significant digits; thousands grouped; beyond a billion (no measurement: an older
-    hub's 1e308 or infinity) in exponent form rather than 300 digits."""
-    if value is None:
-        return "—"
-    if 1000 <= value < 1e9:
-        return f"{value:,.0f}".replace(",", "\u202f")
-    return f"{value:.3g}"
+def signal_labeller(request: Request, labels: names.Names) -> Callable[[str, str], str]:
+    """``label(device, signal)``: the site's name of an input, else its name in words
+    (``door.corridor``: "Door corridor"), else its key as the agent sent it."""
+    def label(device: str, signal: str) -> str:
+        named = labels.signal(device, signal)
+        if named:
+            return named
+        if signal in changes.SIGNAL_LABELS:
+            return translate(request, changes.SIGNAL_LABELS[signal])
+        for prefix, word in (("door.", "Door"), ("light.", "Light")):
+            if signal.startswith(prefix):
+                return f"{translate(request, word)} {signal.removeprefix(prefix)}"
+        return signal
+
+    return label
 
 
-def seconds(value: float | None) -> str:
-    """A duration in seconds to a tenth (exponent form past a billion, as :func:`rate`)."""
-    if value is None:
-        return "—"
-    return f"{value:.1f}" if value < 1e9 else f"{value:.3g}"
+def state_word(signal: str, value: bool | None) -> str:
+    """An input's state in words (an English msgid): a door is open or closed, a lamp lit
+    or not, the tube's emission on or off, any other input yes or no."""
+    if signal.startswith("door."):
+        return N_("open") if value else N_("closed")
+    if signal.startswith(("light.", "light_")):
+        return N_("lit") if value else N_("not lit")
+    if signal == "emission":
+        return N_("X-rays on") if value else N_("X-rays off")
+    return N_("yes") if value else N_("no")
 
 
-def _ctx(**values: Any) -> dict[str, Any]:
-    return {"when": when, "rate": rate, "seconds": seconds, **values}
+def _ctx(request: Request, db: sqlite3.Connection, **values: Any) -> dict[str, Any]:
+    """What the rooms' templates use: times, numbers, names (one query for the names)."""
+    lang = language(request)
+    labels = names.load(db)
+    signal_label = signal_labeller(request, labels)
+    return {
+        "when": when,
+        "rate": lambda value: numfmt.number(value, lang, 3),
+        "seconds": lambda value: numfmt.fixed(value, lang, 1),
+        "names": labels,
+        "signal_label": signal_label,
+        "state_word": lambda signal, value: translate(request, state_word(signal, value)),
+        "door_label": lambda device, door: signal_label(device, "door." + door),
+        # What an alarm is about: an input (``door.corridor``), or "door" (any door).
+        "subject": lambda device, about: signal_label(device, about) if "." in about
+        else translate(request, "Door") if about == "door" else about,
+        # French puts a narrow no-break space before a colon.
+        "colon": "\u202f: " if lang == "fr" else ": ",
+        "room_title": lambda room: labels.get(room.device, "device", room.device)
+        or f"{room.site} · {room.room}",
+        **values}
 
 
 # -- filters from a form: errors next to the field ------------------------------------------------
 
 
 def form_dates(request: Request, errors: dict[str, str]) -> dict[str, date | None]:
-    """The ``from`` and ``to`` dates of the query string (UTC days); a bad one is left out
-    and explained in ``errors``."""
+    """The ``from`` and ``to`` dates of the query string (Paris days); a bad one is left
+    out and explained in ``errors``."""
     dates: dict[str, date | None] = {}
     for name in ("from", "to"):
         raw = (request.query_params.get(name) or "").strip()
@@ -133,33 +175,6 @@ def form_filters(request: Request) -> tuple[ExposureFilters, int, dict[str, str]
     return filters, page, errors
 
 
-def _range(request: Request) -> tuple[Range, str | None]:
-    raw = request.query_params.get("range") or "24h"
-    if raw in rooms.RANGES:
-        return raw, None  # type: ignore[return-value]
-    return "24h", translate(request, "Expected 24h, 7d or quarter.")
-
-
-def _end(request: Request) -> tuple[datetime | None, str | None]:
-    """The chart's end: a day (its end, UTC) or a time (UTC); none: now."""
-    raw = (request.query_params.get("end") or "").strip()
-    if not raw:
-        return None, None
-    try:
-        if len(raw) == 10:
-            parsed = datetime.combine(date.fromisoformat(raw), time.max, UTC)
-        else:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None, translate(request,
-                               "Expected a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM).")
-    try:
-        return rooms.chart_end(parsed), None
-    except ValueError:
-        return None, translate(request, "Expected a date from {first} to {last}.").format(
-            first=rooms.END_MIN.date().isoformat(), last=rooms.END_MAX.date().isoformat())
-
-
 def _query(request: Request, **changes: Any) -> str:
     params = {k: v for k, v in request.query_params.items() if k in
               ("range", "end", "from", "to", "requested", "alarm", "page")}
@@ -172,50 +187,34 @@ def _query(request: Request, **changes: Any) -> str:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def overview(request: Request, user: Viewer, db: Db) -> HTMLResponse:
-    return render(request, "rooms/overview.html", _ctx(rooms=rooms.list_rooms(db)))
+    return render(request, "rooms/overview.html", _ctx(request, db, rooms=rooms.list_rooms(db)))
 
 
 @router.get("/overview/cards", response_class=HTMLResponse, include_in_schema=False)
 def overview_cards(request: Request, user: Viewer, db: Db) -> HTMLResponse:
-    return render(request, "rooms/_cards.html", _ctx(rooms=rooms.list_rooms(db)))
+    return render(request, "rooms/_cards.html", _ctx(request, db, rooms=rooms.list_rooms(db)))
 
 
 @router.get("/rooms/{device}", response_class=HTMLResponse, include_in_schema=False)
 def room_page(request: Request, device: str, user: Viewer, db: Db) -> Response:
     room = room_or_404(db, device)
-    range_, range_error = _range(request)
-    end, end_error = _end(request)
+    view = chart_view.build(request, db, room.device)
     filters, page, errors = form_filters(request)
-    errors.update({k: v for k, v in (("range", range_error), ("end", end_error)) if v})
-    data = rooms.readings(db, device, range_, end)
-    listing = rooms.exposures(db, device, filters, page)
+    errors.update(view.errors)
+    listing = rooms.exposures(db, device, filters, page, zone=PARIS)
     q = request.query_params
     return render(request, "rooms/room.html", _ctx(
-        room=room, readings=data, svg=chart.draw(data), range=range_, listing=listing,
+        request, db,
+        room=room, chart=view, readings=view.readings, range=view.range, listing=listing,
         errors=errors, chain=device_status(db, device), changes=changes.latest(db, device),
-        signal_label=lambda name: translate(request, changes.SIGNAL_LABELS[name])
-        if name in changes.SIGNAL_LABELS else name,
         form={k: q.get(k, "") for k in ("from", "to", "requested", "alarm", "end")},
         query=lambda **changes: _query(request, **changes)), 422 if errors else 200)
 
 
 @router.get("/rooms/{device}/signals", response_class=HTMLResponse, include_in_schema=False)
 def room_signals(request: Request, device: str, user: Viewer, db: Db) -> HTMLResponse:
-    return render(request, "rooms/_signals.html", _ctx(room=room_or_404(db, device)))
-
-
-@router.get("/rooms/{device}/chart", response_class=HTMLResponse, include_in_schema=False)
-def room_chart(request: Request, device: str, user: Viewer, db: Db) -> Response:
-    room = room_or_404(db, device)
-    range_, range_error = _range(request)
-    end, end_error = _end(request)
-    data = rooms.readings(db, device, range_, end)
-    errors = {k: v for k, v in (("range", range_error), ("end", end_error)) if v}
-    return render(request, "rooms/_chart.html", _ctx(
-        room=room, readings=data, svg=chart.draw(data), range=range_, errors=errors,
-        form={k: request.query_params.get(k, "")
-              for k in ("from", "to", "requested", "alarm", "end")},
-        query=lambda **changes: _query(request, **changes)), 422 if errors else 200)
+    return render(request, "rooms/_signals.html",
+                  _ctx(request, db, room=room_or_404(db, device)))
 
 
 @router.get("/rooms/{device}/exposures.csv", include_in_schema=False)
@@ -227,7 +226,7 @@ def room_exposures_csv(request: Request, device: str, user: Viewer, db: Db) -> R
     errors.pop("page", None)
     if errors:
         return _refused(errors)
-    items = (item.model_dump() for item in rooms.all_exposures(db, device, filters))
+    items = (item.model_dump() for item in rooms.all_exposures(db, device, filters, PARIS))
     body = csv_export.document(CSV_COLUMNS, ([row[c] for c in CSV_COLUMNS] for row in items),
                                language(request), EXPOSURE_KINDS)
     dates = {"from": filters.date_from, "to": filters.date_to}
@@ -256,7 +255,7 @@ def _file_name(kind: str, device: str, dates: dict[str, date | None], ext: str) 
 
 @router.get("/rooms/{device}/changes.csv", include_in_schema=False)
 def room_changes_csv(request: Request, device: str, user: Viewer, db: Db) -> Response:
-    """Every journaled input change of the dates (``from``, ``to``: UTC days, by first
+    """Every journaled input change of the dates (``from``, ``to``: Paris days, by first
     edge), oldest first, a header row: one row per record, a run with its count; in the
     request's language (:mod:`hub.web.csv_export`)."""
     room = room_or_404(db, device)
@@ -265,7 +264,7 @@ def room_changes_csv(request: Request, device: str, user: Viewer, db: Db) -> Res
     if errors:
         return _refused(errors)
     body = csv_export.document(changes.CSV_COLUMNS,
-                               changes.csv_rows(db, device, dates["from"], dates["to"]),
+                               changes.csv_rows(db, device, dates["from"], dates["to"], PARIS),
                                language(request), CHANGE_KINDS)
     return _csv(body, _file_name("changes", room.device, dates, "csv"))
 
