@@ -17,6 +17,7 @@ again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import tempfile
@@ -39,13 +40,16 @@ from sim.demo_history_wire import HubSide
 from sim.scenario import load_scenario
 
 #: Bump when what the history holds changes: every kept copy is made again.
-HISTORY_VERSION: Final = 2
+HISTORY_VERSION: Final = 3
 #: The boxes' reading interval over the history (``[rules] reading_interval_s``); the
 #: live rooms read every 10 s.
 READING_PERIOD_S: Final = 900.0
 #: A kept history older than this is made again rather than topped up.
 MAX_TOP_UP_S: Final = 3 * 86_400.0
 CACHE_DIR: Final = "history"
+#: Room the history's working copies need in memory (the store of two quarters and the
+#: journals, with room to spare).
+MEMORY_NEEDED: Final = 400 * 1024 * 1024
 KEY_FILE: Final = "key.json"
 
 
@@ -64,9 +68,12 @@ def cache_key(rooms: Sequence[DemoRoom], now: float, since: float | None = None
               ) -> dict[str, Any]:
     """What the history depends on: kept copies with another key are made again."""
     moment = datetime.fromtimestamp(now, UTC)
+    made_from = hashlib.sha256(repr(INCIDENTS).encode())  # the story: a change remakes it
+    for room in rooms:
+        made_from.update(library_path(room.scenario).read_bytes())
     return {"version": HISTORY_VERSION, "quarter": quarter_of(moment).code,
             "rooms": [[r.room, r.scenario] for r in rooms], "period_s": READING_PERIOD_S,
-            "since": since}
+            "since": since, "made_from": made_from.hexdigest()}
 
 
 def _kept(files: DemoFiles, rooms: Sequence[DemoRoom]) -> list[tuple[Path, Path]]:
@@ -132,9 +139,7 @@ def workspace(files: DemoFiles, rooms: Sequence[DemoRoom]) -> Iterator[dict[Path
     """The store and the journals copied into a folder in memory (``/dev/shm`` when there
     is one: the journal commits each record, and a disk's syncs would cost minutes), and
     copied back when the work is done. Yields {live file: its working copy}."""
-    fast = Path("/dev/shm")
-    with tempfile.TemporaryDirectory(prefix="voyant-demo-",
-                                     dir=fast if fast.is_dir() else None) as work:
+    with tempfile.TemporaryDirectory(prefix="voyant-demo-", dir=_memory_folder()) as work:
         copies = {live: Path(work) / live.relative_to(files.directory)
                   for live, _ in _kept(files, rooms)}
         for live, copy in copies.items():
@@ -145,6 +150,19 @@ def workspace(files: DemoFiles, rooms: Sequence[DemoRoom]) -> Iterator[dict[Path
         for live, copy in copies.items():
             live.parent.mkdir(parents=True, exist_ok=True)
             _copy_db(copy, live)
+
+
+def _memory_folder() -> str | None:
+    """``/dev/shm`` when it is there, writable and has room for a store of a few quarters
+    (a container's is often 64 MB); else none: the system's temporary folder."""
+    fast = Path("/dev/shm")
+    try:
+        if fast.is_dir() and shutil.disk_usage(fast).free > MEMORY_NEEDED:
+            with tempfile.TemporaryFile(dir=fast):
+                return str(fast)
+    except OSError:
+        pass
+    return None
 
 
 def play_span(files: DemoFiles, rooms: Sequence[DemoRoom], broker_port: int, start: float,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -43,6 +43,10 @@ from sim.runner import RESTING
 from sim.scenario import Scenario
 from sim.timeline import FIELD_EVENT, FIELD_EXPOSURE, Instant
 from wire.records import MAX_CPM
+
+#: The live rooms' reading interval: the history's last hours read as often (the
+#: "last hour" chart of a room then has a line to show, not a dot every 15 minutes).
+LIVE_READING_S: Final = 10.0
 
 
 def box_config(scenario: Scenario, journal: Path, device: Mapping[str, Any],
@@ -78,6 +82,8 @@ class BoxRun:
             self.writer.record(record)
         self._handle(self.monitor.start_outputs())
         self.period_s = float(config.rules.reading_interval_s)
+        #: From this wall time on, the box reads every :data:`LIVE_READING_S`.
+        self.fine_from = math.inf
         self.field = {FIELD_EXPOSURE: 0.0, FIELD_EVENT: 0.0}
         self._reading_start = 0.0
         self._dose_s = 0.0  # ∫ field dt over the reading so far (µSv/h · s)
@@ -115,7 +121,7 @@ class BoxRun:
         """Let virtual time run to ``t`` (monotonic): readings due, the monitor's deadlines."""
         while True:
             deadline = self.monitor.next_deadline()
-            reading_end = self._reading_start + self.period_s
+            reading_end = self._reading_start + self._period()
             runs = self.changes.next_deadline()
             step = min(x for x in (t, reading_end, deadline, runs) if x is not None)
             step = max(step, self.mono)
@@ -160,6 +166,11 @@ class BoxRun:
 
     # -- what the probe sees ---------------------------------------------------------
 
+    def _period(self) -> float:
+        """The reading interval now: the history's, or the live rooms' for its last hours."""
+        recent = self.wall(self._reading_start) >= self.fine_from
+        return LIVE_READING_S if recent else self.period_s
+
     def _rate(self) -> float:
         return self.background_usv_h + sum(self.field.values())
 
@@ -175,8 +186,8 @@ class BoxRun:
             self._last_t = t
 
     def _reading(self, end: float) -> None:
-        """The reading of ``[end - period, end]``, as the accumulator would make it."""
-        seconds = self.period_s
+        """The reading since the last one, to ``end``, as the accumulator would make it."""
+        seconds = end - self._reading_start
         mean_true = self._dose_s / seconds
         measured_cps = self.cal.measured_cps(self.cal.true_cps_for(mean_true))
         counts = int(self.rng.poisson(measured_cps * seconds))

@@ -11,6 +11,7 @@ calls it offline; its records wait in its outbox, as they do on a real box.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ SILENCE_S = 40.0
 #: A link that comes back and drops again: its first batch is lost, the rest gets through,
 #: and the publisher sends the lost records again this much later (its ack time-out).
 RESEND_S = 150.0
+#: The history's last hours, read every 10 s as the live rooms read.
+RECENT_S = 2 * 3600.0
 
 
 @dataclass
@@ -56,6 +59,8 @@ class RoomHistory:
     resend_at: float = 0.0
     lost_upto: int = -1
     counts: dict[str, int] = field(default_factory=dict)
+    #: From this wall time on, readings every 10 s, as the live rooms (the recent hours).
+    fine_from: float = math.inf
 
     def boot(self, wall: float, hub: HubSide, links: Sequence[BoxLink]) -> None:
         """A new run of the agent (at the start, after a power cut): it connects and says
@@ -64,6 +69,7 @@ class RoomHistory:
             self.journal.close()  # a new process of the agent opens its journal again
         self.journal = open_journal(self.journal_path)
         self.box = BoxRun(self.config, self.journal, wall, self.background_usv_h, self.rng)
+        self.box.fine_from = self.fine_from
         self.link.clock[0] = wall
         hub.deliver([self.link.status("online")], wall, links)
 
@@ -109,7 +115,8 @@ def make_rooms(specs: Sequence[tuple[str, Scenario, dict[str, object], dict[str,
         rooms.append(RoomHistory(
             room, box_config(scenario, journal_path, device, period_s), journal_path, link,
             scenario.room.background_usv_h, np.random.default_rng(1000 + index),
-            plan(room, scenario, quarters, start, end, 2000 + index, incidents)))
+            plan(room, scenario, quarters, start, end, 2000 + index, incidents),
+            fine_from=end - RECENT_S))
     return rooms
 
 

@@ -114,7 +114,8 @@ def test_the_history_is_kept_reused_and_made_again_when_its_key_changes(
     second = run()
     assert not second.made
     assert second.start == pytest.approx(NOW)
-    assert _count(files, "SELECT count(*) FROM readings") == readings + 3 * 3 * 4
+    # three rooms: the first hour at 900 s, the last two at the live rooms' 10 s
+    assert _count(files, "SELECT count(*) FROM readings") == readings + 3 * (4 + 2 * 360)
     key = read_key(files)
     assert key is not None and key["end"] == pytest.approx(NOW)  # the kept copy is untouched
     monkeypatch.setattr(demo_history, "HISTORY_VERSION", demo_history.HISTORY_VERSION + 1)

@@ -118,3 +118,27 @@ def test_migration_step_4_makes_the_table(tmp_path: Path) -> None:
     assert names.load(conn).labels == {}
     assert names.load(conn).device("x") == "x" and names.load(conn).signal("x", "door.a") is None
     conn.close()
+
+
+def test_the_write_lock_check_agrees_with_the_page_list(app: FastAPI) -> None:
+    """``is_target`` (point lookups inside the write lock) says yes to exactly what the
+    page lists (``targets``, a scan): every listed target, and none of these others."""
+    conn = connect(app.state.store_path)
+    try:
+        listed = names.targets(conn)
+        assert (DEVICE, "signal", "door.corridor") in listed and len(listed) >= 4
+        assert all(names.is_target(conn, *target) for target in listed)
+        for other in [(DEVICE, "signal", "door.nowhere"), (DEVICE, "signal", "emission"),
+                      (DEVICE, "point", "nowhere"), (DEVICE, "device", "another-box"),
+                      ("another-box", "device", "another-box"), (DEVICE, "room", DEVICE)]:
+            assert other not in listed and not names.is_target(conn, *other), other
+    finally:
+        conn.close()
+
+
+def test_a_point_named_by_the_site_shows_on_the_points_and_calendar_pages(
+        admin: TestClient) -> None:
+    assert _set(admin, "Sonde au-dessus du pupitre", key="probe", kind="point").status_code == 303
+    assert "Sonde au-dessus du pupitre" in admin.get("/points", headers=FR).text
+    calendar = admin.get("/calendar", headers=FR).text
+    assert "lieux de travail · <strong>Sonde au-dessus du pupitre</strong>" in calendar

@@ -81,8 +81,18 @@ def test_the_three_shared_files_stored_with_their_events_and_totals(
                          ).fetchone()
     assert (first["start_utc"], first["pulses"], first["pulse_rate_hz"], first["type"]) == (
         "2016-05-12T08:11:54.000Z", 24, 7.5, "fluoroscopy")
-    columns = {str(r[1]) for t in TABLES for r in conn.execute(f"PRAGMA table_info({t})")}
-    assert not {c for c in columns if "patient" in c or "operator" in c}
+    # No column but the file as received holds the patient's name or identifier.
+    ds = pydicom.dcmread(PHILIPS)
+    secrets = {str(ds.PatientName), str(ds.PatientID)}
+    assert secrets == {"Springer^Albertus", "abc123def"}
+    for table in TABLES:
+        names = [str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")]
+        for row in conn.execute(f"SELECT * FROM {table}"):
+            shown = {name: value for name, value in zip(names, row, strict=True)
+                     if name != "raw" and isinstance(value, str)}
+            assert not [n for n, v in shown.items() if any(s in v for s in secrets)], table
+    raw = conn.execute("SELECT raw FROM rdsr_files WHERE serial = '1'").fetchone()[0]
+    assert b"Springer" in raw  # the evidence is the file as the imaging system sent it
 
 
 def test_a_resent_file_is_a_success_and_changes_nothing(conn: sqlite3.Connection) -> None:
@@ -247,3 +257,29 @@ def test_import_command_a_line_per_file_and_its_exit_status(
     c.close()
     assert peers == {"import:a.dcm", "import:b.dcm", f"import:{GE.name}"}
     assert rdsr_main(["import", str(GE), "--config", str(tmp_path / "missing.toml")]) == 2
+
+
+@pytest.mark.parametrize(("pulses", "rate"), [("1e300", "7.5"), ("24", "1e-320"),
+                                              ("99999999999", "7.5")])
+def test_an_implausible_figure_is_set_aside_not_stored_or_crashing(
+        conn: sqlite3.Connection, tmp_path: Path, pulses: str, rate: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = b.save(b.report(b.event(pulses=pulses, rate=rate)), tmp_path / "odd.dcm")
+    report = read(path)
+    assert report.notes and report.events[0].duration_s is not None
+    assert report.events[0].duration_s < 1e9  # the exposure time left, not pulses / rate
+    assert store_bytes(conn, path.read_bytes(), "import:odd.dcm").status == "stored"
+    assert rdsr_main(["show", str(path), "--json"]) == 0
+    assert rdsr_main(["show", str(path)]) == 0
+    assert "Infinity" not in capsys.readouterr().out
+
+
+def test_a_refused_file_larger_than_any_rdsr_is_kept_as_its_hash(
+        conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.rdsr import reader, store
+    monkeypatch.setattr(reader, "MAX_BYTES", 1000)
+    monkeypatch.setattr(store, "MAX_BYTES", 1000)
+    raw = SIEMENS.read_bytes()
+    assert store_bytes(conn, raw, "scu@10.0.0.5").status == "refused"
+    size, kept = conn.execute("SELECT size, raw FROM rdsr_refused").fetchone()
+    assert size == len(raw) and kept is None

@@ -128,7 +128,7 @@ def test_the_french_room_page_speaks_paris_time_french_numbers_and_words(
 def test_the_overview_says_the_zone_once_and_writes_french_numbers(client: TestClient) -> None:
     text = visible(client.get("/", headers=FR).text)
     assert text.count("Heures de Paris (Europe/Paris)") == 1
-    assert "1\u202f234 µSv/h" in text and "0,12 µSv/h" in text  # 1234.5 rounds to 1 234
+    assert "1\u202f235 µSv/h" in text and "0,12 µSv/h" in text  # 1234.5: half up, 1 235
     assert "allumé" in text and "fermée" in text and "light." not in text
 
 
@@ -182,3 +182,8 @@ def test_numbers_in_the_readers_language() -> None:
     for missing in (None, math.nan, math.inf, -math.inf):
         assert number(missing, "fr") == "—" and fixed(missing, "fr") == "—"
     assert fixed(12, "fr") == "12,0" and fixed(1234.56, "en") == "1,234.6"
+    # rounded as a person rounds, half up (not to the even digit), and never a negative zero
+    assert number(1234.5, "fr") == "1\u202f235" and number(0.125, "fr", 2) == "0,13"
+    assert fixed(2.25, "fr") == "2,3" and fixed(-0.04, "fr") == "0,0"
+    assert fixed(-0.16, "en", 0) == "0" and number(-0.0, "fr") == "0"
+    assert number(999.95, "fr") == "1\u202f000" and number(-0.16, "fr") == "-0,16"

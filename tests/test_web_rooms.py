@@ -126,7 +126,7 @@ def test_overview_shows_each_room_live(client: TestClient) -> None:
     assert 'data-door="control" data-open="true"' in one
     assert 'data-lamp="powered">powered: <span class="flag on" data-value="true">lit' in one
     assert 'data-online="false"' in two and 'data-emitting="true"' in two
-    assert "1,234 µSv/h" in two and "(sbm20/RQR5)" in two
+    assert "1,235 µSv/h" in two and "(sbm20/RQR5)" in two
     assert 'data-kind="door_open_during_emission"' in two and "Offline" in two
     # the fragment the cards refresh from says the same
     fragment = client.get("/overview/cards")
@@ -417,6 +417,15 @@ def test_chart_ending_on_a_chosen_day(client: TestClient) -> None:
     assert bad.status_code == 422 and 'data-testid="error-end"' in bad.text
     far = client.get(f"/rooms/{DEVICE}", params={"end": "0001-01-01"},
                      headers={"Accept-Language": "en"})
-    assert far.status_code == 422 and "Expected a date from 0001-04-05 to 9999-12-30" in far.text
+    assert far.status_code == 422 and "Expected a date from 1970-01-01 to 9000-12-31" in far.text
+    for end in ("0001-04-05", "0001-04-06", "0001-04-05T00:00", "9999-12-30", "1969-12-31"):
+        for range_ in ("1h", "24h", "7d", "quarter"):  # a 422 naming the field, never a 500
+            for url in (f"/rooms/{DEVICE}", f"/rooms/{DEVICE}/chart"):
+                answer = client.get(url, params={"range": range_, "end": end})
+                assert answer.status_code == 422, (url, range_, end)
+    for end in ("1970-01-01", "9000-12-31"):
+        for range_ in ("1h", "24h", "7d", "quarter"):
+            assert client.get(f"/rooms/{DEVICE}/chart",
+                              params={"range": range_, "end": end}).status_code == 200
     assert client.get(f"/api/rooms/{DEVICE}/readings",
                       params={"end": "9999-12-31T00:00:00Z"}).status_code == 422

@@ -308,8 +308,9 @@ CREATE TABLE IF NOT EXISTS display_names (
 #: :func:`hub.db.migrate_rdsr.rdsr_to_5`). A file once by SOP Instance UID, kept whole
 #: (``raw``, last: the other columns are read without its overflow pages) with the peer the
 #: association authenticated; a study's totals are one file's (``totals_sop_instance_uid``,
-#: the most complete), never a sum; an event once by its UID. No patient identifier here
-#: (issue 17, item 5). ``rdsr_refused``: what was not stored, kept once by hash.
+#: the most complete), never a sum; an event once by its UID. No column holds a patient
+#: identifier; ``raw``, the file as received, does (nothing shows it: issue 17, item 5).
+#: ``rdsr_refused``: what was not stored, kept once by hash.
 RDSR: Final = """
 CREATE TABLE IF NOT EXISTS rdsr_files (
     sop_instance_uid TEXT PRIMARY KEY,

@@ -13,7 +13,7 @@ from typing import Any
 from hub.rdsr import codes as c
 from hub.rdsr.model import IrradiationEvent, Operator
 from hub.rdsr.tree import Budget, index
-from hub.rdsr.values import attr, coded, date_time, first, meaning, number, text
+from hub.rdsr.values import MAX_VALUE, attr, coded, date_time, first, meaning, number, text
 
 Index = dict[c.Code, list[Any]]
 
@@ -80,6 +80,9 @@ def read_event(found: Index, budget: Budget, file_zone: tzinfo | None, notes: li
     duration = num(c.IRRADIATION_DURATION, c.SECONDS_UNITS)
     if duration is None and pulses is not None and rate:
         duration = pulses / rate
+        if not duration < MAX_VALUE:  # a rate of 1e-320 pulses/s
+            notes.append(f"{where}: {pulses} pulses at {rate:g}/s is no duration")
+            duration = None
     if duration is None:
         duration = xray_on
     current = num(c.TUBE_CURRENT, c.MA_UNITS)

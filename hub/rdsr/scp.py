@@ -131,6 +131,10 @@ class StorageService:
             log("dicom_store_failed", logging.ERROR, calling_ae_title=calling,
                 address=address, error=one_line(str(exc)))
             return _status(OUT_OF_RESOURCES, "the hub's store is not available; send again")
+        except (OverflowError, ValueError) as exc:  # the reader's bounds let a value through
+            log("dicom_store_refused", logging.ERROR, calling_ae_title=calling,
+                address=address, error=one_line(str(exc)))
+            return _status(NOT_MATCHING_SOP_CLASS, "a value the hub cannot store")
         if outcome.status != "refused":
             return _status(SUCCESS)
         if outcome.kind == "conflict":

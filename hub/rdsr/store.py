@@ -27,7 +27,7 @@ from pydicom.uid import UID
 from hub.db.connection import write
 from hub.logs import log
 from hub.rdsr.model import PLANE_FIGURES, IrradiationEvent, Rdsr
-from hub.rdsr.reader import RdsrError, read_bytes
+from hub.rdsr.reader import MAX_BYTES, RdsrError, read_bytes
 from hub.timefmt import stamp
 
 Status = Literal["stored", "already_stored", "refused"]
@@ -165,13 +165,15 @@ def _again(conn: sqlite3.Connection, kept: tuple[str, str, str, bytes], report: 
 def _refuse(conn: sqlite3.Connection, digest: str, kind: RefusedKind, sop: str | None,
             reason: str, peer: str, received: str, raw: bytes) -> None:
     """Keep a refused file once by its hash; a re-send only counts (a device retrying a
-    refused file for days must not fill the store)."""
+    refused file for days must not fill the store). A file larger than any RDSR the
+    reader reads is kept as its hash and size only."""
+    kept = raw if len(raw) <= MAX_BYTES else None
     conn.execute(
         "INSERT INTO rdsr_refused (sha256, kind, sop_instance_uid, reason, peer,"
         " first_received_at, last_received_at, size, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (sha256) DO UPDATE SET last_received_at = excluded.last_received_at,"
         " times = times + 1",
-        [digest, kind, sop, reason, peer, received, received, len(raw), raw])
+        [digest, kind, sop, reason, peer, received, received, len(raw), kept])
 
 
 def _insert(conn: sqlite3.Connection, report: Rdsr, sop: str, study: str, digest: str,

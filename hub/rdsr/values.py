@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any
+from typing import Any, Final
 
 from hub.rdsr.codes import Code
 from hub.workdays import PARIS
@@ -97,9 +97,16 @@ def meaning(node: Any) -> str | None:
     return text(attr(first(node, "ConceptNameCodeSequence"), "CodeMeaning"))
 
 
+#: No figure of a dose report comes near this in the reader's units (Gy·m², Gy, s, pulses,
+#: kV, mA): a larger one is a broken or hostile file, set aside before it overflows an
+#: integer column or a sum.
+MAX_VALUE: Final = 1e9
+
+
 def number(node: Any, units: Mapping[str, float], notes: list[str], where: str) -> float | None:
     """A NUM item's value converted by its UCUM unit's factor; None (and a note) when the
-    value is no finite non-negative number or its unit is not one of ``units``."""
+    value is no finite non-negative number below :data:`MAX_VALUE` or its unit is not one
+    of ``units``."""
     measured = first(node, "MeasuredValueSequence")
     if measured is None:
         return None
@@ -122,8 +129,8 @@ def number(node: Any, units: Mapping[str, float], notes: list[str], where: str) 
     # 410 ms is 0.41 s: dividing by the exact 1000 keeps the decimal the file wrote,
     # where multiplying by 0.001 would print 0.41000000000000003
     value = value / round(1 / factor) if factor < 1 else value * factor
-    if not math.isfinite(value) or value < 0:
-        notes.append(f"{where}: {name} is not a finite non-negative number ({raw[:40]!r})")
+    if not math.isfinite(value) or not 0 <= value < MAX_VALUE:
+        notes.append(f"{where}: {name} is not a plausible non-negative number ({raw[:40]!r})")
         return None
     return value
 

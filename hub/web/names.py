@@ -104,8 +104,8 @@ def set_label(conn: sqlite3.Connection, device: str, kind: str, key: str, raw: s
         raise LabelError("kind", N_("Unknown kind of name: expected device, signal or point."))
     label = clean(raw)
     at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    with write(conn):
-        if (device, kind, key) not in targets(conn):
+    with write(conn):  # a few indexed lookups: the ingest waits on this lock
+        if not is_target(conn, device, kind, key):
             raise LabelError("key", N_("Nothing to name: {key} is not a key of {device}."),
                              key=key, device=device)
         before = conn.execute("SELECT label FROM display_names WHERE device = ? AND kind = ?"
@@ -151,6 +151,30 @@ def targets(conn: sqlite3.Connection) -> dict[tuple[str, str, str], None]:
         out.update(dict.fromkeys((device, "signal", s) for s in sorted(signals[device])))
         out.update(dict.fromkeys((device, "point", p) for p in points.get(device, [])))
     return out
+
+
+def is_target(conn: sqlite3.Connection, device: str, kind: str, key: str) -> bool:
+    """Whether :func:`targets` lists ``(device, kind, key)``, by lookups on the device's own
+    rows (no scan of the whole ``changes`` table inside the write lock)."""
+    if conn.execute("SELECT 1 FROM devices WHERE device = ?", [device]).fetchone() is None:
+        return False
+    if kind == "device":
+        return key == device
+    if kind == "point":
+        return conn.execute("SELECT 1 FROM points WHERE device = ? AND name = ?",
+                            [device, key]).fetchone() is not None
+    if kind != "signal" or not key.startswith(SIGNAL_PREFIXES):
+        return False
+    seen = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM changes WHERE device = ? AND signal = ?)"
+        " OR EXISTS (SELECT 1 FROM signal_changes WHERE device = ? AND signal = ?)"
+        " OR EXISTS (SELECT 1 FROM display_names WHERE device = ? AND kind = 'signal'"
+        " AND key = ?)", [device, key] * 3).fetchone()[0]
+    if seen:
+        return True
+    live = conn.execute("SELECT json_extract(payload, '$.inputs') FROM live WHERE device = ?"
+                        " AND json_valid(payload)", [device]).fetchone()
+    return live is not None and key in _input_names(live[0])
 
 
 def _input_names(payload: object) -> list[str]:

@@ -14,7 +14,7 @@ A CSV keeps its own rules (no grouping: a spreadsheet reads ``1 234`` as text):
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from babel.numbers import format_decimal, format_scientific
@@ -33,6 +33,13 @@ def _finite(value: float | int | None) -> float | None:
     return number_ if math.isfinite(number_) else None
 
 
+def _half_up(value: float, places: int) -> Decimal:
+    """``value`` rounded to ``places`` decimals as a person rounds (1 234,5 to 1 235, not
+    to the even 1 234), from its shortest decimal form; never a negative zero."""
+    rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)
+
+
 def number(value: float | int | None, lang: str, digits: int = 3) -> str:
     """``value`` to ``digits`` significant digits (trailing zeros dropped), but never
     rounding its whole part (``12 345``, ``0,16``, ``1,5``), thousands grouped, in
@@ -46,10 +53,10 @@ def number(value: float | int | None, lang: str, digits: int = 3) -> str:
     if number_ == 0:
         return str(format_decimal(0, locale=lang))
     if isinstance(value, int) or abs(number_) >= 10 ** digits:
-        rounded = Decimal(round(number_))
-    else:
-        rounded = Decimal(f"{number_:.{max(digits, 1) - 1}e}").normalize()
-    return str(format_decimal(rounded, locale=lang, decimal_quantization=False))
+        rounded = _half_up(number_, 0)
+    else:  # the place of the last significant digit kept
+        rounded = _half_up(number_, max(digits, 1) - 1 - math.floor(math.log10(abs(number_))))
+    return str(format_decimal(rounded.normalize() + 0, locale=lang, decimal_quantization=False))
 
 
 def fixed(value: float | int | None, lang: str, places: int = 1) -> str:
@@ -61,4 +68,4 @@ def fixed(value: float | int | None, lang: str, places: int = 1) -> str:
     if abs(number_) >= EXPONENT_FROM:
         return str(format_scientific(number_, "0.00E0", locale=lang))
     pattern = "#,##0" + ("." + "0" * places if places > 0 else "")
-    return str(format_decimal(number_, format=pattern, locale=lang))
+    return str(format_decimal(_half_up(number_, places), format=pattern, locale=lang))

@@ -36,10 +36,11 @@ RANGES: Final[dict[str, tuple[timedelta, str, int]]] = {
     "quarter": (timedelta(days=92), "hour", 3 * 3600),
 }
 PER_PAGE: Final = 50
-#: The chart's earliest and latest end: its range must start in year 1 at the earliest (a
-#: quarter and a step back) and its last step end in 9999 (years 1-9999 are all Python names).
-END_MIN: Final = datetime(1, 4, 5, tzinfo=UTC)
-END_MAX: Final = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+#: The chart's earliest and latest end: every instant drawn from it (a quarter back, a step
+#: on, the Paris day ticks around it) stays a four-digit year far from Python's limits, and
+#: no room held readings before 1970.
+END_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC)
+END_MAX: Final = datetime(9000, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
 class DoseRate(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from hub import timefmt, workdays
+from hub.web import names
 from hub.web.deps import RequestDb
 from hub.web.i18n import gettext_for, language
 from hub.web.room_alerts import open_critical
@@ -49,6 +51,31 @@ def _open_critical(request: Request) -> OpenCritical | None:
         return None
 
 
+def _point_labels(request: Request) -> Callable[[object, object], str]:
+    """``point_label(point_id, name)``: the site's name of a measurement point (set on
+    ``/admin/names``), else its own name; the names read once per render, at first use."""
+    loaded: list[tuple[names.Names, dict[int, str]]] = []
+
+    def label(point_id: object, name: object) -> str:
+        fallback = "" if name is None else str(name)
+        holder = getattr(request.state, "db", None)
+        if not isinstance(point_id, int) or not isinstance(holder, RequestDb):
+            return fallback
+        try:
+            if not loaded:
+                conn = holder.get()
+                loaded.append((names.load(conn), {int(i): str(d) for i, d in conn.execute(
+                    "SELECT id, device FROM points")}))
+        except sqlite3.Error:
+            log.warning("cannot read the display names", exc_info=True)
+            return fallback
+        labels, devices = loaded[0]
+        device = devices.get(point_id)
+        return fallback if device is None else labels.point(device, fallback)
+
+    return label
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
            status_code: int = 200) -> HTMLResponse:
     """Render ``name`` in the request's language, with ``user``, ``lang``, ``csrf_token``
@@ -66,6 +93,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
         "open_critical": _open_critical(request),
         # A stored UTC time as Paris wall time, to the minute.
         "paris_time": lambda text: timefmt.wall(text, workdays.PARIS, False),
+        "point_label": _point_labels(request),
         **(context or {}),
     }
     return TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)

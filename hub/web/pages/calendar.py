@@ -143,6 +143,7 @@ def _grouped(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = (item["status"], item["control"], item["due"], item.get("remind_days"))
         group = groups.setdefault(key, {**item, "places": []})
         group["places"].append({"site": item["site"], "room": item["room"],
+                                "point_id": item.get("point_id"),
                                 "point_name": item.get("point_name")})
     return list(groups.values())
 
