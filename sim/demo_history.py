@@ -32,15 +32,20 @@ from hub import jobs
 from hub.config import load_config
 from hub.db.connection import connect
 from hub.reports.quarters import last_ended_quarter, quarter_of
-from sim.demo_files import PCR_USERNAME, SITE, DemoFiles, DemoRoom, library_path
-from sim.demo_history_pcr import prepare_reports, record_verifications, review_events
+from sim.demo_files import ADMIN_USERNAME, PCR_USERNAME, SITE, DemoFiles, DemoRoom, library_path
+from sim.demo_history_pcr import (
+    name_places,
+    prepare_reports,
+    record_verifications,
+    review_events,
+)
 from sim.demo_history_plan import INCIDENTS, Incident
 from sim.demo_history_play import make_rooms, play
 from sim.demo_history_wire import HubSide
 from sim.scenario import load_scenario
 
 #: Bump when what the history holds changes: every kept copy is made again.
-HISTORY_VERSION: Final = 3
+HISTORY_VERSION: Final = 4
 #: The boxes' reading interval over the history (``[rules] reading_interval_s``); the
 #: live rooms read every 10 s.
 READING_PERIOD_S: Final = 900.0
@@ -207,6 +212,7 @@ def _season(files: DemoFiles, store: Path, end: float) -> None:
     last = last_ended_quarter(now)
     conn = connect(store)
     try:
+        name_places(conn, ADMIN_USERNAME, SITE)
         review_events(conn, PCR_USERNAME, last, now)
         record_verifications(conn, config, PCR_USERNAME, SITE, now)
         prepare_reports(conn, config, PCR_USERNAME, last, now)

@@ -27,7 +27,8 @@ from hub.events import esr
 from hub.events import workflow as ev
 from hub.reports import preparation
 from hub.reports.quarters import Quarter
-from hub.web import audit
+from hub.web import audit, names
+from hub.web.auth import User
 from hub.workdays import PARIS, add_working_days
 
 #: Closing words per kind (what a PCR writes after looking into it).
@@ -56,6 +57,21 @@ VERIFICATIONS = (
     ("bloc-3", "periodic_equipment", 40, "Claire Moreau (CRP)"),
     ("salle-1", "instrument_check", 20, "Claire Moreau (CRP)"),
 )
+
+#: The site's own names, set by the admin on the names page (per room: the box, its doors
+#: and lamps, its probe point); a key the room does not have is left alone.
+PLACE_NAMES: dict[str, dict[tuple[str, str], str]] = {
+    "salle-1": {("device", ""): "Salle 1 · radiologie interventionnelle",
+                ("signal", "door.corridor"): "Porte du couloir patients",
+                ("signal", "door.control"): "Porte du poste de commande",
+                ("point", "probe"): "Sonde murale côté pupitre"},
+    "salle-2": {("device", ""): "Salle 2 · radiologie conventionnelle",
+                ("signal", "door.corridor"): "Porte du couloir",
+                ("point", "probe"): "Sonde murale derrière le paravent"},
+    "bloc-3": {("device", ""): "Bloc 3 · arceau mobile",
+               ("signal", "door.corridor"): "Porte du sas de bloc",
+               ("point", "probe"): "Sonde au plafond du bloc"},
+}
 
 
 def _when(at: str, working_days: int, hour: int, limit: datetime) -> datetime:
@@ -143,3 +159,21 @@ def prepare_reports(conn: sqlite3.Connection, config: HubConfig, user: str, last
         audit.record(conn, user, "report.prepare_quarter", f"quarter:{last.code}",
                      {"quarter": last.code, "reports": ids})
     return ids
+
+
+def name_places(conn: sqlite3.Connection, admin_username: str, site: str) -> int:
+    """The admin's names of the rooms' boxes, doors and points (:data:`PLACE_NAMES`), as
+    the names page sets them (audited ``names.set``); how many were set."""
+    row = conn.execute("SELECT id, username, role, display_name FROM users WHERE username = ?",
+                       [admin_username]).fetchone()
+    admin = User(int(row[0]), str(row[1]), row[2], str(row[3] or ""))
+    listed = names.targets(conn)
+    done = 0
+    for device, room in conn.execute("SELECT device, room FROM devices WHERE site = ?"
+                                     " ORDER BY device", [site]).fetchall():
+        for (kind, key), label in PLACE_NAMES.get(str(room), {}).items():
+            target = (str(device), kind, key or str(device))
+            if target in listed:
+                names.set_label(conn, *target, label, admin)
+                done += 1
+    return done

@@ -73,6 +73,8 @@ def test_a_short_history_through_the_real_ingest(tmp_path: Path) -> None:
         closed = conn.execute("SELECT count(*) FROM events WHERE state = 'closed'").fetchone()
         audited = {str(a) for (a,) in conn.execute("SELECT DISTINCT action FROM audit")}
         verified = conn.execute("SELECT count(*) FROM control_records").fetchone()[0]
+        named = dict(conn.execute("SELECT key, label FROM display_names WHERE kind = 'signal'"
+                                  " AND device LIKE '%salle-1'").fetchall())
         refused = [conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                    for table in ("rejected", "quarantine", "chain_breaks", "record_conflicts")]
     finally:
@@ -83,7 +85,9 @@ def test_a_short_history_through_the_real_ingest(tmp_path: Path) -> None:
     assert esr[0][1] == "2026-09-29"  # declared the next working day
     assert closed[0] >= 3
     assert {"event.qualify-esr", "event.declare", "event.close", "control.record",
-            "report.prepare_quarter"} <= audited
+            "report.prepare_quarter", "names.set"} <= audited
+    assert named == {"door.corridor": "Porte du couloir patients",
+                     "door.control": "Porte du poste de commande"}
     assert verified > 0
     assert refused == [0, 0, 0, 0]
     # every record of each journal is acknowledged: the live room starts with an empty outbox

@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hub.db import migrations
-from hub.db.connection import connect
+from hub.db.connection import connect, write
 from hub.db.store import Store
 from hub.web import names
-from tests.hub_factory import DEVICE
+from tests.hub_factory import DEVICE, ROOM, SITE
 from tests.test_web_rooms import fill
 from tests.web_helpers import csrf, login, make_app
 
@@ -142,3 +142,22 @@ def test_a_point_named_by_the_site_shows_on_the_points_and_calendar_pages(
     assert "Sonde au-dessus du pupitre" in admin.get("/points", headers=FR).text
     calendar = admin.get("/calendar", headers=FR).text
     assert "lieux de travail · <strong>Sonde au-dessus du pupitre</strong>" in calendar
+
+
+def test_what_an_alarm_is_about_is_said_by_the_site_name(app: FastAPI,
+                                                        admin: TestClient) -> None:
+    """The monitor names a door by its bare key in an alarm (``corridor``): the inbox, the
+    event's title and the room card say the site's name of ``door.corridor``."""
+    store = Store.open(app.state.store_path)
+    try:
+        with write(store.conn):
+            event_id = store.open_event("door_open_during_emission", DEVICE, SITE, ROOM,
+                                        "j:9", "2026-01-05T09:00:00.000Z",
+                                        {"subject": "corridor"}, severity="critical")
+    finally:
+        store.close()
+    assert "(corridor)" in admin.get("/events", headers=FR).text
+    assert _set(admin, "Porte du couloir").status_code == 303
+    for url in ("/events", f"/events/{event_id}", "/"):
+        page = admin.get(url, headers=FR).text
+        assert "(Porte du couloir)" in page and "(corridor)" not in page, url

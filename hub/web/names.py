@@ -67,6 +67,13 @@ class Names:
         page then says the key in words)."""
         return self.labels.get((device, "signal", signal))
 
+    def subject(self, device: str, about: str) -> str | None:
+        """The label of what an alarm is about: an input (``door.main``) or, as the
+        monitor names a door or a lamp in an alarm, its bare key (``main``)."""
+        if "." in about:
+            return self.signal(device, about)
+        return self.signal(device, "door." + about) or self.signal(device, "light." + about)
+
     def point(self, device: str, name: str) -> str:
         """A measurement point's label, or its name."""
         return self.labels.get((device, "point", name), name)

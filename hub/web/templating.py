@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,29 +50,39 @@ def _open_critical(request: Request) -> OpenCritical | None:
         return None
 
 
-def _point_labels(request: Request) -> Callable[[object, object], str]:
-    """``point_label(point_id, name)``: the site's name of a measurement point (set on
-    ``/admin/names``), else its own name; the names read once per render, at first use."""
-    loaded: list[tuple[names.Names, dict[int, str]]] = []
+class SiteNames:
+    """The site's names for one render (``point_label``, ``subject_label`` in templates),
+    read at first use only: most pages name no point and no door."""
 
-    def label(point_id: object, name: object) -> str:
-        fallback = "" if name is None else str(name)
-        holder = getattr(request.state, "db", None)
-        if not isinstance(point_id, int) or not isinstance(holder, RequestDb):
-            return fallback
-        try:
-            if not loaded:
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self._loaded: tuple[names.Names, dict[int, str]] | None = None
+
+    def _load(self) -> tuple[names.Names, dict[int, str]] | None:
+        holder = getattr(self.request.state, "db", None)
+        if self._loaded is None and isinstance(holder, RequestDb):
+            try:
                 conn = holder.get()
-                loaded.append((names.load(conn), {int(i): str(d) for i, d in conn.execute(
-                    "SELECT id, device FROM points")}))
-        except sqlite3.Error:
-            log.warning("cannot read the display names", exc_info=True)
-            return fallback
-        labels, devices = loaded[0]
-        device = devices.get(point_id)
-        return fallback if device is None else labels.point(device, fallback)
+                self._loaded = (names.load(conn), {int(i): str(d) for i, d in conn.execute(
+                    "SELECT id, device FROM points")})
+            except sqlite3.Error:
+                log.warning("cannot read the display names", exc_info=True)
+        return self._loaded
 
-    return label
+    def point(self, point_id: object, name: object) -> str:
+        """A measurement point's site name, else its own name."""
+        fallback = "" if name is None else str(name)
+        if not isinstance(point_id, int) or (loaded := self._load()) is None:
+            return fallback
+        device = loaded[1].get(point_id)
+        return fallback if device is None else loaded[0].point(device, fallback)
+
+    def subject(self, device: object, about: object) -> str:
+        """What an alarm is about (a door, a lamp) by the site's name, else as stored."""
+        text = "" if about is None else str(about)
+        loaded = self._load()
+        label = None if loaded is None else loaded[0].subject(str(device), text)
+        return label or text
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
@@ -93,7 +102,8 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
         "open_critical": _open_critical(request),
         # A stored UTC time as Paris wall time, to the minute.
         "paris_time": lambda text: timefmt.wall(text, workdays.PARIS, False),
-        "point_label": _point_labels(request),
+        "point_label": (site := SiteNames(request)).point,
+        "subject_label": site.subject,
         **(context or {}),
     }
     return TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)

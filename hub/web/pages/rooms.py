@@ -120,8 +120,9 @@ def _ctx(request: Request, db: sqlite3.Connection, **values: Any) -> dict[str, A
         "state_word": lambda signal, value: translate(request, state_word(signal, value)),
         "door_label": lambda device, door: signal_label(device, "door." + door),
         # What an alarm is about: an input (``door.corridor``), or "door" (any door).
-        "subject": lambda device, about: signal_label(device, about) if "." in about
-        else translate(request, "Door") if about == "door" else about,
+        "subject": lambda device, about: labels.subject(device, about)
+        or (signal_label(device, about) if "." in about
+            else translate(request, "Door") if about == "door" else about),
         # French puts a narrow no-break space before a colon.
         "colon": "\u202f: " if lang == "fr" else ": ",
         "room_title": lambda room: labels.get(room.device, "device", room.device)
