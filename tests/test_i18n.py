@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.pofile import PoFileError, read_po
@@ -78,10 +79,25 @@ def test_a_broken_catalog_is_caught(tmp_path: Path) -> None:
         read_po(handle, locale="fr", abort_invalid=True)
 
 
+def plurals() -> dict[str, str]:
+    """The plural msgid of each ``ngettext`` call -> its singular msgid."""
+    pattern = PATTERNS[2]
+    return {_value(plural): _value(singular)
+            for path in sorted(WEB.glob("templates/**/*.html")) + sorted(WEB.glob("**/*.py"))
+            for singular, plural in pattern.findall(path.read_text(encoding="utf-8"))}
+
+
+def _translated(french: Any, message: str, pairs: dict[str, str]) -> bool:
+    """A msgid, or the plural of an ``ngettext`` pair, has its French entry."""
+    if message in pairs:
+        return french.ngettext(pairs[message], message, 2) != message
+    return french.gettext(message) != message or _same_in_french(message)
+
+
 def test_every_string_has_a_french_translation() -> None:
-    french = translations("fr")
+    french, pairs = translations("fr"), plurals()
     missing = {message: files for message, files in extracted().items()
-               if message and french.gettext(message) == message and not _same_in_french(message)}
+               if message and not _translated(french, message, pairs)}
     report = "\n".join(f"  {message!r}  ({', '.join(sorted(files))})"
                        for message, files in sorted(missing.items()))
     assert not missing, (f"{len(missing)} string(s) without a French translation in "

@@ -52,3 +52,15 @@ def test_every_french_string_has_french_typography() -> None:
     wrong = [f"{where}: {', '.join(found)}" for where, text in french_strings()
              if (found := faults(text))]
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_template_writes_a_colon_after_a_translated_word_by_hand() -> None:
+    """``{{ _("State") }}: …`` puts an English colon in the French page: the templates
+    write ``{{ _(": ") }}``, which each catalog spells its own way."""
+    templates = LOCALE_DIR.parent / "web" / "templates"
+    by_hand = re.compile(r"(\}\}|</strong>|</b>|</th>)[:;] ")
+    wrong = [f"{path.relative_to(templates)}:{number}: {line.strip()[:90]}"
+             for path in sorted(templates.rglob("*.html"))
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if by_hand.search(line)]
+    assert not wrong, "\n".join(wrong)

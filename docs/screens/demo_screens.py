@@ -56,29 +56,34 @@ def start(directory: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit(f"the demo did not start within {START_TIMEOUT_S:.0f} s: see {log}")
 
 
-def sign_in(page: Page, url: str) -> None:
+def sign_in(page: Page, url: str, username: str = "admin",
+            password: str = "voyant-gestion") -> None:
     page.goto(url + "/login")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", "voyant-gestion")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/$"))
 
 
 def targets(page: Page, url: str) -> dict[str, str]:
-    """Which page shows what: the first room, the declared ESR, the first report."""
+    """Which page shows what: the room of the injected alarm, the newest event, the
+    declared ESR and its timeline, the first report."""
     page.goto(url + "/")
     rooms = re.findall(r'href="(/rooms/[^"/?]+)"', page.content())
+    alarmed = next((r for r in rooms if r.endswith("bloc-3")), rooms[0] if rooms else "/")
     page.goto(url + "/events?state=all")
     inbox = page.content()
     events = re.findall(r'href="(/events/\d+)"', inbox)
+    newest = events[0] if events else "/events"
     declared = next((m.group(1) for m in re.finditer(
-        r'href="(/events/\d+)"(?:(?!href="/events/\d+").)*?ESR-\d{4}-\d+', inbox, re.S)),
-        events[0] if events else "/events")
+        r'href="(/events/\d+)"(?:(?!href="/events/\d+").)*?class="badge alarm">ESR<', inbox,
+        re.S)), newest)
     page.goto(url + "/reports")
     reports = re.findall(r'href="(/reports/\d+)"', page.content())
     return {
-        "overview": "/", "room": rooms[-1] if rooms else "/",
-        "events": "/events", "event": declared, "timeline": declared + "/timeline",
+        "overview": "/", "room": alarmed,
+        "events": "/events", "event": newest, "esr": declared,
+        "timeline": declared + "/timeline",
         "reports": "/reports", "report": reports[0] if reports else "/reports",
         "calendar": "/calendar", "programme": "/calendar/programme", "audit": "/audit",
         "names": "/admin/names", "api-docs": "/api/docs",
@@ -103,6 +108,12 @@ def shoot(out: Path, url: str) -> None:
                     page.goto(url + path)
                     page.wait_for_load_state("networkidle")
                     page.screenshot(path=str(out / f"{name}-{lang}-{width}.png"), full_page=True)
+        pcr = browser.new_context()
+        pcr.add_cookies([{"name": "lang", "value": "fr", "url": url}])
+        page = pcr.new_page()
+        page.set_viewport_size({"width": 1366, "height": 900})
+        sign_in(page, url, "pcr", "voyant-demo")  # the CRP's own header
+        page.screenshot(path=str(out / "overview-pcr-fr-1366.png"), full_page=True)
         browser.close()
 
 
