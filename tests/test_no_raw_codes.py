@@ -132,6 +132,11 @@ def _audit_every_action(app: FastAPI) -> None:
                              {"esr": True, "kind": "unsolicited_emission", "note": None,
                               "role": "pcr", "state": "acknowledged",
                               "change": {"enabled": False}})
+            # a verification recorded, as the calendar's form records it
+            audit.record(conn, "claire", "control.record", "control:chu/bloc1/instrument_check",
+                         {"control": "instrument_check", "result": "not_ok", "status": "overdue",
+                          "done_on": "2026-11-16", "next_due": "2027-11-16", "point_id": None,
+                          "document_ref": "RV-1", "performed_by": "Claire Moreau (CRP)"})
     finally:
         conn.close()
 

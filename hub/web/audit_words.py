@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from hub.messages import N_
 from hub.web.auth import ROLES
+from hub.web.calendar_words import RESULT_LABELS, STATUS_LABELS, TYPE_LABELS
 from hub.web.timeshow import long_day
 from wire import kinds
 
@@ -86,7 +87,15 @@ DETAIL_LABELS: Final = {
     "changed": N_("Changed"), "kind": N_("Kind"), "note": N_("Note"),
     "active": N_("Active"), "version": N_("Version"), "signer_name": N_("Signed by"),
     "old": N_("Before"), "new": N_("After"), "declared": N_("Declared zone"),
+    "control": N_("Verification"), "document_ref": N_("Document reference"),
+    "done_on": N_("Done on"), "next_due": N_("Next due"), "performed_by": N_("Performed by"),
+    "result": N_("Result"), "site": N_("Site"), "room": N_("Room"), "status": N_("Status"),
+    "point_id": N_("Measurement point"), "id": N_("Number"),
 }
+#: The detail's values said by a table of words, per key (a verification's type, result
+#: and status, as the calendar says them).
+VALUE_WORDS: Final[dict[str, dict[str, str]]] = {
+    "control": TYPE_LABELS, "result": RESULT_LABELS, "status": STATUS_LABELS}
 STATE_WORDS: Final = {"open": N_("Open"), "acknowledged": N_("Acknowledged"),
                       "closed": N_("Closed")}
 
@@ -102,6 +111,10 @@ def target_label(gettext: Callable[[str], str], target: str) -> str:
     label = TARGET_LABELS.get(prefix)
     if not sep or label is None:
         return str(target or "")
+    if prefix in ("control", "control_type"):  # site/room/type, or the type alone
+        place, _, key = rest.rpartition("/")
+        if key in TYPE_LABELS:
+            return f"{gettext(TYPE_LABELS[key])}{' · ' + place if place else ''}"
     return f"{gettext(label)} {rest}"
 
 
@@ -122,6 +135,8 @@ def value_words(gettext: Callable[[str], str], lang: str, key: str, value: Any) 
         return long_day(text, lang)  # a deadline with its weekday, as the event page says it
     if text in kinds.KINDS:
         return kinds.label(text, lang)
+    if text in VALUE_WORDS.get(key, {}):
+        return gettext(VALUE_WORDS[key][text])
     if key == "state" and text in STATE_WORDS:
         return gettext(STATE_WORDS[text])
     if key == "role" and text in ROLES:

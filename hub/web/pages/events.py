@@ -37,11 +37,11 @@ from hub.web.api.events import (
     timeline,
 )
 from hub.web.auth import User
+from hub.web.calendar_words import TYPE_LABELS
 from hub.web.changes import SIGNAL_LABELS
 from hub.web.deps import Db, Pcr, Viewer, now_of
 from hub.web.event_words import detail_lines
 from hub.web.i18n import gettext_for, language
-from hub.web.pages.calendar import TYPE_LABELS
 from hub.web.params import Id
 from hub.web.templating import render, translate
 from wire import kinds
