@@ -76,7 +76,7 @@ BUILTINS: dict[str, set[str]] = {
     "StoreTooNew": {"RuntimeError"}, "WebBindError": {"RuntimeError"},
     "Forbidden": set(), "LoginRequired": set(), "PointError": set(), "Refused": set(),
     "ReportError": set(), "RdsrError": {"ValueError"}, "LabelError": {"ValueError"},
-    "DicomBindError": {"RuntimeError"},
+    "DicomBindError": {"RuntimeError"}, "MappingError": {"ValueError"},
 }
 _BUILTIN = {v for v in vars(builtins).values()
             if inspect.isclass(v) and issubclass(v, BaseException)} - {BaseException, Exception}

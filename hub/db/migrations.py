@@ -164,6 +164,14 @@ def _to_5(conn: sqlite3.Connection) -> None:
     rdsr_to_5(conn)
 
 
+def _to_6(conn: sqlite3.Connection) -> None:
+    """Each imaging device that sends RDSRs and the room it maps to, for the clock offset
+    and the reconciliation (issue 17, :mod:`hub.db.migrate_rdsr_devices`)."""
+    from hub.db.migrate_rdsr_devices import devices_to_6
+
+    devices_to_6(conn)
+
+
 #: (version, what it brings, the step): applied in order to a store below ``version``.
 MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, "every table, index and trigger; the upgrades of the stores made before versions",
@@ -175,6 +183,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], .
     (4, "the site's display names of its boxes, doors, lamps and points", _to_4),
     (5, "the DICOM radiation dose reports received: files, studies, irradiation events,"
         " refused files", _to_5),
+    (6, "the imaging devices that send RDSRs and the room each maps to", _to_6),
 )
 LATEST: Final = MIGRATIONS[-1][0]
 

@@ -66,6 +66,8 @@ class Dicom(Strict):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: Annotated[int, Field(ge=0, le=65535)] = 11112
     peers: list[DicomPeer] = Field(default=[], max_length=256)
+    #: An imaging device's clock offset beyond this is a drift shown on /admin/imaging.
+    clock_tolerance_s: Annotated[float, Field(gt=0, le=86400)] = 120.0
 
     @model_validator(mode="after")
     def _distinct(self) -> Dicom:

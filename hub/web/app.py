@@ -71,6 +71,7 @@ from hub.web.pages import auth as pages_auth
 from hub.web.pages import calendar as pages_calendar
 from hub.web.pages import chart as pages_chart
 from hub.web.pages import events as pages_events
+from hub.web.pages import imaging as pages_imaging
 from hub.web.pages import names as pages_names
 from hub.web.pages import reports as pages_reports
 from hub.web.pages import rooms as pages_rooms
@@ -87,8 +88,8 @@ SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
                   "swagger-ui.css": "text/css; charset=utf-8"}
 #: Every router, in the order their routes are matched and listed in the API's schema.
 ROUTERS = (pages_auth, live, pages_rooms, pages_chart, api_rooms, pages_events, api_events,
-           pages_admin, pages_names, api_admin, pages_account, api_account, pages_reports,
-           api_reports, api_points, pages_calendar, api_calendar, api_metrics)
+           pages_admin, pages_names, pages_imaging, api_admin, pages_account, api_account,
+           pages_reports, api_reports, api_points, pages_calendar, api_calendar, api_metrics)
 
 
 def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:

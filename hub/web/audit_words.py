@@ -58,6 +58,7 @@ ACTION_LABELS: Final = {
     "control.type_add": N_("Verification type added"),
     "control.type_settings": N_("Verification type's settings changed"),
     "names.set": N_("Display name changed"),
+    "imaging.map": N_("Imaging device's room changed"),
 }
 UNKNOWN_ACTION: Final = N_("Other action")
 #: The detail's keys that hold a deadline (a day).
@@ -68,7 +69,7 @@ TARGET_LABELS: Final = {
     "token": N_("API token"), "point": N_("Measurement point"), "room": N_("Room"),
     "quarter": N_("Quarter"), "control": N_("Verification"),
     "control_type": N_("Verification type"), "session": N_("Session"),
-    "device": N_("Box"), "signal": N_("Door or lamp"),
+    "device": N_("Box"), "signal": N_("Door or lamp"), "imaging": N_("Imaging device"),
 }
 #: The detail's keys in words; a key not listed is shown with spaces for its underscores.
 DETAIL_LABELS: Final = {

@@ -1,0 +1,26 @@
+"""The imaging devices' table (issue 17, item 3), apart from :mod:`hub.db.schema_app` to
+keep that module under the size limit; :data:`hub.db.schema_app.SCRIPT` includes it."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: The imaging devices that sent RDSRs and the box (room) each maps to
+#: (:mod:`hub.rdsr.devices`): one row per (observer name, serial, peer's label) together,
+#: '' for an absent one (a serial can be useless: a shared file says "1"); ``device`` NULL
+#: until an admin maps it. The expression index finds a device's files by that triple.
+RDSR_DEVICES: Final = """
+CREATE TABLE IF NOT EXISTS rdsr_devices (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    observer_name TEXT NOT NULL DEFAULT '',
+    serial TEXT NOT NULL DEFAULT '',
+    peer_device TEXT NOT NULL DEFAULT '',
+    device TEXT,
+    first_seen_at TEXT NOT NULL,
+    updated_at TEXT,
+    updated_by TEXT,
+    UNIQUE (observer_name, serial, peer_device)
+);
+CREATE INDEX IF NOT EXISTS rdsr_files_by_device ON rdsr_files
+    (COALESCE(observer_name, ''), COALESCE(serial, ''), COALESCE(peer_device, ''));
+"""
