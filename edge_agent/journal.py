@@ -1,12 +1,13 @@
 """The local journal: every exposure, alarm, reading and input change, on disk before anything else.
 
-SQLite in WAL mode through sqlite-utils. In durable mode (the default) every
-write is committed with ``synchronous=FULL``, so a power cut never loses a
-record that the agent acted on; the simulator opens a throwaway journal with
-``durable=False``. An exposure is written when it opens and updated when it
-closes, so one that was running when the agent died is found at the next
-start and closed as *interrupted* with what is known (its start, and the last
-time the agent was seen alive). Every record is made into its wire item and
+SQLite in WAL mode, plain ``sqlite3`` (:mod:`edge_agent.journal_db`). In
+durable mode (the default) every write is committed with
+``synchronous=FULL``, so a power cut never loses a record that the agent
+acted on; the simulator opens a throwaway journal with ``durable=False``.
+An exposure is written when it opens and updated when it closes, so one
+that was running when the agent died is found at the next start and closed
+as *interrupted* with what is known (its start, and the last time the agent
+was seen alive). Every record is made into its wire item and
 validated against the contract before anything is written
 (:mod:`edge_agent.journal_records`); the outbox holds those items as sent,
 each chained to the one before it by its hash (the ``chain`` table,
@@ -34,10 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from edge_agent.clock import iso_utc
 from edge_agent.errors import JournalError
+from edge_agent.journal_db import JournalDb
 from edge_agent.journal_records import RecordWriter
 from edge_agent.logs import log
 from edge_agent.outbox import oldest_record, repair
@@ -80,7 +80,7 @@ class Journal(RecordWriter):
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path)
-            self.db = sqlite_utils.Database(conn)
+            self.db = JournalDb(conn)
             if self._current_schema():  # nothing to write: opens on a full disk too
                 self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             else:

@@ -15,8 +15,6 @@ import contextlib
 import json
 from collections.abc import Callable
 
-import sqlite_utils
-
 from edge_agent.changes import ChangeRecord
 from edge_agent.clock import iso_utc
 from edge_agent.evidence import (
@@ -29,6 +27,7 @@ from edge_agent.evidence import (
     interrupted_exposure_item,
     reading_item,
 )
+from edge_agent.journal_db import JournalDb
 from edge_agent.monitor.records import AlarmRecord, ExposureRecord, Reading
 from edge_agent.outbox import next_seq, queue
 from wire.records import AlarmItem, ExposureItem
@@ -46,7 +45,7 @@ def _flag(value: bool | None) -> int | None:
 class RecordWriter:
     """The record methods of :class:`edge_agent.journal.Journal` (which provides these)."""
 
-    db: sqlite_utils.Database
+    db: JournalDb
     run: int
     _exposure_ids: dict[int, int]
     _alarm_ids: dict[int, int]

@@ -7,7 +7,9 @@
 # What it does, each step idempotent (a second run changes nothing it need not):
 #   1. apt: python3-venv, python3-dev, swig, liblgpio-dev (to build lgpio if no wheel fits)
 #   2. the system user `voyant` (no login, no home) in the groups gpio and dialout
-#   3. /opt/voyant/venv with `pip install '<source>[pi]'` (gpiozero + lgpio)
+#   3. /opt/voyant/venv with `pip install '<source>[pi]'`: the agent's dependencies
+#      (gpiozero, pyserial, pydantic, paho-mqtt...) and lgpio; none of the hub's
+#      (its `hub` extra: FastAPI, WeasyPrint, the broker) nor the simulator's
 #   4. /etc/voyant (root:voyant 0750); /etc/voyant/agent.toml from hardware/default-agent.toml
 #      ONLY if it is missing (root:voyant 0640; an existing configuration is never
 #      touched); agent.toml.example is always refreshed beside it for comparison
