@@ -16,12 +16,11 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright import sync_api
 
+from tests import chromium
 from tests.web_helpers import PASSWORD, add_account, login, make_app, serving
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 WAIT_MS = 20_000
 #: Every address an HTML attribute or a script of the page loads from.
 REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*'([^']+)'""")
@@ -85,9 +84,6 @@ def test_the_favicon_answers_without_a_session(client: TestClient) -> None:
 
 
 def test_swagger_ui_renders_the_operations_with_no_internet(app: FastAPI) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install the Debian package 'chromium'")
-    sync_api = pytest.importorskip("playwright.sync_api")
     add_account(app, "viewer")
     refused: list[str] = []
 
@@ -98,30 +94,26 @@ def test_swagger_ui_renders_the_operations_with_no_internet(app: FastAPI) -> Non
             refused.append(route.request.url)
             route.abort("internetdisconnected")
 
-    with serving(app) as url, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                    headless=True)
-        try:
-            page = browser.new_page(locale="en-GB")
-            page.set_default_timeout(WAIT_MS)
-            page.route("**/*", only_the_hub)
-            page.goto(f"{url}/login")
-            page.fill("#username", "viewer")
-            page.fill("#password", PASSWORD)
-            page.click("form[action='/login'] button[type=submit]")
-            page.wait_for_url(f"{url}/")
-            page.goto(f"{url}/api/docs")
-            expect = sync_api.expect
-            operation = page.locator(".opblock-summary-path[data-path='/api/rooms']")
-            expect(operation.first).to_be_visible(timeout=WAIT_MS)
-            assert page.locator(".opblock").count() >= 10
-            expect(page.locator(".swagger-ui .info .title")).to_contain_text("Voyant hub")
-            assert page.title() == "Voyant hub API"
-            assert page.locator(".errors-wrapper").count() == 0
-            # The guard works: a request out is refused (and recorded), as with no network.
-            out = page.evaluate("""() => fetch('https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/')
-                                   .then(() => 'reached', () => 'refused')""")
-            assert out == "refused"
-            assert refused == ["https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"], refused
-        finally:
-            browser.close()
+    with serving(app) as url, chromium.launched() as browser:
+        page = browser.new_page(locale="en-GB")
+        page.set_default_timeout(WAIT_MS)
+        page.route("**/*", only_the_hub)
+        page.goto(f"{url}/login")
+        page.fill("#username", "viewer")
+        page.fill("#password", PASSWORD)
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_url(f"{url}/")
+        page.goto(f"{url}/api/docs")
+        expect = sync_api.expect
+        operation = page.locator(".opblock-summary-path[data-path='/api/rooms']")
+        expect(operation.first).to_be_visible(timeout=WAIT_MS)
+        assert page.locator(".opblock").count() >= 10
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("Voyant hub")
+        assert page.title() == "Voyant hub API"
+        assert page.locator(".errors-wrapper").count() == 0
+        # The guard works: a request out is refused (and recorded), as with no network.
+        out = page.evaluate("""() => fetch('https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/')
+                               .then(() => 'reached', () => 'refused')""")
+        assert out == "refused"
+        assert refused == ["https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"], refused
+

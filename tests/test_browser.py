@@ -32,26 +32,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright_api
 
 from sim.broker import free_port
 from sim.demo_control import post_inject
 from sim.demo_files import PCR_PASSWORD, PCR_USERNAME, ROOMS, SITE
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+from tests import chromium
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 START_TIMEOUT_S = 40.0
 #: Playwright's timeout for one wait (ms): rooms connect and events arrive in a few seconds.
 WAIT_MS = 20_000
 DEADLINE = re.compile(r"(Monday|Tuesday|Wednesday|Thursday|Friday) \d{1,2} [A-Z][a-z]+ \d{4}")
 TARGET = ROOMS[-1]  # bloc-3: its scenario starts with a quiet minute of set-up
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing: install the Debian package 'chromium' "
-                "(make test does it when it can)", allow_module_level=True)
 
 
 @dataclass
@@ -115,13 +108,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                    headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium.launched() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")

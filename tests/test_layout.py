@@ -32,15 +32,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from tests import chromium
 from tests.layout_store import ADMIN, build
 from tests.test_pages_survive import _get_routes, _variants
 from tests.web_helpers import PASSWORD, serving
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LANGS = ("fr", "en")
 WIDTHS = (800, 1366, 1920)
 HEIGHT = 900
@@ -54,10 +50,6 @@ OVERLAYS: dict[str, str] = {}
 SHOTS = os.environ.get("VOYANT_LAYOUT_SHOTS", "")
 #: The most failure lines the assertion message carries (the count says how many more).
 SHOWN = 80
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing: install the Debian package 'chromium' "
-                "(make test does it when it can)", allow_module_level=True)
 
 #: In the page: its sideways scroll, and the pairs of text boxes that intersect.
 MEASURE = r"""
@@ -163,13 +155,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, st
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                    headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium.launched() as browser:
+        yield browser
 
 
 def page_paths(app: FastAPI, base: str, context: Any) -> list[str]:

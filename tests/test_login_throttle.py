@@ -12,13 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hub.config import parse_config
 from hub.db.connection import connect
-from hub.web import accounts, audit
+from hub.web import audit
 from hub.web.client import client_address, networks
 from hub.web.ratelimit import LoginLimiter
 from tests.web_helpers import PASSWORD, add_account, csrf, make_app, serving
@@ -31,14 +30,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: these tests fail many logins; the strength is not tested."""
-    monkeypatch.setattr(accounts, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                           parallelism=1))
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", accounts.HASHER.hash("unknown users"))
 
 
 def post_login(client: TestClient, username: str, password: str,

@@ -15,23 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hub.db.connection import connect
-from hub.web import accounts, audit, session_store
+from hub.web import audit, session_store
 from hub.web.session import COOKIE
 from tests.web_helpers import PASSWORD, add_account, api_token, bearer, csrf, login, make_app
 
 NEW_PASSWORD = "a brand new passphrase 42"
-
-
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: these tests log in often; the strength is not what they test."""
-    monkeypatch.setattr(accounts, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                           parallelism=1))
 
 
 @pytest.fixture
