@@ -1,7 +1,9 @@
 """The journal's connection: plain ``sqlite3`` with the write rule the journal relies on.
 
 A statement run outside a transaction commits on its own (a meta write, a
-checkpoint); inside ``with db.conn:`` it joins that transaction. A failing
+checkpoint); inside a transaction opened with ``BEGIN`` (the journal's
+``_write``) it joins it. ``with db.conn:`` opens none: each write in it commits
+on its own, as with sqlite-utils 4. A failing
 statement that opened a transaction rolls it back, so it never captures later
 writes. This is the behaviour the journal had through sqlite-utils, kept
 without that library: it imports numpy when present and costs the box memory

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from hub.db import migrations
 from hub.db.connection import connect
-from hub.db.migrate_rdsr_devices import devices_to_6
+from hub.db.migrate_rdsr_devices import devices_to_6, devices_to_7
 from hub.db.store import Store
 from hub.rdsr import devices
 from hub.rdsr.store import store_bytes
@@ -156,7 +156,7 @@ def test_each_device_is_one_row_by_its_triple_null_safe_and_idempotent(app: Fast
         assert again[1].first_file is not None and again[1].last_file is not None
         # The same observer and serial sent by another peer's label: another device.
         store_bytes(conn, _report(("20260118080000",)), "OTHER@10.0.0.7", peer_device="Bloc")
-        assert devices.sync(conn) == 1 and len(devices.listing(conn)) == 3
+        assert devices.sync(conn) == 0 and len(devices.listing(conn)) == 3  # its file's row
     finally:
         conn.close()
 
@@ -238,11 +238,48 @@ def test_migration_step_6_makes_the_table(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     migrations.migrate(conn)
     conn.execute("BEGIN")
+    conn.execute("DROP TRIGGER rdsr_devices_for_new_file")
     conn.execute("DROP TABLE rdsr_devices")
     conn.execute("DROP INDEX rdsr_files_by_device")
     conn.execute("PRAGMA user_version = 5")  # a store of the hub before the mapping
     conn.execute("COMMIT")
+    conn.row_factory = sqlite3.Row
+    assert store_bytes(conn, _report(("20260117080000",)), "ARTIS@10.0.0.5",
+                       peer_device="Artis").status == "stored"  # a file kept before step 6
     assert migrations.migrate(conn) == [n for n, _w, _s in migrations.MIGRATIONS if n >= 6]
+    assert [d.peer_device for d in devices.listing(conn)] == ["Artis"]  # filled by step 7
     devices_to_6(conn)  # idempotent
-    assert devices.sync(conn) == 0 and devices.listing(conn) == []
+    devices_to_7(conn)
+    assert devices.sync(conn) == 0 and len(devices.listing(conn)) == 1
+
+
+def test_a_store_made_with_step_6_gains_the_trigger_and_its_devices(tmp_path: Path) -> None:
+    """A store of the hub that listed the devices from its page (step 6, no trigger)."""
+    conn = sqlite3.connect(tmp_path / "six.db", isolation_level=None)
+    migrations.migrate(conn)
+    conn.execute("DROP TRIGGER rdsr_devices_for_new_file")
+    conn.execute("PRAGMA user_version = 6")
+    conn.row_factory = sqlite3.Row
+    store_bytes(conn, _report(("20260117080000",)), "ARTIS@10.0.0.5", peer_device="Artis")
+    assert devices.listing(conn) == []  # the page reads, never writes
+    assert migrations.migrate(conn) == [7]
+    assert [d.peer_device for d in devices.listing(conn)] == ["Artis"]
+    store_bytes(conn, _report(("20260118080000",)), "OTHER@10.0.0.7", peer_device="Bloc")
+    assert [d.peer_device for d in devices.listing(conn)] == ["Artis", "Bloc"]  # the trigger
     conn.close()
+    conn.close()
+
+
+def test_a_report_dated_in_year_1_or_9999_leaves_the_page_standing(
+        app: FastAPI, admin: TestClient) -> None:
+    """A reset clock or a hostile file: its events pair with nothing, the page answers."""
+    conn = connect(app.state.store_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        for start in ("00010101000500", "99991231235500"):
+            assert store_bytes(conn, _report((start,)), "ARTIS@10.0.0.5",
+                               peer_device="Artis, salle 3").status == "stored"
+    finally:
+        conn.close()
+    assert _map(admin, _artis(app).id, DEVICE).status_code == 303
+    assert "Décalage d'horloge estimé" in _page(admin)  # from the plausible events alone

@@ -172,6 +172,14 @@ def _to_6(conn: sqlite3.Connection) -> None:
     devices_to_6(conn)
 
 
+def _to_7(conn: sqlite3.Connection) -> None:
+    """An imaging device's row made with its first file (a trigger), never by a page;
+    the devices of the files stored before (:mod:`hub.db.migrate_rdsr_devices`)."""
+    from hub.db.migrate_rdsr_devices import devices_to_7
+
+    devices_to_7(conn)
+
+
 #: (version, what it brings, the step): applied in order to a store below ``version``.
 MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, "every table, index and trigger; the upgrades of the stores made before versions",
@@ -184,6 +192,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], .
     (5, "the DICOM radiation dose reports received: files, studies, irradiation events,"
         " refused files", _to_5),
     (6, "the imaging devices that send RDSRs and the room each maps to", _to_6),
+    (7, "an imaging device's row made with its first file, never by a page", _to_7),
 )
 LATEST: Final = MIGRATIONS[-1][0]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hub.db.schema_imaging import RDSR_DEVICES
+from hub.db.schema_imaging import RDSR_DEVICES, RDSR_DEVICES_TRIGGER
 
 #: Accounts (:mod:`hub.web.accounts`): a token's ``scope`` is ``api`` (the JSON API, and
 #: the calendar feed through a bearer header) or ``calendar`` (the feed only).
@@ -389,4 +389,4 @@ CREATE TABLE IF NOT EXISTS rdsr_refused (
 
 #: In creation order: ``points`` before ``reports`` (referenced), ``users`` before the rest.
 SCRIPT: Final = (ACCOUNTS + AUDIT_AND_SESSIONS + CONTROLS + POINTS + REPORTS + ROLLUPS + NAMES
-                 + RDSR + RDSR_DEVICES)
+                 + RDSR + RDSR_DEVICES + RDSR_DEVICES_TRIGGER)

@@ -8,7 +8,9 @@ from typing import Final
 #: The imaging devices that sent RDSRs and the box (room) each maps to
 #: (:mod:`hub.rdsr.devices`): one row per (observer name, serial, peer's label) together,
 #: '' for an absent one (a serial can be useless: a shared file says "1"); ``device`` NULL
-#: until an admin maps it. The expression index finds a device's files by that triple.
+#: until an admin maps it. The expression index finds a device's files by that triple. A
+#: device gets its row in the transaction that stores its first file (the trigger): no
+#: page ever writes to list one.
 RDSR_DEVICES: Final = """
 CREATE TABLE IF NOT EXISTS rdsr_devices (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -23,4 +25,15 @@ CREATE TABLE IF NOT EXISTS rdsr_devices (
 );
 CREATE INDEX IF NOT EXISTS rdsr_files_by_device ON rdsr_files
     (COALESCE(observer_name, ''), COALESCE(serial, ''), COALESCE(peer_device, ''));
+"""
+
+#: Made by migration 7 (step 6 made the table without it): a device's row in the
+#: transaction that stores its first file.
+RDSR_DEVICES_TRIGGER: Final = """
+CREATE TRIGGER IF NOT EXISTS rdsr_devices_for_new_file AFTER INSERT ON rdsr_files
+BEGIN
+    INSERT OR IGNORE INTO rdsr_devices (observer_name, serial, peer_device, first_seen_at)
+    VALUES (COALESCE(NEW.observer_name, ''), COALESCE(NEW.serial, ''),
+            COALESCE(NEW.peer_device, ''), NEW.received_at);
+END;
 """

@@ -3,9 +3,10 @@
 A device is known by what its files say and who sent them together: the device observer
 name, the serial and the peer's label (``[[dicom.peers]] device``). No one of them is
 enough (a shared file's serial is "1"; a peer may front two systems), so each distinct
-triple is one row of ``rdsr_devices`` ('' for what a file leaves out). The storage service
-does not write that table: :func:`sync` adds the missing rows, idempotently, whenever the
-admin page or a job reads it. An admin maps a device to a box on ``/admin/imaging``
+triple is one row of ``rdsr_devices`` ('' for what a file leaves out), added by a trigger
+in the transaction that stores the device's first file (:mod:`hub.db.schema_imaging`;
+:func:`sync` fills the files stored before migration step 6). An admin maps a device to
+a box on ``/admin/imaging``
 (:func:`set_mapping`, audited ``imaging.map`` in the same transaction); the clock offset
 (:mod:`hub.rdsr.clock`) is estimated for a mapped device from its events and its room's
 emissions (:func:`clock_offset`).
@@ -73,8 +74,9 @@ class ImagingDevice:
 
 
 def sync(conn: sqlite3.Connection) -> int:
-    """Add a row for each device seen in ``rdsr_files`` and not yet listed; the number
-    added. Takes the write lock only when one is missing."""
+    """Add a row for each device seen in ``rdsr_files`` and not yet listed, in the
+    caller's transaction; the number added. Migration step 6 fills the devices of the
+    files stored before it; since, each file's trigger adds its device."""
     missing = (
         "SELECT o, s, p, min(received_at) FROM (SELECT"
         " COALESCE(observer_name, '') AS o, COALESCE(serial, '') AS s,"
@@ -82,17 +84,15 @@ def sync(conn: sqlite3.Connection) -> int:
         " WHERE NOT EXISTS (SELECT 1 FROM rdsr_devices d WHERE d.observer_name = f.o"
         " AND d.serial = f.s AND d.peer_device = f.p) GROUP BY o, s, p")
     if not conn.execute(missing).fetchall():
-        return 0
-    with write(conn):
-        cursor = conn.execute(
-            "INSERT INTO rdsr_devices (observer_name, serial, peer_device, first_seen_at)"
-            f" {missing} ON CONFLICT (observer_name, serial, peer_device) DO NOTHING")
-        return cursor.rowcount
+        return 0  # no INSERT at all: even one of no row would add a sqlite_sequence row
+    cursor = conn.execute(
+        "INSERT INTO rdsr_devices (observer_name, serial, peer_device, first_seen_at)"
+        f" {missing} ON CONFLICT (observer_name, serial, peer_device) DO NOTHING")
+    return cursor.rowcount
 
 
 def listing(conn: sqlite3.Connection) -> list[ImagingDevice]:
-    """Every device (after :func:`sync`), with what its files say, in identity order."""
-    sync(conn)
+    """Every device, with what its files say, in identity order (a GET: no write)."""
     rows = {(str(r[1]), str(r[2]), str(r[3])): ImagingDevice(
         int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5], r[6]) for r in conn.execute(
         "SELECT id, observer_name, serial, peer_device, device, updated_at, updated_by"
@@ -155,15 +155,22 @@ def set_mapping(conn: sqlite3.Connection, raw_id: str, box: str, actor: User,
     return True
 
 
+#: The events whose start can pair with an emission: a report dated in year 1 or 9999 (a
+#: reset clock, a hostile file) says nothing of the device's clock, and a window around
+#: it would leave the calendar.
+PLAUSIBLE: Final = ("2000-01-01", "9000-01-01")
+
+
 def event_starts(conn: sqlite3.Connection, device: ImagingDevice) -> list[float]:
-    """The start (UTC seconds) of the device's latest :data:`RECENT_EVENTS` events."""
+    """The start (UTC seconds) of the device's latest :data:`RECENT_EVENTS` events of a
+    plausible year (:data:`PLAUSIBLE`)."""
     rows = conn.execute(
         "SELECT e.start_utc FROM rdsr_irradiation_events e JOIN rdsr_files f"
         " ON f.sop_instance_uid = e.sop_instance_uid"
         " WHERE COALESCE(f.observer_name, '') = ? AND COALESCE(f.serial, '') = ?"
-        " AND COALESCE(f.peer_device, '') = ? AND e.start_utc IS NOT NULL"
+        " AND COALESCE(f.peer_device, '') = ? AND e.start_utc >= ? AND e.start_utc < ?"
         " ORDER BY e.start_utc DESC LIMIT ?",
-        [device.observer_name, device.serial, device.peer_device, RECENT_EVENTS])
+        [device.observer_name, device.serial, device.peer_device, *PLAUSIBLE, RECENT_EVENTS])
     return _seconds(r[0] for r in rows)
 
 
