@@ -8,7 +8,6 @@ import asyncio
 import shutil
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from hub.db.connection import connect
 from hub.rdsr.config import Dicom, DicomPeer
 from hub.rdsr.reader import read
 from hub.rdsr.scp import StorageService, serving
+from tests.polling import wait_until
 
 SHARED = Path(__file__).resolve().parent / "data" / "rdsr"
 FILES = [SHARED / n for n in ("RF-RDSR-Siemens-Zee.dcm", "RF-RDSR-Philips_Allura.dcm",
@@ -137,17 +137,14 @@ def test_dcmtk_storescu_sends_the_three_shared_files(service: StorageService) ->
     sent = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     assert sent.returncode == 0, sent.stderr
     expected = {str(read(f).study_instance_uid): n for f, n in zip(FILES, COUNTS, strict=True)}
-    deadline = time.monotonic() + 10
-    counts: dict[str, int] = {}
-    while time.monotonic() < deadline:
-        counts = {str(r[0]): int(r[1]) for r in rows(
+
+    def counts() -> dict[str, int]:
+        return {str(r[0]): int(r[1]) for r in rows(
             service, "SELECT s.study_instance_uid, count(e.irradiation_event_uid)"
             " FROM rdsr_studies s LEFT JOIN rdsr_irradiation_events e USING"
             " (study_instance_uid) GROUP BY s.study_instance_uid")}
-        if counts == expected:
-            break
-        time.sleep(0.05)
-    assert counts == expected
+
+    wait_until(lambda: counts() == expected, "the three studies stored", 10)
     before = _dump(service)
     again = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     assert again.returncode == 0, again.stderr

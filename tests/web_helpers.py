@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -40,6 +39,7 @@ from hub.web.app import create_app
 from hub.web.auth import Role, User
 from hub.web.session import COOKIE
 from sim.broker import free_port
+from tests.polling import wait_until
 
 PASSWORD = "correct horse battery staple"
 
@@ -144,10 +144,8 @@ def serving(app: FastAPI) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)  # poll interval, bounded by the deadline
+    wait_until(lambda: server.started or not thread.is_alive(), "uvicorn to start", 20)
+    assert server.started, "uvicorn stopped before it started"
     try:
         yield f"http://127.0.0.1:{config.port}"
     finally:

@@ -15,11 +15,11 @@ from typing import Any, Final
 
 from hub.messages import N_
 from hub.reports.points import THRESHOLD_LABELS, ZONES
-from hub.timefmt import parse, wall
+from hub.timefmt import parse
 from hub.web.i18n import translations
 from hub.web.numfmt import fixed, number
 from hub.web.templating import TEMPLATES
-from hub.workdays import PARIS
+from hub.web.timeshow import paris as local
 
 WIDTH: Final = 900
 HEIGHT: Final = 240
@@ -71,11 +71,6 @@ def chart(content: dict[str, Any]) -> Chart:
         svg.months.append((x(parse(month["start"])), month["month"]))
     svg.empty = not svg.bars
     return svg
-
-
-def local(text: str | None, seconds: bool = False) -> str:
-    """A stored UTC time as Europe/Paris wall time (as stored if it names no instant)."""
-    return wall(text, PARIS, seconds)
 
 
 def dose(usv: float | None, lang: str = "fr") -> str:

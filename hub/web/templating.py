@@ -16,8 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from hub import timefmt, workdays
-from hub.web import names
+from hub.web import names, timeshow
 from hub.web.deps import RequestDb
 from hub.web.i18n import gettext_for, language
 from hub.web.room_alerts import open_critical
@@ -101,7 +100,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "open_critical": _open_critical(request),
         # A stored UTC time as Paris wall time, to the minute.
-        "paris_time": lambda text: timefmt.wall(text, workdays.PARIS, False),
+        "paris_time": timeshow.paris,
         "point_label": (site := SiteNames(request)).point,
         "subject_label": site.subject,
         **(context or {}),

@@ -32,8 +32,8 @@ from hub.web.auth import ROLES, User
 from hub.web.deps import Admin, Db, Viewer
 from hub.web.i18n import gettext_for, language
 from hub.web.params import MAX_INT, RowId
-from hub.web.report_document import local
 from hub.web.templating import render, translate
+from hub.web.timeshow import paris as local
 
 router = APIRouter()
 

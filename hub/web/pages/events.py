@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub import timefmt, workdays
+from hub import workdays
 from hub.events import followup
 from hub.events import workflow as ev
 from hub.events.followup import due_followups
@@ -63,12 +63,6 @@ DATE_FIELDS = ("declared_on", "sent_on", "reported_on")
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _local(text: str | None, seconds: bool = True) -> str:
-    """A stored UTC time as Europe/Paris wall time, for the pages (as stored if it names no
-    instant: see :func:`hub.timefmt.wall`)."""
-    return timefmt.wall(text, workdays.PARIS, seconds)
-
-
 def _day(request: Request, text: Any) -> str:
     """A stored ESR day (declaration, follow-up report, matériovigilance) as stored, said
     unreadable when it is no date (an older hub stored what it was given)."""
@@ -95,7 +89,7 @@ def _page_ctx(request: Request, conn: sqlite3.Connection | None = None) -> dict[
         "criteria": criteria,
         "criterion_label": criterion_label,
         **timeshow.helpers(lang),
-        "local": _local,
+        "local": lambda text, seconds=True: timeshow.paris(text, seconds),
         "day": lambda text: _day(request, text),
         # A figure to ``decimals`` places in the reader's language (1e308, inf: a dash).
         "num": lambda value, decimals: numfmt.fixed(value, lang, decimals),

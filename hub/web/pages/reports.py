@@ -34,7 +34,7 @@ from hub.numbers import parse_decimal
 from hub.reports import points as pts
 from hub.reports import quarterly as qr
 from hub.reports import quarters
-from hub.web import audit
+from hub.web import audit, timeshow
 from hub.web import report_document as rd
 from hub.web.api.points import set_zoning
 from hub.web.api.reports import (
@@ -84,7 +84,7 @@ def reports_page(request: Request, user: Viewer, conn: Db, room: str = "", quart
         "reports": rows, "errors": errors, "rooms": rooms,
         "points": pts.list_points(conn, kind="probe"),
         "chosen": {"room": room, "quarter": quarter, "status": status, "q": q},
-        "last_quarter": quarters.last_ended_quarter(now_of(request)).code, "local": rd.local,
+        "last_quarter": quarters.last_ended_quarter(now_of(request)).code, "local": timeshow.paris,
         "prepared": int(prepared) if prepared.isdigit() and len(prepared) < 6 else None},
         422 if errors else 200)
 
@@ -120,7 +120,8 @@ def _list_error(request: Request, conn: sqlite3.Connection, field: str, message:
         "reports": rows, "errors": {field: translate(request, message).format(**params)},
         "rooms": [], "points": pts.list_points(conn, kind="probe"),
         "chosen": {"room": "", "quarter": "", "status": "", "q": ""},
-        "last_quarter": quarters.last_ended_quarter(now_of(request)).code, "local": rd.local}, 422)
+        "last_quarter": quarters.last_ended_quarter(now_of(request)).code,
+        "local": timeshow.paris}, 422)
 
 
 @router.get("/reports/{report_id}.pdf", include_in_schema=False)

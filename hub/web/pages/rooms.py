@@ -42,8 +42,7 @@ from hub.chain.export import export_lines
 from hub.chain.status import device_status
 from hub.db.connection import connect
 from hub.messages import N_
-from hub.timefmt import wall
-from hub.web import changes, chart_view, csv_export, names, numfmt, rooms
+from hub.web import changes, chart_view, csv_export, names, numfmt, rooms, timeshow
 from hub.web.api.rooms import room_or_404
 from hub.web.deps import Db, Viewer
 from hub.web.i18n import language
@@ -72,9 +71,7 @@ CHANGE_KINDS: dict[str, csv_export.Kind] = {"first": "time", "last": "time",
 def when(text: str | None) -> str:
     """``2026-01-05T07:00:05.250Z`` as ``2026-01-05 08:00:05``: Paris wall time, to the
     second (the page says the zone once)."""
-    if not text:
-        return "—"
-    return wall(text, PARIS, True)
+    return timeshow.paris(text, True) if text else "—"
 
 
 def signal_labeller(request: Request, labels: names.Names) -> Callable[[str, str], str]:
