@@ -15,6 +15,7 @@ past a jump (:mod:`hub.ingest.jumps`) and ``journal export`` writes a device's r
 received (:mod:`hub.chain.export`); ``verify`` checks the store's hash chains at rest
 (:mod:`hub.chain.verify`); ``rdsr show`` prints what a DICOM radiation dose report holds
 (:mod:`hub.rdsr.show`) and ``rdsr import`` stores reports from files (:mod:`hub.rdsr.cli`);
+``reconcile`` matches a room's emissions with its RDSRs (:mod:`hub.rdsr.reconcile_cli`);
 ``version`` reports the installed version. A bad configuration exits with status 2 and
 one line per mistake on stderr.
 """
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     add = user.add_parser("add", help="create an account (the first admin, for one)")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=["viewer", "pcr", "admin"])
+    add.add_argument("--role", required=True, choices=["viewer", "pcr", "admin", "clinical"])
     add.add_argument("--display-name", default="")
     add.add_argument("--password-file",
                      help="a file whose first line is the password (else: asked twice)")
@@ -96,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         "rdsr", add_help=False,
         help="show FILE [--json] | import PATH... --config FILE: DICOM radiation dose reports "
              "(RDSR)")
+    sub.add_parser(  # parsed by hub.rdsr.reconcile_cli itself: see main()
+        "reconcile", add_help=False,
+        help="--room SITE/ROOM --from DATE --to DATE [--json] --config FILE: a room's "
+             "emissions matched with its RDSRs")
     return parser
 
 
@@ -306,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hub.rdsr.cli import rdsr_main
 
         return rdsr_main(argv[1:])
+    if argv[:1] == ["reconcile"]:
+        from hub.rdsr.reconcile_cli import reconcile_main
+
+        return reconcile_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"voyant {version('voyant')}")

@@ -1,6 +1,6 @@
 """The hub's background jobs, run beside the web by the app's lifespan (hub/web/app.py).
 
-Three jobs, each a loop of rounds, a round then a pause:
+Five jobs, each a loop of rounds, a round then a pause:
 
 - ``reports``: prepares the drafts of the quarter just ended, with the probe
   points of new devices (:func:`hub.reports.preparation.prepare_due_reports`), at
@@ -14,7 +14,16 @@ Three jobs, each a loop of rounds, a round then a pause:
   a chunk of readings per transaction (the ingest never waits long for the
   write lock) until complete, at start then every
   :data:`hub.db.rollups.REFRESH_INTERVAL_S` (60 s; pages read the raw readings of
-  the last hour).
+  the last hour);
+- ``reconcile``: matches each mapped room's emissions with the RDSRs' irradiation events
+  over the last weeks (:func:`hub.rdsr.reconcile_store.reconcile_all`), at start then
+  every ``[dicom] reconcile_every_min``, only when ``[dicom] enabled`` or RDSRs are
+  stored;
+- ``patients``: the HAS patient thresholds of every study stored
+  (:func:`hub.rdsr.thresholds.check_all`: a study stored before its device was mapped
+  or before ``[dicom.patient_thresholds]`` changed), then the retention
+  (:func:`hub.rdsr.retention.purge`, ``[dicom] retention_days``), at start then every
+  :data:`PATIENTS_EVERY_S`, only when RDSRs are stored.
 
 So no GET and no SSE poll writes, and no router carries a lifespan of its own.
 Each round works in a worker thread (``asyncio.to_thread``) on a connection of
@@ -44,7 +53,7 @@ from fastapi import FastAPI
 from hub.config import HubConfig
 from hub.controls import overdue
 from hub.db import rollups
-from hub.db.connection import connect
+from hub.db.connection import connect, write
 from hub.logs import log
 from hub.reports import preparation
 from hub.web.deps import clock_of
@@ -53,6 +62,9 @@ T = TypeVar("T")
 
 #: Pause between two chunks of one rollup refresh: the ingest takes the write lock there.
 ROLLUP_STEP_PAUSE_S: Final = 0.05
+#: Between two rounds of the patients job: a study mapped late gets its event, and a file
+#: leaves, within a quarter of an hour.
+PATIENTS_EVERY_S: Final = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,44 @@ def check_controls(store_path: str, config: HubConfig, now: datetime | None = No
         conn.close()
 
 
+def reconcile_rooms(store_path: str, config: HubConfig, now: datetime | None = None
+                    ) -> dict[str, int] | None:
+    """The reconcile job's work (counts), None when there is nothing to reconcile with."""
+    from hub.rdsr.reconcile_store import reconcile_all  # loads the imaging stack
+
+    conn = connect(store_path)
+    try:
+        if not config.dicom.enabled and conn.execute(
+                "SELECT 1 FROM rdsr_files LIMIT 1").fetchone() is None:
+            return None
+        dicom = config.dicom
+        return reconcile_all(conn, now or datetime.now(UTC), dicom.reconcile_wait_h,
+                             dicom.reconcile_tolerance_s, dicom.clock_tolerance_s,
+                             group_max_s=dicom.reconcile_group_max_s)
+    finally:
+        conn.close()
+
+
+def check_patients(store_path: str, config: HubConfig, now: datetime | None = None
+                   ) -> dict[str, int] | None:
+    """The patients job's work: threshold events raised or revised, files purged (counts);
+    None when no RDSR is stored."""
+    from hub.rdsr import retention, thresholds
+
+    conn = connect(store_path)
+    try:
+        if conn.execute("SELECT 1 FROM rdsr_files LIMIT 1").fetchone() is None:
+            return None
+        at = now or datetime.now(UTC)
+        with write(conn):
+            changed = thresholds.check_all(conn, config.dicom.patient_thresholds, at)
+        purged = retention.purge(conn, config.dicom.retention_days, at)
+        return {"thresholds": changed, "files_purged": purged.files,
+                "refused_purged": purged.refused}
+    finally:
+        conn.close()
+
+
 def refresh_rollups_step(store_path: str) -> rollups.Refreshed:
     """One step of the rollups job: at most about a chunk of new readings."""
     conn = connect(store_path)
@@ -131,6 +181,26 @@ async def controls_round(app: FastAPI) -> dict[str, int]:
     return result
 
 
+async def patients_round(app: FastAPI) -> dict[str, int] | None:
+    now = clock_of(app)
+    result = await in_thread(lambda: check_patients(app.state.store_path, app.state.config,
+                                                    now))
+    if result and (result["files_purged"] or result["refused_purged"]):
+        log("rdsr_purged", files=result["files_purged"], refused=result["refused_purged"])
+    return result
+
+
+async def reconcile_round(app: FastAPI) -> dict[str, int] | None:
+    now = clock_of(app)
+    result = await in_thread(lambda: reconcile_rooms(app.state.store_path, app.state.config,
+                                                     now))
+    if result:
+        log("rooms_reconciled", logging.DEBUG, rooms=result["rooms"],
+            matched=result["matched"], unmatched=result["unmatched"],
+            without_emission=result["without_emission"])
+    return result
+
+
 async def rollups_round(app: FastAPI) -> int:
     """Refresh until complete, a step at a time; the readings examined."""
     examined = 0
@@ -150,6 +220,9 @@ JOBS: Final = (
     Job("controls", controls_round, lambda c: c.controls.check_every_min * 60.0,
         "controls_check_failed"),
     Job("rollups", rollups_round, lambda c: rollups.REFRESH_INTERVAL_S, "rollups_refresh_failed"),
+    Job("reconcile", reconcile_round, lambda c: c.dicom.reconcile_every_min * 60.0,
+        "reconcile_failed"),
+    Job("patients", patients_round, lambda c: PATIENTS_EVERY_S, "patients_check_failed"),
 )
 BY_NAME: Final = {job.name: job for job in JOBS}
 NAMES: Final = frozenset(BY_NAME)

@@ -1,11 +1,12 @@
 """``voyant-sim``: play scenario files against the real agent.
 
-    voyant-sim run SCENARIO.toml [--json]
+    voyant-sim run SCENARIO.toml [--json] [--fast] [--rdsr-dir DIR]
+                                                        DIR: the dose reports of its [rdsr]
     voyant-sim demo [--dir DIR] [--port PORT]           broker, hub and three live rooms, with
                                                         the history of the last quarters
     voyant-sim demo --inject unsolicited [--room R]     a fault, now, in the running demo
     voyant-sim room SCENARIO.toml --config AGENT.toml --journal PATH [--speed X] [--repeat N]
-                                                        [--report FILE]
+                                                        [--report FILE] [--fast]
 
 Exit codes: 0 played (whatever the agent recorded), 2 the file was refused
 (nothing was run), 1 the simulator itself failed.
@@ -39,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario TOML file (spec/scenarios.md)")
     run.add_argument("--json", action="store_true", help="print the JSON report")
     run.add_argument("--verbose", action="store_true", help="show the agent's log lines")
+    run.add_argument("--fast", action="store_true",
+                     help="the probe's frame bytes in process, not through a pty (same report)")
+    run.add_argument("--rdsr-dir", type=Path, default=None,
+                     help="also write the RDSRs of the scenario's [rdsr] studies into DIR"
+                          " (docs/simulator-rdsr.md)")
     demo = sub.add_parser(
         "demo", help="the embedded broker, the hub and three simulated rooms live (sim/demo.py)")
     demo.add_argument("--dir", type=Path, default=Path(".demo"),
@@ -65,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     room.add_argument("--repeat", type=int, default=1, help="play the scenario N times")
     room.add_argument("--linger", type=float, default=30.0,
                       help="real seconds to wait for the hub's acknowledgement at the end")
+    room.add_argument("--fast", action="store_true",
+                      help="the probe's frame bytes in process, not through a pty")
     room.add_argument("--report", default=None,
                       help="write the last run's report (as `run --json` prints it) to FILE")
     return parser
@@ -107,7 +115,7 @@ def _room(args: argparse.Namespace) -> int:
             Path(args.report).write_text(json.dumps(report, indent=1), encoding="utf-8")
 
     publisher = play_room(scenario, settings, speed=args.speed, repeat=args.repeat,
-                          linger_s=args.linger, on_report=keep)
+                          linger_s=args.linger, on_report=keep, fast=args.fast)
     print(f"outbox: last seq {publisher.last_seq}, acknowledged {publisher.acked}")
     return 0 if publisher.acked >= publisher.last_seq else 1
 
@@ -125,7 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ScenarioError as exc:
             print(f"voyant-sim: {exc}", file=sys.stderr)
             return 2
-        report = run_scenario(scenario)
+        if args.rdsr_dir is not None and scenario.rdsr is None:
+            print(f"voyant-sim: {args.scenario}: --rdsr-dir needs an [rdsr] table"
+                  " (docs/simulator-rdsr.md)", file=sys.stderr)
+            return 2
+        report = run_scenario(scenario, fast=args.fast)
+        if args.rdsr_dir is not None:
+            from sim.rdsr_writer import write_rdsrs  # pydicom: loaded only when asked
+
+            try:
+                written = write_rdsrs(scenario, args.rdsr_dir)
+            except OSError as exc:
+                print(f"voyant-sim: --rdsr-dir {args.rdsr_dir}: {exc.strerror or exc}",
+                      file=sys.stderr)
+                return 1
+            for path in written:
+                print(f"voyant-sim: wrote {path}", file=sys.stderr)
         if args.json:
             json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
             sys.stdout.write("\n")

@@ -9,11 +9,12 @@ message names the file, the line where a plain search finds it, the key
 (``exposure[3].duration_s``: entries are numbered from 1 in file order) and
 what was expected.
 
-Three extensions, documented in docs/scenarios.md: pulsed fluoroscopy
+Four extensions, documented in docs/scenarios.md: pulsed fluoroscopy
 (``pulse_hz`` and ``pulse_width_s`` on ``[[exposure]]``), the ``patient``
-signal, and ``[expect]`` (:mod:`sim.expect`), what the agent must record,
+signal, ``[expect]`` (:mod:`sim.expect`), what the agent must record,
 checked by the tests against the simulator's report with
-:meth:`Expectations.mismatches`.
+:meth:`Expectations.mismatches`, and ``[rdsr]`` (:mod:`sim.rdsr_scenario`), the
+imaging systems whose dose reports the simulator writes (docs/simulator-rdsr.md).
 
     >>> scenario = load_scenario("sim/scenarios/unsolicited_emission.toml")
     >>> scenario.room.doors
@@ -32,6 +33,7 @@ from typing import Any, Literal, cast, get_args
 from edge_agent.config import Rules, validate_rule_overrides
 from sim.expect import Expectations, parse_expect
 from sim.expect import ExpectedAlarm as ExpectedAlarm  # re-exported: part of the file's API
+from sim.rdsr_scenario import RdsrPlan, parse_rdsr
 from sim.scenario_toml import (
     Doc,
     KeyPath,
@@ -68,7 +70,8 @@ PATIENT_SIGNAL = "patient"
 MAX_PULSE_GAP_S = 2.0
 DOOR_PREFIX = "door."
 
-_TOP_KEYS = ("name", "duration_s", "seed", "room", "agent", "exposure", "event", "expect")
+_TOP_KEYS = ("name", "duration_s", "seed", "room", "agent", "exposure", "event", "expect",
+             "rdsr")
 _ROOM_KEYS = ("doors", "background_usv_h", "probe", "probe_position")
 _EXPOSURE_KEYS = ("at", "duration_s", "dose_rate_usv_h", "prep_s", "pulse_hz", "pulse_width_s")
 _EVENT_KEYS = ("at", "signal", "value")
@@ -134,6 +137,8 @@ class Scenario:
     source: Path
     #: The agent's rules with the ``[agent]`` overrides applied.
     rules: Rules = field(default_factory=Rules)
+    #: The imaging systems and their studies (``[rdsr]``), None without the table.
+    rdsr: RdsrPlan | None = None
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -168,7 +173,9 @@ def _scenario(doc: Doc, data: dict[str, Any], source: Path) -> Scenario:
         for i, entry in enumerate(entries(doc, data.get("event", []), ("event",)), 1)
     )
     expect = parse_expect(doc, data["expect"], duration, room.doors) if "expect" in data else None
-    return Scenario(name, duration, seed, room, agent, exposures, events, expect, source, rules)
+    rdsr = parse_rdsr(doc, data["rdsr"], duration) if "rdsr" in data else None
+    return Scenario(name, duration, seed, room, agent, exposures, events, expect, source, rules,
+                    rdsr)
 
 
 def _room(doc: Doc, data: object) -> Room:

@@ -48,7 +48,7 @@ def _documented_keys(text: str) -> set[str]:
         if header:
             table = header.group(1)
             continue
-        key = re.match(r"^#?\s*([a-z_]+) = ", line)
+        key = re.match(r"^#?\s*([a-z_][a-z_0-9]*) = ", line)
         if key:
             found.add(f"{table}.{key.group(1)}")
     return found

@@ -3,11 +3,12 @@ over pairs matched one to one within 15 minutes, a drift beyond the tolerance.""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
-from hub.rdsr.clock import WINDOW_S, Offset, estimate, pair, split_offset
+from hub.rdsr.clock import WINDOW_S, Offset, consensus, estimate, pair, split_offset
 
 
 def test_the_offset_is_the_median_of_an_odd_count() -> None:
@@ -34,12 +35,18 @@ def test_the_drift_flag_is_beyond_the_tolerance_either_way(seconds: float,
     assert found is not None and found.drift is drift and found.seconds == seconds
 
 
-def test_pairs_are_one_to_one_smallest_gap_first() -> None:
-    # The event at 130 is nearest the emission at 100 (gap 30) but the event at 105 is
-    # nearer still (gap 5): it takes 100, and 130 goes to 200 (gap 70).
-    assert pair([100.0, 200.0], [130.0, 105.0]) == [(200.0, 130.0), (100.0, 105.0)]
+def test_pairs_follow_the_offset_most_events_agree_on_one_to_one() -> None:
+    # Three presses a minute apart, the device's clock 4 minutes ahead: each event's
+    # nearest emission is the wrong press (the last one), but all three agree on +240 s.
+    emissions = [1000.0, 1060.0, 1120.0]
+    events = [1240.0, 1300.0, 1361.0]
+    assert consensus(emissions, events) == pytest.approx(240.0, abs=1.0)
+    assert pair(emissions, events) == [(1000.0, 1240.0), (1060.0, 1300.0), (1120.0, 1361.0)]
     # Two events and one emission: only one pair.
-    assert pair([100.0], [90.0, 95.0]) == [(100.0, 95.0)]
+    assert len(pair([100.0], [90.0, 95.0])) == 1
+    # Nothing within the window: no consensus, no pair.
+    assert consensus([0.0], [10_000.0]) is None
+    assert pair([0.0], [10_000.0]) == []
 
 
 def test_a_three_minute_offset_is_recovered_from_noisy_emissions_and_events() -> None:
@@ -65,3 +72,21 @@ def test_a_three_minute_offset_is_recovered_from_noisy_emissions_and_events() ->
                                                (2.5, ("+", 0, 3))])
 def test_the_offset_as_the_page_says_it(seconds: float, said: tuple[str, int, int]) -> None:
     assert split_offset(seconds) == said
+
+
+@pytest.mark.parametrize("gaps", [(2.0, 6.0), (3.0, 8.0), (10.0, 30.0)])
+def test_presses_closer_than_the_agreement_window_give_an_unbiased_offset(
+        gaps: tuple[float, float]) -> None:
+    """Presses a few seconds apart, the device's clock 130 s ahead and its starts to the
+    second: a consensus as wide as the gaps between presses mixes each press with its
+    neighbours (it was 4 to 5 s off); within 1 s now."""
+    rng = random.Random(2024)
+    emissions, t = [], 1_767_250_000.0
+    for _ in range(80):
+        t += rng.uniform(*gaps)
+        emissions.append(t)
+    events = [float(math.floor(e + 130.0 + rng.uniform(-0.2, 0.2))) for e in emissions[3:]]
+    found = estimate(pair(emissions[:-2], events), 120)
+    assert found is not None and abs(found.seconds - 130.0) < 1.0, found
+    centre = consensus(emissions, events)
+    assert centre is not None and abs(centre - 130.0) < 1.0

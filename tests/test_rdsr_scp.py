@@ -81,9 +81,13 @@ def test_a_calling_ae_not_listed_or_from_another_address_is_rejected(
     for calling in ("INTRUDER", "OEC"):  # OEC is allowed from 10.20.0.0/24 only
         assoc = associate(service, calling)
         assert assoc.is_rejected and not assoc.is_established  # type: ignore[attr-defined]
-    logged = [getattr(r, "fields", {}) for r in caplog.records
-              if r.getMessage() == "dicom_association_rejected"]
-    assert [(f["calling_ae_title"], f["address"]) for f in logged] == [
+    def logged() -> list[dict[str, str]]:
+        return [getattr(r, "fields", {}) for r in caplog.records
+                if r.getMessage() == "dicom_association_rejected"]
+
+    # The service logs in its own thread, maybe after the peer has read the rejection.
+    wait_until(lambda: len(logged()) >= 2, "the two rejections logged")
+    assert [(f["calling_ae_title"], f["address"]) for f in logged()] == [
         ("INTRUDER", "127.0.0.1"), ("OEC", "127.0.0.1")]
     assert rows(service, "SELECT count(*) FROM rdsr_files")[0][0] == 0
 

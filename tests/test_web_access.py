@@ -25,7 +25,7 @@ from hub.cli import main
 from hub.db.connection import connect, write
 from hub.web import audit
 from hub.web.accounts import add_user
-from hub.web.auth import ROLES
+from hub.web.auth import ROLES, User
 from hub.web.deps import Db, Viewer
 from hub.web.pages.auth import safe_next
 from tests.web_helpers import (
@@ -176,7 +176,7 @@ def test_every_role_check_is_one_of_deps(app: FastAPI) -> None:
 
 def test_the_roles_are_those_the_routes_say(app: FastAPI) -> None:
     """A sample of the route table with the role each needs (a move must keep them)."""
-    roles = {(method, route.path): max(_requires(route), key=ROLES.index)
+    roles = {(method, route.path): max(_requires(route), key=_rank)
              for method, _, route in _walk(app)}
     assert {key: roles[key] for key in [
         ("GET", "/"), ("GET", "/api/rooms"), ("GET", "/live/stream"), ("GET", "/events"),
@@ -185,7 +185,8 @@ def test_the_roles_are_those_the_routes_say(app: FastAPI) -> None:
         ("GET", "/account/tokens"), ("GET", "/api/me/sessions"), ("POST", "/reports/prepare"),
         ("PUT", "/api/points/{point_id}/thresholds"), ("GET", "/calendar.ics"),
         ("POST", "/calendar/types"), ("POST", "/api/controls/records"),
-        ("GET", "/api/openapi.json"),
+        ("GET", "/api/openapi.json"), ("GET", "/clinical/studies"),
+        ("GET", "/clinical/studies/{uid}"),
     ]} == {
         ("GET", "/"): "viewer", ("GET", "/api/rooms"): "viewer",
         ("GET", "/live/stream"): "viewer", ("GET", "/events"): "viewer",
@@ -196,7 +197,56 @@ def test_the_roles_are_those_the_routes_say(app: FastAPI) -> None:
         ("POST", "/reports/prepare"): "pcr", ("PUT", "/api/points/{point_id}/thresholds"): "pcr",
         ("GET", "/calendar.ics"): "viewer", ("POST", "/calendar/types"): "admin",
         ("POST", "/api/controls/records"): "pcr", ("GET", "/api/openapi.json"): "viewer",
+        ("GET", "/clinical/studies"): "clinical", ("GET", "/clinical/studies/{uid}"): "clinical",
     }
+
+
+def _rank(role: str) -> int:
+    """A required role's place: ``member`` (any role) lowest, ``clinical`` apart (last)."""
+    return ROLES.index(role) if role in ROLES else -1
+
+
+#: What a role apart may reach: its own pages, and what every role may (its own account).
+APART = {"clinical": {"clinical", "member"}}
+
+
+def _allowed(role: str, required: list[str]) -> bool:
+    """Whether ``role`` passes every role dependency of a route (as hub.web.auth.User.can)."""
+    user = User(1, role, role, "")  # type: ignore[arg-type]
+    return all(r == "member" or user.can(r) for r in required)
+
+
+def test_the_clinical_role_reaches_its_pages_and_nothing_else(app: FastAPI) -> None:
+    """Every route, every method, as a clinical user: refused (403) wherever a ranked role
+    is needed, whatever the method; the patient doses pages and its own account answer.
+    And the other way: no ranked role, admin included, passes a clinical page."""
+    assert all(not _allowed(role, ["clinical"]) for role in ("viewer", "pcr", "admin"))
+    assert _allowed("clinical", ["clinical"]) and not _allowed("clinical", ["viewer"])
+    failures, reached = [], set()
+    with TestClient(app) as client:
+        login(client, "clinical")
+        token = csrf(client)
+        for method, path, route in _walk(app):
+            required = _requires(route)
+            if path in BEARER_ONLY or path.startswith("/live/"):
+                continue  # a session is refused there anyway (401); the stream never ends
+            allowed = set(required) <= APART["clinical"]
+            if allowed and method != "GET":
+                continue  # what it may do is tested on its pages (logging out ends the walk)
+            response = client.request(method, path, headers={"X-CSRF-Token": token},
+                                      follow_redirects=False)
+            if allowed:
+                reached.add(path)
+                ok = response.status_code not in (401, 403) and not response.headers.get(
+                    "location", "").startswith("/login")
+            elif path == "/":
+                ok = response.headers.get("location") == "/clinical/studies"  # its home
+            else:
+                ok = response.status_code == 403
+            if not ok:
+                failures.append(f"{method} {path} ({required}): {response.status_code}")
+    assert not failures, "clinical access wrong:\n" + "\n".join(failures)
+    assert {"/clinical/studies", "/clinical/studies/1"} <= reached
 
 
 class _Opened:

@@ -127,6 +127,19 @@ KINDS: Final[Mapping[str, Kind]] = _kinds(
     zone_not_consistent=Kind(
         "warning", "radiation", "hub", "Zone non conforme à la délimitation",
         "Zone not consistent with the delimitation"),
+    emission_without_study=Kind(
+        "critical", "radiation", "hub", "Émission sans étude", "Emission without study"),
+    study_without_emission=Kind(
+        "warning", "system", "hub", "Étude sans émission", "Study without emission"),
+    patient_dose_threshold=Kind(
+        "warning", "radiation", "hub", "Seuil patient de la HAS dépassé",
+        "HAS patient dose threshold passed"),
+    operator_training_lapsed=Kind(
+        "warning", "system", "hub", "Formation à la radioprotection de l'opérateur échue",
+        "Operator's radiation protection training lapsed"),
+    operator_unknown=Kind(
+        "warning", "system", "hub", "Opérateur absent du registre",
+        "Operator not in the register"),
 )
 
 

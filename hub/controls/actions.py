@@ -11,12 +11,13 @@ written. Each ends or opens the room's calendar events at once
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from hub import workdays
+from hub import timefmt, workdays
 from hub.config import Controls as ControlSettings
 from hub.controls import schedule
 from hub.controls.due import due_items, slot
@@ -39,6 +40,7 @@ DOCUMENT_MAX: Final = 200
 EARLIEST: Final = date(1990, 1, 1)
 #: How far ahead a room's dates may be set (a planned receipt or first use).
 PLANNED_DAYS_MAX: Final = 2 * 366
+_HOUR: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 def _text(value: str | None, field: str, limit: int, required: bool,
@@ -68,6 +70,48 @@ def parse_day(value: str | date | None, field: str, required: bool = True) -> da
         raise ControlError(field, "Enter the date as YYYY-MM-DD.") from None
 
 
+def _clock(text: str, day: date, field: str) -> datetime:
+    """``HH:MM`` Paris time on ``day``, as a UTC instant; a time the clocks skip (the
+    spring change's hour) refused, the autumn's repeated hour taken the first time."""
+    found = _HOUR.fullmatch(text)
+    if found is None:
+        raise ControlError(field, "Enter the time as HH:MM.")
+    local = datetime.combine(day, time(int(found[1]), int(found[2])), workdays.PARIS)
+    moment = local.astimezone(UTC)
+    if moment.astimezone(workdays.PARIS).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise ControlError(field, "This time does not exist that day (the clocks change).")
+    return moment
+
+
+#: The longest hours recorded across midnight.
+NIGHT: Final = timedelta(hours=12)
+
+
+def parse_hours(day: date, start: str | None, end: str | None, now: datetime
+                ) -> tuple[str | None, str | None]:
+    """The optional hours a verification or a maintenance took, "de HH:MM à HH:MM" Paris
+    time from ``day``, as stored (UTC): both or neither. An end earlier than the start is
+    the next day's ("de 22:00 à 02:00": a night's maintenance) when that spans at most
+    :data:`NIGHT`; longer ("de 12:00 à 11:00") is refused as an end before the start: more
+    likely a slip than a day and a night whose emissions would all be left out. The
+    reconciliation with the RDSRs leaves out the emissions wholly inside them
+    (:mod:`hub.rdsr.reconcile`)."""
+    first, last = (start or "").strip(), (end or "").strip()
+    if not first and not last:
+        return None, None
+    if not first or not last:
+        raise ControlError("from_time" if not first else "to_time",
+                           "Give both times, or neither.")
+    lo, hi = _clock(first, day, "from_time"), _clock(last, day, "to_time")
+    if hi < lo and (night := _clock(last, day + timedelta(days=1), "to_time")) - lo <= NIGHT:
+        hi = night
+    if hi <= lo:
+        raise ControlError("to_time", "The end must be after the start.")
+    if hi > now:
+        raise ControlError("to_time", "The end cannot be in the future.")
+    return timefmt.iso(lo.timestamp()), timefmt.iso(hi.timestamp())
+
+
 def _point(conn: sqlite3.Connection, site: str, room: str, control: str,
            point_id: int | str | None) -> int | None:
     """The measurement point a workplace verification was done at (required where the
@@ -88,9 +132,11 @@ def _point(conn: sqlite3.Connection, site: str, room: str, control: str,
 def record_done(conn: sqlite3.Connection, settings: ControlSettings, username: str,
                 site: str, room: str, control: str, done_on: str | date, result: str,
                 performed_by: str, note: str, document_ref: str, now: datetime,
-                point_id: int | str | None = None) -> dict[str, Any]:
-    """Record a verification done; its room's next due date moves, an overdue event ends.
-    A type no longer in force (the legal guide's) keeps its records, read-only."""
+                point_id: int | str | None = None, from_time: str = "",
+                to_time: str = "") -> dict[str, Any]:
+    """Record a verification done (with the hours it took, optional); its room's next due
+    date moves, an overdue event ends. A type no longer in force (the legal guide's)
+    keeps its records, read-only."""
     find_room(conn, site, room)
     if control not in {t.key for t in types_in_force(conn, settings)}:
         if control in RESERVED_KEYS or conn.execute(
@@ -108,6 +154,7 @@ def record_done(conn: sqlite3.Connection, settings: ControlSettings, username: s
     if day < EARLIEST:
         raise ControlError("done_on", "The date cannot be before {date}.",
                            date=EARLIEST.isoformat())
+    window = parse_hours(day, from_time, to_time, now)
     if result not in schedule.RESULTS:
         raise ControlError("result", "Choose OK or not OK.")
     who = _text(performed_by, "performed_by", PERFORMER_MAX, True)
@@ -118,16 +165,17 @@ def record_done(conn: sqlite3.Connection, settings: ControlSettings, username: s
     at = iso(now)
     cursor = conn.execute(
         "INSERT INTO control_records (site, room, control, done_on, result, performed_by,"
-        " note, document_ref, recorded_at, recorded_by, point_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " note, document_ref, recorded_at, recorded_by, point_id, window_start, window_end)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [site, room, control, day.isoformat(), result, who, text, document, at, username,
-         point])
+         point, *window])
     sync_events(conn, settings, now, only=(site, room))
     item = next(i for i in due_items(conn, settings, today, (site, room))
                 if i["slot"] == slot(control, point))
     return {"id": int(cursor.lastrowid or 0), "site": site, "room": room, "control": control,
             "point_id": point, "done_on": day.isoformat(), "result": result,
             "performed_by": who, "note": text, "document_ref": document,
+            "window_start": window[0], "window_end": window[1],
             "next_due": item["due"], "status": item["status"]}
 
 
@@ -187,9 +235,10 @@ def add_type(conn: sqlite3.Connection, settings: ControlSettings, username: str,
 
 def add_occasion(conn: sqlite3.Connection, settings: ControlSettings, username: str,
                  site: str, room: str, kind: str, on_day: str | date, note: str,
-                 now: datetime) -> dict[str, Any]:
-    """Record a modification or a maintenance of a room's equipment: the verifications it
-    calls for fall due that day (kept: never changed nor deleted)."""
+                 now: datetime, from_time: str = "", to_time: str = "") -> dict[str, Any]:
+    """Record a modification or a maintenance of a room's equipment (with the hours it
+    took, optional): the verifications it calls for fall due that day (kept: never
+    changed nor deleted)."""
     find_room(conn, site, room)
     if kind not in OCCASION_KINDS:
         raise ControlError("kind", "Choose modification or maintenance.")
@@ -199,14 +248,16 @@ def add_occasion(conn: sqlite3.Connection, settings: ControlSettings, username: 
     if not EARLIEST <= day <= today:
         raise ControlError("on_day", "The date must be between {start} and today.",
                            start=EARLIEST.isoformat())
+    window = parse_hours(day, from_time, to_time, now)
     text = _text(note, "note", NOTE_MAX, True)
     cursor = conn.execute(
         "INSERT INTO control_occasions (site, room, kind, on_day, note, recorded_at,"
-        " recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [site, room, kind, day.isoformat(), text, iso(now), username])
+        " recorded_by, window_start, window_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [site, room, kind, day.isoformat(), text, iso(now), username, *window])
     sync_events(conn, settings, now, only=(site, room))
     return {"id": int(cursor.lastrowid or 0), "site": site, "room": room, "kind": kind,
-            "on_day": day.isoformat(), "note": text}
+            "on_day": day.isoformat(), "note": text, "window_start": window[0],
+            "window_end": window[1]}
 
 
 def set_type(conn: sqlite3.Connection, settings: ControlSettings, username: str, key: str,

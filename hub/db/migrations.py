@@ -180,6 +180,30 @@ def _to_7(conn: sqlite3.Connection) -> None:
     devices_to_7(conn)
 
 
+def _to_8(conn: sqlite3.Connection) -> None:
+    """The reconciliation with the RDSRs: the calendar's optional hours, the matches
+    (issue 17, item 4, :mod:`hub.db.migrate_reconcile`)."""
+    from hub.db.migrate_reconcile import reconcile_to_8
+
+    reconcile_to_8(conn)
+
+
+def _to_9(conn: sqlite3.Connection) -> None:
+    """The ``clinical`` role, the patients' identities kept apart, the retention marks
+    (issue 17, item 5, :mod:`hub.db.migrate_clinical`)."""
+    from hub.db.migrate_clinical import clinical_to_9
+
+    clinical_to_9(conn)
+
+
+def _to_10(conn: sqlite3.Connection) -> None:
+    """The operators' register and the names the RDSRs give, off until an admin turns
+    it on (issue 17, item 6, :mod:`hub.db.migrate_operators`)."""
+    from hub.db.migrate_operators import operators_to_10
+
+    operators_to_10(conn)
+
+
 #: (version, what it brings, the step): applied in order to a store below ``version``.
 MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, "every table, index and trigger; the upgrades of the stores made before versions",
@@ -193,6 +217,12 @@ MIGRATIONS: Final[tuple[tuple[int, str, Callable[[sqlite3.Connection], None]], .
         " refused files", _to_5),
     (6, "the imaging devices that send RDSRs and the room each maps to", _to_6),
     (7, "an imaging device's row made with its first file, never by a page", _to_7),
+    (8, "the hours of a verification or a maintenance; the emissions matched to RDSR"
+        " irradiation events", _to_8),
+    (9, "the clinical role; the patients' identities kept apart; the retention marks",
+     _to_9),
+    (10, "the operators' register and the names the RDSRs give, off until an admin"
+         " turns it on", _to_10),
 )
 LATEST: Final = MIGRATIONS[-1][0]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from hub.db.schema_imaging import RDSR_DEVICES, RDSR_DEVICES_TRIGGER
+from hub.db.schema_clinical import CLINICAL
+from hub.db.schema_imaging import OPERATORS, RDSR_DEVICES, RDSR_DEVICES_TRIGGER, RDSR_MATCHES
 
 #: Accounts (:mod:`hub.web.accounts`): a token's ``scope`` is ``api`` (the JSON API, and
 #: the calendar feed through a bearer header) or ``calendar`` (the feed only).
@@ -20,7 +21,7 @@ CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL UNIQUE COLLATE NOCASE,
     display_name TEXT NOT NULL DEFAULT '',
-    role TEXT NOT NULL CHECK (role IN ('viewer', 'pcr', 'admin')),
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'pcr', 'admin', 'clinical')),
     password_hash TEXT NOT NULL,
     active INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL
@@ -78,7 +79,9 @@ CREATE TABLE IF NOT EXISTS control_occasions (
     on_day TEXT NOT NULL,
     note TEXT NOT NULL DEFAULT '',
     recorded_at TEXT NOT NULL,
-    recorded_by TEXT NOT NULL
+    recorded_by TEXT NOT NULL,
+    window_start TEXT,
+    window_end TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_control_occasions_room ON control_occasions (site, room, on_day);
 CREATE TRIGGER IF NOT EXISTS control_occasions_no_update BEFORE UPDATE ON control_occasions
@@ -101,7 +104,9 @@ CREATE TABLE IF NOT EXISTS control_type_settings (
 #: The verification calendar (:mod:`hub.controls`): ``control_records`` is append-only;
 #: ``point_id`` (step 3) names the measurement point of a workplace verification;
 #: ``control_rooms.upgraded_on`` (step 3): the day step 3 brought the 2020 verifications
-#: to a room tracked before (NULL: tracked with them).
+#: to a room tracked before (NULL: tracked with them). ``window_start``/``window_end``
+#: (step 8, here and in ``control_occasions``): the hours it took, UTC, both or neither;
+#: the reconciliation leaves out the emissions inside them (:mod:`hub.rdsr.reconcile`).
 CONTROLS: Final = """
 CREATE TABLE IF NOT EXISTS control_rooms (
     site TEXT NOT NULL,
@@ -137,7 +142,9 @@ CREATE TABLE IF NOT EXISTS control_records (
     document_ref TEXT NOT NULL DEFAULT '',
     recorded_at TEXT NOT NULL,
     recorded_by TEXT NOT NULL,
-    point_id INTEGER
+    point_id INTEGER,
+    window_start TEXT,
+    window_end TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_control_records_room
     ON control_records (site, room, control, done_on);
@@ -389,4 +396,5 @@ CREATE TABLE IF NOT EXISTS rdsr_refused (
 
 #: In creation order: ``points`` before ``reports`` (referenced), ``users`` before the rest.
 SCRIPT: Final = (ACCOUNTS + AUDIT_AND_SESSIONS + CONTROLS + POINTS + REPORTS + ROLLUPS + NAMES
-                 + RDSR + RDSR_DEVICES + RDSR_DEVICES_TRIGGER)
+                 + RDSR + RDSR_DEVICES + RDSR_DEVICES_TRIGGER + RDSR_MATCHES + OPERATORS
+                 + CLINICAL)

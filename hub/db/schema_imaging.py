@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Final
 
+# The operators' tables, for SCRIPT beside these (their own module: hub.db.schema_operators).
+from hub.db.schema_operators import OPERATORS as OPERATORS
+
 #: The imaging devices that sent RDSRs and the box (room) each maps to
 #: (:mod:`hub.rdsr.devices`): one row per (observer name, serial, peer's label) together,
 #: '' for an absent one (a serial can be useless: a shared file says "1"); ``device`` NULL
@@ -36,4 +39,19 @@ BEGIN
     VALUES (COALESCE(NEW.observer_name, ''), COALESCE(NEW.serial, ''),
             COALESCE(NEW.peer_device, ''), NEW.received_at);
 END;
+"""
+
+#: The reconciliation's matches (:mod:`hub.rdsr.reconcile_store`; migration step 8): each
+#: emission with each irradiation event that covers it, replaced by every reconciliation
+#: of its range. The operators named by an RDSR reach the exposures through it.
+RDSR_MATCHES: Final = """
+CREATE TABLE IF NOT EXISTS rdsr_matches (
+    device TEXT NOT NULL,
+    journal TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    irradiation_event_uid TEXT NOT NULL,
+    PRIMARY KEY (device, journal, run, number, irradiation_event_uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rdsr_matches_by_event ON rdsr_matches (irradiation_event_uid);
 """

@@ -89,7 +89,8 @@ def import_main(paths: list[str], config_path: str) -> int:
                     _say(path, f"refused: {one_line(exc.strerror or str(exc))}")
                     continue
                 outcome = store_bytes(conn, raw, f"import:{one_line(path.name, 200)}",
-                                      keep_refused=False)
+                                      keep_refused=False,
+                                      limits=config.dicom.patient_thresholds)
                 refused += outcome.status == "refused"
                 _say(path, outcome.line)
     finally:

@@ -39,6 +39,54 @@ class DicomBindError(HubError, RuntimeError):
 
 
 AeTitle = Annotated[str, AfterValidator(_ae_title)]
+#: A dose-area product limit in Gy·cm² (the HAS's unit; stored figures are in Gy·m²).
+DapLimit = Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+#: An air kerma or a skin dose limit in Gy.
+GrayLimit = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
+
+
+class SiteThresholds(Strict):
+    """One site's own patient thresholds (``[dicom.patient_thresholds.sites."SITE"]``):
+    what it leaves out is the default's."""
+
+    dap_gycm2: DapLimit | None = None
+    kar_gy: GrayLimit | None = None
+    peak_skin_dose_gy: GrayLimit | None = None
+
+
+class PatientThresholds(Strict):
+    """``[dicom.patient_thresholds]``: the HAS thresholds that call for a patient's
+    follow-up, passed when a study's figure is strictly above (:mod:`hub.rdsr.thresholds`);
+    ``sites``: a site's own, by the site's name as its boxes give it."""
+
+    dap_gycm2: DapLimit = 500.0
+    kar_gy: GrayLimit = 5.0
+    peak_skin_dose_gy: GrayLimit = 3.0
+    sites: dict[str, SiteThresholds] = Field(default={}, max_length=256)
+
+    @model_validator(mode="after")
+    def _site_names(self) -> PatientThresholds:
+        for name in self.sites:
+            if not 1 <= len(name) <= 120 or any(ch < " " or ch == "\x7f" for ch in name):
+                raise ValueError(f"sites: {name[:40]!r} is no site name (1 to 120 characters,"
+                                 " no control character)")
+        return self
+
+    def limits(self, site: str | None) -> tuple[float, float, float]:
+        """(DAP in Gy·cm², Ka,r in Gy, peak skin dose in Gy) for ``site`` (None: unmapped)."""
+        own = self.sites.get(site) if site else None
+        return (own.dap_gycm2 if own and own.dap_gycm2 is not None else self.dap_gycm2,
+                own.kar_gy if own and own.kar_gy is not None else self.kar_gy,
+                own.peak_skin_dose_gy if own and own.peak_skin_dose_gy is not None
+                else self.peak_skin_dose_gy)
+
+
+def _retention(value: int) -> int:
+    """Days a received file and its patient's identity are kept; 0 (for ever) is refused."""
+    if value == 0:
+        raise ValueError("0 would keep patients' identities for ever: give a number of days"
+                         " (storage limitation, GDPR art. 5(1)(e))")
+    return value
 
 
 class DicomPeer(Strict):
@@ -68,6 +116,21 @@ class Dicom(Strict):
     peers: list[DicomPeer] = Field(default=[], max_length=256)
     #: An imaging device's clock offset beyond this is a drift shown on /admin/imaging.
     clock_tolerance_s: Annotated[float, Field(gt=0, le=86400)] = 120.0
+    patient_thresholds: PatientThresholds = PatientThresholds()
+    #: Days after which a received file (``raw``) and its patient's identity are removed,
+    #: the dose figures kept (:mod:`hub.rdsr.retention`): a year by default, docs/hub.md.
+    retention_days: Annotated[int, Field(ge=0, le=36_500), AfterValidator(_retention)] = 365
+    #: Hours an emission waits for its RDSR before the reconciliation judges it (younger:
+    #: "pending", never an event): imaging systems send at the study's end, some later.
+    reconcile_wait_h: Annotated[float, Field(ge=0, le=24 * 31, allow_inf_nan=False)] = 6.0
+    #: Seconds an emission and an irradiation event may miss each other by and still
+    #: match (RDSR times to the second, the offset's own noise).
+    reconcile_tolerance_s: Annotated[float, Field(ge=0, le=600, allow_inf_nan=False)] = 3.0
+    #: Seconds from its start a grouped fluoroscopy event (Philips: one event, its on-time,
+    #: over several presses) may cover its later presses (:mod:`hub.rdsr.reconcile`).
+    reconcile_group_max_s: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 600.0
+    #: Minutes between two rounds of the ``reconcile`` job.
+    reconcile_every_min: Annotated[int, Field(ge=1, le=1440)] = 15
 
     @model_validator(mode="after")
     def _distinct(self) -> Dicom:

@@ -161,17 +161,59 @@ def set_mapping(conn: sqlite3.Connection, raw_id: str, box: str, actor: User,
 PLAUSIBLE: Final = ("2000-01-01", "9000-01-01")
 
 
+#: An imaging device's irradiation events: those of the files its triple names.
+_EVENTS_OF: Final = (
+    " FROM rdsr_irradiation_events e JOIN rdsr_files f"
+    " ON f.sop_instance_uid = e.sop_instance_uid"
+    " WHERE COALESCE(f.observer_name, '') = ? AND COALESCE(f.serial, '') = ?"
+    " AND COALESCE(f.peer_device, '') = ? AND e.start_utc >= ? AND e.start_utc < ?")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One stored irradiation event of a device (its own clock, UTC seconds)."""
+
+    uid: str
+    study: str
+    start: float
+    duration_s: float | None
+    type: str | None
+
+
+def events_of(conn: sqlite3.Connection, device: ImagingDevice, first: str = PLAUSIBLE[0],
+              last: str = PLAUSIBLE[1], latest: int | None = None) -> list[EventRow]:
+    """The device's events starting in ``[first, last)`` (stored UTC text), the latest
+    ``latest`` only when given (newest first then); one whose start names no instant is
+    left out. The one query of a device's events (the clock's, the reconciliation's)."""
+    rows = conn.execute(
+        "SELECT e.irradiation_event_uid, e.study_instance_uid, e.start_utc, e.duration_s,"
+        f" e.type{_EVENTS_OF} ORDER BY e.start_utc DESC LIMIT ?",
+        [device.observer_name, device.serial, device.peer_device, first, last,
+         -1 if latest is None else latest])
+    out = []
+    for uid, study, start, duration, kind in rows:
+        moment = instant(start)
+        if moment is not None:
+            out.append(EventRow(str(uid), str(study), moment.timestamp(),
+                                duration if isinstance(duration, int | float) else None,
+                                None if kind is None else str(kind)))
+    return out
+
+
+def first_event(conn: sqlite3.Connection, device: ImagingDevice) -> float | None:
+    """The start (UTC seconds, the device's clock) of its earliest event of a plausible
+    year; None without one."""
+    row = conn.execute(f"SELECT min(e.start_utc){_EVENTS_OF}",
+                       [device.observer_name, device.serial, device.peer_device,
+                        *PLAUSIBLE]).fetchone()
+    moment = instant(row[0]) if row is not None else None
+    return None if moment is None else moment.timestamp()
+
+
 def event_starts(conn: sqlite3.Connection, device: ImagingDevice) -> list[float]:
     """The start (UTC seconds) of the device's latest :data:`RECENT_EVENTS` events of a
     plausible year (:data:`PLAUSIBLE`)."""
-    rows = conn.execute(
-        "SELECT e.start_utc FROM rdsr_irradiation_events e JOIN rdsr_files f"
-        " ON f.sop_instance_uid = e.sop_instance_uid"
-        " WHERE COALESCE(f.observer_name, '') = ? AND COALESCE(f.serial, '') = ?"
-        " AND COALESCE(f.peer_device, '') = ? AND e.start_utc >= ? AND e.start_utc < ?"
-        " ORDER BY e.start_utc DESC LIMIT ?",
-        [device.observer_name, device.serial, device.peer_device, *PLAUSIBLE, RECENT_EVENTS])
-    return _seconds(r[0] for r in rows)
+    return [e.start for e in events_of(conn, device, latest=RECENT_EVENTS)]
 
 
 def emission_starts(conn: sqlite3.Connection, box: str, first: float,

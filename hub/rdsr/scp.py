@@ -124,7 +124,8 @@ class StorageService:
             conn = connect(self.store_path)
             try:
                 outcome = store_bytes(conn, raw, f"{calling}@{address}",
-                                      peer_device=peer.device)
+                                      peer_device=peer.device,
+                                      limits=self.settings.patient_thresholds)
             finally:
                 conn.close()
         except sqlite3.Error as exc:

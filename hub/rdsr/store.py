@@ -26,6 +26,8 @@ from pydicom.uid import UID
 
 from hub.db.connection import write
 from hub.logs import log
+from hub.rdsr import patients, thresholds
+from hub.rdsr.config import PatientThresholds
 from hub.rdsr.model import PLANE_FIGURES, IrradiationEvent, Rdsr
 from hub.rdsr.reader import MAX_BYTES, RdsrError, read_bytes
 from hub.timefmt import stamp
@@ -101,13 +103,20 @@ def event_key(study: str, n: int, event: IrradiationEvent) -> tuple[str, bool]:
 
 def store_bytes(conn: sqlite3.Connection, raw: bytes, peer: str, *,
                 peer_device: str | None = None, keep_refused: bool = True,
-                now: datetime | None = None) -> Outcome:
+                now: datetime | None = None,
+                limits: PatientThresholds | None = None) -> Outcome:
     """Store one file as received (a DICOM Part 10 file), in one write transaction.
 
     ``keep_refused``: keep a refused file in ``rdsr_refused`` (the storage service: the
     sender's copy may be gone); ``rdsr import`` does not (the file is still on disk).
+    A stored file's patient identity goes to ``rdsr_patients`` and, given ``limits`` (the
+    site's ``[dicom.patient_thresholds]``), its study is checked against the HAS thresholds,
+    in the same transaction (:mod:`hub.rdsr.patients`, :mod:`hub.rdsr.thresholds`); without
+    them the ``patients`` job checks it within a quarter of an hour (never against limits
+    that are not the site's).
     """
-    received = stamp(now or datetime.now(UTC))
+    moment = now or datetime.now(UTC)
+    received = stamp(moment)
     digest = hashlib.sha256(raw).hexdigest()
     try:
         report = read_bytes(raw)
@@ -130,6 +139,9 @@ def store_bytes(conn: sqlite3.Connection, raw: bytes, peer: str, *,
         else:
             outcome = _insert(conn, report, sop, study, digest, peer, peer_device, received,
                               raw)
+            patients.keep(conn, sop, study, patients.read_identity(raw))
+            if limits is not None:
+                thresholds.check_study(conn, study, limits, moment)
     if outcome.status == "refused":
         log("rdsr_conflict", logging.WARNING, peer=peer, sop_instance_uid=sop, sha256=digest,
             reason=outcome.reason, kept=keep_refused)
@@ -208,6 +220,9 @@ def _insert(conn: sqlite3.Connection, report: Rdsr, sop: str, study: str, digest
             if other is not None and other[0] != study:
                 log("rdsr_event_in_two_studies", logging.WARNING, irradiation_event_uid=key,
                     kept_study=other[0], sop_instance_uid=sop, study_instance_uid=study)
+    from hub.rdsr import operators_store  # imports this module; stores nothing when off
+
+    operators_store.keep(conn, study, report.events)
     _study(conn, report, sop, study, received, (len(report.events), last_event or ""))
     return Outcome("stored", f"study {study}, {len(report.events)} irradiation events, "
                    f"{new} new", sop, study, len(report.events), new)

@@ -216,9 +216,13 @@ def new_token(conn: sqlite3.Connection, user_id: int, name: str, scope: str = "a
     checked_scope = check_scope(scope)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write(conn):
-        owner = conn.execute("SELECT username FROM users WHERE id = ?", [user_id]).fetchone()
+        owner = conn.execute("SELECT username, role FROM users WHERE id = ?",
+                             [user_id]).fetchone()
         if owner is None:
             raise AccountError("user", N_("no such account"))
+        if owner["role"] == "clinical":  # nothing a token reaches is the clinical role's
+            raise AccountError("user", N_("a clinical account has no token: the API and the"
+                                          " calendar feed are not its pages"))
         cursor = conn.execute(
             "INSERT INTO api_tokens (user_id, name, token_sha256, created_at, scope)"
             " VALUES (?, ?, ?, ?, ?)", [user_id, name, _sha256(token), now_iso(), checked_scope])

@@ -70,9 +70,12 @@ from hub.web.pages import admin as pages_admin
 from hub.web.pages import auth as pages_auth
 from hub.web.pages import calendar as pages_calendar
 from hub.web.pages import chart as pages_chart
+from hub.web.pages import clinical as pages_clinical
 from hub.web.pages import events as pages_events
 from hub.web.pages import imaging as pages_imaging
 from hub.web.pages import names as pages_names
+from hub.web.pages import operators as pages_operators
+from hub.web.pages import reconcile as pages_reconcile
 from hub.web.pages import reports as pages_reports
 from hub.web.pages import rooms as pages_rooms
 from hub.web.ratelimit import LoginLimiter
@@ -89,7 +92,8 @@ SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
 #: Every router, in the order their routes are matched and listed in the API's schema.
 ROUTERS = (pages_auth, live, pages_rooms, pages_chart, api_rooms, pages_events, api_events,
            pages_admin, pages_names, pages_imaging, api_admin, pages_account, api_account,
-           pages_reports, api_reports, api_points, pages_calendar, api_calendar, api_metrics)
+           pages_reports, api_reports, api_points, pages_calendar, api_calendar, api_metrics,
+           pages_clinical, pages_operators, pages_reconcile)
 
 
 def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
@@ -196,8 +200,12 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         if request.url.path.startswith("/api/") or request.headers.get("hx-request"):
             return JSONResponse({"detail": exc.detail}, status_code=403)
+        user = getattr(request.state, "user", None)
+        if request.url.path == "/" and user is not None and user.role == "clinical":
+            return RedirectResponse("/clinical/studies", status_code=303)  # its home
         _ = gettext_for(request).gettext
-        role = {"viewer": _("viewer"), "pcr": _("pcr"), "admin": _("admin")}[exc.role]
+        role = {"viewer": _("viewer"), "pcr": _("pcr"), "admin": _("admin"),
+                "clinical": _("clinical")}[exc.role]
         return render(request, "error.html", {
             "title": _("Refused"),
             "message": _("This page needs the {role} role.").format(role=role)},

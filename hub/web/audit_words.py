@@ -16,7 +16,7 @@ from typing import Any, Final
 from hub.messages import N_
 from hub.web.auth import ROLES
 from hub.web.calendar_words import RESULT_LABELS, STATUS_LABELS, TYPE_LABELS
-from hub.web.timeshow import long_day
+from hub.web.timeshow import long_day, paris
 from wire import kinds
 
 #: Every action recorded by :func:`hub.web.audit.record`, as a sentence.
@@ -59,10 +59,22 @@ ACTION_LABELS: Final = {
     "control.type_settings": N_("Verification type's settings changed"),
     "names.set": N_("Display name changed"),
     "imaging.map": N_("Imaging device's room changed"),
+    "rdsr.purge": N_("Patient identities and received files removed (retention)"),
+    "clinical.view": N_("Patient's identity viewed (patient doses)"),
+    "operators.enable": N_("Operators feature turned on"),
+    "operators.disable": N_("Operators feature turned off"),
+    "operators.settings": N_("Workers' training validity changed"),
+    "operators.profession": N_("Profession added or changed"),
+    "operators.profession_delete": N_("Profession deleted"),
+    "operator.create": N_("Operator added to the register"),
+    "operator.update": N_("Operator of the register changed"),
+    "operator.delete": N_("Operator deleted from the register"),
 }
 UNKNOWN_ACTION: Final = N_("Other action")
 #: The detail's keys that hold a deadline (a day).
 DEADLINES: Final = frozenset({"declaration_due", "followup_due", "was_due"})
+#: Stored UTC times (a verification's recorded hours): said in Paris time.
+TIMES: Final = frozenset({"window_start", "window_end", "received_before"})
 #: What a target's prefix names (``event:42`` → "Event 42").
 TARGET_LABELS: Final = {
     "event": N_("Event"), "report": N_("Report"), "user": N_("Account"),
@@ -70,10 +82,14 @@ TARGET_LABELS: Final = {
     "quarter": N_("Quarter"), "control": N_("Verification"),
     "control_type": N_("Verification type"), "session": N_("Session"),
     "device": N_("Box"), "signal": N_("Door or lamp"), "imaging": N_("Imaging device"),
+    "operator": N_("Operator"),
+    "study": N_("Study"),
 }
 #: The detail's keys in words; a key not listed is shown with spaces for its underscores.
 DETAIL_LABELS: Final = {
     "esr": N_("ESR"), "comment": N_("Comment"), "state": N_("State"),
+    "files": N_("Files"), "refused": N_("Refused files"),
+    "received_before": N_("Received before"), "retention_days": N_("Retention (days)"),
     "reason": N_("Reason"), "criterion": N_("Criterion"),
     "criteria_version": N_("Criteria version"), "declaration_due": N_("Declaration due"),
     "declared_at": N_("Declared on"), "declaration_ref": N_("ASNR reference"),
@@ -92,6 +108,12 @@ DETAIL_LABELS: Final = {
     "done_on": N_("Done on"), "next_due": N_("Next due"), "performed_by": N_("Performed by"),
     "result": N_("Result"), "site": N_("Site"), "room": N_("Room"), "status": N_("Status"),
     "point_id": N_("Measurement point"), "id": N_("Number"),
+    "cse_consulted": N_("CSE consulted"), "names_deleted": N_("Names deleted"),
+    "profession": N_("Profession"), "workers_training_on": N_("Workers' training"),
+    "patients_training_on": N_("Patients' training"), "name_forms": N_("Names in the RDSRs"),
+    "other_ids": N_("Other identifiers"),
+    "studies": N_("Studies"),
+    "window_start": N_("Start of the hours"), "window_end": N_("End of the hours"),
 }
 #: The detail's values said by a table of words, per key (a verification's type, result
 #: and status, as the calendar says them).
@@ -134,6 +156,8 @@ def value_words(gettext: Callable[[str], str], lang: str, key: str, value: Any) 
     text = str(value)
     if key in DEADLINES:
         return long_day(text, lang)  # a deadline with its weekday, as the event page says it
+    if key in TIMES:
+        return paris(text)
     if text in kinds.KINDS:
         return kinds.label(text, lang)
     if text in VALUE_WORDS.get(key, {}):

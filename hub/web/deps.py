@@ -14,11 +14,14 @@ exception: ``/metrics`` accepts only a bearer token, :mod:`hub.web.api.metrics`.
   background task must not use ``Db`` (none does; the live stream opens its
   own, :mod:`hub.web.live`).
 - :data:`Viewer`, :data:`Pcr`, :data:`Admin`: the request's user, who must
-  hold at least that role (roles are ordered, :data:`hub.web.auth.ROLES`);
-  nobody logged in is :class:`~hub.web.auth.LoginRequired` (the login page, or
-  a 401 on the API), a lower role :class:`~hub.web.auth.Forbidden`. Each
-  carries ``required_role``: tests/test_web_access.py walks every route and
-  checks it takes one.
+  hold at least that role (those are ordered, :data:`hub.web.auth.RANKED`);
+  :data:`Clinical`: the ``clinical`` role itself (no other, admin included: it
+  is the only one that sees the patients' identities); :data:`Member`: any
+  role, ``clinical`` included (one's own account, logging out). Nobody logged
+  in is :class:`~hub.web.auth.LoginRequired` (the login page, or a 401 on the
+  API), another role :class:`~hub.web.auth.Forbidden`. Each carries
+  ``required_role``: tests/test_web_access.py walks every route and checks it
+  takes one, and what each role gets from it.
 - :data:`FeedUser`: the calendar feed's user, who may also come from a
   ``calendar`` token in ``?token=`` (calendar applications send no headers).
 """
@@ -92,9 +95,20 @@ def _role(role: Role) -> Callable[[Request], User]:
     return dependency
 
 
+def require_member(request: Request) -> User:
+    """Any logged-in user, whatever the role."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        raise LoginRequired()
+    return user  # type: ignore[no-any-return]
+
+
+require_member.required_role = "member"  # type: ignore[attr-defined]  # the route walk
 Viewer = Annotated[User, Depends(_role("viewer"))]
 Pcr = Annotated[User, Depends(_role("pcr"))]
 Admin = Annotated[User, Depends(_role("admin"))]
+Clinical = Annotated[User, Depends(_role("clinical"))]
+Member = Annotated[User, Depends(require_member)]
 
 
 def feed_user(request: Request, db: Db,

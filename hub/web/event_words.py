@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from hub.messages import N_
+from hub.rdsr import thresholds
 from hub.reports.points import ZONES
 from hub.web.numfmt import number
 from hub.web.report_document import WORDS
@@ -36,20 +37,49 @@ LABELS: Final = {
     "declared": N_("Declared zone"), "off_zone": N_("Zone with the generator off"),
     "reasons": N_("Why"), "window_start": N_("Largest hour from"),
     "window_dose_usv": N_("Dose in that hour"), "net_dose_usv": N_("Net dose of the month"),
+    # the reconciliation with the RDSRs (hub.rdsr.reconcile_store)
+    "emission_start": N_("Emission started"), "emission_end": N_("Emission ended"),
+    "emission_s": N_("Emission time"), "covered_by_study": N_("A study spans that time"),
+    "study": N_("Study (UID)"), "irradiation_event_uid": N_("Irradiation event (UID)"),
+    "event_start": N_("Irradiation started (Voyant's clock)"),
+    "rdsr_start": N_("Irradiation started (imaging system's clock)"),
+    "event_s": N_("Irradiation time"), "offset_s": N_("Imaging system's clock offset"),
+    "imaging_device": N_("Imaging device"),
+    "controls_without_hours": N_("Verification that day, without hours (nothing excluded)"),
+    "occasions_without_hours": N_("Maintenance or modification that day, without hours"
+                                  " (nothing excluded)"),
+    # the HAS patient thresholds (hub.rdsr.thresholds)
+    "passed": N_("Thresholds passed"), "follow_up": N_("Follow-up by"),
+    "totals_file": N_("Totals from the file (SOP Instance UID)"),
+    "revised_at": N_("Revised by a later file of the study"),
+    # the operators named by the RDSRs (hub.rdsr.operators_flags)
+    "operator": N_("Operator"), "person_id": N_("Identifier in the dose report"),
+    "profession": N_("Profession"), "workers_training_on": N_("Workers' training"),
+    "workers_valid_until": N_("Workers' training valid until"),
+    "workers_lapsed": N_("Workers' training lapsed"),
+    "patients_training_on": N_("Patients' training"),
+    "patients_valid_until": N_("Patients' training valid until"),
+    "patients_lapsed": N_("Patients' training lapsed"),
 }
-TIMES: Final = frozenset({"at", "since", "stored_at", "received_at", "window_start"})
-DAYS: Final = frozenset({"due", "last_done"})
-SECONDS: Final = frozenset({"stalled_s", "silent_s"})
+TIMES: Final = frozenset({"at", "since", "stored_at", "received_at", "window_start",
+                          "emission_start", "emission_end", "event_start", "rdsr_start",
+                          "revised_at"})
+DAYS: Final = frozenset({"due", "last_done", "workers_training_on", "workers_valid_until",
+                        "patients_training_on", "patients_valid_until"})
+SECONDS: Final = frozenset({"stalled_s", "silent_s", "emission_s", "event_s", "offset_s"})
 DOSES: Final = frozenset({"window_dose_usv", "net_dose_usv"})
 ZONE_KEYS: Final = frozenset({"zone", "declared", "off_zone"})
-#: Shown elsewhere on the page (the title says the subject; the point's id is a link).
-HIDDEN: Final = frozenset({"subject"})
+#: Shown elsewhere on the page (the title says the subject; the point's id is a link);
+#: an operator event's pointers to its person (the page shows the person instead).
+HIDDEN: Final = frozenset({"subject", "operator_entry", "operator_rank"})
 
 
 def _value(gettext: Callable[[str], str], lang: str, key: str, value: Any,
            names: Mapping[str, str]) -> str:
     if value is None or value == "":
         return "—"
+    if key in thresholds.WORDED:
+        return thresholds.word(key, value, gettext, lambda v: number(v, lang, 4))
     if isinstance(value, bool):
         return gettext("yes") if value else gettext("no")
     if isinstance(value, Mapping):  # a point: {"id", "name"}
@@ -72,7 +102,7 @@ def _value(gettext: Callable[[str], str], lang: str, key: str, value: Any,
         return gettext(WORDS[text])
     if key == "remind_days" and isinstance(value, int):
         return gettext("{n} days before").format(n=value)
-    if key == "control" and text in names:
+    if key in ("control", "controls_without_hours") and text in names:
         return gettext(names[text])
     if text in kinds.KINDS:
         return kinds.label(text, lang)

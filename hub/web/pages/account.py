@@ -24,7 +24,7 @@ from hub.web import audit, session_store
 from hub.web.accounts import AccountError, change_password
 from hub.web.auth import User
 from hub.web.client import request_address
-from hub.web.deps import Db, Viewer
+from hub.web.deps import Db, Member
 from hub.web.pages.auth import wait_message
 from hub.web.params import RowId
 from hub.web.ratelimit import LoginLimiter
@@ -54,13 +54,13 @@ def _page(request: Request, user: User, db: sqlite3.Connection, *, notice: str =
 
 
 @router.get("/account", response_class=HTMLResponse, include_in_schema=False)
-def account_page(request: Request, user: Viewer, db: Db, done: str = "") -> HTMLResponse:
+def account_page(request: Request, user: Member, db: Db, done: str = "") -> HTMLResponse:
     notice = translate(request, NOTICES[done]) if done in NOTICES else ""
     return _page(request, user, db, notice=notice)
 
 
 @router.post("/account/password", response_class=HTMLResponse, include_in_schema=False)
-def password(request: Request, user: Viewer, db: Db,
+def password(request: Request, user: Member, db: Db,
              current: Annotated[str, Form(max_length=2000)] = "",
              new: Annotated[str, Form(max_length=2000)] = "",
              new2: Annotated[str, Form(max_length=2000)] = "") -> Response:
@@ -88,7 +88,7 @@ def password(request: Request, user: Viewer, db: Db,
 
 
 @router.post("/account/sessions/{session_id}/end", include_in_schema=False)
-def end_one(request: Request, session_id: RowId, user: Viewer, db: Db) -> Response:
+def end_one(request: Request, session_id: RowId, user: Member, db: Db) -> Response:
     """End one of one's own sessions (another's is "no such session"); this one logs out."""
     with write(db):
         ended = session_store.end(db, session_id, "ended_by_user", time.time(), user.id)
@@ -104,7 +104,7 @@ def end_one(request: Request, session_id: RowId, user: Viewer, db: Db) -> Respon
 
 
 @router.post("/account/sessions/end-others", include_in_schema=False)
-def end_others(request: Request, user: Viewer, db: Db) -> Response:
+def end_others(request: Request, user: Member, db: Db) -> Response:
     with write(db):
         ended = session_store.end_user(db, user.id, "ended_by_user", time.time(),
                                        keep=getattr(request.state, "session_id", None))

@@ -23,7 +23,7 @@ from hub.db.connection import write
 from hub.web import audit, session_store
 from hub.web.accounts import authenticate
 from hub.web.client import request_address
-from hub.web.deps import Db, Viewer
+from hub.web.deps import Db, Member
 from hub.web.i18n import LANGUAGES
 from hub.web.ratelimit import LoginLimiter
 from hub.web.templating import render, translate
@@ -117,7 +117,7 @@ def wait_message(request: Request, wait: int) -> str:
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request, user: Viewer, db: Db) -> Response:
+def logout(request: Request, user: Member, db: Db) -> Response:
     session_id = getattr(request.state, "session_id", None)
     with write(db):
         if session_id is not None:  # a bearer token has no session to end

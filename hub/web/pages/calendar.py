@@ -195,16 +195,18 @@ def record_form(request: Request, user: Pcr, conn: Db,
                 done_on: Annotated[str, Form()] = "", result: Annotated[str, Form()] = "",
                 performed_by: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
                 document_ref: Annotated[str, Form()] = "", point: Annotated[str, Form()] = "",
-                back: Annotated[str, Form()] = "") -> Response:
+                back: Annotated[str, Form()] = "", from_time: Annotated[str, Form()] = "",
+                to_time: Annotated[str, Form()] = "") -> Response:
     values = {"room": room, "control": control, "done_on": done_on, "result": result,
               "performed_by": performed_by, "note": note, "document_ref": document_ref,
-              "point": point}
+              "point": point, "from_time": from_time, "to_time": to_time}
     site, _, room_name = room.partition("/")
     try:
         with write(conn):
             done = ca.record_done(conn, config_of(request).controls, user.username, site,
                                   room_name, control, done_on, result, performed_by, note,
-                                  document_ref, now_of(request), point or None)
+                                  document_ref, now_of(request), point or None, from_time,
+                                  to_time)
             audit.record(conn, user, "control.record",
                          f"control:{site}/{room_name}/{control}", done, request)
     except ControlError as exc:
@@ -243,14 +245,18 @@ def room_form(request: Request, user: Pcr, conn: Db, site: Annotated[str, Form()
 @router.post("/calendar/occasion", include_in_schema=False)
 def occasion_form(request: Request, user: Pcr, conn: Db, site: Annotated[str, Form()] = "",
                   room: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "",
-                  on_day: Annotated[str, Form()] = "",
-                  note: Annotated[str, Form()] = "") -> Response:
-    """A modification or a maintenance: the verifications it calls for fall due."""
-    values = {"kind": kind, "on_day": on_day, "note": note}
+                  on_day: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
+                  from_time: Annotated[str, Form()] = "",
+                  to_time: Annotated[str, Form()] = "") -> Response:
+    """A modification or a maintenance (its hours optional): the verifications it calls
+    for fall due."""
+    values = {"kind": kind, "on_day": on_day, "note": note, "from_time": from_time,
+              "to_time": to_time}
     try:
         with write(conn):
             added = ca.add_occasion(conn, config_of(request).controls, user.username, site,
-                                    room, kind, on_day, note, now_of(request))
+                                    room, kind, on_day, note, now_of(request), from_time,
+                                    to_time)
             audit.record(conn, user, "control.occasion", f"room:{site}/{room}", added, request)
     except ControlError as exc:
         if exc.field == "room":

@@ -42,6 +42,7 @@ from hub.web.changes import SIGNAL_LABELS
 from hub.web.deps import Db, Pcr, Viewer, now_of
 from hub.web.event_words import detail_lines
 from hub.web.i18n import gettext_for, language
+from hub.web.pages.operators import event_detail
 from hub.web.params import Id
 from hub.web.templating import render, translate
 from wire import kinds
@@ -93,7 +94,9 @@ def _page_ctx(request: Request, conn: sqlite3.Connection | None = None) -> dict[
         "day": lambda text: _day(request, text),
         # A figure to ``decimals`` places in the reader's language (1e308, inf: a dash).
         "num": lambda value, decimals: numfmt.fixed(value, lang, decimals),
-        "detail_lines": lambda detail: detail_lines(gettext, lang, detail, TYPE_LABELS),
+        # An operator event's person only for the PCR, while kept (hub.rdsr.operators_events).
+        "detail_lines": lambda detail: detail_lines(
+            gettext, lang, event_detail(request, conn, detail), TYPE_LABELS),
         # The site's own names (hub.web.names): a box, a door or lamp, a point.
         "device_name": labels.device,
         "signal_own": labels.signal,
