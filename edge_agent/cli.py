@@ -27,7 +27,6 @@ from edge_agent.errors import JournalError
 from edge_agent.journal import Journal
 from edge_agent.logs import setup_logging
 from edge_agent.publisher import read_password
-from edge_agent.verify_export import ExportUnreadable, render, verify_against
 from wire.errors import ConfigError
 
 DEFAULT_CONFIG = "/etc/voyant/agent.toml"
@@ -90,18 +89,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "journal":
             path = args.db or load_config(args.config).journal.path
             if args.verify_against is not None:
-                box, verdict, others = verify_against(path, args.verify_against)
-                print(render(box, verdict, others))
-                return 0 if verdict.ok else 1
+                return _verify(path, args.verify_against)
             return _show_journal(path, args.limit, args.json)
         setup_logging(args.log_level)
+        # Only what the run needs is imported: the loop and, through it, the agent.
+        from edge_agent.dose.thresholds import cache_in
         from edge_agent.runner import run
 
-        run(load_config(args.config))
+        config = load_config(args.config)
+        cache_in(Path(config.journal.path).parent)  # thresholds computed at start, kept
+        run(config)
         return 0
-    except (ConfigError, JournalError, ExportUnreadable) as exc:
+    except (ConfigError, JournalError) as exc:
         print(f"voyant-edge: {exc}", file=sys.stderr)
         return 2
+
+
+def _verify(path: str, export: str) -> int:
+    """The hub's export against the journal (its module is imported for this command only)."""
+    from edge_agent.verify_export import ExportUnreadable, render, verify_against
+
+    try:
+        box, verdict, others = verify_against(path, export)
+    except ExportUnreadable as exc:
+        print(f"voyant-edge: {exc}", file=sys.stderr)
+        return 2
+    print(render(box, verdict, others))
+    return 0 if verdict.ok else 1
 
 
 def _show_journal(path: str, limit: int, as_json: bool) -> int:

@@ -2,10 +2,10 @@
 
 A tiny stdlib HTTP server in a thread of its own, bound to the loopback
 only: a local exporter or Prometheus agent scrapes it. The text exposition
-format 0.0.4, written by prometheus-client from a custom collector on a
-private registry (never the process-wide default one, which would also hold
-whatever a library registered there). At each scrape the collector asks the
-service for a snapshot (:class:`Metric` values): it reads what the agent's loop
+format 0.0.4, written here byte for byte as prometheus-client writes it (the
+hub uses that library; the box does without its 3 MB and its imports: gauges
+and counters with labels need twenty lines). At each scrape the server asks
+the service for a snapshot (:class:`Metric` values): it reads what the agent's loop
 thread publishes by rebinding plain attributes (never mutated in place) and
 opens its own SQLite connection for the outbox depth, so a scrape never
 touches the real-time loop.
@@ -16,21 +16,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.metrics_core import Metric as Family
 
 from edge_agent.logs import log
 from edge_agent.outbox import oldest_record
 
-CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,43 +39,50 @@ class Metric:
     samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
 
 
-def family(metric: Metric) -> Family:
-    """A prometheus-client family of one :class:`Metric`; its samples share label names."""
+def go_float(value: float) -> str:
+    """A value as Prometheus (Go) writes it: ``+Inf``, ``NaN``, ``1.7650000005e+09``."""
+    value = float(value)
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    text = repr(value)
+    dot = text.find(".")
+    if value > 0 and dot > 6:  # Go switches to an exponent sooner than Python
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
+
+
+def _label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def family_text(metric: Metric) -> str:
+    """One family: ``# HELP``, ``# TYPE``, its samples (label names sorted, shared by all).
+
+    A counter's name ends in ``_total`` (added if missing), as prometheus-client names it.
+    """
+    if metric.kind not in ("gauge", "counter"):
+        raise ValueError(f"{metric.name}: kind {metric.kind!r}, expected gauge or counter")
+    name = metric.name
+    if metric.kind == "counter" and not name.endswith("_total"):
+        name += "_total"
     names = sorted(metric.samples[0][0]) if metric.samples else []
-    out: GaugeMetricFamily | CounterMetricFamily
-    if metric.kind == "counter":
-        out = CounterMetricFamily(metric.name, metric.help, labels=names)
-    else:
-        out = GaugeMetricFamily(metric.name, metric.help, labels=names)
+    help_text = metric.help.replace("\\", "\\\\").replace("\n", "\\n")
+    lines = [f"# HELP {name} {help_text}\n", f"# TYPE {name} {metric.kind}\n"]
     for labels, value in metric.samples:
         if sorted(labels) != names:
             raise ValueError(f"{metric.name}: labels {sorted(labels)}, expected {names}")
-        out.add_metric([labels[name] for name in names], value)
-    return out
-
-
-class SnapshotCollector:
-    """A custom collector: the families of ``snapshot()``, taken at each scrape."""
-
-    def __init__(self, snapshot: Callable[[], Iterable[Metric]]) -> None:
-        self._snapshot = snapshot
-
-    def collect(self) -> Iterator[Family]:
-        for metric in self._snapshot():
-            yield family(metric)
-
-
-def private_registry(snapshot: Callable[[], Iterable[Metric]]) -> CollectorRegistry:
-    """A registry of its own holding only the collector of ``snapshot``."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot))
-    return registry
+        pairs = ",".join(f'{k}="{_label_value(labels[k])}"' for k in names)
+        lines.append(f"{name}{{{pairs}}} {go_float(value)}\n" if pairs
+                     else f"{name} {go_float(value)}\n")
+    return "".join(lines)
 
 
 def render(metrics: Iterable[Metric]) -> str:
-    """The text exposition format 0.0.4 of ``metrics``, as prometheus-client writes it."""
-    held = list(metrics)
-    return generate_latest(private_registry(lambda: held)).decode()
+    """The text exposition format 0.0.4 of ``metrics``."""
+    return "".join(family_text(metric) for metric in metrics)
 
 
 def outbox_depth(journal_path: str) -> int | None:
@@ -147,7 +150,7 @@ class MetricsServer:
 
     def __init__(self, collect: Callable[[], Iterable[Metric]], port: int,
                  host: str = "127.0.0.1") -> None:
-        self.registry = private_registry(collect)
+        self.collect = collect
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -156,7 +159,7 @@ class MetricsServer:
                     self.send_error(404)
                     return
                 try:
-                    body = generate_latest(outer.registry)
+                    body = render(outer.collect()).encode()
                 except Exception as exc:  # a failing collector must not kill the server
                     log("metrics_failed", logging.WARNING, error=repr(exc))
                     self.send_error(500)

@@ -36,6 +36,27 @@ def test_the_agents_entry_modules_import_none_of_the_hubs_packages() -> None:
     assert "edge_agent" in loaded
 
 
+def test_the_agents_run_path_never_imports_numpy() -> None:
+    """The box's configuration through the agent's entry modules and both detectors (the
+    probe at either position): the thresholds come from the shipped table, not numpy."""
+    code = ("import json, sys\nimport edge_agent.cli, edge_agent.runner\n"
+            "from edge_agent.config import load_config\n"
+            "from edge_agent.dose.calibrations import calibration_from_config\n"
+            "from edge_agent.monitor.probe_watch import ProbeWatch\n"
+            "c = load_config('hardware/default-agent.toml')\n"
+            "for position in ('inside', 'outside'):\n"
+            "    w = ProbeWatch(c.rules, calibration_from_config(c), c.probe.background_usv_h,"
+            " position, c.probe.frame_s, 0.0)\n"
+            "    assert w.rise.bank.thresholds and w.high.bank.thresholds\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert "edge_agent.monitor.probe_watch" in loaded
+    assert not {m for m in loaded if m == "numpy" or m.startswith("numpy.")}
+    assert "thresholds_computing" not in done.stdout + done.stderr  # looked up, not computed
+
+
 def test_the_base_dependencies_hold_none_of_the_hubs() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = {_dist(r) for r in project["dependencies"]}
@@ -43,6 +64,8 @@ def test_the_base_dependencies_hold_none_of_the_hubs() -> None:
     assert not base & HUB_DISTS, sorted(base & HUB_DISTS)
     assert {_dist(r) for r in extras["hub"]} >= HUB_DISTS
     assert {"gpiozero", "pyserial", "pydantic", "paho-mqtt"} <= base
+    assert "numpy" not in base
+    assert "numpy" in {_dist(r) for r in extras["hub"]} | {_dist(r) for r in extras["sim"]}
     assert any(r.startswith("voyant[") and "hub" in r and "sim" in r for r in extras["dev"])
 
 
@@ -72,3 +95,38 @@ def test_a_failed_lone_write_leaves_no_transaction_open() -> None:
     with contextlib.suppress(sqlite3.IntegrityError):
         db.execute("INSERT INTO t VALUES ('a')")
     assert not db.conn.in_transaction
+
+
+def test_the_agents_metrics_text_is_prometheus_clients_byte_for_byte() -> None:
+    """The box writes the text format itself; the hub's library (here, in the test) agrees."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    from edge_agent.metrics import Metric, render
+
+    values = [0.0, 1.0, -2.5, 3, 1e-7, 123456.0, 1234567.0, 1765000000.5, 1e22, -1e22,
+              float("nan"), float("inf"), float("-inf")]
+    metrics = [
+        Metric("voyant_a", 'help \\ with\nnewline and "quotes"', "gauge",
+               [({"kind": f'k{i}"\\\n', "room": "é"}, v) for i, v in enumerate(values)]),
+        Metric("voyant_b", "no labels", "gauge", [({}, 42.0)]),
+        Metric("voyant_c_total", "a counter", "counter", [({"kind": "x"}, 3.0)]),
+        Metric("voyant_d", "a counter named without _total", "counter", [({}, 1.0)]),
+        Metric("voyant_e", "no sample yet", "gauge", []),
+    ]
+
+    class Collector:
+        def collect(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
+            out: list[GaugeMetricFamily | CounterMetricFamily] = []
+            for m in metrics:
+                names = sorted(m.samples[0][0]) if m.samples else []
+                kind = CounterMetricFamily if m.kind == "counter" else GaugeMetricFamily
+                family = kind(m.name, m.help, labels=names)
+                for labels, value in m.samples:
+                    family.add_metric([labels[n] for n in names], value)
+                out.append(family)
+            return out
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collector())
+    assert render(metrics) == generate_latest(registry).decode()

@@ -4,8 +4,9 @@ A CUSUM for a jump of the *measured* count rate from ``r0`` to ``r1`` adds
 each frame's log-likelihood ratio ``k·ln(r1/r0) - (r1 - r0)·dt`` and floors
 the sum at 0; it signals when the sum reaches a threshold ``h``. For a known
 ``r1`` no detector has a smaller worst-case mean delay at the same false-alarm
-rate (Lorden, Moustakides). Thresholds come from :mod:`edge_agent.dose.arl`,
-which computes run lengths exactly for 100 ms frames.
+rate (Lorden, Moustakides). Thresholds come from :mod:`edge_agent.dose.thresholds`
+(the detectors') and :mod:`edge_agent.dose.arl`, which computes run lengths
+exactly for 100 ms frames.
 
 The runtime side uses plain floats and precomputed constants: the agent
 updates it 10 times a second on a Raspberry Pi, the simulator hundreds of
@@ -17,8 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from typing import Final
-
-from edge_agent.dose.arl import arl_s, threshold_for
 
 YEAR_S: Final = 365.25 * 86400.0
 
@@ -114,8 +113,11 @@ def cusum_threshold(rate0_cps: float, rate1_cps: float, mtbfa_s: float, frame_s:
 
     For the per-frame CUSUM of :class:`PoissonCusum` fed frames of ``frame_s``,
     restarted from 0 after each alarm. Computed exactly (see :mod:`edge_agent.dose.arl`),
-    not from a continuous-time approximation, and cached.
+    not from a continuous-time approximation, and cached. An analysis helper (tests,
+    benches): it imports numpy on its first call; the detectors never call it.
     """
+    from edge_agent.dose.arl import threshold_for
+
     if mtbfa_s <= frame_s:
         raise ValueError("the mean time between false alarms must exceed one frame")
     return threshold_for(rate0_cps, rate1_cps, mtbfa_s, frame_s, rate0_cps)
@@ -131,7 +133,10 @@ def cusum_mtbfa_s(
     """Mean seconds to a signal from a fresh start, counting at ``true_cps`` (default ``rate0``).
 
     At ``rate0`` this is the mean time between false alarms of a CUSUM
-    restarted after each one; the statistic must drift down at ``true_cps``.
+    restarted after each one; the statistic must drift down at ``true_cps``. An analysis
+    helper like :func:`cusum_threshold` (numpy, imported on call).
     """
+    from edge_agent.dose.arl import arl_s
+
     rate = rate0_cps if true_cps is None else true_cps
     return arl_s(rate0_cps, rate1_cps, threshold, frame_s, rate)

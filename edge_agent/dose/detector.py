@@ -8,6 +8,8 @@ an alarm clears only when a reverse CUSUM decides the rate has dropped well
 below the raising level: a rate hovering near the level does not chatter.
 Hypotheses are *measured* count rates: the tube's dead time is applied to
 each one through the calibration. Design and figures: docs/dose-rate.md.
+Thresholds come from :mod:`edge_agent.dose.thresholds` (precomputed for the
+built-in configurations; no numpy on the box).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, Literal
 
-from edge_agent.dose.arl import shared_thresholds, threshold_for
 from edge_agent.dose.cusum import (
     YEAR_S,
     CusumBank,
@@ -23,6 +24,7 @@ from edge_agent.dose.cusum import (
     cusum_mtbfa_s,
     cusum_threshold,
 )
+from edge_agent.dose.thresholds import shared_thresholds, threshold_for
 from edge_agent.dose.tube import Calibration
 
 __all__ = [
