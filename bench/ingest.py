@@ -65,6 +65,7 @@ import argparse
 import contextlib
 import functools
 import json
+import math
 import os
 import queue
 import secrets
@@ -88,13 +89,17 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402  (after the path set-up, as bench/detection.py)
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from hub.broker.files import HubAccount, hash_password  # noqa: E402
+from hub.broker.files import DeviceAccount, HubAccount, hash_password  # noqa: E402
 from hub.timefmt import iso  # noqa: E402
 from sim.broker import Mosquitto, MosquittoFailed, MosquittoMissing  # noqa: E402
 from wire.contract import ACK, READINGS, batch_payload, topic  # noqa: E402
 from wire.contract import ROOT as TOPIC_ROOT  # noqa: E402
+from wire.encode import batch_from_json  # noqa: E402
 
 THROUGHPUT_TARGET = 20_000.0  # readings/s, sustained
+RATIO_TARGET = 0.8  # of the plain SQLite loop's rate (issue 18 item 2)
+#: Readings/s the throughput mode's pre-generated payloads can feed (past it: built late).
+PREPARED_RATE = 45_000
 P99_TARGET_MS = 200.0  # at 1,000 rooms x 1 reading/s
 BENCH_USER = "bench"
 T0 = 1_767_596_400  # 2026-01-05T07:00:00Z: reading n of a device starts at T0 + n s
@@ -109,8 +114,8 @@ class BenchMosquitto(Mosquitto):
     """Production's generated files plus the bench-only account (see the module docstring)."""
 
     def __init__(self, directory: Path, hub: HubAccount, bench_password: str,
-                 clients: int) -> None:
-        super().__init__(directory, hub, ())
+                 clients: int, devices: tuple[DeviceAccount, ...] = ()) -> None:
+        super().__init__(directory, hub, devices)
         self.bench_password, self.clients = bench_password, clients
 
     def _write_files(self) -> None:
@@ -133,7 +138,8 @@ class BenchMosquitto(Mosquitto):
 class HubProcess:
     """``python -m hub.cli run --config FILE``, its log in the bench folder."""
 
-    def __init__(self, folder: Path, port: int, hub: HubAccount, devices: Path) -> None:
+    def __init__(self, folder: Path, port: int, hub: HubAccount, devices: Path,
+                 web_port: int = 0, ingest: str = "") -> None:
         self.db = folder / "hub.db"
         self.log = folder / "hub.log"
         password = folder / "hub.password"
@@ -144,7 +150,8 @@ class HubProcess:
             f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nusername = "{hub.username}"\n'
             f'password_file = "{password}"\nclient_id = "voyant-hub-bench"\n\n'
             f'[broker]\ndevices = "{devices}"\n\n'
-            f'[store]\npath = "{self.db}"\n\n[web]\nport = 0\n', encoding="utf-8")
+            f'[store]\npath = "{self.db}"\n\n[web]\nport = {web_port}\n\n[ingest]\n{ingest}\n',
+            encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -211,6 +218,21 @@ def reading(seq: int) -> dict[str, Any]:
             "saturated": False, "calibration": "sbm20/Cs-137", "frames": 10, "frames_lost": 0}
 
 
+#: :func:`reading` as ``json.dumps(..., separators=(",", ":"))`` writes it (a test of the
+#: bench's own: :func:`check_template`).
+READING_JSON = ('{"seq":%d,"run":1,"start":"%s","end":"%s","counts":2,"seconds_covered":1.0,'
+                '"cpm":120.0,"dose_usv":2.8e-05,"mean_usv_h":0.1,"mean_sigma_usv_h":0.07,'
+                '"max_usv_h":0.15,"max_sigma_usv_h":0.1,"saturated":false,'
+                '"calibration":"sbm20/Cs-137","frames":10,"frames_lost":0}')
+
+
+def check_template() -> None:
+    seq = 12345
+    made = json.loads(READING_JSON % (seq, _at(seq), _at(seq + 1)))
+    if made != reading(seq):
+        raise RuntimeError("bench/ingest.py: READING_JSON no longer matches reading()")
+
+
 @dataclass(eq=False)
 class Device:
     site: str
@@ -221,6 +243,10 @@ class Device:
     queued: bool = False  # waiting in its publisher's ready queue
     #: (last seq, publish time) of each unacknowledged message, oldest first.
     inflight: deque[tuple[int, float]] = field(default_factory=deque)
+    #: Pre-generated messages of ``pool_size`` readings each, in seq order from ``sent + 1``.
+    pool: deque[bytes] = field(default_factory=deque)
+    pool_size: int = 0
+    made_late: int = 0  # messages built while publishing (the pool ran out)
 
     @property
     def name(self) -> str:
@@ -231,9 +257,25 @@ class Device:
         return topic(self.site, self.room, READINGS)
 
     def payload(self, count: int) -> bytes:
+        if count == self.pool_size and self.pool:
+            return self.pool.popleft()
+        self.made_late += 1
+        self.pool.clear()
         items = [reading(seq) for seq in range(self.sent + 1, self.sent + count + 1)]
         return batch_payload(READINGS, self.name, self.site, self.room, self.journal,
                              iso(time.time()), items)
+
+    def prepare(self, messages: int, size: int) -> None:
+        """Build ``messages`` messages of ``size`` readings before the run, so that making
+        them costs the measured cores nothing (the text of :func:`reading`, as json writes
+        it, from a template)."""
+        self.pool_size, sent, first = size, iso(time.time()), self.sent + 1
+        for start in range(first, first + messages * size, size):
+            items = [READING_JSON % (seq, _at(seq), _at(seq + 1))
+                     for seq in range(start, start + size)]
+            self.pool.append(batch_from_json(READINGS, self.name, self.site, self.room,
+                                             self.journal, sent, items, start,
+                                             start + size - 1))
 
 
 class Publisher:
@@ -351,23 +393,29 @@ class Outcome:
     passed: bool
 
 
-def provision(folder: Path, per_client: list[int]) -> Path:
-    """The devices file of every simulated room: the hub takes only provisioned rooms."""
+def provision(folder: Path, per_client: list[int],
+              rooms: tuple[DeviceAccount, ...] = ()) -> Path:
+    """The devices file of every simulated room (and of ``rooms``, real agents): the hub
+    takes only provisioned rooms."""
     path = folder / "devices.toml"
     lines = [f'[devices."bench{index}.r{n:04d}"]\nsite = "bench{index}"\nroom = "r{n:04d}"\n'
              for index, count in enumerate(per_client) for n in range(count)]
+    lines += [f'[devices."{d.username}"]\nsite = "{d.site}"\nroom = "{d.room}"\n'
+              for d in rooms]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 
 @contextlib.contextmanager
-def rig(folder: Path, per_client: list[int]) -> Iterator[tuple[BenchMosquitto, HubProcess, str]]:
+def rig(folder: Path, per_client: list[int], ingest: str = ""
+        ) -> Iterator[tuple[BenchMosquitto, HubProcess, str]]:
     """Mosquitto and the hub process, stopped on the way out."""
     hub_account = HubAccount("hub", secrets.token_urlsafe(16))
     bench_password = secrets.token_urlsafe(16)
     broker = BenchMosquitto(folder / "mosquitto", hub_account, bench_password, len(per_client))
     broker.start()
-    hub = HubProcess(folder, broker.port, hub_account, provision(folder, per_client))
+    hub = HubProcess(folder, broker.port, hub_account, provision(folder, per_client),
+                     ingest=ingest)
     try:
         hub.start()
         yield broker, hub, bench_password
@@ -377,10 +425,13 @@ def rig(folder: Path, per_client: list[int]) -> Iterator[tuple[BenchMosquitto, H
 
 
 def make_publishers(port: int, password: str, per_client: list[int],
-                    warm_until: float) -> list[Publisher]:
+                    warm_until: float, prepare: tuple[int, int] = (0, 1)) -> list[Publisher]:
+    """``prepare``: (messages, readings each) built per device before connecting."""
     publishers = []
     for index, count in enumerate(per_client):
         devices = [Device(f"bench{index}", f"r{n:04d}") for n in range(count)]
+        for device in devices:
+            device.prepare(*prepare)
         publishers.append(Publisher(index, port, password, devices, warm_until))
     deadline = time.monotonic() + READY_TIMEOUT_S
     for pub in publishers:
@@ -471,10 +522,14 @@ def store_lines(hub: HubProcess, publishers: list[Publisher], exit_code: int | N
 
 def run_throughput(folder: Path, args: argparse.Namespace) -> Outcome:
     per_client = split(args.devices, args.clients)
-    with rig(folder, per_client) as (broker, hub, password):
-        start = time.monotonic()
-        warm_until = start + args.warmup
-        publishers = make_publishers(broker.port, password, per_client, warm_until)
+    readings = PREPARED_RATE * (args.warmup + args.seconds) / args.devices + args.window
+    prepare = (math.ceil(readings / args.batch), args.batch)
+    with rig(folder, per_client, args.hub_ingest) as (broker, hub, password):
+        publishers = make_publishers(broker.port, password, per_client, float("inf"),
+                                     prepare)
+        warm_until = time.monotonic() + args.warmup
+        for pub in publishers:
+            pub.warm_until = warm_until
         senders = [threading.Thread(target=p.flood, args=(args.batch, args.window), daemon=True)
                    for p in publishers]
         for thread in senders:
@@ -494,14 +549,23 @@ def run_throughput(folder: Path, args: argparse.Namespace) -> Outcome:
             pub.close()
         exit_code = hub.stop()
     rate = (acked_end - acked_start) / (t_end - t_start)
-    ok = rate >= THROUGHPUT_TARGET
+    per_commit = messages_per_commit(hub.db)
+    plain = plain_sqlite_rate(folder, args.devices, args.batch, args.baseline_rows, per_commit)
+    late = sum(d.made_late for p in publishers for d in p.devices)
+    ok = rate >= THROUGHPUT_TARGET and rate / plain >= RATIO_TARGET
     per_msg = sorted(x for p in publishers for x in p.latencies)
     lines = [f"throughput: {args.devices} devices x batches of {args.batch} readings, window "
              f"{args.window} unacknowledged readings each, {args.clients} connection(s)",
              f"  stored and acknowledged: {rate:,.0f} readings/s over {t_end - t_start:.1f} s "
              f"after {args.warmup:g} s of warm-up "
              f"({(acked_end - acked_start) / args.batch / (t_end - t_start):,.0f} messages/s)",
-             f"  {'PASS' if ok else 'FAIL'}: target at least {THROUGHPUT_TARGET:,.0f} readings/s",
+             f"  plain SQLite loop, same rows the same way, {per_commit} message(s) of "
+             f"{args.batch} readings per commit as the hub's mean: "
+             f"{plain:,.0f} readings/s; the hub stores {rate / plain:.2f} of it",
+             f"  payloads pre-generated ({prepare[0]} messages per device; "
+             f"{late} built during the run when a pool ran out)",
+             f"  {'PASS' if ok else 'FAIL'}: target at least {THROUGHPUT_TARGET:,.0f} readings/s "
+             f"and at least {RATIO_TARGET:.1f} of the plain SQLite loop",
              cpu]
     if per_msg:
         lines.append(f"  (at saturation, publish-to-ack per message: p50 "
@@ -513,9 +577,13 @@ def run_throughput(folder: Path, args: argparse.Namespace) -> Outcome:
 
 def run_latency(folder: Path, args: argparse.Namespace) -> Outcome:
     per_client = split(args.rooms, args.clients)
-    with rig(folder, per_client) as (broker, hub, password):
+    prepare = (math.ceil(args.warmup + args.seconds) + 5, 1)
+    with rig(folder, per_client, args.hub_ingest) as (broker, hub, password):
+        publishers = make_publishers(broker.port, password, per_client, float("inf"),
+                                     prepare)
         start = time.monotonic()
-        publishers = make_publishers(broker.port, password, per_client, start + args.warmup)
+        for pub in publishers:
+            pub.warm_until = start + args.warmup
         senders = [threading.Thread(target=p.paced, args=(1.0,), daemon=True)
                    for p in publishers]
         for thread in senders:
@@ -555,6 +623,76 @@ def run_latency(folder: Path, args: argparse.Namespace) -> Outcome:
     return Outcome(lines + store, ok and exact)
 
 
+# -- the store's own limit -----------------------------------------------------------------
+
+
+def plain_sqlite_rate(folder: Path, devices: int, batch: int, total: int,
+                      per_commit: int = 1) -> float:
+    """Readings/s of a plain loop storing what the hub stores for readings messages.
+
+    The store is made by the hub's own ``Store.open`` (same schema, keys, indexes,
+    triggers, WAL, ``synchronous=FULL``); the loop then writes, per commit of ``batch``
+    readings of one device (one message of the throughput mode), with the hub's own SQL:
+    the ``received`` rows (key, hash, prev, canonical body), the ``readings`` rows, the
+    device's and the journal's rows (``upsert_devices``, ``upsert_journals``), for each of
+    ``per_commit`` messages (the hub's own mean messages per transaction in the run), then
+    the counters, in ``BEGIN IMMEDIATE`` ... ``COMMIT``. Rows are built before the clock
+    starts (with the hub's ``reading_row`` and ``Arrived``), so only SQLite is timed.
+    """
+    from hub.chain.arrival import Arrived
+    from hub.db import chain_store
+    from hub.db.connection import write
+    from hub.db.store import Store
+    from hub.ingest.core import COUNTERS
+    from hub.ingest.records import reading_row
+    from wire.contract import ReadingItem
+
+    path = folder / "plain.db"
+    store = Store.open(path)
+    conn = store.conn
+    at = iso(time.time())
+    counters = dict.fromkeys(COUNTERS, 1)
+    per_device = max(1, total // devices // batch)
+    commits: list[tuple[list[Any], list[Any], dict[str, Any], tuple[Any, ...]]] = []
+    for n in range(devices):
+        device, journal = f"plain.r{n:04d}", uuid.uuid4().hex
+        for k in range(per_device):
+            first = 1 + k * batch
+            received, rows = [], []
+            for seq in range(first, first + batch):
+                raw = json.loads(READING_JSON % (seq, _at(seq), _at(seq + 1)))
+                arrived = Arrived.of(seq, READINGS, raw)
+                received.append((device, journal, seq, READINGS, at, arrived.hash,
+                                 arrived.prev, arrived.body))
+                rows.append(reading_row(device, "plain", f"r{n:04d}", journal,
+                                        ReadingItem.model_validate(raw)))
+            dev = {"device": device, "site": "plain", "room": f"r{n:04d}", "journal": journal,
+                   "acked_upto": first + batch - 1, "last_seen": at, "online": 1,
+                   "status_state": None, "status_at": None, "heartbeat_s": None, "agent": None}
+            commits.append((received, rows, dev, (device, journal, first + batch - 1, at)))
+    commits.sort(key=lambda c: c[0][0][2])  # devices interleaved, as they arrive
+    start = time.perf_counter()
+    for first in range(0, len(commits), per_commit):
+        with write(conn):  # BEGIN IMMEDIATE ... COMMIT, as the hub's transactions
+            for received, rows, dev, journal_row in commits[first:first + per_commit]:
+                chain_store.insert_received(conn, received)
+                store.insert_readings(rows)
+                store.upsert_devices([dev])
+                store.upsert_journals([journal_row])
+            store.save_counters(counters)
+    elapsed = time.perf_counter() - start
+    store.close()
+    return len(commits) * batch / elapsed
+
+
+def messages_per_commit(db: Path) -> int:
+    """The hub's mean messages per transaction in the run (its ``counters``)."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        found = dict(conn.execute("SELECT name, value FROM counters WHERE name IN"
+                                  " ('messages_ok', 'batches')").fetchall())
+    return max(1, round(int(found.get("messages_ok", 0)) / max(1, int(found.get("batches", 0)))))
+
+
 def total_acked(publishers: list[Publisher]) -> int:
     return sum(d.acked for p in publishers for d in p.devices)
 
@@ -581,10 +719,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="MQTT connections carrying the devices (default 2)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the broker's and hub's files (logs, hub.db) in this folder")
+    parser.add_argument("--hub-ingest", default="",
+                        help='TOML lines of the hub\'s [ingest] table, e.g. "decode_workers = 0"')
+    parser.add_argument("--baseline-rows", type=int, default=300_000,
+                        help="readings the plain SQLite loop stores (default 300000)")
     args = parser.parse_args(argv)
     if args.batch > args.window:
         parser.error("--batch must not exceed --window")
 
+    check_template()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"bench/ingest.py: {cores} cores usable ({os.cpu_count()} on the machine), "
           f"Python {sys.version.split()[0]}; hub = separate process (python -m hub.cli run), "

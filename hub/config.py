@@ -130,6 +130,10 @@ class Ingest(Strict):
     max_lost_declared: Annotated[int, Field(ge=0, le=2**53)] = 1_000_000
     plausible_past_days: Annotated[float, Field(gt=0.0, le=36_500.0)] = 366.0
     plausible_future_s: Annotated[float, Field(ge=0.0, le=86_400.0)] = 300.0
+    #: Worker processes decoding batches of at least ``decode_min_messages`` messages on
+    #: another core while the writer stores (``hub.ingest.decoder``); 0: the writer does.
+    decode_workers: Annotated[int, Field(ge=0, le=8)] = 1
+    decode_min_messages: Annotated[int, Field(ge=1, le=100_000)] = 16
 
 
 #: ``[mqtt]`` keys that the embedded broker decides (where it listens, whom it knows).

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub import timefmt
+from hub.chain.arrival import Arrived
 from hub.config import Ingest as IngestSettings
 from hub.db import chain_store
 from hub.db.store import Store
 from hub.errors import StoreError
 from hub.ingest.identity import Gate, Refused
 from hub.ingest.intake import Intake
+from hub.ingest.predecode import Sent, decode_message, received
 from hub.ingest.presence import Presence
 from hub.ingest.registry import DeviceState, Registry
 from hub.ingest.rooms_directory import RoomDirectory
@@ -32,15 +34,12 @@ from hub.ingest.watch import Watch
 from hub.logs import log
 from wire.contract import (
     ACK,
-    RECORD_KINDS,
     Ack,
     Live,
     Message,
     Status,
     Topic,
     WireError,
-    decode,
-    decode_chain,
     parse_topic,
     topic,
 )
@@ -100,12 +99,14 @@ class IngestCore:
 
     # -- entry points ------------------------------------------------------------------------
 
-    def handle_batch(self, messages: Sequence[tuple[str, bytes]], now: float) -> list[AckOut]:
-        """Store a batch in one transaction; return the acks to publish after the commit."""
+    def handle_batch(self, messages: Sequence[tuple[str, bytes]], now: float,
+                     decoded: Sequence[list[Sent] | None] | None = None) -> list[AckOut]:
+        """Store a batch in one transaction; return the acks to publish after the commit.
+        ``decoded``: each message's record arrivals, made by a worker (:mod:`predecode`)."""
         at = timefmt.iso(now)
         touched: dict[JournalKey, Touch] = {}
         self._failed = False
-        self._guarded(lambda: self._handle_all(messages, now, at, touched), now)
+        self._guarded(lambda: self._handle_all(messages, now, at, touched, decoded), now)
         if self._failed:
             self._restore(now)
         for key, touch in touched.items():
@@ -162,10 +163,11 @@ class IngestCore:
 
     def _handle_all(
         self, messages: Sequence[tuple[str, bytes]], now: float, at: str,
-        touched: dict[JournalKey, Touch],
+        touched: dict[JournalKey, Touch], decoded: Sequence[list[Sent] | None] | None,
     ) -> None:
-        for topic_text, payload in messages:
-            self._one(topic_text, payload, now, at, touched)
+        for index, (topic_text, payload) in enumerate(messages):
+            pre = decoded[index] if decoded is not None else None
+            self._one(topic_text, payload, now, at, touched, pre, decoded is not None)
         self.counters["batches"] += 1
 
     def _flush(self, at: str) -> None:
@@ -184,7 +186,7 @@ class IngestCore:
 
     def _one(
         self, topic_text: str, payload: bytes, now: float, at: str,
-        touched: dict[JournalKey, Touch],
+        touched: dict[JournalKey, Touch], pre: list[Sent] | None = None, made: bool = False,
     ) -> None:
         if _is_ack(topic_text):
             self.counters["acks_ignored"] += 1
@@ -195,20 +197,12 @@ class IngestCore:
         except (WireError, Refused) as exc:
             self._reject(topic_text, payload, exc.reason, now, at)
             return
-        try:
-            if _record_topic(topic_text):
-                decoded = decode_chain(topic_text, payload)  # each record also as sent
-                where = decoded.topic
-                message: Message | tuple[Any, ...] = (decoded.envelope, decoded.records,
-                                                      decoded.raws)
-            else:
-                where, message = decode(topic_text, payload)
-        except WireError as exc:
-            self._reject(topic_text, payload, exc.reason, now, at)
+        decoded = decode_message(topic_text, payload, arrived=not made)
+        if decoded.error is not None:
+            self._reject(topic_text, payload, decoded.error, now, at)
             return
-        except Exception as exc:  # a bug in the contract must not stop ingest
-            self._reject(topic_text, payload, f"undecodable: {type(exc).__name__}", now, at)
-            return
+        assert decoded.where is not None and decoded.message is not None
+        where, message = decoded.where, decoded.message
         try:
             self._admit(device, message, now)
         except Refused as exc:
@@ -216,7 +210,8 @@ class IngestCore:
             return
         try:
             with self.store.transaction():
-                self._dispatch(where, message, now, at, touched)
+                self._dispatch(where, message, now, at, touched,
+                               received(pre) if made else decoded.arrived)
         except Exception as exc:
             self._failed = True
             self.counters["handler_errors"] += 1
@@ -255,7 +250,7 @@ class IngestCore:
 
     def _dispatch(
         self, where: Topic, message: Message | tuple[Any, ...], now: float, at: str,
-        touched: dict[JournalKey, Touch],
+        touched: dict[JournalKey, Touch], arrived: dict[int, Arrived] | None = None,
     ) -> None:
         if isinstance(message, tuple):
             envelope, records, raws = message
@@ -263,7 +258,7 @@ class IngestCore:
             touch = touched.setdefault((envelope.device, envelope.journal), Touch(
                 envelope.site, envelope.room, seqs.upto if seqs is not None else 0))
             touch.site, touch.room = envelope.site, envelope.room
-            self.intake.batch(envelope, records, raws, now, at, touch)
+            self.intake.batch(envelope, records, raws, now, at, touch, arrived)
         elif isinstance(message, Status):
             self.presence.status(message, now, at)
         elif isinstance(message, Live):
@@ -379,10 +374,6 @@ class IngestCore:
             with self.store.transaction():
                 for gap in filled:
                     self.store.clear_condition(gap.event_id or 0, timefmt.iso(now))
-
-
-def _record_topic(topic_text: str) -> bool:
-    return topic_text.rsplit("/", 1)[-1] in RECORD_KINDS
 
 
 def _is_ack(topic_text: str) -> bool:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from hub.chain.arrival import Arrived, ConflictBudget, check
 from hub.db import chain_store
 from hub.events.workflow import alarm_detail, alarm_ref
+from hub.ingest.predecode import arrivals
 from hub.ingest.records import alarm_row, change_row, exposure_row, reading_row, record_times
 from hub.ingest.registry import DeviceState
 from hub.ingest.sequences import JournalSeqs
@@ -72,7 +73,9 @@ class Intake:
     def batch(
         self, envelope: Envelope, records: list[Record | RefusedItem],
         raws: list[dict[str, Any]], now: float, at: str, touch: Touch,
+        arrived_of: dict[int, Arrived] | None = None,
     ) -> None:
+        """``arrived_of``: each record's arrival, made with the decode (a worker's)."""
         core = self.core
         dev = core.registry.heard(envelope.device, envelope.site, envelope.room, now, at)
         core.presence.came_back(dev, at)
@@ -97,9 +100,10 @@ class Intake:
         rows: Rows = ([], [])
         new: list[Arrived] = []
         copies: list[Arrived] = []
-        raw_of = {record.seq: raw for record, raw in zip(records, raws, strict=False)}
+        if arrived_of is None:
+            arrived_of = arrivals(envelope.kind, records, raws)
         for record in records:
-            arrived = Arrived.of(record.seq, envelope.kind, raw_of.get(record.seq, {}))
+            arrived = arrived_of[record.seq]
             if seqs.is_stored(record.seq) or record.seq in seqs.quarantined:
                 duplicates += 1
                 copies.append(arrived)
@@ -289,7 +293,13 @@ def plausible_window(received: float, settings: IngestSettings) -> tuple[str, st
 
 
 def implausible(record: Record, window: tuple[str, str]) -> bool:
-    return any(not window[0] <= instant_key(t) <= window[1] for t in record_times(record))
+    low, high = window[0][:19], window[1][:19]
+    for t in record_times(record):
+        # Validated times are fixed-width: a whole second strictly inside the window's is
+        # inside it, whatever the fractions (the common case, without building keys).
+        if not low < t[:19] < high and not window[0] <= instant_key(t) <= window[1]:
+            return True
+    return False
 
 
 def write(store: Store, ident: Ident, record: Record, at: str,

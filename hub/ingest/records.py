@@ -7,6 +7,7 @@ alarm kinds) are stored as compact JSON text.
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from typing import Any
 
 from hub.db.schema import READING_FIELDS
@@ -20,12 +21,16 @@ def _flag(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
+#: The reading's fields in column order, read in one C call (the ingest's hot path).
+_READING_VALUES = attrgetter(*READING_FIELDS)
+
+
 def reading_row(device: str, site: str, room: str, journal: str, item: ReadingItem,
                 implausible: bool = False) -> list[Any]:
     """Values in ``readings`` column order (identity first, then ReadingItem fields, then the
-    hub's ``clock_implausible``)."""
-    values = [getattr(item, name) for name in READING_FIELDS]
-    return [device, site, room, journal, *(int(v) if isinstance(v, bool) else v for v in values),
+    hub's ``clock_implausible``); booleans stored as 0/1."""
+    return [device, site, room, journal,
+            *[int(v) if v.__class__ is bool else v for v in _READING_VALUES(item)],
             int(implausible)]
 
 

@@ -5,16 +5,20 @@ Three tasks on the event loop and one thread:
 * the listener: aiomqtt 2's documented reconnect loop around one ``Client``
   with a persistent session (``clean_session=False``, fixed identifier), so
   the broker queues for the hub while it is away; it only enqueues;
-* the writer: takes up to ``batch_max`` messages or waits ``batch_wait_ms``,
-  and runs :meth:`IngestCore.handle_batch` in the store thread (one
-  transaction per batch), then hands the acks to the sender;
+* the writer: takes up to ``batch_max`` messages or waits ``batch_wait_ms``
+  (:mod:`hub.ingest.inbox`: alarms first, in a batch of their own, at once), and
+  runs :meth:`IngestCore.handle_batch` in the store thread (one transaction
+  per batch), then hands the acks to the sender, and after a batch that held
+  an alarm calls :attr:`Ingest.on_alarm` (the live stream wakes at once rather
+  than at its next poll: issue 18, an alarm on the PCR's screen within 0.5 s);
 * the sender: publishes the latest ack of each (device, journal), retained
   QoS 1, keeping the unsent ones for the next connection;
 * the ticker: every second, gap and silence checks in the store thread.
 
 The store thread is a one-worker executor: the sqlite connection is created
 in it and never used elsewhere; parsing and SQL do not block the loop that
-keeps the MQTT connection alive.
+keeps the MQTT connection alive. Large batches have each record's canonical bytes
+and hash made beforehand by a worker process (``[ingest] decode_workers``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from hub.config import HubConfig
 from hub.db.store import Store
 from hub.errors import StoreError, StoreReplaced
 from hub.ingest.core import AckOut, IngestCore
+from hub.ingest.decoder import DecodePool
+from hub.ingest.inbox import Inbox, is_alarm
+from hub.ingest.predecode import Sent
 from hub.ingest.rooms_directory import ProvisionedRooms
 from hub.logs import log
 from wire.contract import ACK, HUB_SUBSCRIPTION, QOS
@@ -43,7 +50,6 @@ T = TypeVar("T")
 #: QoS 1 acks the hub may have in flight at once (paho's default, 20, let the acks of a
 #: thousand rooms queue behind PUBACK round trips: p50 ~0.5 s in bench/ingest.py --mode latency).
 ACK_INFLIGHT = 10_000
-Queued = tuple[str, bytes, float] | None  # (topic, payload, received monotonic); None: stop
 
 
 class Ingest:
@@ -57,7 +63,7 @@ class Ingest:
         self.tick_s = tick_s
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
-        self._queue: asyncio.Queue[Queued] = asyncio.Queue()
+        self._inbox = Inbox()
         self._unsent: dict[tuple[str, str], AckOut] = {}
         self._ack_ready = asyncio.Event()
         self._client: aiomqtt.Client | None = None
@@ -66,7 +72,11 @@ class Ingest:
         self._core_stats: dict[str, int] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._core: IngestCore | None = None
+        self._decoder = DecodePool(config.ingest.decode_workers,
+                                   config.ingest.decode_min_messages)
         self.rooms = load_rooms(config)
+        #: Called on the loop after a committed batch that held an alarm message.
+        self.on_alarm: Callable[[], None] | None = None
 
     # -- public ------------------------------------------------------------------------------
 
@@ -81,6 +91,7 @@ class Ingest:
             if self._core is not None:
                 await self._in_store(self._core.store.close)
             self._executor.shutdown(wait=True)
+            self._decoder.close()
             log("ingest_stopped")
 
     def stop(self) -> None:
@@ -104,7 +115,7 @@ class Ingest:
         """Counters of the last committed batch, queue depth, publish-to-stored latency."""
         latencies = sorted(self._latency_s)
         out: dict[str, Any] = dict(self._core_stats)
-        out["queued"] = self._queue.qsize()
+        out["queued"] = self._inbox.qsize()
         out["connected"] = self._connected
         out["unsent_acks"] = len(self._unsent)
         if latencies:
@@ -160,7 +171,7 @@ class Ingest:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-            self._queue.put_nowait(None)
+            self._inbox.stop()
             await asyncio.gather(writer, return_exceptions=True)
 
     # -- listener ----------------------------------------------------------------------------
@@ -180,9 +191,8 @@ class Ingest:
                     self.ready.set()
                     self._ack_ready.set()
                     async for message in client.messages:
-                        self._queue.put_nowait(
-                            (message.topic.value, _bytes(message.payload), time.monotonic())
-                        )
+                        self._inbox.put(message.topic.value, _bytes(message.payload),
+                                        time.monotonic())
             except aiomqtt.MqttError as exc:
                 self._connected = False
                 log("mqtt_disconnected", logging.WARNING, error=str(exc), retry_s=backoff)
@@ -192,46 +202,34 @@ class Ingest:
     # -- writer ------------------------------------------------------------------------------
 
     async def _write(self) -> None:
-        """Batch, store in the store thread, then queue the acks: until the stop marker."""
-        while True:
-            batch, more = await self._next_batch()
-            if batch:
-                await self._store_batch(batch)
-            if not more:
-                return
+        """Batch, have a large batch's arrivals made by the worker (:mod:`hub.ingest.decoder`)
+        while the batch before is stored, store in the store thread, then queue the acks:
+        until the stop marker. Batches are stored one at a time, in order."""
+        storing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch, more = await self._inbox.next_batch(self.config.ingest.batch_max,
+                                                           self.config.ingest.batch_wait_ms / 1000)
+                if batch:
+                    decoded = await self._decoder.decode([(t, p) for t, p, _ in batch])
+                    if storing is not None:
+                        await storing
+                    storing = asyncio.create_task(self._store_batch(batch, decoded))
+                if not more:
+                    return
+        finally:
+            if storing is not None:
+                await storing
 
-    async def _next_batch(self) -> tuple[list[tuple[str, bytes, float]], bool]:
-        settings = self.config.ingest
-        loop = asyncio.get_running_loop()
-        first = await self._queue.get()
-        if first is None:
-            return [], False
-        batch = [first]
-        deadline = loop.time() + settings.batch_wait_ms / 1000.0
-        while len(batch) < settings.batch_max:
-            try:
-                item = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
-            if item is None:
-                return batch, False
-            batch.append(item)
-        return batch, True
-
-    async def _store_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
+    async def _store_batch(self, batch: list[tuple[str, bytes, float]],
+                           decoded: list[list[Sent] | None] | None = None) -> None:
         if self._core is None and not await self._in_store(self._try_open):
             log("batch_lost", logging.ERROR, messages=len(batch), error="no store open")
             await asyncio.sleep(1.0)  # nothing acked: the agents will send these again
             return
         pairs = [(topic, payload) for topic, payload, _ in batch]
         try:
-            acks = await self._in_store(self._handle_in_thread, pairs, self.clock())
+            acks = await self._in_store(self._handle_in_thread, pairs, self.clock(), decoded)
         except StoreReplaced as exc:
             await self._reopen(exc)
             return
@@ -242,10 +240,16 @@ class Ingest:
         stored = time.monotonic()
         self._latency_s.extend(stored - received for _, _, received in batch)
         self._offer_acks(acks)
+        if self.on_alarm is not None and any(is_alarm(topic) for topic, _, _ in batch):
+            try:
+                self.on_alarm()
+            except Exception:  # the live stream's trouble must never stop the ingest
+                log("on_alarm_failed", logging.ERROR, exc_info=True)
 
-    def _handle_in_thread(self, pairs: list[tuple[str, bytes]], now: float) -> list[AckOut]:
+    def _handle_in_thread(self, pairs: list[tuple[str, bytes]], now: float,
+                          decoded: list[list[Sent] | None] | None) -> list[AckOut]:
         assert self._core is not None
-        acks = self._core.handle_batch(pairs, now)
+        acks = self._core.handle_batch(pairs, now, decoded)
         self._core_stats = self._core.stats()
         return acks
 

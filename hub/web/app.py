@@ -105,6 +105,7 @@ def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
         task = None
         if ingest:
             app.state.ingest = Ingest(config)
+            app.state.ingest.on_alarm = lambda: live.broadcaster(app).poke()
             task = asyncio.create_task(app.state.ingest.run(), name="ingest")
             task.add_done_callback(lambda done: _ingest_ended(app, done))
         try:

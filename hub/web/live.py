@@ -8,8 +8,10 @@ the same permissions as any request:
   status) changed;
 - ``events``: the ``events`` table changed (a new event, closed, acknowledged...).
 
-One :class:`Broadcaster` per app polls the store every ``interval_s`` (0.5 s)
-on its own connection, whoever is listening: ``PRAGMA data_version`` first
+One :class:`Broadcaster` per app polls the store every ``interval_s`` (0.5 s),
+or at once when :meth:`Broadcaster.poke` wakes it (the ingest, after committing an
+alarm: the PCR sees it without waiting for the next poll), on its own connection,
+whoever is listening: ``PRAGMA data_version`` first
 (it moves only when another connection committed), then cheap change markers
 of the three tables, and puts the names of what changed on every subscriber's
 queue. It starts with the first subscriber and stops by itself once nobody has
@@ -63,6 +65,7 @@ class Broadcaster:
         self._version: int | None = None
         self._markers: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._poked = asyncio.Event()
         #: Set once the poller has taken its baseline: a change after it is news.
         self.baseline = asyncio.Event()
 
@@ -78,6 +81,10 @@ class Broadcaster:
 
     def unsubscribe(self, queue: asyncio.Queue[tuple[int, str]]) -> None:
         self.subscribers.discard(queue)
+
+    def poke(self) -> None:
+        """Poll now rather than at the next interval (call on the app's loop)."""
+        self._poked.set()
 
     def publish(self, names: list[str]) -> None:
         """Put each name on every queue (a full queue drops it: its page is far behind)."""
@@ -95,7 +102,9 @@ class Broadcaster:
             await asyncio.to_thread(self.changes)  # the baseline: what exists now is not news
             self.baseline.set()
             while True:
-                await asyncio.sleep(self.interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._poked.wait(), self.interval_s)
+                self._poked.clear()
                 if self.subscribers:
                     idle_since = None
                 else:

@@ -1,0 +1,86 @@
+"""What the broker delivered, waiting for the writer: in batches, alarms first.
+
+The listener puts each message here; the writer takes a batch of up to
+``batch_max`` messages, waiting up to ``batch_wait_ms`` for it to fill. Alarm
+batches go in a lane of their own: the next batch taken holds every alarm
+waiting, before any reading queued earlier, and a batch holding an alarm is
+never held open to fill. So an alarm never waits behind a backlog of readings
+(issue 18: an alarm on the PCR's screen within half a second, at ten times a
+site's load). The contract allows it: each record is keyed by its own
+(device, journal, seq), and the agents themselves send alarms first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Final
+
+from wire.contract import ALARMS
+
+Item = tuple[str, bytes, float]  # (topic, payload, received monotonic)
+#: Put on the queue when an alarm arrives, so that a writer waiting on the queue wakes.
+_WAKE: Final[Item] = ("", b"", 0.0)
+
+
+class Inbox:
+    """An asyncio queue of messages (``None``: stop) with an alarm lane in front."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
+        self._alarms: deque[Item] = deque()
+
+    def put(self, topic: str, payload: bytes, received: float) -> None:
+        if is_alarm(topic):
+            self._alarms.append((topic, payload, received))
+            self._queue.put_nowait(_WAKE)
+        else:
+            self._queue.put_nowait((topic, payload, received))
+
+    def stop(self) -> None:
+        """The writer takes what is queued, then stops."""
+        self._queue.put_nowait(None)
+
+    def qsize(self) -> int:
+        """Messages waiting (an alarm counted by its wake mark, until the writer meets it)."""
+        return self._queue.qsize()
+
+    async def next_batch(self, batch_max: int, wait_s: float) -> tuple[list[Item], bool]:
+        """(a batch, whether more may come): alarms waiting first, alone and at once."""
+        if self._alarms:
+            return self._take_alarms(batch_max), True
+        loop = asyncio.get_running_loop()
+        first = await self._queue.get()
+        if first is None:
+            return [], False
+        if first is _WAKE:
+            return self._take_alarms(batch_max), True
+        batch = [first]
+        deadline = loop.time() + wait_s
+        while len(batch) < batch_max and not self._alarms:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if item is None:  # stop once the alarms waiting are taken too
+                self._queue.put_nowait(None)
+                return batch, True
+            if item is not _WAKE:
+                batch.append(item)
+        return batch, True
+
+    def _take_alarms(self, batch_max: int) -> list[Item]:
+        taken: list[Item] = []
+        while self._alarms and len(taken) < batch_max:
+            taken.append(self._alarms.popleft())
+        return taken
+
+
+def is_alarm(topic: str) -> bool:
+    return topic.endswith("/" + ALARMS)
