@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Final
@@ -35,6 +36,21 @@ from tests.web_helpers import login
 from wire.kinds import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
+#: A time as the store keeps it (``2026-01-16T12:00:00.000Z``), which no page shows when it
+#: is a real one (a stored text that is no time, the extreme store's, is shown as written).
+STORED_TIME: Final = re.compile(r"\b(20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}"
+                                r"(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))")
+
+
+def stored_time(text: str) -> str | None:
+    """The first stored, valid UTC time in ``text``."""
+    for match in STORED_TIME.finditer(text):
+        try:
+            datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        return match.group(1)
+    return None
 #: Pages that are no reader's (files, streams) are left out by their content type.
 SKIPPED_SUFFIXES = (".pdf", ".csv", ".ics", ".jsonl")
 
@@ -189,8 +205,12 @@ def test_no_raw_code_on_any_french_page(french_admin: TestClient) -> None:
             if "text/html" not in response.headers.get("content-type", ""):
                 continue
             seen += 1
-            found = raw_codes(visible_text(response.text), codes)
+            text = visible_text(response.text)
+            found = raw_codes(text, codes)
             if found:
                 failures += [f"{path}: {code!r} in «{context}»" for code, context in found.items()]
+            stored = stored_time(text)  # a reader reads Paris time, never the store's
+            if stored:
+                failures.append(f"{path}: stored UTC time {stored!r}")
     assert seen > 15, seen
     assert not failures, "\n".join(failures)

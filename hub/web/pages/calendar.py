@@ -62,8 +62,9 @@ from hub.web.calendar_words import (
 )
 from hub.web.deps import Admin, Db, FeedUser, Pcr, Viewer, config_of, now_of
 from hub.web.i18n import gettext_for, language
+from hub.web.numfmt import number
 from hub.web.templating import render, translate
-from hub.web.timeshow import long_day
+from hub.web.timeshow import long_day, paris
 
 router = APIRouter()
 
@@ -98,7 +99,14 @@ def _page_ctx(request: Request, conn: sqlite3.Connection) -> dict[str, Any]:
         return translate(request, table[key]) if key in table else str(key or "")
 
     def failure(item: dict[str, Any]) -> str:
-        return translate(request, item["message"]).format(**item["params"])
+        """A verification's failure in words: its numbers in the reader's language, its
+        times in Paris time (the params are the report's stored figures)."""
+        lang = language(request)
+        params = {key: paris(value) if key == "start"
+                  else number(value, lang) if isinstance(value, int | float)
+                  and not isinstance(value, bool) else value
+                  for key, value in item["params"].items()}
+        return translate(request, item["message"]).format(**params)
 
     settings = config_of(request).controls
     return {
