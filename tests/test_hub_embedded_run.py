@@ -1,4 +1,5 @@
-"""``voyant-hub run`` with ``[broker] mode = "embedded"``, and ``voyant-hub broker-config``.
+"""``voyant-hub run`` with ``[broker] mode = "embedded"``, and ``voyant-hub broker-config``;
+DCMTK's ``storescu`` sending the shared RDSRs to the running hub's DICOM service.
 
 The hub runs as a process (``python -m hub.cli run``), as in production: it
 starts amqtt with the devices file's accounts, generates the missing
@@ -9,6 +10,8 @@ wait polls against a deadline.
 
 from __future__ import annotations
 
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -27,6 +30,7 @@ from tests.mqtt_fixtures import MqttProbe
 from wire.contract import ACK, topic
 
 ROOT = Path(__file__).resolve().parent.parent
+SHARED_RDSRS = sorted((ROOT / "tests" / "data" / "rdsr").glob("*.dcm"))
 DEADLINE_S = 20.0
 DEVICES_TOML = """
 [hub]
@@ -61,7 +65,10 @@ def hub_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path,
         f'[broker]\nmode = "embedded"\nport = {port}\n'
         f'devices = "{tmp_path / "devices.toml"}"\n\n'
         f'[store]\npath = "{tmp_path / "hub.db"}"\n\n[ingest]\nbatch_wait_ms = 5\n'
-        "\n[web]\nport = 0\n")
+        "\n[web]\nport = 0\n"
+        # The DICOM storage service, on a free port the log says (issue 17, item 2).
+        '\n[dicom]\nenabled = true\nport = 0\n[[dicom.peers]]\ncalling_ae_title = "ARTIS"\n'
+        'address = "127.0.0.1"\ndevice = "Salle IR1"\n')
     assert main(["check-config", str(config)]) == 0
     log = tmp_path / "hub.log"
     with log.open("wb") as out:
@@ -135,3 +142,47 @@ def test_broker_config_is_a_subcommand_of_voyant_hub(
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "broker-config" in capsys.readouterr().out
+
+
+def test_storescu_sends_the_shared_rdsrs_to_the_running_hub(
+    hub_process: tuple[subprocess.Popen[bytes], Path, int],
+) -> None:
+    """The real client (DCMTK) to the real process: each file stored once with the peer the
+    association authenticated; sent again, nothing changes (a study's totals not doubled)."""
+    process, folder, _port = hub_process
+    log = folder / "hub.log"
+
+    def dicom_port() -> int | None:
+        found = re.search(r"event=dicom_listening .*?port=(\d+)", log.read_text(errors="replace"))
+        return int(found.group(1)) if found else None
+
+    _until(lambda: dicom_port() is not None, "the DICOM service to listen", process, log)
+    storescu = shutil.which("storescu")
+    assert storescu, "DCMTK's storescu is missing: apt-get install dcmtk (make test does)"
+    command = [storescu, "-aet", "ARTIS", "-aec", "VOYANT", "127.0.0.1", str(dicom_port()),
+               *map(str, SHARED_RDSRS)]
+
+    def stored() -> list[tuple[object, ...]]:
+        with sqlite3.connect(folder / "hub.db") as db:
+            return [*db.execute("SELECT s.study_instance_uid, s.dap_gym2, f.peer,"
+                                " f.peer_device, (SELECT count(*) FROM rdsr_irradiation_events"
+                                " e WHERE e.study_instance_uid = s.study_instance_uid)"
+                                " FROM rdsr_studies s JOIN rdsr_files f"
+                                " ON f.sop_instance_uid = s.totals_sop_instance_uid"
+                                " ORDER BY 5")]
+
+    def dump() -> list[list[tuple[object, ...]]]:
+        with sqlite3.connect(folder / "hub.db") as db:
+            return [[*db.execute(f"SELECT * FROM {table} ORDER BY 1")] for table in (
+                "rdsr_files", "rdsr_studies", "rdsr_irradiation_events", "rdsr_refused")]
+
+    dumps = []
+    for _ in range(2):
+        sent = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        assert sent.returncode == 0, sent.stderr
+        _until(lambda: len(stored()) == 3, "the three studies stored", process, log)
+        assert [(r[2], r[3], r[4]) for r in stored()] == [
+            ("ARTIS@127.0.0.1", "Salle IR1", 3), ("ARTIS@127.0.0.1", "Salle IR1", 8),
+            ("ARTIS@127.0.0.1", "Salle IR1", 22)]
+        dumps.append(dump())
+    assert dumps[0] == dumps[1]  # sent again: every row as it was

@@ -1,13 +1,12 @@
 """The DICOM storage service (#17 item 2): only the listed peers associate, only the two
-RDSR SOP classes are accepted, each C-STORE is stored with the association's identity;
-and DCMTK's own ``storescu`` sends the three shared files to it."""
+RDSR SOP classes are accepted, each C-STORE is stored with the association's identity.
+DCMTK's own ``storescu`` sends the three shared files to a running ``voyant-hub run``:
+tests/test_hub_embedded_run.py."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from tests.polling import wait_until
 SHARED = Path(__file__).resolve().parent / "data" / "rdsr"
 FILES = [SHARED / n for n in ("RF-RDSR-Siemens-Zee.dcm", "RF-RDSR-Philips_Allura.dcm",
                               "RF-RDSR-GE-OECEliteMiniView.dcm")]
-COUNTS = [8, 3, 22]
 
 
 def settings(port: int = 0) -> Dicom:
@@ -126,30 +124,3 @@ def test_serving_starts_only_when_enabled(tmp_path: Path) -> None:
 
     assert asyncio.run(run(False)) is False
     assert asyncio.run(run(True)) is True
-
-
-def _dump(service: StorageService) -> list[list[tuple[object, ...]]]:
-    return [[tuple(r) for r in rows(service, f"SELECT * FROM {t} ORDER BY 1")]
-            for t in ("rdsr_files", "rdsr_studies", "rdsr_irradiation_events", "rdsr_refused")]
-
-
-def test_dcmtk_storescu_sends_the_three_shared_files(service: StorageService) -> None:
-    storescu = shutil.which("storescu")
-    assert storescu, "DCMTK's storescu is missing: apt-get install dcmtk (make test does)"
-    command = [storescu, "-aet", "ARTIS", "-aec", "VOYANT", "127.0.0.1", str(service.port),
-               *map(str, FILES)]
-    sent = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    assert sent.returncode == 0, sent.stderr
-    expected = {str(read(f).study_instance_uid): n for f, n in zip(FILES, COUNTS, strict=True)}
-
-    def counts() -> dict[str, int]:
-        return {str(r[0]): int(r[1]) for r in rows(
-            service, "SELECT s.study_instance_uid, count(e.irradiation_event_uid)"
-            " FROM rdsr_studies s LEFT JOIN rdsr_irradiation_events e USING"
-            " (study_instance_uid) GROUP BY s.study_instance_uid")}
-
-    wait_until(lambda: counts() == expected, "the three studies stored", 10)
-    before = _dump(service)
-    again = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    assert again.returncode == 0, again.stderr
-    assert _dump(service) == before  # sent again: stored once, totals not doubled
