@@ -95,6 +95,8 @@ class ChangeTracker:
         """The run records to journal at ``now`` (every input known up to it): stable for
         the gap, or spanning the longest span."""
         out: list[ChangeRecord] = []
+        if not self._runs:
+            return out
         for signal in sorted(self._runs, key=lambda s: self._runs[s].first):
             run = self._runs[signal]
             if now >= min(run.last + self.gap_s, run.first + self.span_s):

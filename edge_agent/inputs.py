@@ -139,11 +139,17 @@ class InputBank:
         monitor must not judge a later moment yet.
         """
         with self._lock:
+            starts: list[float] = []
             for debouncer in self._debouncers.values():
+                if debouncer.burst_start is None:
+                    continue  # stable: nothing to settle (poll would say None)
                 change = debouncer.poll(now)
                 if change is not None:
                     self._ready.append(change)
-            starts = [d.burst_start for d in self._debouncers.values() if d.burst_start is not None]
+                elif debouncer.burst_start is not None:
+                    starts.append(debouncer.burst_start)
+            if not self._ready:
+                return [], min(starts) if starts else now
             horizon = min(starts) if starts else now
             self._ready.sort(key=lambda c: c.at)
             cut = 0
@@ -165,7 +171,8 @@ class InputBank:
 
     def next_deadline(self) -> float | None:
         with self._lock:
-            deadlines = [d.deadline() for d in self._debouncers.values()]
+            deadlines = [d.deadline() for d in self._debouncers.values()
+                         if d.burst_start is not None]  # a stable input has none
         times = [t for t in deadlines if t is not None]
         return min(times) if times else None
 

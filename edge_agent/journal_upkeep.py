@@ -118,6 +118,11 @@ class JournalUpkeep:
 
     # -- the periodic jobs ---------------------------------------------------------------
 
+    def next_due(self) -> float:
+        """When :meth:`step` next has work (monotonic seconds): the simulator plays frames
+        in bursts up to it, never past."""
+        return min(self._next_prune, self._next_checkpoint)
+
     def step(self, now: float, wall: float) -> None:
         """Run what is due at monotonic ``now`` (``wall``: UTC seconds, for the retention)."""
         if now >= self._next_prune:

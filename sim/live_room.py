@@ -39,21 +39,22 @@ class RoomSettings:
 def play_room(
     scenario: Scenario, settings: RoomSettings, *, speed: float | None = None,
     repeat: int = 1, linger_s: float = 30.0, control: RoomControl | None = None,
-    on_report: Callable[[Report], None] | None = None,
+    on_report: Callable[[Report], None] | None = None, fast: bool = False,
 ) -> Publisher:
     """Play ``scenario`` ``repeat`` times (a new agent run each), then wait up to ``linger_s``
     real seconds for the hub to acknowledge the whole outbox. Returns the stopped publisher.
 
     ``control`` (:mod:`sim.inject`) injects faults while it plays, and stops it early
     (between two steps) when asked; ``on_report`` gets each run's report (the one of
-    ``voyant-sim run``), so one play serves both its expectations and the wire."""
+    ``voyant-sim run``), so one play serves both its expectations and the wire;
+    ``fast``: the probe's frame bytes in process, not through a pty (:mod:`sim.fast_probe`)."""
     settings.journal.parent.mkdir(parents=True, exist_ok=True)
     publisher: Publisher | None = None
     try:
         for _ in range(repeat):
             if control is not None and control.stopping and publisher is not None:
                 break
-            sim = _simulation(scenario, settings, speed, control)
+            sim = _simulation(scenario, settings, speed, control, fast)
             if publisher is None:
                 publisher = Publisher(Mqtt.model_validate(settings.mqtt),
                                       Device.model_validate(settings.device), settings.journal,
@@ -76,10 +77,11 @@ def play_room(
 
 
 def _simulation(scenario: Scenario, settings: RoomSettings, speed: float | None,
-                control: RoomControl | None) -> Simulation:
+                control: RoomControl | None, fast: bool) -> Simulation:
     return Simulation(
         scenario, settings.journal.parent, wall_start=time.time(), journal_path=settings.journal,
-        durable=True, speed=speed, control=control, device=settings.device, mqtt=settings.mqtt,
+        durable=True, speed=speed, control=control, fast=fast, device=settings.device,
+        mqtt=settings.mqtt, bursts=True,  # the publisher's hook only wakes the publisher
     )
 
 

@@ -8,6 +8,11 @@ so an unplugged and replugged probe reappears under the same name.
 
 Like the Pico's USB serial with no host listening, frames written while no
 one has the port open are dropped (and the firmware carries on).
+
+Frames may be *held* (:meth:`PtyProbe.hold`) and written together by
+:meth:`PtyProbe.flush`, as USB hands a host a burst of them: the firmware
+still makes each one at its own millisecond. :mod:`sim.fast_probe` is the
+same probe without the pty (``voyant-sim run --fast``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import shutil
 import tempfile
 import time
 import tty
+from typing import Protocol
 
 from edge_agent.errors import ProbeError
 from edge_agent.probe.sample import ProbeSample
@@ -27,6 +33,14 @@ from firmware_py.counter import PulseCounter
 from firmware_py.main import GM_PIN, HV_OK_PIN, WDT_TIMEOUT_MS
 from firmware_py.probe import ProbeFirmware
 from firmware_py.shim import machine
+
+
+class Line(Protocol):
+    """Where the firmware's frames go: the pty's master, or :mod:`sim.fast_probe`'s port."""
+
+    def host_listening(self) -> bool: ...
+
+    def write(self, data: bytes) -> int: ...
 
 
 class _MasterWriter:
@@ -46,6 +60,9 @@ class _MasterWriter:
         if not self.host_listening():
             self._probe.bytes_dropped += len(data)
             return len(data)
+        if self._probe.holding:
+            self._probe.held += data
+            return len(data)
         try:
             written = os.write(self._master, data)
         except BlockingIOError:
@@ -57,7 +74,7 @@ class _MasterWriter:
 class _Board:
     """One power-on of the simulated Pico: pins, watchdog and firmware."""
 
-    def __init__(self, probe: PtyProbe, writer: _MasterWriter, now_ms: int, cause: int) -> None:
+    def __init__(self, probe: PtyProbe, writer: Line, now_ms: int, cause: int) -> None:
         self.boot_ms = now_ms
         self.gm = machine.Pin(GM_PIN, machine.Pin.IN, machine.Pin.PULL_UP)
         self.hv_ok = machine.Pin(HV_OK_PIN, machine.Pin.IN, machine.Pin.PULL_DOWN)
@@ -86,8 +103,11 @@ class PtyProbe:
         self.watchdog_resets = 0
         self.tty_name = ""
         self._master = -1
-        self._writer: _MasterWriter | None = None
+        self._writer: Line | None = None
         self._board: _Board | None = None
+        #: While holding, frames written wait in ``held`` for :meth:`flush`.
+        self.holding = False
+        self.held = bytearray()
         self.set_connected(True, now_ms)
 
     @property
@@ -107,6 +127,22 @@ class PtyProbe:
         before = self.bytes_written
         board.firmware.tick(now_ms - board.boot_ms)
         return self.bytes_written - before
+
+    def hold(self) -> None:
+        """Keep the frames the firmware writes from now on, until :meth:`flush`."""
+        self.holding = True
+
+    def flush(self) -> int:
+        """Write the held frames in one go; the bytes written (all of them, or it raises)."""
+        self.holding = False
+        data, self.held = bytes(self.held), bytearray()
+        if not data:
+            return 0
+        written = os.write(self._master, data) if self._master >= 0 else 0
+        if written != len(data):
+            raise ProbeError(f"the pty took {written} of {len(data)} held bytes")
+        self.bytes_written += written
+        return written
 
     def inject(self, raw: bytes) -> int:
         """Write arbitrary bytes into the stream (line noise for tests); bytes written."""
@@ -151,6 +187,7 @@ class PtyProbe:
         os.replace(link, self.port_path)
 
     def _close_pty(self) -> None:
+        self.held.clear()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.port_path)
         if self._master >= 0:

@@ -62,13 +62,16 @@ class MockRoom:
 
     def __init__(self, config: AgentConfig, factory: MockFactory) -> None:
         self.factory = factory
+        self._pin_objects: dict[str, Any] = {}  # each signal's pin, looked up once
         self._pins = {
             name: (spec.pin, spec.active == "high") for name, spec in config.pins.inputs().items()
         }
 
     def set(self, signal: str, value: bool) -> None:
         pin_number, active_high = self._pins[signal]
-        pin = self.factory.pin(pin_number)
+        pin = self._pin_objects.get(signal)
+        if pin is None:
+            pin = self._pin_objects[signal] = self.factory.pin(pin_number)
         if value == active_high:
             pin.drive_high()
         else:

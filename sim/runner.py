@@ -8,10 +8,19 @@ a probe frame, or the next deadline the agent asks for (a debounce settling,
 a grace time running out, a reading due). At each instant the changes are
 applied together, the probe delivers, and time moves on only after the agent
 has consumed everything delivered.
+
+Between the agent's deadlines, serial probe frames go in bursts
+(:mod:`sim.batching`): the firmware makes each at its own millisecond, the
+agent reads them together at the last one's instant, and records exactly
+what it records with a step per frame. ``fast`` plays the same frame bytes
+through an in-process port instead of the pty (:mod:`sim.fast_probe`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import struct
+import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +36,8 @@ from edge_agent.journal import Journal
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.serial_link import SerialProbeLink
 from edge_agent.timesync import ClockSync
+from sim.batching import MAX_BURST, BurstGuard
+from sim.fast_probe import MemoryProbe
 from sim.inject import RoomControl
 from sim.physics import Radiation
 from sim.probe_pty import PtyProbe
@@ -65,11 +76,14 @@ class Simulation:
         self, scenario: Scenario, workdir: Path, *, wall_start: float = EPOCH,
         journal_path: Path | None = None, durable: bool = False, speed: float | None = None,
         on_step: Callable[[Agent], None] | None = None, control: RoomControl | None = None,
-        **config_overrides: Any,
+        fast: bool = False, bursts: bool | None = None, **config_overrides: Any,
     ) -> None:
         """``speed`` paces virtual time at that many times real time (None: as fast as it goes);
         ``on_step`` runs after every step of the agent (the MQTT publisher's hook);
-        ``control`` injects faults while it plays and stops it early (:mod:`sim.inject`)."""
+        ``control`` injects faults while it plays and stops it early (:mod:`sim.inject`);
+        ``fast``: the probe's bytes in process, not through a pty; ``bursts``: frames in
+        bursts where that records the same (never while paced or controlled; None: unless an
+        ``on_step`` hook is set, since a hook may act on the agent between two frames)."""
         self.scenario = scenario
         self.wall_start = wall_start
         self.clock = ManualClock(wall_start=wall_start, mono_start=0.0)
@@ -80,6 +94,7 @@ class Simulation:
         self.speed = speed
         self.on_step = on_step
         self.control = control
+        self.fast = fast
         self._state: dict[str, bool | float] = starting_state(scenario.room)
         self._injected: list[Instant] = []
         self._real_start = time.monotonic()
@@ -94,6 +109,11 @@ class Simulation:
             journal=self.journal, on_pins_ready=self._rest,
             clock_sync=ClockSync.fixed(True),  # virtual time is synchronised by definition
         )
+        paced = speed is not None or control is not None
+        self.bursts = bursts
+        self.guard = (BurstGuard(self.agent, FRAME_S)
+                      if bursts is not False and not paced and self.probe.link is not None
+                      else None)
 
     def _make_probe(self) -> _Probe:
         if self.scenario.room.probe == "gpio":
@@ -101,6 +121,9 @@ class Simulation:
                 GPIO_PROBE_PIN, self.clock, pin_factory=self.factory, frame_s=FRAME_S
             )
             return _Probe(None, None, gpio)
+        if self.fast:
+            memory = MemoryProbe()
+            return _Probe(memory, memory.link(self.clock, FRAME_S), None)
         pty = PtyProbe()
         link = SerialProbeLink(pty.port_path, self.clock, frame_s=FRAME_S)
         return _Probe(pty, link, None)
@@ -135,6 +158,9 @@ class Simulation:
             if stalls > 1000:
                 raise LockstepError(f"virtual time does not advance past {t} s")
             last_t = t
+            if next_frame == t and t < min(next_change, next_inject) and self._may_burst():
+                frames, t = self._burst(frames, min(next_change, next_inject), wake, duration)
+                continue
             self._pace(t)
             self.radiation.advance(t)
             self.clock.advance_to(max(t, self.clock.monotonic()))
@@ -143,11 +169,50 @@ class Simulation:
                 index += 1
             if next_inject == t:
                 self._apply(self._injected.pop(0))
+            stepped = False
             if next_frame == t:
-                self._deliver_frame(t)
+                stepped = self._deliver_frame(t)
                 frames += 1
-            self._step()
+            if not stepped:  # a step at the same instant after the frame's would find nothing
+                self._step()
         return build_report(self.scenario, self.journal, self.wall_start, self.agent)
+
+    def _may_burst(self) -> bool:
+        link = self.probe.link
+        return (self.guard is not None and (self.bursts or self.on_step is None)
+                and self.probe.connected and link is not None and link.fileno() is not None
+                and self.guard.possible())
+
+    def _burst(self, first: int, before: float, wake: float | None,
+               duration: float) -> tuple[int, float]:
+        """Frames ``first``, ``first + 1``... in one burst (:mod:`sim.batching`): while the
+        next one comes before ``before`` (a change), at or before ``wake`` and ``duration``,
+        and the guard and the agent's chores allow. Returns the next frame and the last time."""
+        assert self.guard is not None and self.probe.pty is not None
+        assert self.probe.link is not None
+        pty, guard = self.probe.pty, self.guard
+        last_wake = float("inf") if wake is None else wake
+        chore = self.agent.next_chore()
+        guard.start()
+        pty.hold()
+        frame, delivered = first, 0
+        radiation = self.radiation
+        following = round(frame * FRAME_S, 6)
+        while True:
+            t = following
+            radiation.advance(t)
+            counts = radiation.take()
+            delivered += pty.deliver(counts, round(t * 1000))
+            frame += 1
+            following = round(frame * FRAME_S, 6)
+            if (not guard.admits(counts) or t >= chore or frame - first >= MAX_BURST
+                    or following >= before or following > last_wake or following > duration):
+                break
+        self.clock.advance_to(max(t, self.clock.monotonic()))
+        target = self.probe.link.bytes_read + delivered + pty.flush()
+        if not self._wait_consumed(target):
+            self._step()
+        return frame, t
 
     def _take_injected(self) -> None:
         """Add the faults injected since the last step to the instants still to play."""
@@ -186,27 +251,33 @@ class Simulation:
         if self.probe.pty is not None:
             self.probe.pty.set_connected(connected, round(t * 1000))
 
-    def _deliver_frame(self, t: float) -> None:
+    def _deliver_frame(self, t: float) -> bool:
+        """Deliver the frame ending at ``t``; whether the agent has stepped since."""
         counts = self.radiation.take()
         if not self.probe.connected:
-            return
+            return False
         if self.probe.gpio is not None:
             self.probe.gpio.add_pulses(counts)
-            return
+            return False
         assert self.probe.pty is not None and self.probe.link is not None
         target = self.probe.link.bytes_read + self.probe.pty.deliver(counts, round(t * 1000))
-        self._wait_consumed(target)
+        return self._wait_consumed(target)
 
-    def _wait_consumed(self, target: int) -> None:
-        """Lockstep: step the agent until it has read every byte of this frame."""
+    def _wait_consumed(self, target: int) -> bool:
+        """Lockstep: step the agent until it has read every byte of this frame (whether it
+        stepped at all)."""
         assert self.probe.link is not None
         link = self.probe.link
         deadline = time.monotonic() + LOCKSTEP_TIMEOUT_S
+        stepped = False
         while link.bytes_read < target:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or (self.fast and stepped):
                 raise LockstepError(f"agent read {link.bytes_read} of {target} probe bytes")
-            link.wait_readable(0.05)
+            if not self.fast:
+                wait_all_readable(link, target - link.bytes_read, deadline)
             self._step()
+            stepped = True
+        return stepped
 
     def close(self) -> None:
         self.agent.close()
@@ -215,10 +286,25 @@ class Simulation:
         self.factory.reset()
 
 
-def run_scenario(scenario: Scenario) -> Report:
-    """Play ``scenario`` once in a scratch directory and return its report."""
+def wait_all_readable(link: SerialProbeLink, pending: int, deadline: float) -> None:
+    """Wait (real time, up to ``deadline``) until the pty has passed ``pending`` bytes to the
+    link's side, so that the agent reads a burst in one read, as it was sent."""
+    fd = link.fileno()
+    while fd is not None and time.monotonic() < deadline:
+        link.wait_readable(0.05)
+        try:
+            waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return
+        if waiting >= pending:
+            return
+
+
+def run_scenario(scenario: Scenario, *, fast: bool = False) -> Report:
+    """Play ``scenario`` once in a scratch directory and return its report (``fast``: the
+    probe's bytes in process, :mod:`sim.fast_probe`)."""
     with scratch_dir() as tmp:
-        sim = Simulation(scenario, Path(tmp))
+        sim = Simulation(scenario, Path(tmp), fast=fast)
         try:
             return sim.run()
         finally:

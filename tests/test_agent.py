@@ -270,3 +270,32 @@ def test_journal_command_never_creates_a_journal(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert str(db) in result.stderr and "no journal there" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_alarm_pins_are_set_before_any_journal_write(tmp_path: Path,
+                                                           clock: ManualClock) -> None:
+    """An alarm reaches the alarm output and the relay without waiting for the journal's
+    fsyncs (issue 18: p99 < 5 ms from the edge); the journal's order is unchanged: the
+    alarm's record, then the relay's latching."""
+    room = start(tmp_path, clock, relay=True)
+    agent = room.agent
+    assert agent is not None and agent.alarm_output is not None and agent.interlock is not None
+    room.run_to(1.0)
+    seen: list[tuple[str, bool, bool]] = []
+    record = agent.writer.record
+
+    def watched(item: object) -> None:
+        assert agent.alarm_output is not None and agent.interlock is not None
+        seen.append((type(item).__name__, agent.alarm_output.is_on, agent.interlock.energised))
+        record(item)  # type: ignore[arg-type]
+
+    agent.writer.record = watched  # type: ignore[method-assign]
+    room.set(emission=True, light_emission=True)  # no request: unsolicited
+    room.run_to(2.0)
+    names = [name for name, _on, _energised in seen]
+    assert "AlarmRaised" in names, names
+    assert seen[0][1:] == (True, False), seen  # pins set before the edge's first record
+    assert names[-1] == "ChangeRecord" and names.index("AlarmRaised") < len(names) - 1
+    kinds = [a["kind"] for a in agent.journal.alarms()]
+    assert kinds == ["unsolicited_emission"]
+    assert agent.journal.get_meta("interlock_latched") == "1"

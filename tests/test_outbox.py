@@ -32,7 +32,7 @@ WALL = 1_767_600_000.0
 
 
 def play(tmp_path: Path, name: str) -> Path:
-    sim = Simulation(load_scenario(LIBRARY / f"{name}.toml"), tmp_path)
+    sim = Simulation(load_scenario(LIBRARY / f"{name}.toml"), tmp_path, fast=True)
     try:
         sim.run()
     finally:

@@ -1,8 +1,10 @@
 """Every scenario of the library, played against the real agent: exactly the expected alarms.
 
 This is the backbone of the room's tests: the real agent code (mock pins,
-the real serial link reading the real firmware through a pseudo-terminal, the
-real monitor and journal) on virtual time.
+the real serial link reading the real firmware's frames, the real monitor and
+journal) on virtual time. The frames go through an in-process port
+(``fast``); tests/test_sim_modes.py holds the pseudo-terminal's path to the
+same reports, scenario by scenario.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _duration(path: Path) -> float:
 def test_scenario_records_exactly_what_it_expects(path: Path) -> None:
     scenario = load_scenario(path)
     assert scenario.expect is not None
-    report = run_scenario(scenario)
+    report = run_scenario(scenario, fast=True)
     assert scenario.expect.mismatches(report) == [], json.dumps(report["alarms"], indent=1)
     interval = scenario.rules.reading_interval_s
     assert report["readings"]["count"] == int(scenario.duration_s // interval)
@@ -43,11 +45,11 @@ def test_scenario_records_exactly_what_it_expects(path: Path) -> None:
 
 def test_a_run_is_deterministic_for_its_seed() -> None:
     scenario = load_scenario(LIBRARY / "radiation_without_emission.toml")
-    assert run_scenario(scenario) == run_scenario(scenario)
+    assert run_scenario(scenario, fast=True) == run_scenario(scenario, fast=True)
 
 
 def test_report_follows_the_contract() -> None:
-    report = run_scenario(load_scenario(LIBRARY / "unsolicited_emission.toml"))
+    report = run_scenario(load_scenario(LIBRARY / "unsolicited_emission.toml"), fast=True)
     assert set(report) >= {"scenario", "duration_s", "exposures", "alarms", "readings"}
     exposure = report["exposures"][1]
     assert set(exposure) >= {"start_s", "end_s", "duration_s", "requested", "doors_open",

@@ -155,9 +155,10 @@ class Rig:
 
     def room_file(self, device: DeviceAccount, scenario: Path, *, speed: float | None = None,
                   repeat: int = 1, linger: float = DEADLINE_S, log: str | None = None,
-                  report: Path | None = None) -> Proc:
+                  report: Path | None = None, fast: bool = False) -> Proc:
         """``voyant-sim room`` playing any scenario file (the library's, or one written here);
-        ``report``: where it writes its last run's report (``voyant-sim run --json``'s)."""
+        ``report``: where it writes its last run's report (``voyant-sim run --json``'s);
+        ``fast``: the probe's frames in process (the same agent code, no pty)."""
         args = [sys.executable, "-m", "sim.cli", "room", str(scenario),
                 "--config", str(self.room_config(device)), "--journal", str(self.journal(device)),
                 "--repeat", str(repeat), "--linger", str(linger)]
@@ -165,6 +166,8 @@ class Rig:
             args += ["--speed", str(speed)]
         if report is not None:
             args += ["--report", str(report)]
+        if fast:
+            args.append("--fast")
         return Proc(args, self.directory / f"{log or device.username}.log").start()
 
 

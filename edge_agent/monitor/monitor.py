@@ -10,6 +10,12 @@ table, not this module, says when each kind is raised and cleared.
 Conditions are measured from the physical change (the edge time); a condition
 must last strictly longer than its grace, and :meth:`Monitor.next_deadline`
 tells the caller when to come back so that no grace is overshot.
+
+Judging the table is most of the monitor's work, and most of the time (a
+quiet room, ten probe samples a second) nothing a rule reads has changed: the
+monitor remembers what it last judged (:meth:`~edge_agent.monitor.rules.Room.key`,
+the alarm book's version) and until when no grace can run out, and judges
+again only when one of them has changed. The same table, the same answers.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from edge_agent.config import Rules
 from edge_agent.dose.tube import Calibration
 from edge_agent.monitor.alarms import AlarmBook
 from edge_agent.monitor.exposures import ExposureTracker
-from edge_agent.monitor.probe_watch import ProbeWatch
+from edge_agent.monitor.probe_watch import EPS, ProbeWatch
 from edge_agent.monitor.readings import OneSecondMean, ReadingAccumulator
 from edge_agent.monitor.records import (
     AlarmRecord,
@@ -35,6 +41,13 @@ from edge_agent.monitor.records import (
 from edge_agent.monitor.rules import RULES, Clears, Condition, Found, Room, Rule
 from edge_agent.monitor.signals import PATIENT, Signals
 from edge_agent.probe.sample import ProbeSample
+
+#: The table is judged again, whatever was remembered, from this long before a grace runs out.
+MARGIN = 2 * EPS
+#: Most remembered window doses (forgotten all at once beyond).
+WINDOW_CACHE = 4096
+#: The room's key and the alarm book's version, as last judged.
+_Judged = tuple[tuple[object, ...], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +95,15 @@ class Monitor:
             )
             self._one_s = OneSecondMean(dose.calibration)
         self.room = Room(self.signals, self.exposures, rules, self.probe)
+        #: What was last judged, and until when judging it again gives nothing new.
+        self._judged: tuple[_Judged, float] | None = None
+        #: For what was last asked: the rules' deadlines that do not move with time, and the
+        #: conditions whose deadline does (computed again at each ask).
+        self._deadlines: tuple[_Judged, list[float | None], list[tuple[Rule, Condition]]] | None
+        self._deadlines = None
+        #: A window's (saturated, dose in µSv) by (counts, duration): pure functions of the
+        #: calibration, asked ten times a second with few distinct windows.
+        self._window_dose: dict[tuple[int, float], tuple[bool, float]] = {}
         self._startup: list[Output] = []
         if self.signals["emission"]:
             self._emission_rises(self._startup, start, resumed=True)
@@ -123,19 +145,31 @@ class Monitor:
             not x.emission_on
             and sample.end - sample.duration >= x.last_off + self.rules.emission_holdoff_s
         )
-        self.probe.on_sample(sample, quiet, x.emission_on)
+        window = (sample.counts, sample.duration)
+        known = self._window_dose.get(window)
+        if known is None:
+            cal = self.probe.cal
+            measured = sample.counts / sample.duration
+            if len(self._window_dose) >= WINDOW_CACHE:
+                self._window_dose.clear()
+            known = self._window_dose[window] = (
+                cal.is_saturated(measured),
+                cal.usv_h(cal.true_cps(measured)) * sample.duration / 3600,
+            )
+        saturated, dose = known
+        before = self.probe.version
+        self.probe.on_sample(sample, quiet, x.emission_on, saturated)
         one_s = self._one_s.add(sample)
-        cal = self.probe.cal
-        dose = cal.usv_h(cal.true_cps(sample.counts / sample.duration)) * sample.duration / 3600
-        self.readings.add(sample, one_s, dose)
+        self.readings.add(sample, one_s, dose, saturated)
         exposure = x.current
         if exposure is not None and sample.end > exposure.start and (
             x.emission_on or sample.end - sample.duration < x.last_off
         ):
             exposure.dose_usv += dose
             exposure.max_dose_rate_usv_h = max(exposure.max_dose_rate_usv_h, one_s[0])
-            exposure.saturated |= cal.is_saturated(sample.counts / sample.duration)
-        self._judge(out, sample.end)
+            exposure.saturated |= saturated
+        if self.probe.version != before or not self._kept(sample.end):
+            self._judge(out, sample.end)
         self._emit_readings(out, sample.end)
         return out
 
@@ -146,16 +180,33 @@ class Monitor:
     def next_deadline(self) -> float | None:
         """The earliest time at which the monitor would act without any new input."""
         candidates = [self.exposures.close_deadline(), self.exposures.procedure_end()]
-        for rule in RULES:
-            for subject, cond in _by_subject(rule.condition(self.room)).items():
-                if cond is not None and cond.armed and not self.alarms.is_active(
-                    rule.kind, subject
-                ):
-                    candidates.append(rule.grace.deadline(self.room, cond, self.asof))
+        candidates += self._rule_deadlines()
         if self.probe is not None and self.readings is not None:
             candidates += [self.probe.next_deadline(), self.readings.next_end]
         times = [t for t in candidates if t is not None]
         return max(min(times), self.asof) if times else None
+
+    def _rule_deadlines(self) -> list[float | None]:
+        """When each armed condition not yet raised would be, if nothing changes (the
+        conditions kept while the room and the book are as they were; a grace that moves
+        with time is asked again)."""
+        judged = (self.room.key(), self.alarms.version)
+        kept = self._deadlines
+        if kept is None or kept[0] != judged:
+            fixed: list[float | None] = []
+            moving: list[tuple[Rule, Condition]] = []
+            for rule in RULES:
+                for subject, cond in _by_subject(rule.condition(self.room)).items():
+                    if cond is not None and cond.armed and not self.alarms.is_active(
+                        rule.kind, subject
+                    ):
+                        if rule.grace.moves:
+                            moving.append((rule, cond))
+                        else:
+                            fixed.append(rule.grace.deadline(self.room, cond, self.asof))
+            kept = self._deadlines = (judged, fixed, moving)
+        return kept[1] + [rule.grace.deadline(self.room, cond, self.asof)
+                          for rule, cond in kept[2]]
 
     def active_alarms(self) -> list[AlarmRecord]:
         return list(self.alarms.active())
@@ -167,22 +218,37 @@ class Monitor:
             raise ValueError(f"monitor fed out of order: {asof} after {self.asof}")
         self.asof = max(self.asof, asof)
         out: list[Output] = []
-        self._settle(out, asof)
-        if self.probe is not None:
-            self.probe.tick(asof)
-        self._judge(out, asof)
+        probe = self.probe
+        before = 0 if probe is None else probe.version
+        settled = self._settle(out, asof)
+        if probe is not None:
+            probe.tick(asof)
+        if settled or (probe is not None and probe.version != before) or not self._kept(asof):
+            self._judge(out, asof)
         if readings:
             self._emit_readings(out, asof)
         return out
 
-    def _settle(self, out: list[Output], asof: float) -> None:
-        """Close the exposure whose merge gap has passed, and the procedure that has ended."""
+    def _settle(self, out: list[Output], asof: float) -> bool:
+        """Close the exposure whose merge gap has passed, and the procedure that has ended;
+        whether it did either."""
+        settled = False
         if self.exposures.close_due(asof):
             self._close_exposure(out)
+            settled = True
         end = self.exposures.procedure_end()
         if end is not None and asof >= end:
             self.exposures.end_procedure()
             self._clear_all(out, lambda clears: clears.procedure_end, end)
+            settled = True
+        return settled
+
+    def _kept(self, asof: float) -> bool:
+        """Whether the last judgement still holds at ``asof`` for a room that has not changed
+        since: every entry ends by judging, so the room is as last judged unless the caller
+        saw it change (settled, a probe version moved); and no grace runs out before."""
+        last = self._judged
+        return last is not None and asof < last[1]
 
     def _emit_readings(self, out: list[Output], asof: float) -> None:
         """Readings whose interval has ended (a sample ending on the boundary belongs in it)."""
@@ -190,7 +256,18 @@ class Monitor:
             out.append(ReadingReady(self.readings.emit()))
 
     def _judge(self, out: list[Output], asof: float) -> None:
-        """Judge the rule table in order: clear what no longer holds, raise what is due."""
+        """Judge the rule table in order: clear what no longer holds, raise what is due.
+
+        Not again while the room and the book are as last judged and ``asof`` is more
+        than :data:`MARGIN` before the first grace that could run out: it would give
+        nothing (see the module docstring)."""
+        key = self.room.key()
+        last = self._judged
+        if last is not None and asof < last[1] and last[0] == (key, self.alarms.version):
+            return
+        until = float("inf")
+        fixed: list[float | None] = []
+        moving: list[tuple[Rule, Condition]] = []
         for rule in RULES:
             found = _by_subject(rule.condition(self.room))
             if rule.clears.condition_end:
@@ -204,6 +281,16 @@ class Monitor:
                 since = rule.grace.due(self.room, cond, asof)
                 if since is not None:
                     self._raise(out, rule, since, subject, cond.detail)
+                    continue
+                deadline = rule.grace.deadline(self.room, cond, asof)
+                until = min(until, float("-inf") if deadline is None else deadline - MARGIN)
+                if rule.grace.moves:
+                    moving.append((rule, cond))
+                else:
+                    fixed.append(deadline)
+        judged = (key, self.alarms.version)
+        self._judged = (judged, until)
+        self._deadlines = (judged, fixed, moving)  # what _rule_deadlines would find now
 
     def _clear_all(self, out: list[Output], when: Callable[[Clears], bool], at: float) -> None:
         """Clear, as of ``at``, every alarm whose rule clears on this end."""

@@ -49,6 +49,9 @@ class ProbeWatch:
         #: Since when each detector has said so (None: it does not).
         self.rise_since: float | None = None
         self.high_since: float | None = None
+        #: Counts the changes of what the rules read here (the causes, the detectors' since):
+        #: unchanged, the monitor's last judgement of the probe still holds.
+        self.version = 0
 
     # -- samples -----------------------------------------------------------------
 
@@ -57,30 +60,48 @@ class ProbeWatch:
         sample: ProbeSample,
         quiet: bool,
         emitting: bool,
+        saturated: bool | None = None,
     ) -> None:
-        """Take one valid sample; ``quiet`` says it lies wholly outside emission and hold-off."""
+        """Take one valid sample; ``quiet`` says it lies wholly outside emission and hold-off
+        (``saturated``: the tube's verdict on its rate, when the caller has it already)."""
         self.last_valid = sample.end
-        self.causes.pop("no_data", None)
-        self._flag("hv", not sample.hv_ok, sample.end)
-        self._flag("probe_reported", sample.fault is not None, sample.end)
+        healthy = sample.hv_ok and sample.fault is None
+        if self.causes or not healthy:  # else nothing below to add or drop
+            self._drop("no_data")
+            self._flag("hv", not sample.hv_ok, sample.end)
+            self._flag("probe_reported", sample.fault is not None, sample.end)
+            if sample.counts:
+                self._drop("silence")
         if sample.counts:
             self.last_count = sample.end
-            self.causes.pop("silence", None)
-        self._saturation(sample, emitting)
-        if sample.hv_ok and sample.fault is None:
+        if saturated is None:
+            saturated = self.cal.is_saturated(sample.counts / sample.duration)
+        if saturated or self.saturated_since is not None or self.causes:
+            self._saturation(sample, emitting, saturated)
+        if healthy:
             self._statistics(sample, quiet)
 
     def _flag(self, cause: str, on: bool, at: float) -> None:
         if on:
-            self.causes.setdefault(cause, at)
+            self._hold(cause, at)
         else:
-            self.causes.pop(cause, None)
+            self._drop(cause)
 
-    def _saturation(self, sample: ProbeSample, emitting: bool) -> None:
-        saturated = self.cal.is_saturated(sample.counts / sample.duration)
+    def _hold(self, cause: str, since: float) -> None:
+        """``cause`` holds, since ``since`` if it did not already."""
+        if cause not in self.causes:
+            self.causes[cause] = since
+            self.version += 1
+
+    def _drop(self, cause: str) -> None:
+        if cause in self.causes:
+            del self.causes[cause]
+            self.version += 1
+
+    def _saturation(self, sample: ProbeSample, emitting: bool, saturated: bool) -> None:
         if not saturated or emitting:
             self.saturated_since = None
-            self.causes.pop("saturation", None)
+            self._drop("saturation")
         elif self.saturated_since is None:
             self.saturated_since = sample.end - sample.duration
 
@@ -89,29 +110,33 @@ class ProbeWatch:
             verdict = self.rise.update(sample.counts, sample.duration)
             if verdict == "raised":
                 self.rise_since = sample.end
+                self.version += 1
             elif verdict == "cleared":
                 self.rise_since = None
+                self.version += 1
         else:
             self.rise.pause()
         verdict = self.high.update(sample.counts, sample.duration)
         if verdict == "raised":
             self.high_since = sample.end
+            self.version += 1
         elif verdict == "cleared":
             self.high_since = None
+            self.version += 1
 
     # -- time --------------------------------------------------------------------
 
     def tick(self, asof: float) -> None:
         """Add the time-out causes that ``asof`` has reached."""
         if asof > self.last_valid + self.frame_s + self.rules.probe_timeout_s:
-            self.causes.setdefault("no_data", self.last_valid + self.frame_s)
+            self._hold("no_data", self.last_valid + self.frame_s)
         if asof > self.last_count + self.rules.probe_silence_s:
-            self.causes.setdefault("silence", self.last_count)
+            self._hold("silence", self.last_count)
         if (
             self.saturated_since is not None
             and asof > self.saturated_since + self.rules.probe_timeout_s
         ):
-            self.causes.setdefault("saturation", self.saturated_since)
+            self._hold("saturation", self.saturated_since)
 
     def next_deadline(self) -> float | None:
         """When the next time-out cause would start, among those not holding yet."""

@@ -22,6 +22,9 @@ from edge_agent.monitor.records import Reading
 from edge_agent.probe.sample import ProbeSample
 from wire.records import MAX_CPM, MAX_DOSE_RATE_USV_H
 
+#: Most remembered answers of :func:`rate_with_uncertainty` (forgotten all at once beyond).
+RATE_CACHE = 4096
+
 
 class OneSecondMean:
     """The mean dose rate over the last second of samples (for maxima)."""
@@ -31,6 +34,9 @@ class OneSecondMean:
         self._window: deque[ProbeSample] = deque()
         self._counts = 0
         self._seconds = 0.0
+        #: Answers of the pure :func:`rate_with_uncertainty` by (counts, seconds): a quiet
+        #: room's window takes few values, ten times a second.
+        self._rates: dict[tuple[int, float], tuple[float, float]] = {}
 
     def add(self, sample: ProbeSample) -> tuple[float, float]:
         """Add a sample; returns (µSv/h, sigma) over the samples of the last second."""
@@ -41,7 +47,13 @@ class OneSecondMean:
             old = self._window.popleft()
             self._counts -= old.counts
             self._seconds -= old.duration
-        return rate_with_uncertainty(self._counts, max(self._seconds, 1e-9), self._cal)
+        args = (self._counts, max(self._seconds, 1e-9))
+        rate = self._rates.get(args)
+        if rate is None:
+            if len(self._rates) >= RATE_CACHE:
+                self._rates.clear()
+            rate = self._rates[args] = rate_with_uncertainty(*args, self._cal)
+        return rate
 
 
 class ReadingAccumulator:
@@ -55,11 +67,9 @@ class ReadingAccumulator:
         self.frame_s = frame_s
         self._start = start
         self._index = 1
+        #: The end of the interval being filled (kept: read at every sample).
+        self.next_end = start + interval_s
         self._reset()
-
-    @property
-    def next_end(self) -> float:
-        return self._start + self._index * self.interval_s
 
     def _reset(self) -> None:
         self._counts = 0
@@ -70,7 +80,9 @@ class ReadingAccumulator:
         self._max = (0.0, 0.0)
         self._saturated = False
 
-    def add(self, sample: ProbeSample, one_s: tuple[float, float], dose_usv: float) -> None:
+    def add(self, sample: ProbeSample, one_s: tuple[float, float], dose_usv: float,
+            saturated: bool | None = None) -> None:
+        """Add a sample (``saturated``: the tube's verdict on its rate, if known already)."""
         self._counts += sample.counts
         self._seconds += sample.duration
         self._dose += dose_usv
@@ -78,7 +90,9 @@ class ReadingAccumulator:
         self._lost += sample.lost_before
         if one_s[0] > self._max[0]:
             self._max = one_s
-        if self._cal.is_saturated(sample.counts / sample.duration):
+        if saturated is None:
+            saturated = self._cal.is_saturated(sample.counts / sample.duration)
+        if saturated:
             self._saturated = True
 
     def due(self, asof: float) -> bool:
@@ -113,6 +127,7 @@ class ReadingAccumulator:
             frames_lost=self._lost,
         )
         self._index += 1
+        self.next_end = self._start + self._index * self.interval_s
         self._reset()
         return reading
 

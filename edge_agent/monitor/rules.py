@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 
 from edge_agent.config import Rules
 from edge_agent.monitor.exposures import ExposureTracker
@@ -42,6 +42,20 @@ class Room:
     exposures: ExposureTracker
     rules: Rules
     probe: ProbeWatch | None
+
+    def key(self) -> tuple[object, ...]:
+        """Everything a condition below (and a grace) reads that can change, as values: equal
+        keys, equal answers. A condition that reads something new adds it here
+        (tests/test_sim_modes.py plays random rooms with and without this memory)."""
+        x, p = self.exposures, self.probe
+        current, procedure = x.current, x.procedure
+        return (
+            self.signals.version,
+            None if current is None else current.number,
+            x.emission_on, x.last_off, x.released_at,
+            None if procedure is None else (procedure.number, procedure.closed_emission_s),
+            None if p is None else (p.rise_since, p.high_since, tuple(p.causes.items())),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,9 @@ Found = Condition | None | Mapping[str | None, Condition | None]
 class AtOnce:
     """Raised as soon as it holds (its time-outs or statistics are in the condition)."""
 
+    #: Whether :meth:`deadline` moves with ``asof`` for the same room (else it can be kept).
+    moves: ClassVar[bool] = False
+
     def due(self, room: Room, cond: Condition, asof: float) -> float | None:
         """The alarm's ``since`` if it is to be raised at ``asof``, else None."""
         return cond.since
@@ -78,6 +95,7 @@ class After:
     """Raised once the condition has lasted strictly longer than ``rules.<key>``."""
 
     key: str
+    moves: ClassVar[bool] = False
 
     def due(self, room: Room, cond: Condition, asof: float) -> float | None:
         return cond.since if asof - cond.since > self._seconds(room) else None
@@ -95,6 +113,7 @@ class FluoroscopyTime:
     spans add up (pulse gaps included), so this grace is what is left of the limit."""
 
     key: str
+    moves: ClassVar[bool] = True
 
     def due(self, room: Room, cond: Condition, asof: float) -> float | None:
         excess = room.exposures.procedure_emission(asof) - float(getattr(room.rules, self.key))

@@ -31,7 +31,10 @@ def signal_names(doors: Sequence[str], patient: bool = False) -> tuple[str, ...]
 
 
 class Signals:
-    """Current values and change times; ``door.<name>`` is True when that door is open."""
+    """Current values and change times; ``door.<name>`` is True when that door is open.
+
+    :meth:`set` is the only change; it counts them in ``version``, so that the monitor can
+    tell that nothing a rule reads has changed since it last judged."""
 
     def __init__(
         self, doors: Sequence[str], initial: Mapping[str, bool], at: float, patient: bool = False
@@ -43,6 +46,7 @@ class Signals:
             raise ValueError(f"unknown signals: {sorted(unknown)}")
         self.value = {name: initial.get(name, RESTING.get(name, False)) for name in names}
         self.changed = dict.fromkeys(names, at)
+        self.version = 0
 
     def set(self, name: str, value: bool, at: float) -> bool:
         """Record a change; returns False when the value did not change."""
@@ -52,6 +56,7 @@ class Signals:
             return False
         self.value[name] = value
         self.changed[name] = at
+        self.version += 1
         return True
 
     def __getitem__(self, name: str) -> bool:

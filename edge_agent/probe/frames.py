@@ -109,8 +109,9 @@ class FrameDecoder:
                 self._skip(len(buf) - keep - pos)
                 pos = len(buf) - keep
                 break
-            self._skip(sync - pos)
-            pos = sync
+            if sync != pos:
+                self._skip(sync - pos)
+                pos = sync
             if len(buf) - pos < FRAME_LEN:
                 break
             frame = self._check(buf, pos)
@@ -119,7 +120,9 @@ class FrameDecoder:
                 pos += 1
             else:
                 frames.append(frame)
-                self._accepted()
+                self.frames_ok += 1
+                if self._lost_alignment:
+                    self._accepted_again()
                 pos += FRAME_LEN
         del buf[:pos]
 
@@ -128,15 +131,14 @@ class FrameDecoder:
             self.garbage_bytes += n
             self._lost_alignment = True
 
-    def _accepted(self) -> None:
-        self.frames_ok += 1
-        if self._lost_alignment:
-            self.resyncs += 1
-            self._lost_alignment = False
+    def _accepted_again(self) -> None:
+        """A frame accepted after bytes were dropped: alignment found again."""
+        self.resyncs += 1
+        self._lost_alignment = False
 
     def _check(self, buf: bytearray, pos: int) -> Frame | None:
         """The frame at ``pos`` if it passes every check, else None (and counted)."""
-        body = bytes(buf[pos + BODY_START : pos + BODY_END])
+        body = buf[pos + BODY_START : pos + BODY_END]
         (crc,) = _CRC.unpack_from(buf, pos + BODY_END)
         if binascii.crc_hqx(body, CRC_INIT) != crc:
             self.crc_errors += 1
@@ -146,15 +148,8 @@ class FrameDecoder:
         if version != VERSION or flags & FLAGS_RESERVED or not self._plausible(counts, overflow):
             self.bad_frames += 1
             return None
-        return Frame(
-            seq=seq,
-            probe_ms=probe_ms,
-            counts=counts,
-            hv_ok=bool(flags & FLAG_HV_OK),
-            boot=bool(flags & FLAG_BOOT),
-            wdt_reset=bool(flags & FLAG_WDT_RESET),
-            overflow=overflow,
-        )
+        return Frame(seq, probe_ms, counts, bool(flags & FLAG_HV_OK), bool(flags & FLAG_BOOT),
+                     bool(flags & FLAG_WDT_RESET), overflow)
 
     def _plausible(self, counts: int, overflow: bool) -> bool:
         """Counts within the tube's reach, or the firmware's saturated value with its flag."""

@@ -26,6 +26,8 @@ READ_CHUNK = 4096
 MAX_READ_PER_POLL = 256 * 1024
 """Bound on one poll's work; the probe sends 140 bytes/s, so only a flood reaches it."""
 
+#: Sample ends are rounded to this many decimals (the microsecond).
+END_DECIMALS = 6
 MIN_WINDOW_S = 0.005
 MAX_WINDOW_S = 2.5
 """A window longer than this cannot be real: the firmware's 2 s watchdog would have reset it."""
@@ -54,6 +56,8 @@ class SampleMaker:
     Across a port reopen nothing is assumed: a USB probe that reset lost its
     BOOT frame with the port, so frames missed during the outage are not
     reported as ``lost_before`` (the outage shows as time without samples).
+    Ends are kept to the microsecond (:data:`END_DECIMALS`), so that a frame is
+    dated the same whether USB hands it over alone or in a burst with the next ones.
     """
 
     def __init__(self, frame_s: float) -> None:
@@ -75,24 +79,20 @@ class SampleMaker:
         ends: list[float] = []
         end = received
         for _lost, _duration, span in reversed(timings):
-            ends.append(end)
+            ends.append(round(end, END_DECIMALS))
             end -= span
         ends.reverse()
         samples = []
+        last_end = self._last_end
         for frame, (lost, duration, _span), end in zip(frames, timings, ends, strict=True):
-            self._last_end = max(end, self._last_end)
-            samples.append(self._sample(frame, lost, duration, self._last_end))
+            last_end = max(end, last_end)
+            samples.append(self._sample(frame, lost, duration, last_end))
+        self._last_end = last_end
         return samples
 
     def _sample(self, frame: Frame, lost: int, duration: float, end: float) -> ProbeSample:
-        return ProbeSample(
-            end=end,
-            duration=duration,
-            counts=frame.counts,
-            hv_ok=frame.hv_ok,
-            fault="counter_overflow" if frame.overflow else None,
-            lost_before=lost,
-        )
+        return ProbeSample(end, duration, frame.counts, frame.hv_ok,
+                           "counter_overflow" if frame.overflow else None, lost)
 
     def _timing(self, frame: Frame) -> tuple[int, float, float]:
         """(frames lost before it, its duration, seconds since the previous frame's end)."""

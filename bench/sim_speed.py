@@ -1,0 +1,123 @@
+"""Bench: how much faster than real time the simulator plays a room, in each of its modes.
+
+Run by hand (about three minutes on two cores)::
+
+    .venv/bin/python bench/sim_speed.py [--runs 3] [--quiet-hours 24]
+
+Targets of issue 18 item 3:
+
+* **default ≥ 1,500× real time**: the firmware's code makes every frame, the agent parses
+  the bytes through a pty, in lockstep (spec/scenarios.md), frames in bursts between the
+  agent's deadlines (:mod:`sim.batching`);
+* **--fast ≥ 10,000×**: the same frame bytes through an in-process port (:mod:`sim.fast_probe`).
+
+Each on two scenarios: a quiet day (``--quiet-hours`` of background only, serial probe,
+written here) and the library's busy working day (``sim/scenarios/working_day.toml``: 8 h,
+119 exposures, pulsed fluoroscopy). Speed is simulated seconds over the wall time of the
+play (``run_scenario``: the agent's start, the play and the report; not the interpreter's
+start), the best of ``--runs`` with the spread; CPU is the process's user + system time.
+The two modes' reports must be identical (checked, printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge_agent.logs import LOGGER  # noqa: E402
+from sim.report import Report  # noqa: E402
+from sim.runner import run_scenario  # noqa: E402
+from sim.scenario import Scenario, load_scenario  # noqa: E402
+
+TARGETS = {"default": 1500.0, "fast": 10_000.0}
+WORKING_DAY = ROOT / "sim" / "scenarios" / "working_day.toml"
+QUIET = """\
+# A quiet room: background only, the firmware probe on its serial line (bench/sim_speed.py).
+name = "Quiet room, {hours:g} hours"
+duration_s = {seconds:.1f}
+seed = 1
+
+[room]
+doors = ["corridor"]
+background_usv_h = 0.1
+probe = "serial"
+probe_position = "inside"
+"""
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def play(scenario: Scenario, fast: bool) -> tuple[float, float, Report]:
+    """One play: wall seconds, CPU seconds, the report."""
+    cpu, wall = cpu_s(), time.perf_counter()
+    report = run_scenario(scenario, fast=fast)
+    return time.perf_counter() - wall, cpu_s() - cpu, report
+
+
+def commit() -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=1, help="plays per figure (best judged)")
+    parser.add_argument("--quiet-hours", type=float, default=24.0)
+    args = parser.parse_args(argv)
+    LOGGER.setLevel(logging.ERROR)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"bench/sim_speed.py: commit {commit()}, {cores} cores usable"
+          f" ({os.cpu_count()} on the machine), Python {sys.version.split()[0]},"
+          f" best of {args.runs}")
+    print("targets: " + ", ".join(f"{mode} >= {x:,.0f}x real time"
+                                  for mode, x in TARGETS.items()))
+    passed = True
+    with tempfile.TemporaryDirectory(prefix="voyant-bench-") as tmp:
+        quiet = Path(tmp) / "quiet.toml"
+        quiet.write_text(QUIET.format(hours=args.quiet_hours,
+                                      seconds=args.quiet_hours * 3600), encoding="utf-8")
+        scenarios = [("quiet day", load_scenario(quiet)),
+                     ("working day", load_scenario(WORKING_DAY))]
+        print(f"{'scenario':<12} {'mode':<8} {'simulated':>10} {'wall':>14} {'CPU':>8}"
+              f" {'speed':>22}  verdict")
+        for label, scenario in scenarios:
+            reports: dict[str, Report] = {}
+            for mode, target in TARGETS.items():
+                walls, cpus = [], []
+                for _ in range(args.runs):
+                    wall, cpu, reports[mode] = play(scenario, fast=mode == "fast")
+                    walls.append(wall)
+                    cpus.append(cpu)
+                best, worst = min(walls), max(walls)
+                speed = scenario.duration_s / best
+                ok = speed >= target
+                passed &= ok
+                spread = f"{scenario.duration_s / worst:,.0f}-" if args.runs > 1 else ""
+                print(f"{label:<12} {mode:<8} {scenario.duration_s:>9,.0f}s"
+                      f" {best:>7.1f}s (+{worst - best:.1f}) {min(cpus):>7.1f}s"
+                      f" {spread + f'{speed:,.0f}x':>22}  {'PASS' if ok else 'FAIL'}")
+            same = reports["default"] == reports["fast"]
+            passed &= same
+            print(f"{label:<12} reports of the two modes identical: {'yes' if same else 'NO'}")
+    print("overall:", "PASS" if passed else "FAIL")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
