@@ -57,7 +57,9 @@ def wall(text: object, zone: tzinfo, seconds: bool = True) -> str:
     """A stored UTC time as wall time in ``zone`` (``2026-01-05 09:00:05``) for a page.
 
     A text that names no instant is shown as it is stored; an instant whose local date
-    falls outside years 1-9999 (the first hour of year 1, the last of 9999) in UTC, said so.
+    falls outside years 1-9999 (the first hour of year 1, the last of 9999) in UTC, said so;
+    so is one before 1900, for which the zone has no rule but local mean time (Paris's
+    +0:09:21 would show a box's clock at year 1 nine minutes off what it stamped).
     """
     moment = instant(text)
     if moment is None:
@@ -65,6 +67,8 @@ def wall(text: object, zone: tzinfo, seconds: bool = True) -> str:
     try:
         local, suffix = moment.astimezone(zone), ""
     except (OverflowError, ValueError):
+        local, suffix = moment, " UTC"
+    if moment.year < 1900:
         local, suffix = moment, " UTC"
     shown = (f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
              f"{local.hour:02d}:{local.minute:02d}")

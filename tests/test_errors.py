@@ -77,6 +77,7 @@ BUILTINS: dict[str, set[str]] = {
     "Forbidden": set(), "LoginRequired": set(), "PointError": set(), "Refused": set(),
     "ReportError": set(), "RdsrError": {"ValueError"}, "LabelError": {"ValueError"},
     "DicomBindError": {"RuntimeError"}, "MappingError": {"ValueError"},
+    "OperatorError": {"ValueError"}, "RoomUnknown": {"LookupError"},
 }
 _BUILTIN = {v for v in vars(builtins).values()
             if inspect.isclass(v) and issubclass(v, BaseException)} - {BaseException, Exception}

@@ -189,7 +189,7 @@ def test_the_page_says_which_condition_failed(tmp_path: Path) -> None:
                                                                    "room": "bloc1"}).text)
     assert "Le rapport signé 2026-Q1 (version 1) ne vaut pas vérification" in page
     assert 'data-condition="gap"' in page
-    assert "30 heures sans aucune mesure à partir du 2026-02-14T06:00:00Z" in page
+    assert "30 heures sans aucune mesure à partir du 2026-02-14 07:00" in page
 
 
 def test_the_page_says_a_report_closed_it(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ from hub.rdsr.reconcile_inputs import seconds
 from hub.rdsr.study_totals import study_totals
 from hub.timefmt import iso
 from hub.workdays import PARIS
+from wire.errors import HubError
 
 #: How far before and after the range an irradiation event is read: the whole of a study
 #: that straddles the range's edges, whatever the device's clock.
@@ -67,7 +68,7 @@ JOB_DAYS: Final = 31
 KINDS: Final = ("emission_without_study", "study_without_emission")
 
 
-class RoomUnknown(LookupError):
+class RoomUnknown(HubError, LookupError):
     """No box of the hub is in that room."""
 
 
