@@ -30,10 +30,11 @@ typecheck: install
 # mosquitto: the broker tests; chromium: the browser tests (Playwright drives Debian's
 # /usr/bin/chromium, its own browser download does not work here); shellcheck: the install
 # script's lint. The suite runs on every core (pytest-xdist), a test file per worker: the
-# tests that drive real processes (Mosquitto, the hub, the rooms) wait on them, not on the CPU.
+# tests that drive real processes (Mosquitto, the hub, the rooms) wait on them, not on the CPU;
+# the fifteen slowest tests are listed at the end (issue 18: the suite within 5 minutes).
 pytest: install
 	@.ci/ensure-packages mosquitto chromium libpango-1.0-0 libpangoft2-1.0-0 shellcheck dcmtk
-	$(BIN)/pytest -q -n auto --dist loadfile
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=15
 
 test: lint typecheck pytest
 
