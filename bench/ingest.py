@@ -172,6 +172,13 @@ class HubProcess:
     def cpu_s(self) -> float | None:
         return None if self.process is None else cpu_seconds(self.process.pid)
 
+    def workers_cpu_s(self) -> float | None:
+        """CPU seconds of the hub's child processes (its decode worker, the forkserver)."""
+        if self.process is None:
+            return None
+        found = [cpu_seconds(child) for child in descendants(self.process.pid)]
+        return sum(x for x in found if x is not None)
+
     def stop(self) -> int | None:
         """SIGTERM (the hub drains and closes its store); SIGKILL after 30 s."""
         if self.process is None or self.process.poll() is not None:
@@ -189,6 +196,24 @@ class HubProcess:
 
     def tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under ``pid``, by each process's parent in ``/proc/PID/stat``."""
+    parent: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out, frontier = [], [pid]
+    while frontier:
+        children = [child for child, up in parent.items() if up in frontier]
+        out += children
+        frontier = children
+    return out
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -482,8 +507,7 @@ def check_store(db: Path, publishers: list[Publisher]) -> list[str]:
 
 def cpu_line(hub: HubProcess, broker: Mosquitto, before: dict[str, float | None],
              seconds: float) -> str:
-    now = {"hub": hub.cpu_s(), "mosquitto": cpu_seconds(broker.pid),
-           "bench": time.process_time()}
+    now = cpu_now(hub, broker)
     parts = []
     for name, value in now.items():
         start = before.get(name)
@@ -493,8 +517,8 @@ def cpu_line(hub: HubProcess, broker: Mosquitto, before: dict[str, float | None]
 
 
 def cpu_now(hub: HubProcess, broker: Mosquitto) -> dict[str, float | None]:
-    return {"hub": hub.cpu_s(), "mosquitto": cpu_seconds(broker.pid),
-            "bench": time.process_time()}
+    return {"hub": hub.cpu_s(), "hub's decode worker": hub.workers_cpu_s(),
+            "mosquitto": cpu_seconds(broker.pid), "bench": time.process_time()}
 
 
 def store_lines(hub: HubProcess, publishers: list[Publisher], exit_code: int | None,

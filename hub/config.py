@@ -109,6 +109,9 @@ class Ingest(Strict):
 
     batch_max: Annotated[int, Field(ge=1, le=10_000)] = 500
     batch_wait_ms: Annotated[float, Field(ge=0.0, le=5_000.0)] = 20.0
+    #: Payload bytes a batch of readings takes at most (about 3,000 records): an alarm
+    #: arriving while a batch is stored waits for that batch alone (issue 18).
+    batch_max_bytes: Annotated[int, Field(ge=1_000, le=100_000_000)] = 1_000_000
     gap_timeout_s: PositiveSeconds = 60.0
     offline_grace: Annotated[float, Field(ge=1.0, le=100.0)] = 3.0
     ack_every_ms: Annotated[float, Field(ge=0.0, le=60_000.0)] = 0.0

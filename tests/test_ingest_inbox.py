@@ -48,3 +48,19 @@ def test_an_alarm_arriving_while_a_batch_fills_closes_it() -> None:
     first, second, took = asyncio.run(asyncio.wait_for(play(), 10.0))
     assert (first, second) == (["0"], ["a"])
     assert took < 5.0
+
+
+def test_a_batch_of_readings_stops_at_its_bytes_bound() -> None:
+    async def play() -> list[list[str]]:
+        inbox = Inbox()
+        for n in range(7):
+            inbox.put(READINGS, b"%d" % n + b"x" * 99, 0.0)  # 100 bytes each
+        inbox.stop()
+        out, more = [], True
+        while more:
+            batch, more = await inbox.next_batch(100, 10.0, bytes_max=250)
+            out += [[p[:1].decode() for _, p, _ in batch]] if batch else []
+        return out
+
+    batches = asyncio.run(asyncio.wait_for(play(), 5.0))
+    assert batches == [["0", "1", "2"], ["3", "4", "5"], ["6"]]  # the bound, then one more

@@ -25,7 +25,7 @@ from hub.db.store import Store
 from hub.errors import StoreError
 from hub.ingest.identity import Gate, Refused
 from hub.ingest.intake import Intake
-from hub.ingest.predecode import Sent, decode_message, received
+from hub.ingest.predecode import Made, Sent, decode_message, take
 from hub.ingest.presence import Presence
 from hub.ingest.registry import DeviceState, Registry
 from hub.ingest.rooms_directory import RoomDirectory
@@ -40,6 +40,7 @@ from wire.contract import (
     Status,
     Topic,
     WireError,
+    decode_chain,
     parse_topic,
     topic,
 )
@@ -100,7 +101,7 @@ class IngestCore:
     # -- entry points ------------------------------------------------------------------------
 
     def handle_batch(self, messages: Sequence[tuple[str, bytes]], now: float,
-                     decoded: Sequence[list[Sent] | None] | None = None) -> list[AckOut]:
+                     decoded: Sequence[list[Sent] | Made | None] | None = None) -> list[AckOut]:
         """Store a batch in one transaction; return the acks to publish after the commit.
         ``decoded``: each message's record arrivals, made by a worker (:mod:`predecode`)."""
         at = timefmt.iso(now)
@@ -163,7 +164,7 @@ class IngestCore:
 
     def _handle_all(
         self, messages: Sequence[tuple[str, bytes]], now: float, at: str,
-        touched: dict[JournalKey, Touch], decoded: Sequence[list[Sent] | None] | None,
+        touched: dict[JournalKey, Touch], decoded: Sequence[list[Sent] | Made | None] | None,
     ) -> None:
         for index, (topic_text, payload) in enumerate(messages):
             pre = decoded[index] if decoded is not None else None
@@ -186,7 +187,7 @@ class IngestCore:
 
     def _one(
         self, topic_text: str, payload: bytes, now: float, at: str,
-        touched: dict[JournalKey, Touch], pre: list[Sent] | None = None, made: bool = False,
+        touched: dict[JournalKey, Touch], pre: list[Sent] | Made | None = None, made: bool = False,
     ) -> None:
         if _is_ack(topic_text):
             self.counters["acks_ignored"] += 1
@@ -197,7 +198,7 @@ class IngestCore:
         except (WireError, Refused) as exc:
             self._reject(topic_text, payload, exc.reason, now, at)
             return
-        decoded = decode_message(topic_text, payload, arrived=not made)
+        decoded = take(topic_text, payload, pre, made, decode_chain)
         if decoded.error is not None:
             self._reject(topic_text, payload, decoded.error, now, at)
             return
@@ -206,12 +207,14 @@ class IngestCore:
         try:
             self._admit(device, message, now)
         except Refused as exc:
+            if decoded.by_worker:  # the records as sent, for the quarantine
+                message = decode_message(topic_text, payload, arrived=False,
+                                         chain_of=decode_chain).message or message
             self._refuse(device, where, message, topic_text, payload, exc.reason, now, at)
             return
         try:
             with self.store.transaction():
-                self._dispatch(where, message, now, at, touched,
-                               received(pre) if made else decoded.arrived)
+                self._dispatch(where, message, now, at, touched, decoded.arrived)
         except Exception as exc:
             self._failed = True
             self.counters["handler_errors"] += 1

@@ -45,8 +45,14 @@ class Inbox:
         """Messages waiting (an alarm counted by its wake mark, until the writer meets it)."""
         return self._queue.qsize()
 
-    async def next_batch(self, batch_max: int, wait_s: float) -> tuple[list[Item], bool]:
-        """(a batch, whether more may come): alarms waiting first, alone and at once."""
+    def alarms_waiting(self) -> bool:
+        return bool(self._alarms)
+
+    async def next_batch(self, batch_max: int, wait_s: float,
+                         bytes_max: int = 1 << 62) -> tuple[list[Item], bool]:
+        """(a batch, whether more may come): alarms waiting first, alone and at once. A batch
+        of readings stops at ``bytes_max`` payload bytes: its store time, which an alarm
+        arriving meanwhile waits for, stays bounded."""
         if self._alarms:
             return self._take_alarms(batch_max), True
         loop = asyncio.get_running_loop()
@@ -56,8 +62,9 @@ class Inbox:
         if first is _WAKE:
             return self._take_alarms(batch_max), True
         batch = [first]
+        size = len(first[1])
         deadline = loop.time() + wait_s
-        while len(batch) < batch_max and not self._alarms:
+        while len(batch) < batch_max and size < bytes_max and not self._alarms:
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -73,6 +80,7 @@ class Inbox:
                 return batch, True
             if item is not _WAKE:
                 batch.append(item)
+                size += len(item[1])
         return batch, True
 
     def _take_alarms(self, batch_max: int) -> list[Item]:

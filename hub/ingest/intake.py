@@ -69,6 +69,7 @@ class Intake:
     def __init__(self, core: IngestCore) -> None:
         self.core = core
         self.conflicts = ConflictBudget()
+        self._window: tuple[float, tuple[str, str]] | None = None  # (now, its window)
 
     def batch(
         self, envelope: Envelope, records: list[Record | RefusedItem],
@@ -173,7 +174,10 @@ class Intake:
         return [r for r in records if r.seq <= limit]
 
     def plausible(self, now: float) -> tuple[str, str]:
-        return plausible_window(now, self.core.settings)
+        """Made once per batch (every message of a batch has the same ``now``)."""
+        if self._window is None or self._window[0] != now:
+            self._window = (now, plausible_window(now, self.core.settings))
+        return self._window[1]
 
     # -- storing -----------------------------------------------------------------------------
 

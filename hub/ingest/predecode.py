@@ -6,17 +6,18 @@ batches: each record validated on its own) or ``decode``, and each record's
 :class:`~hub.chain.arrival.Arrived` (its canonical bytes and hash: a quarter of the
 writer's time per reading). :func:`decode_message` is the core's only decode path.
 
-The service may have a worker process on the second core run :func:`arrivals_all` for
-a batch while the single writer stores the batch before: the worker decodes each
-message the same way and sends back only its records' arrivals, as plain tuples
-(validated models would cost more to send than to make again). The writer then
-validates the message itself and takes the arrivals instead of making them. Both
-sides run the same functions over the same bytes, so whichever made the arrivals the
-store holds the same (``tests/test_fast_decode.py`` compares both paths).
+The service has a worker process on the second core run :func:`decode_all` for a
+share of a batch while the single writer stores the batch before: the worker decodes
+each message the same way and sends back the contract's validated models and each
+record's arrival (:data:`Made`), which the writer takes (:func:`take`) instead of
+decoding; :func:`arrivals_all` sends the arrivals only. Both sides run the same
+functions over the same bytes, so the store holds the same whichever side decoded
+(``tests/test_fast_decode.py``, ``tests/test_fast_decode_models.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ from wire.contract import RECORD_KINDS, Message, Topic, WireError, decode, decod
 
 #: An arrival as sent back by the worker: (seq, kind, hash, prev, body).
 Sent = tuple[int, str, str | None, str | None, str | None]
+#: A record batch the worker validated, as it sends it back: (topic, envelope, records,
+#: arrivals). Unpickling the contract's models costs the writer a third of validating them.
+Made = tuple[Topic, Any, list[Any], list[Sent]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +41,18 @@ class Decoded:
     #: when asked not to make them (the worker made them) or for other messages.
     arrived: dict[int, Arrived] | None
     error: str | None
+    #: Validated by the worker: the records as sent (``raws``) were not sent back.
+    by_worker: bool = False
 
 
-def decode_message(topic_text: str, payload: bytes, *, arrived: bool = True) -> Decoded:
+def decode_message(topic_text: str, payload: bytes, *, arrived: bool = True,
+                   chain_of: Callable[[str, bytes], Any] = decode_chain) -> Decoded:
     """The contract's decision on one message; never raises (a bug in the contract is an
-    ``undecodable`` refusal, as a hostile payload must not stop the ingest)."""
+    ``undecodable`` refusal, as a hostile payload must not stop the ingest). ``chain_of``:
+    the contract's ``decode_chain`` as the caller's module names it (tests stand in for it)."""
     try:
         if topic_text.rsplit("/", 1)[-1] in RECORD_KINDS:
-            chain = decode_chain(topic_text, payload)  # each record also as sent
+            chain = chain_of(topic_text, payload)  # each record also as sent
             made = arrivals(chain.envelope.kind, chain.records, chain.raws) if arrived else None
             return Decoded(chain.topic, (chain.envelope, chain.records, chain.raws), made, None)
         where, message = decode(topic_text, payload)
@@ -71,6 +79,35 @@ def arrivals_all(messages: list[tuple[str, bytes]]) -> list[list[Sent] | None]:
         out.append(None if made is None else
                    [(a.seq, a.kind, a.hash, a.prev, a.body) for a in made.values()])
     return out
+
+
+def decode_all(messages: list[tuple[str, bytes]]) -> list[Made | None]:
+    """In the worker process: each record batch the contract accepts, as :func:`decode_message`
+    made it (None: refused, or not records: the writer decodes that message itself)."""
+    out: list[Made | None] = []
+    for topic_text, payload in messages:
+        found = decode_message(topic_text, payload)
+        if found.error is not None or found.arrived is None or found.where is None:
+            out.append(None)
+            continue
+        envelope, records, _ = found.message  # type: ignore[misc]
+        out.append((found.where, envelope, list(records),
+                    [(a.seq, a.kind, a.hash, a.prev, a.body) for a in found.arrived.values()]))
+    return out
+
+
+def take(topic_text: str, payload: bytes, pre: list[Sent] | Made | None, made: bool,
+         chain_of: Callable[[str, bytes], Any] = decode_chain) -> Decoded:
+    """The core's decode of one message: the worker's whole decode (``Made``), or the
+    writer's own with the worker's arrivals (``made``: a list, or None for the writer's),
+    or the writer's own."""
+    if isinstance(pre, tuple):
+        where, envelope, records, sent = pre
+        return Decoded(where, (envelope, records, []), received(sent), None, by_worker=True)
+    if not made:
+        return decode_message(topic_text, payload, chain_of=chain_of)
+    found = decode_message(topic_text, payload, arrived=False, chain_of=chain_of)
+    return Decoded(found.where, found.message, received(pre), found.error)
 
 
 def received(sent: list[Sent] | None) -> dict[int, Arrived] | None:

@@ -5,8 +5,9 @@ Three tasks on the event loop and one thread:
 * the listener: aiomqtt 2's documented reconnect loop around one ``Client``
   with a persistent session (``clean_session=False``, fixed identifier), so
   the broker queues for the hub while it is away; it only enqueues;
-* the writer: takes up to ``batch_max`` messages or waits ``batch_wait_ms``
-  (:mod:`hub.ingest.inbox`: alarms first, in a batch of their own, at once), and
+* the writer: takes up to ``batch_max`` messages (``batch_max_bytes``) or waits
+  ``batch_wait_ms`` (:mod:`hub.ingest.inbox`: alarms first, in a batch of their own, at
+  once, even before a batch of readings already taken), and
   runs :meth:`IngestCore.handle_batch` in the store thread (one transaction
   per batch), then hands the acks to the sender, and after a batch that held
   an alarm calls :attr:`Ingest.on_alarm` (the live stream wakes at once rather
@@ -40,7 +41,7 @@ from hub.errors import StoreError, StoreReplaced
 from hub.ingest.core import AckOut, IngestCore
 from hub.ingest.decoder import DecodePool
 from hub.ingest.inbox import Inbox, is_alarm
-from hub.ingest.predecode import Sent
+from hub.ingest.predecode import Made, Sent
 from hub.ingest.rooms_directory import ProvisionedRooms
 from hub.logs import log
 from wire.contract import ACK, HUB_SUBSCRIPTION, QOS
@@ -73,7 +74,7 @@ class Ingest:
         self._executor: ThreadPoolExecutor | None = None
         self._core: IngestCore | None = None
         self._decoder = DecodePool(config.ingest.decode_workers,
-                                   config.ingest.decode_min_messages)
+                                   config.ingest.decode_min_messages, models=True)
         self.rooms = load_rooms(config)
         #: Called on the loop after a committed batch that held an alarm message.
         self.on_alarm: Callable[[], None] | None = None
@@ -204,16 +205,19 @@ class Ingest:
     async def _write(self) -> None:
         """Batch, have a large batch's arrivals made by the worker (:mod:`hub.ingest.decoder`)
         while the batch before is stored, store in the store thread, then queue the acks:
-        until the stop marker. Batches are stored one at a time, in order."""
+        until the stop marker. Batches are stored one at a time, in order, except that alarms
+        arriving while a batch of readings is taken go before it (:meth:`_after`)."""
+        settings = self.config.ingest
         storing: asyncio.Task[None] | None = None
         try:
             while True:
-                batch, more = await self._inbox.next_batch(self.config.ingest.batch_max,
-                                                           self.config.ingest.batch_wait_ms / 1000)
+                batch, more = await self._inbox.next_batch(
+                    settings.batch_max, settings.batch_wait_ms / 1000, settings.batch_max_bytes)
                 if batch:
                     decoded = await self._decoder.decode([(t, p) for t, p, _ in batch])
-                    if storing is not None:
-                        await storing
+                    if decoded is not None and storing is not None:
+                        self._decoder.balance(writer_waited=storing.done())
+                    await self._after(storing)
                     storing = asyncio.create_task(self._store_batch(batch, decoded))
                 if not more:
                     return
@@ -221,8 +225,17 @@ class Ingest:
             if storing is not None:
                 await storing
 
+    async def _after(self, storing: asyncio.Task[None] | None) -> None:
+        """Wait for the batch being stored; then store first the alarms that arrived while
+        the next batch was taken and decoded: an alarm waits for one batch's commit at most."""
+        if storing is not None:
+            await storing
+        while self._inbox.alarms_waiting():
+            alarms, _ = await self._inbox.next_batch(self.config.ingest.batch_max, 0.0)
+            await self._store_batch(alarms)
+
     async def _store_batch(self, batch: list[tuple[str, bytes, float]],
-                           decoded: list[list[Sent] | None] | None = None) -> None:
+                           decoded: list[list[Sent] | Made | None] | None = None) -> None:
         if self._core is None and not await self._in_store(self._try_open):
             log("batch_lost", logging.ERROR, messages=len(batch), error="no store open")
             await asyncio.sleep(1.0)  # nothing acked: the agents will send these again
@@ -247,7 +260,7 @@ class Ingest:
                 log("on_alarm_failed", logging.ERROR, exc_info=True)
 
     def _handle_in_thread(self, pairs: list[tuple[str, bytes]], now: float,
-                          decoded: list[list[Sent] | None] | None) -> list[AckOut]:
+                          decoded: list[list[Sent] | Made | None] | None) -> list[AckOut]:
         assert self._core is not None
         acks = self._core.handle_batch(pairs, now, decoded)
         self._core_stats = self._core.stats()
