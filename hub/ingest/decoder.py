@@ -21,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -87,7 +90,8 @@ class DecodePool:
     def _start(self) -> None:
         context = multiprocessing.get_context("forkserver")  # never fork a threaded process
         context.set_forkserver_preload(["hub.ingest.predecode"])
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                         initializer=watch_parent, initargs=(os.getpid(),))
         self._warm = self._pool.submit(arrivals_all, [])  # the worker starts meanwhile
         log("decode_worker_started", workers=self.workers)
 
@@ -95,6 +99,29 @@ class DecodePool:
         pool, self._pool, self._warm = self._pool, None, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+#: How often a worker looks whether the hub that started it is still there (seconds).
+PARENT_CHECK_S = 2.0
+
+
+def watch_parent(hub_pid: int) -> None:
+    """The worker's initializer: a thread that ends the worker once the hub has gone.
+
+    A worker is the forkserver's child and holds the forkserver's alive pipe: killed
+    without its shutdown (SIGKILL, a test's teardown), the hub would leave both behind,
+    blocked on a queue nobody writes to any more."""
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            try:
+                os.kill(hub_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # a process of another user took the number
+                os._exit(0)
+
+    threading.Thread(target=watch, name="hub-watch", daemon=True).start()
 
 
 def _broken(pool: ProcessPoolExecutor) -> bool:
