@@ -52,6 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.provenance import commit, cores  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount  # noqa: E402
 from sim.broker import Mosquitto, MosquittoFailed, MosquittoMissing, free_port  # noqa: E402
 
@@ -203,12 +204,6 @@ def run_agent(folder: Path, settle_s: float, sample_s: float,
     return rss, 100 * used / elapsed, code, numpy
 
 
-def commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                          capture_output=True, text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return f"{head} (with uncommitted changes)" if dirty else head
 
 
 def verdict(ok: bool) -> str:
@@ -223,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=30.0,
                         help="seconds of CPU sampling (default 30)")
     args = parser.parse_args(argv)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"bench/agent_footprint.py: commit {commit()}, {cores} cores usable"
+    print(f"bench/agent_footprint.py: commit {commit()}, {cores()} cores usable"
           f" ({os.cpu_count()} on the machine), Python {sys.version.split()[0]}")
     print(f"targets: imports <= {IMPORT_TARGET_S:g} s, RSS <= {RSS_TARGET_MB:g} MB,"
           f" idle CPU <= {CPU_TARGET_PCT:g} % of one core\n", flush=True)

@@ -25,7 +25,6 @@ import argparse
 import logging
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.provenance import commit, cores  # noqa: E402
 from edge_agent.logs import LOGGER  # noqa: E402
 from sim.report import Report  # noqa: E402
 from sim.runner import run_scenario  # noqa: E402
@@ -67,12 +67,6 @@ def play(scenario: Scenario, fast: bool) -> tuple[float, float, Report]:
     return time.perf_counter() - wall, cpu_s() - cpu, report
 
 
-def commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                          capture_output=True, text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return f"{head} (with uncommitted changes)" if dirty else head
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-hours", type=float, default=24.0)
     args = parser.parse_args(argv)
     LOGGER.setLevel(logging.ERROR)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"bench/sim_speed.py: commit {commit()}, {cores} cores usable"
+    print(f"bench/sim_speed.py: commit {commit()}, {cores()} cores usable"
           f" ({os.cpu_count()} on the machine), Python {sys.version.split()[0]},"
           f" best of {args.runs}")
     print("targets: " + ", ".join(f"{mode} >= {x:,.0f}x real time"
