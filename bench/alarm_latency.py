@@ -1,6 +1,7 @@
 """Bench: alarm latency end to end, from the emission edge to the PCR's live stream.
 
-Run by hand (two runs of 1,000 emissions: about ten minutes on 2 cores)::
+Run by hand (two runs of 1,000 emissions: about an hour and a quarter on 2 cores, an
+emission at a time, each waiting for its event's condition to clear)::
 
     .venv/bin/python bench/alarm_latency.py [--emissions 1000] [--rooms 1000]
         [--loads 10,1] [--warmup 5] [--clients 2] [--keep DIR]
@@ -71,6 +72,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402  (after the path set-up, as bench/ingest.py)
 
 from bench import ingest as load  # noqa: E402
+from bench.provenance import commit, cores  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount  # noqa: E402
 from sim.broker import MosquittoFailed, MosquittoMissing, free_port  # noqa: E402
 
@@ -415,13 +417,6 @@ def report(f: Figures, rooms: int, emissions: int) -> tuple[list[str], bool]:
     return lines, stream_ok and pin_ok
 
 
-def commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
-                              text=True).stdout.strip()
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + (" + uncommitted changes" if git("status", "--porcelain", "--", "hub",
-                                                    "edge_agent", "wire", "bench") else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,8 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         return room_child(args.room_child)
     # SIGTERM (a timeout) unwinds like Ctrl-C: the hub, the broker and the room are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"bench/alarm_latency.py at {commit()}: {cores} cores usable "
+    print(f"bench/alarm_latency.py at {commit()}: {cores()} cores usable "
           f"({os.cpu_count()} on the machine), Python {sys.version.split()[0]}")
     print(f"targets: edge -> live stream p99 < {STREAM_P99_MS:.0f} ms under both loads; "
           f"edge -> alarm output p99 < {PIN_P99_MS:.0f} ms (mock pins)\n", flush=True)
