@@ -148,7 +148,7 @@ class Agent:
             if changes is not None:
                 records = list(self.changes.on_inputs(at, changes))
                 outputs = self.monitor.on_inputs(at, changes)  # pure: needs no journal
-                latched = self._drive() if outputs else False  # the pins before any fsync
+                latched = self._drive() if outputs else None  # the pins before any fsync
                 for record in records:
                     self.writer.record(record)
                 self._handle(outputs, latched)
@@ -195,13 +195,14 @@ class Agent:
 
     # -- outputs ---------------------------------------------------------------------
 
-    def _handle(self, outputs: list[Output], latched: bool = False) -> None:
+    def _handle(self, outputs: list[Output], latched: bool | None = None) -> None:
         """The pins set to the monitor's outputs, then the outputs journaled, then the
-        relay's latching; ``latched``: the relay already opened by an earlier
-        :meth:`_drive` of these outputs (the input edge's, before its change records)."""
+        relay's latching; ``latched``: the pins already set by the caller (the input
+        edge's :meth:`_drive`, before its change records), and whether the relay opened."""
         if not outputs:
             return
-        latched = self._drive() or latched
+        if latched is None:
+            latched = self._drive()
         for item in outputs:
             self.writer.record(item)
         self._show_alarms(latched)

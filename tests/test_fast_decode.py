@@ -100,10 +100,8 @@ async def through_worker(messages: list[Msg]) -> list[list[list[Sent] | None] | 
     pool = DecodePool(workers=1, min_messages=1)
     try:
         assert await pool.decode(messages[:1]) is None  # the first starts the worker
-        deadline = time.monotonic() + 30.0
-        while pool._warm is not None and not pool._warm.done():
-            assert time.monotonic() < deadline, "the decode worker did not start"
-            await asyncio.sleep(0.02)  # poll interval, bounded by the deadline
+        if pool._warm is not None:  # the worker started: its first answer
+            await asyncio.wait_for(asyncio.wrap_future(pool._warm), 30.0)
         return [await pool.decode([message]) for message in messages]
     finally:
         pool.close()

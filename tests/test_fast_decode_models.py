@@ -81,10 +81,8 @@ def test_the_real_worker_sends_its_share_and_the_share_follows_the_writer() -> N
         pool = DecodePool(workers=1, min_messages=1, models=True)
         try:
             assert await pool.decode(messages) is None  # the first starts the worker
-            deadline = time.monotonic() + 30.0
-            while pool._warm is not None and not pool._warm.done():
-                assert time.monotonic() < deadline, "the decode worker did not start"
-                await asyncio.sleep(0.02)  # poll interval, bounded by the deadline
+            if pool._warm is not None:  # the worker started: its first answer
+                await asyncio.wait_for(asyncio.wrap_future(pool._warm), 30.0)
             pool.share = 0.5
             return await pool.decode(messages)
         finally:
