@@ -4,6 +4,7 @@ the production ones)."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,21 @@ pytest_plugins = ["tests.mqtt_fixtures"]
 #: the tests start (``voyant-hub run``, the demo) keep the production parameters.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 accounts.use_hasher(CHEAP_HASHER)
+
+
+@pytest.fixture(autouse=True)
+def _loggers_as_they_were() -> Iterator[None]:
+    """Give each test the ``voyant`` loggers as they were before it: a ``voyant-sim`` or
+    ``voyant-hub`` command run in-process sets levels, handlers and propagation that the
+    next test of the same worker would otherwise inherit (a hub WARNING dropped because
+    the agent's logger was left at ERROR)."""
+    kept = [(logger, logger.level, list(logger.handlers), logger.propagate)
+            for logger in map(logging.getLogger, ("voyant", "voyant.hub"))]
+    yield
+    for logger, level, handlers, propagate in kept:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
 
 
 @pytest.fixture
