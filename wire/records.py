@@ -10,6 +10,7 @@ no valid probe data has ``seconds_covered`` 0 and null rates: never NaN.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -44,11 +45,14 @@ TIMESTAMP_PATTERN: Final = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9
 _DAYS: Final = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
+@lru_cache(maxsize=4096)
 def _real_instant(text: str) -> str:
     """Refuse a well-formed but impossible date or time (2026-02-30, hour 25).
 
     The pattern has fixed the positions already; this is on the ingest's hot path, so the
-    fields are read by position rather than by ``strptime`` (five times slower)."""
+    fields are read by position rather than by ``strptime`` (five times slower), and the
+    answer is remembered: a reading's end is the next one's start. A refusal raises, and
+    ``lru_cache`` keeps no exception, so a bad instant is judged anew every time."""
     if not text.isascii():
         raise ValueError(f"{text!r} is not a real date and time")
     year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
