@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hub.db.store import Store
 from hub.ingest.decoder import SHARE_MAX, SHARE_MIN, DecodePool
 from hub.ingest.predecode import Made, arrivals, decode_all, received
+from hub.ingest.runs import head_of, run_of
 from tests import hub_factory as hf
 from tests.test_fast_decode import Msg, batches, contract, hostile, table_rows
 
@@ -30,18 +31,25 @@ def travelled(messages: list[Msg]) -> list[Made | None]:
 
 def test_the_whole_decode_is_the_contracts() -> None:
     messages = hostile()
-    made_count = 0
+    made_count = runs = 0
     for message, made in zip(messages, travelled(messages), strict=True):
         verdict, found = contract(*message)
         if verdict == "ok" and len(found) == 4:
             where, envelope, records, raws = found
             assert made is not None, message[1][:300]
-            assert repr(made[:3]) == repr((where, envelope, records)), message[1][:300]
-            assert received(made[3]) == arrivals(envelope.kind, records, raws)
+            run = run_of(envelope, records, raws)
+            if run is not None:  # a run of readings: its rows, made from the contract's
+                assert repr(made) == repr((where, head_of(envelope), run)), message[1][:300]
+                runs += 1
+            else:
+                assert repr(made[:3]) == repr((where, envelope, records)), message[1][:300]
+                assert received(made[3]) == arrivals(  # type: ignore[misc]
+                    envelope.kind, records, raws)
             made_count += 1
         else:
             assert made is None, message[1][:300]
     assert made_count >= len(messages) // 2
+    assert 0 < runs < made_count  # both forms sent back
 
 
 def test_a_core_fed_the_whole_decode_stores_the_same_over_hostile_devices() -> None:

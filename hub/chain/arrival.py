@@ -58,16 +58,21 @@ class Arrived:
 
     @classmethod
     def of(cls, seq: int, kind: str, raw: object) -> Arrived:
-        prev = raw.get("prev") if isinstance(raw, dict) else None
-        prev = prev if isinstance(prev, str) else None
-        body = try_canonical(raw)  # once: the hash is taken over these very bytes
-        if body is None:
-            return cls(seq, kind, None, prev, None)
-        return cls(seq, kind, hashlib.sha256(body).hexdigest(), prev, body.decode("utf-8"))
+        return cls(seq, kind, *as_received(raw))
 
     @property
     def link(self) -> Link:
         return Link(self.hash, self.prev)
+
+
+def as_received(raw: object) -> tuple[str | None, str | None, str | None]:
+    """A record's (hash, prev, body) as received (:class:`Arrived`)."""
+    prev = raw.get("prev") if isinstance(raw, dict) else None
+    prev = prev if isinstance(prev, str) else None
+    body = try_canonical(raw)  # once: the hash is taken over these very bytes
+    if body is None:
+        return None, prev, None
+    return hashlib.sha256(body).hexdigest(), prev, body.decode("utf-8")
 
 
 def breaks(seq: int, link: Link, before: Link | None) -> str | None:
@@ -124,6 +129,20 @@ def check(store: Store, ident: Ident, new: Sequence[Arrived], copies: Sequence[A
             found += _broken(store, ident, record.seq + 1,
                              breaks(record.seq + 1, after, record.link), at)
     return conflicts, found
+
+
+def check_run(store: Store, ident: Ident, first: int, head: Link, last: int, tail: Link,
+              at: str) -> int:
+    """:func:`check` of new records ``first..last`` whose links within hold
+    (:func:`hub.ingest.runs.run_of`): only their ends meet stored records, looked up in the
+    same query, found in the same order. Returns the breaks found."""
+    device, journal = ident[0], ident[3]
+    stored = chain_store.links(store.conn, device, journal, {first - 1, last + 1})
+    found = int(_broken(store, ident, first, breaks(first, head, stored.get(first - 1)), at))
+    after = stored.get(last + 1)
+    if after is not None:
+        found += _broken(store, ident, last + 1, breaks(last + 1, after, tail), at)
+    return found
 
 
 def _conflict(store: Store, ident: Ident, copy: Arrived, stored: Link | None, at: str,

@@ -29,6 +29,9 @@ CONFLICT_COLUMNS: Final = ("device", "site", "room", "journal", "seq", "kind", "
 BREAK_COLUMNS: Final = ("device", "site", "room", "journal", "seq", "reason", "found_at")
 _SQL: Final = {
     "received": _insert("received", RECEIVED_COLUMNS),
+    #: The same rows with the hub's stamp last (``insert_received_stamped``).
+    "received_stamped": _insert("received", (*(c for c in RECEIVED_COLUMNS if c != "stored_at"),
+                                             "stored_at")),
     "changes": _insert("changes", schema.CHANGE_COLUMNS),
     "conflict": _insert("record_conflicts", CONFLICT_COLUMNS),
     "break": _insert("chain_breaks", BREAK_COLUMNS),
@@ -48,6 +51,14 @@ def insert_received(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> 
     """Rows in :data:`RECEIVED_COLUMNS` order: each record's key, with its hash, its
     ``prev`` and its canonical bytes as text."""
     conn.executemany(_SQL["received"], rows)
+
+
+def insert_received_stamped(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]],
+                            at: str) -> None:
+    """Rows made before the store (``hub.ingest.runs``): :data:`RECEIVED_COLUMNS` but
+    ``stored_at``, which is ``at`` for each, the hub's stamp of the batch."""
+    stamp = (at,)
+    conn.executemany(_SQL["received_stamped"], [row + stamp for row in rows])
 
 
 def insert_changes(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> None:

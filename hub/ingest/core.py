@@ -23,12 +23,14 @@ from hub.config import Ingest as IngestSettings
 from hub.db import chain_store
 from hub.db.store import Store
 from hub.errors import StoreError
+from hub.ingest import undo
 from hub.ingest.identity import Gate, Refused
 from hub.ingest.intake import Intake
-from hub.ingest.predecode import Made, Sent, decode_message, take
+from hub.ingest.predecode import Made, Sent, body_of, decode_message, redo_of, take
 from hub.ingest.presence import Presence
 from hub.ingest.registry import DeviceState, Registry
 from hub.ingest.rooms_directory import RoomDirectory
+from hub.ingest.runs import Redo, Run
 from hub.ingest.sequences import Gap, JournalSeqs
 from hub.ingest.watch import Watch
 from hub.logs import log
@@ -132,7 +134,7 @@ class IngestCore:
         out = dict(self.counters)
         out["devices"] = len(self.registry.devices)
         out["journals"] = len(self.seqs)
-        out["open_gaps"] = sum(len(s.gaps) for s in self.seqs.values())
+        out["open_gaps"] = sum(s.gap_count for s in self.seqs.values())
         out["pending_acks"] = len(self._pending_acks)
         return out
 
@@ -212,10 +214,14 @@ class IngestCore:
                                          chain_of=decode_chain).message or message
             self._refuse(device, where, message, topic_text, payload, exc.reason, now, at)
             return
+        redo = None if decoded.run is None else redo_of(topic_text, payload, decode_chain)
+        kept = undo.keep(self, device, getattr(body_of(message), "journal", None))
         try:
             with self.store.transaction():
-                self._dispatch(where, message, now, at, touched, decoded.arrived)
+                self._dispatch(where, message, now, at, touched, decoded.arrived, decoded.run,
+                               redo)
         except Exception as exc:
+            undo.put_back(self, kept)  # nothing it noted may be flushed, nor acknowledged
             self._failed = True
             self.counters["handler_errors"] += 1
             log("handler_failed", logging.ERROR, exc_info=True, topic=topic_text[:300])
@@ -225,7 +231,7 @@ class IngestCore:
 
     def _admit(self, device: str, message: Message | tuple[Any, ...], now: float) -> None:
         """Identity from the topic: the payload's claims and its journal must agree."""
-        body = message[0] if isinstance(message, tuple) else message
+        body = body_of(message)
         claimed = getattr(body, "device", None)
         if claimed is not None:
             self.gate.claims(device, claimed)
@@ -254,6 +260,7 @@ class IngestCore:
     def _dispatch(
         self, where: Topic, message: Message | tuple[Any, ...], now: float, at: str,
         touched: dict[JournalKey, Touch], arrived: dict[int, Arrived] | None = None,
+        run: Run | None = None, redo: Redo | None = None,
     ) -> None:
         if isinstance(message, tuple):
             envelope, records, raws = message
@@ -261,7 +268,7 @@ class IngestCore:
             touch = touched.setdefault((envelope.device, envelope.journal), Touch(
                 envelope.site, envelope.room, seqs.upto if seqs is not None else 0))
             touch.site, touch.room = envelope.site, envelope.room
-            self.intake.batch(envelope, records, raws, now, at, touch, arrived)
+            self.intake.batch(envelope, records, raws, now, at, touch, arrived, run, redo)
         elif isinstance(message, Status):
             self.presence.status(message, now, at)
         elif isinstance(message, Live):

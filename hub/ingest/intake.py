@@ -35,7 +35,9 @@ from hub.events.workflow import alarm_detail, alarm_ref
 from hub.ingest.predecode import arrivals
 from hub.ingest.records import alarm_row, change_row, exposure_row, reading_row, record_times
 from hub.ingest.registry import DeviceState
+from hub.ingest.runs import Redo, Run, run_of
 from hub.ingest.sequences import JournalSeqs
+from hub.ingest.store_run import implausible_times, store_run
 from hub.logs import log
 from hub.timefmt import iso, parse
 from hub.workdays import local_date
@@ -74,9 +76,12 @@ class Intake:
     def batch(
         self, envelope: Envelope, records: list[Record | RefusedItem],
         raws: list[dict[str, Any]], now: float, at: str, touch: Touch,
-        arrived_of: dict[int, Arrived] | None = None,
+        arrived_of: dict[int, Arrived] | None = None, run: Run | None = None,
+        redo: Redo | None = None,
     ) -> None:
-        """``arrived_of``: each record's arrival, made with the decode (a worker's)."""
+        """``arrived_of``: each record's arrival, made with the decode (a worker's). ``run``:
+        the message's rows made already (:mod:`hub.ingest.runs`), stored at once when all its
+        records are new; else ``redo`` gives its records, stored one by one."""
         core = self.core
         dev = core.registry.heard(envelope.device, envelope.site, envelope.room, now, at)
         core.presence.came_back(dev, at)
@@ -86,6 +91,15 @@ class Intake:
             self.oldest(dev, envelope.journal, seqs, envelope.oldest, now, at)
         ident = (envelope.device, envelope.site, envelope.room, envelope.journal)
         limit = seqs.upto + WINDOW
+        if run is None and records and seqs.top < records[0].seq and records[-1].seq <= limit:
+            run = run_of(envelope, records, raws)
+        if run is not None:
+            if seqs.top < run.first and run.last <= limit:
+                store_run(core, dev, ident, seqs, run, self.plausible(now), now, at)
+                return
+            if redo is None:  # a run made elsewhere comes with its records' decode
+                raise TypeError("a run that does not fit came without its records")
+            records, raws, arrived_of = redo()
         if records and records[-1].seq > limit:  # no resend: a jump (or a lie)
             records = self._beyond_window(dev, envelope, records, limit, now, at)
         seqs.last_records_at = now
@@ -297,13 +311,7 @@ def plausible_window(received: float, settings: IngestSettings) -> tuple[str, st
 
 
 def implausible(record: Record, window: tuple[str, str]) -> bool:
-    low, high = window[0][:19], window[1][:19]
-    for t in record_times(record):
-        # Validated times are fixed-width: a whole second strictly inside the window's is
-        # inside it, whatever the fractions (the common case, without building keys).
-        if not low < t[:19] < high and not window[0] <= instant_key(t) <= window[1]:
-            return True
-    return False
+    return implausible_times(record_times(record), window)
 
 
 def write(store: Store, ident: Ident, record: Record, at: str,

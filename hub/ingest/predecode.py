@@ -8,9 +8,10 @@ writer's time per reading). :func:`decode_message` is the core's only decode pat
 
 The service has a worker process on the second core run :func:`decode_all` for a
 share of a batch while the single writer stores the batch before: the worker decodes
-each message the same way and sends back the contract's validated models and each
-record's arrival (:data:`Made`), which the writer takes (:func:`take`) instead of
-decoding; :func:`arrivals_all` sends the arrivals only. Both sides run the same
+each message the same way and sends back a run of readings' rows (:mod:`hub.ingest.runs`)
+or else the contract's validated models and each record's arrival (:data:`Made`), which
+the writer takes (:func:`take`) instead of decoding; :func:`arrivals_all` sends the
+arrivals only. Both sides run the same
 functions over the same bytes, so the store holds the same whichever side decoded
 (``tests/test_fast_decode.py``, ``tests/test_fast_decode_models.py``).
 """
@@ -22,13 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.chain.arrival import Arrived
+from hub.ingest.runs import Head, Redo, Run, head_of, run_of
 from wire.contract import RECORD_KINDS, Message, Topic, WireError, decode, decode_chain
 
 #: An arrival as sent back by the worker: (seq, kind, hash, prev, body).
 Sent = tuple[int, str, str | None, str | None, str | None]
-#: A record batch the worker validated, as it sends it back: (topic, envelope, records,
-#: arrivals). Unpickling the contract's models costs the writer a third of validating them.
-Made = tuple[Topic, Any, list[Any], list[Sent]]
+#: A record batch the worker validated, as it sends it back: (topic, what the writer reads
+#: of the envelope, run) for a run of readings (:mod:`hub.ingest.runs`: rows ready for the
+#: INSERTs, plain tuples that unpickle far faster than models), else (topic, envelope,
+#: records, arrivals): unpickling the contract's models costs the writer a third of
+#: validating them.
+Made = tuple[Topic, Head, Run] | tuple[Topic, Any, list[Any], list[Sent]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,8 @@ class Decoded:
     error: str | None
     #: Validated by the worker: the records as sent (``raws``) were not sent back.
     by_worker: bool = False
+    #: The worker's run of readings (the message's records then not sent back either).
+    run: Run | None = None
 
 
 def decode_message(topic_text: str, payload: bytes, *, arrived: bool = True,
@@ -86,13 +93,18 @@ def decode_all(messages: list[tuple[str, bytes]]) -> list[Made | None]:
     made it (None: refused, or not records: the writer decodes that message itself)."""
     out: list[Made | None] = []
     for topic_text, payload in messages:
-        found = decode_message(topic_text, payload)
-        if found.error is not None or found.arrived is None or found.where is None:
+        found = decode_message(topic_text, payload, arrived=False)
+        if found.error is not None or not isinstance(found.message, tuple) or found.where is None:
             out.append(None)
             continue
-        envelope, records, _ = found.message  # type: ignore[misc]
+        envelope, records, raws = found.message
+        run = run_of(envelope, records, raws)
+        if run is not None:
+            out.append((found.where, head_of(envelope), run))
+            continue
+        made = arrivals(envelope.kind, records, raws)
         out.append((found.where, envelope, list(records),
-                    [(a.seq, a.kind, a.hash, a.prev, a.body) for a in found.arrived.values()]))
+                    [(a.seq, a.kind, a.hash, a.prev, a.body) for a in made.values()]))
     return out
 
 
@@ -102,10 +114,12 @@ def take(topic_text: str, payload: bytes, pre: list[Sent] | Made | None, made: b
     writer's own with the worker's arrivals (``made``: a list, or None for the writer's),
     or the writer's own."""
     if isinstance(pre, tuple):
+        if len(pre) == 3:
+            return Decoded(pre[0], (pre[1], [], []), None, None, by_worker=True, run=pre[2])
         where, envelope, records, sent = pre
         return Decoded(where, (envelope, records, []), received(sent), None, by_worker=True)
-    if not made:
-        return decode_message(topic_text, payload, chain_of=chain_of)
+    if not made:  # each record's arrival made by the intake, unless stored as a run
+        return decode_message(topic_text, payload, arrived=False, chain_of=chain_of)
     found = decode_message(topic_text, payload, arrived=False, chain_of=chain_of)
     return Decoded(found.where, found.message, received(pre), found.error)
 
@@ -113,3 +127,21 @@ def take(topic_text: str, payload: bytes, pre: list[Sent] | Made | None, made: b
 def received(sent: list[Sent] | None) -> dict[int, Arrived] | None:
     """The worker's arrivals of one message, as the intake takes them."""
     return None if sent is None else {t[0]: Arrived(*t) for t in sent}
+
+
+def redo_of(topic_text: str, payload: bytes,
+            chain_of: Callable[[str, bytes], Any] = decode_chain) -> Redo:
+    """The records of a run made elsewhere, decoded again should the run not fit the
+    journal when it is stored (a resend, an overlap): the record-by-record path."""
+    def redo() -> tuple[list[Any], list[Any], dict[int, Arrived] | None]:
+        again = decode_message(topic_text, payload, chain_of=chain_of)
+        if not isinstance(again.message, tuple):
+            raise TypeError(f"{topic_text}: a run's records no longer decode")
+        _, records, raws = again.message
+        return list(records), list(raws), again.arrived
+    return redo
+
+
+def body_of(message: Message | tuple[Any, ...]) -> Any:
+    """A message's own fields: a record batch's envelope (or head), or the message."""
+    return message[0] if isinstance(message, tuple) else message

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from operator import attrgetter
-from typing import Any
+from typing import Any, get_args
 
 from hub.db.schema import READING_FIELDS
 from wire.contract import AlarmItem, ChangeItem, ExposureItem, ReadingItem
@@ -25,13 +25,25 @@ def _flag(value: bool | None) -> int | None:
 _READING_VALUES = attrgetter(*READING_FIELDS)
 
 
+def _may_be_bool(annotation: Any) -> bool:
+    return annotation is bool or bool in get_args(annotation)
+
+
+#: Where a reading row holds a field the contract types as a boolean: the only places a
+#: bool can be (its models are strict: ``true`` is refused for a number or a text).
+_BOOL_AT = tuple(4 + i for i, name in enumerate(READING_FIELDS)
+                 if _may_be_bool(ReadingItem.model_fields[name].annotation))
+
+
 def reading_row(device: str, site: str, room: str, journal: str, item: ReadingItem,
                 implausible: bool = False) -> list[Any]:
     """Values in ``readings`` column order (identity first, then ReadingItem fields, then the
     hub's ``clock_implausible``); booleans stored as 0/1."""
-    return [device, site, room, journal,
-            *[int(v) if v.__class__ is bool else v for v in _READING_VALUES(item)],
-            int(implausible)]
+    row = [device, site, room, journal, *_READING_VALUES(item), int(implausible)]
+    for at in _BOOL_AT:
+        if row[at].__class__ is bool:
+            row[at] = int(row[at])
+    return row
 
 
 def exposure_row(

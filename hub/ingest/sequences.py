@@ -18,7 +18,8 @@ record that no one has any more.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -52,9 +53,28 @@ class JournalSeqs:
         #: The open ``ack_stalled`` event of this journal, if any.
         self.stall_event: int | None = None
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything this bookkeeping holds, copied (a gap's count changes in place), for
+        :meth:`put_back` when the message that changes it fails (:mod:`hub.ingest.undo`)."""
+        state = dict(vars(self))
+        state.update(above=set(self.above), quarantined=set(self.quarantined),
+                     newly_counted=list(self.newly_counted), _starts=list(self._starts),
+                     _gaps=[replace(gap) for gap in self._gaps])
+        return state
+
+    def put_back(self, state: dict[str, Any]) -> None:
+        """Return to a :meth:`snapshot` (in place: whoever holds this object sees it)."""
+        vars(self).clear()
+        vars(self).update(state)
+
     @property
     def gaps(self) -> list[Gap]:
         return list(self._gaps)
+
+    @property
+    def gap_count(self) -> int:
+        """``len(gaps)`` without the copy (the core's stats, after every batch)."""
+        return len(self._gaps)
 
     def is_stored(self, seq: int) -> bool:
         return seq <= self.upto or seq in self.above
@@ -67,6 +87,19 @@ class JournalSeqs:
             self._advance()
         else:
             self.above.add(seq)
+        return filled
+
+    def add_run(self, first: int, last: int, now: float) -> list[Gap]:
+        """:meth:`add` of ``first``, ``first + 1``, ... ``last`` in turn, all new and above
+        every number seen (``first > top``): past the first, each is the next number, so it
+        opens no gap and fills none, and moves ``upto`` only if the first did."""
+        filled = self.add(first, now)
+        if last > first:
+            if self.upto == first:
+                self.upto = last
+            else:
+                self.above.update(range(first + 1, last + 1))
+            self.top = last
         return filled
 
     def _arrived(self, seq: int, now: float) -> list[Gap]:

@@ -1,0 +1,193 @@
+"""A run of readings stored at once stores exactly what the record-by-record path stores
+(issue 18 item 2, :mod:`hub.ingest.runs`, :mod:`hub.ingest.store_run`).
+
+The same messages go to four cores: one storing record by record (runs turned off: the
+path every message took before), one making its runs itself, one fed the worker's whole
+decode (pickled and back, as it travels), one fed the worker's decode of half of each
+batch. Journals are drawn to reach every branch a run meets: gaps, resends and overlaps
+(the run refused for the record-by-record path, the worker's decoded again), links
+broken at either end or within, altered copies (conflicts), clocks out of the plausible
+window, an ``oldest`` declaring records lost, jumps beyond the window.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from operator import attrgetter
+from typing import Any, get_args
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from hub.db.schema import READING_FIELDS
+from hub.db.store import Store
+from hub.ingest.predecode import decode_all
+from hub.ingest.records import reading_row
+from hub.ingest.runs import run_of
+from hub.ingest.sequences import JournalSeqs
+from hub.ingest.store_run import store_run
+from hub.timefmt import iso
+from tests import hub_factory as hf
+from tests.contract_strategies import record
+from tests.test_fast_decode import Msg, table_rows
+from wire.chain import GENESIS, record_hash
+from wire.contract import READINGS, WINDOW, ReadingItem
+
+FAR = 10 * 365 * 86_400.0  # a clock ten years ahead: outside the plausible window
+
+
+def chain(length: int, altered: frozenset[int], broken: frozenset[int],
+          late: frozenset[int]) -> list[dict[str, Any]]:
+    """Readings 1..length, each carrying the hash of the one before (GENESIS first), but
+    ``altered`` ones (other counts), ``broken`` ones (a wrong prev), ``late`` ones (a
+    clock far ahead)."""
+    out: list[dict[str, Any]] = []
+    prev = GENESIS
+    for seq in range(1, length + 1):
+        changes: dict[str, Any] = {"prev": "f" * 64 if seq in broken else prev}
+        if seq in altered:
+            changes["counts"] = 13
+        if seq in late:
+            changes.update(start=iso(hf.T0 + FAR), end=iso(hf.T0 + FAR + 10))
+        item = hf.reading(seq, **changes)
+        out.append(item)
+        prev = record_hash(item)
+    return out
+
+
+@st.composite
+def journeys(draw: st.DrawFn) -> list[list[Msg]]:
+    """Batches of readings messages of one or two journals, in any order."""
+    length = draw(st.integers(3, 24))
+    seqs = st.frozensets(st.integers(1, length), max_size=3)
+    good = chain(length, frozenset(), draw(seqs), draw(seqs))
+    other = chain(length, draw(seqs), draw(seqs), frozenset())  # copies, some altered
+    second = chain(length, frozenset(), frozenset(), frozenset())
+    messages: list[Msg] = []
+    for _ in range(draw(st.integers(1, 7))):
+        first = draw(st.integers(1, length))
+        last = draw(st.integers(first, min(length, first + 6)))
+        source = draw(st.sampled_from(["good", "good", "other", "second"]))
+        items = {"good": good, "other": other, "second": second}[source][first - 1:last]
+        journal = hf.JOURNAL_2 if source == "second" else hf.JOURNAL
+        oldest = draw(st.sampled_from([None, None, first]))
+        messages.append(hf.batch(READINGS, items, journal=journal, oldest=oldest))
+    if draw(st.booleans()):  # a jump beyond the acknowledgement's window
+        at = draw(st.integers(0, len(messages)))
+        messages.insert(at, hf.readings(WINDOW + 5, WINDOW + 7))
+    cuts = sorted(draw(st.frozensets(st.integers(1, max(1, len(messages) - 1)), max_size=2)))
+    return [messages[a:b] for a, b in zip([0, *cuts], [*cuts, len(messages)], strict=True)]
+
+
+def played(batches: list[list[Msg]], feed: str) -> tuple[Any, ...]:
+    """Rows, acks, counters and journals' bookkeeping of a core fed ``batches`` the
+    ``feed`` way."""
+    store = Store.open(":memory:")
+    try:
+        core = hf.core(store, hf.T0 + 100)
+        acks = []
+        for number, batch in enumerate(batches):
+            now = hf.T0 + 100 + number
+            decoded: list[Any] | None = None
+            if feed == "worker":
+                decoded = pickle.loads(pickle.dumps(decode_all(batch)))
+            elif feed == "half":
+                half = (len(batch) + 1) // 2
+                decoded = [*pickle.loads(pickle.dumps(decode_all(batch[:half]))),
+                           *[None] * (len(batch) - half)]
+            if feed == "one by one":
+                with mock.patch("hub.ingest.intake.run_of", lambda *_: None):
+                    acks += hf.acked(core.handle_batch(batch, now, decoded))
+            else:
+                acks += hf.acked(core.handle_batch(batch, now, decoded))
+        rows = table_rows(store)
+        for name in ("chain_breaks", "record_conflicts"):
+            rows[name] = sorted(map(tuple, store.conn.execute(f"SELECT * FROM {name}")),
+                                key=repr)
+        journals = {key: (s.upto, sorted(s.above), s.top, s.gaps, s.waiting_since,
+                          sorted(s.quarantined), s.last_records_at)
+                    for key, s in core.seqs.items()}
+        return rows, acks, core.stats(), journals
+    finally:
+        store.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(journeys())
+def test_a_run_stores_what_the_records_one_by_one_store(batches: list[list[Msg]]) -> None:
+    reference = played(batches, "one by one")
+    for feed in ("writer", "worker", "half"):
+        assert played(batches, feed) == reference, feed
+
+
+def test_the_journeys_take_the_run_and_its_fallbacks() -> None:
+    """The run path is taken, and so is the worker's run decoded again (a resend)."""
+    good = chain(6, frozenset(), frozenset(), frozenset())
+    batches = [[hf.batch(READINGS, good[0:3]), hf.batch(READINGS, good[1:5])]]
+    with mock.patch("hub.ingest.intake.store_run", side_effect=store_run) as spy:
+        assert played(batches, "worker") == played(batches, "one by one")
+    assert spy.call_count == 1  # the first message; the second overlaps it: one by one
+
+
+def test_a_run_is_only_what_each_record_would_take_alike() -> None:
+    good = chain(5, frozenset(), frozenset(), frozenset())
+    found = decode_all([hf.batch(READINGS, good)])[0]
+    assert found is not None and len(found) == 3  # a run
+    run = found[2]
+    assert (run.first, run.last, len(run.readings), len(run.received)) == (1, 5, 5, 5)
+    for items in (chain(5, frozenset(), frozenset({3}), frozenset()), good[:2] + good[3:]):
+        made = decode_all([hf.batch(READINGS, items)])[0]  # a break within; a hole
+        assert made is not None and len(made) == 4
+    spoilt = [*good[:2], dict(good[2], counts=-1), *good[3:]]
+    made = decode_all([hf.batch(READINGS, spoilt)])[0]
+    assert made is not None and len(made) == 4  # a refused record: one by one
+    assert run_of(type("E", (), {"kind": "exposures"})(), [], []) is None
+
+
+def test_add_run_is_add_in_turn() -> None:
+    for upto, above, first, last in [(0, set(), 1, 5), (3, set(), 6, 9), (2, {5}, 6, 6),
+                                     (0, {2, 3}, 4, 8), (5, set(), 7, 7)]:
+        one = JournalSeqs.restore(upto, above, [], 1.0)[0]
+        run = JournalSeqs.restore(upto, above, [], 1.0)[0]
+        filled_one = [g for seq in range(first, last + 1) for g in one.add(seq, 2.0)]
+        filled_run = run.add_run(first, last, 2.0)
+        assert (one.upto, one.above, one.top, one.gaps, one.waiting_since) == (
+            run.upto, run.above, run.top, run.gaps, run.waiting_since)
+        assert [(g.first, g.last) for g in filled_one] == [(g.first, g.last) for g in filled_run]
+
+
+@settings(max_examples=60, deadline=None)
+@given(record(ReadingItem, hf.T0), st.booleans())
+def test_a_reading_row_is_every_field_with_its_booleans_as_0_or_1(
+        fields: dict[str, Any], flagged: bool) -> None:
+    item = ReadingItem.model_validate(fields)
+    every = [int(v) if v.__class__ is bool else v for v in attrgetter(*READING_FIELDS)(item)]
+    assert reading_row("d", "s", "r", "j", item, flagged) == ["d", "s", "r", "j", *every,
+                                                               int(flagged)]
+
+
+def test_the_contract_refuses_a_boolean_where_it_types_no_boolean() -> None:
+    """What lets :func:`reading_row` look for booleans only in the fields typed so."""
+    good = hf.reading(1)
+    for name in READING_FIELDS:
+        annotation = ReadingItem.model_fields[name].annotation
+        if annotation is bool or bool in get_args(annotation):
+            continue
+        with pytest.raises(ValidationError):
+            ReadingItem.model_validate_json(json.dumps(dict(good, **{name: True})))
+
+
+def test_a_run_meets_a_kept_record_after_its_last() -> None:
+    """Records a device sent under another name are kept under its own (never counted):
+    a run just below them meets one as its stored next, and its link is checked."""
+    good = chain(12, frozenset(), frozenset({10}), frozenset())
+    batches = [[hf.batch(READINGS, good[9:12], device="another.device")],
+               [hf.batch(READINGS, good[6:9])]]
+    reference = played(batches, "one by one")
+    assert reference[0]["chain_breaks"] and reference[0]["quarantine"]
+    for feed in ("writer", "worker"):
+        assert played(batches, feed) == reference, feed
