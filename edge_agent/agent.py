@@ -31,7 +31,7 @@ from edge_agent.journal import Journal, RunStart
 from edge_agent.journal_hold import JOURNAL_FAULT
 from edge_agent.journal_upkeep import JournalUpkeep
 from edge_agent.logs import log
-from edge_agent.monitor.monitor import DoseSetup, Monitor
+from edge_agent.monitor.monitor import MARGIN, DoseSetup, Monitor
 from edge_agent.monitor.records import Output
 from edge_agent.outputs import AlarmOutput, Interlock
 from edge_agent.probe.sample import ProbeSample
@@ -174,15 +174,47 @@ class Agent:
         """When :meth:`step` must run again if nothing arrives first."""
         now = self.clock.monotonic()
         # Due already: they wait for an input to settle (the horizon), whose deadline counts.
-        monitor, runs = self.monitor.next_deadline(), self.changes.next_deadline()
-        times = [t if t is not None and t > now else None for t in (monitor, runs)]
-        times.append(self.inputs.next_deadline())
+        best: float | None = None
+        for t in (self.monitor.next_deadline(), self.changes.next_deadline()):
+            if t is not None and t > now and (best is None or t < best):
+                best = t
+        others = [self.inputs.next_deadline()]
         if self.writer.hold.fault is not None:
-            times.append(max(self.writer.hold.next_retry, now))
+            others.append(max(self.writer.hold.next_retry, now))
         if self.probe is not None:
-            times.append(self.probe.next_deadline())
-        known = [t for t in times if t is not None]
-        return min(known) if known else None
+            others.append(self.probe.next_deadline())
+        for t in others:
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
+
+    def idle_at(self, now: float) -> bool:
+        """Whether a :meth:`step` at ``now`` would do nothing, for a caller that knows that
+        since the last step nothing arrived but raw input edges (at ``now``, or at instants it
+        did not step at) and no probe byte: the simulator then skips it (:mod:`sim.runner`).
+
+        Such a step releases no input (every debounce deadline is after ``now``: nothing
+        settles, so the horizon and the changes waiting behind it are those of the last
+        step) and no sample (none held back); the monitor's tick reaches no deadline of its
+        own (more than its judging margin before the first: no grace, time-out, merge gap,
+        procedure end or reading falls due) and only moves its clock, which the next step
+        moves on from in the same way; no change record, retry, alive mark or upkeep is
+        due (before :meth:`next_chore`); the pins are set to the same alarms."""
+        if self.writer.hold.fault is not None or not self.writer.journal_writes():
+            return False
+        if self._held or now >= self.next_chore():
+            return False
+        settling = self.inputs.next_deadline()
+        if settling is not None and settling <= now:
+            return False
+        runs = self.changes.next_deadline()
+        if runs is not None and runs <= now:
+            return False
+        probe = self.probe.next_deadline() if self.probe is not None else None
+        if probe is not None and probe <= now:
+            return False
+        monitor = self.monitor.next_deadline()
+        return monitor is None or monitor > now + MARGIN
 
     def next_chore(self) -> float:
         """When the loop's own periodic work is next due (the journal's alive mark, its
@@ -302,6 +334,8 @@ def _merge(
     """Input groups and samples in time order; at a tie, inputs first."""
     if not groups:  # a stable sort by end keeps a tie in arrival order, as below
         return [(s.end, None, s) for s in sorted(samples, key=_end)]
+    if not samples:  # the groups come in time order (InputBank.collect), as sorted below
+        return [(at, changes, None) for at, changes in groups]
     items: list[tuple[float, int, int, dict[str, bool] | None, ProbeSample | None]] = []
     items += [(at, 0, i, changes, None) for i, (at, changes) in enumerate(groups)]
     items += [(s.end, 1, i, None, s) for i, s in enumerate(samples)]

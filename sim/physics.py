@@ -10,6 +10,9 @@ that mean. Deterministic for a given seed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from edge_agent.dose.tube import Calibration
@@ -26,6 +29,7 @@ class Radiation:
         self._t = 0.0
         self._expected = 0.0
         self._rate = self._measured_rate()
+        self._ahead: tuple[Any, list[float], list[float]] = (None, [], [])
 
     @property
     def dose_rate_usv_h(self) -> float:
@@ -48,3 +52,33 @@ class Radiation:
         counts = int(self._rng.poisson(self._expected)) if self._expected > 0 else 0
         self._expected = 0.0
         return counts
+
+    def draw_ahead(self, times: Sequence[float]) -> list[int]:
+        """The counts of the windows ending at ``times`` (increasing, the field unchanged
+        meanwhile), as ``advance(t); take()`` for each gives them: the same means, the same
+        draws in the same order, made by one call (numpy draws an array of means one mean
+        after the other, and a mean of 0 draws nothing, as :meth:`take` skips it). The
+        generator's state before them is kept for :meth:`keep`; until then, time stands at
+        the last one."""
+        means: list[float] = []
+        expected, before, rate = self._expected, self._t, self._rate
+        for t in times:
+            expected += rate * (t - before)
+            before = t
+            means.append(expected)
+            expected = 0.0
+        self._ahead = (self._rng.bit_generator.state, means, list(times))
+        drawn = iter(self._rng.poisson([m for m in means if m > 0]).tolist())
+        self._t, self._expected = before, 0.0
+        return [next(drawn) if m > 0 else 0 for m in means]
+
+    def keep(self, taken: int) -> None:
+        """Only the first ``taken`` windows of :meth:`draw_ahead` were used: the generator
+        is put back as if only they had been drawn, and time at the last of them."""
+        state, means, times = self._ahead
+        if taken < len(means):
+            self._rng.bit_generator.state = state
+            used = [m for m in means[:taken] if m > 0]
+            if used:
+                self._rng.poisson(used)
+            self._t, self._expected = times[taken - 1], 0.0

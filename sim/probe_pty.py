@@ -57,11 +57,12 @@ class _MasterWriter:
         return not any(ev & select.POLLHUP for _, ev in self._poll.poll(0))
 
     def write(self, data: bytes) -> int:
-        if not self.host_listening():
-            self._probe.bytes_dropped += len(data)
+        probe = self._probe
+        if not (probe.held_listening if probe.holding else self.host_listening()):
+            probe.bytes_dropped += len(data)
             return len(data)
-        if self._probe.holding:
-            self._probe.held += data
+        if probe.holding:
+            probe.held += data
             return len(data)
         try:
             written = os.write(self._master, data)
@@ -108,6 +109,7 @@ class PtyProbe:
         #: While holding, frames written wait in ``held`` for :meth:`flush`.
         self.holding = False
         self.held = bytearray()
+        self.held_listening = False
         self.set_connected(True, now_ms)
 
     @property
@@ -129,8 +131,11 @@ class PtyProbe:
         return self.bytes_written - before
 
     def hold(self) -> None:
-        """Keep the frames the firmware writes from now on, until :meth:`flush`."""
+        """Keep the frames the firmware writes from now on, until :meth:`flush`; whether a
+        host listens is asked once (no one opens or closes the port until the flush: the
+        agent does not step meanwhile), not once a frame."""
         self.holding = True
+        self.held_listening = self._writer is not None and self._writer.host_listening()
 
     def flush(self) -> int:
         """Write the held frames in one go; the bytes written (all of them, or it raises)."""

@@ -14,6 +14,10 @@ Between the agent's deadlines, serial probe frames go in bursts
 agent reads them together at the last one's instant, and records exactly
 what it records with a step per frame. ``fast`` plays the same frame bytes
 through an in-process port instead of the pty (:mod:`sim.fast_probe`).
+Where frames may go in bursts, an instant that only moves pins or the field
+gets no step of its own when the agent says it would do nothing there
+(:meth:`~edge_agent.agent.Agent.idle_at`: the edges wait in their debounce);
+the step at the debounce's end does the work, as it would anyway.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from wire.errors import SimError
 EPOCH = 1_767_596_400.0
 #: Real seconds the simulator waits for the agent to read what it was sent.
 LOCKSTEP_TIMEOUT_S = 5.0
+#: Real seconds the simulator asks the pty for a burst's bytes before it sleeps on them.
+SPIN_S = 0.0005
 
 RESTING = {"generator_powered": True, "light.powered": True}
 
@@ -76,14 +82,17 @@ class Simulation:
         self, scenario: Scenario, workdir: Path, *, wall_start: float = EPOCH,
         journal_path: Path | None = None, durable: bool = False, speed: float | None = None,
         on_step: Callable[[Agent], None] | None = None, control: RoomControl | None = None,
-        fast: bool = False, bursts: bool | None = None, **config_overrides: Any,
+        fast: bool = False, bursts: bool | None = None, skip_idle: bool = True,
+        **config_overrides: Any,
     ) -> None:
         """``speed`` paces virtual time at that many times real time (None: as fast as it goes);
         ``on_step`` runs after every step of the agent (the MQTT publisher's hook);
         ``control`` injects faults while it plays and stops it early (:mod:`sim.inject`);
         ``fast``: the probe's bytes in process, not through a pty; ``bursts``: frames in
         bursts where that records the same (never while paced or controlled; None: unless an
-        ``on_step`` hook is set, since a hook may act on the agent between two frames)."""
+        ``on_step`` hook is set, since a hook may act on the agent between two frames);
+        ``skip_idle``: where frames may go in bursts, no step at an instant that only moves
+        pins or the field when the agent says that step would do nothing (:meth:`_idle`)."""
         self.scenario = scenario
         self.wall_start = wall_start
         self.clock = ManualClock(wall_start=wall_start, mono_start=0.0)
@@ -114,6 +123,8 @@ class Simulation:
         self.guard = (BurstGuard(self.agent, FRAME_S)
                       if bursts is not False and not paced and self.probe.link is not None
                       else None)
+        self.skip_idle = skip_idle and self.guard is not None and on_step is None
+        self.steps_skipped = 0
 
     def _make_probe(self) -> _Probe:
         if self.scenario.room.probe == "gpio":
@@ -164,8 +175,10 @@ class Simulation:
             self._pace(t)
             self.radiation.advance(t)
             self.clock.advance_to(max(t, self.clock.monotonic()))
+            idle = False
             if next_change == t:
                 self._apply(timeline[index])
+                idle = next_frame != t and next_inject != t and self._idle(timeline[index], t)
                 index += 1
             if next_inject == t:
                 self._apply(self._injected.pop(0))
@@ -173,9 +186,25 @@ class Simulation:
             if next_frame == t:
                 stepped = self._deliver_frame(t)
                 frames += 1
-            if not stepped:  # a step at the same instant after the frame's would find nothing
+            if not stepped and not idle:  # a step after the frame's would find nothing
                 self._step()
         return build_report(self.scenario, self.journal, self.wall_start, self.agent)
+
+    def _idle(self, instant: Instant, t: float) -> bool:
+        """A change instant applied alone at ``t`` (no frame, no fault): whether the agent's
+        step there may be skipped: skipping allowed, only pins and fields moved, every probe
+        byte delivered already read (lockstep), and the agent says the step would do nothing
+        (:meth:`~edge_agent.agent.Agent.idle_at`: the edges wait in their debounce; the next
+        step, at the first deadline, does what this one would have). Skipped or not, the
+        journal is the same, record for record (tests/test_sim_speed_idle.py)."""
+        if not self.skip_idle or any(c.signal == "probe.connected" for c in instant.changes):
+            return False
+        pty, link = self.probe.pty, self.probe.link
+        if pty is None or link is None or pty.bytes_written != link.bytes_read:
+            return False
+        idle = self.agent.idle_at(t)
+        self.steps_skipped += idle
+        return idle
 
     def _may_burst(self) -> bool:
         link = self.probe.link
@@ -193,21 +222,37 @@ class Simulation:
         pty, guard = self.probe.pty, self.guard
         last_wake = float("inf") if wake is None else wake
         chore = self.agent.next_chore()
-        guard.start()
-        pty.hold()
-        frame, delivered = first, 0
-        radiation = self.radiation
+        times: list[float] = []  # the frames no count can cut short: the burst at most
+        frame = first
         following = round(frame * FRAME_S, 6)
         while True:
             t = following
-            radiation.advance(t)
-            counts = radiation.take()
-            delivered += pty.deliver(counts, round(t * 1000))
+            times.append(t)
             frame += 1
             following = round(frame * FRAME_S, 6)
-            if (not guard.admits(counts) or t >= chore or frame - first >= MAX_BURST
-                    or following >= before or following > last_wake or following > duration):
+            if (t >= chore or frame - first >= MAX_BURST or following >= before
+                    or following > last_wake or following > duration):
                 break
+        radiation = self.radiation
+        if len(times) == 1:
+            radiation.advance(t)
+            drawn = [radiation.take()]
+        else:  # drawn together, those after a frame the guard stops at given back
+            drawn = radiation.draw_ahead(times)
+        pty.hold()
+        delivered, taken, last = 0, 0, len(times) - 1
+        for t, counts in zip(times, drawn, strict=True):
+            delivered += pty.deliver(counts, round(t * 1000))
+            taken += 1
+            if taken > last:
+                break  # whatever the guard would say (a burst of one frame asks it nothing)
+            if taken == 1:
+                guard.start()  # the detectors as before the burst: the agent has not stepped
+            if not guard.admits(counts):
+                break
+        if len(times) > 1:
+            radiation.keep(taken)
+        frame = first + taken
         self.clock.advance_to(max(t, self.clock.monotonic()))
         target = self.probe.link.bytes_read + delivered + pty.flush()
         if not self._wait_consumed(target):
@@ -288,16 +333,26 @@ class Simulation:
 
 def wait_all_readable(link: SerialProbeLink, pending: int, deadline: float) -> None:
     """Wait (real time, up to ``deadline``) until the pty has passed ``pending`` bytes to the
-    link's side, so that the agent reads a burst in one read, as it was sent."""
+    link's side, so that the agent reads a burst in one read, as it was sent.
+
+    The kernel passes a pty's bytes on from a worker thread, tens of microseconds after the
+    write: asking how many are there, again and again for up to :data:`SPIN_S`, sees them
+    sooner than sleeping in ``select`` until the worker wakes this process (issue 18: most
+    of the pty's cost on a busy day, one frame per burst); then it sleeps as before."""
     fd = link.fileno()
-    while fd is not None and time.monotonic() < deadline:
-        link.wait_readable(0.05)
+    if fd is None:
+        return
+    spin_until = time.monotonic() + SPIN_S
+    while True:
         try:
             waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
         except OSError:
             return
-        if waiting >= pending:
+        now = time.monotonic()
+        if waiting >= pending or now >= deadline:
             return
+        if now >= spin_until:
+            link.wait_readable(0.05)
 
 
 def run_scenario(scenario: Scenario, *, fast: bool = False) -> Report:

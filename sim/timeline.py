@@ -67,13 +67,9 @@ class Instant:
     changes: tuple[Change, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    """A change before netting: ``rank`` is its place in the spec's order at its instant."""
-
-    t: float
-    rank: tuple[int, int, int]
-    change: Change
+#: A change before netting: its instant, its place in the spec's order there (unique, so that
+#: sorting never compares two changes), the change. A plain tuple: the working day has 170,000.
+_Raw = tuple[float, tuple[int, int, int], Change]
 
 
 def at(t: float) -> float:
@@ -92,17 +88,24 @@ def starting_state(room: Room) -> dict[str, bool | float]:
 
 def build_timeline(scenario: Scenario) -> list[Instant]:
     """Every instant in [0, duration_s] at which something changes, in time order."""
-    raw = [
-        _Raw(t, (0, index, seq), change)
+    last = at(scenario.duration_s)
+    raw: list[_Raw] = [
+        (t, (0, index, seq), change)
         for index, exposure in enumerate(scenario.exposures)
         for seq, (t, change) in enumerate(exposure_changes(exposure))
+        if t <= last
     ]
     for index, event in enumerate(scenario.events):
         signal = FIELD_EVENT if event.signal == EVENT_FIELD_SIGNAL else event.signal
         value = float(event.value) if signal == FIELD_EVENT else event.value
-        raw.append(_Raw(at(event.at), (1, index, 0), Change(signal, value)))
-    raw = sorted((r for r in raw if r.t <= at(scenario.duration_s)), key=lambda r: (r.t, r.rank))
+        if at(event.at) <= last:
+            raw.append((at(event.at), (1, index, 0), Change(signal, value)))
+    raw.sort(key=_order)
     return _net(raw, starting_state(scenario.room))
+
+
+def _order(raw: _Raw) -> tuple[float, tuple[int, int, int]]:
+    return raw[0], raw[1]
 
 
 def exposure_changes(exposure: ExposureSpec) -> Iterator[tuple[float, Change]]:
@@ -138,15 +141,20 @@ def emission_periods(exposure: ExposureSpec) -> list[tuple[float, float]]:
 
 
 def _net(raw: Sequence[_Raw], state: dict[str, bool | float]) -> list[Instant]:
-    """Group by instant; keep each signal's last value there, if it differs from before."""
+    """Group by instant; keep each signal's last change there, if it differs from before."""
     instants = []
-    for t, group in itertools.groupby(raw, key=lambda r: r.t):
-        latest: dict[str, bool | float] = {}
-        for item in group:
-            latest.pop(item.change.signal, None)
-            latest[item.change.signal] = item.change.value
-        changes = tuple(Change(s, v) for s, v in latest.items() if state[s] != v)
-        state.update(latest)
+    i, n = 0, len(raw)
+    while i < n:
+        t = raw[i][0]
+        latest: dict[str, Change] = {}
+        while i < n and raw[i][0] == t:
+            change = raw[i][2]
+            latest.pop(change.signal, None)
+            latest[change.signal] = change
+            i += 1
+        changes = tuple(c for s, c in latest.items() if state[s] != c.value)
+        for s, c in latest.items():
+            state[s] = c.value
         if changes:
             instants.append(Instant(t, changes))
     return instants

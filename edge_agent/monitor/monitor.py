@@ -104,6 +104,9 @@ class Monitor:
         #: A window's (saturated, dose in µSv) by (counts, duration): pure functions of the
         #: calibration, asked ten times a second with few distinct windows.
         self._window_dose: dict[tuple[int, float], tuple[bool, float]] = {}
+        #: :meth:`next_deadline`'s answer, until the next entry (every entry begins with
+        #: :meth:`_advance`, which forgets it).
+        self._next: tuple[float | None] | None = None
         self._startup: list[Output] = []
         if self.signals["emission"]:
             self._emission_rises(self._startup, start, resumed=True)
@@ -178,7 +181,17 @@ class Monitor:
         return self._advance(asof)
 
     def next_deadline(self) -> float | None:
-        """The earliest time at which the monitor would act without any new input."""
+        """The earliest time at which the monitor would act without any new input.
+
+        A function of the monitor's state alone (not of the clock), which only its entries
+        change, each beginning with :meth:`_advance`: the answer is kept until then (the
+        agent asks it again between steps, the simulator between instants it skips)."""
+        kept = self._next
+        if kept is None:
+            kept = self._next = (self._next_deadline(),)
+        return kept[0]
+
+    def _next_deadline(self) -> float | None:
         candidates = [self.exposures.close_deadline(), self.exposures.procedure_end()]
         candidates += self._rule_deadlines()
         if self.probe is not None and self.readings is not None:
@@ -216,6 +229,7 @@ class Monitor:
     def _advance(self, asof: float, readings: bool = True) -> list[Output]:
         if asof < self.asof - 1e-9:
             raise ValueError(f"monitor fed out of order: {asof} after {self.asof}")
+        self._next = None
         self.asof = max(self.asof, asof)
         out: list[Output] = []
         probe = self.probe
