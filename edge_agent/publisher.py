@@ -46,12 +46,10 @@ from edge_agent.config import Device, Mqtt
 from edge_agent.ha_discovery import publish_discovery
 from edge_agent.logs import log
 from edge_agent.outbox import URGENT_KINDS, Outbox, Pending
-from edge_agent.send_state import SendState, by_kind
+from edge_agent.send_state import TICK_S, SendState, broker_has, by_kind
 from wire import contract as wire
 from wire.errors import ConfigError
 
-#: Longest time the worker sleeps when nothing wakes it (checks time-outs and heartbeats).
-TICK_S = 0.25
 #: Sent in order after the urgent kinds, one batch at a time: readings and input changes
 #: (a change batch says ``"kind": "changes"`` and travels on the exposures topic).
 STREAM_KINDS = (wire.READINGS, wire.CHANGES)
@@ -242,15 +240,18 @@ class Publisher:
         outbox = Outbox(self.journal_path)
         state = SendState(acked=outbox.acked(), timeout=self.settings.ack_timeout_s)
         self.acked = state.acked
+        wait = TICK_S
         try:
             while not self._stopping.is_set():
-                self._wake.wait(TICK_S)
+                self._wake.wait(wait)
                 self._wake.clear()
                 try:
                     self._cycle(outbox, state)
+                    wait = self._next_wait(state, self._monotonic())
                 except Exception as exc:  # never let one bad cycle end publishing
                     log("publisher_error", logging.ERROR, error=repr(exc))
                     time.sleep(TICK_S)
+                    wait = TICK_S
         finally:
             outbox.close()
 
@@ -284,6 +285,14 @@ class Publisher:
         self._send(outbox, state, now)
         self._publish_live(now)
 
+    def _next_wait(self, state: SendState, now: float) -> float:
+        """How long the worker may sleep after a cycle at ``now`` unless woken."""
+        with self._lock:  # the live state's heartbeat, or its pacing while a change waits
+            connected, at, pace = self._link.connected, self._live_at, self.settings.heartbeat_s
+            due = [] if self._live is None else [at + (
+                min(pace, LIVE_MIN_INTERVAL_S) if self._live_dirty else pace)]
+        return state.next_wait(now, self.settings.window, self.last_seq, due, connected)
+
     def _send(self, outbox: Outbox, state: SendState, now: float) -> None:
         """Alarms and exposures within the window, all; then up to ``batch_max`` readings and
         changes (a batch of each kind), if the broker has the last ones."""
@@ -300,7 +309,7 @@ class Publisher:
             for group in groups:
                 self._publish_batch(group, state, now)
             state.urgent_from = rows[-1].seq + 1
-        if not all(_broker_has(info) for info in state.in_flight):
+        if not all(broker_has(info) for info in state.in_flight):
             return
         state.in_flight = []
         if state.readings_from <= upto:
@@ -378,15 +387,6 @@ class Publisher:
             self.journal_id, iso_utc(self._wall()), [row.item for row in rows],
             rows[0].seq, rows[-1].seq, self.oldest,
         )
-
-
-def _broker_has(info: mqtt.MQTTMessageInfo) -> bool:
-    """Whether the broker has a batch (or its publish failed: nothing is in flight then, and
-    the acknowledgement's time-out sends it again)."""
-    try:
-        return info.is_published()
-    except (RuntimeError, ValueError):  # paho raises for a publish that failed
-        return True
 
 
 def read_password(settings: Mqtt) -> str | None:

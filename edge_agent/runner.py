@@ -48,8 +48,11 @@ from edge_agent.sdnotify import Notifier, Watchdog
 from edge_agent.timesync import ClockSync
 from wire.kinds import ALARM_KINDS
 
-#: Longest sleep between steps: the heartbeat of the loop.
-MAX_SLEEP_S = 0.5
+#: Longest sleep between steps when nothing is due: every deadline the loop owes (the
+#: agent's, its chores', the watchdog's) wakes it exactly, inputs and the reset button
+#: through the self-pipe, so this only bounds how stale ``STATUS=`` and the
+#: clock-synchronisation answer may get. Every wake-up costs CPU on an idle box.
+MAX_SLEEP_S = 5.0
 
 
 def build_probe(config: AgentConfig, clock: Clock, pin_factory: Any = None) -> ProbeDriver | None:
@@ -264,9 +267,23 @@ def wait_s(now: float, agent_wake: float | None, watchdog_due: float | None) -> 
     return min(max(min(due) - now, 0.0), MAX_SLEEP_S)
 
 
+def agent_wakeup(agent: Agent, now: float) -> float | None:
+    """The agent's next deadline, its periodic chores (:meth:`Agent.next_chore`: the
+    journal's alive mark, its upkeep) included so that they run when due, not at the next
+    :data:`MAX_SLEEP_S`. A chore still due after a step is one the journal could not do
+    (it is failing; its retry is among the agent's deadlines): it is left out, or the
+    loop would spin."""
+    wake = agent.next_wakeup()
+    chore = agent.next_chore()
+    if chore > now and (wake is None or chore < wake):
+        return chore
+    return wake
+
+
 def _sleep(agent: Agent, clock: Clock, waker: Waker, probe: ProbeDriver | None,
            watchdog_due: float | None = None) -> None:
-    timeout = wait_s(clock.monotonic(), agent.next_wakeup(), watchdog_due)
+    now = clock.monotonic()
+    timeout = wait_s(now, agent_wakeup(agent, now), watchdog_due)
     fds = [waker.fd]
     if isinstance(probe, SerialProbeLink) and probe.fileno() is not None:
         fds.append(probe.fileno())  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ unacknowledged again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -23,6 +24,16 @@ MAX_BACKOFF = 8
 #: this binds only a box that makes records faster than the hub may take its messages.
 BATCHES_PER_S: Final = 40.0
 BATCH_BURST: Final = 400.0
+#: How soon the publisher's worker looks again while sending is held back (the pacing
+#: budget, a batch the broker has not taken yet): the cadence a backlog drains at.
+TICK_S: Final = 0.25
+#: Its longest sleep when nothing is due: whatever it acts on wakes it (a record, the live
+#: state, a connection, an ack, the broker taking a batch), and its own deadlines (the ack
+#: time-out, the heartbeat, the live state's pacing) are slept to exactly, so this is a
+#: backstop. Every wake-up costs CPU on an idle box.
+IDLE_S: Final = 5.0
+#: Its shortest sleep: a deadline that rounding leaves a hair ahead is met without spinning.
+MIN_WAIT_S: Final = 0.001
 
 
 @dataclass
@@ -83,6 +94,26 @@ class SendState:
     def overdue(self, now: float) -> bool:
         return self.outstanding and now - self.sent_at >= self.timeout * self.backoff
 
+    def deadline(self) -> float | None:
+        """When :meth:`overdue` turns true (monotonic), None while nothing is outstanding."""
+        return self.sent_at + self.timeout * self.backoff if self.outstanding else None
+
+    def next_wait(self, now: float, window: int, last_seq: int, due: Iterable[float],
+                  connected: bool) -> float:
+        """How long the worker may sleep after a cycle at ``now`` unless woken: :data:`TICK_S`
+        while sending within the ``window`` is held back (paced, or the broker has not taken
+        the last batch yet), else until the ack time-out or the earliest of ``due`` (the
+        live state's), at most :data:`IDLE_S`."""
+        if not connected:  # nothing is sent until paho connects, which wakes the worker
+            return IDLE_S
+        upto = min(self.acked + window, last_seq)
+        if self.in_flight or self.urgent_from <= upto or self.readings_from <= upto:
+            return TICK_S
+        deadline = self.deadline()
+        soonest = min((*due, *([deadline] if deadline is not None else [])),
+                      default=now + IDLE_S)
+        return min(max(soonest - now, MIN_WAIT_S), IDLE_S)
+
     def rewind(self, now: float, why: str, backoff: bool = False) -> None:
         """Send again everything the hub has not acknowledged."""
         if self.outstanding:
@@ -93,6 +124,15 @@ class SendState:
         self.sent_at = now
         if backoff:
             self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+
+
+def broker_has(info: mqtt.MQTTMessageInfo) -> bool:
+    """Whether the broker has a batch (or its publish failed: nothing is in flight then, and
+    the acknowledgement's time-out sends it again)."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):  # paho raises for a publish that failed
+        return True
 
 
 def by_kind(rows: list[Pending]) -> list[list[Pending]]:
