@@ -10,8 +10,6 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,7 +21,10 @@ from edge_agent.metrics import Metric, MetricsServer
 from edge_agent.publisher import Publisher
 from edge_agent.runner import MAX_SLEEP_S, agent_wakeup, wait_s
 from edge_agent.send_state import IDLE_S, MIN_WAIT_S, TICK_S, SendState
+from tests import test_publisher
 
+#: The publisher tests' own journal fixture (a scratch journal, one run started).
+journal = test_publisher.journal
 DEVICE = Device(site="s", room="r", id="s.r")
 SETTINGS = Mqtt(host="127.0.0.1", port=1, ack_timeout_s=30.0, heartbeat_s=30.0)
 
@@ -82,14 +83,6 @@ class FakeWake:
 
     def clear(self) -> None:
         return None
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    journal = Journal(tmp_path / "journal.db", durable=False)
-    journal.start_run(1_767_596_400.0)
-    yield journal
-    journal.close()
 
 
 def test_connected_idle_worker_wakes_at_its_deadlines_not_every_tick(journal: Journal) -> None:
