@@ -13,7 +13,7 @@ from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = """
-import asyncio, sys, time
+import signal
 from hub.ingest import decoder
 decoder.PARENT_CHECK_S = 0.1
 pool = decoder.DecodePool(1, 1)
@@ -21,7 +21,7 @@ pool._start()
 assert pool._warm is not None and pool._pool is not None
 pool._warm.result(timeout=30)
 print(*pool._pool._processes, flush=True)
-time.sleep(600)
+signal.pause()  # idle until the test kills it
 """
 
 

@@ -149,9 +149,8 @@ class Intake:
                                   lambda: self.conflicts.may_keep(envelope.device, now))
         core.counters["record_conflicts"] += conflicts
         core.counters["chain_breaks"] += broken
-        for seq in seqs.newly_counted:
+        for seq in seqs.take_newly_counted():
             core.store.count_quarantined(envelope.device, envelope.journal, seq)
-        seqs.newly_counted.clear()
         if seqs.upto == before and any(r.seq > seqs.upto for r in records):
             seqs.note_waiting(now)  # records above a hole: the acknowledgement waits
         if over_budget:
@@ -275,9 +274,8 @@ class Intake:
         in a ``data_gap`` event (with who accepted it, for an admin's jump)."""
         before = seqs.upto
         lost, closed = seqs.declare_lost(oldest)
-        for seq in seqs.newly_counted:
+        for seq in seqs.take_newly_counted():
             self.core.store.count_quarantined(dev.device, journal, seq)
-        seqs.newly_counted.clear()
         if seqs.upto == before:
             return
         self.core.dirty_journals.add((dev.device, journal))

@@ -141,6 +141,12 @@ class JournalSeqs:
         self.note_waiting(now)
         return filled
 
+    def take_newly_counted(self) -> list[int]:
+        """The quarantined records that came to count since the last call (the store is
+        told once of each)."""
+        taken, self.newly_counted = self.newly_counted, []
+        return taken
+
     def note_waiting(self, now: float) -> None:
         """Records arrived that the acknowledgement cannot pass yet."""
         if self.waiting_since is None:

@@ -42,9 +42,8 @@ def store_run(core: IngestCore, dev: DeviceState, ident: Ident, seqs: JournalSeq
     core.store.insert_readings(rows)
     core.counters["chain_breaks"] += check_run(core.store, ident, run.first, run.head,
                                                run.last, run.tail, at)
-    for seq in seqs.newly_counted:
+    for seq in seqs.take_newly_counted():
         core.store.count_quarantined(ident[0], ident[3], seq)
-    seqs.newly_counted.clear()
     if seqs.upto == before and run.last > seqs.upto:
         seqs.note_waiting(now)  # records above a hole: the acknowledgement waits
     core.dirty_journals.add((ident[0], ident[3]))
