@@ -6,7 +6,7 @@
                                                         the history of the last quarters
     voyant-sim demo --inject unsolicited [--room R]     a fault, now, in the running demo
     voyant-sim room SCENARIO.toml --config AGENT.toml --journal PATH [--speed X] [--repeat N]
-                                                        [--report FILE] [--fast]
+                                                        [--report FILE] [--fast] [--no-fsync]
 
 Exit codes: 0 played (whatever the agent recorded), 2 the file was refused
 (nothing was run), 1 the simulator itself failed.
@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="the probe's frame bytes in process, not through a pty")
     room.add_argument("--report", default=None,
                       help="write the last run's report (as `run --json` prints it) to FILE")
+    room.add_argument("--no-fsync", action="store_true",
+                      help="commit the journal without waiting for the disk (synchronous=NORMAL:"
+                           " safe against the process dying, not against a power cut)")
     return parser
 
 
@@ -115,7 +118,8 @@ def _room(args: argparse.Namespace) -> int:
             Path(args.report).write_text(json.dumps(report, indent=1), encoding="utf-8")
 
     publisher = play_room(scenario, settings, speed=args.speed, repeat=args.repeat,
-                          linger_s=args.linger, on_report=keep, fast=args.fast)
+                          linger_s=args.linger, on_report=keep, fast=args.fast,
+                          durable=not args.no_fsync)
     print(f"outbox: last seq {publisher.last_seq}, acknowledged {publisher.acked}")
     return 0 if publisher.acked >= publisher.last_seq else 1
 

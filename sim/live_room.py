@@ -1,8 +1,9 @@
 """A simulated room that publishes for real: the scenario's agent with an MQTT publisher.
 
 The fault tests and the demo run this as a process (``voyant-sim room``):
-the real agent on mock pins and the pty probe, a durable journal on disk,
-and the real publisher sending its outbox to a real broker. Virtual time
+the real agent on mock pins and the pty probe (or its frames in process), a
+journal on disk (durable unless told otherwise), and the real publisher
+sending its outbox to a real broker. Virtual time
 starts at the real wall time and may be paced (``speed``) so that a test can
 kill the process in the middle of an exposure.
 """
@@ -40,6 +41,7 @@ def play_room(
     scenario: Scenario, settings: RoomSettings, *, speed: float | None = None,
     repeat: int = 1, linger_s: float = 30.0, control: RoomControl | None = None,
     on_report: Callable[[Report], None] | None = None, fast: bool = False,
+    durable: bool = True,
 ) -> Publisher:
     """Play ``scenario`` ``repeat`` times (a new agent run each), then wait up to ``linger_s``
     real seconds for the hub to acknowledge the whole outbox. Returns the stopped publisher.
@@ -47,14 +49,15 @@ def play_room(
     ``control`` (:mod:`sim.inject`) injects faults while it plays, and stops it early
     (between two steps) when asked; ``on_report`` gets each run's report (the one of
     ``voyant-sim run``), so one play serves both its expectations and the wire;
-    ``fast``: the probe's frame bytes in process, not through a pty (:mod:`sim.fast_probe`)."""
+    ``fast``: the probe's frame bytes in process, not through a pty (:mod:`sim.fast_probe`);
+    ``durable=False``: the journal commits without fsync (a test about the wire, not power cuts)."""
     settings.journal.parent.mkdir(parents=True, exist_ok=True)
     publisher: Publisher | None = None
     try:
         for _ in range(repeat):
             if control is not None and control.stopping and publisher is not None:
                 break
-            sim = _simulation(scenario, settings, speed, control, fast)
+            sim = _simulation(scenario, settings, speed, control, fast, durable)
             if publisher is None:
                 publisher = Publisher(Mqtt.model_validate(settings.mqtt),
                                       Device.model_validate(settings.device), settings.journal,
@@ -77,10 +80,10 @@ def play_room(
 
 
 def _simulation(scenario: Scenario, settings: RoomSettings, speed: float | None,
-                control: RoomControl | None, fast: bool) -> Simulation:
+                control: RoomControl | None, fast: bool, durable: bool) -> Simulation:
     return Simulation(
         scenario, settings.journal.parent, wall_start=time.time(), journal_path=settings.journal,
-        durable=True, speed=speed, control=control, fast=fast, device=settings.device,
+        durable=durable, speed=speed, control=control, fast=fast, device=settings.device,
         mqtt=settings.mqtt, bursts=True,  # the publisher's hook only wakes the publisher
     )
 

@@ -56,8 +56,8 @@ def rig(tmp_path: Path, make_mosquitto: Callable[..., Mosquitto]) -> Iterator[Ri
     yield Rig(tmp_path, make_mosquitto())
 
 
-def start_rooms(rig: Rig, speed: float = SPEED) -> list[Proc]:
-    return [rig.room(device, "hour_of_work", speed=speed, linger=DRAIN_S)
+def start_rooms(rig: Rig, speed: float = SPEED, repeat: int = 1) -> list[Proc]:
+    return [rig.room(device, "hour_of_work", speed=speed, repeat=repeat, linger=DRAIN_S)
             for device in DEVICES]
 
 
@@ -129,7 +129,9 @@ def test_a_restored_store_declares_exactly_the_lost_records_and_every_room_flows
     by resends), put the copy back: the hub declares exactly what no one holds any more."""
     rig.hub_config(ack_every_ms=3000)  # stored records wait up to 3 s for their ack
     hub = rig.hub()
-    rooms = start_rooms(rig)
+    # Two hours of work (36 s): the rooms must still be working when the second hub, started
+    # on a loaded machine, has acknowledged 40 more records (one hour was seen to end first).
+    rooms = start_rooms(rig, repeat=2)
     try:
         hub.wait_log("mqtt_connected")
         wait_until(flowing(rig, 30), "30 records of every room at the hub")

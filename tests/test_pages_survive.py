@@ -401,6 +401,17 @@ def _document_only(html: str) -> bytes:
     return b"%PDF-1.7 (not printed in this walk)"
 
 
+def print_first_only(patch: pytest.MonkeyPatch, route: Any, number: int) -> bool:
+    """Whether ``route`` is a PDF; if so, from its second variant on (``number``), its
+    document is made but not printed: WeasyPrint takes about a second a document, and the
+    first stored record's is printed."""
+    pdf = str(route.path).endswith(".pdf")
+    if pdf and number:
+        patch.setattr(annex, "pdf", _document_only)
+        patch.setattr(report_document, "render_pdf", _document_only)
+    return pdf
+
+
 def test_every_route_survives_every_stored_record(app: FastAPI, clients: dict[str, TestClient],
                                                   caplog: pytest.LogCaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -411,14 +422,10 @@ def test_every_route_survives_every_stored_record(app: FastAPI, clients: dict[st
     walked = 0
     for route in routes:
         for number, (path, expect) in enumerate(_variants(app, route)):
-            pdf = route.path.endswith(".pdf")
             with monkeypatch.context() as patch:
-                # A PDF is its page's document printed by WeasyPrint (about a second each):
-                # every stored record's document is made, by one role, and the first one
-                # printed; the roles' access is the HTML page's, walked.
-                if pdf and number:
-                    patch.setattr(annex, "pdf", _document_only)
-                    patch.setattr(report_document, "render_pdf", _document_only)
+                # Every stored record's document is made, by one role; the roles' access is
+                # the HTML page's, walked.
+                pdf = print_first_only(patch, route, number)
                 for role in (("admin",) if pdf else ROLES):
                     response = clients[role].get(path, follow_redirects=False)
                     walked += 1

@@ -5,7 +5,8 @@ One broker (the generated ACL, one device account per scenario) and one
 room`` process (the real agent, journal and publisher) with its own device
 and journal, played as fast as the simulator goes (``--fast``: the probe's
 frames in process; tests/test_sim_modes.py holds the pty path to the same
-reports), :data:`PARALLEL` at once.
+reports; ``--no-fsync``: the journal's commits do not wait for the disk, which
+a test of the wire does not need), :data:`PARALLEL` at once.
 At the end of each: the room's closing line says every record was
 acknowledged, its outbox is empty, the hub refused nothing (no quarantine,
 no rejected message from that room), and the hub holds exactly the journal's
@@ -116,7 +117,8 @@ class Library:
                                                      account(LIBRARY / f"{stem}.toml")))
         played.started = time.monotonic()
         played.proc = self.rig.room_file(played.device, played.path, linger=60.0,
-                                         report=self.report_path(stem), fast=True)
+                                         report=self.report_path(stem), fast=True,
+                                         durable=False)
 
     def report_path(self, stem: str) -> Path:
         return self.rig.directory / f"{stem}.report.json"

@@ -2,8 +2,10 @@
 
 Every wait polls with a deadline; nothing sleeps a fixed time to let
 something happen. The rooms are ``voyant-sim room`` processes (the real agent
-on mock pins, its probe on a pseudo-terminal, a durable journal, the real
-publisher); the hub is ``voyant-hub run``. What the hub stored is compared
+on mock pins, a durable journal, the real publisher; the probe's firmware frames
+handed to the agent's parser in process, ``--fast``: these tests are about the wire,
+and tests/test_sim_modes.py holds the pty path to the same reports); the hub is
+``voyant-hub run``. What the hub stored is compared
 with the rooms' journals, the source of truth.
 """
 
@@ -150,15 +152,18 @@ class Rig:
 
     def room(self, device: DeviceAccount, scenario: str, *, speed: float | None = None,
              repeat: int = 1, linger: float = DEADLINE_S, log: str | None = None) -> Proc:
+        """A room playing a scenario of tests/scenarios, its probe in process (``--fast``:
+        the pty costs a paced hour of work about a fifth of the room's CPU)."""
         return self.room_file(device, SCENARIOS / f"{scenario}.toml", speed=speed,
-                              repeat=repeat, linger=linger, log=log)
+                              repeat=repeat, linger=linger, log=log, fast=True)
 
     def room_file(self, device: DeviceAccount, scenario: Path, *, speed: float | None = None,
                   repeat: int = 1, linger: float = DEADLINE_S, log: str | None = None,
-                  report: Path | None = None, fast: bool = False) -> Proc:
+                  report: Path | None = None, fast: bool = False, durable: bool = True) -> Proc:
         """``voyant-sim room`` playing any scenario file (the library's, or one written here);
         ``report``: where it writes its last run's report (``voyant-sim run --json``'s);
-        ``fast``: the probe's frames in process (the same agent code, no pty)."""
+        ``fast``: the probe's frames in process (the same agent code, no pty);
+        ``durable=False``: its journal commits without fsync (``--no-fsync``)."""
         args = [sys.executable, "-m", "sim.cli", "room", str(scenario),
                 "--config", str(self.room_config(device)), "--journal", str(self.journal(device)),
                 "--repeat", str(repeat), "--linger", str(linger)]
@@ -168,6 +173,8 @@ class Rig:
             args += ["--report", str(report)]
         if fast:
             args.append("--fast")
+        if not durable:
+            args.append("--no-fsync")
         return Proc(args, self.directory / f"{log or device.username}.log").start()
 
 
