@@ -34,6 +34,7 @@ ingest never waits long for the write lock. The job (:mod:`hub.jobs`) refreshes 
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -293,13 +294,25 @@ def _hour_epoch(hour: str) -> float:
     return datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC).timestamp()
 
 
+#: A minute key as the contract's times give it: the common case, read without ``strptime``
+#: (a tenth of its cost: a quarter's refresh reads 131,040 of them).
+_MINUTE_KEY: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})", re.ASCII)
+
+
 def _real_minute(key: str) -> bool:
     """Whether ``YYYY-MM-DDTHH:MM`` names a minute of years 1-9999 (in ASCII digits:
-    ``strptime`` reads other scripts' digits, ``fromisoformat`` does not)."""
+    ``strptime`` reads other scripts' digits, ``fromisoformat`` does not). A key in the
+    contract's form is checked by ``datetime`` itself; any other goes through ``strptime``,
+    which also takes one-digit fields (as stored by a hub before the contract's checks)."""
     if not key.isascii():
         return False
     try:
-        datetime.strptime(key, "%Y-%m-%dT%H:%M")
+        parts = _MINUTE_KEY.fullmatch(key)
+        if parts is not None:
+            year, month, day, hour, minute = map(int, parts.groups())
+            datetime(year, month, day, hour, minute)
+        else:
+            datetime.strptime(key, "%Y-%m-%dT%H:%M")
     except ValueError:
         return False
     return True
