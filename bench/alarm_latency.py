@@ -23,9 +23,9 @@ What runs, per load, in a fresh temporary folder:
   own process (default ``[ingest]``, web on a free loopback port), every room
   provisioned in its devices file; a ``pcr`` account made with ``voyant-hub user add``;
 * the **load**: ``--rooms`` provisioned simulated rooms (bench/ingest.py's load
-  generator, in this process) each publishing one reading every 10 s in the first run
-  (the real load of a site, as issue 18 states it) and every second in the second run
-  (ten times it);
+  generator, in a process of its own: bench/load_process.py) each publishing one reading
+  every 10 s in the first run (the real load of a site, as issue 18 states it) and every
+  second in the second run (ten times it);
 * the **emitting room**: the real agent (``edge_agent.runner.Service``: monitor,
   journal, alarm output, publisher) on gpiozero's mock pins, probe absent, in a child
   process of its own (so that the load's threads do not share its interpreter). It
@@ -72,6 +72,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402  (after the path set-up, as bench/ingest.py)
 
 from bench import ingest as load  # noqa: E402
+from bench.load_process import LoadProcess  # noqa: E402
 from bench.provenance import commit, cores  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount  # noqa: E402
 from sim.broker import MosquittoFailed, MosquittoMissing, free_port  # noqa: E402
@@ -358,11 +359,7 @@ def run_load(folder: Path, args: argparse.Namespace, every_s: float) -> Figures:
     per_client = load.split(args.rooms, args.clients)
     with site(folder, args.rooms, args.clients) as (broker, hub, password, config):
         port = int(re.findall(r"port = (\d+)", hub.config.read_text())[-1])
-        publishers = load.make_publishers(broker.port, password, per_client, float("inf"))
-        senders = [threading.Thread(target=p.paced, args=(every_s,), daemon=True)
-                   for p in publishers]
-        for thread in senders:
-            thread.start()
+        rooms = LoadProcess(broker.port, password, per_client, every_s, folder / "load.log")
         room = Room(config, folder / "room.log")
         browser = Browser(f"http://127.0.0.1:{port}")
         try:
@@ -387,13 +384,7 @@ def run_load(folder: Path, args: argparse.Namespace, every_s: float) -> Figures:
         finally:
             browser.close()
             room.close()
-            for pub in publishers:
-                pub.stopping.set()
-            for thread in senders:
-                thread.join()
-            figures.load_readings = sum(d.sent for p in publishers for d in p.devices)
-            for pub in publishers:
-                pub.close()
+            figures.load_readings = rooms.stop()
     return figures
 
 
