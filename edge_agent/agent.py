@@ -142,7 +142,7 @@ class Agent:
         groups, horizon = self.inputs.collect(now)
         if self.probe is not None:
             self._held.extend(self.probe.poll())
-        samples, self._held = self._split(horizon)
+        samples, self._held = self._split(horizon) if self._held else ([], self._held)
         for at, changes, sample in _merge(groups, samples):
             at = max(at, self.monitor.asof)
             if changes is not None:
@@ -175,15 +175,22 @@ class Agent:
         now = self.clock.monotonic()
         # Due already: they wait for an input to settle (the horizon), whose deadline counts.
         best: float | None = None
-        for t in (self.monitor.next_deadline(), self.changes.next_deadline()):
-            if t is not None and t > now and (best is None or t < best):
+        t = self.monitor.next_deadline()
+        if t is not None and t > now:
+            best = t
+        t = self.changes.next_deadline()
+        if t is not None and t > now and (best is None or t < best):
+            best = t
+        t = self.inputs.next_deadline()
+        if t is not None and (best is None or t < best):
+            best = t
+        hold = self.writer.hold
+        if hold.fault is not None:
+            t = max(hold.next_retry, now)
+            if best is None or t < best:
                 best = t
-        others = [self.inputs.next_deadline()]
-        if self.writer.hold.fault is not None:
-            others.append(max(self.writer.hold.next_retry, now))
         if self.probe is not None:
-            others.append(self.probe.next_deadline())
-        for t in others:
+            t = self.probe.next_deadline()
             if t is not None and (best is None or t < best):
                 best = t
         return best
@@ -243,9 +250,11 @@ class Agent:
         """The alarm output and the relay set to the kinds holding (``journal_fault``
         included): pins only, no journal write, so that an alarm reaches them without
         waiting for an fsync (issue 18: p99 < 5 ms from the edge). True when the relay has
-        just latched open: :meth:`_show_alarms` journals it."""
+        just latched open: :meth:`_show_alarms` journals it. Every step ends here: the
+        outputs are asserted again each time, not only when the alarms change."""
+        fault = self.writer.hold.fault
         holding = [a.kind for a in self.monitor.active_alarms()]
-        kinds = [*holding, JOURNAL_FAULT] if self.writer.hold.fault is not None else holding
+        kinds = [*holding, JOURNAL_FAULT] if fault is not None else holding
         self.active_alarm_kinds = tuple(kinds)
         if self.alarm_output is not None:
             self.alarm_output.show(bool(kinds))

@@ -170,11 +170,16 @@ class InputBank:
         return groups
 
     def next_deadline(self) -> float | None:
+        """The earliest debounce deadline (asked several times per step: no list made)."""
+        best: float | None = None
         with self._lock:
-            deadlines = [d.deadline() for d in self._debouncers.values()
-                         if d.burst_start is not None]  # a stable input has none
-        times = [t for t in deadlines if t is not None]
-        return min(times) if times else None
+            for debouncer in self._debouncers.values():
+                if debouncer.burst_start is None:
+                    continue  # a stable input has none
+                t = debouncer.deadline()
+                if t is not None and (best is None or t < best):
+                    best = t
+        return best
 
     def fault(self) -> str | None:
         """None if every input's pin answers a read; else which one fails and why."""

@@ -149,6 +149,10 @@ class JournalUpkeep:
         try:
             if db.execute("SELECT count(*) FROM outbox").fetchone()[0] > PRUNE_MAX_BACKLOG:
                 return 0
+            if not any(db.execute(f"SELECT 1 FROM {table} WHERE {when} < ? LIMIT 1",
+                                  [wall - self.retention_s]).fetchone()
+                       for table, when, _ in _TABLES):
+                return 0  # nothing past the retention: the outbox need not be read
             cutoff = min(wall - self.retention_s, self._oldest_waiting(db.conn))
             deleted = 0
             with db.conn:

@@ -26,6 +26,9 @@ class Radiation:
         self.background_usv_h = background_usv_h
         self.field = {"field.exposure": 0.0, "field.event": 0.0}
         self._rng = np.random.default_rng(seed)
+        #: The measured rate by dose rate (pure functions of the calibration): pulsed
+        #: fluoroscopy switches between two fields thousands of times.
+        self._rates: dict[float, float] = {}
         self._t = 0.0
         self._expected = 0.0
         self._rate = self._measured_rate()
@@ -36,7 +39,13 @@ class Radiation:
         return self.background_usv_h + sum(self.field.values())
 
     def _measured_rate(self) -> float:
-        return self.cal.measured_cps(self.cal.true_cps_for(self.dose_rate_usv_h))
+        usv_h = self.dose_rate_usv_h
+        rate = self._rates.get(usv_h)
+        if rate is None:
+            if len(self._rates) >= 4096:
+                self._rates.clear()
+            rate = self._rates[usv_h] = self.cal.measured_cps(self.cal.true_cps_for(usv_h))
+        return rate
 
     def advance(self, t: float) -> None:
         """Let the present field act up to ``t``."""

@@ -147,38 +147,48 @@ class Simulation:
 
     def run(self) -> Report:
         timeline = build_timeline(self.scenario)
+        times = [instant.t for instant in timeline]
         duration = self.scenario.duration_s
         frames = 1
-        index = 0
+        index, count = 0, len(timeline)
         self._step()
         last_t, stalls = -1.0, 0
+        inf = float("inf")
+        made, next_frame = 0, 0.0  # the frame whose time next_frame is
+        agent, clock, radiation, injected = self.agent, self.clock, self.radiation, self._injected
         while True:
             if self.control is not None:
                 if self.control.stopping:
                     break
                 self._take_injected()
-            next_change = timeline[index].t if index < len(timeline) else float("inf")
-            next_inject = self._injected[0].t if self._injected else float("inf")
-            next_frame = round(frames * FRAME_S, 6)
-            wake = self.agent.next_wakeup()
-            t = min(next_change, next_inject, next_frame,
-                    wake if wake is not None else float("inf"))
-            if t > duration and not self._injected:  # an injected fault always ends
+                injected = self._injected
+            next_change = times[index] if index < count else inf
+            next_inject = injected[0].t if injected else inf
+            if frames != made:
+                made, next_frame = frames, round(frames * FRAME_S, 6)
+            wake = agent.next_wakeup()
+            t = min(next_change, next_inject, next_frame, inf if wake is None else wake)
+            if t > duration and not injected:  # an injected fault always ends
                 break
             stalls = stalls + 1 if t <= last_t else 0
             if stalls > 1000:
                 raise LockstepError(f"virtual time does not advance past {t} s")
             last_t = t
-            if next_frame == t and t < min(next_change, next_inject) and self._may_burst():
-                frames, t = self._burst(frames, min(next_change, next_inject), wake, duration)
-                continue
-            self._pace(t)
-            self.radiation.advance(t)
-            self.clock.advance_to(max(t, self.clock.monotonic()))
+            if next_frame == t:
+                before = min(next_change, next_inject)
+                if t < before and self._may_burst():
+                    frames, t = self._burst(frames, before, wake, duration)
+                    continue
+            if self.speed is not None:
+                self._pace(t)
+            radiation.advance(t)
+            now = clock.monotonic()
+            clock.advance_to(t if t > now else now)
             idle = False
             if next_change == t:
-                self._apply(timeline[index])
-                idle = next_frame != t and next_inject != t and self._idle(timeline[index], t)
+                instant = timeline[index]
+                self._apply(instant)
+                idle = next_frame != t and next_inject != t and self._idle(instant, t)
                 index += 1
             if next_inject == t:
                 self._apply(self._injected.pop(0))

@@ -69,7 +69,10 @@ class Instant:
 
 #: A change before netting: its instant, its place in the spec's order there (unique, so that
 #: sorting never compares two changes), the change. A plain tuple: the working day has 170,000.
-_Raw = tuple[float, tuple[int, int, int], Change]
+_Raw = tuple[float, int, Change]
+#: A place is (exposures first, then events; the entry's index; the change's rank in it) as
+#: one integer, these bits each: plain tuples of a float and an int sort with no key.
+_INDEX_BITS = _RANK_BITS = 30
 
 
 def at(t: float) -> float:
@@ -90,22 +93,25 @@ def build_timeline(scenario: Scenario) -> list[Instant]:
     """Every instant in [0, duration_s] at which something changes, in time order."""
     last = at(scenario.duration_s)
     raw: list[_Raw] = [
-        (t, (0, index, seq), change)
+        (t, _place(0, index, rank), change)
         for index, exposure in enumerate(scenario.exposures)
-        for seq, (t, change) in enumerate(exposure_changes(exposure))
+        for rank, (t, change) in enumerate(exposure_changes(exposure))
         if t <= last
     ]
     for index, event in enumerate(scenario.events):
         signal = FIELD_EVENT if event.signal == EVENT_FIELD_SIGNAL else event.signal
         value = float(event.value) if signal == FIELD_EVENT else event.value
         if at(event.at) <= last:
-            raw.append((at(event.at), (1, index, 0), Change(signal, value)))
-    raw.sort(key=_order)
+            raw.append((at(event.at), _place(1, index, 0), Change(signal, value)))
+    raw.sort()  # by instant, then place: unique, so two changes are never compared
     return _net(raw, starting_state(scenario.room))
 
 
-def _order(raw: _Raw) -> tuple[float, tuple[int, int, int]]:
-    return raw[0], raw[1]
+def _place(kind: int, index: int, rank: int) -> int:
+    """(kind, index, rank) as one integer that sorts as the tuple does."""
+    if index >> _INDEX_BITS or rank >> _RANK_BITS:
+        raise ValueError(f"a scenario entry too large to order: #{index}, change {rank}")
+    return (((kind << _INDEX_BITS) | index) << _RANK_BITS) | rank
 
 
 def exposure_changes(exposure: ExposureSpec) -> Iterator[tuple[float, Change]]:
@@ -113,11 +119,14 @@ def exposure_changes(exposure: ExposureSpec) -> Iterator[tuple[float, Change]]:
     start, end = at(exposure.emission_start), at(exposure.end)
     yield at(exposure.at), Change("request", True)
     yield start, Change("light.emission", True)
+    # Changes are frozen: a pulse train's four are made once and shared by its pulses.
+    rises, field_on = Change("emission", True), Change(FIELD_EXPOSURE, exposure.dose_rate_usv_h)
+    falls, field_off = Change("emission", False), Change(FIELD_EXPOSURE, 0.0)
     for on, off in emission_periods(exposure):
-        yield on, Change("emission", True)
-        yield on, Change(FIELD_EXPOSURE, exposure.dose_rate_usv_h)
-        yield off, Change("emission", False)
-        yield off, Change(FIELD_EXPOSURE, 0.0)
+        yield on, rises
+        yield on, field_on
+        yield off, falls
+        yield off, field_off
     yield end, Change("light.emission", False)
     yield end, Change("request", False)
 

@@ -255,6 +255,27 @@ def test_retention_prunes_only_acknowledged_old_records(tmp_path: Path) -> None:
     journal.close()
 
 
+def test_retention_reads_no_outbox_while_nothing_is_past_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A simulated day's outbox only grows (no hub): reading every waiting record at each
+    prune cost the simulator a few % for nothing, since nothing was old enough to go."""
+    journal = Journal(tmp_path / "journal.db", durable=False)
+    journal.start_run(0.0)
+    day = 86400.0
+    now = 1_000 * day
+    journal.reading(_reading(0.0), functools.partial(_ago, now - 10 * day))
+    upkeep = JournalUpkeep(journal, retention_days=400, reserve_mb=0, now=0.0)
+    read: list[int] = []
+    real = JournalUpkeep._oldest_waiting
+    monkeypatch.setattr(JournalUpkeep, "_oldest_waiting",
+                        staticmethod(lambda conn: read.append(1) or real(conn)))
+    assert upkeep.prune(now) == 0 and read == []
+    journal.reading(_reading(0.0), functools.partial(_ago, now - 500 * day))
+    assert upkeep.prune(now) == 0 and read == [1]  # old enough, but still waiting
+    journal.close()
+
+
 def test_the_reserve_is_released_and_made_again(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal.db", durable=False)
     upkeep = JournalUpkeep(journal, retention_days=400, reserve_mb=0.25, now=0.0)

@@ -160,20 +160,22 @@ class Monitor:
                 cal.usv_h(cal.true_cps(measured)) * sample.duration / 3600,
             )
         saturated, dose = known
-        before = self.probe.version
-        self.probe.on_sample(sample, quiet, x.emission_on, saturated)
+        probe, end = self.probe, sample.end
+        before = probe.version
+        probe.on_sample(sample, quiet, x.emission_on, saturated)
         one_s = self._one_s.add(sample)
         self.readings.add(sample, one_s, dose, saturated)
         exposure = x.current
-        if exposure is not None and sample.end > exposure.start and (
-            x.emission_on or sample.end - sample.duration < x.last_off
+        if exposure is not None and end > exposure.start and (
+            x.emission_on or end - sample.duration < x.last_off
         ):
             exposure.dose_usv += dose
             exposure.max_dose_rate_usv_h = max(exposure.max_dose_rate_usv_h, one_s[0])
             exposure.saturated |= saturated
-        if self.probe.version != before or not self._kept(sample.end):
-            self._judge(out, sample.end)
-        self._emit_readings(out, sample.end)
+        if probe.version != before or not self._kept(end):
+            self._judge(out, end)
+        if end >= self.readings.next_end:
+            self._emit_readings(out, end)
         return out
 
     def tick(self, asof: float) -> list[Output]:
@@ -192,12 +194,16 @@ class Monitor:
         return kept[0]
 
     def _next_deadline(self) -> float | None:
-        candidates = [self.exposures.close_deadline(), self.exposures.procedure_end()]
-        candidates += self._rule_deadlines()
+        best: float | None = None
+        for t in (self.exposures.close_deadline(), self.exposures.procedure_end(),
+                  *self._rule_deadlines()):
+            if t is not None and (best is None or t < best):
+                best = t
         if self.probe is not None and self.readings is not None:
-            candidates += [self.probe.next_deadline(), self.readings.next_end]
-        times = [t for t in candidates if t is not None]
-        return max(min(times), self.asof) if times else None
+            for t in (self.probe.next_deadline(), self.readings.next_end):
+                if t is not None and (best is None or t < best):
+                    best = t
+        return None if best is None else max(best, self.asof)
 
     def _rule_deadlines(self) -> list[float | None]:
         """When each armed condition not yet raised would be, if nothing changes (the
@@ -230,11 +236,13 @@ class Monitor:
         if asof < self.asof - 1e-9:
             raise ValueError(f"monitor fed out of order: {asof} after {self.asof}")
         self._next = None
-        self.asof = max(self.asof, asof)
+        if asof > self.asof:
+            self.asof = asof
         out: list[Output] = []
         probe = self.probe
         before = 0 if probe is None else probe.version
-        settled = self._settle(out, asof)
+        x = self.exposures  # _settle has nothing to do with no exposure and no procedure
+        settled = (x.current is not None or x.procedure is not None) and self._settle(out, asof)
         if probe is not None:
             probe.tick(asof)
         if settled or (probe is not None and probe.version != before) or not self._kept(asof):
@@ -282,27 +290,37 @@ class Monitor:
         until = float("inf")
         fixed: list[float | None] = []
         moving: list[tuple[Rule, Condition]] = []
+        room, alarms = self.room, self.alarms
         for rule in RULES:
-            found = _by_subject(rule.condition(self.room))
+            answer = rule.condition(room)
+            if answer is None:  # holds for no subject: only clearing to do (the usual case)
+                if rule.clears.condition_end:
+                    for subject in alarms.subjects(rule.kind):
+                        alarms.clear(out, rule.kind, rule.clears.ended(room, asof), subject)
+                continue
+            found = _by_subject(answer)
             if rule.clears.condition_end:
-                for subject in self.alarms.subjects(rule.kind):
+                for subject in alarms.subjects(rule.kind):
                     if found.get(subject) is None:
-                        ended = rule.clears.ended(self.room, asof)
-                        self.alarms.clear(out, rule.kind, ended, subject)
+                        alarms.clear(out, rule.kind, rule.clears.ended(room, asof), subject)
             for subject, cond in found.items():
-                if cond is None or not cond.armed or self.alarms.is_active(rule.kind, subject):
+                if cond is None or not cond.armed or alarms.is_active(rule.kind, subject):
                     continue
-                since = rule.grace.due(self.room, cond, asof)
+                grace = rule.grace
+                since = grace.due(room, cond, asof)
                 if since is not None:
                     self._raise(out, rule, since, subject, cond.detail)
                     continue
-                deadline = rule.grace.deadline(self.room, cond, asof)
-                until = min(until, float("-inf") if deadline is None else deadline - MARGIN)
-                if rule.grace.moves:
+                deadline = grace.deadline(room, cond, asof)
+                if deadline is None:
+                    until = float("-inf")
+                elif deadline - MARGIN < until:
+                    until = deadline - MARGIN
+                if grace.moves:
                     moving.append((rule, cond))
                 else:
                     fixed.append(deadline)
-        judged = (key, self.alarms.version)
+        judged = (key, alarms.version)
         self._judged = (judged, until)
         self._deadlines = (judged, fixed, moving)  # what _rule_deadlines would find now
 

@@ -140,11 +140,14 @@ class ProbeWatch:
 
     def next_deadline(self) -> float | None:
         """When the next time-out cause would start, among those not holding yet."""
-        deadlines = []
-        if "no_data" not in self.causes:
-            deadlines.append(self.last_valid + self.frame_s + self.rules.probe_timeout_s + EPS)
-        if "silence" not in self.causes:
-            deadlines.append(self.last_count + self.rules.probe_silence_s + EPS)
-        if self.saturated_since is not None and "saturation" not in self.causes:
-            deadlines.append(self.saturated_since + self.rules.probe_timeout_s + EPS)
-        return min(deadlines) if deadlines else None
+        causes, rules = self.causes, self.rules
+        best: float | None = None
+        if "no_data" not in causes:
+            best = self.last_valid + self.frame_s + rules.probe_timeout_s + EPS
+        if "silence" not in causes:
+            t = self.last_count + rules.probe_silence_s + EPS
+            best = t if best is None else min(best, t)
+        if self.saturated_since is not None and "saturation" not in causes:
+            t = self.saturated_since + rules.probe_timeout_s + EPS
+            best = t if best is None else min(best, t)
+        return best

@@ -177,9 +177,11 @@ def door_open_during_emission(r: Room) -> Found:
     open_doors = s.open_doors()
     if x.current is None or (not open_doors and x.emission_on):
         return found  # none holds: cleared as of the last door's closing
-    for door in s.doors:
-        since = max(s.changed[f"door.{door}"], s.changed["emission"])
-        found[door] = Condition(since, armed=x.emission_on and door in open_doors)
+    changed, emitting = s.changed, x.emission_on
+    emission_changed = changed["emission"]
+    for door, signal in s.door_signals:
+        since = max(changed[signal], emission_changed)
+        found[door] = Condition(since, armed=emitting and door in open_doors)
     return found
 
 

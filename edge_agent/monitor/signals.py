@@ -40,6 +40,8 @@ class Signals:
         self, doors: Sequence[str], initial: Mapping[str, bool], at: float, patient: bool = False
     ) -> None:
         self.doors = tuple(doors)
+        #: Each door with its signal's name (read at every judgement: made once).
+        self.door_signals = tuple((door, f"door.{door}") for door in self.doors)
         names = signal_names(doors, patient)
         unknown = set(initial) - set(names)
         if unknown:
@@ -63,8 +65,10 @@ class Signals:
         return self.value[name]
 
     def open_doors(self) -> list[str]:
-        return [door for door in self.doors if self.value[f"door.{door}"]]
+        value = self.value
+        return [door for door, signal in self.door_signals if value[signal]]
 
     def last_door_closed(self) -> float:
         """When the last door closed (meaningful when every door is closed)."""
-        return max(self.changed[f"door.{door}"] for door in self.doors)
+        changed = self.changed
+        return max(changed[signal] for _, signal in self.door_signals)
