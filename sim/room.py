@@ -90,9 +90,11 @@ def scratch_dir() -> tempfile.TemporaryDirectory[str]:
 
 def _ram_dir() -> str | None:
     """:data:`RAM_DIR` when it is a writable directory with :data:`RAM_FREE_MIN` free and
-    no ``TMPDIR`` says otherwise: the journal's WAL syncs and checkpoints cost nothing
-    there (a few % of a busy day's play on a disk), its records the same."""
-    if os.environ.get("TMPDIR") or not os.access(RAM_DIR, os.W_OK):
+    no ``TMPDIR`` (nor ``TEMP``, ``TMP``) says otherwise: the journal's WAL syncs and
+    checkpoints cost nothing there (a few % of a busy day's play on a disk), its records
+    the same."""
+    if any(os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")) or not os.access(
+            RAM_DIR, os.W_OK):
         return None
     try:
         room = os.statvfs(RAM_DIR)

@@ -13,7 +13,8 @@ from sim import room
 def _ram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, free: int) -> Path:
     ram = tmp_path / "ram"
     ram.mkdir()
-    monkeypatch.delenv("TMPDIR", raising=False)
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(room, "RAM_DIR", str(ram))
     monkeypatch.setattr(room, "RAM_FREE_MIN", free)
     return ram
@@ -43,5 +44,8 @@ def test_tmpdir_wins_and_a_missing_ram_dir_is_skipped(
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     assert room._ram_dir() is None
     monkeypatch.delenv("TMPDIR")
+    monkeypatch.setenv("TMP", str(tmp_path))  # tempfile's other names too
+    assert room._ram_dir() is None
+    monkeypatch.delenv("TMP")
     monkeypatch.setattr(room, "RAM_DIR", str(tmp_path / "absent"))
     assert room._ram_dir() is None
