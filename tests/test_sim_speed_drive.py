@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_agent.agent import Agent
 from edge_agent.clock import ManualClock
-from tests.test_agent import start
+from tests.test_agent import Room, start
 
 
-def test_pins_follow_alarms_across_a_reset_and_a_second_latch(
-    tmp_path: Path, clock: ManualClock
-) -> None:
+def _latched(tmp_path: Path, clock: ManualClock) -> tuple[Room, Agent]:
+    """A room whose agent has just latched its relay open on an unsolicited emission."""
     room = start(tmp_path, clock, relay=True)
     agent = room.agent
     assert agent is not None and agent.interlock is not None and agent.alarm_output is not None
@@ -21,6 +21,14 @@ def test_pins_follow_alarms_across_a_reset_and_a_second_latch(
     room.set(emission=True, light_emission=True)  # unsolicited: critical, the relay latches
     room.run_to(2.0)
     assert not agent.interlock.energised and agent.alarm_output.is_on
+    return room, agent
+
+
+def test_pins_follow_alarms_across_a_reset_and_a_second_latch(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    room, agent = _latched(tmp_path, clock)
+    assert agent.interlock is not None and agent.alarm_output is not None
     room.set(emission=False, light_emission=False)
     room.run_to(4.0)
     assert not agent.alarm_output.is_on and not agent.interlock.energised  # latched
@@ -37,13 +45,8 @@ def test_pins_follow_alarms_across_a_reset_and_a_second_latch(
 def test_an_output_moved_behind_the_agents_back_is_set_right_at_the_next_step(
     tmp_path: Path, clock: ManualClock
 ) -> None:
-    room = start(tmp_path, clock, relay=True)
-    agent = room.agent
-    assert agent is not None and agent.interlock is not None and agent.alarm_output is not None
-    room.run_to(1.0)
-    room.set(emission=True, light_emission=True)  # unsolicited: critical, the relay latches
-    room.run_to(2.0)
-    assert agent.alarm_output.is_on and not agent.interlock.energised
+    room, agent = _latched(tmp_path, clock)
+    assert agent.interlock is not None and agent.alarm_output is not None
     agent.alarm_output.show(False)  # a glitch: the lamp off while the alarm holds
     agent.interlock.device.value = True  # and the relay closed
     room.run_to(2.5)  # no alarm changes meanwhile

@@ -174,8 +174,7 @@ class Monitor:
             exposure.saturated |= saturated
         if probe.version != before or not self._kept(end):
             self._judge(out, end)
-        if end >= self.readings.next_end:
-            self._emit_readings(out, end)
+        self._emit_readings(out, end)
         return out
 
     def tick(self, asof: float) -> list[Output]:
@@ -241,8 +240,7 @@ class Monitor:
         out: list[Output] = []
         probe = self.probe
         before = 0 if probe is None else probe.version
-        x = self.exposures  # _settle has nothing to do with no exposure and no procedure
-        settled = (x.current is not None or x.procedure is not None) and self._settle(out, asof)
+        settled = self._settle(out, asof)
         if probe is not None:
             probe.tick(asof)
         if settled or (probe is not None and probe.version != before) or not self._kept(asof):
@@ -254,6 +252,9 @@ class Monitor:
     def _settle(self, out: list[Output], asof: float) -> bool:
         """Close the exposure whose merge gap has passed, and the procedure that has ended;
         whether it did either."""
+        x = self.exposures
+        if x.current is None and x.procedure is None:
+            return False  # nothing to close (every step asks: the usual case)
         settled = False
         if self.exposures.close_due(asof):
             self._close_exposure(out)
@@ -292,13 +293,7 @@ class Monitor:
         moving: list[tuple[Rule, Condition]] = []
         room, alarms = self.room, self.alarms
         for rule in RULES:
-            answer = rule.condition(room)
-            if answer is None:  # holds for no subject: only clearing to do (the usual case)
-                if rule.clears.condition_end:
-                    for subject in alarms.subjects(rule.kind):
-                        alarms.clear(out, rule.kind, rule.clears.ended(room, asof), subject)
-                continue
-            found = _by_subject(answer)
+            found = _by_subject(rule.condition(room))
             if rule.clears.condition_end:
                 for subject in alarms.subjects(rule.kind):
                     if found.get(subject) is None:
@@ -359,7 +354,13 @@ class Monitor:
 
 
 def _by_subject(found: Found) -> Mapping[str | None, Condition | None]:
-    """A condition's answer per subject (``None``: the kind has no subject)."""
-    if found is None or isinstance(found, Condition):
+    """A condition's answer per subject (``None``: the kind has no subject; an answer of
+    ``None``: it holds for no subject, the usual case)."""
+    if found is None:
+        return _NO_SUBJECT
+    if isinstance(found, Condition):
         return {None: found}
     return found
+
+
+_NO_SUBJECT: Mapping[str | None, Condition | None] = {}

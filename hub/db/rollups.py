@@ -295,7 +295,7 @@ def _hour_epoch(hour: str) -> float:
 
 
 #: A minute key as the contract's times give it: the common case, read without ``strptime``
-#: (a tenth of its cost: a quarter's refresh reads 131,040 of them).
+#: (a quarter of its cost: a quarter's refresh reads 131,040 of them).
 _MINUTE_KEY: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})", re.ASCII)
 
 
