@@ -42,6 +42,13 @@ What runs, per load, in a fresh temporary folder:
   event's condition to clear (the emission ended) so that a late notice is never
   credited to the next emission.
 
+Where the time goes, per emission (printed under the targets, not judged): the edge to
+the broker delivering the agent's alarm message to a second, read-only subscriber of the
+bench's (``bench-witness``: what the hub's own subscription could get at the earliest),
+and the edge to the hub's ``stored_at`` of that alarm record (its store transaction
+beginning, from ``received`` in the hub's file, read after the run: wall clocks of one
+machine).
+
 Every process shares the machine (noisy while other work runs): the figures are for the
 cores printed at the start. Exit status 0 when every target passes, 1 otherwise.
 """
@@ -56,6 +63,7 @@ import queue
 import re
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -63,6 +71,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,12 +79,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402  (after the path set-up, as bench/ingest.py)
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from bench import ingest as load  # noqa: E402
 from bench.load_process import LoadProcess  # noqa: E402
 from bench.provenance import commit, cores  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount  # noqa: E402
 from sim.broker import MosquittoFailed, MosquittoMissing, free_port  # noqa: E402
+from wire.contract import ALARMS  # noqa: E402
+from wire.contract import ROOT as TOPIC_ROOT  # noqa: E402
 
 STREAM_P99_MS = 500.0
 PIN_P99_MS = 5.0
@@ -159,13 +172,13 @@ def obey_orders(publisher: Any, alarm: Any, drive: Any) -> None:
         if order == "on":
             drive("light_emission", True)
             time.sleep(LAMP_LEAD_S)  # the lamp's debounce settled: see LAMP_LEAD_S
-            edge = time.monotonic()
+            edge, wall = time.monotonic(), time.time()
             drive("emission", True)
             on_by = edge + 2.0
             while not alarm.state and time.monotonic() < on_by:
                 time.sleep(0.0002)  # sleeps release the GIL to the agent's loop
             pin_s = alarm._last_change - edge if alarm.state else float("nan")
-            print(f"on {edge!r} {pin_s!r}", flush=True)
+            print(f"on {edge!r} {pin_s!r} {wall!r}", flush=True)
         elif order == "off":
             drive("emission", False)
             drive("light_emission", False)
@@ -287,6 +300,55 @@ class Browser:
         self.client.close()
 
 
+class Witness:
+    """A read-only subscriber to every room's alarms: when the broker delivered each."""
+
+    def __init__(self, port: int, password: str) -> None:
+        self.delivered: queue.SimpleQueue[float] = queue.SimpleQueue()
+        subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-witness")
+        self.client.username_pw_set(load.WITNESS_USER, password)
+        self.client.on_connect = lambda c, *_: c.subscribe(f"{TOPIC_ROOT}/+/+/{ALARMS}", 1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = lambda *_: self.delivered.put(time.monotonic())
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not subscribed.wait(10.0):
+            self.close()
+            raise RuntimeError("the witness could not subscribe to the alarms")
+
+    def first_after(self, edge: float) -> float | None:
+        """The first delivery at or after ``edge`` (earlier ones are dropped)."""
+        deadline = edge + EDGE_TIMEOUT_S
+        while True:
+            try:
+                at = self.delivered.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return None
+            if at >= edge:
+                return at
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def stored_after(db: Path, device: str, walls: list[float]) -> list[float]:
+    """Per edge (wall clock), seconds to the first alarm record of ``device`` stored
+    after it (the hub's ``stored_at``, milliseconds): the hub's file, read after the run."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT stored_at FROM received WHERE device = ? AND kind = ?"
+                            " ORDER BY stored_at", (device, ALARMS)).fetchall()
+    stored = sorted(datetime.fromisoformat(str(r[0]).replace("Z", "+00:00")).timestamp()
+                    for r in rows)
+    found: list[float] = []
+    for wall in walls:
+        at = next((s for s in stored if s >= wall - 0.0005), None)
+        if at is not None:
+            found.append(at - wall)
+    return found
+
+
 # -- one run --------------------------------------------------------------------------------
 
 
@@ -296,6 +358,8 @@ class Figures:
     stream_ms: list[float] = field(default_factory=list)
     shown_ms: list[float] = field(default_factory=list)
     pin_ms: list[float] = field(default_factory=list)
+    broker_ms: list[float] = field(default_factory=list)
+    stored_ms: list[float] = field(default_factory=list)
     missed: int = 0
     load_readings: int = 0
 
@@ -336,7 +400,7 @@ def site(folder: Path, rooms: int, clients: int) -> Iterator[tuple[Any, Any, str
     bench_password = secrets.token_urlsafe(16)
     per_client = load.split(rooms, clients)
     broker = load.BenchMosquitto(folder / "mosquitto", hub_account, bench_password,
-                                 len(per_client), (device,))
+                                 len(per_client), (device,), witness=True)
     broker.start()
     web_port = free_port()
     hub = load.HubProcess(folder, broker.port, hub_account,
@@ -362,14 +426,20 @@ def run_load(folder: Path, args: argparse.Namespace, every_s: float) -> Figures:
         rooms = LoadProcess(broker.port, password, per_client, every_s, folder / "load.log")
         room = Room(config, folder / "room.log")
         browser = Browser(f"http://127.0.0.1:{port}")
+        witness = Witness(broker.port, password)
+        walls: list[float] = []
         try:
             time.sleep(args.warmup)  # the load settles: a duration, not a condition
             last_id, _ = browser.latest()
             for number in range(args.emissions):
                 answer = room.order("on")
                 edge, pin_s = float(answer[1]), float(answer[2])
+                walls.append(float(answer[3]))
                 figures.pin_ms.append(1000 * pin_s)
                 got = wait_event(browser, edge, last_id)
+                delivered = witness.first_after(edge)
+                if delivered is not None:
+                    figures.broker_ms.append(1000 * (delivered - edge))
                 room.order("off")
                 if got is None:
                     figures.missed += 1
@@ -379,12 +449,16 @@ def run_load(folder: Path, args: argparse.Namespace, every_s: float) -> Figures:
                     last_id = got[2]
                 if not wait_cleared(browser):
                     figures.missed += 1
-                if (number + 1) % 100 == 0:
-                    print(f"  ... {number + 1} emissions", flush=True)
+                if (number + 1) % 100 == 0:  # the last hundred's, to see a drift
+                    print(f"  ... {number + 1} emissions; the last 100: "
+                          f"{quantiles(figures.stream_ms[-100:])}", flush=True)
         finally:
+            witness.close()
             browser.close()
             room.close()
             figures.load_readings = rooms.stop()
+        device = f"{SITE}.{ROOM}"
+        figures.stored_ms = [1000 * s for s in stored_after(hub.db, device, walls)]
     return figures
 
 
@@ -413,7 +487,10 @@ def report(f: Figures, rooms: int, emissions: int) -> tuple[list[str], bool]:
              f"  edge -> alarm output (pin):  {quantiles(f.pin_ms)}",
              f"  missed (no event within {EDGE_TIMEOUT_S:g} s, or never cleared): {f.missed}",
              f"  {'PASS' if stream_ok else 'FAIL'}: live stream p99 < {STREAM_P99_MS:.0f} ms",
-             f"  {'PASS' if pin_ok else 'FAIL'}: alarm output p99 < {PIN_P99_MS:.0f} ms"]
+             f"  {'PASS' if pin_ok else 'FAIL'}: alarm output p99 < {PIN_P99_MS:.0f} ms",
+             "  where the time goes (not judged):",
+             f"    edge -> broker delivered:  {quantiles(f.broker_ms)}",
+             f"    edge -> hub stored_at:     {quantiles(f.stored_ms)}"]
     return lines, stream_ok and pin_ok
 
 

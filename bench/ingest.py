@@ -93,7 +93,7 @@ from bench.provenance import commit, cores  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount, hash_password  # noqa: E402
 from hub.timefmt import iso  # noqa: E402
 from sim.broker import Mosquitto, MosquittoFailed, MosquittoMissing  # noqa: E402
-from wire.contract import ACK, READINGS, batch_payload, topic  # noqa: E402
+from wire.contract import ACK, ALARMS, READINGS, batch_payload, topic  # noqa: E402
 from wire.contract import ROOT as TOPIC_ROOT  # noqa: E402
 from wire.encode import batch_from_json  # noqa: E402
 
@@ -103,6 +103,8 @@ RATIO_TARGET = 0.8  # of the plain SQLite loop's rate (issue 18 item 2)
 PREPARED_RATE = 45_000
 P99_TARGET_MS = 200.0  # at 1,000 rooms x 1 reading/s
 BENCH_USER = "bench"
+#: bench/alarm_latency.py's read-only login to the alarms' topics (a second subscriber).
+WITNESS_USER = "bench-witness"
 T0 = 1_767_596_400  # 2026-01-05T07:00:00Z: reading n of a device starts at T0 + n s
 READY_TIMEOUT_S = 20.0
 DRAIN_TIMEOUT_S = 60.0
@@ -115,9 +117,11 @@ class BenchMosquitto(Mosquitto):
     """Production's generated files plus the bench-only account (see the module docstring)."""
 
     def __init__(self, directory: Path, hub: HubAccount, bench_password: str,
-                 clients: int, devices: tuple[DeviceAccount, ...] = ()) -> None:
+                 clients: int, devices: tuple[DeviceAccount, ...] = (),
+                 witness: bool = False) -> None:
         super().__init__(directory, hub, devices)
         self.bench_password, self.clients = bench_password, clients
+        self.witness = witness
 
     def _write_files(self) -> None:
         super()._write_files()
@@ -131,6 +135,11 @@ class BenchMosquitto(Mosquitto):
             for user in users:
                 acl.write(f"user {user}\ntopic write {TOPIC_ROOT}/+/+/{READINGS}\n"
                           f"topic read {TOPIC_ROOT}/+/+/{ACK}\n")
+            if self.witness:  # bench/alarm_latency.py: when the broker delivered an alarm
+                acl.write(f"user {WITNESS_USER}\ntopic read {TOPIC_ROOT}/+/+/{ALARMS}\n")
+        if self.witness:
+            with settings.password_file.open("a", encoding="utf-8") as passwd:
+                passwd.write(f"{WITNESS_USER}:{hash_password(self.bench_password)}\n")
 
 
 # -- the hub process ---------------------------------------------------------------------

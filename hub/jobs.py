@@ -11,7 +11,8 @@ Five jobs, each a loop of rounds, a round then a pause:
   so that a PCR who never opens the calendar still hears of a control coming
   due; at start then every ``[controls] check_every_min``;
 - ``rollups``: brings the dose-rate rollups (:mod:`hub.db.rollups`) up to date,
-  a chunk of readings per transaction (the ingest never waits long for the
+  a chunk of readings per transaction, pausing 30 ms after each 10 ms of work
+  (:class:`~hub.db.connection.WritePace`: the ingest never waits long for the
   write lock) until complete, at start then every
   :data:`hub.db.rollups.REFRESH_INTERVAL_S` (60 s; pages read the raw readings of
   the last hour);
@@ -53,7 +54,7 @@ from fastapi import FastAPI
 from hub.config import HubConfig
 from hub.controls import overdue
 from hub.db import rollups
-from hub.db.connection import connect, write
+from hub.db.connection import WritePace, connect, write
 from hub.logs import log
 from hub.reports import preparation
 from hub.web.deps import clock_of
@@ -157,7 +158,7 @@ def refresh_rollups_step(store_path: str) -> rollups.Refreshed:
     """One step of the rollups job: at most about a chunk of new readings."""
     conn = connect(store_path)
     try:
-        return rollups.refresh(conn, limit=rollups.CHUNK)
+        return rollups.refresh(conn, limit=rollups.CHUNK, pace=WritePace())
     finally:
         conn.close()
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hub.db import migrations, rollup_series, rollups
-from hub.db.connection import connect
+from hub.db.connection import WritePace, connect
 from hub.db.store import Store
 from hub.timefmt import iso
 from tests.hub_factory import JOURNAL, JOURNAL_2, T0, batch, core, open_store, reading
@@ -135,6 +135,51 @@ def test_refresh_limit_reports_incomplete(store: Store, conn: sqlite3.Connection
     assert not first.complete and first.examined >= 300
     assert rollups.refresh(conn).complete
     _assert_equal(conn)
+
+
+def test_the_job_paces_itself_with_the_write_lock_free(store: Store, conn: sqlite3.Connection,
+                                                        tmp_path: Path) -> None:
+    """Between two of the refresh's transactions another writer can take the lock (the
+    ingest's BEGIN IMMEDIATE, here with no wait at all), and the pace is asked there only."""
+    rng = random.Random(6)
+    _ingest(store, list(range(1, 301)), rng)
+    _ingest(store, list(range(1, 201)), rng, journal=JOURNAL_2, t0=T0 + 3)
+    ingest = core(store, now=T0)
+    ingest.handle_batch([batch(READINGS, _items(list(range(1, 151)), rng), journal="ab" * 16,
+                               device="chu-nord.salle-4", room="salle-4")], T0 + 1600)
+    assert ingest.stats()["rejected_total"] == 0
+    other = connect(tmp_path / "hub.db", busy_timeout_ms=0)
+    paced: list[bool] = []
+
+    def pace() -> None:
+        assert not conn.in_transaction
+        other.execute("BEGIN IMMEDIATE")  # raises "database is locked" if it were held
+        other.execute("ROLLBACK")
+        paced.append(True)
+
+    result = rollups.refresh(conn, chunk=100, pace=pace)
+    assert result.complete and result.examined == 650
+    # One transaction per device and chunk: 300 + 200 readings in 5, then 150 in 2 (and one
+    # last look each that finds nothing new to do).
+    assert len(paced) >= 7
+    _assert_equal(conn)
+
+
+def test_the_write_pace_pauses_once_it_worked_its_share() -> None:
+    now = [0.0]
+    slept: list[float] = []
+    pace = WritePace(work_s=0.010, pause_s=0.030, clock=lambda: now[0],
+                     sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    for _ in range(3):  # 3 ms of work each: no pause yet
+        now[0] += 0.003
+        pace()
+    assert slept == []
+    now[0] += 0.002  # 11 ms since the start
+    pace()
+    assert slept == [0.030] and pace.pauses == 1
+    now[0] += 0.009  # 9 ms since the pause: under the share again
+    pace()
+    assert slept == [0.030]
 
 
 def test_read_combines_calibrations(store: Store, conn: sqlite3.Connection) -> None:

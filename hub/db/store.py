@@ -21,7 +21,7 @@ from typing import Any, Final
 import sqlite_utils
 
 from hub.db import migrations, schema
-from hub.db.connection import connect, write
+from hub.db.connection import connect, savepoint, write
 from hub.errors import StoreError, StoreReplaced
 
 #: Refused messages kept (oldest pruned first): a hostile flood must not fill the disk.
@@ -153,7 +153,7 @@ class Store:
         a batch waits for a job's or a page's write instead of failing).
         """
         if self.conn.in_transaction:
-            with self.db.atomic():  # a savepoint
+            with savepoint(self.conn):
                 yield
             return
         with write(self.conn):

@@ -14,9 +14,11 @@ alarm: the PCR sees it without waiting for the next poll), on its own connection
 whoever is listening: ``PRAGMA data_version`` first
 (it moves only when another connection committed), then cheap change markers
 of the three tables, and puts the names of what changed on every subscriber's
-queue. It starts with the first subscriber and stops by itself once nobody has
-listened for ``idle_stop_s``; :func:`stop` ends it at once (for the app's
-shutdown). It only reads: the rollups are the job's (:mod:`hub.jobs`).
+queue. The events' marker is read and published first, the rooms' after it: at ten
+times a site's load the rooms' (every live state and presence) took most of a poll,
+which an alarm's notice waited for (issue 18). It starts with the first subscriber
+and stops by itself once nobody has listened for ``idle_stop_s``; :func:`stop` ends it
+at once (for the app's shutdown). It only reads: the rollups are the job's (:mod:`hub.jobs`).
 
 Each event has an id; a browser reconnecting (``Last-Event-ID``) first gets
 ``rooms`` and ``events`` at once, so that nothing missed while it was away
@@ -32,7 +34,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI, Request
@@ -64,6 +66,8 @@ class Broadcaster:
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
         self._markers: dict[str, str] = {}
+        #: Markers to read again: the store moved since each was last read.
+        self._stale: set[str] = set(MARKERS)
         self._lock = threading.Lock()
         self._poked = asyncio.Event()
         #: Set once the poller has taken its baseline: a change after it is news.
@@ -112,29 +116,36 @@ class Broadcaster:
                     if time.monotonic() - idle_since >= self.idle_stop_s:
                         return
                 try:
-                    self.publish(await asyncio.to_thread(self.changes))
+                    for part in PARTS:  # an event's notice does not wait for the rooms'
+                        self.publish(await asyncio.to_thread(self.changes, part))
                 except sqlite3.Error:
                     log.warning("live poll failed", exc_info=True)
                     self._close()
         finally:
             self._close()
 
-    def changes(self) -> list[str]:
-        """Names of what changed since the last call (none on the first), from the store."""
+    def changes(self, names: tuple[str, ...] = (ROOMS, EVENTS)) -> list[str]:
+        """Which of ``names`` changed since they were last asked for (none the first time),
+        from the store. A name not asked for is looked at by the next call asking for it."""
         with self._lock:
-            return self._changes()
+            return self._changes(names)
 
-    def _changes(self) -> list[str]:
+    def _changes(self, names: tuple[str, ...]) -> list[str]:
         conn = self._connection()
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        if version == self._version:
-            return []
-        self._version = version
-        markers = {ROOMS: _rooms_marker(conn), EVENTS: _events_marker(conn)}
-        first = not self._markers
-        changed = [name for name, value in markers.items() if self._markers.get(name) != value]
-        self._markers = markers
-        return [] if first else changed
+        if version != self._version:
+            self._version = version
+            self._stale = set(MARKERS)
+        changed: list[str] = []
+        for name in names:
+            if name not in self._stale:
+                continue
+            self._stale.discard(name)
+            value = MARKERS[name](conn)
+            if name in self._markers and self._markers[name] != value:
+                changed.append(name)
+            self._markers[name] = value
+        return changed
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -196,6 +207,12 @@ def _events_marker(conn: sqlite3.Connection) -> str:
                      f" WHEN typeof({q}) = 'text' THEN unicode({q}) END)")
     row = conn.execute(f"SELECT {', '.join(parts)} FROM events").fetchone()
     return repr(tuple(row))
+
+
+MARKERS: Final[dict[str, Callable[[sqlite3.Connection], str]]] = {
+    ROOMS: _rooms_marker, EVENTS: _events_marker}
+#: What one poll reads and publishes, in order: the events' notice first.
+PARTS: Final = ((EVENTS,), (ROOMS,))
 
 
 def broadcaster(app: FastAPI) -> Broadcaster:
