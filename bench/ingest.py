@@ -32,11 +32,12 @@ hub. So the devices share a few connections, one per client, logged in as
 ``bench0``, ``bench1``, ... (each its own account: the broker binds a client id to
 its username), whose ACL lines (appended to the generated files, nowhere in
 production) allow writing ``voyant/v1/+/+/readings`` and reading
-``voyant/v1/+/+/ack``. The hub's side (its account, its subscription, its acks,
-its registry of rooms) is production's: every simulated room is provisioned in
-the devices file the hub reads, as ``bench<client>.r<n>``. Each client uses its
-own site name (``bench0``, ``bench1``, ...) so that it subscribes only to the
-acks of its own devices.
+``voyant/v1/+/+/ack`` (and, for bench/alarm_latency.py only, a read-only
+``bench-witness`` login to the alarms' topics). The hub's side (its account, its
+subscription, its acks, its registry of rooms) is production's: every simulated
+room is provisioned in the devices file the hub reads, as ``bench<client>.r<n>``.
+Each client uses its own site name (``bench0``, ``bench1``, ...) so that it
+subscribes only to the acks of its own devices.
 
 ``throughput``: ``--devices`` devices publish batches of ``--batch`` readings
 as fast as the hub's acknowledgements allow, each keeping at most
@@ -128,7 +129,7 @@ class BenchMosquitto(Mosquitto):
         settings = self._settings()
         users = [f"{BENCH_USER}{index}" for index in range(self.clients)]
         with settings.password_file.open("a", encoding="utf-8") as passwd:
-            for user in users:
+            for user in users + ([WITNESS_USER] if self.witness else []):
                 passwd.write(f"{user}:{hash_password(self.bench_password)}\n")
         with settings.acl_file.open("a", encoding="utf-8") as acl:
             acl.write("\n# bench/ingest.py only: the simulated devices' shared logins\n")
@@ -137,9 +138,6 @@ class BenchMosquitto(Mosquitto):
                           f"topic read {TOPIC_ROOT}/+/+/{ACK}\n")
             if self.witness:  # bench/alarm_latency.py: when the broker delivered an alarm
                 acl.write(f"user {WITNESS_USER}\ntopic read {TOPIC_ROOT}/+/+/{ALARMS}\n")
-        if self.witness:
-            with settings.password_file.open("a", encoding="utf-8") as passwd:
-                passwd.write(f"{WITNESS_USER}:{hash_password(self.bench_password)}\n")
 
 
 # -- the hub process ---------------------------------------------------------------------

@@ -129,9 +129,11 @@ def test_a_restored_store_declares_exactly_the_lost_records_and_every_room_flows
     by resends), put the copy back: the hub declares exactly what no one holds any more."""
     rig.hub_config(ack_every_ms=3000)  # stored records wait up to 3 s for their ack
     hub = rig.hub()
-    # Two hours of work (36 s): the rooms must still be working when the second hub, started
-    # on a loaded machine, has acknowledged 40 more records (one hour was seen to end first).
-    rooms = start_rooms(rig, repeat=2)
+    # Three hours of work (54 s): the rooms must still be working when the second hub, started
+    # on a loaded machine, has acknowledged 40 more records and is killed (one hour was seen
+    # to end first, and once two: every record stored, an acknowledgement sent between the
+    # last check and the kill left the killed store nothing the agents still held).
+    rooms = start_rooms(rig, repeat=3)
     try:
         hub.wait_log("mqtt_connected")
         wait_until(flowing(rig, 30), "30 records of every room at the hub")

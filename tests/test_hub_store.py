@@ -92,6 +92,26 @@ def test_a_failed_message_is_undone_by_its_savepoint(store: Store) -> None:
     assert store.stored_above(DEVICE, JOURNAL, 0) == {1}
 
 
+def test_savepoints_of_one_name_nest(store: Store) -> None:
+    """One fixed name at every depth: a name means the innermost savepoint of that name, so
+    a failure inside undoes only its own part, and the parts around it are kept."""
+    with store.transaction():
+        store.insert_received([(DEVICE, JOURNAL, 1, "readings", "t")])
+        with store.transaction():
+            store.insert_received([(DEVICE, JOURNAL, 2, "readings", "t")])
+            with pytest.raises(RuntimeError), store.transaction():
+                store.insert_received([(DEVICE, JOURNAL, 3, "readings", "t")])
+                raise RuntimeError("bug")
+            store.insert_received([(DEVICE, JOURNAL, 4, "readings", "t")])
+        with pytest.raises(RuntimeError), store.transaction():
+            store.insert_received([(DEVICE, JOURNAL, 5, "readings", "t")])
+            with store.transaction():
+                store.insert_received([(DEVICE, JOURNAL, 6, "readings", "t")])
+            raise RuntimeError("bug after a part was kept")
+    assert store.stored_above(DEVICE, JOURNAL, 0) == {1, 2, 4}
+    assert not store.conn.in_transaction
+
+
 def test_the_ingest_waits_for_another_writer_instead_of_failing(tmp_path: Path) -> None:
     """A job writes while the ingest's batch is being written: the batch waits for the lock
     and succeeds. (A deferred transaction that had read first could not upgrade after the

@@ -157,7 +157,10 @@ def test_the_job_paces_itself_with_the_write_lock_free(store: Store, conn: sqlit
         other.execute("ROLLBACK")
         paced.append(True)
 
-    result = rollups.refresh(conn, chunk=100, pace=pace)
+    try:
+        result = rollups.refresh(conn, chunk=100, pace=pace)
+    finally:
+        other.close()
     assert result.complete and result.examined == 650
     # One transaction per device and chunk: 300 + 200 readings in 5, then 150 in 2 (and one
     # last look each that finds nothing new to do).

@@ -370,6 +370,37 @@ def test_broadcaster_reads_the_events_first_and_the_rooms_after(app: FastAPI) ->
     assert hub.changes() == []
 
 
+def test_a_poke_publishes_the_events_before_reading_the_rooms(
+        app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The alarm's notice is on the subscriber's queue before the rooms' digest is read."""
+    read_rooms = live.MARKERS[live.ROOMS]
+    published_before_rooms: list[int] = []
+
+    async def scenario() -> list[str]:
+        hub = live.Broadcaster(app.state.store_path, interval_s=60.0)  # the poke alone
+        queue = hub.subscribe()
+
+        def rooms_marker(conn: sqlite3.Connection) -> str:
+            published_before_rooms.append(hub.next_id)  # notices published so far
+            return read_rooms(conn)
+
+        monkeypatch.setitem(live.MARKERS, live.ROOMS, rooms_marker)
+        await asyncio.wait_for(hub.baseline.wait(), 2)
+        published_before_rooms.clear()
+        await asyncio.to_thread(_write_live, app.state.store_path, DEVICE, exposure_open=True)
+        conn = connect(app.state.store_path)
+        with write(conn):
+            conn.execute("UPDATE events SET state = 'acknowledged'")
+        conn.close()
+        hub.poke()
+        names = [(await asyncio.wait_for(queue.get(), 2))[1] for _ in range(2)]
+        await hub.stop()
+        return names
+
+    assert asyncio.run(scenario()) == ["events", "rooms"]
+    assert published_before_rooms == [1]  # the events' notice, published already
+
+
 def test_broadcaster_fans_out_and_stops(app: FastAPI) -> None:
     async def scenario() -> None:
         hub = live.Broadcaster(app.state.store_path, interval_s=0.02, idle_stop_s=0.1)

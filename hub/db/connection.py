@@ -1,4 +1,6 @@
-"""The one way the hub opens its SQLite store: :func:`connect`, the pragmas always.
+"""The one way the hub opens its SQLite store: :func:`connect`, the pragmas always; and
+how it writes: :func:`write` (a transaction), :func:`savepoint` (a part of one),
+:class:`WritePace` (a job's pauses between its transactions).
 
 Every connection waits for a writer's lock (``busy_timeout``) rather than
 failing, and enforces the tables' references (``foreign_keys``). The web opens
@@ -89,7 +91,8 @@ class WritePace:
     and the waiter tried in vain for as long as the job ran (about a second for the
     rollups of a thousand rooms). Working 10 ms then pausing 30 ms, the job lets it in
     within its first tries; the job's own round takes four times as long, off any
-    user's path."""
+    user's path. It paces between transactions only: one long transaction (a room's
+    chunk of readings after an outage) still holds the lock for its whole length."""
 
     def __init__(self, work_s: float = 0.010, pause_s: float = 0.030,
                  clock: Callable[[], float] = time.monotonic,

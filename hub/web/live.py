@@ -16,7 +16,8 @@ whoever is listening: ``PRAGMA data_version`` first
 of the three tables, and puts the names of what changed on every subscriber's
 queue. The events' marker is read and published first, the rooms' after it: at ten
 times a site's load the rooms' (every live state and presence) took most of a poll,
-which an alarm's notice waited for (issue 18). It starts with the first subscriber
+which the notice of an alarm's poke no longer waits for (issue 18; a poke arriving
+during a poll's rooms' read still waits for that read). It starts with the first subscriber
 and stops by itself once nobody has listened for ``idle_stop_s``; :func:`stop` ends it
 at once (for the app's shutdown). It only reads: the rollups are the job's (:mod:`hub.jobs`).
 
@@ -124,7 +125,7 @@ class Broadcaster:
         finally:
             self._close()
 
-    def changes(self, names: tuple[str, ...] = (ROOMS, EVENTS)) -> list[str]:
+    def changes(self, names: tuple[str, ...] = (EVENTS, ROOMS)) -> list[str]:
         """Which of ``names`` changed since they were last asked for (none the first time),
         from the store. A name not asked for is looked at by the next call asking for it."""
         with self._lock:
@@ -140,8 +141,8 @@ class Broadcaster:
         for name in names:
             if name not in self._stale:
                 continue
+            value = MARKERS[name](conn)  # a failed read leaves it to read again
             self._stale.discard(name)
-            value = MARKERS[name](conn)
             if name in self._markers and self._markers[name] != value:
                 changed.append(name)
             self._markers[name] = value
