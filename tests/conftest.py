@@ -35,7 +35,7 @@ accounts.use_hasher(CHEAP_HASHER)
 #: The test files that take longest on 2 cores (``make test`` prints the slowest tests), in
 #: that order. ``make test`` hands files to its workers in collection order
 #: (``--no-loadscope-reorder``): the long ones first, so that the suite ends on short files
-#: on both workers instead of one worker finishing a long file alone.
+#: on every worker instead of one worker finishing a long file alone.
 LONG_FIRST = ("test_scenarios_through_hub", "test_wire_faults", "test_sim_modes",
               "test_evidence_flow", "test_hostile_devices", "test_pages_survive",
               "test_layout", "test_journal_full_disk", "test_restored_journal", "test_zoning",
