@@ -72,9 +72,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -84,9 +83,11 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from bench import ingest as load  # noqa: E402
+from bench.line_child import LineChild  # noqa: E402
 from bench.load_process import LoadProcess  # noqa: E402
 from bench.provenance import commit, cores  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount  # noqa: E402
+from hub.timefmt import parse  # noqa: E402
 from sim.broker import MosquittoFailed, MosquittoMissing, free_port  # noqa: E402
 from wire.contract import ALARMS  # noqa: E402
 from wire.contract import ROOT as TOPIC_ROOT  # noqa: E402
@@ -221,39 +222,21 @@ class Room:
     """The child process and its line protocol."""
 
     def __init__(self, config: Path, log_path: Path) -> None:
-        self.log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--room-child", str(config)], cwd=ROOT,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
-        if self.answer().split()[0] != "ready":
+        self.child = LineChild([__file__, "--room-child", str(config)], log_path,
+                               "the emitting room")
+        try:
+            ready = self.child.answer().split()[0]
+        except RuntimeError:
+            ready = ""
+        if ready != "ready":
+            self.child.close()
             raise RuntimeError("the emitting room did not start: see " + str(log_path))
 
-    def answer(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the emitting room exited ({self.process.wait()})")
-        return line.strip()
-
     def order(self, word: str) -> list[str]:
-        stdin: IO[str] | None = self.process.stdin
-        assert stdin is not None
-        stdin.write(word + "\n")
-        stdin.flush()
-        return self.answer().split()
+        return self.child.ask(word).split()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, RuntimeError):
-            if self.process.poll() is None:
-                assert self.process.stdin is not None
-                self.process.stdin.write("quit\n")
-                self.process.stdin.flush()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+        self.child.close("quit", 20.0)
 
 
 # -- the PCR's browser -----------------------------------------------------------------------
@@ -355,8 +338,7 @@ def stored_after(db: Path, device: str, walls: list[float]) -> list[float]:
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         rows = conn.execute("SELECT stored_at FROM received WHERE device = ? AND kind = ?"
                             " ORDER BY stored_at", (device, ALARMS)).fetchall()
-    stored = sorted(datetime.fromisoformat(str(r[0]).replace("Z", "+00:00")).timestamp()
-                    for r in rows)
+    stored = sorted(parse(str(r[0])) for r in rows)
     found: list[float] = []
     for wall in walls:
         at = next((s for s in stored if s >= wall - 0.0005), None)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import ingest as load  # noqa: E402
+from bench.line_child import LineChild  # noqa: E402
 
 
 class LoadProcess:
@@ -30,39 +30,24 @@ class LoadProcess:
 
     def __init__(self, port: int, password: str, per_client: list[int], every_s: float,
                  log_path: Path) -> None:
-        self.log = log_path.open("wb")
-        self.process = subprocess.Popen([sys.executable, __file__], cwd=ROOT, text=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.log)
-        self._say(json.dumps({"port": port, "password": password, "per_client": per_client,
-                              "every_s": every_s}))
-        if self._answer() != "ready":
-            self.stop()
+        self.child = LineChild([__file__], log_path, "the load")
+        try:
+            ready = self.child.ask(json.dumps({"port": port, "password": password,
+                                               "per_client": per_client, "every_s": every_s}))
+        except (OSError, RuntimeError):
+            ready = ""
+        if ready != "ready":
+            self.child.close()
             raise RuntimeError(f"the load did not start: see {log_path}")
-
-    def _say(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def _answer(self) -> str:
-        assert self.process.stdout is not None
-        return self.process.stdout.readline().strip()
 
     def stop(self) -> int:
         """Stop publishing; the readings published (0 when the child died)."""
         sent = 0
-        with contextlib.suppress(OSError, ValueError):
-            self._say("stop")
-            words = self._answer().split()
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            words = self.child.ask("stop").split()
             if len(words) == 2 and words[0] == "sent":
                 sent = int(words[1])
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+        self.child.close()
         return sent
 
 
