@@ -14,7 +14,6 @@ nothing here waits for the network.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -154,7 +153,7 @@ class Agent:
                 self._handle(outputs, latched)
             elif sample is not None:
                 if sample.end < at:
-                    sample = dataclasses.replace(sample, end=at)
+                    sample = sample._replace(end=at)
                 self._handle(self.monitor.on_sample(sample))
         self._handle(self.monitor.tick(max(horizon, self.monitor.asof)))
         for record in self.changes.due(horizon):

@@ -24,6 +24,7 @@ from firmware_py.frame import (
     FLAG_WDT_RESET,
     FRAME_LEN,
     crc16,
+    crc16_table,
     encode_frame,
 )
 from firmware_py.probe import ProbeFirmware
@@ -92,6 +93,8 @@ def test_crc16_check_value_and_binascii_agree() -> None:
     for size in (0, 1, 10, 200):
         data = rng.randbytes(size)
         assert crc16(data) == binascii.crc_hqx(data, 0xFFFF)
+        assert crc16_table(data) == binascii.crc_hqx(data, 0xFFFF)  # the Pico's own path
+    assert crc16_table(b"123456789") == 0x29B1
 
 
 def test_encode_frame_layout() -> None:
@@ -256,9 +259,15 @@ def test_firmware_imports_only_what_micropython_has() -> None:
 
 
 def _runtime_imports(node: ast.AST) -> list[str]:
-    """Modules imported outside ``if TYPE_CHECKING:`` blocks (those never run on the Pico)."""
+    """Modules imported outside ``if TYPE_CHECKING:`` blocks (those never run on the Pico) and
+    outside a ``try:`` that catches ``ImportError`` (an optional module: the Pico takes the
+    ``except`` branch, whose imports count)."""
     if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
         return [m for child in node.orelse for m in _runtime_imports(child)]
+    if isinstance(node, ast.Try) and any(
+            getattr(handler.type, "id", "") == "ImportError" for handler in node.handlers):
+        return [m for child in [*node.handlers, *node.orelse, *node.finalbody]
+                for m in _runtime_imports(child)]
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
     if isinstance(node, ast.ImportFrom):

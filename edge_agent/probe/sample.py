@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeSample:
+class ProbeSample(NamedTuple):
     """GM counts over the window ``[end - duration, end]`` of the agent's monotonic clock.
+
+    A named tuple: immutable, and made for every frame (ten a second on a Pi Zero; millions in
+    a simulated day), three times faster than a frozen dataclass.
 
     ``counts`` are *measured* counts (before dead-time correction). ``hv_ok``
     is False when the probe reports its high voltage out of range;
