@@ -95,8 +95,9 @@ class ChangeTracker:
         """The run records to journal at ``now`` (every input known up to it): stable for
         the gap, or spanning the longest span."""
         out: list[ChangeRecord] = []
-        if not self._runs:
-            return out
+        gap, span = self.gap_s, self.span_s
+        if all(now < min(r.last + gap, r.first + span) for r in self._runs.values()):
+            return out  # none due (or none open): most steps of a pulse train, nothing sorted
         for signal in sorted(self._runs, key=lambda s: self._runs[s].first):
             run = self._runs[signal]
             if now >= min(run.last + self.gap_s, run.first + self.span_s):
@@ -105,8 +106,13 @@ class ChangeTracker:
 
     def next_deadline(self) -> float | None:
         """When :meth:`due` next has a record to give, or None with no run open."""
-        times = [min(r.last + self.gap_s, r.first + self.span_s) for r in self._runs.values()]
-        return min(times) if times else None
+        gap, span = self.gap_s, self.span_s
+        best: float | None = None
+        for r in self._runs.values():
+            t = min(r.last + gap, r.first + span)
+            if best is None or t < best:
+                best = t
+        return best
 
     def close(self) -> list[ChangeRecord]:
         """Every open run, as it stands (the agent is closing)."""

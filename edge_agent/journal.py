@@ -246,6 +246,12 @@ class Journal(RecordWriter):
     def healthy(self) -> bool:
         return self.error is None
 
+    @property
+    def writes(self) -> int:
+        """Rows written through this connection since it opened (SQLite's ``total_changes``):
+        it moves with every record, so the loop wakes the publisher only when one was made."""
+        return self.db.conn.total_changes
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         """One transaction, all or nothing: a failure (even of the COMMIT, which leaves the

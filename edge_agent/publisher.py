@@ -89,6 +89,7 @@ class Publisher:
         self._live_alarms_sent: Any = None
         self._dose_rate_sent: float | None = None
         self._dose_rate: float | None = None
+        self._writes_seen: int | None = None
         self._thread: threading.Thread | None = None
         self.journal_id = ""
         self.acked = 0
@@ -117,9 +118,13 @@ class Publisher:
         log("mqtt_started", host=self.settings.host, port=self.settings.port,
             client_id=self.client_id, tls=self.settings.tls is not None)
 
-    def notify(self) -> None:
-        """New records may be in the outbox."""
-        self._wake.set()
+    def notify(self, writes: int | None = None) -> None:
+        """New records may be in the outbox; with the journal's ``writes``, only if it moved
+        since the last call (the simulator steps thousands of times a second, and each wake
+        costs the worker a cycle of outbox queries)."""
+        if writes is None or writes != self._writes_seen:
+            self._writes_seen = writes
+            self._wake.set()
 
     def set_live(self, live: dict[str, Any], dose_rate_usv_h: float | None) -> None:
         """The room's live state changed: publish it (retained, QoS 0) when connected.
@@ -128,10 +133,12 @@ class Publisher:
         and alone on the plain ``dose_rate`` topic (for dashboards)."""
         live = {**live, "dose_rate_usv_h": dose_rate_usv_h}
         with self._lock:
-            if live != self._live:
+            changed = live != self._live
+            if changed:
                 self._live, self._live_dirty = live, True
             self._dose_rate = dose_rate_usv_h
-        self._wake.set()
+        if changed:  # the same again: the worker's own heartbeat sends it
+            self._wake.set()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Say ``offline`` (a clean disconnect suppresses the will) and stop both threads."""

@@ -243,9 +243,10 @@ def start_publisher(config: AgentConfig) -> Publisher | None:
 
 
 def publish_step(publisher: Publisher, agent: Agent) -> None:
-    """After a step: new records may wait in the outbox, the live state may have changed."""
+    """After a step: new records may wait in the outbox, the live state may have changed
+    (the publisher's worker is woken only for either)."""
     publisher.set_live(agent.live_state(), agent.writer.dose_rate_usv_h)
-    publisher.notify()
+    publisher.notify(agent.journal.writes)
 
 
 def _version() -> str:

@@ -118,6 +118,38 @@ def test_a_notification_wakes_the_sleeping_worker_at_once(journal: Journal) -> N
         worker.join(2.0)
 
 
+def test_a_step_wakes_the_worker_only_for_a_new_record_or_a_changed_live_state(
+        journal: Journal) -> None:
+    """The loop tells the publisher after every step (the simulator, thousands a second):
+    the worker is woken when the journal wrote since the last step or the live state moved."""
+    publisher = Publisher(SETTINGS, DEVICE, journal.path)
+    wake = publisher._wake
+
+    def woken() -> bool:
+        was = wake.is_set()
+        wake.clear()
+        return was
+
+    live = {"inputs": {"emission": False}, "alarms": [], "exposure_open": False}
+    before = journal.writes
+    publisher.notify(before)
+    publisher.set_live(live, None)
+    assert woken()
+    publisher.notify(before)
+    publisher.set_live(dict(live), None)
+    assert not woken()
+    journal.alive(1_767_596_400.0)
+    assert journal.writes > before
+    publisher.notify(journal.writes)
+    assert woken()
+    publisher.set_live(live, 0.12)  # a new reading's dose rate
+    assert woken()
+    publisher.set_live({**live, "inputs": {"emission": True}}, 0.12)
+    assert woken()
+    publisher.notify()  # no count given: always
+    assert woken()
+
+
 def loop_agent(wake: float | None, chore: float) -> Any:
     return SimpleNamespace(next_wakeup=lambda: wake, next_chore=lambda: chore)
 
