@@ -57,6 +57,9 @@ EPOCH = 1_767_596_400.0
 LOCKSTEP_TIMEOUT_S = 5.0
 #: Real seconds the simulator asks the pty for a burst's bytes before it sleeps on them.
 SPIN_S = 0.0005
+#: Paced, a burst spans at most this much real time (at 200 times real time, the fault
+#: tests' pace, 40 frames; at real time, the demo's, one frame: no bursts).
+PACED_BURST_S = 0.02
 
 RESTING = {"generator_powered": True, "light.powered": True}
 
@@ -89,7 +92,8 @@ class Simulation:
         ``on_step`` runs after every step of the agent (the MQTT publisher's hook);
         ``control`` injects faults while it plays and stops it early (:mod:`sim.inject`);
         ``fast``: the probe's bytes in process, not through a pty; ``bursts``: frames in
-        bursts where that records the same (never while paced or controlled; None: unless an
+        bursts where that records the same (never while controlled, at most
+        :data:`PACED_BURST_S` of real time while paced; None: unless an
         ``on_step`` hook is set, since a hook may act on the agent between two frames);
         ``skip_idle``: where frames may go in bursts, no step at an instant that only moves
         pins or the field when the agent says that step would do nothing (:meth:`_idle`)."""
@@ -118,11 +122,13 @@ class Simulation:
             journal=self.journal, on_pins_ready=self._rest,
             clock_sync=ClockSync.fixed(True),  # virtual time is synchronised by definition
         )
-        paced = speed is not None or control is not None
         self.bursts = bursts
         self.guard = (BurstGuard(self.agent, FRAME_S)
-                      if bursts is not False and not paced and self.probe.link is not None
+                      if bursts is not False and control is None and self.probe.link is not None
                       else None)
+        #: Most frames in one burst: a paced burst waits for its last frame's real time.
+        self.max_burst = MAX_BURST if speed is None else max(
+            1, min(MAX_BURST, int(speed * PACED_BURST_S / FRAME_S)))
         self.skip_idle = skip_idle and self.guard is not None and on_step is None
         self.steps_skipped = 0
 
@@ -240,9 +246,11 @@ class Simulation:
             times.append(t)
             frame += 1
             following = round(frame * FRAME_S, 6)
-            if (t >= chore or frame - first >= MAX_BURST or following >= before
+            if (t >= chore or frame - first >= self.max_burst or following >= before
                     or following > last_wake or following > duration):
                 break
+        if self.speed is not None:
+            self._pace(t)  # paced: the burst goes when its last frame's real time comes
         radiation = self.radiation
         if len(times) == 1:
             radiation.advance(t)

@@ -33,9 +33,10 @@ from edge_agent.dose.tube import BUILTIN_TUBES, default_calibration
 from edge_agent.monitor.monitor import DoseSetup, Monitor
 from edge_agent.monitor.records import Output
 from edge_agent.probe.sample import ProbeSample
-from sim.batching import BurstGuard
+from sim.batching import MAX_BURST, BurstGuard
+from sim.inject import RoomControl
 from sim.room import scratch_dir
-from sim.runner import Simulation, run_scenario
+from sim.runner import PACED_BURST_S, Simulation, run_scenario
 from sim.scenario import Scenario, load_scenario
 from tests.test_record_properties import (
     DOORS,
@@ -100,6 +101,36 @@ def test_gpio_scenarios_have_no_byte_path() -> None:
             assert (sim.probe.pty, sim.probe.link, sim.guard) == (None, None, None)
         finally:
             sim.close()
+
+
+def test_a_paced_room_goes_in_bursts_of_its_real_time_and_records_the_same() -> None:
+    """Paced (the fault tests' rooms), a burst spans at most PACED_BURST_S of real time: none
+    at real time (one frame), up to MAX_BURST fast; a controlled room (the demo's, faults
+    injected between steps) has none. What it records is the unpaced play's."""
+    scenario = load_scenario(LIBRARY / "door_open_during_fluoroscopy.toml")
+    expected = {None: MAX_BURST, 1.0: 1, 200.0: round(200.0 * PACED_BURST_S / FRAME_S),
+                1e6: MAX_BURST}
+    for speed, most in expected.items():
+        with scratch_dir() as tmp:
+            sim = Simulation(scenario, Path(tmp), fast=True, speed=speed)
+            sim.close()
+        assert (sim.max_burst, sim.guard is not None) == (most, True), speed
+    with scratch_dir() as tmp:
+        controlled = Simulation(scenario, Path(tmp), fast=True, control=RoomControl())
+        controlled.close()
+    assert controlled.guard is None
+    paced = load_scenario(LIBRARY / "radiation_without_emission.toml")  # quiet, then an alarm
+    with scratch_dir() as tmp:
+        sim = Simulation(paced, Path(tmp), fast=True, speed=2400.0)  # 0.1 s of real time
+        steps: list[None] = []
+        step = sim.agent.step
+        sim.agent.step = lambda: (steps.append(None), step())[1]  # type: ignore[method-assign]
+        try:
+            report = dict(sim.run())
+        finally:
+            sim.close()
+    assert len(steps) < paced.duration_s / FRAME_S / 4  # in bursts: far fewer steps than frames
+    assert report == play(paced, fast=True, bursts=False)
 
 
 def test_bursts_are_cut_where_a_detector_could_raise() -> None:
