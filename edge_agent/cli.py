@@ -26,7 +26,6 @@ from edge_agent.config import load_config
 from edge_agent.errors import JournalError
 from edge_agent.journal import Journal
 from edge_agent.logs import setup_logging
-from edge_agent.publisher import read_password
 from wire.errors import ConfigError
 
 DEFAULT_CONFIG = "/etc/voyant/agent.toml"
@@ -68,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             config = load_config(args.config)
             if config.mqtt is not None:
-                read_password(config.mqtt)  # a missing password file shows now, not at 3 a.m.
+                config.mqtt.read_password()  # a missing password file shows now, not at 3 a.m.
             mqtt = "no [mqtt]" if config.mqtt is None else (
                 f"mqtt {config.mqtt.host}:{config.mqtt.port}")
             print(f"{args.config}: ok (device {config.device.device_id},"

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from wire.contract import MAX_BATCH, WINDOW
+from wire.errors import ConfigError
 from wire.kinds import AlarmKind
 from wire.settings import Strict, load_toml, validate
 
@@ -249,6 +250,17 @@ class Mqtt(Strict):
     batch_max: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 100
     window: Annotated[int, Field(ge=1)] = WINDOW  # at most WINDOW: see _window
     home_assistant: bool = False  # Home Assistant discovery configs on connect (ha_discovery)
+
+    def read_password(self) -> str | None:
+        """The password from ``password_file`` (None without one), or a ConfigError saying why."""
+        if self.password_file is None:
+            return None
+        try:
+            return Path(self.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"mqtt.password_file: cannot read {self.password_file}: {exc.strerror}"
+            ) from None
 
     @model_validator(mode="after")
     def _delays(self) -> Mqtt:

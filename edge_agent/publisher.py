@@ -48,7 +48,6 @@ from edge_agent.logs import log
 from edge_agent.outbox import URGENT_KINDS, Outbox, Pending
 from edge_agent.send_state import TICK_S, SendState, broker_has, by_kind
 from wire import contract as wire
-from wire.errors import ConfigError
 
 #: Sent in order after the urgent kinds, one batch at a time: readings and input changes
 #: (a change batch says ``"kind": "changes"`` and travels on the exposures topic).
@@ -119,9 +118,8 @@ class Publisher:
             client_id=self.client_id, tls=self.settings.tls is not None)
 
     def notify(self, writes: int | None = None) -> None:
-        """New records may be in the outbox; with the journal's ``writes``, only if it moved
-        since the last call (the simulator steps thousands of times a second, and each wake
-        costs the worker a cycle of outbox queries)."""
+        """New records may be in the outbox: wake the worker, unless ``writes`` (the journal's
+        count) is the last one given (the simulator steps thousands of times a second)."""
         if writes is None or writes != self._writes_seen:
             self._writes_seen = writes
             self._wake.set()
@@ -173,7 +171,7 @@ class Publisher:
             CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False,
             protocol=mqtt.MQTTv311,
         )
-        client.username_pw_set(s.username or self.device.device_id, read_password(s))
+        client.username_pw_set(s.username or self.device.device_id, s.read_password())
         if s.tls is not None:
             client.tls_set(ca_certs=s.tls.ca_file, certfile=s.tls.cert_file,
                            keyfile=s.tls.key_file)
@@ -395,13 +393,3 @@ class Publisher:
             rows[0].seq, rows[-1].seq, self.oldest,
         )
 
-
-def read_password(settings: Mqtt) -> str | None:
-    if settings.password_file is None:
-        return None
-    try:
-        return Path(settings.password_file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"mqtt.password_file: cannot read {settings.password_file}: {exc.strerror}"
-        ) from None

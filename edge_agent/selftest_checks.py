@@ -25,7 +25,6 @@ from edge_agent.inputs import SignalInput, _device_class
 from edge_agent.probe.gpio_counter import GpioPulseProbe
 from edge_agent.probe.sample import ProbeSample
 from edge_agent.probe.serial_link import SerialProbeLink
-from edge_agent.publisher import read_password
 from wire import contract as wire
 from wire.errors import ConfigError
 
@@ -174,7 +173,7 @@ def check_broker(config: AgentConfig, timeout_s: float) -> Item:
     if s is None:
         return Item("broker", "WARN", "no [mqtt]: records stay in the journal's outbox")
     try:
-        password = read_password(s)
+        password = s.read_password()
     except ConfigError as exc:
         return Item("broker", "FAIL", str(exc))
     device = config.device
