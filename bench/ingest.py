@@ -664,7 +664,9 @@ def plain_sqlite_rate(folder: Path, devices: int, batch: int, total: int,
 
     The store is made by the hub's own ``Store.open`` (same schema, keys, indexes,
     triggers, WAL, ``synchronous=FULL``); the loop then writes, per commit of ``batch``
-    readings of one device (one message of the throughput mode), with the hub's own SQL:
+    readings of one device (one message of the throughput mode), with the hub's own SQL
+    and statements (several rows per ``INSERT``, :func:`hub.db.connection.insert_rows`,
+    as the hub writes them: the store's own limit, not a slower way of reaching it):
     the ``received`` rows (key, hash, prev, canonical body), the ``readings`` rows, the
     device's and the journal's rows (``upsert_devices``, ``upsert_journals``), for each of
     ``per_commit`` messages (the hub's own mean messages per transaction in the run), then
@@ -701,14 +703,15 @@ def plain_sqlite_rate(folder: Path, devices: int, batch: int, total: int,
             dev = {"device": device, "site": "plain", "room": f"r{n:04d}", "journal": journal,
                    "acked_upto": first + batch - 1, "last_seen": at, "online": 1,
                    "status_state": None, "status_at": None, "heartbeat_s": None, "agent": None}
-            commits.append((received, rows, dev, (device, journal, first + batch - 1, at)))
+            values = [value for row in rows for value in row]  # the rows one after another
+            commits.append((received, values, dev, (device, journal, first + batch - 1, at)))
     commits.sort(key=lambda c: c[0][0][2])  # devices interleaved, as they arrive
     start = time.perf_counter()
     for first in range(0, len(commits), per_commit):
         with write(conn):  # BEGIN IMMEDIATE ... COMMIT, as the hub's transactions
-            for received, rows, dev, journal_row in commits[first:first + per_commit]:
-                chain_store.insert_received(conn, received)
-                store.insert_readings(rows)
+            for received, values, dev, journal_row in commits[first:first + per_commit]:
+                chain_store.insert_received_batch(conn, received)
+                store.insert_readings_values(values)
                 store.upsert_devices([dev])
                 store.upsert_journals([journal_row])
             store.save_counters(counters)

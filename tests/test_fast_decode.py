@@ -96,13 +96,22 @@ def hostile() -> list[Msg]:
 
 
 async def through_worker(messages: list[Msg]) -> list[list[list[Sent] | None] | None]:
-    """Each message in a batch of its own, through a real worker process."""
+    """Each message in a batch of its own, through a real worker process (None: its answer
+    could not come back)."""
     pool = DecodePool(workers=1, min_messages=1)
     try:
-        assert await pool.decode(messages[:1]) is None  # the first starts the worker
+        assert pool.submit(messages[:1]) is None  # the first starts the worker
         if pool._warm is not None:  # the worker started: its first answer
             await asyncio.wait_for(asyncio.wrap_future(pool._warm), 30.0)
-        return [await pool.decode([message]) for message in messages]
+        out: list[list[list[Sent] | None] | None] = []
+        for message in messages:
+            share = pool.submit([message])
+            assert share is not None and share.first == 0  # a batch of one: the worker's
+            try:
+                out.append(await asyncio.wait_for(asyncio.wrap_future(share.tail), 30.0))
+            except Exception:
+                out.append(None)
+        return out
     finally:
         pool.close()
 

@@ -10,14 +10,13 @@ records as sent are not sent back): the hostile devices' messages cover that pat
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 import time
 
 from hypothesis import HealthCheck, given, settings
 
 from hub.db.store import Store
-from hub.ingest.decoder import SHARE_MAX, SHARE_MIN, DecodePool
+from hub.ingest.decoder import DecodePool
 from hub.ingest.predecode import Made, arrivals, decode_all, received
 from hub.ingest.runs import head_of, run_of
 from tests import hub_factory as hf
@@ -84,26 +83,24 @@ def test_the_store_holds_the_same_whatever_the_workers_share(messages: list[Msg]
             store.close()
 
 
-def test_the_real_worker_sends_its_share_and_the_share_follows_the_writer() -> None:
-    async def play() -> list[Made | None] | None:
-        pool = DecodePool(workers=1, min_messages=1, models=True)
-        try:
-            assert await pool.decode(messages) is None  # the first starts the worker
-            if pool._warm is not None:  # the worker started: its first answer
-                await asyncio.wait_for(asyncio.wrap_future(pool._warm), 30.0)
-            pool.share = 0.5
-            return await pool.decode(messages)
-        finally:
-            pool.close()
-
+def test_the_real_worker_takes_the_end_of_a_batch_and_the_hub_its_first_messages() -> None:
+    """The worker's share is the batch's end (:class:`hub.ingest.decoder.Share`); the first
+    messages are the writer's, or decoded by the hub's thread once prefetched: each part
+    as :func:`decode_all` makes it."""
     messages = [hf.readings(1, 3), hf.readings(4, 6), hf.readings(7, 9), hf.readings(10, 12)]
-    made = asyncio.run(play())
-    assert made is not None and made[2:] == [None, None]
-    assert repr(made[:2]) == repr(travelled(messages[:2]))
-    pool = DecodePool(workers=1, min_messages=1)
-    for _ in range(40):
-        pool.balance(writer_waited=True)
-    assert pool.share == SHARE_MIN
-    for _ in range(40):
-        pool.balance(writer_waited=False)
-    assert pool.share == SHARE_MAX
+    pool = DecodePool(workers=1, min_messages=1, models=True)
+    try:
+        assert pool.submit(messages) is None  # the first starts the worker
+        assert pool._warm is not None
+        pool._warm.result(timeout=30.0)
+        pool.share = 0.5
+        share = pool.submit(messages)
+        assert share is not None and share.first == 2 and len(share) == 4
+        assert [share[0], share[1]] == [None, None]  # the writer's: nothing prefetched
+        assert repr(share[2:]) == repr(travelled(messages[2:]))
+        again = pool.submit(messages)
+        assert again is not None
+        again.prefetch()
+        assert repr(list(again)) == repr(travelled(messages))
+    finally:
+        pool.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -101,6 +102,8 @@ async def test_records_are_stored_and_acked_retained(broker: Mosquitto, tmp_path
                      "2 messages stored and acked, the stranger's rejected")
         assert ingest.stats()["rejected_total"] == 1
         assert "latency_p99_ms" in ingest.stats()
+        assert gc.get_freeze_count() > 0  # what it read to start, kept out of collections
+    assert gc.get_freeze_count() == 0  # and given back when it stops
     ack = await asyncio.to_thread(_retained_ack, broker)
     assert (ack["device"], ack["journal"], ack["upto"]) == (DEVICE, JOURNAL, 3)
     assert sqlite_utils.Database(db)["readings"].count == 3

@@ -8,6 +8,7 @@ then deleted. Found by an independent review; these tests failed before the fix.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import sqlite3
 from collections.abc import Iterator
@@ -43,9 +44,11 @@ def failing(times: int) -> Iterator[None]:
             return real(*args, **kwargs)
         return write
 
-    with mock.patch.object(Store, "insert_readings", refuse(Store.insert_readings)), \
-            mock.patch.object(chain_store, "insert_received_stamped",
-                              refuse(chain_store.insert_received_stamped)):
+    with contextlib.ExitStack() as patches:
+        for owner, name in ((Store, "insert_readings"), (Store, "insert_readings_values"),
+                            (chain_store, "insert_received_batch"),
+                            (chain_store, "insert_received_stamped")):
+            patches.enter_context(mock.patch.object(owner, name, refuse(getattr(owner, name))))
         yield
 
 

@@ -1,13 +1,14 @@
 """A run of readings stored at once stores exactly what the record-by-record path stores
 (issue 18 item 2, :mod:`hub.ingest.runs`, :mod:`hub.ingest.store_run`).
 
-The same messages go to four cores: one storing record by record (runs turned off: the
+The same messages go to five cores: one storing record by record (runs turned off: the
 path every message took before), one making its runs itself, one fed the worker's whole
-decode (pickled and back, as it travels), one fed the worker's decode of half of each
-batch. Journals are drawn to reach every branch a run meets: gaps, resends and overlaps
-(the run refused for the record-by-record path, the worker's decoded again), links
-broken at either end or within, altered copies (conflicts), clocks out of the plausible
-window, an ``oldest`` declaring records lost, jumps beyond the window.
+decode (pickled and back, as it travels), two fed the worker's decode of half of each
+batch (its first half; its second, as the service now shares a batch). Journals are
+drawn to reach every branch a run meets: gaps, resends and overlaps (the run refused for
+the record-by-record path, the worker's decoded again), links broken at either end or
+within, altered copies (conflicts), clocks out of the plausible window, an ``oldest``
+declaring records lost, jumps beyond the window.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from hub.db.chain_store import STAMPED_WIDTH
 from hub.db.schema import READING_FIELDS
-from hub.db.store import Store
+from hub.db.store import READING_WIDTH, Store
 from hub.ingest.predecode import decode_all
 from hub.ingest.records import reading_row
 from hub.ingest.runs import run_of
@@ -99,6 +101,10 @@ def played(batches: list[list[Msg]], feed: str) -> tuple[Any, ...]:
                 half = (len(batch) + 1) // 2
                 decoded = [*pickle.loads(pickle.dumps(decode_all(batch[:half]))),
                            *[None] * (len(batch) - half)]
+            elif feed == "end":  # the worker's share as the service cuts it: the end
+                half = len(batch) // 2
+                decoded = [*[None] * half,
+                           *pickle.loads(pickle.dumps(decode_all(batch[half:])))]
             if feed == "one by one":
                 with mock.patch("hub.ingest.intake.run_of", lambda *_: None):
                     acks += hf.acked(core.handle_batch(batch, now, decoded))
@@ -120,7 +126,7 @@ def played(batches: list[list[Msg]], feed: str) -> tuple[Any, ...]:
 @given(journeys())
 def test_a_run_stores_what_the_records_one_by_one_store(batches: list[list[Msg]]) -> None:
     reference = played(batches, "one by one")
-    for feed in ("writer", "worker", "half"):
+    for feed in ("writer", "worker", "half", "end"):
         assert played(batches, feed) == reference, feed
 
 
@@ -138,7 +144,10 @@ def test_a_run_is_only_what_each_record_would_take_alike() -> None:
     found = decode_all([hf.batch(READINGS, good)])[0]
     assert found is not None and len(found) == 3  # a run
     run = found[2]
-    assert (run.first, run.last, len(run.readings), len(run.received)) == (1, 5, 5, 5)
+    assert (run.first, run.last, len(run.readings), len(run.received)) == (
+        1, 5, 5 * READING_WIDTH, 5 * STAMPED_WIDTH)
+    assert run.received[STAMPED_WIDTH - 1::STAMPED_WIDTH] == [None] * 5  # the stamps' places
+    assert [run.readings[i * READING_WIDTH + 4] for i in range(5)] == [1, 2, 3, 4, 5]
     for items in (chain(5, frozenset(), frozenset({3}), frozenset()), good[:2] + good[3:]):
         made = decode_all([hf.batch(READINGS, items)])[0]  # a break within; a hole
         assert made is not None and len(made) == 4

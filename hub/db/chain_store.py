@@ -8,6 +8,7 @@ statement per batch for its rows, one query per batch for the hashes it compares
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hub.db import schema
+from hub.db.connection import insert_rows, insert_values
 from wire.chain import try_hash
 
 
@@ -27,6 +29,8 @@ RECEIVED_COLUMNS: Final = ("device", "journal", "seq", "kind", "stored_at", "has
 CONFLICT_COLUMNS: Final = ("device", "site", "room", "journal", "seq", "kind", "received_at",
                            "hash", "stored_hash", "body")
 BREAK_COLUMNS: Final = ("device", "site", "room", "journal", "seq", "reason", "found_at")
+#: Values of one row of :func:`insert_received_stamped`.
+STAMPED_WIDTH: Final = len(RECEIVED_COLUMNS)
 _SQL: Final = {
     "received": _insert("received", RECEIVED_COLUMNS),
     #: The same rows with the hub's stamp last (``insert_received_stamped``).
@@ -49,16 +53,23 @@ class Link:
 
 def insert_received(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
     """Rows in :data:`RECEIVED_COLUMNS` order: each record's key, with its hash, its
-    ``prev`` and its canonical bytes as text."""
+    ``prev`` and its canonical bytes as text. One statement per row (the bench's plain
+    loop); a message's rows go through :func:`insert_received_batch`."""
     conn.executemany(_SQL["received"], rows)
 
 
-def insert_received_stamped(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]],
-                            at: str) -> None:
-    """Rows made before the store (``hub.ingest.runs``): :data:`RECEIVED_COLUMNS` but
-    ``stored_at``, which is ``at`` for each, the hub's stamp of the batch."""
-    stamp = (at,)
-    conn.executemany(_SQL["received_stamped"], [row + stamp for row in rows])
+def insert_received_batch(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """:func:`insert_received`'s rows in a few statements (:func:`insert_rows`)."""
+    insert_rows(conn, _SQL["received"], rows)
+
+
+def insert_received_stamped(conn: sqlite3.Connection, values: list[Any], at: str) -> None:
+    """Rows made before the store (``hub.ingest.runs``), one after another in ``values``:
+    :data:`RECEIVED_COLUMNS` but ``stored_at``, then ``stored_at`` (any value: the hub's
+    stamp of the batch, ``at``, is put in each), in a few statements (:func:`insert_values`)."""
+    values = list(values)  # the caller's stays as it was
+    values[STAMPED_WIDTH - 1::STAMPED_WIDTH] = [at] * (len(values) // STAMPED_WIDTH)
+    insert_values(conn, _SQL["received_stamped"], STAMPED_WIDTH, values)
 
 
 def insert_changes(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -86,22 +97,41 @@ def insert_break(conn: sqlite3.Connection, row: Sequence[Any]) -> bool:
 
 def links(conn: sqlite3.Connection, device: str, journal: str,
           seqs: Iterable[int]) -> dict[int, Link]:
-    """The stored records among ``seqs`` (stored ones, then quarantined ones), in two
-    queries whatever their number: a batch's duplicates and its neighbours at once."""
-    wanted = json.dumps(sorted(set(seqs)))
-    if wanted == "[]":
+    """The stored records among ``seqs`` (stored ones, then quarantined ones), in one query
+    whatever their number: a batch's duplicates and its neighbours at once."""
+    wanted = sorted(set(seqs))
+    if not wanted:
         return {}
+    if len(wanted) <= LINKS_LISTED:  # a run's two neighbours, a record's one
+        rows = conn.execute(_links_sql(len(wanted)), (device, journal, *wanted))
+    else:
+        rows = conn.execute(_links_sql(0), (device, journal, json.dumps(wanted)))
     out: dict[int, Link] = {}
-    for seq, digest, item in conn.execute(
-            "SELECT seq, hash, item FROM quarantine WHERE device = ? AND journal = ?"
-            " AND seq IN (SELECT value FROM json_each(?))", (device, journal, wanted)):
-        out[int(seq)] = Link(digest, prev_of(item))
-    for seq, digest, prev in conn.execute(
-            "SELECT seq, hash, prev FROM received WHERE device = ? AND journal = ?"
-            " AND hash IS NOT NULL AND seq IN (SELECT value FROM json_each(?))",
-            (device, journal, wanted)):
-        out[int(seq)] = Link(digest, prev)  # a stored copy wins over a replayed refused one
+    stored: list[tuple[int, str | None, str | None]] = []
+    for in_received, seq, digest, text in rows:
+        if in_received:
+            stored.append((int(seq), digest, text))
+        else:
+            out[int(seq)] = Link(digest, prev_of(text))
+    for seq, digest, prev in stored:
+        out[seq] = Link(digest, prev)  # a stored copy wins over a replayed refused one
     return out
+
+
+#: Up to this many numbers, :func:`links` binds each (``seq IN (?3, ?4)``); more go as one
+#: JSON array (``json_each``), which costs a lookup of a run's neighbours twice as much.
+LINKS_LISTED: Final = 8
+
+
+@functools.lru_cache(maxsize=LINKS_LISTED + 1)
+def _links_sql(listed: int) -> str:
+    """Both tables in one statement, ``?1`` the device and ``?2`` the journal; ``listed``
+    numbers from ``?3`` on, or (0) a JSON array of them in ``?3``."""
+    seqs = (f"IN ({', '.join(f'?{3 + i}' for i in range(listed))})" if listed
+            else "IN (SELECT value FROM json_each(?3))")
+    return ("SELECT 0, seq, hash, item FROM quarantine WHERE device = ?1 AND journal = ?2"
+            f" AND seq {seqs} UNION ALL SELECT 1, seq, hash, prev FROM received"
+            f" WHERE device = ?1 AND journal = ?2 AND hash IS NOT NULL AND seq {seqs}")
 
 
 def loads(text: str | None) -> object:

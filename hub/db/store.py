@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +21,7 @@ from typing import Any, Final
 import sqlite_utils
 
 from hub.db import migrations, schema
-from hub.db.connection import connect, savepoint, write
+from hub.db.connection import connect, insert_values, savepoint, write
 from hub.errors import StoreError, StoreReplaced
 
 #: Refused messages kept (oldest pruned first): a hostile flood must not fill the disk.
@@ -33,6 +33,8 @@ BUSY_TIMEOUT_MS: Final = 30_000
 
 _READING_COLS: Final = ("device", "site", "room", "journal", *schema.READING_FIELDS,
                          *schema.HUB_READING_FIELDS)
+#: Values of one ``readings`` row.
+READING_WIDTH: Final = len(_READING_COLS)
 
 
 def _insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
@@ -92,6 +94,8 @@ class Store:
         self._identity = _identity(path)
         #: (from, to) schema versions when this opening upgraded an existing store.
         self.upgraded = upgraded
+        #: Called before each COMMIT: work for another thread while this one waits for disk.
+        self.before_commit: Callable[[], None] | None = None
 
     @classmethod
     def over(cls, conn: sqlite3.Connection) -> Store:
@@ -158,6 +162,8 @@ class Store:
             return
         with write(self.conn):
             yield
+            if self.before_commit is not None:
+                self.before_commit()
 
     # -- records ---------------------------------------------------------------------------
 
@@ -166,6 +172,10 @@ class Store:
 
     def insert_readings(self, rows: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(_SQL["readings"], rows)
+
+    def insert_readings_values(self, values: Sequence[Any]) -> None:
+        """Rows one after another, in a few statements (:func:`insert_values`)."""
+        insert_values(self.conn, _SQL["readings"], READING_WIDTH, values)
 
     def upsert_exposure(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(_SQL["exposures"], [row[c] for c in schema.EXPOSURE_COLUMNS])

@@ -8,6 +8,10 @@ never held open to fill. So an alarm never waits behind a backlog of readings
 (issue 18: an alarm on the PCR's screen within half a second, at ten times a
 site's load). The contract allows it: each record is keyed by its own
 (device, journal, seq), and the agents themselves send alarms first.
+
+When a backlog waits, the writer also takes the batch after next at once
+(:meth:`Inbox.take_ready`), so that the decode worker has it in hand before it runs
+out of work (:mod:`hub.ingest.decoder`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Inbox:
     def __init__(self) -> None:
         self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._alarms: deque[Item] = deque()
+        self._bytes = 0  # payload bytes in the queue
 
     def put(self, topic: str, payload: bytes, received: float) -> None:
         if is_alarm(topic):
@@ -36,6 +41,7 @@ class Inbox:
             self._queue.put_nowait(_WAKE)
         else:
             self._queue.put_nowait((topic, payload, received))
+            self._bytes += len(payload)
 
     def stop(self) -> None:
         """The writer takes what is queued, then stops."""
@@ -56,7 +62,7 @@ class Inbox:
         if self._alarms:
             return self._take_alarms(batch_max), True
         loop = asyncio.get_running_loop()
-        first = await self._queue.get()
+        first = self._took(await self._queue.get())
         if first is None:
             return [], False
         if first is _WAKE:
@@ -66,13 +72,13 @@ class Inbox:
         deadline = loop.time() + wait_s
         while len(batch) < batch_max and size < bytes_max and not self._alarms:
             try:
-                item = self._queue.get_nowait()
+                item = self._took(self._queue.get_nowait())
             except asyncio.QueueEmpty:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                    item = self._took(await asyncio.wait_for(self._queue.get(), remaining))
                 except TimeoutError:
                     break
             if item is None:  # stop once the alarms waiting are taken too
@@ -82,6 +88,32 @@ class Inbox:
                 batch.append(item)
                 size += len(item[1])
         return batch, True
+
+    def take_ready(self, batch_max: int, bytes_max: int = 1 << 62) -> list[Item]:
+        """A whole batch of readings if one waits in the queue (``batch_max`` messages or
+        ``bytes_max`` bytes), taken now; else nothing, and never while alarms wait (they
+        go first, with :meth:`next_batch`). Never waits."""
+        if self._alarms or (self._queue.qsize() < batch_max and self._bytes < bytes_max):
+            return []
+        batch: list[Item] = []
+        size = 0
+        while len(batch) < batch_max and size < bytes_max and not self._alarms:
+            try:
+                item = self._took(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+            if item is None:  # the stop marker stays for next_batch
+                self._queue.put_nowait(None)
+                break
+            if item is not _WAKE:
+                batch.append(item)
+                size += len(item[1])
+        return batch
+
+    def _took(self, item: Item | None) -> Item | None:
+        if item is not None:
+            self._bytes -= len(item[1])
+        return item
 
     def _take_alarms(self, batch_max: int) -> list[Item]:
         taken: list[Item] = []

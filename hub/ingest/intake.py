@@ -60,8 +60,9 @@ if TYPE_CHECKING:
     from hub.ingest.core import IngestCore, Touch
 
 Ident = tuple[str, str, str, str]  # device, site, room, journal
-#: A batch's rows written in one statement each: readings, changes.
-Rows = tuple[list[list[Any]], list[dict[str, Any]]]
+#: A batch's rows written in a few statements: readings (one after another in one list,
+#: ``READING_WIDTH`` values each), changes.
+Rows = tuple[list[Any], list[dict[str, Any]]]
 
 
 class Intake:
@@ -140,8 +141,8 @@ class Intake:
             new.append(arrived)
             for gap in filled:
                 core.watch.gap_filled(dev, envelope.journal, gap, at)
-        chain_store.insert_received(core.store.conn, received)
-        core.store.insert_readings(rows[0])
+        chain_store.insert_received_batch(core.store.conn, received)
+        core.store.insert_readings_values(rows[0])
         if rows[1]:
             chain_store.insert_changes(core.store.conn, rows[1])
             dev.sends_changes = True
@@ -202,7 +203,7 @@ class Intake:
         if flagged:
             self.core.counters["records_implausible"] += 1
         if isinstance(record, ReadingItem):
-            rows[0].append(reading_row(*ident, record, flagged))
+            rows[0].extend(reading_row(*ident, record, flagged))
         elif isinstance(record, ChangeItem):
             rows[1].append(change_row(*ident, record, at, flagged))
         elif write(self.core.store, ident, record, at, flagged):

@@ -7,14 +7,14 @@ apart again: the contract's models unpickled, each record's row, its receipt row
 chain link checked against the one before, its times against the plausible window, its
 number in the journal's bookkeeping (issue 18 item 2: about 16 µs a reading beside
 SQLite's 12). :func:`run_of` makes the rows and the checks within the message once,
-anywhere (in the decode worker: plain tuples and lists travel back far cheaper than the
-contract's models), with the very functions the record-by-record path uses
-(:func:`~hub.ingest.records.reading_row`, :func:`~hub.chain.arrival.as_received`,
-:func:`~hub.chain.arrival.breaks`); what depends on the store or on the receipt time
-(duplicates, the window, the links to the stored neighbours, the clock's plausibility)
-stays with the writer (:mod:`hub.ingest.store_run`, from
-:meth:`hub.ingest.intake.Intake.batch`). A message that is not such a run has no run: it
-is stored record by record, as before.
+anywhere (in the decode worker: two flat lists of values travel back far cheaper than the
+contract's models, and than a list per row: issue 18 item 2's last step), with the very
+functions the record-by-record path uses (:func:`~hub.ingest.records.reading_row`,
+:func:`~hub.chain.arrival.as_received`, :func:`~hub.chain.arrival.breaks`); what depends
+on the store or on the receipt time (duplicates, the window, the links to the stored
+neighbours, the clock's plausibility) stays with the writer (:mod:`hub.ingest.store_run`,
+from :meth:`hub.ingest.intake.Intake.batch`). A message that is not such a run has no
+run: it is stored record by record, as before.
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.chain.arrival import Arrived, as_received, breaks
-from hub.db.chain_store import Link
+from hub.db.chain_store import STAMPED_WIDTH, Link
 from hub.db.schema import READING_FIELDS
+from hub.db.store import READING_WIDTH
 from hub.ingest.records import reading_row
 from wire.contract import READINGS, ReadingItem
 
 #: A message's records, as sent and each one's arrival: decoded again when a run made by
 #: the worker cannot be stored at once (the records are not all new).
 Redo = Callable[[], tuple[list[Any], list[Any], dict[int, Arrived] | None]]
-#: Where a reading row (:func:`reading_row`) holds its start and end times.
+#: Where a reading row (:func:`reading_row`) holds its start and end times, and its
+#: ``clock_implausible``.
 START, END = 4 + READING_FIELDS.index("start"), 4 + READING_FIELDS.index("end")
+IMPLAUSIBLE = READING_WIDTH - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +45,13 @@ class Run:
 
     first: int
     last: int
-    #: ``received`` rows without the hub's stamp: (device, journal, seq, kind, hash, prev,
-    #: body); the writer adds ``stored_at`` (``chain_store.insert_received_stamped``).
-    received: list[tuple[Any, ...]]
-    #: ``readings`` rows as :func:`reading_row` makes them, ``clock_implausible`` 0.
-    readings: list[list[Any]]
+    #: ``received`` rows one after another: (device, journal, seq, kind, hash, prev, body,
+    #: None), the writer's stamp put in place of the None
+    #: (``chain_store.insert_received_stamped``).
+    received: list[Any]
+    #: ``readings`` rows one after another (``READING_WIDTH`` values each) as
+    #: :func:`reading_row` makes them, ``clock_implausible`` 0.
+    readings: list[Any]
     #: The earliest and latest whole second (``YYYY-MM-DDTHH:MM:SS``) the records state.
     low: str
     high: str
@@ -82,8 +87,8 @@ def run_of(envelope: Any, records: Sequence[Any], raws: Sequence[Any]) -> Run | 
         return None
     first = records[0].seq
     device, site, room, journal = envelope.device, envelope.site, envelope.room, envelope.journal
-    received: list[tuple[Any, ...]] = []
-    rows: list[list[Any]] = []
+    received: list[Any] = []
+    rows: list[Any] = []
     head: Link | None = None
     before: Link | None = None
     seq = first
@@ -95,9 +100,11 @@ def run_of(envelope: Any, records: Sequence[Any], raws: Sequence[Any]) -> Run | 
         if breaks(seq, link, before) is not None:
             return None
         head, before = head or link, link
-        received.append((device, journal, seq, READINGS, digest, prev, body))
-        rows.append(reading_row(device, site, room, journal, record, False))
+        received += (device, journal, seq, READINGS, digest, prev, body, None)
+        rows += reading_row(device, site, room, journal, record, False)
         seq += 1
     assert head is not None and before is not None  # records is not empty
-    times = [row[START][:19] for row in rows] + [row[END][:19] for row in rows]
+    assert len(received) == STAMPED_WIDTH * (seq - first)
+    times = [t[:19] for t in rows[START::READING_WIDTH]] + [
+        t[:19] for t in rows[END::READING_WIDTH]]
     return Run(first, seq - 1, received, rows, min(times), max(times), head, before)

@@ -18,19 +18,21 @@ Three tasks on the event loop and one thread:
 
 The store thread is a one-worker executor: the sqlite connection is created
 in it and never used elsewhere; parsing and SQL do not block the loop that
-keeps the MQTT connection alive. Large batches have each record's canonical bytes
-and hash made beforehand by a worker process (``[ingest] decode_workers``).
+keeps the MQTT connection alive. A worker process decodes the last messages of each
+large batch (``[ingest] decode_workers``) while the writer stores the batches before, and
+a thread of the hub its first messages while the writer waits for the disk at the commit
+of the batch before (:mod:`hub.ingest.decoder`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -39,15 +41,18 @@ from hub.config import HubConfig
 from hub.db.store import Store
 from hub.errors import StoreError, StoreReplaced
 from hub.ingest.core import AckOut, IngestCore
-from hub.ingest.decoder import DecodePool
-from hub.ingest.inbox import Inbox, is_alarm
-from hub.ingest.predecode import Made, Sent
+from hub.ingest.decoder import DecodePool, Share
+from hub.ingest.inbox import Inbox, Item, is_alarm
 from hub.ingest.rooms_directory import ProvisionedRooms
+from hub.ingest.stale_files import set_aside_stale_wal
 from hub.logs import log
 from wire.contract import ACK, HUB_SUBSCRIPTION, QOS
 from wire.errors import ConfigError
 
 T = TypeVar("T")
+#: Batches taken and handed to the decode worker before their turn to be stored, at most
+#: (the second only from a backlog: :meth:`Inbox.take_ready`).
+TAKEN_AHEAD = 2
 #: QoS 1 acks the hub may have in flight at once (paho's default, 20, let the acks of a
 #: thousand rooms queue behind PUBACK round trips: p50 ~0.5 s in bench/ingest.py --mode latency).
 ACK_INFLIGHT = 10_000
@@ -73,6 +78,9 @@ class Ingest:
         self._core_stats: dict[str, int] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._core: IngestCore | None = None
+        #: The share of the batch stored next (set by the writer task, read by the store
+        #: thread as it commits: one reference, swapped whole).
+        self._next_share: Share | None = None
         self._decoder = DecodePool(config.ingest.decode_workers,
                                    config.ingest.decode_min_messages, models=True)
         self.rooms = load_rooms(config)
@@ -86,6 +94,11 @@ class Ingest:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-store")
         try:
             await self._in_store(self._open_core)
+            # What the hub has imported and built to start stays: each full collection went
+            # through it all, about 45 ms holding the interpreter lock every few seconds at
+            # full load (bench/ingest.py). Frozen, collections skip it, until the end.
+            gc.collect()
+            gc.freeze()
             self._client = self._make_client()
             await self._serve()
         finally:
@@ -93,6 +106,7 @@ class Ingest:
                 await self._in_store(self._core.store.close)
             self._executor.shutdown(wait=True)
             self._decoder.close()
+            gc.unfreeze()
             log("ingest_stopped")
 
     def stop(self) -> None:
@@ -133,10 +147,21 @@ class Ingest:
 
     def _open_core(self) -> None:
         store = Store.open(self.config.store.path)
+        store.before_commit = self._prefetch
         self._core = IngestCore(store, self.config.ingest, self.clock(), self.rooms)
         self._core_stats = self._core.stats()
         log("store_open", path=self.config.store.path, devices=self._core_stats["devices"],
             journals=self._core_stats["journals"])
+
+    def _prefetch(self) -> None:
+        """In the store thread, as it commits: the next batch's first messages decoded
+        while it waits for the disk (:meth:`hub.ingest.decoder.Share.prefetch`)."""
+        share = self._next_share
+        if share is not None:
+            try:
+                share.prefetch()
+            except Exception:  # never the batch's commit
+                log("decode_prefetch_failed", logging.ERROR, exc_info=True)
 
     def _make_client(self) -> aiomqtt.Client:
         mqtt = self.config.mqtt
@@ -203,24 +228,33 @@ class Ingest:
     # -- writer ------------------------------------------------------------------------------
 
     async def _write(self) -> None:
-        """Batch, have a large batch's arrivals made by the worker (:mod:`hub.ingest.decoder`)
-        while the batch before is stored, store in the store thread, then queue the acks:
-        until the stop marker. Batches are stored one at a time, in order, except that alarms
-        arriving while a batch of readings is taken go before it (:meth:`_after`)."""
+        """Batch, hand a large batch's last messages to the decode worker at once
+        (:mod:`hub.ingest.decoder`), store in the store thread, then queue the acks: until
+        the stop marker. While a batch is stored the next one is taken, and when a backlog
+        waits the one after it too (:data:`TAKEN_AHEAD`: the worker then never runs out of
+        work while the writer stores). Batches are stored one at a time, in order, except
+        that alarms arriving meanwhile go before the next one (:meth:`_after`)."""
         settings = self.config.ingest
         storing: asyncio.Task[None] | None = None
+        taken: deque[tuple[list[Item], Share | None]] = deque()
+        more = True
         try:
-            while True:
-                batch, more = await self._inbox.next_batch(
-                    settings.batch_max, settings.batch_wait_ms / 1000, settings.batch_max_bytes)
+            while more or taken:
+                batch: list[Item] = []
+                if more and not taken:  # nothing to store next: wait for messages
+                    batch, more = await self._inbox.next_batch(
+                        settings.batch_max, settings.batch_wait_ms / 1000, settings.batch_max_bytes)
+                elif more and len(taken) < TAKEN_AHEAD:  # a whole batch waiting, or nothing
+                    batch = self._inbox.take_ready(settings.batch_max, settings.batch_max_bytes)
                 if batch:
-                    decoded = await self._decoder.decode([(t, p) for t, p, _ in batch])
-                    if decoded is not None and storing is not None:
-                        self._decoder.balance(writer_waited=storing.done())
+                    taken.append((batch, self._decoder.submit([(t, p) for t, p, _ in batch])))
+                    self._next_share = taken[0][1]
+                    if more and len(taken) < TAKEN_AHEAD:
+                        continue  # one more if a backlog waits, before storing
+                if taken:
                     await self._after(storing)
-                    storing = asyncio.create_task(self._store_batch(batch, decoded))
-                if not more:
-                    return
+                    storing = asyncio.create_task(self._store_batch(*taken.popleft()))
+                    self._next_share = taken[0][1] if taken else None
         finally:
             if storing is not None:
                 await storing
@@ -234,15 +268,14 @@ class Ingest:
             alarms, _ = await self._inbox.next_batch(self.config.ingest.batch_max, 0.0)
             await self._store_batch(alarms)
 
-    async def _store_batch(self, batch: list[tuple[str, bytes, float]],
-                           decoded: list[list[Sent] | Made | None] | None = None) -> None:
+    async def _store_batch(self, batch: list[Item], share: Share | None = None) -> None:
         if self._core is None and not await self._in_store(self._try_open):
             log("batch_lost", logging.ERROR, messages=len(batch), error="no store open")
             await asyncio.sleep(1.0)  # nothing acked: the agents will send these again
             return
         pairs = [(topic, payload) for topic, payload, _ in batch]
         try:
-            acks = await self._in_store(self._handle_in_thread, pairs, self.clock(), decoded)
+            acks = await self._in_store(self._handle_in_thread, pairs, self.clock(), share)
         except StoreReplaced as exc:
             await self._reopen(exc)
             return
@@ -250,6 +283,9 @@ class Ingest:
             log("batch_lost", logging.ERROR, messages=len(batch), error=str(exc))
             await asyncio.sleep(1.0)
             return
+        finally:
+            if share is not None:
+                self._decoder.settle(share)
         stored = time.monotonic()
         self._latency_s.extend(stored - received for _, _, received in batch)
         self._offer_acks(acks)
@@ -260,9 +296,9 @@ class Ingest:
                 log("on_alarm_failed", logging.ERROR, exc_info=True)
 
     def _handle_in_thread(self, pairs: list[tuple[str, bytes]], now: float,
-                          decoded: list[list[Sent] | Made | None] | None) -> list[AckOut]:
+                          share: Share | None) -> list[AckOut]:
         assert self._core is not None
-        acks = self._core.handle_batch(pairs, now, decoded)
+        acks = self._core.handle_batch(pairs, now, share)
         self._core_stats = self._core.stats()
         return acks
 
@@ -342,24 +378,6 @@ class Ingest:
                 log("tick_failed", logging.ERROR, error=str(exc))
                 continue
             self._offer_acks(acks)
-
-
-def set_aside_stale_wal(path: str) -> list[Path]:
-    """A ``-wal``/``-shm`` left at the path of a store file that is gone belongs to that
-    file: renamed aside (kept for inspection), never read as the new store's."""
-    if path == ":memory:" or Path(path).exists():
-        return []
-    moved = []
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    for suffix in ("-wal", "-shm"):
-        stale = Path(path + suffix)
-        if stale.exists():
-            target = stale.with_name(f"{stale.name}.stale-{stamp}")
-            stale.rename(target)
-            moved.append(target)
-            log("store_stale_file_set_aside", logging.WARNING, file=str(stale),
-                moved_to=str(target))
-    return moved
 
 
 def load_rooms(config: HubConfig) -> ProvisionedRooms:

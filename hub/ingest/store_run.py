@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from hub.chain.arrival import check_run
 from hub.db import chain_store
+from hub.db.store import READING_WIDTH
 from hub.ingest.registry import DeviceState
-from hub.ingest.runs import END, START, Run
+from hub.ingest.runs import END, IMPLAUSIBLE, START, Run
 from hub.ingest.sequences import JournalSeqs
 from wire.contract import READINGS
 from wire.records import instant_key
@@ -30,16 +31,18 @@ def store_run(core: IngestCore, dev: DeviceState, ident: Ident, seqs: JournalSeq
               window: tuple[str, str], now: float, at: str) -> None:
     """Store ``run`` (``seqs.top < run.first``, within the acknowledgement's window)."""
     seqs.last_records_at = now
-    rows = run.readings
+    values = run.readings
     if not window[0][:19] < run.low or not run.high < window[1][:19]:
-        rows = [[*row[:-1], 1] if implausible_times([row[START], row[END]], window) else row
-                for row in rows]
-        core.counters["records_implausible"] += sum(row[-1] for row in rows)
+        values = list(values)  # the run stays as it came
+        for row in range(0, len(values), READING_WIDTH):
+            if implausible_times([values[row + START], values[row + END]], window):
+                values[row + IMPLAUSIBLE] = 1
+        core.counters["records_implausible"] += sum(values[IMPLAUSIBLE::READING_WIDTH])
     before = seqs.upto
     for gap in seqs.add_run(run.first, run.last, now):
         core.watch.gap_filled(dev, ident[3], gap, at)
     chain_store.insert_received_stamped(core.store.conn, run.received, at)
-    core.store.insert_readings(rows)
+    core.store.insert_readings_values(values)
     core.counters["chain_breaks"] += check_run(core.store, ident, run.first, run.head,
                                                run.last, run.tail, at)
     for seq in seqs.take_newly_counted():
