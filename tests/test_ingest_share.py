@@ -144,18 +144,13 @@ def test_the_share_shrinks_when_the_writer_waited_and_grows_when_a_part_did() ->
         grown.head_late = True  # the hub's thread was not done: the worker takes more
         pool.settle(grown)
         assert pool.share == pytest.approx(start + SHARE_STEP)
-        for _ in range(40):
-            made = pool.submit(messages)
-            assert made is not None
-            made.late = True
-            pool.settle(made)
-        assert pool.share == SHARE_MIN
-        for _ in range(40):
-            made = pool.submit(messages)
-            assert made is not None
-            made.head_late = True
-            pool.settle(made)
-        assert pool.share == SHARE_MAX
+        for waited, bound in (("late", SHARE_MIN), ("head_late", SHARE_MAX)):
+            for _ in range(40):
+                made = pool.submit(messages)
+                assert made is not None
+                setattr(made, waited, True)
+                pool.settle(made)
+            assert pool.share == bound
         made = pool.submit(messages)
         assert made is not None and made.first == 0  # all the worker's
         made.hung = True
@@ -261,7 +256,7 @@ def test_the_writer_takes_a_batch_ahead_from_a_backlog_and_alarms_still_go_first
         events.append(("stored", [p.decode() for _, p, _ in batch]))
         if batch[0][1] == b"2":
             hub._inbox.put(ALARMS, b"a", 0.0)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the store's own await: the loop runs meanwhile
 
     async def play() -> None:
         hub._decoder.submit = submit  # type: ignore[method-assign]
@@ -283,19 +278,23 @@ def test_without_a_backlog_nothing_is_taken_ahead(tmp_path: Path) -> None:
     hub = ingest(tmp_path)
     taken: list[int] = []
     stored: list[int] = []
+    done = asyncio.Event()
 
     async def store(batch: list[tuple[str, bytes, float]], share: Any = None) -> None:
         stored.append(len(taken))
-        await asyncio.sleep(0.02)
+        done.set()
+
+    async def feed() -> None:  # each message arrives once the one before is stored
+        for n in range(4):
+            done.clear()
+            hub._inbox.put(READINGS, b"%d" % n, 0.0)
+            await done.wait()
+        hub._inbox.stop()
 
     async def play() -> None:
         hub._decoder.submit = lambda messages: taken.append(1)  # type: ignore[method-assign]
         hub._store_batch = store  # type: ignore[method-assign]
-        loop = asyncio.get_running_loop()
-        for n in range(4):
-            loop.call_later(0.05 * n, hub._inbox.put, READINGS, b"%d" % n, 0.0)
-        loop.call_later(0.3, hub._inbox.stop)
-        await hub._write()
+        await asyncio.gather(hub._write(), feed())
 
     asyncio.run(asyncio.wait_for(play(), 10.0))
     assert stored == [1, 2, 3, 4]  # each batch stored as soon as taken, one at a time

@@ -70,24 +70,25 @@ class Inbox:
         batch = [first]
         size = len(first[1])
         deadline = loop.time() + wait_s
-        while len(batch) < batch_max and size < bytes_max and not self._alarms:
-            try:
-                item = self._took(self._queue.get_nowait())
-            except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self._took(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
-            if item is None:  # stop once the alarms waiting are taken too
+        while True:
+            size, stopped = self._fill(batch, size, batch_max, bytes_max)
+            if stopped:  # stop once the alarms waiting are taken too
+                return batch, True
+            if len(batch) >= batch_max or size >= bytes_max or self._alarms:
+                return batch, True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return batch, True
+            try:  # the queue is empty: wait for the next message until the deadline
+                item = self._took(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                return batch, True
+            if item is None:  # the stop marker: kept for the next call, as _fill keeps it
                 self._queue.put_nowait(None)
                 return batch, True
             if item is not _WAKE:
                 batch.append(item)
                 size += len(item[1])
-        return batch, True
 
     def take_ready(self, batch_max: int, bytes_max: int = 1 << 62) -> list[Item]:
         """A whole batch of readings if one waits in the queue (``batch_max`` messages or
@@ -96,19 +97,26 @@ class Inbox:
         if self._alarms or (self._queue.qsize() < batch_max and self._bytes < bytes_max):
             return []
         batch: list[Item] = []
-        size = 0
+        self._fill(batch, 0, batch_max, bytes_max)
+        return batch
+
+    def _fill(self, batch: list[Item], size: int, batch_max: int, bytes_max: int
+              ) -> tuple[int, bool]:
+        """Add to ``batch`` what waits in the queue now, up to ``batch_max`` messages or
+        ``bytes_max`` bytes, stopping at an alarm's arrival; (its size, whether the stop
+        marker was met: it is put back, for :meth:`next_batch`)."""
         while len(batch) < batch_max and size < bytes_max and not self._alarms:
             try:
                 item = self._took(self._queue.get_nowait())
             except asyncio.QueueEmpty:
-                break
-            if item is None:  # the stop marker stays for next_batch
+                return size, False
+            if item is None:
                 self._queue.put_nowait(None)
-                break
+                return size, True
             if item is not _WAKE:
                 batch.append(item)
                 size += len(item[1])
-        return batch
+        return size, False
 
     def _took(self, item: Item | None) -> Item | None:
         if item is not None:
