@@ -95,8 +95,9 @@ class Simulation:
         bursts where that records the same (never while controlled, at most
         :data:`PACED_BURST_S` of real time while paced; None: unless an
         ``on_step`` hook is set, since a hook may act on the agent between two frames);
-        ``skip_idle``: where frames may go in bursts, no step at an instant that only moves
-        pins or the field when the agent says that step would do nothing (:meth:`_idle`)."""
+        ``skip_idle``: where frames may go in bursts, or the probe is counted on a pin, no
+        step at an instant that only moves pins or the field when the agent says that step
+        would do nothing (:meth:`_idle`)."""
         self.scenario = scenario
         self.wall_start = wall_start
         self.clock = ManualClock(wall_start=wall_start, mono_start=0.0)
@@ -129,7 +130,8 @@ class Simulation:
         #: Most frames in one burst: a paced burst waits for its last frame's real time.
         self.max_burst = MAX_BURST if speed is None else max(
             1, min(MAX_BURST, int(speed * PACED_BURST_S / FRAME_S)))
-        self.skip_idle = skip_idle and self.guard is not None and on_step is None
+        self.skip_idle = skip_idle and on_step is None and (
+            self.guard is not None or self.probe.gpio is not None)
         self.steps_skipped = 0
 
     def _make_probe(self) -> _Probe:
@@ -209,14 +211,17 @@ class Simulation:
     def _idle(self, instant: Instant, t: float) -> bool:
         """A change instant applied alone at ``t`` (no frame, no fault): whether the agent's
         step there may be skipped: skipping allowed, only pins and fields moved, every probe
-        byte delivered already read (lockstep), and the agent says the step would do nothing
-        (:meth:`~edge_agent.agent.Agent.idle_at`: the edges wait in their debounce; the next
-        step, at the first deadline, does what this one would have). Skipped or not, the
-        journal is the same, record for record (tests/test_sim_speed_idle.py)."""
+        byte delivered already read (lockstep; a pulse-counting probe's pulses wait in their
+        window, whose end is the agent's probe deadline), and the agent says the step would
+        do nothing (:meth:`~edge_agent.agent.Agent.idle_at`: the edges wait in their
+        debounce; the next step, at the first deadline, does what this one would have).
+        Skipped or not, the journal is the same, record for record
+        (tests/test_sim_speed_idle.py)."""
         if not self.skip_idle or any(c.signal == "probe.connected" for c in instant.changes):
             return False
         pty, link = self.probe.pty, self.probe.link
-        if pty is None or link is None or pty.bytes_written != link.bytes_read:
+        if self.probe.gpio is None and (
+                pty is None or link is None or pty.bytes_written != link.bytes_read):
             return False
         idle = self.agent.idle_at(t)
         self.steps_skipped += idle

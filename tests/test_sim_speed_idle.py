@@ -1,9 +1,10 @@
 """Skipping the agent's idle steps changes no record (issue 18 item 3, :mod:`sim.runner`).
 
 Where an instant only moves pins or the field and the agent says a step there would do
-nothing (:meth:`edge_agent.agent.Agent.idle_at`), the simulator does not step. Every serial
-scenario of the library (the longest over their first :data:`LONGEST_S`, the working day
-over its first procedure) is played with and without the skipping, in process (``fast``:
+nothing (:meth:`edge_agent.agent.Agent.idle_at`), the simulator does not step. Every
+scenario of the library, serial probe or pulses counted on a pin (the longest over their
+first :data:`LONGEST_S`, the working day over its first procedure), is played with and
+without the skipping, in process (``fast``:
 the same records as through the pty, tests/test_sim_modes.py), and the two journals must
 hold the same rows in every table, in the same order: outbox and hash chain included.
 """
@@ -30,12 +31,14 @@ WORKING_DAY_S = 1500.0
 JOURNAL_ID = "0123456789abcdef0123456789abcdef"
 
 
-def _serial(path: Path) -> bool:
+def _probe(path: Path) -> str:
     with path.open("rb") as f:
-        return str(tomllib.load(f).get("room", {}).get("probe", "")) == "serial"
+        return str(tomllib.load(f).get("room", {}).get("probe", ""))
 
 
-SERIAL = [p for p in sorted(LIBRARY.glob("*.toml")) if _serial(p)]
+LIBRARY_FILES = sorted(LIBRARY.glob("*.toml"))
+SERIAL = [p for p in LIBRARY_FILES if _probe(p) == "serial"]
+GPIO = [p for p in LIBRARY_FILES if _probe(p) == "gpio"]
 
 
 def journal_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -74,7 +77,7 @@ def play(scenario: Scenario, *, skip_idle: bool) -> tuple[dict[str, list[tuple[o
         return journal_rows(journal), report, sim.steps_skipped
 
 
-@pytest.mark.parametrize("path", SERIAL, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SERIAL + GPIO, ids=lambda p: p.stem)
 def test_skipping_idle_steps_journals_the_same_records(path: Path) -> None:
     scenario = load_scenario(path)
     longest = WORKING_DAY_S if path.stem == "working_day" else LONGEST_S
@@ -87,7 +90,7 @@ def test_skipping_idle_steps_journals_the_same_records(path: Path) -> None:
     assert rows.keys() == reference.keys()
     for table, expected in reference.items():
         assert rows[table] == expected, table
-    if path.stem == "working_day":
+    if path.stem in ("working_day", "fluoroscopy_pulsed_15hz"):  # by the pty, by a pin
         assert skipped > 300, "pulsed fluoroscopy: most pulse edges need no step of their own"
 
 
