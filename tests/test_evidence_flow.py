@@ -212,9 +212,12 @@ def test_a_deleted_store_acknowledges_nothing_more_and_is_reopened(
     acknowledgement rests on the deleted file, the hub says so, opens a new store at the
     path, declares what the agents no longer hold, and the rooms keep flowing."""
     hub = rig.hub()
-    rooms = start_rooms(rig, DELETE_SPEED)
+    rooms: list[Proc] = []
     try:
+        # The rooms start once the hub listens: their hour (9 s at 400 times) must still be
+        # playing when the file goes, whatever the hub's start took on a loaded machine.
         hub.wait_log("mqtt_connected")
+        rooms = start_rooms(rig, DELETE_SPEED)
         wait_until(flowing(rig, 30), "30 records of every room at the hub")
         jids = {d.username: journal_id(rig.journal(d)) for d in DEVICES}
         made = {d.username: last_seq(rig.journal(d)) for d in DEVICES}

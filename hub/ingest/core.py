@@ -119,7 +119,9 @@ class IngestCore:
         return self._due_acks(now, at)
 
     def tick(self, now: float) -> list[AckOut]:
-        """Periodic checks: overdue gaps, silent devices, throttled acks, pruning."""
+        """Periodic checks: the store file still this one (a quiet hub notices it gone within a
+        tick, not at the next message), overdue gaps, silent devices, throttled acks, pruning."""
+        self.store.check_still_mine()
         at = timefmt.iso(now)
         self._guarded(lambda: self.watch.checks(now, at), now)
         if now - self._last_prune >= PRUNE_EVERY_S:
