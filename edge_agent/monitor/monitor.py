@@ -293,12 +293,15 @@ class Monitor:
         moving: list[tuple[Rule, Condition]] = []
         room, alarms = self.room, self.alarms
         for rule in RULES:
-            found = _by_subject(rule.condition(room))
+            found = rule.condition(room)
             if rule.clears.condition_end:
                 for subject in alarms.subjects(rule.kind):
-                    if found.get(subject) is None:
+                    if _answer(found, subject) is None:
                         alarms.clear(out, rule.kind, rule.clears.ended(room, asof), subject)
-            for subject, cond in found.items():
+            if found is None:
+                continue  # it holds for no subject: the usual case, judged at every edge
+            for subject, cond in ((None, found),) if isinstance(found, Condition) else (
+                    found.items()):
                 if cond is None or not cond.armed or alarms.is_active(rule.kind, subject):
                     continue
                 grace = rule.grace
@@ -364,3 +367,13 @@ def _by_subject(found: Found) -> Mapping[str | None, Condition | None]:
 
 
 _NO_SUBJECT: Mapping[str | None, Condition | None] = {}
+
+
+def _answer(found: Found, subject: str | None) -> Condition | None:
+    """A condition's answer for one subject (``_by_subject(found).get(subject)``, made
+    without a mapping: the judgement asks it for every alarm that holds)."""
+    if found is None:
+        return None
+    if isinstance(found, Condition):
+        return found if subject is None else None
+    return found.get(subject)

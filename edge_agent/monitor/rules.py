@@ -173,10 +173,10 @@ def door_open_during_emission(r: Room) -> Found:
     """Per door: open while emission is on. A door alarm holds while any door is open
     (and through the gaps between pulses); it ends when every door is closed again."""
     s, x = r.signals, r.exposures
-    found: dict[str | None, Condition | None] = dict.fromkeys(s.doors)
     open_doors = s.open_doors()
     if x.current is None or (not open_doors and x.emission_on):
-        return found  # none holds: cleared as of the last door's closing
+        return None  # none holds: cleared as of the last door's closing
+    found: dict[str | None, Condition | None] = {}
     changed, emitting = s.changed, x.emission_on
     emission_changed = changed["emission"]
     for door, signal in s.door_signals:
