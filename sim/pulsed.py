@@ -55,7 +55,7 @@ class Plan:
 
     @property
     def name(self) -> str:
-        return f"fluoroscopy_pulsed_{f'{self.hz:g}'.replace('.', '_')}hz"
+        return name_for(self.hz)
 
     @property
     def window(self) -> tuple[float, float]:
@@ -141,8 +141,14 @@ def render(hz: float) -> str:
     return text
 
 
+def name_for(hz: float) -> str:
+    """The scenario's name for one rate (known without planning its presses: the suite's
+    collection asks it)."""
+    return f"fluoroscopy_pulsed_{f'{hz:g}'.replace('.', '_')}hz"
+
+
 def path_for(hz: float) -> Path:
-    return LIBRARY / f"{plan(hz).name}.toml"
+    return LIBRARY / f"{name_for(hz)}.toml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
