@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
 
 #: ``prev`` of the first record of a chain (a journal's first record after the upgrade).
@@ -46,15 +47,43 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def try_canonical(record: object) -> bytes | None:
-    """A record's canonical bytes as received, or None when the chain cannot hash it: not a
-    JSON object, NaN or infinities, nested too deep. Hostile input never raises here."""
+def _received_encoder() -> Callable[[Mapping[str, Any]], str]:
+    """:data:`_CANONICAL`'s text of a record parsed from JSON, by one C encoder made once.
+
+    ``JSONEncoder.encode`` builds a C encoder (and a dict to find cycles) at every call: a
+    fifth of a reading's canonical bytes in the hub (issue 18 item 2). Made once, with the
+    very arguments ``encode`` passes it, it writes the same text, but finds no cycle: a
+    record parsed from JSON holds none, and one made in Python that did would end in
+    RecursionError instead of ValueError (:func:`try_canonical` refuses both alike). Where
+    Python has no C encoder, ``encode`` itself."""
+    if c_make_encoder is None:  # pragma: no cover - CPython has it
+        return _CANONICAL.encode
+    made = c_make_encoder(None, _CANONICAL.default, encode_basestring, None,
+                          _CANONICAL.key_separator, _CANONICAL.item_separator, True, False,
+                          False)
+    return lambda record: "".join(made(record, 0))
+
+
+_RECEIVED: Final = _received_encoder()
+
+
+def try_canonical_text(record: object) -> tuple[str, bytes] | None:
+    """:func:`try_canonical`'s bytes and their text, each made once (the hub stores the text
+    and hashes the bytes)."""
     if not isinstance(record, dict):
         return None
     try:
-        return canonical(record)
+        text = _RECEIVED(record)
+        return text, text.encode("utf-8")  # a lone surrogate: UnicodeEncodeError
     except (ValueError, TypeError, RecursionError):
         return None
+
+
+def try_canonical(record: object) -> bytes | None:
+    """A record's canonical bytes as received, or None when the chain cannot hash it: not a
+    JSON object, NaN or infinities, nested too deep. Hostile input never raises here."""
+    made = try_canonical_text(record)
+    return None if made is None else made[1]
 
 
 def try_hash(record: object) -> str | None:

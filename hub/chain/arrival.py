@@ -28,7 +28,7 @@ from hub.db.chain_store import Link
 from hub.db.store import Store
 from hub.logs import log
 from hub.workdays import local_date
-from wire.chain import GENESIS, try_canonical
+from wire.chain import GENESIS, try_canonical_text
 from wire.kinds import severity
 
 Ident = tuple[str, str, str, str]  # device, site, room, journal
@@ -69,10 +69,10 @@ def as_received(raw: object) -> tuple[str | None, str | None, str | None]:
     """A record's (hash, prev, body) as received (:class:`Arrived`)."""
     prev = raw.get("prev") if isinstance(raw, dict) else None
     prev = prev if isinstance(prev, str) else None
-    body = try_canonical(raw)  # once: the hash is taken over these very bytes
-    if body is None:
+    made = try_canonical_text(raw)  # once: the hash is taken over these very bytes
+    if made is None:
         return None, prev, None
-    return hashlib.sha256(body).hexdigest(), prev, body.decode("utf-8")
+    return hashlib.sha256(made[1]).hexdigest(), prev, made[0]
 
 
 def breaks(seq: int, link: Link, before: Link | None) -> str | None:
