@@ -144,8 +144,16 @@ class ReadingItem(Payload):
 
     @model_validator(mode="after")
     def _consistent(self) -> ReadingItem:
-        if instant_key(self.end) < instant_key(self.start):
-            raise ValueError(f"end {self.end} is before start {self.start}")
+        # Run for every reading the hub receives, so the usual case is taken first: times
+        # are validated (fixed width to the second), so an end in a later second than the
+        # start is not before it, and rates all given over a covered interval are right.
+        start, end = self.start, self.end
+        if end[:19] <= start[:19] and instant_key(end) < instant_key(start):
+            raise ValueError(f"end {end} is before start {start}")
+        if self.seconds_covered > 0 and None not in (
+                self.cpm, self.mean_usv_h, self.mean_sigma_usv_h, self.max_usv_h,
+                self.max_sigma_usv_h):
+            return self
         missing = [name for name in READING_RATES if getattr(self, name) is None]
         if self.seconds_covered == 0 and len(missing) != len(READING_RATES):
             raise ValueError("a reading that covers 0 s has null rates")
