@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hub.db.chain_store import STAMPED_WIDTH
+from hub.chain.arrival import as_received, breaks
+from hub.db.chain_store import STAMPED_WIDTH, Link
 from hub.db.schema import READING_FIELDS
 from hub.db.store import READING_WIDTH, Store
 from hub.ingest.predecode import decode_all
@@ -200,3 +201,39 @@ def test_a_run_meets_a_kept_record_after_its_last() -> None:
     assert reference[0]["chain_breaks"] and reference[0]["quarantine"]
     for feed in ("writer", "worker"):
         assert played(batches, feed) == reference, feed
+
+
+#: How a record's ``prev`` may stand to the record before: each of breaks()'s branches.
+PREVS = st.sampled_from(["linked", "linked", "none", "genesis", "wrong", "absent"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(PREVS, st.booleans()), min_size=1, max_size=8))
+def test_a_run_is_made_exactly_when_breaks_lets_every_link_within_through(
+        drawn: list[tuple[str, bool]]) -> None:
+    """:func:`run_of` checks the usual links without calling breaks() (issue 18 item 2):
+    it makes a run exactly when breaks() finds nothing between any two of its records, and
+    its ends are their links. Records the chain cannot hash (a lone surrogate as sent)
+    and every kind of prev: the hash before, none, GENESIS, another hash, the key absent."""
+    items: list[dict[str, Any]] = []
+    for seq, (kind, unhashable) in enumerate(drawn, start=1):
+        before = record_hash(items[-1]) if items and "\ud800" not in items[-1][
+            "calibration"] else None
+        prev = {"linked": before, "none": None, "genesis": GENESIS, "wrong": "f" * 64,
+                "absent": None}[kind]
+        item = hf.reading(seq, prev=prev)
+        if kind == "absent":
+            del item["prev"]
+        if unhashable:
+            item["calibration"] = "\ud800"
+        items.append(item)
+    records = [ReadingItem.model_validate(dict(item, calibration="x")) for item in items]
+    envelope = type("E", (), {"kind": READINGS, "device": "d", "site": "s", "room": "r",
+                              "journal": "j"})()
+    links = [Link(*as_received(item)[:2]) for item in items]
+    whole = all(breaks(seq, links[seq - 1], links[seq - 2]) is None
+                for seq in range(2, len(items) + 1))
+    run = run_of(envelope, records, items)
+    assert (run is not None) == whole
+    if run is not None:
+        assert (run.head, run.tail) == (links[0], links[-1])

@@ -28,6 +28,7 @@ from hub.db.chain_store import STAMPED_WIDTH, Link
 from hub.db.schema import READING_FIELDS
 from hub.db.store import READING_WIDTH
 from hub.ingest.records import reading_row
+from wire.chain import GENESIS
 from wire.contract import READINGS, ReadingItem
 
 #: A message's records, as sent and each one's arrival: decoded again when a run made by
@@ -90,21 +91,26 @@ def run_of(envelope: Any, records: Sequence[Any], raws: Sequence[Any]) -> Run | 
     received: list[Any] = []
     rows: list[Any] = []
     head: Link | None = None
-    before: Link | None = None
+    digest = prev = None  # the record before's hash and prev
     seq = first
     for record, raw in zip(records, raws, strict=True):
         if record.__class__ is not ReadingItem or record.seq != seq:
             return None
+        before = digest, prev
         digest, prev, body = as_received(raw)
-        link = Link(digest, prev)
-        if breaks(seq, link, before) is not None:
+        if head is None:
+            head = Link(digest, prev)
+        # What breaks() lets through at once, without making links: a prev that is the
+        # hash before (not GENESIS: a chained run), or none after none (an older agent's).
+        elif (not ((prev is None and before[1] is None)
+                   or (prev is not None and prev == before[0] and prev != GENESIS))
+              and breaks(seq, Link(digest, prev), Link(*before)) is not None):
             return None
-        head, before = head or link, link
         received += (device, journal, seq, READINGS, digest, prev, body, None)
         rows += reading_row(device, site, room, journal, record, False)
         seq += 1
-    assert head is not None and before is not None  # records is not empty
+    assert head is not None  # records is not empty
     assert len(received) == STAMPED_WIDTH * (seq - first)
     times = [t[:19] for t in rows[START::READING_WIDTH]] + [
         t[:19] for t in rows[END::READING_WIDTH]]
-    return Run(first, seq - 1, received, rows, min(times), max(times), head, before)
+    return Run(first, seq - 1, received, rows, min(times), max(times), head, Link(digest, prev))
