@@ -13,6 +13,7 @@ declaring records lost, jumps beyond the window.
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 from operator import attrgetter
@@ -237,3 +238,16 @@ def test_a_run_is_made_exactly_when_breaks_lets_every_link_within_through(
     assert (run is not None) == whole
     if run is not None:
         assert (run.head, run.tail) == (links[0], links[-1])
+
+
+def test_what_the_worker_sends_back_comes_back_equal() -> None:
+    """A run, its head, its topic and its ends are pickled as their fields (their own
+    ``__reduce__``: issue 18 item 2): every protocol and copy gives them back equal."""
+    good = chain(5, frozenset(), frozenset(), frozenset())
+    found = decode_all([hf.batch(READINGS, good)])[0]
+    assert found is not None and len(found) == 3
+    for made in (*found, found[2].head, found[2].tail, Link(None, None)):
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            back = pickle.loads(pickle.dumps(made, protocol))
+            assert back == made and type(back) is type(made)
+        assert copy.deepcopy(made) == made and copy.copy(made) == made

@@ -60,6 +60,11 @@ class Run:
     head: Link
     tail: Link
 
+    def __reduce__(self) -> tuple[type[Run], tuple[Any, ...]]:
+        """Pickled as its fields (as :class:`~hub.db.chain_store.Link`, and for that reason)."""
+        return Run, (self.first, self.last, self.received, self.readings, self.low, self.high,
+                     self.head, self.tail)
+
 
 @dataclass(frozen=True, slots=True)
 class Head:
@@ -72,6 +77,10 @@ class Head:
     journal: str
     kind: str
     oldest: int | None
+
+    def __reduce__(self) -> tuple[type[Head], tuple[Any, ...]]:
+        """Pickled as its fields (as :class:`~hub.db.chain_store.Link`, and for that reason)."""
+        return Head, (self.device, self.site, self.room, self.journal, self.kind, self.oldest)
 
 
 def head_of(envelope: Any) -> Head:
