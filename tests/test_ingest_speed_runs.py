@@ -30,7 +30,7 @@ from hub.db.chain_store import STAMPED_WIDTH, Link
 from hub.db.schema import READING_FIELDS
 from hub.db.store import READING_WIDTH, Store
 from hub.ingest.predecode import decode_all
-from hub.ingest.records import reading_row
+from hub.ingest.records import reading_row, reading_rows
 from hub.ingest.runs import run_of
 from hub.ingest.sequences import JournalSeqs
 from hub.ingest.store_run import store_run
@@ -179,6 +179,21 @@ def test_a_reading_row_is_every_field_with_its_booleans_as_0_or_1(
     every = [int(v) if v.__class__ is bool else v for v in attrgetter(*READING_FIELDS)(item)]
     assert reading_row("d", "s", "r", "j", item, flagged) == ["d", "s", "r", "j", *every,
                                                                int(flagged)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(record(ReadingItem, hf.T0), max_size=6))
+def test_a_run_s_rows_are_each_reading_row_one_after_another(
+        drawn: list[dict[str, Any]]) -> None:
+    """:func:`reading_rows` (a run's rows at once, each column's booleans made 0/1 at once)
+    is :func:`reading_row` of each reading in turn: the same values of the same types."""
+    items = [ReadingItem.model_validate(fields) for fields in drawn]
+    items += [ReadingItem.model_validate(dict(hf.reading(9), saturated=saturated,
+                                              clock_synced=synced))
+              for saturated in (True, False) for synced in (True, False, None)]
+    made = reading_rows("d", "s", "r", "j", items)
+    expected = [v for item in items for v in reading_row("d", "s", "r", "j", item, False)]
+    assert [(type(v), v) for v in made] == [(type(v), v) for v in expected]
 
 
 def test_the_contract_refuses_a_boolean_where_it_types_no_boolean() -> None:

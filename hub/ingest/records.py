@@ -7,6 +7,7 @@ alarm kinds) are stored as compact JSON text.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any, get_args
 
@@ -44,6 +45,23 @@ def reading_row(device: str, site: str, room: str, journal: str, item: ReadingIt
         if row[at].__class__ is bool:
             row[at] = int(row[at])
     return row
+
+
+def reading_rows(device: str, site: str, room: str, journal: str,
+                 items: Sequence[ReadingItem]) -> list[Any]:
+    """:func:`reading_row` of each item (none implausible), one row after another in one
+    list (a run's, :mod:`hub.ingest.runs`): each column's booleans made 0/1 at once, not
+    row by row (a third of the row's cost, in the decode worker)."""
+    ident = (device, site, room, journal)
+    out: list[Any] = []
+    for item in items:
+        out += ident
+        out += _READING_VALUES(item)
+        out.append(0)
+    width = len(ident) + len(READING_FIELDS) + 1
+    for at in _BOOL_AT:
+        out[at::width] = [int(v) if v.__class__ is bool else v for v in out[at::width]]
+    return out
 
 
 def exposure_row(

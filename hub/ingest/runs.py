@@ -9,7 +9,8 @@ number in the journal's bookkeeping (issue 18 item 2: about 16 µs a reading bes
 SQLite's 12). :func:`run_of` makes the rows and the checks within the message once,
 anywhere (in the decode worker: two flat lists of values travel back far cheaper than the
 contract's models, and than a list per row: issue 18 item 2's last step), with the very
-functions the record-by-record path uses (:func:`~hub.ingest.records.reading_row`,
+functions the record-by-record path uses (:func:`~hub.ingest.records.reading_row`, a run's
+rows at once by :func:`~hub.ingest.records.reading_rows`,
 :func:`~hub.chain.arrival.as_received`, :func:`~hub.chain.arrival.breaks`); what depends
 on the store or on the receipt time (duplicates, the window, the links to the stored
 neighbours, the clock's plausibility) stays with the writer (:mod:`hub.ingest.store_run`,
@@ -27,7 +28,7 @@ from hub.chain.arrival import Arrived, as_received, breaks
 from hub.db.chain_store import STAMPED_WIDTH, Link
 from hub.db.schema import READING_FIELDS
 from hub.db.store import READING_WIDTH
-from hub.ingest.records import reading_row
+from hub.ingest.records import reading_rows
 from wire.chain import GENESIS
 from wire.contract import READINGS, ReadingItem
 
@@ -98,7 +99,6 @@ def run_of(envelope: Any, records: Sequence[Any], raws: Sequence[Any]) -> Run | 
     first = records[0].seq
     device, site, room, journal = envelope.device, envelope.site, envelope.room, envelope.journal
     received: list[Any] = []
-    rows: list[Any] = []
     head: Link | None = None
     digest = prev = None  # the record before's hash and prev
     seq = first
@@ -116,9 +116,9 @@ def run_of(envelope: Any, records: Sequence[Any], raws: Sequence[Any]) -> Run | 
               and breaks(seq, Link(digest, prev), Link(*before)) is not None):
             return None
         received += (device, journal, seq, READINGS, digest, prev, body, None)
-        rows += reading_row(device, site, room, journal, record, False)
         seq += 1
     assert head is not None  # records is not empty
+    rows = reading_rows(device, site, room, journal, records)
     assert len(received) == STAMPED_WIDTH * (seq - first)
     times = [t[:19] for t in rows[START::READING_WIDTH]] + [
         t[:19] for t in rows[END::READING_WIDTH]]
