@@ -5,7 +5,10 @@ stores depends on it (issue 18 item 2).
 
 Checked over random JSON values (NaN, infinities, -0.0, lone surrogates, non-ASCII text,
 keys of every kind), records nested past the recursion limit, a record holding itself,
-and :func:`hub.chain.arrival.as_received` against its definition.
+and :func:`hub.chain.arrival.as_received` against its definition; and a batch's records
+written together (:func:`wire.chain.try_canonical_texts`, each column at once) against
+each written alone, over batches sharing keys whose columns repeat values of one kind or
+mix them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,19 @@ from __future__ import annotations
 import hashlib
 import math
 from typing import Any
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.chain.arrival import as_received
-from wire.chain import canonical, try_canonical, try_canonical_text, try_hash
+from wire.chain import (
+    canonical,
+    try_canonical,
+    try_canonical_text,
+    try_canonical_texts,
+    try_hash,
+)
 
 
 def reference(record: object) -> bytes | None:
@@ -95,3 +105,65 @@ def test_as_received_is_its_definition(raw: Any) -> None:
                 else (hashlib.sha256(body).hexdigest(), prev, body.decode("utf-8")))
     assert as_received(raw) == expected
     assert try_hash(raw) == expected[0]
+
+
+#: Values of one column: a few drawn for each kind, so that a batch repeats some of them.
+POOLS: dict[str, st.SearchStrategy[Any]] = {
+    "float": st.one_of(st.floats(), st.sampled_from([-0.0, 0.0, 1e16, 2.8e-05, 120.0, 5e-324,
+                                                     math.nan, math.inf])),
+    "int": st.one_of(st.integers(), st.sampled_from([0, -1, 2**53 - 1, 10**4300, 10**5000])),
+    "str": st.one_of(st.text(), st.sampled_from(["%s", "%%", '"', "\\", "\x00", "é", "\ud800",
+                                                 "sbm20/Cs-137", "2026-01-05T07:00:01Z"])),
+    "bool": st.booleans(),
+    "none": st.none(),
+    "mixed": SCALARS,
+    "nested": VALUES,
+}
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[Any]:
+    """Records sharing their keys (in any order), each key's values of one kind or mixed,
+    repeating some; at times one record with a key less or more, or not an object."""
+    keys = draw(st.lists(st.one_of(KEYS, st.sampled_from(["%s", "a%", '"k"'])), max_size=6,
+                         unique=True))
+    pools = {key: draw(st.lists(POOLS[draw(st.sampled_from(sorted(POOLS)))], min_size=1,
+                                max_size=3)) for key in keys}
+    records: list[Any] = []
+    for _ in range(draw(st.integers(0, 7))):
+        order = draw(st.permutations(keys))
+        records.append({key: draw(st.sampled_from(pools[key])) for key in order})
+    if records and draw(st.integers(0, 4)) == 0:
+        spoilt = draw(st.sampled_from(["less", "more", "not an object", "int key"]))
+        at = draw(st.integers(0, len(records) - 1))
+        if spoilt == "less" and records[at]:
+            records[at].pop(next(iter(records[at])))
+        elif spoilt == "more":
+            records[at]["zz-more"] = 1
+        elif spoilt == "int key":
+            records[at][7] = 1
+        else:
+            records[at] = [1, 2]
+    return records
+
+
+@settings(max_examples=1000, deadline=None)
+@given(batches())
+def test_a_batch_written_at_once_is_each_record_written_alone(records: list[Any]) -> None:
+    """:func:`try_canonical_texts` (a batch's columns at once, each repeated value written
+    once) gives each record's :func:`try_canonical_text`, and ``canonical``'s bytes."""
+    found = try_canonical_texts(records)
+    assert found == [try_canonical_text(record) for record in records]
+    assert [None if made is None else made[1] for made in found] == [
+        reference(record) for record in records]
+
+
+def test_the_batch_way_is_taken_and_writes_what_the_encoder_does() -> None:
+    """The way at once is taken for a batch of plain columns (else the test above would
+    compare the encoder with itself), and it writes every kind of value as the encoder."""
+    records = [{"seq": seq, "x": 0.1, "z": -0.0 if seq % 2 else 0.0, "s": "é%s\"\\\x01",
+                "b": seq % 2 == 0, "n": None, "big": 10**30, "%k": "same"}
+               for seq in range(1, 6)]
+    with mock.patch("wire.chain.try_canonical_text", side_effect=AssertionError):
+        found = try_canonical_texts(records)
+    assert [made and made[1] for made in found] == [canonical(r) for r in records]

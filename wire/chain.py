@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from typing import Any, Final
+from operator import itemgetter
+from typing import Any, Final, cast
 
 #: ``prev`` of the first record of a chain (a journal's first record after the upgrade).
 GENESIS: Final = "0" * 64
@@ -77,6 +79,89 @@ def try_canonical_text(record: object) -> tuple[str, bytes] | None:
         return text, text.encode("utf-8")  # a lone surrogate: UnicodeEncodeError
     except (ValueError, TypeError, RecursionError):
         return None
+
+
+def try_canonical_texts(records: Sequence[object]) -> list[tuple[str, bytes] | None]:
+    """:func:`try_canonical_text` of each record, in one go when they are JSON objects with
+    the same keys, each holding text, numbers, booleans or null, each column of one type
+    (a batch of readings): each column written at once, each value it repeats once.
+
+    The C encoder writes every value of every record, each call its own: 37 % of the decode
+    worker's time (issue 18 item 2), though a batch repeats most of its values (its
+    calibration, run, frames; at background, its few count rates). Written here as the
+    encoder writes them (its own string escape, ``float.__repr__``, ``int.__repr__``,
+    ``true``, ``false``, ``null``; keys sorted), by the same functions; anything else
+    (another shape, NaN, an integer too long to write, a key not text) one by one."""
+    found = _columns(records) if len(records) > 1 else None
+    if found is None:
+        return [try_canonical_text(record) for record in records]
+    out: list[tuple[str, bytes] | None] = []
+    for text in found:
+        try:
+            out.append((text, text.encode("utf-8")))
+        except UnicodeEncodeError:  # a lone surrogate: as try_canonical_text
+            out.append(None)
+    return out
+
+
+_WORDS: Final = {True: "true", False: "false"}
+
+
+def _columns(records: Sequence[object]) -> list[str] | None:
+    """Each record's text (see :func:`try_canonical_texts`), or None when they are not
+    such a batch."""
+    if not all(record.__class__ is dict for record in records):
+        return None
+    objects = cast("Sequence[dict[Any, Any]]", records)
+    keys = objects[0].keys()
+    if len(keys) < 2 or not all(record.keys() == keys for record in objects):
+        return None
+    if not all(key.__class__ is str for key in keys):
+        return None
+    order = sorted(keys)
+    template = "{" + ",".join(encode_basestring(key).replace("%", "%%") + ":%s"
+                              for key in order) + "}"
+    columns: list[list[str]] = []
+    try:
+        for column in zip(*map(itemgetter(*order), objects), strict=True):
+            written = _column(column)
+            if written is None:
+                return None
+            columns.append(written)
+    except ValueError:  # an integer longer than Python writes: the encoder raises too
+        return None
+    return [template % values for values in zip(*columns, strict=True)]
+
+
+def _column(values: tuple[Any, ...]) -> list[str] | None:
+    """One key's values, each as the encoder writes it; None for a column of mixed types,
+    of anything but text, numbers, booleans or null, or holding NaN or an infinity."""
+    kinds = set(map(type, values))
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    write: Callable[[Any], str]
+    if kind is str:
+        write = encode_basestring
+    elif kind is float:
+        if not all(map(math.isfinite, values)):
+            return None
+        write = float.__repr__
+        if 0.0 in values:  # -0.0 == 0.0, written apart: no value remembered
+            return list(map(write, values))
+    elif kind is int:
+        write = int.__repr__
+    elif kind is bool:
+        return list(map(_WORDS.__getitem__, values))
+    elif kind is type(None):
+        return ["null"] * len(values)
+    else:
+        return None
+    once = dict.fromkeys(values)  # equal values of one type: written alike
+    if 2 * len(once) > len(values):
+        return list(map(write, values))
+    written = dict(zip(once, map(write, once), strict=True))
+    return list(map(written.__getitem__, values))
 
 
 def try_canonical(record: object) -> bytes | None:

@@ -28,7 +28,7 @@ from hub.db.chain_store import Link
 from hub.db.store import Store
 from hub.logs import log
 from hub.workdays import local_date
-from wire.chain import GENESIS, try_canonical_text
+from wire.chain import GENESIS, try_canonical_text, try_canonical_texts
 from wire.kinds import severity
 
 Ident = tuple[str, str, str, str]  # device, site, room, journal
@@ -67,9 +67,20 @@ class Arrived:
 
 def as_received(raw: object) -> tuple[str | None, str | None, str | None]:
     """A record's (hash, prev, body) as received (:class:`Arrived`)."""
+    return _arrived(raw, try_canonical_text(raw))  # once: the hash is over these very bytes
+
+
+def as_received_all(raws: Sequence[object]) -> list[tuple[str | None, str | None, str | None]]:
+    """:func:`as_received` of each record, their canonical bytes written together
+    (:func:`~wire.chain.try_canonical_texts`: a batch's columns at once)."""
+    return [_arrived(raw, made)
+            for raw, made in zip(raws, try_canonical_texts(raws), strict=True)]
+
+
+def _arrived(raw: object, made: tuple[str, bytes] | None
+             ) -> tuple[str | None, str | None, str | None]:
     prev = raw.get("prev") if isinstance(raw, dict) else None
     prev = prev if isinstance(prev, str) else None
-    made = try_canonical_text(raw)  # once: the hash is taken over these very bytes
     if made is None:
         return None, prev, None
     return hashlib.sha256(made[1]).hexdigest(), prev, made[0]

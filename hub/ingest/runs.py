@@ -11,7 +11,7 @@ anywhere (in the decode worker: two flat lists of values travel back far cheaper
 contract's models, and than a list per row: issue 18 item 2's last step), with the very
 functions the record-by-record path uses (:func:`~hub.ingest.records.reading_row`, a run's
 rows at once by :func:`~hub.ingest.records.reading_rows`,
-:func:`~hub.chain.arrival.as_received`, :func:`~hub.chain.arrival.breaks`); what depends
+:func:`~hub.chain.arrival.as_received_all`, :func:`~hub.chain.arrival.breaks`); what depends
 on the store or on the receipt time (duplicates, the window, the links to the stored
 neighbours, the clock's plausibility) stays with the writer (:mod:`hub.ingest.store_run`,
 from :meth:`hub.ingest.intake.Intake.batch`). A message that is not such a run has no
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.chain.arrival import Arrived, as_received, breaks
+from hub.chain.arrival import Arrived, as_received_all, breaks
 from hub.db.chain_store import STAMPED_WIDTH, Link
 from hub.db.schema import READING_FIELDS
 from hub.db.store import READING_WIDTH
@@ -98,15 +98,16 @@ def run_of(envelope: Any, records: Sequence[Any], raws: Sequence[Any]) -> Run | 
         return None
     first = records[0].seq
     device, site, room, journal = envelope.device, envelope.site, envelope.room, envelope.journal
+    for seq, record in enumerate(records, first):
+        if record.__class__ is not ReadingItem or record.seq != seq:
+            return None
     received: list[Any] = []
     head: Link | None = None
     digest = prev = None  # the record before's hash and prev
     seq = first
-    for record, raw in zip(records, raws, strict=True):
-        if record.__class__ is not ReadingItem or record.seq != seq:
-            return None
+    for arrived in as_received_all(raws):
         before = digest, prev
-        digest, prev, body = as_received(raw)
+        digest, prev, body = arrived
         if head is None:
             head = Link(digest, prev)
         # What breaks() lets through at once, without making links: a prev that is the
