@@ -81,6 +81,27 @@ def test_a_refused_record_is_quarantined_whole_and_the_rest_stored_and_acked(
     assert hub.stats()["records_quarantined"] == 1
 
 
+@pytest.mark.parametrize("kind", [READINGS, wire.ALARMS])
+def test_a_record_holding_a_lone_surrogate_is_quarantined_not_the_whole_message(
+    hub: IngestCore, store: Store, kind: str
+) -> None:
+    """JSON's ``\\ud800`` escape decodes to text SQLite cannot store: the record is kept as
+    received (the escape written again), the others stored and acknowledged; the whole
+    message was refused as an internal error, and sent again for ever."""
+    lone = "\ud800"
+    good = [reading(1), reading(2)] if kind == READINGS else [alarm(1, 1, "raised"),
+                                                               alarm(2, 2, "raised")]
+    spoilt = [{**good[0], "seq": 3, "calibration" if kind == READINGS else "detail": lone},
+              {**good[1], "seq": 4, lone: 1}]
+    acks = hub.handle_batch([batch(kind, [*good, *spoilt])], T0)
+    assert acked(acks) == [(DEVICE, JOURNAL, 4)]
+    assert rows(store, "SELECT * FROM rejected") == []
+    kept = rows(store, "SELECT seq, reason, item FROM quarantine ORDER BY seq")
+    assert [q["seq"] for q in kept] == [3, 4]
+    assert [json.loads(q["item"]) for q in kept] == spoilt  # the same records read back
+    assert "\\ud800" in kept[0]["item"] and all(q["reason"] for q in kept)
+
+
 def test_one_quarantine_event_per_device_and_paris_day(hub: IngestCore, store: Store) -> None:
     hub.handle_batch([batch(READINGS, [nan_reading(1)])], T0)
     hub.handle_batch([batch(READINGS, [reading(2), nan_reading(3)])], T0 + 60)

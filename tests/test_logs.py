@@ -72,6 +72,18 @@ def test_each_component_has_its_name_and_does_not_propagate() -> None:
     ("plain", "plain"), (12.5, "12.5"), ("", '""'), ("a b", '"a b"'), ("a=b", '"a=b"'),
     ('say "hi"', '"say \\"hi\\""'), ("back\\slash x", '"back\\\\slash x"'),
     ("line\nbreak", '"line\\nbreak"'),
+    ("é\ud800x", "é\\ud800x"),  # a lone surrogate (a hostile JSON escape) as its escape
 ])
 def test_values(value: object, text: str) -> None:
     assert logfmt_value(value) == text
+
+
+def test_a_lone_surrogate_is_written_as_a_line_not_lost(
+    component: tuple[Component, io.StringIO],
+) -> None:
+    """stdout (UTF-8 on a box) could not write one: the whole line was lost."""
+    logs, out = component
+    logs.log("record_quarantined", logging.WARNING, reason="calibration: \udcff")
+    line = out.getvalue()
+    assert line == 'level=warning event=record_quarantined reason="calibration: \\\\udcff"\n'
+    line.encode("utf-8")

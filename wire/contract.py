@@ -28,6 +28,7 @@ from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from wire.encode import batch_from_json, batch_payload, dose_rate_payload
 from wire.errors import VoyantError
+from wire.logs import writable
 from wire.records import (
     DEVICE_PATTERN,
     ITEM_MODELS,
@@ -321,7 +322,8 @@ def decode_chain(topic_text: str, payload: bytes) -> Decoded:
         try:
             out.append(model.model_validate_json(_json(raw)))
         except (ValidationError, ValueError) as exc:
-            reason = summarize_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+            reason = (summarize_errors(exc) if isinstance(exc, ValidationError)
+                      else writable(str(exc)))
             out.append(RefusedItem(seq, reason, raw))
     return Decoded(where, envelope, out, envelope.items)
 

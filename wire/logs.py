@@ -13,10 +13,23 @@ import sys
 from typing import Any
 
 
+def writable(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (what JSON's ``\\ud800`` escape
+    decodes to, from a hostile payload) written as that escape, since no UTF-8 log line,
+    file or SQLite text can hold one; any other text as it is."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def logfmt_value(value: Any) -> str:
     """A value as logfmt writes it: quoted and escaped when it holds a space, ``=``,
     a quote or a newline (or is empty), bare otherwise."""
-    text = str(value)
+    text = writable(str(value))
     if text == "" or any(c in text for c in ' ="\n'):
         text = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         return '"' + text + '"'

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wire.errors import ConfigError, VoyantError
+from wire.logs import writable
 
 #: A configuration, a devices file or a scenario is a few kilobytes; this is far above.
 MAX_TEXT_BYTES = 1 << 20
@@ -54,13 +55,14 @@ def describe_errors(exc: ValidationError, source: str) -> str:
 
 def summarize_errors(exc: ValidationError) -> str:
     """The first three broken rules of a payload, on one line, each ``dotted.path: why``
-    (what a refused message or record is stored and logged with)."""
+    (what a refused message or record is stored and logged with: a key the sender made of a
+    lone surrogate is written as its escape, :func:`~wire.logs.writable`)."""
     parts = []
     for err in exc.errors()[:3]:
         where = ".".join(str(p) for p in err["loc"]) or "payload"
         parts.append(f"{where}: {err['msg']}")
     more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+    return writable("; ".join(parts) + (f" (and {more} more)" if more > 0 else ""))
 
 
 def toml_error_line(message: str) -> int | None:

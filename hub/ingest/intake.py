@@ -52,6 +52,7 @@ from wire.contract import (
     RefusedItem,
 )
 from wire.kinds import severity
+from wire.logs import writable
 from wire.records import instant_key
 
 if TYPE_CHECKING:
@@ -358,10 +359,11 @@ def record_kind(record: Record) -> str:
 
 
 def _whole(raw: dict[str, Any]) -> str:
-    """The refused record as received (NaN and infinities kept as JSON writes them). One
-    nested too deep for Python to write again is kept as a JSON string saying so: the
-    batch goes on (the chain has no hash for it either)."""
+    """The refused record as received (NaN and infinities kept as JSON writes them; a lone
+    surrogate, which SQLite's text cannot hold, as its JSON escape, the same record read
+    back). One nested too deep for Python to write again is kept as a JSON string saying
+    so: the batch goes on (the chain has no hash for it either)."""
     try:
-        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+        return writable(json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
     except RecursionError:
         return json.dumps("a record nested too deeply to be written again")
