@@ -14,6 +14,7 @@ declaring records lost, jumps beyond the window.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import pickle
 from operator import attrgetter
@@ -266,3 +267,19 @@ def test_what_the_worker_sends_back_comes_back_equal() -> None:
             back = pickle.loads(pickle.dumps(made, protocol))
             assert back == made and type(back) is type(made)
         assert copy.deepcopy(made) == made and copy.copy(made) == made
+
+
+def test_each_hand_written_reduce_lists_every_field_in_order() -> None:
+    """A field added later to one of these would be dropped (or break loading) silently
+    where it keeps its default: their ``__reduce__`` must hand back every field, in the
+    order of the constructor."""
+    found = decode_all([hf.batch(READINGS, chain(3, frozenset(), frozenset(), frozenset()))])[0]
+    assert found is not None
+    for made in (*found, found[2].head, found[2].tail):
+        if not dataclasses.is_dataclass(made):
+            continue
+        cls, args = made.__reduce__()
+        assert cls is type(made)
+        assert args == tuple(getattr(made, f.name) for f in dataclasses.fields(made)), cls
+    seen = {type(m).__name__ for m in (*found, found[2].head, found[2].tail)}
+    assert {"Run", "Head", "Link", "Topic"} <= seen

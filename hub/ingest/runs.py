@@ -8,10 +8,11 @@ chain link checked against the one before, its times against the plausible windo
 number in the journal's bookkeeping (issue 18 item 2: about 16 µs a reading beside
 SQLite's 12). :func:`run_of` makes the rows and the checks within the message once,
 anywhere (in the decode worker: two flat lists of values travel back far cheaper than the
-contract's models, and than a list per row: issue 18 item 2's last step), with the very
-functions the record-by-record path uses (:func:`~hub.ingest.records.reading_row`, a run's
-rows at once by :func:`~hub.ingest.records.reading_rows`,
-:func:`~hub.chain.arrival.as_received_all`, :func:`~hub.chain.arrival.breaks`); what depends
+contract's models, and than a list per row: issue 18 item 2's last step), with functions
+that give exactly what the record-by-record path's give, each tested against them (a
+run's rows at once by :func:`~hub.ingest.records.reading_rows`, its bytes and hashes by
+:func:`~hub.chain.arrival.as_received_all`, links within checked as
+:func:`~hub.chain.arrival.breaks` would, tests/test_ingest_speed_runs.py); what depends
 on the store or on the receipt time (duplicates, the window, the links to the stored
 neighbours, the clock's plausibility) stays with the writer (:mod:`hub.ingest.store_run`,
 from :meth:`hub.ingest.intake.Intake.batch`). A message that is not such a run has no
