@@ -28,7 +28,8 @@ What runs, per load, in a fresh temporary folder:
   second in the second run (ten times it);
 * the **emitting room**: the real agent (``edge_agent.runner.Service``: monitor,
   journal, alarm output, publisher) on gpiozero's mock pins, probe absent, in a child
-  process of its own (so that the load's threads do not share its interpreter). It
+  process of its own (so that the load's threads do not share its interpreter), at the
+  priority its systemd unit gives it on the box (``Nice=-5``: needs root here). It
   obeys lines on its stdin: ``on`` sets the emission input (the lamp lit 30 ms first, door
   closed, no request held: an emission with no request, which the monitor raises at
   once as ``unsolicited_emission``) and answers the edge's ``time.monotonic()`` and the
@@ -108,9 +109,24 @@ LAMP_LEAD_S = 0.03
 # -- the emitting room (child process) -------------------------------------------------------
 
 
+def unit_nice() -> int:
+    """The agent unit's ``Nice=`` (hardware/systemd/voyant-edge.service; 0 without one)."""
+    unit = (ROOT / "hardware" / "systemd" / "voyant-edge.service").read_text(encoding="utf-8")
+    found = re.search(r"(?m)^Nice=(-?\d+)\s*$", unit)
+    return int(found.group(1)) if found else 0
+
+
 def room_child(config_path: str) -> int:
-    """The real agent on mock pins; obeys ``on``/``off``/``quit`` on stdin (see above)."""
+    """The real agent on mock pins; obeys ``on``/``off``/``quit`` on stdin (see above).
+    It runs at the priority its systemd unit gives it on the box (``Nice=``), where it can."""
     from gpiozero.pins.mock import MockFactory
+
+    nice = unit_nice()
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except PermissionError:  # lowering it needs root: say so, run as it is
+        print(f"note the emitting room runs at nice {os.getpriority(os.PRIO_PROCESS, 0)},"
+              f" not its unit's {nice} (not root)", file=sys.stderr, flush=True)
 
     from edge_agent.config import load_config
     from edge_agent.runner import Service

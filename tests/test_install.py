@@ -243,7 +243,7 @@ def test_the_agent_unit_keeps_its_contract() -> None:
     u = EDGE_UNIT
     expected = {
         "Type": "notify", "NotifyAccess": "main", "Restart": "always", "RestartSec": "2",
-        "WatchdogSec": "30", "User": "voyant", "Group": "voyant",
+        "WatchdogSec": "30", "User": "voyant", "Group": "voyant", "Nice": "-5",
         "ProtectSystem": "strict", "ReadWritePaths": "/var/lib/voyant", "ProtectHome": "yes",
         "PrivateTmp": "yes", "NoNewPrivileges": "yes", "StandardOutput": "journal",
         "DevicePolicy": "closed",
