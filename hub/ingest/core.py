@@ -116,6 +116,8 @@ class IngestCore:
             seqs = self.seqs.get(key)
             if seqs is not None and (seqs.upto > touch.before or touch.duplicate):
                 self._pending_acks[key] = (touch.site, touch.room)
+        if self._pending_acks:
+            self.store.check_still_mine()  # StoreReplaced: no ack may rest on this file
         return self._due_acks(now, at)
 
     def tick(self, now: float) -> list[AckOut]:
@@ -325,9 +327,8 @@ class IngestCore:
     # -- acks --------------------------------------------------------------------------------
 
     def _due_acks(self, now: float, at: str) -> list[AckOut]:
+        """The acks due now (each entry point has checked the store file first)."""
         every = self.settings.ack_every_ms / 1000.0
-        if self._pending_acks:
-            self.store.check_still_mine()  # StoreReplaced: no ack may rest on this file
         out = []
         for key, (site, room) in list(self._pending_acks.items()):
             if now - self._last_ack.get(key, float("-inf")) < every:
