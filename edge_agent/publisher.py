@@ -131,11 +131,16 @@ class Publisher:
         and alone on the plain ``dose_rate`` topic (for dashboards)."""
         live = {**live, "dose_rate_usv_h": dose_rate_usv_h}
         with self._lock:
-            changed = live != self._live
+            before, waiting = self._live, self._live_dirty
+            changed = live != before
             if changed:
                 self._live, self._live_dirty = live, True
             self._dose_rate = dose_rate_usv_h
-        if changed:  # the same again: the worker's own heartbeat sends it
+        # The same again, or a change while an earlier one waits for its pacing, wakes
+        # nobody: the heartbeat sends it, or the worker's wait ends when the waiting one is
+        # due (_next_wait) and it sends the latest. A change of the alarms goes at once.
+        if changed and (not waiting or before is None
+                        or live.get("alarms") != before.get("alarms")):
             self._wake.set()
 
     def stop(self, timeout: float = 2.0) -> None:

@@ -7,6 +7,7 @@ loop sleeps to the agent's chores; the metrics server wakes only for a scrape or
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.request
@@ -18,7 +19,8 @@ import pytest
 from edge_agent.config import Device, Mqtt
 from edge_agent.journal import Journal
 from edge_agent.metrics import Metric, MetricsServer
-from edge_agent.publisher import Publisher
+from edge_agent.outbox import Outbox
+from edge_agent.publisher import LIVE_MIN_INTERVAL_S, Publisher
 from edge_agent.runner import MAX_SLEEP_S, agent_wakeup, wait_s
 from edge_agent.send_state import IDLE_S, MIN_WAIT_S, TICK_S, SendState
 from tests import test_publisher
@@ -121,7 +123,8 @@ def test_a_notification_wakes_the_sleeping_worker_at_once(journal: Journal) -> N
 def test_a_step_wakes_the_worker_only_for_a_new_record_or_a_changed_live_state(
         journal: Journal) -> None:
     """The loop tells the publisher after every step (the simulator, thousands a second):
-    the worker is woken when the journal wrote since the last step or the live state moved."""
+    the worker is woken when the journal wrote since the last step or the live state moved
+    (and no earlier change still waits to be sent: the next test)."""
     publisher = Publisher(SETTINGS, DEVICE, journal.path)
     wake = publisher._wake
 
@@ -142,12 +145,70 @@ def test_a_step_wakes_the_worker_only_for_a_new_record_or_a_changed_live_state(
     assert journal.writes > before
     publisher.notify(journal.writes)
     assert woken()
+    publisher._live_dirty = False  # what the worker does when it has sent it
     publisher.set_live(live, 0.12)  # a new reading's dose rate
     assert woken()
+    publisher._live_dirty = False
     publisher.set_live({**live, "inputs": {"emission": True}}, 0.12)
     assert woken()
     publisher.notify()  # no count given: always
     assert woken()
+
+
+def test_a_live_change_waiting_for_its_pacing_wakes_nobody_and_the_latest_goes_when_due(
+        journal: Journal) -> None:
+    """Pulsed fluoroscopy flips the emission input 30 times a second: the live state goes at
+    most every LIVE_MIN_INTERVAL_S. While one change waits for that, the next ones do not
+    wake the worker (its wait already ends then), and the latest is what goes; a change of
+    the alarms goes at once, waiting or not."""
+    clock = [1000.0]
+    publisher = Publisher(SETTINGS, DEVICE, journal.path, monotonic=lambda: clock[0])
+    sent: list[dict[str, Any]] = []
+
+    def publish(topic: str, payload: bytes = b"", *args: Any, **kwargs: Any) -> None:
+        if topic.endswith("/live"):
+            sent.append(json.loads(payload))
+
+    publisher.client.publish = publish  # type: ignore[method-assign,assignment]
+    publisher._link.connected = True
+    outbox = Outbox(journal.path)
+    state = SendState(acked=outbox.acked(), timeout=SETTINGS.ack_timeout_s)
+    wake = publisher._wake
+
+    def woken() -> bool:
+        was = wake.is_set()
+        wake.clear()
+        return was
+
+    def step(emission: bool, alarms: list[dict[str, Any]] | None = None) -> bool:
+        publisher.set_live({"inputs": {"emission": emission}, "alarms": alarms or [],
+                            "exposure_open": True}, None)
+        return woken()
+
+    try:
+        assert step(False)
+        publisher._cycle(outbox, state)
+        assert [s["inputs"] for s in sent] == [{"emission": False}]  # the first: at once
+        clock[0] += 0.1
+        assert step(True)  # nothing waited: the worker learns that one does now
+        publisher._cycle(outbox, state)
+        assert len(sent) == 1  # paced
+        assert publisher._next_wait(state, clock[0]) <= LIVE_MIN_INTERVAL_S - 0.1 + 1e-9
+        for emission in (False, True, False, True):  # the next pulses: nobody woken
+            clock[0] += 1 / 30
+            assert not step(emission)
+        clock[0] = 1000.0 + LIVE_MIN_INTERVAL_S
+        publisher._cycle(outbox, state)  # the worker's wait has ended
+        assert [s["inputs"] for s in sent] == [{"emission": False}, {"emission": True}]
+        clock[0] += 0.05
+        assert step(False)  # sent: the next change wakes it again
+        alarm = {"kind": "door_open_during_emission", "subject": "corridor",
+                 "since": "2026-01-05T08:00:00.000Z"}
+        assert step(False, [alarm])  # waiting, but the alarms changed
+        publisher._cycle(outbox, state)
+        assert [s["alarms"] for s in sent[2:]] == [[alarm]]  # at once, not paced
+    finally:
+        outbox.close()
 
 
 def loop_agent(wake: float | None, chore: float) -> Any:
