@@ -52,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.provenance import commit, cores  # noqa: E402
+from bench.provenance import commit, cores, interpreter  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount  # noqa: E402
 from sim.broker import Mosquitto, MosquittoFailed, MosquittoMissing, free_port  # noqa: E402
 
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of CPU sampling (default 30)")
     args = parser.parse_args(argv)
     print(f"bench/agent_footprint.py: commit {commit()}, {cores()} cores usable"
-          f" ({os.cpu_count()} on the machine), Python {sys.version.split()[0]}")
+          f" ({os.cpu_count()} on the machine), {interpreter()}")
     print(f"targets: imports <= {IMPORT_TARGET_S:g} s, RSS <= {RSS_TARGET_MB:g} MB,"
           f" idle CPU <= {CPU_TARGET_PCT:g} % of one core\n", flush=True)
 

@@ -86,7 +86,7 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from bench import ingest as load  # noqa: E402
 from bench.line_child import LineChild  # noqa: E402
 from bench.load_process import LoadProcess  # noqa: E402
-from bench.provenance import commit, cores  # noqa: E402
+from bench.provenance import commit, cores, interpreter  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount  # noqa: E402
 from hub.timefmt import parse  # noqa: E402
 from sim.broker import MosquittoFailed, MosquittoMissing, free_port  # noqa: E402
@@ -535,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a timeout) unwinds like Ctrl-C: the hub, the broker and the room are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     print(f"bench/alarm_latency.py at {commit()}: {cores()} cores usable "
-          f"({os.cpu_count()} on the machine), Python {sys.version.split()[0]}")
+          f"({os.cpu_count()} on the machine), {interpreter()}")
     print(f"targets: edge -> live stream p99 < {STREAM_P99_MS:.0f} ms under both loads; "
           f"edge -> alarm output p99 < {PIN_P99_MS:.0f} ms (mock pins)\n", flush=True)
     passed = True

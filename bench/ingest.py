@@ -90,7 +90,7 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402  (after the path set-up, as bench/detection.py)
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from bench.provenance import commit, cores  # noqa: E402
+from bench.provenance import commit, cores, interpreter  # noqa: E402
 from hub.broker.files import DeviceAccount, HubAccount, hash_password  # noqa: E402
 from hub.timefmt import iso  # noqa: E402
 from sim.broker import Mosquitto, MosquittoFailed, MosquittoMissing  # noqa: E402
@@ -765,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
     check_template()
     print(f"bench/ingest.py: commit {commit()}, {cores()} cores usable"
           f" ({os.cpu_count()} on the machine), "
-          f"Python {sys.version.split()[0]}; hub = separate process (python -m hub.cli run), "
+          f"{interpreter()}; hub = separate process (python -m hub.cli run), "
           f"real Mosquitto, publishers in this process")
     print(f"targets on 2 cores: >= {THROUGHPUT_TARGET:,.0f} readings/s sustained; "
           f"p99 < {P99_TARGET_MS:.0f} ms at 1,000 rooms x 1 reading/s\n", flush=True)

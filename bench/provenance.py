@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,3 +26,11 @@ def cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def interpreter() -> str:
+    """The Python version and the interpreter the venv was made from: two builds of the same
+    version differ (this machine's pyenv 3.11.7 ran pure Python a third slower than
+    Debian's 3.11.2), so a figure names the one that made it."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    return f"Python {sys.version.split()[0]} ({os.path.realpath(base)})"

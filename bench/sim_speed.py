@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.provenance import commit, cores  # noqa: E402
+from bench.provenance import commit, cores, interpreter  # noqa: E402
 from edge_agent.logs import LOGGER  # noqa: E402
 from sim.report import Report  # noqa: E402
 from sim.runner import run_scenario  # noqa: E402
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     LOGGER.setLevel(logging.ERROR)
     print(f"bench/sim_speed.py: commit {commit()}, {cores()} cores usable"
-          f" ({os.cpu_count()} on the machine), Python {sys.version.split()[0]},"
+          f" ({os.cpu_count()} on the machine), {interpreter()},"
           f" best of {args.runs}")
     print("targets: " + ", ".join(f"{mode} >= {x:,.0f}x real time"
                                   for mode, x in TARGETS.items()))
