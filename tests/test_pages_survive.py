@@ -75,7 +75,9 @@ ID_TABLES = {"event_id": "events", "report_id": "reports", "point_id": "points",
 
 
 def drawn(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
-    """``count`` examples of ``strategy`` at a fixed seed (the same ones on every run)."""
+    """``count`` examples of ``strategy`` at a fixed seed. Not quite the same ones on every
+    run: hypothesis also draws from the literals of the project's modules imported so far,
+    which depend on the tests a worker ran before (tests/test_no_raw_codes.py)."""
     out: list[Any] = []
 
     @settings(max_examples=count, derandomize=True, database=None, phases=[Phase.generate],
