@@ -3,9 +3,10 @@
 #   make test   create .venv, install, lint, type-check and run the whole suite
 
 # The distribution's Python where it is 3.11 or newer (/usr/bin/python3: Debian's, as on the
-# box and the hub's server), else the first python3 on PATH; PYTHON=... chooses. A python3
-# earlier on PATH may be a slower build: this machine's pyenv 3.11.7 (libpython shared) ran
-# the suite's Python a third slower than Debian's 3.11 (issue 18: 11 min of CPU, 8.5 min).
+# box and the hub's server), else the first python3 on PATH; PYTHON=... chooses (for a new
+# .venv: `make clean` first). A python3 earlier on PATH may be a slower build: this
+# machine's pyenv 3.11.7 (libpython shared) ran the suite's Python a third slower than
+# Debian's 3.11 (issue 18: 11 min of CPU, 8.5 min).
 PYTHON ?= $(shell /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
             2>/dev/null && echo /usr/bin/python3 || echo python3)
 VENV   := .venv

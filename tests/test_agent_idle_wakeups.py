@@ -193,22 +193,32 @@ def test_a_live_change_waiting_for_its_pacing_wakes_nobody_and_the_latest_goes_w
         assert step(True)  # nothing waited: the worker learns that one does now
         publisher._cycle(outbox, state)
         assert len(sent) == 1  # paced
-        assert publisher._next_wait(state, clock[0]) <= LIVE_MIN_INTERVAL_S - 0.1 + 1e-9
-        for emission in (False, True, False, True):  # the next pulses: nobody woken
+        assert publisher._next_wait(state, clock[0]) == pytest.approx(LIVE_MIN_INTERVAL_S - 0.1)
+        for emission in (False, True, False):  # the next pulses: nobody woken
             clock[0] += 1 / 30
             assert not step(emission)
         clock[0] = 1000.0 + LIVE_MIN_INTERVAL_S
-        publisher._cycle(outbox, state)  # the worker's wait has ended
-        assert [s["inputs"] for s in sent] == [{"emission": False}, {"emission": True}]
+        publisher._cycle(outbox, state)  # the worker's wait has ended: the latest goes
+        assert [s["inputs"] for s in sent] == [{"emission": False}, {"emission": False}]
         clock[0] += 0.05
-        assert step(False)  # sent: the next change wakes it again
+        assert step(True)  # sent: the next change wakes it again
         alarm = {"kind": "door_open_during_emission", "subject": "corridor",
                  "since": "2026-01-05T08:00:00.000Z"}
-        assert step(False, [alarm])  # waiting, but the alarms changed
+        assert step(True, [alarm])  # waiting, but the alarms changed
         publisher._cycle(outbox, state)
         assert [s["alarms"] for s in sent[2:]] == [[alarm]]  # at once, not paced
     finally:
         outbox.close()
+
+
+def test_the_first_live_state_wakes_the_worker_even_after_a_connection(journal: Journal) -> None:
+    """A connection marks the live state to be sent again before the room has any: the
+    first one must still wake the worker, not wait for its next tick."""
+    publisher = Publisher(SETTINGS, DEVICE, journal.path)
+    publisher._live_dirty = True  # what _on_connect does
+    assert publisher._live is None
+    publisher.set_live({"inputs": {}, "alarms": [], "exposure_open": False}, None)
+    assert publisher._wake.is_set()
 
 
 def loop_agent(wake: float | None, chore: float) -> Any:

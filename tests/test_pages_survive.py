@@ -14,9 +14,11 @@ path or query value answers 422, a well-formed but absent id 404.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
+import pkgutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -74,10 +76,25 @@ ID_TABLES = {"event_id": "events", "report_id": "reports", "point_id": "points",
 # -- drawing payloads ----------------------------------------------------------------------
 
 
+#: The project's packages whose every module :func:`drawn` imports first (not the firmware's
+#: MicroPython check, a script).
+PACKAGES = ("edge_agent", "firmware_py", "hub", "sim", "wire")
+
+
+def every_project_module() -> None:
+    """Import every module of the project. Hypothesis also draws from the literals of the
+    local modules imported so far (``instrument_check`` as a door's name): with all of
+    them imported, a worker draws the same examples whatever tests it ran before."""
+    for package in PACKAGES:
+        for module in pkgutil.walk_packages(
+                [str(Path(__file__).resolve().parents[1] / package)], f"{package}."):
+            if not module.name.startswith("firmware_py.mpy_check"):
+                importlib.import_module(module.name)
+
+
 def drawn(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
-    """``count`` examples of ``strategy`` at a fixed seed. Not quite the same ones on every
-    run: hypothesis also draws from the literals of the project's modules imported so far,
-    which depend on the tests a worker ran before (tests/test_no_raw_codes.py)."""
+    """``count`` examples of ``strategy`` at a fixed seed: the same ones on every run."""
+    every_project_module()
     out: list[Any] = []
 
     @settings(max_examples=count, derandomize=True, database=None, phases=[Phase.generate],
