@@ -14,11 +14,10 @@ path or query value answers 422, a well-formed but absent id 404.
 
 from __future__ import annotations
 
-import importlib
+import functools
 import json
 import logging
 import math
-import pkgutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from hub.web import annex, live, report_document
 from hub.web import report_document as rd
 from tests.contract_strategies import ODD_TEXT, record
 from tests.hub_factory import DEVICE, JOURNAL, ROOM, SITE, T0, batch, core
+from tests.test_errors import modules
 from tests.test_web_access import _original, _routes
 from tests.web_helpers import ROLES, api_token, clients_by_role, make_app
 from wire.contract import ALARMS, EXPOSURES, LIVE, READINGS, STATUS, topic
@@ -76,20 +76,17 @@ ID_TABLES = {"event_id": "events", "report_id": "reports", "point_id": "points",
 # -- drawing payloads ----------------------------------------------------------------------
 
 
-#: The project's packages whose every module :func:`drawn` imports first (not the firmware's
-#: MicroPython check, a script).
+#: The project's packages, every module of which :func:`drawn` imports first.
 PACKAGES = ("edge_agent", "firmware_py", "hub", "sim", "wire")
 
 
+@functools.cache
 def every_project_module() -> None:
-    """Import every module of the project. Hypothesis also draws from the literals of the
-    local modules imported so far (``instrument_check`` as a door's name): with all of
+    """Import every module of the project, once. Hypothesis also draws from the literals of
+    the local modules imported so far (``instrument_check`` as a door's name): with all of
     them imported, a worker draws the same examples whatever tests it ran before."""
     for package in PACKAGES:
-        for module in pkgutil.walk_packages(
-                [str(Path(__file__).resolve().parents[1] / package)], f"{package}."):
-            if not module.name.startswith("firmware_py.mpy_check"):
-                importlib.import_module(module.name)
+        modules(package)
 
 
 def drawn(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:

@@ -11,6 +11,7 @@ no valid probe data has ``seconds_covered`` 0 and null rates: never NaN.
 from __future__ import annotations
 
 from functools import lru_cache
+from operator import attrgetter
 from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -113,6 +114,7 @@ class FromDevice(Payload):
 
 #: The rate fields of a reading: all null when the interval has no valid probe data.
 READING_RATES: Final = ("cpm", "mean_usv_h", "mean_sigma_usv_h", "max_usv_h", "max_sigma_usv_h")
+_RATES_OF: Final = attrgetter(*READING_RATES)
 
 
 class ReadingItem(Payload):
@@ -150,9 +152,7 @@ class ReadingItem(Payload):
         start, end = self.start, self.end
         if end[:19] <= start[:19] and instant_key(end) < instant_key(start):
             raise ValueError(f"end {end} is before start {start}")
-        if self.seconds_covered > 0 and None not in (
-                self.cpm, self.mean_usv_h, self.mean_sigma_usv_h, self.max_usv_h,
-                self.max_sigma_usv_h):
+        if self.seconds_covered > 0 and None not in _RATES_OF(self):
             return self
         missing = [name for name in READING_RATES if getattr(self, name) is None]
         if self.seconds_covered == 0 and len(missing) != len(READING_RATES):
