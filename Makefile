@@ -17,11 +17,20 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint typecheck warm pytest install clean
 
+# The packages are installed by uv (Astral's installer, from PyPI, into the venv): from a
+# cold cache it resolves and installs the same versions as pip in a fraction of the time
+# (issue 18: 4 s against pip's 20 s, then 6 s to compile their bytecode on both cores, which
+# every hub, room and CLI process of the suite would otherwise redo). Where uv cannot be
+# installed (an index without it), pip does it as before.
 $(STAMP): pyproject.toml
 	@.ci/ensure-packages python3-venv
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	if $(BIN)/python -m pip install --quiet 'uv>=0.5,<1'; then \
+	    $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[dev]'; \
+	else \
+	    $(BIN)/python -m pip install --quiet --upgrade pip \
+	    && $(BIN)/python -m pip install --quiet -e '.[dev]'; \
+	fi
 	@touch $(STAMP)
 
 install: $(STAMP)
