@@ -213,7 +213,38 @@ def launch_mosquitto(executable: str, conf: Path, log_path: Path, ports: Sequenc
             text = log_path.read_text(errors="replace") if log_path.exists() else ""
             tail = "\n".join(text.splitlines()[-15:])
             raise MosquittoFailed(f"mosquitto on {host}:{port} {failure}; log {log_path}:\n{tail}")
+    failure = wait_reloadable(process, timeout)
+    if failure is not None:
+        process.kill()
+        process.wait()
+        raise MosquittoFailed(f"mosquitto on {conf} {failure}")
     return process
+
+
+def wait_reloadable(process: subprocess.Popen[bytes], timeout: float) -> str | None:
+    """Poll until Mosquitto catches SIGHUP (None), or say why not.
+
+    Mosquitto opens its listeners before it installs its signal handlers (its
+    ``main``: ``listeners__start()``, then ``signal__setup()``): a reload sent as soon as
+    the port answers (``systemctl reload``, a test adding an account) could find SIGHUP's
+    default action still in place, and end the broker (seen under load: a test's
+    broker gone, its buffered log lost). Linux says which signals a process catches
+    (``SigCgt`` in ``/proc/PID/status``); elsewhere there is nothing to poll."""
+    status = Path(f"/proc/{process.pid}/status")
+    hup = 1 << (signal.SIGHUP - 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with {process.returncode}"
+        try:
+            text = status.read_text()
+        except OSError:
+            return None
+        caught = [line.split()[1] for line in text.splitlines() if line.startswith("SigCgt:")]
+        if not caught or int(caught[0], 16) & hup:
+            return None
+        time.sleep(0.002)  # poll interval, bounded by the deadline above
+    return "did not install its signal handlers in time"
 
 
 def wait_listening(process: subprocess.Popen[bytes], host: str, port: int,

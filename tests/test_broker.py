@@ -3,9 +3,12 @@ limits let a catching-up hub receive its whole backlog, and the generated files 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +26,14 @@ from hub.broker.files import (
     passwd_text,
     verify_password,
 )
-from sim.broker import Mosquitto, MosquittoFailed, find_mosquitto, free_port, launch_mosquitto
+from sim.broker import (
+    Mosquitto,
+    MosquittoFailed,
+    find_mosquitto,
+    free_port,
+    launch_mosquitto,
+    wait_reloadable,
+)
 from tests.mqtt_fixtures import DEVICES, HUB, ProbeFactory
 from wire.contract import ACK, AGENT_KINDS, HUB_SUBSCRIPTION, QOS, READINGS, RETAIN, STATUS, topic
 
@@ -230,6 +240,44 @@ def test_the_launcher_names_the_port_that_never_listened_and_stops_the_broker(
     assert f"log {tmp_path / 'one.log'}" in str(caught.value)
     with pytest.raises(OSError):  # killed, not left listening
         socket.create_connection(("127.0.0.1", listening), timeout=1).close()
+
+
+def test_a_started_broker_survives_a_reload_sent_at_once(
+    make_mosquitto: Callable[..., Mosquitto], mqtt_probe: ProbeFactory
+) -> None:
+    """Mosquitto listens before it catches SIGHUP: started means reloadable too."""
+    for _ in range(5):
+        broker = make_mosquitto()
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGHUP)  # what a test adding an account sends at once
+        mqtt_probe(broker, "hub")
+        assert broker.running, broker.log_path.read_text()
+        broker.stop()
+
+
+#: Listens at once, catches SIGHUP only after a while (Mosquitto's order, drawn out).
+LATE_HANDLER = """
+import signal, socket, sys, time
+listener = socket.create_server(("127.0.0.1", 0))
+time.sleep(0.3)
+signal.signal(signal.SIGHUP, lambda *_: None)
+time.sleep(30)
+"""
+
+
+def test_the_launcher_waits_until_the_broker_catches_sighup() -> None:
+    process = subprocess.Popen([sys.executable, "-c", LATE_HANDLER])
+    try:
+        assert wait_reloadable(process, 10.0) is None
+        process.send_signal(signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):  # caught: still running
+            process.wait(0.2)
+    finally:
+        process.kill()
+        process.wait()
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    assert wait_reloadable(ended, 1.0) == "exited with 0"
 
 
 def test_a_missing_mosquitto_fails_the_test_naming_the_package(
