@@ -165,7 +165,7 @@ def authenticate(conn: sqlite3.Connection, username: str, password: str) -> User
     """The account if the password matches (constant work whether or not the user exists)."""
     row = conn.execute("SELECT * FROM users WHERE username = ? AND active = 1",
                        [username.strip()]).fetchone()
-    stored = row["password_hash"] if row is not None else _DUMMY_HASH
+    stored = row["password_hash"] if row is not None else dummy_hash()
     try:
         HASHER.verify(stored, password[:1024])
     except (VerificationError, InvalidHashError):
@@ -270,15 +270,26 @@ def _sha256(token: str) -> str:
 
 
 _DUMMY_PASSWORD = "not a password: makes unknown users cost as much as known ones"
-_DUMMY_HASH = HASHER.hash(_DUMMY_PASSWORD)
+#: The unknown-user dummy, hashed by :data:`HASHER` at the first login of an unknown name,
+#: not at import: every hub process and CLI command would otherwise pay one production
+#: hash (0.1 s of CPU) to start.
+_dummy: tuple[PasswordHasher, str] | None = None
+
+
+def dummy_hash() -> str:
+    """A hash of :data:`_DUMMY_PASSWORD` at :data:`HASHER`'s cost: an unknown user's
+    login verifies against it, so it costs what a known user's does."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not HASHER:
+        _dummy = (HASHER, HASHER.hash(_DUMMY_PASSWORD))
+    return _dummy[1]
 
 
 def use_hasher(hasher: PasswordHasher) -> None:
-    """Hash new passwords with ``hasher`` (and keep the unknown-user dummy of the same cost).
+    """Hash new passwords with ``hasher`` (and the unknown-user dummy at the same cost).
 
     A seam for the tests only: their hundreds of logins at production cost were a minute
     of the suite's CPU. Production never calls it.
     """
-    global HASHER, _DUMMY_HASH
+    global HASHER
     HASHER = hasher
-    _DUMMY_HASH = hasher.hash(_DUMMY_PASSWORD)
