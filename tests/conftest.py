@@ -38,8 +38,10 @@ accounts.use_hasher(CHEAP_HASHER)
 #: on every worker instead of one worker finishing a long file alone.
 LONG_FIRST = ("test_scenarios_through_hub", "test_wire_faults", "test_sim_modes",
               "test_evidence_flow", "test_hostile_devices", "test_pages_survive",
-              "test_layout", "test_journal_full_disk", "test_restored_journal", "test_zoning",
-              "test_reports", "test_changes_across_outage")
+              "test_layout", "test_journal_full_disk", "test_zoning", "test_sim_speed_idle",
+              "test_restored_journal", "test_wire_canonical_fast",
+              "test_changes_across_outage", "test_reports", "test_web_access",
+              "test_record_properties", "test_report_page_zoning", "test_no_raw_codes")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
