@@ -149,6 +149,32 @@ def test_bursts_are_cut_where_a_detector_could_raise() -> None:
             sim.close()
 
 
+def test_where_the_guard_stops_bursts_at_once_few_frames_are_drawn_ahead() -> None:
+    """Through an exposure the guard ends each burst at its first frame: the next burst draws
+    ahead what the last one took, not a hundred frames to give all but one back (issue 18:
+    most of a fluoroscopy's play); quiet again, the bursts grow back. Reports unchanged
+    (the tests above)."""
+    scenario = dataclasses.replace(load_scenario(LIBRARY / "fluoroscopy_time_exceeded.toml"),
+                                   duration_s=600.0)
+    with scratch_dir() as tmp:
+        sim = Simulation(scenario, Path(tmp), fast=True)
+        drawn: list[int] = []
+        draw = sim.radiation.draw_ahead
+
+        def counted(times: list[float]) -> list[int]:
+            drawn.append(len(times))
+            return draw(times)
+
+        sim.radiation.draw_ahead = counted  # type: ignore[method-assign]
+        try:
+            sim.run()
+        finally:
+            sim.close()
+    frames = scenario.duration_s / FRAME_S
+    assert sum(drawn) < 2 * frames, (sum(drawn), frames)  # a hundred ahead each time: 36 times
+    assert max(drawn) > 10  # between the exposures, long bursts again (cut by the chores)
+
+
 # -- the monitor's memory ----------------------------------------------------------------------
 
 
