@@ -11,6 +11,11 @@ class StoreError(HubError, RuntimeError):
     """The store cannot be opened or a transaction could not be committed."""
 
 
+class RdsrError(HubError, ValueError):
+    """A file is not an RDSR the hub can read; ``str()`` is the one-line reason. Here, not
+    beside the reader: the store and the pages name it without loading pydicom."""
+
+
 class CatalogError(HubError, ValueError):
     """A translation catalog cannot be read: the hub refuses to start rather than show
     pages with strings missing."""

@@ -276,9 +276,8 @@ def test_an_implausible_figure_is_set_aside_not_stored_or_crashing(
 
 def test_a_refused_file_larger_than_any_rdsr_is_kept_as_its_hash(
         conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hub.rdsr import reader, store
+    from hub.rdsr import reader
     monkeypatch.setattr(reader, "MAX_BYTES", 1000)
-    monkeypatch.setattr(store, "MAX_BYTES", 1000)
     raw = SIEMENS.read_bytes()
     assert store_bytes(conn, raw, "scu@10.0.0.5").status == "refused"
     size, kept = conn.execute("SELECT size, raw FROM rdsr_refused").fetchone()

@@ -195,6 +195,17 @@ def test_importing_the_reports_loads_nothing_of_the_web_layer() -> None:
     assert done.stdout.strip() == "[]", done.stdout
 
 
+def test_the_hubs_start_loads_no_dicom_library() -> None:
+    """pydicom (and numpy through it) is loaded when a report is read, not by the hub's
+    start nor its pages: every hub process and CLI command would pay 0.15 s of CPU."""
+    code = ("import sys, hub.cli, hub.web.app, hub.rdsr.store, hub.rdsr.operators_store\n"
+            "print(sorted(n for n in ('pydicom', 'pynetdicom') if n in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+
+
 @pytest.mark.parametrize("source", [
     "from hub.web import app\n",
     "from hub import web\n",

@@ -11,7 +11,7 @@ from typing import Any
 
 _LAZY = {"Device": "hub.rdsr.model", "IrradiationEvent": "hub.rdsr.model",
          "Operator": "hub.rdsr.model", "PlaneTotals": "hub.rdsr.model", "Rdsr": "hub.rdsr.model",
-         "Totals": "hub.rdsr.model", "RdsrError": "hub.rdsr.reader",
+         "Totals": "hub.rdsr.model", "RdsrError": "hub.errors",
          "from_dataset": "hub.rdsr.reader", "read": "hub.rdsr.reader",
          "read_bytes": "hub.rdsr.reader"}
 __all__ = sorted(_LAZY)

@@ -19,6 +19,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from hub.errors import RdsrError
 from hub.rdsr import codes as c
 from hub.rdsr.events import Index, item_of, read_event, uid_of
 from hub.rdsr.model import (
@@ -32,17 +33,12 @@ from hub.rdsr.model import (
 )
 from hub.rdsr.tree import Budget, children, index
 from hub.rdsr.values import attr, coded, concept, date_time, joined, number, offset, text
-from wire.errors import HubError
 
 #: An RDSR is tens of kilobytes; a long biplane procedure a few megabytes.
 MAX_BYTES = 64 * 1024 * 1024
 #: More events than any procedure holds; past it the rest is set aside (and said).
 MAX_EVENTS = 20_000
 _PLANE_ORDER = {"single": 0, "a": 1, "b": 2}
-
-
-class RdsrError(HubError, ValueError):
-    """The file is not an RDSR this reader can read; ``str()`` is the one-line reason."""
 
 
 def read(path: str | Path) -> Rdsr:

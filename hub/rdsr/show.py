@@ -16,8 +16,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from hub.errors import RdsrError
 from hub.rdsr.model import PLANE_FIGURES, IrradiationEvent, Rdsr
-from hub.rdsr.reader import RdsrError, read
+from hub.rdsr.reader import read
 
 #: 1 Gy·m² is 10,000 Gy·cm², the unit the HAS threshold (500 Gy·cm²) is said in.
 GYCM2_PER_GYM2 = 10_000
