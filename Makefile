@@ -17,17 +17,19 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint typecheck typecheck-idle warm warm-a warm-b pytest install clean
 
-# The packages are installed by uv (Astral's installer, from PyPI, into the venv): from a
-# cold cache it resolves and installs the same versions as pip in a fraction of the time
+# The packages are installed by uv (Astral's installer, its wheel from PyPI into the venv):
+# from a cold cache it resolved the same versions as pip here in a fraction of the time
 # (issue 18: 4 s against pip's 20 s, then 6 s to compile their bytecode on both cores, which
-# every hub, room and CLI process of the suite would otherwise redo). Where uv cannot be
-# installed (an index without it), pip does it as before.
+# every hub, room and CLI process of the suite would otherwise redo). uv reads no pip
+# settings (pip.conf, PIP_*): where it cannot be installed or cannot install (an index or
+# a proxy only pip is set up for), pip does it as before.
 $(STAMP): pyproject.toml
 	@.ci/ensure-packages python3-venv
 	$(PYTHON) -m venv $(VENV)
-	if $(BIN)/python -m pip install --quiet 'uv>=0.5,<1'; then \
-	    $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[dev]'; \
-	else \
+	if $(BIN)/python -m pip install --quiet --only-binary :all: 'uv>=0.5,<1' \
+	    && $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[dev]'; \
+	then :; else \
+	    echo "uv could not install the packages: pip does"; \
 	    $(BIN)/python -m pip install --quiet --upgrade pip \
 	    && $(BIN)/python -m pip install --quiet -e '.[dev]'; \
 	fi
@@ -70,16 +72,19 @@ WARM_B := $(shell ls tests/test_*.py | awk '!(NR % 2)')
 warm: warm-a warm-b
 warm-a: install
 	@echo "pytest --collect-only: the assertion cache of half A of the test files"
-	@env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --collect-only -q -p no:cacheprovider $(WARM_A) > /dev/null
+	@env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --collect-only -q -p no:cacheprovider \
+	    $(WARM_A) > $(VENV)/warm-a.log || { tail -n 60 $(VENV)/warm-a.log; exit 1; }
 warm-b: install
 	@echo "pytest --collect-only: the assertion cache of half B of the test files"
-	@env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --collect-only -q -p no:cacheprovider $(WARM_B) > /dev/null
+	@env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --collect-only -q -p no:cacheprovider \
+	    $(WARM_B) > $(VENV)/warm-b.log || { tail -n 60 $(VENV)/warm-b.log; exit 1; }
 
-# mypy runs beside the collections and the suite at the lowest priority: it takes the CPU
+# mypy runs at the lowest priority beside the collections and the suite: it takes the CPU
 # time they leave (the suite, waiting on its real processes, leaves a core idle 10 % of the
-# time on 2 cores), not theirs; make waits for both and fails if either does.
+# time on 2 cores), not theirs. Both run to their end (-k: a type error does not stop the
+# suite), and make fails if either does.
 test: lint
-	$(MAKE) --no-print-directory -j 3 typecheck-idle pytest
+	$(MAKE) --no-print-directory -k -j 3 typecheck-idle pytest
 
 typecheck-idle: install
 	nice -n 19 $(BIN)/mypy

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Final, NoReturn
 
 from hub.broker.files import (
     Account,
@@ -208,17 +208,20 @@ def launch_mosquitto(executable: str, conf: Path, log_path: Path, ports: Sequenc
     for port in ports:
         failure = wait_listening(process, host, port, timeout)
         if failure is not None:
-            process.kill()
-            process.wait()
-            text = log_path.read_text(errors="replace") if log_path.exists() else ""
-            tail = "\n".join(text.splitlines()[-15:])
-            raise MosquittoFailed(f"mosquitto on {host}:{port} {failure}; log {log_path}:\n{tail}")
+            _failed(process, f"mosquitto on {host}:{port} {failure}", log_path)
     failure = wait_reloadable(process, timeout)
     if failure is not None:
-        process.kill()
-        process.wait()
-        raise MosquittoFailed(f"mosquitto on {conf} {failure}")
+        _failed(process, f"mosquitto on {conf} {failure}", log_path)
     return process
+
+
+def _failed(process: subprocess.Popen[bytes], what: str, log_path: Path) -> NoReturn:
+    """Kill the broker and say why, with the end of its log."""
+    process.kill()
+    process.wait()
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    tail = "\n".join(text.splitlines()[-15:])
+    raise MosquittoFailed(f"{what}; log {log_path}:\n{tail}")
 
 
 def wait_reloadable(process: subprocess.Popen[bytes], timeout: float) -> str | None:

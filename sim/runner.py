@@ -130,8 +130,8 @@ class Simulation:
         #: Most frames in one burst: a paced burst waits for its last frame's real time.
         self.max_burst = MAX_BURST if speed is None else max(
             1, min(MAX_BURST, int(speed * PACED_BURST_S / FRAME_S)))
-        #: Frames the next burst draws ahead: halved down to the frame the guard last stopped
-        #: at, doubled (up to :attr:`max_burst`) after a burst it let through whole.
+        #: Frames the next burst draws ahead: the frames the last one took when the guard cut
+        #: it, twice as many (up to :attr:`max_burst`) after one it let through whole.
         self.lookahead = self.max_burst
         self.skip_idle = skip_idle and on_step is None and (
             self.guard is not None or self.probe.gpio is not None)

@@ -245,7 +245,9 @@ def test_the_launcher_names_the_port_that_never_listened_and_stops_the_broker(
 def test_a_started_broker_survives_a_reload_sent_at_once(
     make_mosquitto: Callable[..., Mosquitto], mqtt_probe: ProbeFactory
 ) -> None:
-    """Mosquitto listens before it catches SIGHUP: started means reloadable too."""
+    """Mosquitto listens before it catches SIGHUP: started means reloadable too. (The race
+    lasts microseconds on a quiet machine: the next test, with a process that catches
+    SIGHUP late on purpose, is the one that fails without the wait.)"""
     for _ in range(5):
         broker = make_mosquitto()
         assert broker.pid is not None

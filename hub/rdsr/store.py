@@ -70,8 +70,8 @@ def _utc(moment: datetime | None) -> str | None:
 
 def read_bytes(raw: bytes) -> Rdsr:
     """:func:`hub.rdsr.reader.read_bytes`, imported when a report is read: every page
-    imports this module (through the operators' pages), and pydicom with numpy would add
-    0.15 s of CPU to the start of every hub and CLI command."""
+    imports this module (through the operators' pages), and pydicom would add about 0.1 s
+    of CPU to the start of every hub and CLI command."""
     from hub.rdsr.reader import read_bytes as read
 
     return read(raw)

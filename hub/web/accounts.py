@@ -270,9 +270,9 @@ def _sha256(token: str) -> str:
 
 
 _DUMMY_PASSWORD = "not a password: makes unknown users cost as much as known ones"
-#: The unknown-user dummy, hashed by :data:`HASHER` at the first login of an unknown name,
-#: not at import: every hub process and CLI command would otherwise pay one production
-#: hash (0.1 s of CPU) to start.
+#: The unknown-user dummy, hashed by :data:`HASHER` when the web app is made
+#: (:func:`hub.web.app.create_app`), not at import: every CLI command and test worker paid
+#: one production hash (0.1 s of CPU) to start.
 _dummy: tuple[PasswordHasher, str] | None = None
 
 

@@ -52,6 +52,7 @@ from hub.db.connection import connect, write
 from hub.db.store import Store
 from hub.ingest.service import Ingest
 from hub.web import live
+from hub.web.accounts import dummy_hash
 from hub.web.api import account as api_account
 from hub.web.api import admin as api_admin
 from hub.web.api import calendar as api_calendar
@@ -99,6 +100,7 @@ ROUTERS = (pages_auth, live, pages_rooms, pages_chart, api_rooms, pages_events, 
 def create_app(config: HubConfig, *, ingest: bool = True) -> FastAPI:
     store_path = config.store.path
     prepare_store(store_path)
+    dummy_hash()  # now, not at the first unknown login: that one would take twice as long
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
