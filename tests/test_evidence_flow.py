@@ -49,6 +49,8 @@ SPEED = 200.0
 DELETE_SPEED = 400.0
 #: Every room is expected to drain within this (real seconds).
 DRAIN_S = 120.0
+#: Hubs killed at most until one dies holding records its acknowledgements did not cover.
+KILLS = 3
 
 
 @pytest.fixture
@@ -142,26 +144,37 @@ def test_a_restored_store_declares_exactly_the_lost_records_and_every_room_flows
         backup(rig.hub_db, copy)
         jids = {d.username: journal_id(rig.journal(d)) for d in DEVICES}
         copied = {d.username: hub_upto(copy, d.username, jids[d.username]) for d in DEVICES}
-        hub = rig.hub("hub-2")
-        wait_until(lambda: all(copied[u] + 40 < oldest(rig.journal(d)) <= hub_upto(
-            rig.hub_db, u, jids[u]) for d in DEVICES for u in [d.username]),
-            "the agents deleting 40 records the copy lacks, the hub holding some not yet acked")
-        hub.kill()  # its throttled acknowledgements die with it
-        # The last acknowledgements the broker kept: what the agents may forget. (Read as the
-        # hub while no hub runs: the broker ties the client id to the account; the clean
-        # session drops what was queued for the hub, which the agents send again.)
-        probe = mqtt_probe(rig.broker, "hub")
-        probe.subscribe(f"voyant/v1/+/+/{ACK}")
-        probe.wait_for(lambda: len(retained_acks(probe)) == len(DEVICES), "the retained acks")
-        acked = retained_acks(probe)
-        probe.close()
-        wait_until(lambda: all(oldest(rig.journal(d)) > acked[d.username] for d in DEVICES),
-                   "the agents forgetting what was acknowledged")
-        held = {d.username: oldest(rig.journal(d)) for d in DEVICES}
-        killed = {d.username: hub_upto(rig.hub_db, d.username, jids[d.username])
-                  for d in DEVICES}
-        # the killed store had records the agents still hold: they come back by resend
-        assert any(killed[u] >= held[u] for u in held), (killed, held)
+        for attempt in range(1, KILLS + 1):
+            hub = rig.hub(f"hub-2-{attempt}")
+            wait_until(lambda: all(copied[u] + 40 < oldest(rig.journal(d)) <= hub_upto(
+                rig.hub_db, u, jids[u]) for d in DEVICES for u in [d.username]),
+                "the agents deleting 40 records the copy lacks, the hub holding some not yet"
+                " acked")
+            hub.kill()  # its throttled acknowledgements die with it
+            # The last acknowledgements the broker kept: what the agents may forget. (Read as
+            # the hub while no hub runs: the broker ties the client id to the account; the
+            # clean session drops what was queued for the hub, which the agents send again.)
+            probe = mqtt_probe(rig.broker, "hub")
+            probe.subscribe(f"voyant/v1/+/+/{ACK}")
+            probe.wait_for(lambda probe=probe: len(retained_acks(probe)) == len(DEVICES),
+                           "the retained acks")
+            acked = retained_acks(probe)
+            probe.close()
+            wait_until(lambda acked=acked: all(oldest(rig.journal(d)) > acked[d.username]
+                                               for d in DEVICES),
+                       "the agents forgetting what was acknowledged")
+            held = {d.username: oldest(rig.journal(d)) for d in DEVICES}
+            killed = {d.username: hub_upto(rig.hub_db, d.username, jids[d.username])
+                      for d in DEVICES}
+            # The killed store had records the agents still hold: they come back by resend.
+            # Unless an acknowledgement of all it held was already on its way when the check
+            # above passed (seen on a loaded machine): then this kill shows nothing, and a
+            # hub is started on the same store to be killed again.
+            if any(killed[u] >= held[u] for u in held):
+                break
+        else:
+            pytest.fail(f"{KILLS} kills, each after the hub had acknowledged all it held:"
+                        f" {killed}, {held}")
         expected = {}
         for d in DEVICES:
             had = {r[0] for r in rows(copy, "SELECT seq FROM received WHERE device = ? AND"
