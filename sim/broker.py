@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -231,36 +231,45 @@ def wait_reloadable(process: subprocess.Popen[bytes], timeout: float) -> str | N
     ``main``: ``listeners__start()``, then ``signal__setup()``): a reload sent as soon as
     the port answers (``systemctl reload``, a test adding an account) could find SIGHUP's
     default action still in place, and end the broker (seen under load: a test's
-    broker gone, its buffered log lost). Linux says which signals a process catches
-    (``SigCgt`` in ``/proc/PID/status``); elsewhere there is nothing to poll."""
-    status = Path(f"/proc/{process.pid}/status")
-    hup = 1 << (signal.SIGHUP - 1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"exited with {process.returncode}"
-        try:
-            text = status.read_text()
-        except OSError:
-            return None
-        caught = [line.split()[1] for line in text.splitlines() if line.startswith("SigCgt:")]
-        if not caught or int(caught[0], 16) & hup:
-            return None
-        time.sleep(0.002)  # poll interval, bounded by the deadline above
-    return "did not install its signal handlers in time"
+    broker gone, its buffered log lost)."""
+    return _poll(process, lambda: catches_sighup(process.pid), timeout,
+                 "did not install its signal handlers in time")
+
+
+def catches_sighup(pid: int) -> bool:
+    """Whether the process catches SIGHUP, as Linux says (``SigCgt`` in
+    ``/proc/PID/status``); elsewhere there is nothing to read: True."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    caught = [line.split()[1] for line in text.splitlines() if line.startswith("SigCgt:")]
+    return not caught or bool(int(caught[0], 16) & (1 << (signal.SIGHUP - 1)))
 
 
 def wait_listening(process: subprocess.Popen[bytes], host: str, port: int,
                    timeout: float) -> str | None:
     """Poll ``port`` until it accepts a connection (None), or say why not: the process
     died, or the deadline passed."""
+    def accepts() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    return _poll(process, accepts, timeout, f"not listening on {port} after {timeout} s")
+
+
+def _poll(process: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float,
+          late: str) -> str | None:
+    """Ask ``ready()`` until it holds (None) while the process runs: else why not (it
+    exited, or ``late`` at the deadline)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return f"exited with {process.returncode}"
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return None
-        except OSError:
-            time.sleep(0.005)  # poll interval, bounded by the deadline above
-    return f"not listening on {port} after {timeout} s"
+        if ready():
+            return None
+        time.sleep(0.005)  # poll interval, bounded by the deadline above
+    return late

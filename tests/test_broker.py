@@ -29,6 +29,7 @@ from hub.broker.files import (
 from sim.broker import (
     Mosquitto,
     MosquittoFailed,
+    catches_sighup,
     find_mosquitto,
     free_port,
     launch_mosquitto,
@@ -257,23 +258,34 @@ def test_a_started_broker_survives_a_reload_sent_at_once(
         broker.stop()
 
 
-#: Listens at once, catches SIGHUP only after a while (Mosquitto's order, drawn out).
+#: Listens at once, and catches SIGHUP only when told to (Mosquitto's order, held open):
+#: then answers each line it reads, so that the test sees it still runs.
 LATE_HANDLER = """
-import signal, socket, sys, time
+import signal, socket, sys
 listener = socket.create_server(("127.0.0.1", 0))
-time.sleep(0.3)
+print("listening", flush=True)
+sys.stdin.readline()
 signal.signal(signal.SIGHUP, lambda *_: None)
-time.sleep(30)
+for line in sys.stdin:
+    print("alive", flush=True)
 """
 
 
 def test_the_launcher_waits_until_the_broker_catches_sighup() -> None:
-    process = subprocess.Popen([sys.executable, "-c", LATE_HANDLER])
+    process = subprocess.Popen([sys.executable, "-c", LATE_HANDLER], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdin is not None and process.stdout is not None
     try:
+        assert process.stdout.readline() == "listening\n"
+        assert not catches_sighup(process.pid)  # a SIGHUP now would end it
+        assert wait_reloadable(process, 0.2) == "did not install its signal handlers in time"
+        process.stdin.write("install\n")
+        process.stdin.flush()
         assert wait_reloadable(process, 10.0) is None
         process.send_signal(signal.SIGHUP)
-        with pytest.raises(subprocess.TimeoutExpired):  # caught: still running
-            process.wait(0.2)
+        process.stdin.write("still there?\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == "alive\n"  # caught: it runs on
     finally:
         process.kill()
         process.wait()
