@@ -15,7 +15,8 @@ BIN    := $(VENV)/bin
 WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck typecheck-idle warm warm-a warm-b pytest install clean
+# (warm-a and warm-b come from a pattern rule, which make does not apply to .PHONY targets.)
+.PHONY: demo test lint typecheck typecheck-idle warm pytest install clean
 
 # The packages are installed by uv (Astral's installer, its wheel from PyPI into the venv):
 # from a cold cache it resolved the same versions as pip here in a fraction of the time
@@ -73,17 +74,13 @@ pytest: install warm
 # of the suite's workers rewrote all of them again (3 workers on 2 cores: 38 s of CPU before
 # the first test, 13 s with the cache). Two collections write the cache first, half of the
 # test files each, one per core (2 cores: 5.8 s, 7.6 s for one collection of all).
-WARM_A := $(shell ls tests/test_*.py | awk 'NR % 2')
-WARM_B := $(shell ls tests/test_*.py | awk '!(NR % 2)')
+WARM_a := $(shell ls tests/test_*.py | awk 'NR % 2')
+WARM_b := $(shell ls tests/test_*.py | awk '!(NR % 2)')
 warm: warm-a warm-b
-warm-a: install
-	@echo "pytest --collect-only: the assertion cache of half A of the test files"
+warm-%: install
+	@echo "pytest --collect-only: the assertion cache of half $* of the test files"
 	@env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --collect-only -q -p no:cacheprovider \
-	    $(WARM_A) > $(VENV)/warm-a.log || { tail -n 60 $(VENV)/warm-a.log; exit 1; }
-warm-b: install
-	@echo "pytest --collect-only: the assertion cache of half B of the test files"
-	@env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --collect-only -q -p no:cacheprovider \
-	    $(WARM_B) > $(VENV)/warm-b.log || { tail -n 60 $(VENV)/warm-b.log; exit 1; }
+	    $(WARM_$*) > $(VENV)/warm-$*.log || { tail -n 60 $(VENV)/warm-$*.log; exit 1; }
 
 # mypy runs at the lowest priority beside the collections and the suite: it takes the CPU
 # time they leave (the suite, waiting on its real processes, leaves a core idle 10 % of the
