@@ -12,27 +12,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
+from tests.scenario_files import FILES, LIBRARY, duration_s
 
-LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
-FILES = sorted(LIBRARY.glob("*.toml"))
 #: Scenarios longer than this (virtual seconds) are played once, through the broker and
 #: the hub, where their expectations are checked too (tests/test_scenarios_through_hub.py).
 LONG_S = 3600.0
 
 
-def _duration(path: Path) -> float:
-    with path.open("rb") as f:
-        return float(tomllib.load(f).get("duration_s", 0.0))
-
-
-@pytest.mark.parametrize("path", [p for p in FILES if _duration(p) <= LONG_S],
+@pytest.mark.parametrize("path", [p for p in FILES if duration_s(p) <= LONG_S],
                          ids=lambda p: p.stem)
 def test_scenario_records_exactly_what_it_expects(path: Path) -> None:
     scenario = load_scenario(path)

@@ -39,9 +39,9 @@ from hub.broker.files import DeviceAccount
 from sim.broker import Mosquitto, MosquittoMissing
 from sim.scenario import load_scenario
 from tests.mqtt_fixtures import HUB
-from tests.test_scenarios_play import LONG_S, _duration
+from tests.scenario_files import FILES, LIBRARY, duration_s
+from tests.test_scenarios_play import LONG_S
 from tests.wire_rig import (
-    ROOT,
     Proc,
     Rig,
     assert_hub_equals_journal,
@@ -52,16 +52,14 @@ from tests.wire_rig import (
     wait_until,
 )
 
-LIBRARY = ROOT / "sim" / "scenarios"
-FILES = sorted(LIBRARY.glob("*.toml"))
 #: Rooms played at once (each is one busy process; the hub and the broker need a share).
 PARALLEL = max(1, min(3, (os.cpu_count() or 1)))
 #: Real seconds a room may take to play and drain (the working day takes about a minute).
 ROOM_DEADLINE_S = 600.0
 
 
-SHORT = [p for p in FILES if _duration(p) <= LONG_S]
-LONG = [p for p in FILES if _duration(p) > LONG_S]
+SHORT = [p for p in FILES if duration_s(p) <= LONG_S]
+LONG = [p for p in FILES if duration_s(p) > LONG_S]
 
 
 def account(path: Path) -> DeviceAccount:
@@ -131,7 +129,7 @@ def library(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     selected = [item.callspec.params["path"].stem for item in request.session.items
                 if item.module is request.module and hasattr(item, "callspec")
                 and "path" in item.callspec.params]
-    selected.sort(key=lambda stem: -_duration(LIBRARY / f"{stem}.toml"))  # longest first
+    selected.sort(key=lambda stem: -duration_s(LIBRARY / f"{stem}.toml"))  # longest first
     directory = tmp_path_factory.mktemp("library")
     broker = Mosquitto(directory / "mosquitto", HUB, [account(p) for p in FILES])
     try:

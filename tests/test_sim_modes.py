@@ -20,7 +20,6 @@ of its last judgement changes no decision.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -38,6 +37,7 @@ from sim.inject import RoomControl
 from sim.room import scratch_dir
 from sim.runner import PACED_BURST_S, Simulation, run_scenario
 from sim.scenario import Scenario, load_scenario
+from tests.scenario_files import FILES, LIBRARY, probe
 from tests.test_record_properties import (
     DOORS,
     EPOCH,
@@ -53,22 +53,14 @@ from tests.test_record_properties import (
     steps,
 )
 
-LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
-FILES = sorted(LIBRARY.glob("*.toml"))
 #: Scenarios up to this long (virtual seconds) are also played frame by frame.
 SHORT_S = 720.0
 #: How much of the working day is played both ways (two procedures and the gap between).
 WORKING_DAY_S = 5400.0
 
 
-def _room(path: Path) -> tuple[str, float]:
-    with path.open("rb") as f:
-        doc = tomllib.load(f)
-    return str(doc.get("room", {}).get("probe", "")), float(doc.get("duration_s", 0.0))
-
-
-SERIAL = [p for p in FILES if _room(p)[0] == "serial"]
-GPIO = [p for p in FILES if _room(p)[0] == "gpio"]
+SERIAL = [p for p in FILES if probe(p) == "serial"]
+GPIO = [p for p in FILES if probe(p) == "gpio"]
 
 
 def play(scenario: Scenario, *, fast: bool, bursts: bool = True) -> dict[str, object]:

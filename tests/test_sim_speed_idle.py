@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,8 @@ from edge_agent.journal import Journal
 from sim.room import scratch_dir
 from sim.runner import Simulation
 from sim.scenario import Scenario, load_scenario
+from tests.scenario_files import FILES, LIBRARY, probe
 
-LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
 #: The longest part of a scenario played (the longest are more of the same, and would cost
 #: the suite); the working day's first procedure: pulsed fluoroscopy, cine runs, graphy shots.
 LONGEST_S = 600.0
@@ -31,14 +30,8 @@ WORKING_DAY_S = 1500.0
 JOURNAL_ID = "0123456789abcdef0123456789abcdef"
 
 
-def _probe(path: Path) -> str:
-    with path.open("rb") as f:
-        return str(tomllib.load(f).get("room", {}).get("probe", ""))
-
-
-LIBRARY_FILES = sorted(LIBRARY.glob("*.toml"))
-SERIAL = [p for p in LIBRARY_FILES if _probe(p) == "serial"]
-GPIO = [p for p in LIBRARY_FILES if _probe(p) == "gpio"]
+SERIAL = [p for p in FILES if probe(p) == "serial"]
+GPIO = [p for p in FILES if probe(p) == "gpio"]
 
 
 def journal_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
