@@ -27,6 +27,12 @@ from sim.report import Report
 from sim.runner import Simulation
 from sim.scenario import Scenario
 
+#: Real seconds between two tellings of the publisher by a room played as fast as it goes.
+#: A box's loop tells it after each of its steps, a few a second; unpaced, the simulator
+#: steps thousands of times a second, and telling after each step had the publisher's
+#: worker read the outbox for nearly every record (a third of a long room's CPU, issue 18).
+TELL_EVERY_S = 0.01
+
 
 @dataclass(frozen=True)
 class RoomSettings:
@@ -63,9 +69,12 @@ def play_room(
                                       Device.model_validate(settings.device), settings.journal,
                                       agent_version="voyant-sim")
                 publisher.start()
-            sim.on_step = functools.partial(publish_step, publisher)
+            tell = functools.partial(publish_step, publisher)
+            sim.on_step = (tell if speed is not None or control is not None
+                           else AtMostEvery(tell, TELL_EVERY_S))
             try:
                 report = sim.run()
+                tell(sim.agent)  # the last step's records and state, whenever it came
             finally:
                 sim.close()
             if on_report is not None:
@@ -77,6 +86,22 @@ def play_room(
     finally:
         if publisher is not None:
             publisher.stop()
+
+
+class AtMostEvery:
+    """A step hook that calls ``tell`` after a step unless it did so less than ``every_s``
+    real seconds before: the steps it passes over are followed by others within that time
+    (an unpaced play does not wait), and the caller tells after the last."""
+
+    def __init__(self, tell: Callable[[Any], None], every_s: float) -> None:
+        self.tell, self.every_s = tell, every_s
+        self._next = float("-inf")
+
+    def __call__(self, agent: Any) -> None:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.every_s
+            self.tell(agent)
 
 
 def _simulation(scenario: Scenario, settings: RoomSettings, speed: float | None,
