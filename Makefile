@@ -27,28 +27,31 @@ STAMP  := $(VENV)/.installed-stamp
 # its own sources at each run (1.3 s more). uv then installs pip with the rest. uv reads no
 # pip settings (pip.conf, PIP_*): where neither pip can install it, or uv cannot install (an
 # index or a proxy only pip is set up for), the venv gets its pip and pip installs as before.
-# Then the venv's packages are compiled on every core, but for those no process of the suite
-# imports (the installers, mypy's sources beside its compiled modules, the packages' own
-# tests): 5 s against 7 s for all. The suite's hundred-odd hub, room and CLI processes run
-# with PYTHONDONTWRITEBYTECODE on CI and would otherwise compile what they import each time.
+# Then the venv's packages are compiled on every core, but for those the suite's processes do
+# not import (the installers, the packages' own tests, mypy's sources beside its compiled
+# modules: mypy's one run imports a few of them): 5 s against 7 s for all. The suite's
+# hundred-odd hub, room and CLI processes run with PYTHONDONTWRITEBYTECODE on CI and would
+# otherwise compile what they import each time.
 PIP_WHEEL := $(lastword $(sort $(wildcard /usr/share/python-wheels/pip-*.whl)))
 UV_SPEC   := 'uv>=0.5,<1'
 NOT_COMPILED := 'site-packages/((pip|setuptools|pkg_resources|mypy|mypyc)/|.*/(tests?|testing|f2py)/)'
 $(STAMP): pyproject.toml
 	@.ci/ensure-packages python3-venv
 	$(PYTHON) -m venv --without-pip $(VENV)
-	if { $(PYTHON) -m pip --python $(BIN)/python install --quiet --only-binary :all: $(UV_SPEC) \
-	     || { [ -n "$(PIP_WHEEL)" ] && echo "the distribution's pip could not install uv: its wheel does" \
+	if { { $(PYTHON) -m pip --version > /dev/null 2>&1 \
+	       && $(PYTHON) -m pip --python $(BIN)/python install --quiet --only-binary :all: $(UV_SPEC); } \
+	     || { [ -n "$(PIP_WHEEL)" ] && echo "uv not installed by $(PYTHON)'s pip: trying $(PIP_WHEEL)" \
 	          && $(BIN)/python $(PIP_WHEEL)/pip install --quiet --only-binary :all: $(UV_SPEC); }; } \
 	    && $(BIN)/uv pip install --python $(BIN)/python --quiet pip -e '.[dev]'; \
 	then :; else \
-	    echo "uv could not install the packages: pip does"; \
+	    echo "uv could not be installed, or could not install the packages: pip does"; \
 	    $(BIN)/python -m ensurepip --upgrade > /dev/null \
 	    && $(BIN)/python -m pip install --quiet --upgrade pip \
 	    && $(BIN)/python -m pip install --quiet -e '.[dev]'; \
 	fi
 	$(BIN)/python -m compileall -q -j 0 -x $(NOT_COMPILED) \
-	    "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" > /dev/null
+	    "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+	    || echo "the files above are left to be compiled by each process that imports them"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent import Agent
 from edge_agent.config import Device, Mqtt
 from edge_agent.logs import log
 from edge_agent.outbox import Outbox
@@ -70,8 +71,7 @@ def play_room(
                                       agent_version="voyant-sim")
                 publisher.start()
             tell = functools.partial(publish_step, publisher)
-            sim.on_step = (tell if speed is not None or control is not None
-                           else AtMostEvery(tell, TELL_EVERY_S))
+            sim.on_step = step_hook(tell, speed, control)
             try:
                 report = sim.run()
                 tell(sim.agent)  # the last step's records and state, whenever it came
@@ -88,17 +88,27 @@ def play_room(
             publisher.stop()
 
 
+def step_hook(tell: Callable[[Agent], None], speed: float | None,
+              control: RoomControl | None) -> Callable[[Agent], None]:
+    """What runs after each step: ``tell`` itself for a paced or controlled room (the demo,
+    the fault tests: a step may be the last for a while), else :class:`AtMostEvery`."""
+    if speed is not None or control is not None:
+        return tell
+    return AtMostEvery(tell, TELL_EVERY_S)
+
+
 class AtMostEvery:
     """A step hook that calls ``tell`` after a step unless it did so less than ``every_s``
     real seconds before: the steps it passes over are followed by others within that time
     (an unpaced play does not wait), and the caller tells after the last."""
 
-    def __init__(self, tell: Callable[[Any], None], every_s: float) -> None:
-        self.tell, self.every_s = tell, every_s
+    def __init__(self, tell: Callable[[Agent], None], every_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.tell, self.every_s, self.clock = tell, every_s, clock
         self._next = float("-inf")
 
-    def __call__(self, agent: Any) -> None:
-        now = time.monotonic()
+    def __call__(self, agent: Agent) -> None:
+        now = self.clock()
         if now >= self._next:
             self._next = now + self.every_s
             self.tell(agent)

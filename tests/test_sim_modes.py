@@ -37,7 +37,7 @@ from sim.inject import RoomControl
 from sim.room import scratch_dir
 from sim.runner import PACED_BURST_S, Simulation, run_scenario
 from sim.scenario import Scenario, load_scenario
-from tests.scenario_files import FILES, LIBRARY, probe
+from tests.scenario_files import LIBRARY, by_probe
 from tests.test_record_properties import (
     DOORS,
     EPOCH,
@@ -59,8 +59,8 @@ SHORT_S = 720.0
 WORKING_DAY_S = 5400.0
 
 
-SERIAL = [p for p in FILES if probe(p) == "serial"]
-GPIO = [p for p in FILES if probe(p) == "gpio"]
+SERIAL = by_probe("serial")
+GPIO = by_probe("gpio")
 
 
 def play(scenario: Scenario, *, fast: bool, bursts: bool = True) -> dict[str, object]:

@@ -21,7 +21,7 @@ from edge_agent.journal import Journal
 from sim.room import scratch_dir
 from sim.runner import Simulation
 from sim.scenario import Scenario, load_scenario
-from tests.scenario_files import FILES, LIBRARY, probe
+from tests.scenario_files import LIBRARY, by_probe
 
 #: The longest part of a scenario played (the longest are more of the same, and would cost
 #: the suite); the working day's first procedure: pulsed fluoroscopy, cine runs, graphy shots.
@@ -30,8 +30,8 @@ WORKING_DAY_S = 1500.0
 JOURNAL_ID = "0123456789abcdef0123456789abcdef"
 
 
-SERIAL = [p for p in FILES if probe(p) == "serial"]
-GPIO = [p for p in FILES if probe(p) == "gpio"]
+SERIAL = by_probe("serial")
+GPIO = by_probe("gpio")
 
 
 def journal_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
