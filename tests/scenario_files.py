@@ -1,4 +1,4 @@
-"""The scenario library's files, each read once per process.
+"""The scenario library for the tests: where it is, its files, each read once per process.
 
 Four test modules choose their cases from the library's TOML at collection, and each of
 the suite's workers collects every module: read apart, the 34 files were parsed in seven

@@ -19,9 +19,9 @@ from edge_agent.monitor.records import Reading
 from edge_agent.outbox import Outbox
 from sim.runner import Simulation
 from sim.scenario import load_scenario
+from tests.scenario_files import LIBRARY
 from wire.chain import GENESIS, item_hash
 
-LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
 DATA = Path(__file__).resolve().parent / "data"
 DAY = 86400.0
 

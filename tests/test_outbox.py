@@ -22,11 +22,11 @@ from edge_agent.probe.sample import ProbeSample
 from edge_agent.send_state import by_kind
 from sim.runner import Simulation
 from sim.scenario import load_scenario
+from tests.scenario_files import LIBRARY
 from wire import contract as wire
 from wire.chain import item_hash
 from wire.records import MAX_DOSE_RATE_USV_H, READING_RATES
 
-LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
 DATA = Path(__file__).resolve().parent / "data"
 WALL = 1_767_600_000.0
 

@@ -28,9 +28,9 @@ from sim.rdsr_writer import study_files
 from sim.runner import EPOCH, Simulation
 from sim.scenario import Scenario, load_scenario
 from tests.hub_factory import core, status
+from tests.scenario_files import LIBRARY
 from wire import contract as wire
 
-LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
 SITE, HERE = "sim", "salle-1"
 ADMIN = User(1, "admin", "admin", "Admin")
 #: The reconciliation's wait for the RDSR (hours): the tests judge a day later.

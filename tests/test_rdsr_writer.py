@@ -21,9 +21,9 @@ from sim.rdsr_writer import FAKE_PATIENT, study_files, write_rdsrs
 from sim.runner import EPOCH
 from sim.scenario import parse_scenario
 from sim.scenario_toml import ScenarioError
+from tests.scenario_files import LIBRARY
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARY = ROOT / "sim" / "scenarios"
 
 HEAD = """name = "rdsr"
 duration_s = 400.0

@@ -11,11 +11,10 @@ import pytest
 from sim import workday
 from sim.scenario import Expectations, ExpectedAlarm, Scenario, load_scenario
 from sim.timeline import build_timeline, emission_periods
+from tests.scenario_files import FILES, LIBRARY
 from wire.kinds import ALARM_KINDS
 
-LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
-FILES = sorted(LIBRARY.glob("*.toml"))
 WORKING_DAY = LIBRARY / "working_day.toml"
 
 
