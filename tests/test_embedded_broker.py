@@ -11,8 +11,9 @@ import pytest
 import pytest_asyncio
 
 from hub.broker.embedded import EmbeddedBroker
+from hub.broker.files import DeviceAccount
 from tests.mqtt_fixtures import DEVICES, HUB, ProbeFactory
-from wire.contract import ACK, HUB_SUBSCRIPTION, READINGS, topic
+from wire.contract import ACK, HUB_SUBSCRIPTION, LIVE, READINGS, topic
 
 IR1, IR2 = topic("chu", "ir1", READINGS), topic("chu", "ir2", READINGS)
 
@@ -87,3 +88,72 @@ async def test_no_account_can_take_another_s_client_id(broker: EmbeddedBroker) -
         with pytest.raises(aiomqtt.MqttError):
             async with asyncio.timeout(10), thief:
                 pass
+
+
+def _device(broker: EmbeddedBroker, device: DeviceAccount) -> aiomqtt.Client:
+    return aiomqtt.Client(broker.host, broker.port, username=device.username,
+                          password=device.password, identifier=device.username)
+
+
+@pytest.mark.asyncio
+async def test_a_connecting_device_gets_its_own_retained_ack_and_no_other_rooms_messages(
+    broker: EmbeddedBroker,
+) -> None:
+    """amqtt 0.12 sent a connecting client the retained messages of every filter any client
+    held: the hub's ``voyant/v1/+/+/+`` handed ir2 the ack and live state of ir1."""
+    ir1, ir2 = DEVICES
+    async with _hub(broker) as hub:
+        await hub.subscribe(HUB_SUBSCRIPTION, qos=1)
+        for device in DEVICES:
+            await hub.publish(topic(device.site, device.room, ACK), b"retained ack", qos=1,
+                              retain=True)
+        async with _device(broker, ir1) as room:
+            await room.publish(topic(ir1.site, ir1.room, LIVE), b"{}", qos=1, retain=True)
+        async with _device(broker, ir2) as room:
+            await room.subscribe(topic(ir2.site, ir2.room, ACK), qos=1)
+            # The barrier: sent after the subscription, so it arrives after anything the
+            # broker sent ir2 on connecting or subscribing.
+            await hub.publish(topic(ir2.site, ir2.room, ACK), b"barrier", qos=1)
+            received: list[tuple[str, bytes]] = []
+            async with asyncio.timeout(10):
+                async for message in room.messages:
+                    received.append((message.topic.value, bytes(message.payload)))
+                    if message.payload == b"barrier":
+                        break
+    own_ack = topic(ir2.site, ir2.room, ACK)
+    assert received == [(own_ack, b"retained ack"), (own_ack, b"barrier")]
+
+
+ROOMS = tuple(DeviceAccount(f"site.r{n}", f"r{n}-secret", "site", f"r{n}") for n in range(40))
+ROUNDS = 3
+
+
+@pytest.mark.asyncio
+async def test_rooms_connecting_all_at_once_are_all_heard() -> None:
+    """amqtt 0.12 walked its table of subscriptions across awaits: a room subscribing or
+    leaving meanwhile raised ``dictionary changed size during iteration``, and the room that
+    was connecting, or the message that was broadcast, was lost (a demo room stayed silent)."""
+    failures: list[object] = []
+    asyncio.get_running_loop().set_exception_handler(
+        lambda loop, context: failures.append(context.get("exception") or context["message"]))
+    async with EmbeddedBroker(HUB, ROOMS, port=0) as broker, _hub(broker) as hub:
+        await hub.subscribe(HUB_SUBSCRIPTION, qos=1)
+        for room in ROOMS:
+            await hub.publish(topic(room.site, room.room, ACK), b"0", qos=1, retain=True)
+
+        async def connect_subscribe_publish(room: DeviceAccount, round_: int) -> None:
+            async with _device(broker, room) as client:
+                await client.subscribe(topic(room.site, room.room, ACK), qos=1)
+                await client.publish(topic(room.site, room.room, READINGS), f"{round_}", qos=1)
+
+        heard: set[tuple[str, str]] = set()
+        expected = {(topic(r.site, r.room, READINGS), f"{n}") for r in ROOMS for n in range(ROUNDS)}
+        for round_ in range(ROUNDS):
+            await asyncio.gather(*(connect_subscribe_publish(r, round_) for r in ROOMS))
+        async with asyncio.timeout(20):
+            async for message in hub.messages:
+                if message.topic.matches(f"+/+/+/+/{READINGS}"):
+                    heard.add((message.topic.value, bytes(message.payload).decode()))
+                if heard == expected:
+                    break
+    assert failures == []

@@ -8,13 +8,14 @@ what the hub never acknowledged). Production runs Mosquitto with the files of
 
 Anonymous clients are refused: passwords are checked against the same
 ``$7$`` hashes Mosquitto uses, and topics against :func:`acl_rules`, the
-source of Mosquitto's ACL file.
+source of Mosquitto's ACL file. :class:`VoyantBroker` mends two faults of
+amqtt 0.12 that the demo's three rooms met.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -82,6 +83,44 @@ def broker_config(hub: HubAccount, devices: Sequence[DeviceAccount], host: str,
     }
 
 
+class SubscriptionsSnapshot(dict[str, list[Any]]):
+    """amqtt's table of subscriptions (filter -> [(session, qos)]), iterated over a copy.
+
+    amqtt awaits while it walks the table (to send retained messages to a client
+    that connects, to check the receive ACL of each subscriber of a broadcast);
+    a client subscribing or leaving meanwhile changes the table, and the walk
+    raised ``RuntimeError: dictionary changed size during iteration``: the
+    connecting client's session stopped after its CONNACK (a demo room connected
+    but unheard) or the broadcast was dropped."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def items(self) -> list[tuple[str, list[Any]]]:  # type: ignore[override]
+        return [(key, list(value)) for key, value in super().items()]
+
+
+class VoyantBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
+    """amqtt's broker, with its subscriptions iterated over a copy and retained messages sent
+    only for the client's own subscriptions.
+
+    amqtt 0.12 sends a connecting client the retained messages of every filter any
+    client holds: a room's box got the other rooms' ``ack`` and ``live`` (and the
+    receive ACL was not asked). MQTT sends a retained message to the client that
+    subscribes to its topic; here, to a client that holds a matching filter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._subscriptions = SubscriptionsSnapshot()
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Any,
+    ) -> None:
+        holders = self._subscriptions.get(subscription[0], [])
+        if any(held.client_id == session.client_id for held, _ in holders):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+
 class EmbeddedBroker:
     """amqtt on ``host:port`` (port 0: any free port, read back after :meth:`start`)."""
 
@@ -92,13 +131,13 @@ class EmbeddedBroker:
         self.accounts: dict[str, Account] = {a.username: a for a in everyone}
         self.host, self.port = host, port
         self._config = broker_config(hub, self.devices, host, port)  # refuses bad accounts now
-        self._broker: Broker | None = None
+        self._broker: VoyantBroker | None = None
 
     async def start(self) -> EmbeddedBroker:
         """Listen; return once the socket is bound."""
         if self._broker is not None:
             raise RuntimeError("embedded broker already started")
-        broker = Broker(self._config, loop=asyncio.get_running_loop())
+        broker = VoyantBroker(self._config, loop=asyncio.get_running_loop())
         await broker.start()
         self._broker = broker
         if self.port == 0:
@@ -119,7 +158,7 @@ class EmbeddedBroker:
         await self.stop()
 
     @staticmethod
-    def _bound_port(broker: Broker) -> int:
+    def _bound_port(broker: VoyantBroker) -> int:
         """The port the OS chose (amqtt keeps its asyncio server in ``_servers``)."""
         try:
             return int(broker._servers["default"].instance.sockets[0].getsockname()[1])
