@@ -97,7 +97,8 @@ class Simulation:
         ``on_step`` hook is set, since a hook may act on the agent between two frames);
         ``skip_idle``: where frames may go in bursts, or the probe is counted on a pin, no
         step at an instant that only moves pins or the field when the agent says that step
-        would do nothing (:meth:`_idle`)."""
+        would do nothing (:meth:`_idle`); ``on_step`` runs after the steps taken, since a
+        step skipped changes nothing a hook would see."""
         self.scenario = scenario
         self.wall_start = wall_start
         self.clock = ManualClock(wall_start=wall_start, mono_start=0.0)
@@ -133,7 +134,7 @@ class Simulation:
         #: Frames the next burst draws ahead: the frames the last one took when the guard cut
         #: it, twice as many (up to :attr:`max_burst`) after one it let through whole.
         self.lookahead = self.max_burst
-        self.skip_idle = skip_idle and on_step is None and (
+        self.skip_idle = skip_idle and (
             self.guard is not None or self.probe.gpio is not None)
         self.steps_skipped = 0
 
