@@ -97,8 +97,9 @@ class Simulation:
         ``on_step`` hook is set, since a hook may act on the agent between two frames);
         ``skip_idle``: where frames may go in bursts, or the probe is counted on a pin, no
         step at an instant that only moves pins or the field when the agent says that step
-        would do nothing (:meth:`_idle`); ``on_step`` runs after the steps taken, since a
-        step skipped changes nothing a hook would see."""
+        would do nothing (:meth:`_idle`); ``on_step`` runs after the steps taken only: a
+        step skipped leaves the agent as it was, and a hook that acts at a virtual time
+        acts at the next step taken."""
         self.scenario = scenario
         self.wall_start = wall_start
         self.clock = ManualClock(wall_start=wall_start, mono_start=0.0)

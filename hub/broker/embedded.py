@@ -84,14 +84,18 @@ def broker_config(hub: HubAccount, devices: Sequence[DeviceAccount], host: str,
 
 
 class SubscriptionsSnapshot(dict[str, list[Any]]):
-    """amqtt's table of subscriptions (filter -> [(session, qos)]), iterated over a copy.
+    """amqtt's table of subscriptions (filter -> [(session, qos)]), walked over a copy.
 
     amqtt awaits while it walks the table (to send retained messages to a client
     that connects, to check the receive ACL of each subscriber of a broadcast);
     a client subscribing or leaving meanwhile changes the table, and the walk
     raised ``RuntimeError: dictionary changed size during iteration``: the
     connecting client's session stopped after its CONNACK (a demo room connected
-    but unheard) or the broadcast was dropped."""
+    but unheard) or the broadcast was dropped. A subscriber taken out of a list
+    while a broadcast walked it made the walk skip the next one, silently: so
+    :meth:`items` copies each list too. amqtt walks the table only by iterating it
+    and by :meth:`items` (``keys`` and ``values`` stay views: amqtt does not await
+    over them)."""
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(super().keys()))
@@ -107,7 +111,10 @@ class VoyantBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
     amqtt 0.12 sends a connecting client the retained messages of every filter any
     client holds: a room's box got the other rooms' ``ack`` and ``live`` (and the
     receive ACL was not asked). MQTT sends a retained message to the client that
-    subscribes to its topic; here, to a client that holds a matching filter."""
+    subscribes to its topic; here, to a client that holds a matching filter. The
+    receive ACL is still not asked for a retained message: the subscribe ACL that
+    let the filter in is the same list of rules (:func:`broker_config`), and a
+    device's rules name its own topics, without wildcards."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
