@@ -102,7 +102,7 @@ async def _until(client: aiomqtt.Client, payload: bytes) -> list[tuple[str, byte
     received: list[tuple[str, bytes]] = []
     async with asyncio.timeout(10):
         async for message in client.messages:
-            received.append((message.topic.value, bytes(message.payload)))  # type: ignore[arg-type]
+            received.append((message.topic.value, bytes(message.payload)))
             if message.payload == payload:
                 return received
     raise AssertionError(f"the messages ended before {payload!r}: {received}")
@@ -202,7 +202,7 @@ async def test_rooms_connecting_all_at_once_are_all_heard(loop_failures: list[ob
             async with asyncio.timeout(20):
                 async for message in hub.messages:
                     if message.topic.matches(f"+/+/+/+/{READINGS}"):
-                        heard.add((message.topic.value, bytes(message.payload).decode()))  # type: ignore[arg-type]
+                        heard.add((message.topic.value, bytes(message.payload).decode()))
                     if heard == expected:
                         break
         except TimeoutError:
