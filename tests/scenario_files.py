@@ -11,7 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-LIBRARY = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
+from sim.pulsed import LIBRARY
+
+__all__ = ["FILES", "LIBRARY", "by_probe", "duration_s", "probe"]
+
 FILES = sorted(LIBRARY.glob("*.toml"))
 
 

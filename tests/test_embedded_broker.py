@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from hub.broker.embedded import EmbeddedBroker, SubscriptionsSnapshot
-from hub.broker.files import DeviceAccount
+from hub.broker.files import DeviceAccount, HubAccount
 from tests.mqtt_fixtures import DEVICES, HUB, ProbeFactory
 from wire.contract import ACK, HUB_SUBSCRIPTION, LIVE, READINGS, topic
 
@@ -24,9 +24,16 @@ async def broker() -> AsyncIterator[EmbeddedBroker]:
         yield running
 
 
-def _hub(broker: EmbeddedBroker, password: str = HUB.password) -> aiomqtt.Client:
-    return aiomqtt.Client(broker.host, broker.port, username=HUB.username, password=password,
-                          identifier=HUB.username)
+def _client(broker: EmbeddedBroker, account: HubAccount | DeviceAccount, *,
+            clean: bool = True) -> aiomqtt.Client:
+    """``account`` logged in under its own client id (``clean``: a clean session)."""
+    return aiomqtt.Client(broker.host, broker.port, username=account.username,
+                          password=account.password, identifier=account.username,
+                          clean_session=clean)
+
+
+def _hub(broker: EmbeddedBroker) -> aiomqtt.Client:
+    return _client(broker, HUB)
 
 
 async def _next(client: aiomqtt.Client) -> aiomqtt.Message:
@@ -90,13 +97,6 @@ async def test_no_account_can_take_another_s_client_id(broker: EmbeddedBroker) -
                 pass
 
 
-def _device(broker: EmbeddedBroker, device: DeviceAccount, *,
-            clean: bool = True) -> aiomqtt.Client:
-    return aiomqtt.Client(broker.host, broker.port, username=device.username,
-                          password=device.password, identifier=device.username,
-                          clean_session=clean)
-
-
 async def _until(client: aiomqtt.Client, payload: bytes) -> list[tuple[str, bytes]]:
     """What ``client`` receives up to the message ``payload`` (the barrier), in order."""
     received: list[tuple[str, bytes]] = []
@@ -121,9 +121,9 @@ async def test_a_connecting_device_gets_its_own_retained_ack_and_no_other_rooms_
         for device in DEVICES:
             await hub.publish(topic(device.site, device.room, ACK), b"retained ack", qos=1,
                               retain=True)
-        async with _device(broker, ir1) as room:
+        async with _client(broker, ir1) as room:
             await room.publish(topic(ir1.site, ir1.room, LIVE), b"{}", qos=1, retain=True)
-        async with _device(broker, ir2) as room:
+        async with _client(broker, ir2) as room:
             await room.subscribe(own_ack, qos=1)
             # The barrier: sent after the subscription, so it arrives after anything the
             # broker sent ir2 on connecting or subscribing.
@@ -142,12 +142,12 @@ async def test_a_persistent_session_reconnecting_gets_the_retained_ack_of_its_ow
     own_ack = topic(ir2.site, ir2.room, ACK)
     async with _hub(broker) as hub:
         await hub.subscribe(HUB_SUBSCRIPTION, qos=1)
-        async with _device(broker, ir2, clean=False) as room:
+        async with _client(broker, ir2, clean=False) as room:
             await room.subscribe(own_ack, qos=1)
         for device in DEVICES:
             await hub.publish(topic(device.site, device.room, ACK), b"new ack", qos=1,
                               retain=True)
-        async with _device(broker, ir2, clean=False) as room:  # no new subscription
+        async with _client(broker, ir2, clean=False) as room:  # no new subscription
             await hub.publish(own_ack, b"barrier", qos=1)
             received = await _until(room, b"barrier")
     # Once as the retained message of its filter, once queued while it was away (QoS 1).
@@ -188,7 +188,7 @@ async def test_rooms_connecting_all_at_once_are_all_heard(loop_failures: list[ob
             await hub.publish(topic(room.site, room.room, ACK), b"0", qos=1, retain=True)
 
         async def connect_subscribe_publish(n: int, room: DeviceAccount, round_: int) -> None:
-            async with _device(broker, room, clean=n % 2 == 0) as client:
+            async with _client(broker, room, clean=n % 2 == 0) as client:
                 await client.subscribe(topic(room.site, room.room, ACK), qos=1)
                 await client.publish(topic(room.site, room.room, READINGS), f"{round_}", qos=1)
 
